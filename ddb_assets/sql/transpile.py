@@ -1,0 +1,472 @@
+"""Athena (Trino) SQL → DuckDB SQL with the same meaning.
+
+sqlglot (``read="athena"``, ``write="duckdb"``) does most of the work. This module adds
+our fixes for what sqlglot passes through unchanged (DuckDB then fails with "function
+does not exist") or translates to something that runs but means something else. Each fix
+is listed in :data:`FIXES` and has a value test in ``ddb_assets_tests/test_sql_transpile.py``.
+
+Time zones (the decision)
+-------------------------
+* Athena runs every query in session zone UTC. DuckDB connections that run transpiled
+  SQL must do the same: :func:`prepare_duckdb_connection` sets ``TimeZone='UTC'`` (ICU is
+  built in, it is only loaded). The SQL we emit for ``from_iso8601_timestamp`` does not
+  depend on the session zone at all, so a laptop in Asia/Tokyo gets Athena's boundaries.
+* ``timestamp with time zone`` maps to DuckDB ``TIMESTAMPTZ``: an instant. Comparisons,
+  ``BETWEEN``, ordering, ``min``/``max`` and arithmetic are instant-based in both engines,
+  so they agree. What DuckDB cannot keep is Trino's *per-value* zone: a value parsed from
+  ``...+09:00`` is, in DuckDB, the same instant shown in UTC. Field extraction,
+  ``date_trunc``, ``date_format`` and ``to_iso8601`` of such a value therefore work in UTC.
+  To work in local wall-clock time write ``at_timezone(ts, 'Asia/Tokyo')`` (or
+  ``ts AT TIME ZONE 'Asia/Tokyo'``): it becomes DuckDB ``timezone(zone, ts)``, a plain
+  ``TIMESTAMP`` holding the wall-clock time in that zone, which every later
+  ``date_trunc``/``format_datetime`` handles as Trino does for that zone. (Comparing such
+  a wall-clock value to an instant is the one thing that then differs; compare instants.)
+* Trino timestamps here are millisecond precision (``timestamp(3)``):
+  ``from_iso8601_timestamp`` truncates extra fraction digits to milliseconds, and
+  ``to_iso8601`` prints milliseconds, as Athena does.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Mapping
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, SqlglotError
+
+__all__ = [
+    "FIXES",
+    "TranspileError",
+    "athena_to_duckdb",
+    "joda_to_strftime",
+    "prepare_duckdb_connection",
+]
+
+
+class TranspileError(ValueError):
+    """Athena SQL that cannot be given the same meaning on DuckDB."""
+
+
+# What each fix does, for documentation and the README of the summaries folder.
+FIXES: dict[str, str] = {
+    "from_iso8601_timestamp": "offset-less strings are UTC (Athena's session zone) whatever the "
+    "DuckDB session zone; Z/±hh:mm offsets honoured; truncated to milliseconds",
+    "from_iso8601_date": "CAST AS DATE (sqlglot's own translation, value-tested)",
+    "date_trunc": "a DATE argument gives a DATE, as in Trino (DuckDB returns TIMESTAMP)",
+    "date_format": "MySQL-style specifiers via sqlglot, plus %v (ISO week) → %V",
+    "format_datetime": "Joda pattern → strftime (sqlglot passes it through)",
+    "at_timezone / AT TIME ZONE": "timezone(zone, instant) → wall-clock TIMESTAMP in the zone; a "
+    "timestamp without zone is first read as UTC, as Trino does",
+    "to_iso8601": "ISO 8601 text with milliseconds, 'Z' for instants, date-only for DATE",
+    "approx_distinct": "exact COUNT(DISTINCT x): Trino is exact at small cardinalities and exact "
+    "is always within its error bound (DuckDB's HLL is off by ~2% even at 1000 values)",
+    "approx_percentile": "quantile_disc: returns a value of the input like Trino's q-digest "
+    "(DuckDB's approx_quantile interpolates values that are not in the data)",
+    "map_agg": "map_from_entries over the list of pairs, NULL keys skipped, first value of a "
+    "duplicate key kept (DuckDB has no map_agg and map_from_entries rejects duplicates)",
+    "json_extract_scalar": "NULL when the path names an object or array, as in Trino (DuckDB's "
+    "->> returns the JSON text)",
+    "cardinality": "DuckDB cardinality() for maps, len() for arrays (sqlglot's ARRAY_LENGTH "
+    "rejects maps)",
+    "try_cast to integer types": "a varchar that is not an integer literal gives NULL (DuckDB "
+    "rounds '1.5' to 2); doubles round half away from zero (DuckDB rounds half to even)",
+    "integer division": "bigint / bigint truncates, as in Trino, when both sides' types are "
+    "known (literals, or columns given in `schema`)",
+}
+
+_INTEGER_TYPES = {
+    exp.DataType.Type.TINYINT,
+    exp.DataType.Type.SMALLINT,
+    exp.DataType.Type.INT,
+    exp.DataType.Type.BIGINT,
+}
+_TZ = exp.DataType.Type.TIMESTAMPTZ
+_NAIVE_TS = {
+    exp.DataType.Type.TIMESTAMP,
+    exp.DataType.Type.TIMESTAMP_MS,
+    exp.DataType.Type.TIMESTAMP_S,
+    exp.DataType.Type.TIMESTAMPNTZ,
+}
+_DATE = exp.DataType.Type.DATE
+_UNKNOWN = exp.DataType.Type.UNKNOWN
+
+# An ISO 8601 time part followed by an explicit offset: only then is the string an instant
+# by itself; otherwise Trino reads it in the session zone (UTC on Athena).
+_HAS_OFFSET_RE = r"T[0-9:.,]*([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$"
+
+
+# ---------------------------------------------------------------------------------------
+# Public API
+
+
+def prepare_duckdb_connection(con: Any) -> Any:
+    """Make a DuckDB connection behave like an Athena session: ICU loaded, zone UTC."""
+    con.execute("LOAD icu")  # built in; LOAD never downloads (INSTALL would)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def athena_to_duckdb(sql: str, schema: Mapping[str, Mapping[str, str]] | None = None,
+                     *, pretty: bool = False) -> str:
+    """Translate Athena SQL (one or more statements) to DuckDB SQL with the same meaning.
+
+    ``schema`` (``{table: {column: athena_type}}``) is optional; with it, column types are
+    known, so type-dependent fixes (integer division, ``date_trunc`` of a date,
+    ``to_iso8601``, ``cardinality``) pick the exact translation instead of a runtime
+    ``typeof`` switch or leaving the expression as is.
+    Raises :class:`TranspileError` for a parse error or an unsupported construct.
+    """
+    try:
+        trees = sqlglot.parse(sql, read="athena")
+    except ParseError as exc:
+        raise TranspileError(f"cannot parse as Athena SQL: {exc}") from exc
+    out = []
+    for tree in trees:
+        if tree is None:
+            continue
+        tree = _annotate(tree, schema)
+        tree = _rewrite(tree)
+        try:
+            out.append(tree.sql(dialect="duckdb", pretty=pretty,
+                                unsupported_level=sqlglot.ErrorLevel.RAISE))
+        except SqlglotError as exc:
+            raise TranspileError(f"cannot express in DuckDB: {exc}") from exc
+    return ";\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------
+# Type annotation
+
+
+def _annotate(tree: exp.Expression, schema: Mapping[str, Mapping[str, str]] | None) -> exp.Expression:
+    from sqlglot.optimizer.annotate_types import annotate_types
+
+    if schema:
+        try:
+            from sqlglot.optimizer.qualify import qualify
+
+            qualified = qualify(tree.copy(), schema=_lower_schema(schema), dialect="athena",
+                                validate_qualify_columns=False, quote_identifiers=True,
+                                identify=False)
+            return annotate_types(qualified, schema=_lower_schema(schema), dialect="athena")
+        except SqlglotError:
+            pass
+    try:
+        return annotate_types(tree, dialect="athena")
+    except SqlglotError:
+        return tree
+
+
+def _lower_schema(schema: Mapping[str, Mapping[str, str]]) -> dict:
+    return {str(t).lower(): {str(c).lower(): ty for c, ty in cols.items()}
+            for t, cols in schema.items()}
+
+
+def _type_of(node: exp.Expression) -> exp.DataType.Type:
+    t = getattr(node, "type", None)
+    if t is None:
+        return _UNKNOWN
+    return t.this
+
+
+# ---------------------------------------------------------------------------------------
+# Templates: DuckDB SQL with __a__, __b__ placeholders replaced by expression nodes.
+
+_TEMPLATE_CACHE: dict[str, exp.Expression] = {}
+
+
+def _dd(template: str, type_: str | None = None, **args: exp.Expression) -> exp.Expression:
+    base = _TEMPLATE_CACHE.get(template)
+    if base is None:
+        base = sqlglot.parse_one(template, read="duckdb")
+        _TEMPLATE_CACHE[template] = base
+    tree = base.copy()
+    for col in list(tree.find_all(exp.Column)):
+        name = col.name
+        if col.table == "" and name.startswith("__") and name.endswith("__"):
+            key = name.strip("_")
+            col.replace(args[key].copy())
+    if type_ is not None:
+        tree.type = exp.DataType.build(type_, dialect="duckdb")
+    return tree
+
+
+def _fn(name: str, *args: exp.Expression) -> exp.Anonymous:
+    return exp.Anonymous(this=name, expressions=[a.copy() for a in args])
+
+
+# ---------------------------------------------------------------------------------------
+# The rewrite: deepest nodes first, so each fix sees already-fixed arguments.
+
+
+def _rewrite(tree: exp.Expression) -> exp.Expression:
+    for node in reversed(list(tree.dfs())):
+        handler = _handler_for(node)
+        if handler is None:
+            continue
+        new = handler(node)
+        if new is None or new is node:
+            continue
+        if getattr(new, "type", None) is None and getattr(node, "type", None) is not None:
+            new.type = node.type
+        if node is tree:
+            tree = new
+        else:
+            node.replace(new)
+    return tree
+
+
+def _handler_for(node: exp.Expression) -> Callable[[exp.Expression], exp.Expression | None] | None:
+    if isinstance(node, exp.Anonymous):
+        return _ANONYMOUS.get(str(node.this).lower())
+    return _TYPED.get(type(node))
+
+
+def _from_iso8601_timestamp(node: exp.FromISO8601Timestamp) -> exp.Expression:
+    return _dd(
+        "date_trunc('millisecond', CASE WHEN regexp_matches(__x__, '" + _HAS_OFFSET_RE + "') "
+        "THEN CAST(__x__ AS TIMESTAMPTZ) ELSE timezone('UTC', CAST(__x__ AS TIMESTAMP)) END)",
+        "TIMESTAMPTZ", x=node.this)
+
+
+def _from_iso8601_date(node: exp.Expression) -> exp.Expression:
+    return _dd("CAST(__x__ AS DATE)", "DATE", x=node.this)
+
+
+def _utc_wall_clock(x: exp.Expression) -> exp.Expression:
+    """An instant as its UTC wall-clock time, whatever the DuckDB session zone."""
+    if _type_of(x) == _TZ:
+        return _dd("timezone('UTC', __x__)", "TIMESTAMP", x=x)
+    return x
+
+
+def _date_trunc(node: exp.TimestampTrunc) -> exp.Expression | None:
+    if _type_of(node.this) == _TZ:
+        unit = node.args.get("unit")
+        unit_text = unit.name if isinstance(unit, exp.Expression) else str(unit)
+        inner = _fn("date_trunc", exp.Literal.string(unit_text.lower()), _utc_wall_clock(node.this))
+        return _dd("timezone('UTC', __t__)", "TIMESTAMPTZ", t=inner)
+    if _type_of(node.this) == _DATE:
+        new = exp.Cast(this=node.copy(), to=exp.DataType.build("DATE"))
+        new.type = exp.DataType.build("DATE")
+        return new
+    return None
+
+
+def _time_to_str(node: exp.TimeToStr) -> exp.Expression | None:
+    fmt = node.args.get("format")
+    if not isinstance(fmt, exp.Literal) or not fmt.is_string:
+        return None
+    # sqlglot has already mapped Trino's specifiers to strftime ones, except %v.
+    text = re.sub(r"%(.)", lambda m: "%V" if m.group(1) == "v" else m.group(0), fmt.this)
+    return _fn("strftime", _utc_wall_clock(node.this), exp.Literal.string(text))
+
+
+def _format_datetime(node: exp.Anonymous) -> exp.Expression:
+    args = node.expressions
+    if len(args) != 2:
+        raise TranspileError("format_datetime takes (timestamp, pattern)")
+    pattern = args[1]
+    if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+        raise TranspileError("format_datetime: only a literal pattern can be translated for DuckDB")
+    return _fn("strftime", _utc_wall_clock(args[0]),
+               exp.Literal.string(joda_to_strftime(pattern.this)))
+
+
+def _to_wall_clock(ts: exp.Expression, zone: exp.Expression) -> exp.Expression:
+    t = _type_of(ts)
+    if t == _TZ:
+        return _dd("timezone(__z__, __x__)", "TIMESTAMP", z=zone, x=ts)
+    if t in _NAIVE_TS or t == _DATE:
+        return _dd("timezone(__z__, timezone('UTC', CAST(__x__ AS TIMESTAMP)))", "TIMESTAMP",
+                   z=zone, x=ts)
+    # Unknown type: a naive value becomes an instant in the session zone (UTC once prepared).
+    return _dd("timezone(__z__, CAST(__x__ AS TIMESTAMPTZ))", "TIMESTAMP", z=zone, x=ts)
+
+
+def _at_timezone(node: exp.Anonymous) -> exp.Expression:
+    if len(node.expressions) != 2:
+        raise TranspileError("at_timezone takes (timestamp, zone)")
+    return _to_wall_clock(node.expressions[0], node.expressions[1])
+
+
+def _at_time_zone(node: exp.AtTimeZone) -> exp.Expression:
+    return _to_wall_clock(node.this, node.args["zone"])
+
+
+_ISO_TS = "'%Y-%m-%dT%H:%M:%S.%g'"
+
+
+def _to_iso8601(node: exp.Anonymous) -> exp.Expression:
+    if len(node.expressions) != 1:
+        raise TranspileError("to_iso8601 takes one argument")
+    x = node.expressions[0]
+    t = _type_of(x)
+    if t == _DATE:
+        return _dd("strftime(__x__, '%Y-%m-%d')", "VARCHAR", x=x)
+    if t == _TZ:
+        return _dd(f"strftime(timezone('UTC', __x__), {_ISO_TS}) || 'Z'", "VARCHAR", x=x)
+    if t in _NAIVE_TS:
+        return _dd(f"strftime(__x__, {_ISO_TS})", "VARCHAR", x=x)
+    return _dd(
+        "CASE typeof(__x__) WHEN 'DATE' THEN strftime(__x__, '%Y-%m-%d') "
+        f"WHEN 'TIMESTAMP WITH TIME ZONE' THEN strftime(timezone('UTC', __x__), {_ISO_TS}) || 'Z' "
+        f"ELSE strftime(__x__, {_ISO_TS}) END", "VARCHAR", x=x)
+
+
+def _approx_distinct(node: exp.ApproxDistinct) -> exp.Expression:
+    return exp.Count(this=exp.Distinct(expressions=[node.this.copy()]))
+
+
+def _approx_quantile(node: exp.ApproxQuantile) -> exp.Expression:
+    if node.args.get("weight") is not None:
+        raise TranspileError("approx_percentile with a weight has no DuckDB equivalent; "
+                             "drop the weight or compute it in a CTE")
+    if node.args.get("accuracy") is not None:
+        pass  # an accuracy only loosens Trino's bound; the exact answer is within it
+    return _fn("quantile_disc", node.this, node.args["quantile"])
+
+
+def _map_agg(node: exp.Anonymous) -> exp.Expression:
+    if len(node.expressions) != 2:
+        raise TranspileError("map_agg takes (key, value)")
+    k, v = node.expressions
+    pairs = "list({'k': __k__, 'v': __v__}) FILTER (WHERE __k__ IS NOT NULL)"
+    return _dd(
+        f"map_from_entries(list_filter({pairs}, lambda e, i: "
+        f"list_position(list_transform({pairs}, lambda p: p.k), e.k) = i))", k=k, v=v)
+
+
+def _json_extract_scalar(node: exp.JSONExtractScalar) -> exp.Expression:
+    path = node.expression
+    path_sql = path.sql(dialect="duckdb") if isinstance(path, exp.Expression) else str(path)
+    path_lit = sqlglot.parse_one(path_sql, read="duckdb")
+    return _dd("CASE WHEN json_type(__j__, __p__) IN ('OBJECT', 'ARRAY') THEN NULL ELSE __e__ END",
+               "VARCHAR", j=node.this, p=path_lit, e=node.copy())
+
+
+def _cardinality(node: exp.ArraySize) -> exp.Expression:
+    x = node.this
+    t = getattr(x, "type", None)
+    if t is not None and t.this == exp.DataType.Type.MAP:
+        return _fn("cardinality", x)
+    if t is not None and t.this in (exp.DataType.Type.ARRAY, exp.DataType.Type.LIST):
+        return _fn("len", x)
+    # Unknown: DuckDB's cardinality() takes maps and lists (len() rejects maps).
+    return _fn("cardinality", x)
+
+
+def _try_cast(node: exp.TryCast) -> exp.Expression | None:
+    to = node.args["to"]
+    if not isinstance(to, exp.DataType) or to.this not in _INTEGER_TYPES:
+        return None
+    x = node.this
+    t = _type_of(x)
+    int_lit = r"'\s*[+-]?[0-9]+\s*'"
+    to_sql = to.sql("duckdb")
+    varchar_branch = f"CASE WHEN regexp_full_match(CAST(__x__ AS VARCHAR), {int_lit}) THEN TRY_CAST(__x__ AS {to_sql}) END"
+    float_branch = f"TRY_CAST(round(TRY_CAST(__x__ AS DOUBLE)) AS {to_sql})"
+    if t in (exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT, exp.DataType.Type.CHAR):
+        return _dd(varchar_branch, x=x)
+    if t in (exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT):
+        return _dd(float_branch, x=x)
+    if t != _UNKNOWN:
+        return None
+    return _dd(f"CASE WHEN typeof(__x__) = 'VARCHAR' THEN {varchar_branch} "
+               f"WHEN typeof(__x__) IN ('DOUBLE', 'FLOAT') THEN {float_branch} "
+               f"ELSE TRY_CAST(__x__ AS {to_sql}) END", x=x)
+
+
+_ANONYMOUS: dict[str, Callable[[Any], exp.Expression | None]] = {
+    "format_datetime": _format_datetime,
+    "at_timezone": _at_timezone,
+    "to_iso8601": _to_iso8601,
+    "map_agg": _map_agg,
+}
+_TYPED: dict[type, Callable[[Any], exp.Expression | None]] = {
+    exp.FromISO8601Timestamp: _from_iso8601_timestamp,
+    exp.FromISO8601Date: _from_iso8601_date,
+    exp.TimestampTrunc: _date_trunc,
+    exp.DateTrunc: _date_trunc,
+    exp.TimeToStr: _time_to_str,
+    exp.AtTimeZone: _at_time_zone,
+    exp.ApproxDistinct: _approx_distinct,
+    exp.ApproxQuantile: _approx_quantile,
+    exp.JSONExtractScalar: _json_extract_scalar,
+    exp.ArraySize: _cardinality,
+    exp.TryCast: _try_cast,
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Joda-Time patterns (Trino's format_datetime) → strftime (DuckDB)
+
+_JODA: dict[str, Callable[[int], str | None]] = {
+    "y": lambda n: "%y" if n == 2 else "%Y",
+    "Y": lambda n: "%y" if n == 2 else "%Y",
+    "x": lambda n: "%G" if n != 2 else None,
+    "w": lambda n: "%V" if n == 2 else ("%-V" if n == 1 else None),
+    "e": lambda n: "%u" if n == 1 else None,
+    "E": lambda n: "%A" if n >= 4 else "%a",
+    "M": lambda n: {1: "%-m", 2: "%m", 3: "%b"}.get(n, "%B"),
+    "d": lambda n: {1: "%-d", 2: "%d"}.get(n),
+    "D": lambda n: {1: "%-j", 3: "%j"}.get(n),
+    "a": lambda n: "%p",
+    "h": lambda n: {1: "%-I", 2: "%I"}.get(n),
+    "H": lambda n: {1: "%-H", 2: "%H"}.get(n),
+    "m": lambda n: {1: "%-M", 2: "%M"}.get(n),
+    "s": lambda n: {1: "%-S", 2: "%S"}.get(n),
+    "S": lambda n: {3: "%g", 6: "%f", 9: "%n"}.get(n),
+}
+
+
+def joda_to_strftime(pattern: str) -> str:
+    """Translate a Joda-Time pattern (``yyyy-MM-dd HH:mm:ss``) to a strftime format.
+
+    Raises :class:`TranspileError` for letters DuckDB cannot print the same way (time zone
+    letters ``z``/``Z``: DuckDB values carry no zone; see the module docstring).
+    """
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "'":
+            j = i + 1
+            if j < n and pattern[j] == "'":
+                out.append("'")
+                i += 2
+                continue
+            text = []
+            while j < n:
+                if pattern[j] == "'":
+                    if j + 1 < n and pattern[j + 1] == "'":
+                        text.append("'")
+                        j += 2
+                        continue
+                    break
+                text.append(pattern[j])
+                j += 1
+            else:
+                raise TranspileError(f"format_datetime pattern {pattern!r}: unterminated quote")
+            out.append("".join(text).replace("%", "%%"))
+            i = j + 1
+            continue
+        if c.isascii() and c.isalpha():
+            j = i
+            while j < n and pattern[j] == c:
+                j += 1
+            count = j - i
+            conv = _JODA.get(c)
+            spec = conv(count) if conv else None
+            if spec is None:
+                raise TranspileError(
+                    f"format_datetime pattern {pattern!r}: {c * count!r} has no DuckDB "
+                    "strftime equivalent" + (" (values carry no zone in DuckDB; format "
+                                             "at_timezone(ts, zone) instead)" if c in "zZ" else ""))
+            out.append(spec)
+            i = j
+            continue
+        out.append("%%" if c == "%" else c)
+        i += 1
+    return "".join(out)
