@@ -1,0 +1,301 @@
+"""Project configuration: one YAML file that declares the DynamoDB tables to keep in SQL.
+
+The file is ``ddb_assets.yaml`` in the working directory unless ``DDB_ASSETS_CONFIG``
+names another path. Every problem is reported at load time with the field's path and
+what to write instead (:class:`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal, Optional
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ddb_assets.sql.identifiers import InvalidIdentifierError, validate_catalog_name
+
+CONFIG_ENV_VAR = "DDB_ASSETS_CONFIG"
+DEFAULT_CONFIG_FILE = "ddb_assets.yaml"
+
+_CRON = re.compile(r"^\s*(\S+\s+){4}\S+\s*$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_DDB_TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_COLUMN_TYPES = re.compile(
+    r"^(string|varchar|timestamp|date|bigint|integer|int|double|boolean|json|binary"
+    r"|decimal\(\s*\d{1,2}\s*,\s*\d{1,2}\s*\))$"
+)
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing or invalid; the message names field and fix."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScheduleConfig(_Model):
+    cron: str = "0 4 * * *"
+    timezone: str = "Asia/Tokyo"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        if not _CRON.match(v):
+            raise ValueError(
+                f"{v!r} is not a five-field cron expression; write e.g. '0 4 * * *' (04:00 daily)"
+            )
+        return v.strip()
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{v!r} is not an IANA time zone; write e.g. 'Asia/Tokyo' or 'UTC'"
+            ) from None
+        return v
+
+
+class AthenaConfig(_Model):
+    database: str = "ddb"
+    workgroup: str = "primary"
+    output_location: Optional[str] = None  # s3://bucket/prefix/ for query results
+
+    @field_validator("database")
+    @classmethod
+    def _db(cls, v: str) -> str:
+        try:
+            return validate_catalog_name(v, "athena.database")
+        except InvalidIdentifierError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("output_location")
+    @classmethod
+    def _out(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not v.startswith("s3://"):
+            raise ValueError(f"{v!r} must be an S3 URI such as 's3://my-bucket/athena-results/'")
+        return v
+
+
+class ColumnConfig(_Model):
+    type: Optional[str] = None
+    rename: Optional[str] = None
+    drop: bool = False
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not _COLUMN_TYPES.match(v.strip().lower()):
+            raise ValueError(
+                f"unknown column type {v!r}; use one of string, timestamp, date, bigint, "
+                "double, boolean, json, binary or decimal(p,s)"
+            )
+        return None if v is None else v.strip().lower()
+
+    @field_validator("rename")
+    @classmethod
+    def _rename(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None:
+            try:
+                validate_catalog_name(v, "rename")
+            except InvalidIdentifierError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
+
+ExportFormat = Literal["DYNAMODB_JSON", "ION"]
+Engine = Literal["duckdb", "athena"]
+
+
+class TableConfig(_Model):
+    name: str = Field(description="Name of the SQL table (and of the Dagster asset group).")
+    dynamodb_table: Optional[str] = None  # defaults to name
+    s3_bucket: str
+    s3_prefix: str = "dynamodb-exports"
+    export_format: ExportFormat = "DYNAMODB_JSON"
+    schedule: ScheduleConfig = ScheduleConfig()
+    athena: Optional[AthenaConfig] = None
+    engine: Optional[Engine] = None
+    columns: dict[str, ColumnConfig] = Field(default_factory=dict)
+    max_concurrent_exports: int = Field(default=3, ge=1, le=300)
+    max_export_retries: int = Field(default=2, ge=0, le=10)
+    verify_checksums: bool = True
+    pitr_days: int = Field(default=35, ge=1, le=35)
+    partitions_start: Optional[str] = None  # YYYY-MM-DD; default: pitr_days ago
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        try:
+            return validate_catalog_name(v, "table name")
+        except InvalidIdentifierError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("dynamodb_table")
+    @classmethod
+    def _ddb(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not _DDB_TABLE.match(v):
+            raise ValueError(
+                f"{v!r} is not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)"
+            )
+        return v
+
+    @field_validator("s3_bucket")
+    @classmethod
+    def _bucket(cls, v: str) -> str:
+        if v.startswith("s3://"):
+            raise ValueError(
+                f"{v!r}: give the bucket name only (e.g. 'my-exports'); put the path in s3_prefix"
+            )
+        if not _BUCKET.match(v):
+            raise ValueError(f"{v!r} is not a valid S3 bucket name (3-63 of a-z 0-9 . -)")
+        return v
+
+    @field_validator("s3_prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        return v.strip("/")
+
+    @field_validator("partitions_start")
+    @classmethod
+    def _start(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not re.match(r"^\d{4}-\d{2}-\d{2}$", v):
+            raise ValueError(f"{v!r} must be a date written YYYY-MM-DD")
+        return v
+
+    @property
+    def source_table(self) -> str:
+        return self.dynamodb_table or self.name
+
+
+class SensorConfig(_Model):
+    interval_seconds: int = Field(default=30, ge=5, le=3600)
+    reconcile_minutes: int = Field(default=10, ge=1, le=24 * 60)
+    lookback_days: int = Field(default=3, ge=1, le=90)
+
+
+class DefaultsConfig(_Model):
+    engine: Engine = "duckdb"
+    athena: AthenaConfig = AthenaConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    export_format: ExportFormat = "DYNAMODB_JSON"
+
+
+class ProjectConfig(_Model):
+    defaults: DefaultsConfig = DefaultsConfig()
+    warehouse: str = ".ddb_assets/warehouse.duckdb"
+    summaries_dir: Optional[str] = "summaries"
+    summaries_s3_uri: Optional[str] = None  # where Athena writes summary tables
+    typed_s3_uri: Optional[str] = None  # where Athena writes typed snapshot tables
+    sensor: SensorConfig = SensorConfig()
+    tables: list[TableConfig]
+
+    # Where the file was read from; relative paths resolve against its folder.
+    base_dir: Path = Path(".")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        defaults = data.get("defaults") or {}
+        tables = data.get("tables")
+        if isinstance(tables, list):
+            merged = []
+            for t in tables:
+                if isinstance(t, dict):
+                    t = dict(t)
+                    for key in ("engine", "athena", "schedule", "export_format"):
+                        if key not in t and key in defaults:
+                            t[key] = defaults[key]
+                merged.append(t)
+            data = {**data, "tables": merged}
+        return data
+
+    @model_validator(mode="after")
+    def _unique(self) -> "ProjectConfig":
+        if not self.tables:
+            raise ValueError("tables: list at least one table (name and s3_bucket)")
+        seen: set[str] = set()
+        for t in self.tables:
+            if t.name in seen:
+                raise ValueError(f"tables: the name {t.name!r} appears twice; names must be unique")
+            seen.add(t.name)
+        return self
+
+    def table(self, name: str) -> TableConfig:
+        for t in self.tables:
+            if t.name == name:
+                return t
+        raise ConfigError(
+            f"no table named {name!r} in the config; configured: "
+            + ", ".join(t.name for t in self.tables)
+        )
+
+    def engine_for(self, t: TableConfig) -> str:
+        return t.engine or self.defaults.engine
+
+    def athena_for(self, t: TableConfig) -> AthenaConfig:
+        return t.athena or self.defaults.athena
+
+    def warehouse_path(self) -> Path:
+        p = Path(self.warehouse)
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    def summaries_path(self) -> Optional[Path]:
+        if not self.summaries_dir:
+            return None
+        p = Path(self.summaries_dir)
+        return p if p.is_absolute() else (self.base_dir / p)
+
+
+_FIXES = {
+    "missing": "add it",
+    "extra_forbidden": "remove it or check its spelling",
+    "literal_error": "use one of the allowed values",
+}
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        fix = _FIXES.get(err["type"])
+        lines.append(f"  - {loc}: {msg}" + (f" ({fix})" if fix else ""))
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, *, source: str = "<config>", base_dir: Path | None = None) -> ProjectConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the file must be a YAML mapping with a 'tables:' list")
+    try:
+        cfg = ProjectConfig.model_validate({**data, "base_dir": base_dir or Path(".")})
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, source)) from None
+    return cfg
+
+
+def config_path() -> Path:
+    return Path(os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_FILE)
+
+
+def load_config(path: str | Path | None = None) -> ProjectConfig:
+    p = Path(path) if path is not None else config_path()
+    if not p.exists():
+        raise ConfigError(
+            f"config file {str(p)!r} not found: create it (see README.md) or set "
+            f"{CONFIG_ENV_VAR} to its path"
+        )
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    return parse_config(data, source=str(p), base_dir=p.resolve().parent)
