@@ -1,0 +1,205 @@
+"""Summary tables: one Athena SELECT per ``.sql`` file, discovered from a folder.
+
+A file ``daily_sales.sql`` defines the summary table ``daily_sales``. It holds ONE SELECT
+(or WITH ... SELECT) in Athena's dialect, optionally preceded by a header of
+``-- key: value`` lines::
+
+    -- description: Sales per day and store
+    -- owners: data@example.com, analytics
+    -- partitioned_by: sale_date
+    -- freshness_hours: 26
+    SELECT ...
+
+Its upstream tables are read from the SQL itself: ``tablename`` or ``<database>.tablename``,
+each a project table or another summary. Anything else is reported with the file and line.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from ddb_assets.sql.identifiers import InvalidIdentifierError, validate_catalog_name
+from ddb_assets.sql.refs import TableRef, table_refs_of
+
+HEADER_KEYS = ("description", "owners", "partitioned_by", "freshness_hours")
+_HEADER_LINE = re.compile(r"^--\s*([A-Za-z_][A-Za-z0-9_-]*)\s*:\s*(.*?)\s*$")
+
+
+class SummaryError(ValueError):
+    """A summary file cannot be used as written; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class SummarySpec:
+    name: str                              # table name = file stem
+    path: Path
+    sql: str                               # the SELECT as written, without a trailing ';'
+    description: str = ""
+    owners: tuple[str, ...] = ()
+    deps: tuple[str, ...] = ()             # tables it reads (project tables and summaries)
+    partitioned_by: tuple[str, ...] = ()
+    freshness_hours: float | None = None
+    database: str = ""                     # the Athena database (= DuckDB schema)
+    header: dict[str, str] = field(default_factory=dict, compare=False)
+    refs: tuple[TableRef, ...] = field(default=(), compare=False)
+
+
+def parse_header(text: str, *, source: str = "<sql>") -> dict[str, str]:
+    """The ``-- key: value`` lines at the top of a summary file (blank lines allowed).
+
+    Stops at the first line that is not a comment. Comment lines that are not
+    ``key: value`` are ignored; a key that is not one of :data:`HEADER_KEYS` is an error
+    (it is almost always a typo that would otherwise be silently ignored).
+    """
+    header: dict[str, str] = {}
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if not line.startswith("--"):
+            break
+        m = _HEADER_LINE.match(line)
+        if not m:
+            continue
+        key = m.group(1).lower()
+        if key not in HEADER_KEYS:
+            raise SummaryError(
+                f"{source} line {lineno}: unknown header key {key!r}; allowed keys: "
+                f"{', '.join(HEADER_KEYS)} (write free text as a comment without a colon)")
+        if key in header:
+            raise SummaryError(f"{source} line {lineno}: header key {key!r} given twice")
+        header[key] = m.group(2)
+    return header
+
+
+def _comma_list(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _parse_one_select(text: str, source: str) -> exp.Query:
+    try:
+        statements = [s for s in sqlglot.parse(text, read="athena") if s is not None]
+    except ParseError as exc:
+        raise SummaryError(f"{source}: cannot parse as Athena SQL: {exc}") from exc
+    if len(statements) != 1:
+        raise SummaryError(f"{source}: expected exactly one SELECT statement, found "
+                           f"{len(statements)}")
+    tree = statements[0]
+    if not isinstance(tree, exp.Query):
+        raise SummaryError(f"{source}: expected a SELECT (or WITH ... SELECT), found "
+                           f"{tree.key.upper()}; the summary's table is created for you")
+    return tree
+
+
+def _strip_trailing_semicolons(text: str) -> str:
+    return re.sub(r"(\s*;)+\s*$", "", text.rstrip())
+
+
+def _resolve(ref: TableRef, database: str) -> str | None:
+    """The project table name a reference means, or None if it is outside the database."""
+    if ref.catalog not in (None, "awsdatacatalog"):
+        return None
+    if ref.db is None or ref.db == database:
+        return ref.name
+    return None
+
+
+def load_summary(path: Path, known_tables: Iterable[str], database: str,
+                 summary_names: Iterable[str] = ()) -> SummarySpec:
+    """Parse one summary file; ``summary_names`` are the other summaries it may read."""
+    path = Path(path)
+    source = path.name
+    try:
+        name = validate_catalog_name(path.stem, what="summary name")
+    except InvalidIdentifierError as exc:
+        raise SummaryError(f"{path}: the file name is the table name: {exc} Rename the file "
+                           "accordingly.") from exc
+    text = path.read_text(encoding="utf-8")
+    header = parse_header(text, source=source)
+    sql = _strip_trailing_semicolons(text)
+    tree = _parse_one_select(sql, source)
+
+    known = set(known_tables) | set(summary_names)
+    deps: list[str] = []
+    refs = table_refs_of(tree)
+    for ref in refs:
+        table = _resolve(ref, database)
+        if table is None or table not in known:
+            listing = ", ".join(sorted(known)) or "(none)"
+            hint = ""
+            if table is None:
+                hint = (f" (only tables of database {database!r} can be read: write "
+                        f"\"{ref.name}\" or \"{database}.{ref.name}\")")
+            raise SummaryError(f"{source} line {ref.line}: unknown table "
+                               f"\"{ref.qualified_name}\"{hint}; known tables: {listing}")
+        if table not in deps:
+            deps.append(table)
+
+    freshness = None
+    if header.get("freshness_hours"):
+        try:
+            freshness = float(header["freshness_hours"])
+        except ValueError:
+            freshness = -1.0
+        if not freshness > 0:
+            raise SummaryError(f"{source}: freshness_hours must be a positive number of "
+                               f"hours, got {header['freshness_hours']!r}")
+    partitioned_by = _comma_list(header.get("partitioned_by", ""))
+    for col in partitioned_by:
+        try:
+            validate_catalog_name(col, what="partition column")
+        except InvalidIdentifierError as exc:
+            raise SummaryError(f"{source}: partitioned_by: {exc}") from exc
+    if partitioned_by:
+        selects = [s.lower() for s in tree.named_selects]
+        if selects[-len(partitioned_by):] != list(partitioned_by):
+            raise SummaryError(
+                f"{source}: partitioned_by {', '.join(partitioned_by)} must be the last "
+                f"column(s) of the SELECT, in that order (Athena CTAS requires it); the "
+                f"SELECT ends with {', '.join(selects[-len(partitioned_by):])}")
+
+    return SummarySpec(
+        name=name, path=path, sql=sql, description=header.get("description", ""),
+        owners=_comma_list(header.get("owners", "")), deps=tuple(deps),
+        partitioned_by=partitioned_by, freshness_hours=freshness, database=database,
+        header=header, refs=tuple(refs),
+    )
+
+
+def load_summaries(folder: Path, known_tables: set[str], database: str) -> list[SummarySpec]:
+    """One :class:`SummarySpec` per ``*.sql`` file in ``folder``, dependencies first.
+
+    Raises :class:`SummaryError` for a bad file name, a header typo, a parse error, an
+    unknown table (with file and line), a summary named like a project table, or a
+    dependency cycle between summaries.
+    """
+    database = validate_catalog_name(database, what="database")
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SummaryError(f"summaries folder {folder} does not exist")
+    paths = sorted(folder.glob("*.sql"))
+    names = [p.stem for p in paths]
+    clash = sorted(set(names) & set(known_tables))
+    if clash:
+        raise SummaryError(f"summary file(s) {', '.join(n + '.sql' for n in clash)} would "
+                           "replace the project table of the same name; rename the file(s)")
+    specs = {p.stem: load_summary(p, known_tables, database, summary_names=names)
+             for p in paths}
+
+    sorter = graphlib.TopologicalSorter(
+        {name: [d for d in spec.deps if d in specs] for name, spec in specs.items()})
+    try:
+        order = list(sorter.static_order())
+    except graphlib.CycleError as exc:
+        cycle = exc.args[1]
+        raise SummaryError("dependency cycle between summaries: "
+                           + " -> ".join(f"{n}.sql" for n in cycle)) from exc
+    return [specs[n] for n in order]
