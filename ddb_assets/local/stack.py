@@ -144,6 +144,16 @@ class LocalAWS:
         params.update(kwargs)
         return boto3.session.Session().client(service, **params)
 
+    def configure(self, *, export_seconds: float | None = None, items_per_file: int | None = None) -> None:
+        """Change the IN_PROGRESS duration / data-file split for exports requested from now on."""
+        if export_seconds is not None:
+            self.export_seconds = float(export_seconds)
+        if items_per_file is not None:
+            self.items_per_file = int(items_per_file)
+        if self._state is not None:
+            self._state.export_seconds = self.export_seconds
+            self._state.items_per_file = self.items_per_file
+
     # -- clock --------------------------------------------------------------------------
     def set_now(self, dt: datetime) -> None:
         """Time-travel: from now on the stack's clock reads ``dt`` plus real elapsed time."""
