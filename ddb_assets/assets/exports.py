@@ -75,7 +75,7 @@ def build_export_asset(t: TableConfig) -> dg.AssetsDefinition:
                 )
         generation = config.attempt
         if config.force:
-            generation = f"force:{context.run_id}"
+            generation = f"force:{context.run.run_id}"
         req = ExportRequest.for_partition(
             table_name=t.source_table, sql_name=t.name, partition=day,
             tz=t.schedule.timezone, s3_bucket=t.s3_bucket, base_prefix=t.s3_prefix,
@@ -97,7 +97,9 @@ def build_export_asset(t: TableConfig) -> dg.AssetsDefinition:
             f"of {t.source_table} as of {req.export_time.isoformat()} into "
             f"s3://{req.s3_bucket}/{req.s3_prefix}/"
         )
-        context.log_event(dg.AssetObservation(
+        # Yield the observation and no output: the asset is a generator that produces no
+        # value, so the partition is not marked materialized until the sensor says so.
+        yield dg.AssetObservation(
             asset_key=key, partition=context.partition_key,
             metadata={
                 "export_arn": d.arn, "export_status": d.status,
@@ -105,6 +107,6 @@ def build_export_asset(t: TableConfig) -> dg.AssetsDefinition:
                 "s3_prefix": f"s3://{req.s3_bucket}/{req.s3_prefix}/",
                 "attempt": config.attempt, "reused": outcome.reused,
             },
-        ))
+        )
 
     return _export

@@ -245,7 +245,7 @@ def _translate(exc: ClientError, *, table: str | None) -> ExportError:
     if code == "InvalidExportTimeException":
         return ExportTimeOutsideWindowError(
             f"{code}: {msg}. The requested time is outside the table's point-in-time "
-            "recovery window, so this partition cannot be exported", code=code)
+            "recovery window: this partition is not exportable", code=code)
     if code in ("LimitExceededException", "ThrottlingException",
                 "ProvisionedThroughputExceededException", "RequestLimitExceeded"):
         return ExportThrottledError(

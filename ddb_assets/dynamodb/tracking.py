@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
-from typing import Callable, Optional
+from typing import Optional
 
 from ddb_assets.dynamodb.exports import ExportDescription, describe_export
 
@@ -76,9 +76,7 @@ class Finished:
     export: ExportDescription
 
 
-def poll_pending(ddb, state: SensorState,
-                 describe: Callable[[object, str], ExportDescription] = describe_export,
-                 ) -> tuple[list[Finished], list[Finished], int]:
+def poll_pending(ddb, state: SensorState) -> tuple[list[Finished], list[Finished], int]:
     """DescribeExport each pending export once: ``(completed, failed, api_calls)``.
 
     Still-running exports stay pending; this is the O(pending) part of a tick.
@@ -87,7 +85,7 @@ def poll_pending(ddb, state: SensorState,
     failed: list[Finished] = []
     calls = 0
     for arn, p in sorted(state.pending.items()):
-        d = describe(ddb, arn)
+        d = describe_export(ddb, arn)
         calls += 1
         if d.status == "COMPLETED":
             completed.append(Finished(p, d))
