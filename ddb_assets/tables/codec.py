@@ -156,3 +156,41 @@ def ion_to_dynamodb_json(src: str, dst: str) -> int:
                 buf.clear()
         fout.write("".join(buf))
     return n
+
+
+def _ion_decimal(text: str) -> str:
+    sign, digits, exp = Decimal(text).as_tuple()
+    if not isinstance(exp, int):
+        raise ValueError(f"not a finite number: {text!r}")
+    return ("-" if sign else "") + "".join(map(str, digits)) + f"d{exp}"
+
+
+def _ion_text(value: dict) -> str:
+    (tag, v), = value.items()
+    if tag == "S":
+        return _dumps(v)
+    if tag == "N":
+        return _ion_decimal(v)
+    if tag == "BOOL":
+        return "true" if v else "false"
+    if tag == "NULL":
+        return "null"
+    if tag == "B":
+        return "{{" + v + "}}"
+    if tag == "SS":
+        return "$dynamodb_SS::[" + ",".join(_dumps(x) for x in v) + "]"
+    if tag == "NS":
+        return "$dynamodb_NS::[" + ",".join(_ion_decimal(x) for x in v) + "]"
+    if tag == "BS":
+        return "$dynamodb_BS::[" + ",".join("{{" + x + "}}" for x in v) + "]"
+    if tag == "M":
+        return "{" + ",".join(_dumps(k) + ":" + _ion_text(x) for k, x in v.items()) + "}"
+    if tag == "L":
+        return "[" + ",".join(_ion_text(x) for x in v) + "]"
+    raise ValueError(f"unknown DynamoDB type tag {tag!r}")
+
+
+def item_to_ion_line(item: dict) -> str:
+    """One ION export line for a DynamoDB-typed item, as DynamoDB writes it (for tests and
+    benchmarks): ``$ion_1_0 {Item:{...}}``."""
+    return "$ion_1_0 {Item:" + _ion_text({"M": item}) + "}"

@@ -48,7 +48,16 @@ _MACROS = [
         _ddb_numshape3(ltrim(d, '0'), p - (length(d) - length(ltrim(d, '0'))))""",
     """CREATE OR REPLACE TEMP MACRO _ddb_numshape1(r) AS
         _ddb_numshape2(r.i || r.f, length(r.i) + coalesce(TRY_CAST(nullif(r.e, '') AS BIGINT), 0))""",
-    """CREATE OR REPLACE TEMP MACRO _ddb_numshape(x) AS _ddb_numshape1(_ddb_numparts(x))""",
+    """CREATE OR REPLACE TEMP MACRO _ddb_numshape_slow(x) AS _ddb_numshape1(_ddb_numparts(x))""",
+    # Plain decimals (no exponent): integer digits without leading zeros, fraction digits
+    # without trailing zeros; anything else takes the exact regex path.
+    """CREATE OR REPLACE TEMP MACRO _ddb_numshape_fast(a, p) AS
+        CASE WHEN p = 0 THEN {'i': length(ltrim(a, '0')), 's': 0}
+             ELSE {'i': length(ltrim(a[1:p - 1], '0')), 's': length(rtrim(a[p + 1:], '0'))} END""",
+    """CREATE OR REPLACE TEMP MACRO _ddb_numshape(x) AS
+        CASE WHEN strpos(x, 'E') = 0 AND strpos(x, 'e') = 0
+             THEN _ddb_numshape_fast(ltrim(x, '+-'), strpos(x, '.') - (length(x) - length(ltrim(x, '+-'))))
+             ELSE _ddb_numshape_slow(x) END""",
     f"""CREATE OR REPLACE TEMP MACRO _ddb_fits(x, s) AS
         (_ddb_numshape(x).i <= {DECIMAL_PRECISION} - s AND _ddb_numshape(x).s <= s)""",
 ]
@@ -75,48 +84,77 @@ def _source_sql() -> str:
     return "read_ndjson_objects(?, compression = 'gzip', maximum_object_size = 67108864)"
 
 
-def discover_attributes(con, files: Sequence[str]) -> list[AttributeStats]:
-    """Full pass: every attribute, the DynamoDB types it appears with, and number shapes."""
-    if not files:
-        return []
-    sql = f"""
-    WITH e AS (
-        SELECT unnest(map_entries(json_transform(json, '{{"Item": "MAP(VARCHAR, JSON)"}}')."Item"),
-                      recursive := true)
-        FROM {_source_sql()}
-    ), t AS (
-        SELECT "key" AS attribute, json_keys("value")[1] AS tag,
-               CASE json_keys("value")[1]
-                    WHEN 'N' THEN ["value" ->> 'N']
-                    WHEN 'NS' THEN json_transform("value" -> 'NS', '["VARCHAR"]') END AS nums
-        FROM e
-    ), s AS (
-        SELECT attribute, tag, list_transform(nums, lambda x: _ddb_numshape(x)) AS shapes FROM t
-    )
-    SELECT attribute, tag, count(*) AS items,
-           coalesce(sum(len(shapes)), 0) AS numbers,
-           max(list_max(list_transform(shapes, lambda z: CASE WHEN z.i + z.s <= {DECIMAL_PRECISION} THEN z.i END))),
-           max(list_max(list_transform(shapes, lambda z: CASE WHEN z.i + z.s <= {DECIMAL_PRECISION} THEN z.s END))),
-           coalesce(sum(len(list_filter(shapes, lambda z: z.i + z.s > {DECIMAL_PRECISION}))), 0)
-    FROM s GROUP BY attribute, tag ORDER BY attribute, tag
-    """
+def _stats_pass(con, files: Sequence[str], attributes: Sequence[str], known: Sequence[str]):
+    """One scan: per-attribute type counts and N shapes for ``attributes``, plus the names
+    of attributes present in the data but not in ``known``."""
+    fit = DECIMAL_PRECISION
+    l1 = ", ".join(f"json_keys(v[{i}])[1] AS t{i}, v[{i}] ->> 'N' AS n{i}" for i in range(1, len(attributes) + 1))
+    l2 = ", ".join(f"t{i}, n{i}, _ddb_numshape(n{i}) AS z{i}" for i in range(1, len(attributes) + 1))
+    aggs = [f"histogram(t{i}), count(n{i}), max(CASE WHEN z{i}.i + z{i}.s <= {fit} THEN z{i}.i END), "
+            f"max(CASE WHEN z{i}.i + z{i}.s <= {fit} THEN z{i}.s END), count_if(z{i}.i + z{i}.s > {fit})"
+            for i in range(1, len(attributes) + 1)]
+    aggs.append("list_distinct(flatten(list(u) FILTER (WHERE len(u) > 0)))")
+    sql = (f"SELECT {', '.join(aggs)} FROM (SELECT {l2 + ', ' if l2 else ''}u FROM ("
+           f"SELECT {l1 + ', ' if l1 else ''}u FROM (SELECT json_extract(json, ?) AS v, "
+           f"list_filter(json_keys(json, '/Item'), lambda a: NOT list_contains(?, a)) AS u "
+           f"FROM {_source_sql()})))")
     try:
-        rows = con.execute(sql, [list(files)]).fetchall()
+        row = con.execute(sql, [[_json_pointer(a) for a in attributes], list(known), list(files)]).fetchone()
     except Exception as exc:
         raise ExportReadError(f"cannot read the export as DYNAMODB_JSON: {exc}") from exc
-    stats: dict[str, AttributeStats] = {}
-    for attr, tag, items, numbers, max_int, max_scale, unfit in rows:
-        if tag not in DYNAMODB_TYPES:
-            raise ExportReadError(f"attribute {attr!r} has an unknown DynamoDB type tag {tag!r}")
-        st = stats.setdefault(attr, AttributeStats(attr))
-        st.type_counts[tag] = int(items)
-        st.numbers += int(numbers)
-        st.unfit_alone += int(unfit)
+    stats = []
+    for i, attr in enumerate(attributes):
+        hist, numbers, max_int, max_scale, unfit = row[5 * i: 5 * i + 5]
+        hist = dict(hist or {})
+        if not hist:
+            continue  # a guessed attribute that is not in this export
+        for tag in hist:
+            if tag not in DYNAMODB_TYPES:
+                raise ExportReadError(f"attribute {attr!r} has an unknown DynamoDB type tag {tag!r}")
+        stats.append(AttributeStats(attr, {t: int(c) for t, c in sorted(hist.items())}, int(numbers or 0),
+                                    None if max_int is None else int(max_int),
+                                    None if max_scale is None else int(max_scale), int(unfit or 0)))
+    with_sets = [st for st in stats if "NS" in st.type_counts]
+    if with_sets:
+        _number_set_stats(con, files, with_sets)
+    return stats, sorted(row[-1] or [])
+
+
+def _number_set_stats(con, files: Sequence[str], stats: list[AttributeStats]) -> None:
+    """Number shapes of NS elements (one more scan, only when number sets exist)."""
+    fit = DECIMAL_PRECISION
+    elems = ", ".join(f"unnest(json_transform(v[{i}] -> 'NS', '[\"VARCHAR\"]')) AS x{i}"
+                      for i in range(1, len(stats) + 1))
+    aggs = ", ".join(
+        f"count(x{i}), max(CASE WHEN z{i}.i + z{i}.s <= {fit} THEN z{i}.i END), "
+        f"max(CASE WHEN z{i}.i + z{i}.s <= {fit} THEN z{i}.s END), count_if(z{i}.i + z{i}.s > {fit})"
+        for i in range(1, len(stats) + 1))
+    shapes = ", ".join(f"x{i}, _ddb_numshape(x{i}) AS z{i}" for i in range(1, len(stats) + 1))
+    sql = (f"SELECT {aggs} FROM (SELECT {shapes} FROM (SELECT {elems} FROM ("
+           f"SELECT json_extract(json, ?) AS v FROM {_source_sql()})))")
+    row = con.execute(sql, [[_json_pointer(st.attribute) for st in stats], list(files)]).fetchone()
+    for i, st in enumerate(stats):
+        count, max_int, max_scale, unfit = row[4 * i: 4 * i + 4]
+        st.numbers += int(count or 0)
+        st.unfit_alone += int(unfit or 0)
         if max_int is not None:
             st.max_int_digits = max(st.max_int_digits or 0, int(max_int))
         if max_scale is not None:
             st.max_scale = max(st.max_scale or 0, int(max_scale))
-    return list(stats.values())
+
+
+def discover_attributes(con, files: Sequence[str], guess: Sequence[str] = ()) -> list[AttributeStats]:
+    """Full pass over every item: each attribute, the DynamoDB types it appears with (and
+    how often), and the shape of its numbers. ``guess`` (the attributes of the previous
+    snapshot) lets the common case take one scan; attributes outside it cost one more."""
+    if not files:
+        return []
+    guess = sorted(set(guess))
+    stats, unknown = _stats_pass(con, files, guess, guess)
+    if unknown:
+        more, _ = _stats_pass(con, files, unknown, guess + unknown)
+        stats += more
+    return sorted(stats, key=lambda s: s.attribute)
 
 
 def _json_pointer(attribute: str) -> str:
@@ -230,8 +268,17 @@ def load_snapshot_duckdb(
                 converted.append(dst)
             files = converted
         _prepare(con)
-        stats = discover_attributes(con, files)
+        stats = discover_attributes(con, files, _known_attributes(con, schema, table))
         return _load(con, schema, table, snapshot_date, files, stats, overrides)
+
+
+def _known_attributes(con, schema: str, table: str) -> list[str]:
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+                         [schema, table + "__columns"]).fetchone()[0]
+    if not exists:
+        return []
+    return [r[0] for r in con.execute(
+        f"SELECT DISTINCT attribute FROM {qualified(schema, table + '__columns')}").fetchall()]
 
 
 def _load(con, schema, table, snapshot_date, files, stats, overrides) -> SnapshotResult:
