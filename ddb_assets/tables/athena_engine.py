@@ -1,0 +1,393 @@
+"""Typed snapshots in Athena: the data never flows through this process.
+
+Steps of :func:`load_snapshot_athena` (each SQL statement goes through a ``SqlRunner``,
+which checks it parses as Athena SQL; catalog changes go through the Glue API):
+
+1. Register the raw export: Glue table ``<table>__export`` (one ``line string`` column,
+   text input, a field delimiter that valid JSON lines cannot contain) partitioned by
+   ``snapshot_date``; the partition's location is the export's ``data/`` folder only.
+2. Discover, with one Athena query over every row, each attribute, its DynamoDB types with
+   counts, and the shape of its numbers (no sampling).
+3. Plan the columns (:mod:`ddb_assets.tables.plan`; names stay stable across snapshots via
+   the mapping stored in each partition's parameters).
+4. CTAS the typed snapshot into Parquet (zstd) at a unique per-run location
+   ``<typed_s3_uri>/snapshot_date=<d>/run_id=<run_id>/``, then drop the CTAS catalog entry.
+5. Point partition ``snapshot_date=<d>`` of ``<table>__snapshots`` at that location through
+   Glue (create or update: an atomic swap; readers see the old or the new files, never a
+   mix); new columns are added to the table schema; a column whose type changes gets a new
+   physical column (``<col>__v2``) so old Parquet files keep being read with their type.
+6. ``CREATE OR REPLACE VIEW <table>`` over the latest snapshot, with its column names.
+
+Why Hive-style Parquet partitions and not Iceberg: the swap is one Glue call, a failed run
+leaves the previous partition untouched (its files are never overwritten), and no table
+maintenance (snapshot expiry, orphan files) is needed for a daily full snapshot.
+
+Not supported on Athena (documented, raises :class:`UnsupportedOnAthena`): ION exports. The
+Ion Hive SerDe maps Ion values onto a declared schema, so it cannot produce the raw,
+schema-free lines the full-pass discovery needs; use ``DYNAMODB_JSON`` for Athena tables (the
+DuckDB engine reads both). M and L attributes are stored as JSON text of their DynamoDB-typed
+form (``{"city":{"S":"Tokyo"}}``): Athena SQL has no recursion to untype nested values; ask
+for a ``struct<...>`` override to get typed fields.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from typing import Any, Mapping
+
+from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_name
+from ddb_assets.tables.naming import PARTITION_COLUMN
+from ddb_assets.tables.plan import (
+    ROLE_RAW, ROLE_TYPE, AttributeStats, ColumnInfo, ColumnPlan, SnapshotResult, UnfitNumbers,
+    diff_columns, plan_columns,
+)
+from ddb_assets.tables.types import DECIMAL_PRECISION, DYNAMODB_TYPES, ColumnOverride, TypeSpec, parse_type
+
+COLUMNS_PARAMETER = "ddb_assets.columns"
+RAW_SERDE = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
+PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+
+
+class UnsupportedOnAthena(ValueError):
+    """The request cannot be served by the Athena engine (see module docs)."""
+
+
+def sql_literal(text: str) -> str:
+    """A SQL string literal (Athena/Trino and DuckDB): quotes doubled, control characters
+    refused. The only place a value from data becomes SQL text."""
+    if not isinstance(text, str):
+        raise TypeError("literal must be a string")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise ValueError(f"{text!r} contains a control character and cannot be a SQL literal")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _date(d: dt.date) -> str:
+    return f"DATE '{d.isoformat()}'"
+
+
+_NUM_RE = r"^[+-]?([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?$"
+
+
+def _shape_sql(x: str) -> tuple[str, str]:
+    """Athena SQL for (integer digits, fraction digits) of number text ``x``."""
+    ip = f"coalesce(regexp_extract({x}, '{_NUM_RE}', 1), '')"
+    fp = f"coalesce(regexp_extract({x}, '{_NUM_RE}', 2), '')"
+    ep = f"coalesce(TRY_CAST(regexp_extract({x}, '{_NUM_RE}', 3) AS bigint), 0)"
+    d = f"({ip} || {fp})"
+    d1 = f"regexp_replace({d}, '^0+', '')"
+    p1 = f"(length({ip}) + {ep} - (length({d}) - length({d1})))"
+    d2 = f"regexp_replace({d1}, '0+$', '')"
+    i = f"(CASE WHEN {d2} = '' THEN 0 ELSE greatest({p1}, 0) END)"
+    s = f"(CASE WHEN {d2} = '' THEN 0 ELSE greatest(length({d2}) - {p1}, 0) END)"
+    return i, s
+
+
+def _fits_sql(x: str, scale: int) -> str:
+    i, s = _shape_sql(x)
+    return f"({i} <= {DECIMAL_PRECISION - scale} AND {s} <= {scale})"
+
+
+def discovery_sql(database: str, raw_table: str, snapshot_date: dt.date) -> str:
+    i, s = _shape_sql("x")
+    fit = DECIMAL_PRECISION
+    return f"""WITH items AS (
+  SELECT CAST(json_extract(line, '$.Item') AS map(varchar, json)) AS item
+  FROM {qualified(database, raw_table)} WHERE {quote_ident(PARTITION_COLUMN)} = {_date(snapshot_date)}
+), entries AS (
+  SELECT a.attribute, a.value FROM items CROSS JOIN UNNEST(item) AS a(attribute, value)
+), tagged AS (
+  SELECT attribute, e.tag, e.v FROM entries CROSS JOIN UNNEST(CAST(value AS map(varchar, json))) AS e(tag, v)
+), nums AS (
+  SELECT attribute, tag, n.x, n.ord FROM tagged CROSS JOIN UNNEST(
+    CASE WHEN tag = 'N' THEN ARRAY[CAST(v AS varchar)]
+         WHEN tag = 'NS' AND json_array_length(v) > 0 THEN CAST(v AS array(varchar))
+         ELSE ARRAY[CAST(NULL AS varchar)] END) WITH ORDINALITY AS n(x, ord)
+), shaped AS (
+  SELECT attribute, tag, ord, x, {i} AS int_digits, {s} AS scale FROM nums
+)
+SELECT attribute, tag, count_if(ord = 1) AS items, count(x) AS numbers,
+  max(CASE WHEN int_digits + scale <= {fit} THEN int_digits END) AS max_int_digits,
+  max(CASE WHEN int_digits + scale <= {fit} THEN scale END) AS max_scale,
+  count_if(int_digits + scale > {fit}) AS unfit
+FROM shaped GROUP BY attribute, tag ORDER BY attribute, tag"""
+
+
+def stats_from_rows(rows) -> list[AttributeStats]:
+    stats: dict[str, AttributeStats] = {}
+    for attr, tag, items, numbers, max_int, max_scale, unfit in rows:
+        if tag not in DYNAMODB_TYPES:
+            raise ValueError(f"attribute {attr!r} has an unknown DynamoDB type tag {tag!r}")
+        st = stats.setdefault(attr, AttributeStats(attr))
+        st.type_counts[tag] = int(items)
+        st.numbers += int(numbers or 0)
+        st.unfit_alone += int(unfit or 0)
+        if max_int is not None:
+            st.max_int_digits = max(st.max_int_digits or 0, int(max_int))
+        if max_scale is not None:
+            st.max_scale = max(st.max_scale or 0, int(max_scale))
+    return sorted(stats.values(), key=lambda s: s.attribute)
+
+
+def _text_sql(w: str, tag: str | None) -> str:
+    if tag in ("S", "N", "B", "BOOL"):
+        return f"json_extract_scalar({w}, '$.{tag}')"
+    parts = [f"json_extract_scalar({w}, '$.{t}')" for t in ("S", "N", "B", "BOOL")]
+    parts += [f"json_format(json_extract({w}, '$.{t}'))" for t in ("SS", "NS", "BS", "M", "L")]
+    return "coalesce(" + ", ".join(parts) + ")"
+
+
+def _cast_sql(text: str, target: TypeSpec, tag: str | None, w: str) -> str:
+    if target.name == "timestamp":
+        return f"CAST(from_iso8601_timestamp({text}) AT TIME ZONE 'UTC' AS timestamp)"
+    if target.name == "date":
+        return f"CAST(from_iso8601_date({text}) AS date)"
+    if target.name == "json":
+        return f"json_format(json_parse({text}))"
+    if target.name == "binary":
+        return f"from_base64({text})"
+    if target.name in ("struct", "array"):
+        return f"CAST(json_parse({text}) AS {target.athena()})"
+    return f"CAST({text} AS {target.athena()})"
+
+
+def value_sql(p: ColumnPlan, w: str) -> str:
+    """Athena SQL for one column; ``w`` is the attribute's DynamoDB JSON value (json)."""
+    if p.role == ROLE_TYPE:
+        return f"element_at(map_keys(CAST({w} AS map(varchar, json))), 1)"
+    s = p.decimal_scale
+    if p.role == ROLE_RAW:
+        if p.source_tag == "N":
+            x = f"json_extract_scalar({w}, '$.N')"
+            return f"CASE WHEN NOT {_fits_sql(x, s)} THEN {x} END"
+        xs = f"CAST(json_extract({w}, '$.NS') AS array(varchar))"
+        return (f"CASE WHEN NOT all_match({xs}, n -> {_fits_sql('n', s)}) "
+                f"THEN json_format(json_extract({w}, '$.NS')) END")
+    tag = p.source_tag
+    if p.override_type:
+        return _cast_sql(_text_sql(w, tag), p.type, tag, w)
+    if tag is None:
+        if len([t for t in p.dynamodb_types if t != "NULL"]) > 1:
+            return _text_sql(w, None)
+        return "CAST(NULL AS varchar)"
+    if tag == "S":
+        return f"json_extract_scalar({w}, '$.S')"
+    if tag == "N":
+        x = f"json_extract_scalar({w}, '$.N')"
+        cast = f"CAST({x} AS {p.type.athena()})"
+        return f"CASE WHEN {_fits_sql(x, s)} THEN {cast} END" if p.needs_fit_check else cast
+    if tag == "BOOL":
+        return f"CAST(json_extract_scalar({w}, '$.BOOL') AS boolean)"
+    if tag == "B":
+        return f"from_base64(json_extract_scalar({w}, '$.B'))"
+    if tag == "SS":
+        return f"CAST(json_extract({w}, '$.SS') AS array(varchar))"
+    if tag == "NS":
+        xs = f"CAST(json_extract({w}, '$.NS') AS array(varchar))"
+        cast = f"CAST({xs} AS {p.type.athena()})"
+        if p.needs_fit_check:
+            return f"CASE WHEN all_match({xs}, n -> {_fits_sql('n', s)}) THEN {cast} END"
+        return cast
+    if tag == "BS":
+        return f"transform(CAST(json_extract({w}, '$.BS') AS array(varchar)), b -> from_base64(b))"
+    if tag in ("M", "L"):
+        return f"json_format(json_extract({w}, '$.{tag}'))"
+    raise ValueError(f"no conversion for DynamoDB type {tag!r}")
+
+
+def ctas_sql(database: str, ctas_table: str, raw_table: str, snapshot_date: dt.date,
+             plans: list[ColumnPlan], location: str) -> str:
+    attrs = sorted({p.attribute for p in plans})
+    alias = {a: f"a{i}" for i, a in enumerate(attrs, 1)}
+    inner = ", ".join(f"element_at(item, {sql_literal(a)}) AS {alias[a]}" for a in attrs) or "1 AS one"
+    cols = ", ".join(f"{value_sql(p, alias[p.attribute])} AS {quote_ident(p.physical)}" for p in plans)
+    if not cols:
+        cols = "CAST(NULL AS varchar) AS \"_empty\""
+    return (
+        f"CREATE TABLE {qualified(database, ctas_table)} WITH (format = 'PARQUET', "
+        f"write_compression = 'ZSTD', external_location = {sql_literal(location)}) AS "
+        f"SELECT {cols} FROM (SELECT {inner} FROM ("
+        f"SELECT CAST(json_extract(line, '$.Item') AS map(varchar, json)) AS item "
+        f"FROM {qualified(database, raw_table)} "
+        f"WHERE {quote_ident(PARTITION_COLUMN)} = {_date(snapshot_date)}))"
+    )
+
+
+def _glue_upsert_table(glue, database: str, table_input: dict) -> None:
+    try:
+        glue.get_table(DatabaseName=database, Name=table_input["Name"])
+    except glue.exceptions.EntityNotFoundException:
+        glue.create_table(DatabaseName=database, TableInput=table_input)
+    else:
+        glue.update_table(DatabaseName=database, TableInput=table_input)
+
+
+def _glue_upsert_partition(glue, database: str, table: str, values: list[str], partition_input: dict) -> None:
+    try:
+        glue.get_partition(DatabaseName=database, TableName=table, PartitionValues=values)
+    except glue.exceptions.EntityNotFoundException:
+        glue.create_partition(DatabaseName=database, TableName=table, PartitionInput=partition_input)
+    else:
+        glue.update_partition(DatabaseName=database, TableName=table, PartitionValueList=values,
+                              PartitionInput=partition_input)
+
+
+def _all_partitions(glue, database: str, table: str) -> list[dict]:
+    out: list[dict] = []
+    try:
+        for page in glue.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=table):
+            out.extend(page["Partitions"])
+    except glue.exceptions.EntityNotFoundException:
+        return []
+    return out
+
+
+def register_raw_export(glue, *, database: str, table: str, snapshot_date: dt.date, data_s3_uri: str) -> str:
+    """Glue table ``<table>__export`` with partition ``snapshot_date`` at the ``data/`` folder."""
+    if not re.match(r"^s3://[^/]+/(.+/)?data/?$", data_s3_uri):
+        raise ValueError(f"data_s3_uri must be the export's data/ folder (s3://.../data/), got {data_s3_uri!r}")
+    location = data_s3_uri.rstrip("/") + "/"
+    raw = table + "__export"
+    serde = {"SerializationLibrary": RAW_SERDE,
+             "Parameters": {"field.delim": "\u0001", "serialization.format": "\u0001"}}
+    sd = {"Columns": [{"Name": "line", "Type": "string"}],
+          "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+          "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+          "SerdeInfo": serde}
+    _glue_upsert_table(glue, database, {
+        "Name": raw, "TableType": "EXTERNAL_TABLE",
+        "Parameters": {"classification": "dynamodb_json", "EXTERNAL": "TRUE"},
+        "PartitionKeys": [{"Name": PARTITION_COLUMN, "Type": "date"}],
+        "StorageDescriptor": dict(sd, Location=location.rsplit("/data/", 1)[0] + "/"),
+    })
+    values = [snapshot_date.isoformat()]
+    _glue_upsert_partition(glue, database, raw, values,
+                           {"Values": values, "StorageDescriptor": dict(sd, Location=location)})
+    return raw
+
+
+def load_snapshot_athena(
+    runner,
+    glue,
+    *,
+    database: str,
+    table: str,
+    snapshot_date: dt.date,
+    data_s3_uri: str,
+    typed_s3_uri: str,
+    export_format: str = "DYNAMODB_JSON",
+    overrides: Mapping[str, ColumnOverride] | None = None,
+    run_id: str,
+) -> SnapshotResult:
+    validate_catalog_name(database, "database")
+    validate_catalog_name(table, "table")
+    if export_format == "ION":
+        raise UnsupportedOnAthena(
+            "ION exports cannot be typed by the Athena engine: the Ion Hive SerDe needs a declared "
+            "schema, so the full-pass attribute discovery is impossible. Export this table as "
+            "DYNAMODB_JSON (or load it with the DuckDB engine).")
+    if export_format != "DYNAMODB_JSON":
+        raise ValueError(f"unknown export_format {export_format!r}")
+    if not re.match(r"^[A-Za-z0-9_-]{1,64}$", run_id or ""):
+        raise ValueError(f"run_id {run_id!r} must be 1-64 letters, digits, '-' or '_'")
+    query_ids: list[str] = []
+    scanned = 0
+
+    def run(sql: str):
+        nonlocal scanned
+        res = runner.execute(sql)
+        if res.query_id:
+            query_ids.append(res.query_id)
+        scanned += res.bytes_scanned or 0
+        return res
+
+    raw = register_raw_export(glue, database=database, table=table, snapshot_date=snapshot_date,
+                              data_s3_uri=data_s3_uri)
+    stats = stats_from_rows(run(discovery_sql(database, raw, snapshot_date)).rows)
+
+    snapshots = table + "__snapshots"
+    parts = _all_partitions(glue, database, snapshots)
+    parts.sort(key=lambda p: p["Values"][0])
+    history: dict[str, str] = {}
+    by_column: dict[str, tuple[str, str]] = {}   # column -> (physical, type), latest wins
+    snapshot_cols: dict[str, list[dict]] = {}
+    for part in parts:
+        cols = json.loads(part.get("Parameters", {}).get(COLUMNS_PARAMETER, "[]"))
+        snapshot_cols[part["Values"][0]] = cols
+        for c in cols:
+            if c["role"] == "value":
+                history[c["attribute"]] = c["column"]
+            by_column[c["column"]] = (c["physical"], c["type"])
+    try:
+        table_cols = glue.get_table(DatabaseName=database, Name=snapshots)["Table"]["StorageDescriptor"]["Columns"]
+    except glue.exceptions.EntityNotFoundException:
+        table_cols = []
+    physical_types = {c["Name"]: c["Type"] for c in table_cols}
+    previous_types = {col: parse_type(t) for col, (_, t) in by_column.items()}
+    plans, conflicts = plan_columns(stats, overrides, history=history, previous_types=previous_types)
+    for p in plans:
+        prev = by_column.get(p.column)
+        if prev is not None and prev[1] == p.type.canonical():
+            p.physical = prev[0]
+            continue
+        name, n = p.column, 1
+        while name in physical_types:
+            n += 1
+            name = f"{p.column}__v{n}"
+        physical_types[name] = p.type.glue()
+        table_cols.append({"Name": name, "Type": p.type.glue(), "Comment": p.attribute[:255]})
+        p.physical = name
+
+    location = f"{typed_s3_uri.rstrip('/')}/{PARTITION_COLUMN}={snapshot_date.isoformat()}/run_id={run_id}/"
+    ctas_table = f"{table}__ctas_{re.sub(r'[^a-z0-9_]', '_', run_id.lower())}"
+    run(ctas_sql(database, ctas_table, raw, snapshot_date, plans, location))
+    glue.delete_table(DatabaseName=database, Name=ctas_table)
+
+    sd = {"Columns": table_cols, "Location": typed_s3_uri.rstrip("/") + "/",
+          "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+          "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+          "SerdeInfo": {"SerializationLibrary": PARQUET_SERDE, "Parameters": {}}}
+    _glue_upsert_table(glue, database, {
+        "Name": snapshots, "TableType": "EXTERNAL_TABLE",
+        "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE"},
+        "PartitionKeys": [{"Name": PARTITION_COLUMN, "Type": "date"}], "StorageDescriptor": sd})
+    values = [snapshot_date.isoformat()]
+    mapping = [p.as_dict() for p in plans]
+    _glue_upsert_partition(glue, database, snapshots, values, {
+        "Values": values, "StorageDescriptor": dict(sd, Location=location),
+        "Parameters": {COLUMNS_PARAMETER: json.dumps(mapping, ensure_ascii=False), "run_id": run_id}})
+    snapshot_cols[values[0]] = mapping
+
+    count_sql = ", ".join(["count(*)"] + [f"count({quote_ident(p.physical)})" for p in plans if p.role == ROLE_RAW])
+    counts = run(f"SELECT {count_sql} FROM {qualified(database, snapshots)} "
+                 f"WHERE {quote_ident(PARTITION_COLUMN)} = {_date(snapshot_date)}").rows
+    counts = list(counts[0]) if counts else [0] * (1 + sum(p.role == ROLE_RAW for p in plans))
+    raw_plans = [p for p in plans if p.role == ROLE_RAW]
+    unfit = [UnfitNumbers(p.attribute, p.column[: -len("__raw")], p.column, int(c or 0))
+             for p, c in zip(raw_plans, counts[1:])]
+
+    latest = max(snapshot_cols)
+    view_cols = ", ".join([f"{quote_ident(c['physical'])} AS {quote_ident(c['column'])}" for c in snapshot_cols[latest]]
+                          + [quote_ident(PARTITION_COLUMN)])
+    run(f"CREATE OR REPLACE VIEW {qualified(database, table)} AS SELECT {view_cols} "
+        f"FROM {qualified(database, snapshots)} WHERE {quote_ident(PARTITION_COLUMN)} = DATE '{latest}'")
+
+    prev_dates = [d for d in snapshot_cols if d < values[0]]
+    changes = []
+    prev_date = None
+    if prev_dates:
+        prev_date = dt.date.fromisoformat(max(prev_dates))
+        old = {c["column"]: (c["type"], c["attribute"]) for c in snapshot_cols[max(prev_dates)]}
+        changes = diff_columns(old, {p.column: (p.type.canonical(), p.attribute) for p in plans})
+    return SnapshotResult(
+        engine="athena", snapshot_date=snapshot_date, row_count=int(counts[0] or 0),
+        columns=[ColumnInfo(p.column, p.type.canonical(), p.attribute, tuple(p.dynamodb_types), p.role, p.physical)
+                 for p in plans],
+        name_map={p.column: p.attribute for p in plans}, conflicts=conflicts, unfit_numbers=unfit,
+        schema_changes=changes, previous_snapshot_date=prev_date,
+        view_name=qualified(database, table), physical_table_name=qualified(database, snapshots),
+        latest_snapshot_date=dt.date.fromisoformat(latest), typed_location=location,
+        query_ids=query_ids, bytes_scanned=scanned,
+    )
