@@ -1,0 +1,208 @@
+"""``ddb-assets``: the command line.
+
+- ``ddb-assets demo``      local AWS stack + sample table → export → typed table → summary
+- ``ddb-assets local-aws`` only the local AWS stack, in the foreground
+- ``ddb-assets refresh``   the chain for one table and partition(s), against the
+                           configured environment (local stack or AWS)
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+EXAMPLES = Path(__file__).parent / "examples"
+
+
+def _yesterday(tz: str) -> str:
+    return (datetime.now(ZoneInfo(tz)).date() - timedelta(days=1)).isoformat()
+
+
+def _instance(home: str | None):
+    import dagster as dg
+
+    if home:
+        Path(home).mkdir(parents=True, exist_ok=True)
+        return dg.DagsterInstance.local_temp(home)
+    if os.environ.get("DAGSTER_HOME"):
+        return dg.DagsterInstance.get()
+    return dg.DagsterInstance.local_temp(tempfile.mkdtemp(prefix="ddb-assets-dagster-"))
+
+
+def demo_config(workdir: Path, export_format: str = "DYNAMODB_JSON"):
+    import yaml
+
+    from ddb_assets.config import parse_config
+
+    data = yaml.safe_load((EXAMPLES / "demo.yaml").read_text())
+    data["warehouse"] = str(workdir / "warehouse.duckdb")
+    data["summaries_dir"] = str(EXAMPLES / "summaries")
+    for t in data["tables"]:
+        t["export_format"] = export_format
+    return parse_config(data, source=str(EXAMPLES / "demo.yaml"), base_dir=EXAMPLES)
+
+
+def run_demo(*, workdir: Path, export_format: str = "DYNAMODB_JSON", n_items: int = 3000,
+             export_seconds: float = 3.0, log=print):
+    """The demo, as a function the end-to-end test calls: (columns, summary rows, items)."""
+    from ddb_assets.definitions import build_definitions
+    from ddb_assets.local import LocalAWS
+    from ddb_assets.local.sample import create_sample_table
+    from ddb_assets.runner import run_chain
+
+    cfg = demo_config(workdir, export_format)
+    t = cfg.tables[0]
+    with LocalAWS(export_seconds=export_seconds) as stack:
+        saved = {k: os.environ.get(k) for k in [*stack.env(), "DDB_ASSETS_ENV"]}
+        os.environ.update(stack.env())
+        os.environ["DDB_ASSETS_ENV"] = "local"
+        try:
+            import boto3
+
+            ddb = boto3.client("dynamodb")
+            boto3.client("s3").create_bucket(Bucket=t.s3_bucket)
+            now = datetime.now(timezone.utc)
+            # Write the sample as it was 4 days ago, so yesterday's export can see it
+            # (PITR covers only times after it was enabled).
+            stack.set_now(now - timedelta(days=4))
+            items = create_sample_table(ddb, table_name=t.source_table, n_items=n_items, days=3,
+                                        now=now - timedelta(days=1, hours=1))
+            stack.reset_clock()
+            log(f"local AWS stack at {stack.endpoint}: table {t.source_table} with {len(items)} items")
+            partition = _yesterday(t.schedule.timezone)
+            defs = build_definitions(cfg, env="local")
+            instance = _instance(str(workdir / "dagster_home"))
+            run_chain(defs, cfg, instance, table=t.name, partitions=[partition],
+                      poll_seconds=0.5, ddb=ddb, log=log)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    import duckdb
+
+    con = duckdb.connect(str(cfg.warehouse_path()), read_only=True)
+    try:
+        db = cfg.athena_for(t).database
+        cur = con.execute(f"SELECT * FROM {_q(db)}.{_q(DEMO_SUMMARY)}")
+        columns = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+    finally:
+        con.close()
+    return columns, rows, items
+
+
+DEMO_SUMMARY = "menu_daily_quantity"
+
+
+def format_table(columns, rows) -> str:
+    """A plain text table (values as ``str()``, so decimals print exactly)."""
+    cells = [[str(c) for c in columns]] + [["NULL" if v is None else str(v) for v in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _q(name: str) -> str:
+    from ddb_assets.sql.identifiers import quote_ident
+
+    return quote_ident(name)
+
+
+def cmd_demo(args) -> int:
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="ddb-assets-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    columns, rows, _ = run_demo(workdir=workdir, export_format=args.format,
+                                n_items=args.items, export_seconds=args.export_seconds)
+    print()
+    print(f"summaries/{DEMO_SUMMARY}: {len(rows)} rows "
+          f"(DuckDB warehouse {workdir / 'warehouse.duckdb'}, schema sushi)")
+    print(format_table(columns, rows))
+    return 0
+
+
+def cmd_local_aws(args) -> int:
+    from ddb_assets.local import serve_forever
+
+    serve_forever(port=args.port, export_seconds=args.export_seconds)
+    return 0
+
+
+def _partitions(args, tz: str) -> list[str]:
+    if args.partition:
+        return [date.fromisoformat(args.partition).isoformat()]
+    if args.start or args.end:
+        if not (args.start and args.end):
+            raise SystemExit("give both --from and --to (YYYY-MM-DD), or --partition")
+        a, b = date.fromisoformat(args.start), date.fromisoformat(args.end)
+        if b < a:
+            raise SystemExit(f"--to {b} is before --from {a}")
+        return [(a + timedelta(days=i)).isoformat() for i in range((b - a).days + 1)]
+    return [_yesterday(tz)]
+
+
+def cmd_refresh(args) -> int:
+    from ddb_assets.config import ConfigError, load_config
+    from ddb_assets.definitions import build_definitions
+    from ddb_assets.runner import ChainError, run_chain
+
+    try:
+        cfg = load_config(args.config)
+        t = cfg.table(args.table)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    defs = build_definitions(cfg)
+    try:
+        report = run_chain(defs, cfg, _instance(args.dagster_home), table=t.name,
+                           partitions=_partitions(args, t.schedule.timezone), force=args.force,
+                           timeout=args.timeout)
+    except ChainError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"loaded {t.name} for {', '.join(report.loaded)}; summaries: "
+          f"{', '.join(report.summaries) or 'none'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ddb-assets", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="run the whole chain on the local AWS stack with a sample table")
+    p.add_argument("--format", choices=["DYNAMODB_JSON", "ION"], default="DYNAMODB_JSON")
+    p.add_argument("--items", type=int, default=3000)
+    p.add_argument("--export-seconds", type=float, default=3.0,
+                   help="how long the local export stays IN_PROGRESS")
+    p.add_argument("--workdir", help="keep the warehouse and Dagster home here")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("local-aws", help="start only the local AWS stack (foreground)")
+    p.add_argument("--port", type=int, default=4566)
+    p.add_argument("--export-seconds", type=float, default=5.0)
+    p.set_defaults(func=cmd_local_aws)
+
+    p = sub.add_parser("refresh", help="export, load and summarize one table's partition(s)")
+    p.add_argument("--table", required=True)
+    p.add_argument("--partition", help="YYYY-MM-DD (default: yesterday in the table's time zone)")
+    p.add_argument("--from", dest="start", help="first day of a backfill range")
+    p.add_argument("--to", dest="end", help="last day of a backfill range (inclusive)")
+    p.add_argument("--force", action="store_true", help="re-export even if an export exists")
+    p.add_argument("--config", help="config file (default: $DDB_ASSETS_CONFIG or ./ddb_assets.yaml)")
+    p.add_argument("--dagster-home", help="Dagster instance folder (default: $DAGSTER_HOME or a temp one)")
+    p.add_argument("--timeout", type=float, default=3600)
+    p.set_defaults(func=cmd_refresh)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

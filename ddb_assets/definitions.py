@@ -1,0 +1,35 @@
+"""The code location: everything Dagster shows, built from the YAML configuration.
+
+``dagster dev -w workspace.yaml`` loads :func:`defs` (lazily, so importing this module
+does no work). Per configured table T: ``dynamodb/T/export`` → ``athena/T`` (with its
+checks), one ``summaries/<name>`` per SQL file, a daily schedule, and one export sensor.
+"""
+
+import dagster as dg
+
+from ddb_assets.assets.exports import build_export_asset
+from ddb_assets.assets.summaries import build_summary_assets
+from ddb_assets.assets.tables import build_table_asset
+from ddb_assets.config import ProjectConfig, load_config
+from ddb_assets.resources import resources_for
+from ddb_assets.schedules import build_export_schedule
+from ddb_assets.sensors import build_export_sensor
+
+
+def build_definitions(cfg: ProjectConfig, env: str | None = None) -> dg.Definitions:
+    assets: list = []
+    for t in cfg.tables:
+        assets.append(build_export_asset(t))
+        assets.append(build_table_asset(cfg, t))
+    assets.extend(build_summary_assets(cfg))
+    return dg.Definitions(
+        assets=assets,
+        schedules=[build_export_schedule(t) for t in cfg.tables],
+        sensors=[build_export_sensor(cfg)],
+        resources=resources_for(str(cfg.warehouse_path()), env),
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(load_config())

@@ -1,0 +1,46 @@
+"""The code location loads cleanly and has the documented shape."""
+
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import dagster as dg
+
+from ddb_assets.config import load_config
+from ddb_assets.definitions import build_definitions
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_definitions_load_without_warnings_and_have_the_asset_graph():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        defs = build_definitions(load_config(ROOT / "ddb_assets.yaml"), env="local")
+        dg.Definitions.validate_loadable(defs)
+    keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
+    assert {"dynamodb/sushi_orders/export", "athena/sushi_orders",
+            "summaries/menu_daily_quantity"} <= keys
+    graph = defs.resolve_asset_graph()
+    summary = dg.AssetKey(["summaries", "menu_daily_quantity"])
+    table = dg.AssetKey(["athena", "sushi_orders"])
+    assert table in graph.get(summary).parent_keys
+    assert dg.AssetKey(["dynamodb", "sushi_orders", "export"]) in graph.get(table).parent_keys
+    assert defs.resolve_sensor_def("dynamodb_export_sensor").minimum_interval_seconds <= 30
+    sched = defs.resolve_schedule_def("sushi_orders_daily_export")
+    assert sched.cron_schedule == "0 4 * * *" and sched.execution_timezone == "Asia/Tokyo"
+    checks = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
+    assert {"row_count_matches_export", "data_files_match_manifest", "schema_drift"} <= checks
+
+
+def test_dagster_cli_validates_the_workspace():
+    env = {**os.environ, "DDB_ASSETS_CONFIG": str(ROOT / "ddb_assets.yaml")}
+    out = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "All code locations passed validation" in out.stderr + out.stdout
+    ours = [line for line in (out.stderr + out.stdout).splitlines()
+            if "Warning" in line and "ddb_assets" in line]
+    assert ours == []
