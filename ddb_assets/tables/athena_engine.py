@@ -343,7 +343,10 @@ def load_snapshot_athena(
     location = f"{typed_s3_uri.rstrip('/')}/{PARTITION_COLUMN}={snapshot_date.isoformat()}/run_id={run_id}/"
     ctas_table = f"{table}__ctas_{re.sub(r'[^a-z0-9_]', '_', run_id.lower())}"
     run(ctas_sql(database, ctas_table, raw, snapshot_date, plans, location))
-    glue.delete_table(DatabaseName=database, Name=ctas_table)
+    try:  # the Parquet files stay; only the one-off CTAS catalog entry goes
+        glue.delete_table(DatabaseName=database, Name=ctas_table)
+    except glue.exceptions.EntityNotFoundException:
+        pass
 
     sd = {"Columns": table_cols, "Location": typed_s3_uri.rstrip("/") + "/",
           "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
