@@ -57,3 +57,10 @@ def test_load_config_from_env_var(tmp_path, monkeypatch):
     monkeypatch.setenv("DDB_ASSETS_CONFIG", str(p))
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config()
+
+
+def test_ion_on_athena_is_refused_with_the_fix():
+    with pytest.raises(ConfigError, match="tables.0.export_format: ION exports cannot be typed on the athena"):
+        parse_config({"tables": [{"name": "o", "s3_bucket": "bkt", "engine": "athena",
+                                  "export_format": "ION"}]})
+    parse_config({"tables": [{"name": "o", "s3_bucket": "bkt", "export_format": "ION"}]})
