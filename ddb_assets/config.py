@@ -114,6 +114,27 @@ ExportFormat = Literal["DYNAMODB_JSON", "ION"]
 Engine = Literal["duckdb", "athena"]
 
 
+class IncrementalConfig(_Model):
+    """Change history through chained incremental exports (issue #7); see docs/incremental.md."""
+
+    enabled: bool = False
+    window_minutes: int = Field(default=60, ge=15, le=1440)  # DynamoDB: 15 minutes to 24 hours
+    view_type: Literal["NEW_AND_OLD_IMAGES", "NEW_IMAGE"] = "NEW_AND_OLD_IMAGES"
+    # Seed the chain from this COMPLETED full export (ExportArn); default: request one.
+    seed_export_arn: Optional[str] = None
+    max_windows_in_flight: int = Field(default=3, ge=1, le=50)
+
+    @field_validator("seed_export_arn")
+    @classmethod
+    def _seed(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not re.match(
+                r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/[A-Za-z0-9_.-]+/export/\d{14}-[0-9a-f]{8}$", v):
+            raise ValueError(
+                f"{v!r} is not a DynamoDB export ARN "
+                "(arn:aws:dynamodb:<region>:<account>:table/<name>/export/<ExportId>)")
+        return v
+
+
 class TableConfig(_Model):
     name: str = Field(description="Name of the SQL table (and of the Dagster asset group).")
     dynamodb_table: Optional[str] = None  # defaults to name
@@ -129,6 +150,7 @@ class TableConfig(_Model):
     verify_checksums: bool = True
     pitr_days: int = Field(default=35, ge=1, le=35)
     partitions_start: Optional[str] = None  # YYYY-MM-DD; default: pitr_days ago
+    incremental: Optional[IncrementalConfig] = None  # change history (docs/incremental.md)
 
     @field_validator("name")
     @classmethod
