@@ -348,3 +348,26 @@ def test_a_normal_tick_costs_one_call_per_pending_export(env):
         request(cfg, yesterday(5), instance)  # one pending export, four in history
         o = evaluate_tick(instance, o.cursor, cfg, ddb)
         assert o.pending == 1 and o.api_calls == 1
+
+
+def test_the_sensor_definition_returns_a_sensor_result(env):
+    from ddb_assets.sensors import build_export_sensor
+
+    name = make_table(env)
+    cfg = config_for(name)
+    sensor = build_export_sensor(cfg)
+    assert sensor.minimum_interval_seconds <= 30
+    with dg.instance_for_test() as instance:
+        request(cfg, yesterday(), instance)
+        ctx = dg.build_sensor_context(instance=instance, resources={"aws": AwsResource()})
+        first = sensor(ctx)
+        assert isinstance(first, dg.SensorResult) and first.skip_reason is not None
+        assert "1 in progress" in first.skip_reason.skip_message
+        import time
+
+        time.sleep(1.5)
+        ctx = dg.build_sensor_context(instance=instance, cursor=first.cursor,
+                                      resources={"aws": AwsResource()})
+        second = sensor(ctx)
+        assert [type(e) for e in second.asset_events] == [dg.AssetMaterialization]
+        assert second.run_requests[0].run_key.startswith("load:arn:aws:dynamodb:")
