@@ -371,3 +371,20 @@ def test_the_sensor_definition_returns_a_sensor_result(env):
         second = sensor(ctx)
         assert [type(e) for e in second.asset_events] == [dg.AssetMaterialization]
         assert second.run_requests[0].run_key.startswith("load:arn:aws:dynamodb:")
+
+
+def test_export_conflict_is_reported_with_the_fix(env):
+    import dataclasses
+    from datetime import date
+
+    name = make_table(env)
+    ddb, s3 = env.client("dynamodb"), env.client("s3")
+    req = ex.ExportRequest.for_partition(
+        table_name=name, sql_name=name, partition=date.fromisoformat(yesterday()), tz=TZ,
+        s3_bucket="exports-bucket", base_prefix="exp", export_format="DYNAMODB_JSON")
+    ex.request_export(ddb, s3, req)
+    # The same ClientToken with other parameters (here the format) inside 8 hours.
+    clash = dataclasses.replace(req, export_format="ION")
+    with pytest.raises(ex.ExportConflictError, match="force: true") as exc:
+        ex.request_export(ddb, s3, clash, force=True)
+    assert exc.value.code == "ExportConflictException" and exc.value.retryable

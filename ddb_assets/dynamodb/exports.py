@@ -253,15 +253,12 @@ def _translate(exc: ClientError, *, table: str | None) -> ExportError:
             "account; lower max_concurrent_exports or retry later", code=code, retryable=True)
     if code == "ExportConflictException":
         return ExportConflictError(
-            f"{code}: {msg}. Another export is writing to the same S3 prefix; wait for it "
-            "to finish (the sensor will pick it up) or request with force", code=code,
-            retryable=True)
+            f"{code}: {msg}. DynamoDB saw this request's ClientToken within the last 8 hours "
+            "with other parameters, or a conflicting write to the S3 location; if the "
+            "partition's settings changed on purpose, re-export it with force: true",
+            code=code, retryable=True)
     if code == "ExportNotFoundException":
         return ExportError(f"{code}: {msg}", code=code)
-    if code == "IdempotentParameterMismatchException":
-        return ExportConflictError(
-            f"{code}: {msg}. The same ClientToken was used with other parameters; "
-            "re-export with force to use a new token", code=code)
     return ExportError(f"{code or type(exc).__name__}: {msg}", code=code or None)
 
 
