@@ -1,0 +1,477 @@
+"""The change table, the current table and the chain ledger in the DuckDB warehouse.
+
+Per table ``T`` in schema ``S``:
+
+* ``S."T_changes"``: one row per changed item per window — ``change_date`` (day of the write
+  in the table's time zone: the partition column; rows are inserted in time order so DuckDB's
+  zone maps skip other days), ``write_ts`` (UTC) / ``write_micros`` (the record's
+  WriteTimestampMicros), ``operation`` (INSERT / MODIFY / REMOVE), ``source`` (``incremental``
+  or ``reseed``: the net change across a PITR gap), ``generation``, ``window_from`` /
+  ``window_to``, ``export_arn``, ``item_key`` (the keys as canonical JSON), typed
+  ``key_<col>``, ``new_<col>``, ``old_<col>`` and the raw DynamoDB JSON ``new_image`` /
+  ``old_image`` (the source every typed column can be re-derived from).
+* ``S."T_current"``: the table now — the snapshot table's typed ``<col>`` columns plus
+  ``_ddb_key``, ``_ddb_item`` (raw image), ``_ddb_write_ts``, ``_ddb_window_to``.
+* ``S."T__chain"``: the ledger — one row per seed, applied window and PITR gap, written in
+  the same transaction as the change rows and the MERGE. It is the chain's state: the next
+  window starts at the last row's ``window_to``; a window already in it is skipped.
+* ``S."T__chain_plan"``: cumulative attribute statistics and the column plan.
+
+Typing uses the snapshot table's rules (:mod:`ddb_assets.tables.changes`) on the cumulative
+statistics of every image seen, so a column only widens; when its type changes (a scale
+grows, an attribute gets a second type) the column is re-derived from the raw images.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Iterable, Mapping, Optional, Sequence
+
+from ddb_assets.incremental import records as rec
+from ddb_assets.incremental.windows import Window, utc
+from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_name
+from ddb_assets.tables import changes as tch
+from ddb_assets.tables.plan import ROLE_VALUE, ColumnPlan
+from ddb_assets.tables.types import ColumnOverride, parse_type
+
+SOURCE_INCREMENTAL = "incremental"
+SOURCE_RESEED = "reseed"
+_READ = "read_ndjson_objects({files}, compression = 'gzip', maximum_object_size = 67108864)"
+
+
+class ChainOrderError(RuntimeError):
+    """A window does not continue the chain (its From is not the last To)."""
+
+
+@dataclass(frozen=True)
+class Names:
+    schema: str
+    table: str
+
+    def __post_init__(self):
+        validate_catalog_name(self.schema, "schema")
+        validate_catalog_name(self.table, "table")
+
+    @property
+    def changes(self) -> str:
+        return qualified(self.schema, self.table + "_changes")
+
+    @property
+    def current(self) -> str:
+        return qualified(self.schema, self.table + "_current")
+
+    @property
+    def ledger(self) -> str:
+        return qualified(self.schema, self.table + "__chain")
+
+    @property
+    def plan(self) -> str:
+        return qualified(self.schema, self.table + "__chain_plan")
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    seq: int
+    kind: str               # seed | window | gap
+    generation: int
+    window_from: Optional[datetime]
+    window_to: datetime
+    export_arn: Optional[str]
+    records: int
+    note: Optional[str]
+
+
+@dataclass
+class ChainState:
+    """What the warehouse says about the chain (survives any restart: it is the data)."""
+
+    rows: list[LedgerRow] = field(default_factory=list)
+
+    @property
+    def seeded(self) -> bool:
+        return any(r.kind == "seed" for r in self.rows)
+
+    @property
+    def generation(self) -> int:
+        return max((r.generation for r in self.rows if r.kind == "seed"), default=-1)
+
+    @property
+    def last_to(self) -> Optional[datetime]:
+        return self.rows[-1].window_to if self.rows else None
+
+    def windows(self, generation: Optional[int] = None) -> list[LedgerRow]:
+        return [r for r in self.rows if r.kind == "window" and (generation is None or r.generation == generation)]
+
+    def has_window(self, generation: int, window: Window) -> bool:
+        return any(r.window_from == window.start and r.window_to == window.end for r in self.windows(generation))
+
+
+@dataclass
+class ApplyResult:
+    applied: bool
+    kind: str
+    generation: int
+    window_from: Optional[datetime]
+    window_to: datetime
+    records: int = 0
+    operations: dict = field(default_factory=dict)
+    columns: list = field(default_factory=list)       # (name, type) of the current table
+    added_columns: list = field(default_factory=list)
+    retyped_columns: list = field(default_factory=list)
+    skipped_reason: Optional[str] = None
+    gap: Optional[str] = None
+
+
+def _naive(t: Optional[datetime]) -> Optional[datetime]:
+    return None if t is None else utc(t).replace(tzinfo=None)
+
+
+def _exists(con, schema: str, name: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+                            [schema, name]).fetchone()[0])
+
+
+def read_chain_state(con, schema: str, table: str) -> ChainState:
+    n = Names(schema, table)
+    if not _exists(con, schema, table + "__chain"):
+        return ChainState()
+    rows = con.execute(f"SELECT seq, kind, generation, window_from, window_to, export_arn, records, note "
+                       f"FROM {n.ledger} ORDER BY seq").fetchall()
+    return ChainState([LedgerRow(r[0], r[1], r[2], utc(r[3]), utc(r[4]), r[5], r[6], r[7]) for r in rows])
+
+
+def _ensure_tables(con, n: Names) -> None:
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(n.schema)}")
+    con.execute(f"""CREATE TABLE IF NOT EXISTS {n.ledger} (
+        seq INTEGER NOT NULL, kind VARCHAR NOT NULL, generation INTEGER NOT NULL,
+        window_from TIMESTAMP, window_to TIMESTAMP NOT NULL, export_arn VARCHAR,
+        records BIGINT NOT NULL, note VARCHAR, applied_at TIMESTAMP NOT NULL)""")
+    con.execute(f"""CREATE TABLE IF NOT EXISTS {n.plan} (
+        key_attributes VARCHAR NOT NULL, stats VARCHAR NOT NULL, columns VARCHAR NOT NULL)""")
+    con.execute(f"""CREATE TABLE IF NOT EXISTS {n.changes} (
+        change_date DATE NOT NULL, write_ts TIMESTAMP NOT NULL, write_micros BIGINT NOT NULL,
+        operation VARCHAR NOT NULL, source VARCHAR NOT NULL, generation INTEGER NOT NULL,
+        window_from TIMESTAMP NOT NULL, window_to TIMESTAMP NOT NULL, export_arn VARCHAR,
+        item_key VARCHAR NOT NULL, new_image JSON, old_image JSON)""")
+    con.execute(f"""CREATE TABLE IF NOT EXISTS {n.current} (
+        _ddb_key VARCHAR NOT NULL, _ddb_item JSON NOT NULL, _ddb_write_ts TIMESTAMP,
+        _ddb_window_to TIMESTAMP)""")
+
+
+def _load_plan(con, n: Names):
+    row = con.execute(f"SELECT key_attributes, stats, columns FROM {n.plan}").fetchone()
+    if row is None:
+        return None, [], []
+    return json.loads(row[0]), tch.stats_from_json(row[1]), json.loads(row[2])
+
+
+def _pointer(root: str, attribute: str) -> str:
+    return f"/{root}/" + attribute.replace("~", "~0").replace("/", "~1")
+
+
+@dataclass
+class _Layout:
+    plans: list[ColumnPlan]
+    key_attributes: list[str]
+
+    def change_columns(self) -> list[tuple[str, str, ColumnPlan]]:
+        """(column, source root, plan) of the typed columns of the change table."""
+        out = []
+        for p in self.plans:
+            if p.attribute in self.key_attributes and p.role == ROLE_VALUE:
+                out.append(("key_" + p.column, "Keys", p))
+        for p in self.plans:
+            out.append(("new_" + p.column, "New", p))
+        for p in self.plans:
+            out.append(("old_" + p.column, "Old", p))
+        return out
+
+
+def _evolve(con, n: Names, stats_files: Sequence[str], key_attributes: Sequence[str],
+            overrides: Mapping[str, ColumnOverride]) -> tuple[_Layout, list[str], list[str]]:
+    """Plan columns on the cumulative statistics; add / re-derive columns as needed."""
+    known_keys, old_stats, old_cols = _load_plan(con, n)
+    key_attributes = list(known_keys or key_attributes)
+    new_stats = tch.discover_image_stats(con, stats_files, [s.attribute for s in old_stats])
+    stats = tch.merge_stats(old_stats, new_stats)
+    history = {c["attribute"]: c["column"] for c in old_cols if c["role"] == ROLE_VALUE}
+    previous = {c["column"]: c["type"] for c in old_cols}
+    plans, _ = tch.plan_image_columns(stats, overrides, history=history,
+                                      previous_types={c: parse_type(t) for c, t in previous.items()})
+    layout = _Layout(plans, key_attributes)
+    seen_attrs = {s.attribute for s in old_stats}
+    added, retyped = [], []
+    targets = [(n.changes, col, root, p) for col, root, p in layout.change_columns()]
+    targets += [(n.current, p.column, "Item", p) for p in plans]
+    raw = {"Keys": "CAST(item_key AS JSON)", "New": "new_image", "Old": "old_image", "Item": "_ddb_item"}
+    for tbl, col, root, p in targets:
+        want = p.type.canonical()
+        had = previous.get(p.column)
+        if had == want:
+            continue
+        if had is not None:
+            con.execute(f"ALTER TABLE {tbl} DROP COLUMN {quote_ident(col)}")
+            retyped.append(col)
+        else:
+            added.append(col)
+        con.execute(f"ALTER TABLE {tbl} ADD COLUMN {quote_ident(col)} {p.type.duckdb()}")
+        if had is not None or p.attribute in seen_attrs:  # existing rows may hold values
+            x = f"json_extract({raw[root]}, $1)"
+            ptr = "/" + p.attribute.replace("~", "~0").replace("/", "~1")
+            con.execute(f"UPDATE {tbl} SET {quote_ident(col)} = {tch.value_sql_duckdb(p, x)}", [ptr])
+    con.execute(f"DELETE FROM {n.plan}")
+    con.execute(f"INSERT INTO {n.plan} VALUES (?, ?, ?)", [
+        json.dumps(key_attributes), tch.stats_to_json(stats),
+        json.dumps([{"column": p.column, "attribute": p.attribute, "role": p.role,
+                     "type": p.type.canonical()} for p in plans])])
+    return layout, added, retyped
+
+
+def _insert_changes(con, n: Names, layout: _Layout, records_file: str, *, tz: str, source: str,
+                    generation: int, window_from: datetime, window_to: datetime,
+                    export_arn: Optional[str], view_type: str) -> None:
+    cols = layout.change_columns()
+    by_root: dict[str, list[tuple[str, ColumnPlan]]] = {"Keys": [], "New": [], "Old": []}
+    for col, root, p in cols:
+        by_root[root].append((col, p))
+    attrs = {root: sorted({p.attribute for _, p in lst}) for root, lst in by_root.items()}
+    params: list = [tz, source, generation, _naive(window_from), _naive(window_to), export_arn, view_type]
+    inner = []
+    for root, alias in (("Keys", "kv"), ("New", "nv"), ("Old", "ov")):
+        if attrs[root]:
+            params.append([_pointer(root, a) for a in attrs[root]])
+            inner.append(f"json_extract(json, ${len(params)}) AS {alias}")
+    params.append([records_file])
+    src = _READ.format(files=f"${len(params)}")
+    exprs, names = [], []
+    for col, root, p in cols:
+        alias = {"Keys": "kv", "New": "nv", "Old": "ov"}[root]
+        x = f"{alias}[{attrs[root].index(p.attribute) + 1}]"
+        exprs.append(tch.value_sql_duckdb(p, x))
+        names.append(quote_ident(col))
+    op = (f"CASE WHEN new_image IS NULL THEN 'REMOVE' WHEN old_image IS NOT NULL THEN 'MODIFY' "
+          f"WHEN $7 = 'NEW_IMAGE' AND k IN (SELECT _ddb_key FROM {n.current}) THEN 'MODIFY' ELSE 'INSERT' END")
+    fixed = ["change_date", "write_ts", "write_micros", "operation", "source", "generation", "window_from",
+             "window_to", "export_arn", "item_key", "new_image", "old_image"]
+    fixed_exprs = ["CAST(timezone($1, timezone('UTC', make_timestamp(ts))) AS DATE)", "make_timestamp(ts)", "ts",
+                   op, "$2", "$3", "$4", "$5", "$6", "k", "new_image", "old_image"]
+    sql = (f"INSERT INTO {n.changes} ({', '.join(fixed + names)}) "
+           f"SELECT {', '.join(fixed_exprs + exprs)} FROM ("
+           f"SELECT json ->> 'k' AS k, CAST(json ->> 'ts' AS BIGINT) AS ts, json -> 'New' AS new_image, "
+           f"json -> 'Old' AS old_image{''.join(', ' + i for i in inner)} FROM {src}) ORDER BY ts, k")
+    con.execute(sql, params)
+
+
+def _merge_current(con, n: Names, layout: _Layout, *, generation: int, window_from: datetime,
+                   source: str) -> None:
+    """Apply one window's change rows to the current table (deletes included)."""
+    sets = [f"{quote_ident(p.column)} = s.{quote_ident('new_' + p.column)}" for p in layout.plans]
+    sets += ["_ddb_item = s.new_image", "_ddb_write_ts = s.write_ts", "_ddb_window_to = s.window_to"]
+    cols = [quote_ident(p.column) for p in layout.plans] + ["_ddb_key", "_ddb_item", "_ddb_write_ts",
+                                                              "_ddb_window_to"]
+    vals = [f"s.{quote_ident('new_' + p.column)}" for p in layout.plans] + [
+        "s.item_key", "s.new_image", "s.write_ts", "s.window_to"]
+    con.execute(
+        f"MERGE INTO {n.current} AS t USING (SELECT * FROM {n.changes} WHERE generation = $1 "
+        f"AND window_from = $2 AND source = $3) AS s ON t._ddb_key = s.item_key "
+        f"WHEN MATCHED AND s.operation = 'REMOVE' THEN DELETE "
+        f"WHEN MATCHED THEN UPDATE SET {', '.join(sets)} "
+        f"WHEN NOT MATCHED AND s.operation <> 'REMOVE' THEN INSERT ({', '.join(cols)}) VALUES ({', '.join(vals)})",
+        [generation, _naive(window_from), source])
+
+
+def _ledger(con, n: Names, kind: str, generation: int, window_from, window_to, export_arn, records, note=None):
+    seq = con.execute(f"SELECT coalesce(max(seq), 0) + 1 FROM {n.ledger}").fetchone()[0]
+    con.execute(f"INSERT INTO {n.ledger} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [seq, kind, generation, _naive(window_from), _naive(window_to), export_arn, records, note,
+                 datetime.now(timezone.utc).replace(tzinfo=None)])
+
+
+def _current_columns(con, n: Names) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
+        "ORDER BY column_index", [n.schema, n.table + "_current"]).fetchall()]
+
+
+def _operations(con, n: Names, generation: int, window_from: datetime, source: str) -> dict:
+    return dict(con.execute(f"SELECT operation, count(*) FROM {n.changes} WHERE generation = ? AND "
+                            f"window_from = ? AND source = ? GROUP BY operation",
+                            [generation, _naive(window_from), source]).fetchall())
+
+
+def apply_window(con, *, schema: str, table: str, generation: int, window: Window, export_arn: str,
+                 data_files: Sequence[str], export_format: str = "DYNAMODB_JSON",
+                 view_type: str = "NEW_AND_OLD_IMAGES", overrides: Mapping[str, ColumnOverride] | None = None,
+                 tz: str = "UTC", work_dir: str | None = None) -> ApplyResult:
+    """Apply one incremental export: change rows + MERGE into current + ledger row, in one
+    transaction. A window already in the ledger is skipped; one that does not start at the
+    chain's last To raises :class:`ChainOrderError` (windows apply in order, exactly once)."""
+    n = Names(schema, table)
+    with tempfile.TemporaryDirectory(prefix="ddb_changes_", dir=work_dir) as tmp:
+        images, records_file = os.path.join(tmp, "images.json.gz"), os.path.join(tmp, "records.json.gz")
+        count = rec.write_staging((r for f in data_files for r in rec.read_records(str(f), export_format)),
+                                  images, records_file)
+        return _apply(con, n, kind="window", generation=generation, window_from=window.start,
+                      window_to=window.end, export_arn=export_arn, images=images, records_file=records_file,
+                      count=count, view_type=view_type, overrides=overrides or {}, tz=tz,
+                      source=SOURCE_INCREMENTAL, window=window)
+
+
+def _apply(con, n: Names, *, kind, generation, window_from, window_to, export_arn, images, records_file,
+           count, view_type, overrides, tz, source, window=None, key_attributes=(), gap=None,
+           seed_files=None) -> ApplyResult:
+    tch.prepare_duckdb(con)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _ensure_tables(con, n)
+        state = read_chain_state(con, n.schema, n.table)
+        if kind == "window":
+            if state.has_window(generation, window):
+                con.execute("ROLLBACK")
+                return ApplyResult(False, kind, generation, window_from, window_to,
+                                   skipped_reason=f"window {window.label} is already applied (generation {generation})")
+            if not state.seeded or state.generation != generation or state.last_to != window.start:
+                raise ChainOrderError(
+                    f"window {window.label} (generation {generation}) does not continue the chain of "
+                    f"{n.table!r}: the chain is at generation {state.generation}, last To "
+                    f"{state.last_to.isoformat() if state.last_to else 'unseeded'}; windows apply in order")
+        else:
+            if any(r.kind == "seed" and r.generation == generation for r in state.rows):
+                con.execute("ROLLBACK")
+                return ApplyResult(False, kind, generation, None, window_to,
+                                   skipped_reason=f"seed of generation {generation} is already applied")
+            if state.seeded and generation != state.generation + 1:
+                raise ChainOrderError(f"seed generation {generation} does not follow {state.generation}")
+        stats_files = [images] + ([seed_files] if seed_files else [])
+        layout, added, retyped = _evolve(con, n, stats_files, key_attributes, overrides)
+        if kind == "seed" and not state.seeded:
+            _insert_seed(con, n, layout, seed_files, window_to)
+        if records_file is not None:
+            _insert_changes(con, n, layout, records_file, tz=tz, source=source, generation=generation,
+                            window_from=window_from, window_to=window_to, export_arn=export_arn,
+                            view_type=view_type)
+            _merge_current(con, n, layout, generation=generation, window_from=window_from, source=source)
+        if gap:
+            _ledger(con, n, "gap", generation, window_from, window_to, None, count, gap)
+        _ledger(con, n, kind, generation, window_from if kind == "window" else None, window_to, export_arn,
+                count)
+        ops = _operations(con, n, generation, window_from, source) if records_file else {}
+        cols = _current_columns(con, n)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return ApplyResult(True, kind, generation, window_from, window_to, count, ops, cols, added, retyped, gap=gap)
+
+
+def _insert_seed(con, n: Names, layout: _Layout, seed_file: str, seed_time: datetime) -> None:
+    plans = layout.plans
+    attrs = sorted({p.attribute for p in plans})
+    cols = [quote_ident(p.column) for p in plans]
+    exprs = [tch.value_sql_duckdb(p, f"v[{attrs.index(p.attribute) + 1}]") for p in plans]
+    inner = ", json_extract(json, $1) AS v" if attrs else ""
+    params = ([[_pointer("Item", a) for a in attrs]] if attrs else []) + [[seed_file], _naive(seed_time)]
+    nf, nt = len(params) - 1, len(params)
+    con.execute(
+        f"INSERT INTO {n.current} ({', '.join(cols + ['_ddb_key', '_ddb_item', '_ddb_window_to'])}) "
+        f"SELECT {', '.join(exprs + ['k', 'item', f'${nt}'])} FROM (SELECT json ->> 'k' AS k, "
+        f"json -> 'Item' AS item{inner} FROM {_READ.format(files=f'${nf}')})", params)
+
+
+def apply_seed(con, *, schema: str, table: str, generation: int, seed_time: datetime, export_arn: str,
+               data_files: Sequence[str], key_attributes: Sequence[str], export_format: str = "DYNAMODB_JSON",
+               overrides: Mapping[str, ColumnOverride] | None = None, tz: str = "UTC",
+               gap: Optional[str] = None, work_dir: str | None = None) -> ApplyResult:
+    """Seed the chain (generation 0: the current table is the full export) or re-seed it
+    after a PITR gap (generation + 1): the net difference between the current table and the
+    fresh full export is written to the change table as ``source = 'reseed'`` rows over
+    ``[last To, seed time)`` and MERGEd, so current equals the export and no change is lost
+    silently; the gap itself is a ledger row with its reason."""
+    n = Names(schema, table)
+    seed_time = utc(seed_time)
+    with tempfile.TemporaryDirectory(prefix="ddb_seed_", dir=work_dir) as tmp:
+        seed_file = os.path.join(tmp, "seed.json.gz")
+        items: dict[str, str] = {}
+        with gzip.open(seed_file, "wt", encoding="utf-8", compresslevel=1) as fp:
+            for f in data_files:
+                for item in rec.read_items(str(f), export_format):
+                    k = rec.key_text(rec.key_of(item, key_attributes))
+                    text = rec.canonical(item)
+                    items[k] = text
+                    fp.write('{"k":' + json.dumps(k) + ',"Item":' + text + "}\n")
+        state = read_chain_state(con, schema, table) if _exists(con, schema, table + "__chain") else ChainState()
+        if not state.seeded:
+            return _apply(con, n, kind="seed", generation=generation, window_from=None, window_to=seed_time,
+                          export_arn=export_arn, images=seed_file, records_file=None, count=len(items),
+                          view_type="NEW_AND_OLD_IMAGES", overrides=overrides or {}, tz=tz,
+                          source=SOURCE_RESEED, key_attributes=key_attributes, seed_files=seed_file)
+        last_to = state.last_to
+        if seed_time < last_to:
+            raise ChainOrderError(f"re-seed time {seed_time.isoformat()} is before the chain's last To "
+                                  f"{last_to.isoformat()}")
+        current = dict(con.execute(f"SELECT _ddb_key, CAST(_ddb_item AS VARCHAR) FROM {n.current}").fetchall())
+        micros = int(seed_time.timestamp()) * 1_000_000 + seed_time.microsecond
+        diff: list[rec.ChangeRecord] = []
+        for k, text in items.items():
+            old = current.get(k)
+            if old is None or old != text:
+                diff.append(rec.ChangeRecord(json.loads(k), micros, json.loads(text),
+                                             None if old is None else json.loads(old)))
+        for k, old in current.items():
+            if k not in items:
+                diff.append(rec.ChangeRecord(json.loads(k), micros, None, json.loads(old)))
+        images, records_file = os.path.join(tmp, "images.json.gz"), os.path.join(tmp, "records.json.gz")
+        rec.write_staging(diff, images, records_file)
+        return _apply(con, n, kind="seed", generation=generation, window_from=last_to, window_to=seed_time,
+                      export_arn=export_arn, images=images, records_file=records_file, count=len(diff),
+                      view_type="NEW_AND_OLD_IMAGES", overrides=overrides or {}, tz=tz, source=SOURCE_RESEED,
+                      key_attributes=key_attributes, gap=gap or "re-seeded", seed_files=seed_file)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    identical: bool
+    current_rows: int
+    export_items: int
+    missing: int      # in the export, not in current
+    extra: int        # in current, not in the export
+    different: int
+    examples: tuple = ()
+
+
+def compare_with_full_export(con, *, schema: str, table: str, data_files: Sequence[str],
+                             key_attributes: Sequence[str], export_format: str = "DYNAMODB_JSON") -> Comparison:
+    """The current table against a full export taken at the chain's last To: same items,
+    attribute for attribute (raw images compared canonically)."""
+    n = Names(schema, table)
+    current = dict(con.execute(f"SELECT _ddb_key, CAST(_ddb_item AS VARCHAR) FROM {n.current}").fetchall())
+    current = {k: rec.canonical(json.loads(v)) for k, v in current.items()}
+    export: dict[str, str] = {}
+    for f in data_files:
+        for item in rec.read_items(str(f), export_format):
+            export[rec.key_text(rec.key_of(item, key_attributes))] = rec.canonical(item)
+    missing = [k for k in export if k not in current]
+    extra = [k for k in current if k not in export]
+    different = [k for k in export if k in current and current[k] != export[k]]
+    examples = tuple(("missing", k) for k in missing[:3]) + tuple(("extra", k) for k in extra[:3]) + tuple(
+        ("different", k) for k in different[:3])
+    return Comparison(not (missing or extra or different), len(current), len(export), len(missing),
+                      len(extra), len(different), examples)
+
+
+def key_attributes_of(ddb, table_name: str) -> list[str]:
+    """The table's key attributes (hash, then range) from DescribeTable."""
+    from ddb_assets.dynamodb.exports import _call
+
+    desc = _call(lambda: ddb.describe_table(TableName=table_name), table=table_name)["Table"]
+    order = {"HASH": 0, "RANGE": 1}
+    return [k["AttributeName"] for k in sorted(desc["KeySchema"], key=lambda k: order[k["KeyType"]])]
+
+
+def iter_files(paths: Iterable) -> list[str]:
+    return [str(p) for p in paths]
