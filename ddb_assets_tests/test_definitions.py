@@ -44,3 +44,17 @@ def test_dagster_cli_validates_the_workspace():
     ours = [line for line in (out.stderr + out.stdout).splitlines()
             if "Warning" in line and "ddb_assets" in line]
     assert ours == []
+
+
+def test_the_daily_schedule_requests_yesterdays_partition_in_the_table_time_zone():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    defs = build_definitions(load_config(ROOT / "ddb_assets.yaml"), env="local")
+    sched = defs.resolve_schedule_def("sushi_orders_daily_export")
+    # 04:00 in Tokyo on the 23rd is 19:00 UTC on the 22nd: the partition is the 22nd.
+    tick = datetime(2026, 11, 23, 4, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
+    ctx = dg.build_schedule_context(scheduled_execution_time=tick,
+                                    repository_def=defs.get_repository_def())
+    [req] = sched.evaluate_tick(ctx).run_requests
+    assert req.partition_key == "2026-11-22"
