@@ -1,0 +1,222 @@
+"""One chain, end to end, as plain functions: what the sensor asks for and what the asset applies.
+
+* :func:`request_next` (the sensor's half, no warehouse access): reads PITR, detects a gap,
+  and makes sure the next exports exist — the seed of the current generation, or the next
+  ``max_windows_in_flight`` windows whose end is at or before LatestRestorableDateTime —
+  through idempotent requests. It says whether the next step is ready to apply.
+* :func:`apply_ready` (the asset's half): reads the ledger in the warehouse and applies, in
+  order, the seed (or re-seed) and every consecutive window whose export is COMPLETED.
+* :func:`advance` runs both (the CLI and tests).
+
+The chain position the sensor starts from is given by the caller (the Dagster layer reads it
+from the change table's latest materialization; :func:`advance` from the ledger). Either way
+a stale position is harmless: requests are idempotent and the ledger skips applied windows.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Mapping, Optional
+
+from ddb_assets.dynamodb.exports import ExportError, describe_export
+from ddb_assets.dynamodb.manifest import read_manifest
+from ddb_assets.incremental import duckdb_chain as dc
+from ddb_assets.incremental.exports import (
+    ChainExport, ChainExportRequest, ensure_export, find_completed, find_seed_exports,
+)
+from ddb_assets.incremental.windows import (
+    PitrGap, PitrStatus, Window, detect_gap, next_windows, read_pitr, utc,
+)
+from ddb_assets.tables.types import ColumnOverride
+
+
+@dataclass(frozen=True)
+class ChainSpec:
+    table_name: str            # DynamoDB table
+    sql_name: str
+    schema: str
+    s3_bucket: str
+    base_prefix: str
+    window: timedelta = timedelta(hours=1)
+    view_type: str = "NEW_AND_OLD_IMAGES"
+    export_format: str = "DYNAMODB_JSON"
+    max_in_flight: int = 3
+    seed_export_arn: Optional[str] = None
+    overrides: Mapping[str, ColumnOverride] = field(default_factory=dict)
+    tz: str = "UTC"
+
+    @classmethod
+    def from_config(cls, cfg, t) -> "ChainSpec":
+        inc = t.incremental
+        overrides = {a: ColumnOverride(type=c.type, rename=c.rename, drop=c.drop) for a, c in t.columns.items()}
+        return cls(table_name=t.source_table, sql_name=t.name, schema=cfg.athena_for(t).database,
+                   s3_bucket=t.s3_bucket, base_prefix=t.s3_prefix, window=timedelta(minutes=inc.window_minutes),
+                   view_type=inc.view_type, export_format=t.export_format,
+                   max_in_flight=inc.max_windows_in_flight, seed_export_arn=inc.seed_export_arn,
+                   overrides=overrides, tz=t.schedule.timezone)
+
+    def window_request(self, generation: int, window: Window) -> ChainExportRequest:
+        return ChainExportRequest.for_window(
+            table_name=self.table_name, sql_name=self.sql_name, generation=generation, window=window,
+            s3_bucket=self.s3_bucket, base_prefix=self.base_prefix, export_format=self.export_format,
+            view_type=self.view_type)
+
+    def seed_request(self, generation: int, export_time: datetime) -> ChainExportRequest:
+        return ChainExportRequest.for_seed(
+            table_name=self.table_name, sql_name=self.sql_name, generation=generation,
+            export_time=export_time, s3_bucket=self.s3_bucket, base_prefix=self.base_prefix,
+            export_format=self.export_format)
+
+
+@dataclass
+class RequestReport:
+    generation: int
+    pitr: PitrStatus
+    gap: Optional[PitrGap] = None
+    exports: list[ChainExport] = field(default_factory=list)
+    ready: Optional[str] = None        # label of the next step that can be applied now
+    waiting: Optional[str] = None      # why nothing is ready
+    failed: list[str] = field(default_factory=list)
+
+
+def _floor_minute(t: datetime) -> datetime:
+    return utc(t).replace(second=0, microsecond=0)
+
+
+def _ceil_second(t: datetime) -> datetime:
+    t = utc(t)
+    return t if t.microsecond == 0 else t.replace(microsecond=0) + timedelta(seconds=1)
+
+
+def request_next(ddb, s3, spec: ChainSpec, *, seeded: bool, generation: int,
+                 last_to: Optional[datetime]) -> RequestReport:
+    """Request what the chain needs next (idempotently) and say what is ready."""
+    pitr = read_pitr(ddb, spec.table_name)
+    table_arn = ddb.describe_table(TableName=spec.table_name)["Table"]["TableArn"]
+    gap = detect_gap(pitr, last_to, spec.table_name) if seeded else None
+    if not seeded or gap is not None:
+        gen = 0 if not seeded else generation + 1
+        report = RequestReport(gen, pitr, gap)
+        if not pitr.enabled:
+            report.waiting = (gap.message if gap else
+                              f"point-in-time recovery is disabled on {spec.table_name!r}: the chain "
+                              "cannot be seeded until it is enabled")
+            return report
+        if gen == 0 and spec.seed_export_arn:
+            d = describe_export(ddb, spec.seed_export_arn)
+            report.ready = f"seed:g0:{d.arn}" if d.status == "COMPLETED" else None
+            report.waiting = None if report.ready else f"seed export {d.arn} is {d.status}"
+            return report
+        seeds = find_seed_exports(ddb, s3, table_arn, spec.s3_bucket, spec.base_prefix, spec.sql_name, gen)
+        done = [d for d in seeds if d.status == "COMPLETED"]
+        if done:
+            report.ready = f"seed:g{gen}:{done[0].arn}"
+            return report
+        if seeds:
+            report.waiting = f"seed export {seeds[0].arn} of generation {gen} is {seeds[0].status}"
+            return report
+        # To the minute, so ticks of the same minute ask for the same export; never before the
+        # earliest restorable time (rounded up to a whole second: ExportTime travels in ms).
+        seed_time = _floor_minute(pitr.latest)
+        if pitr.earliest is not None and seed_time < pitr.earliest:
+            seed_time = _ceil_second(pitr.earliest)
+        if last_to is not None and seed_time < last_to:
+            seed_time = _ceil_second(last_to)
+        if seed_time > pitr.latest:
+            report.waiting = (f"the seed of generation {gen} waits until {seed_time.isoformat()} is "
+                              "restorable")
+            return report
+        e = ensure_export(ddb, s3, spec.seed_request(gen, seed_time), table_arn=table_arn)
+        report.exports.append(e)
+        report.waiting = f"seed export {e.arn} requested (ExportTime {seed_time.isoformat()})"
+        return report
+
+    report = RequestReport(generation, pitr)
+    windows = next_windows(last_to, spec.window, pitr.latest, spec.max_in_flight)
+    if not windows:
+        report.waiting = (f"next window [{last_to.isoformat()}, {(last_to + spec.window).isoformat()}) ends "
+                          f"after the latest restorable time {pitr.latest.isoformat()}: not requested yet")
+        return report
+    for w in windows:
+        try:
+            e = ensure_export(ddb, s3, spec.window_request(generation, w), table_arn=table_arn, pitr=pitr)
+        except ExportError as exc:
+            report.failed.append(f"{w.label}: {exc}")
+            break
+        report.exports.append(e)
+        if e.status == "FAILED":
+            report.failed.append(f"{w.label}: export {e.arn} FAILED: {e.failure}")
+    first = report.exports[0] if report.exports else None
+    if first is not None and first.status == "COMPLETED":
+        report.ready = f"window:g{generation}:{windows[0].label}"
+    elif first is not None:
+        report.waiting = f"window {windows[0].label} export {first.arn} is {first.status}"
+    return report
+
+
+def _download(s3, bucket: str, manifest_key: str, tmp: str) -> tuple[list[str], str]:
+    m = read_manifest(s3, bucket, manifest_key)
+    files = []
+    for i, f in enumerate(m.files):
+        dst = os.path.join(tmp, f"{i:05d}-{f.key.rsplit('/', 1)[-1]}")
+        s3.download_file(bucket, f.key, dst)
+        files.append(dst)
+    return files, m.summary.output_format
+
+
+def apply_ready(con, ddb, s3, spec: ChainSpec, *, max_windows: int = 100) -> list[dc.ApplyResult]:
+    """Apply, in order, every step whose export is COMPLETED: a pending (re-)seed, then the
+    consecutive windows after the ledger's last To. Already-applied steps are skipped by the
+    ledger, so running this twice (a retried or duplicated run) changes nothing."""
+    results: list[dc.ApplyResult] = []
+    state = dc.read_chain_state(con, spec.schema, spec.sql_name)
+    pitr = read_pitr(ddb, spec.table_name)
+    gap = detect_gap(pitr, state.last_to, spec.table_name) if state.seeded else None
+    with tempfile.TemporaryDirectory(prefix=f"ddb-chain-{spec.sql_name}-") as tmp:
+        if not state.seeded or gap is not None:
+            gen = 0 if not state.seeded else state.generation + 1
+            seed = None
+            if gen == 0 and spec.seed_export_arn:
+                d = describe_export(ddb, spec.seed_export_arn)
+                seed = d if d.status == "COMPLETED" else None
+            elif pitr.enabled:
+                table_arn = ddb.describe_table(TableName=spec.table_name)["Table"]["TableArn"]
+                done = [d for d in find_seed_exports(ddb, s3, table_arn, spec.s3_bucket, spec.base_prefix,
+                                                     spec.sql_name, gen) if d.status == "COMPLETED"]
+                seed = done[0] if done else None
+            if seed is None:
+                return results
+            files, fmt = _download(s3, seed.s3_bucket, seed.manifest_key, tmp)
+            results.append(dc.apply_seed(
+                con, schema=spec.schema, table=spec.sql_name, generation=gen, seed_time=seed.export_time,
+                export_arn=seed.arn, data_files=files, export_format=fmt,
+                key_attributes=dc.key_attributes_of(ddb, spec.table_name), overrides=spec.overrides,
+                tz=spec.tz, gap=gap.message if gap else None, work_dir=tmp))
+            state = dc.read_chain_state(con, spec.schema, spec.sql_name)
+        for w in next_windows(state.last_to, spec.window, pitr.latest, max_windows):
+            m = find_completed(s3, spec.window_request(state.generation, w))
+            if m is None:
+                break
+            files, fmt = _download(s3, m.s3_bucket, m.manifest_summary_key, tmp)
+            results.append(dc.apply_window(
+                con, schema=spec.schema, table=spec.sql_name, generation=state.generation, window=w,
+                export_arn=m.export_arn, data_files=files, export_format=fmt, view_type=spec.view_type,
+                overrides=spec.overrides, tz=spec.tz, work_dir=tmp))
+            for f in files:
+                os.remove(f)
+    return results
+
+
+def advance(con, ddb, s3, spec: ChainSpec) -> tuple[RequestReport, list[dc.ApplyResult]]:
+    """One step of the whole chain from the ledger's position: request, then apply."""
+    state = dc.read_chain_state(con, spec.schema, spec.sql_name)
+    report = request_next(ddb, s3, spec, seeded=state.seeded, generation=state.generation,
+                          last_to=state.last_to)
+    return report, apply_ready(con, ddb, s3, spec)
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
