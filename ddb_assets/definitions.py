@@ -8,6 +8,7 @@ checks), one ``summaries/<name>`` per SQL file, a daily schedule, and one export
 import dagster as dg
 
 from ddb_assets.assets.exports import build_export_asset
+from ddb_assets.assets.incremental import build_incremental_assets, build_incremental_sensor, incremental_tables
 from ddb_assets.assets.summaries import build_summary_assets
 from ddb_assets.assets.tables import build_table_asset
 from ddb_assets.config import ProjectConfig, load_config
@@ -22,10 +23,14 @@ def build_definitions(cfg: ProjectConfig, env: str | None = None) -> dg.Definiti
         assets.append(build_export_asset(t))
         assets.append(build_table_asset(cfg, t))
     assets.extend(build_summary_assets(cfg))
+    sensors = [build_export_sensor(cfg)]
+    if incremental_tables(cfg):  # change history (issue #7), only for tables that enable it
+        assets.extend(build_incremental_assets(cfg, t) for t in incremental_tables(cfg))
+        sensors.append(build_incremental_sensor(cfg))
     return dg.Definitions(
         assets=assets,
         schedules=[build_export_schedule(t) for t in cfg.tables],
-        sensors=[build_export_sensor(cfg)],
+        sensors=sensors,
         resources=resources_for(str(cfg.warehouse_path()), env),
     )
 
