@@ -533,6 +533,7 @@ class AthenaEmulator:
                 if filters is not None and not any(
                         all(values.get(k) == v for k, v in f.items()) for f in filters):
                     continue
+                self._check_partition_schema(db, name, columns, p)
                 units.append((p.get("StorageDescriptor", {}).get("Location", ""), p["Values"]))
         else:
             units = [(sd.get("Location", ""), [])]
@@ -561,6 +562,22 @@ class AthenaEmulator:
             else:
                 self._insert_parquet(target, db, name, columns, consts, objects)
         return {c: trino_str(t) for c, t in columns + pkeys}
+
+    @staticmethod
+    def _check_partition_schema(db: str, name: str, columns, partition: dict) -> None:
+        """Athena maps a partition's columns to the table's by position and fails when the
+        types differ (HIVE_PARTITION_SCHEMA_MISMATCH)."""
+        pcols = partition.get("StorageDescriptor", {}).get("Columns") or []
+        for i, (c, t) in enumerate(zip(pcols, columns)):
+            pt = parse_hive_type(c["Type"])
+            if pt != t[1] and not _widens(pt, t[1]):
+                values = "/".join(partition["Values"])
+                raise _Fail(
+                    f"HIVE_PARTITION_SCHEMA_MISMATCH: There is a mismatch between the table and "
+                    f"partition schemas. The types are incompatible and cannot be coerced. The "
+                    f"column '{t[0]}' in table '{db}.{name}' is declared as type '{hive_str(t[1])}', "
+                    f"but partition '{values}' declared column '{c['Name']}' as type "
+                    f"'{hive_str(pt)}'.")
 
     def _insert_text(self, target: str, sd: dict, columns, consts, objects) -> None:
         params = ((sd.get("SerdeInfo") or {}).get("Parameters") or {})
