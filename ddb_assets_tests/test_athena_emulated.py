@@ -7,7 +7,6 @@ of their DynamoDB-typed form on Athena (``{"x":{"S":"a"}}``) and plain JSON on D
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import gzip
 import json
