@@ -18,11 +18,13 @@ class TimingConnection:
     def __init__(self, con):
         self._con = con
         self.log: list[tuple[str, float]] = []
+        self.params: list[tuple[str, object]] = []
 
     def execute(self, sql, params=None):
         t0 = time.perf_counter()
         res = self._con.execute(sql, params) if params is not None else self._con.execute(sql)
         self.log.append((sql, time.perf_counter() - t0))
+        self.params.append((sql, params))
         return res
 
     def __getattr__(self, name):
@@ -68,15 +70,37 @@ def profile_load(args: dict) -> dict:
             k = classify(sql)
             out["statements"][k] = out["statements"].get(k, 0.0) + secs
         out["scans"] = sum(1 for sql, _ in con.log if "read_ndjson_objects" in sql)
-        # The typed INSERT again without the Python UDF for M/L columns, to size its share.
-        insert = [sql for sql, _ in con.log if classify(sql).startswith("typed INSERT")]
-        if insert:
-            sql = insert[-1]
-            no_udf = re.sub(r"CAST\(_ddb_plain_json\((CAST\(.*? AS VARCHAR\))\) AS JSON\)", r"CAST(\1 AS JSON)", sql)
-            out["typed_insert_udf_calls_replaced"] = sql.count("_ddb_plain_json(") - no_udf.count("_ddb_plain_json(")
-            params = None
-            for q, _ in con.log:
-                pass
-            out["typed_insert_sql_head"] = " ".join(sql.split())[:400]
+        # Variants of the typed INSERT, to size its parts (each into a temp table).
+        inserts = [(sql, params) for sql, params in con.params if classify(sql).startswith("typed INSERT")]
+        if inserts and args.get("variants", True):
+            sql, params = inserts[-1]
+            select = "CREATE OR REPLACE TEMP TABLE _bench_x AS " + sql[sql.index(") SELECT ") + 2:]
+            src = sql[sql.index(" FROM (SELECT v[1]"):] if " FROM (SELECT v[1]" in sql else None
+            no_udf = re.sub(r"CAST\(_ddb_plain_json\((CAST\(\w+ AS VARCHAR\))\) AS JSON\)", r"CAST(\1 AS JSON)", select)
+            variants = {"typed SELECT as the loader writes it": (select, params),
+                        "same, M/L kept as DynamoDB JSON (no Python UDF)": (no_udf, params)}
+            if src:
+                variants["only json_extract of the attributes (no conversion)"] = (
+                    "CREATE OR REPLACE TEMP TABLE _bench_x AS SELECT *" + src, params[1:])
+            variants["only read_ndjson_objects (parse, keep text)"] = (
+                "SELECT count(*), sum(length(json)) FROM read_ndjson_objects(?, compression = 'gzip')", [files if args["format"] != "ION" else None])
+            out["insert_variants"] = {}
+            for name, (q, ps) in variants.items():
+                if None in ps:
+                    continue
+                t0 = time.perf_counter()
+                raw.execute(q, ps)
+                out["insert_variants"][name] = time.perf_counter() - t0
+            out["udf_calls_in_insert"] = select.count("_ddb_plain_json(")
+        stats = [(sql, params) for sql, params in con.params if classify(sql).startswith("stats pass")]
+        if stats and args.get("variants", True):
+            sql, params = stats[-1]
+            cheap = re.sub(r"_ddb_numshape\((n\d+)\)", r"{'i': length(\1), 's': 0}", sql)
+            out["stats_variants"] = {}
+            for name, q in (("stats pass as the loader writes it", sql),
+                            ("same, number shapes replaced by length()", cheap)):
+                t0 = time.perf_counter()
+                raw.execute(q, params).fetchall()
+                out["stats_variants"][name] = time.perf_counter() - t0
         raw.close()
     return out
