@@ -2,6 +2,7 @@
 
 - ``ddb-assets demo``      local AWS stack + sample table → export → typed table → summary
 - ``ddb-assets local-aws`` only the local AWS stack, in the foreground
+- ``ddb-assets dev``       the Dagster UI on the local AWS stack with a sample table
 - ``ddb-assets refresh``   the chain for one table and partition(s), against the
                            configured environment (local stack or AWS)
 """
@@ -134,6 +135,14 @@ def cmd_local_aws(args) -> int:
     return 0
 
 
+def cmd_dev(args) -> int:
+    from ddb_assets.devserver import run_dev
+
+    return run_dev(port=args.port, export_seconds=args.export_seconds,
+                   sensor_interval=args.sensor_interval, config=args.config,
+                   dagster_home=args.dagster_home, keep_home=args.keep_home, items=args.items)
+
+
 def _partitions(args, tz: str) -> list[str]:
     if args.partition:
         return [date.fromisoformat(args.partition).isoformat()]
@@ -188,6 +197,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=4566)
     p.add_argument("--export-seconds", type=float, default=5.0)
     p.set_defaults(func=cmd_local_aws)
+
+    p = sub.add_parser("dev", help="the Dagster UI (dagster dev) on the local AWS stack with a sample table")
+    p.add_argument("--port", type=int, default=3000, help="the webserver's port (on 127.0.0.1)")
+    p.add_argument("--export-seconds", type=float, default=5.0,
+                   help="how long the local export stays IN_PROGRESS")
+    p.add_argument("--sensor-interval", type=int, help="export sensor interval in seconds (>= 5)")
+    p.add_argument("--config", help="config file (default: $DDB_ASSETS_CONFIG or ./ddb_assets.yaml)")
+    p.add_argument("--dagster-home", help="Dagster instance folder (default: .ddb_assets/dagster_home)")
+    p.add_argument("--keep-home", action="store_true",
+                   help="keep the instance's runs from the last session (default: start empty)")
+    p.add_argument("--items", type=int, default=3000, help="sample items per table")
+    p.set_defaults(func=cmd_dev)
 
     p = sub.add_parser("refresh", help="export, load and summarize one table's partition(s)")
     p.add_argument("--table", required=True)
