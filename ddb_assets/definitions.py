@@ -17,7 +17,10 @@ from ddb_assets.schedules import build_export_schedule
 from ddb_assets.sensors import build_export_sensor
 
 
-def build_definitions(cfg: ProjectConfig, env: str | None = None) -> dg.Definitions:
+def build_definitions(cfg: ProjectConfig, env: str | None = None,
+                      resources: dict | None = None) -> dg.Definitions:
+    """The Definitions for ``cfg``; ``resources`` replaces some of the environment's
+    (tests pass an Athena stand-in, for example)."""
     assets: list = []
     for t in cfg.tables:
         assets.append(build_export_asset(t))
@@ -31,7 +34,7 @@ def build_definitions(cfg: ProjectConfig, env: str | None = None) -> dg.Definiti
         assets=assets,
         schedules=[build_export_schedule(t) for t in cfg.tables],
         sensors=sensors,
-        resources=resources_for(str(cfg.warehouse_path()), env),
+        resources={**resources_for(str(cfg.warehouse_path()), env), **(resources or {})},
     )
 
 

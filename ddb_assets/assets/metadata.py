@@ -1,5 +1,6 @@
 """Standard Dagster metadata for table-like materializations (one place, both layers)."""
 
+import uuid
 from typing import Iterable, Mapping, Optional, Sequence
 
 import dagster as dg
@@ -38,3 +39,9 @@ def query_metadata(*, query_ids: Sequence[str] = (), bytes_scanned: Optional[int
     if elapsed_ms is not None:
         md["elapsed_ms"] = dg.MetadataValue.int(int(elapsed_ms))
     return md
+
+
+def attempt_id(context) -> str:
+    """A name for this attempt's Athena output: unique even when Dagster retries a step
+    under the same run id (a CTAS refuses a location or table name that already exists)."""
+    return f"{context.run.run_id}-{uuid.uuid4().hex[:8]}"

@@ -10,8 +10,9 @@ from datetime import timedelta
 
 import dagster as dg
 
+from ddb_assets.athena.catalog import ensure_database
 from ddb_assets.assets.keys import summary_key, table_key
-from ddb_assets.assets.metadata import query_metadata, table_metadata
+from ddb_assets.assets.metadata import attempt_id, query_metadata, table_metadata
 from ddb_assets.config import ProjectConfig
 from ddb_assets.resources import AthenaResource, AwsResource, WarehouseResource
 from ddb_assets.summaries import SummarySpec, load_summaries, materialize_athena, materialize_duckdb
@@ -65,8 +66,10 @@ def build_summary_asset(cfg: ProjectConfig, spec: SummarySpec) -> dg.AssetsDefin
             a = cfg.defaults.athena
             runner = athena.runner(database=database, workgroup=a.workgroup,
                                    output_location=a.output_location)
-            result = materialize_athena(runner, aws.client("glue"), spec, database,
-                                        cfg.summaries_s3_uri, context.run.run_id)
+            glue = aws.client("glue")
+            ensure_database(glue, database)
+            result = materialize_athena(runner, glue, spec, database,
+                                        cfg.summaries_s3_uri, attempt_id(context))
         lineage = {col: [(_upstream_key(cfg, tbl), c) for tbl, c in deps_]
                    for col, deps_ in result.column_lineage.items()}
         md = table_metadata(table_name=result.table_name, row_count=result.row_count,

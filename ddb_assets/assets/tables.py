@@ -12,8 +12,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from ddb_assets.athena.catalog import ensure_database
 from ddb_assets.assets.keys import export_key, partition_date, partitions_def, table_key
-from ddb_assets.assets.metadata import query_metadata, table_metadata
+from ddb_assets.assets.metadata import attempt_id, query_metadata, table_metadata
 from ddb_assets.config import ProjectConfig, TableConfig
 from ddb_assets.dynamodb.manifest import Manifest, ManifestError, read_manifest, verify_data_files
 from ddb_assets.resources import AthenaResource, AwsResource, WarehouseResource
@@ -74,12 +75,14 @@ def _load_athena(cfg, t, context, aws, athena, manifest: Manifest, day) -> Snaps
                          "snapshots there (e.g. s3://my-bucket/typed/)")
     runner = athena.runner(database=a.database, workgroup=a.workgroup,
                            output_location=a.output_location)
+    glue = aws.client("glue")
+    ensure_database(glue, a.database)
     return load_snapshot_athena(
-        runner, aws.client("glue"), database=a.database, table=t.name, snapshot_date=day,
+        runner, glue, database=a.database, table=t.name, snapshot_date=day,
         data_s3_uri=manifest.summary.data_uri,
         typed_s3_uri=f"{cfg.typed_s3_uri.rstrip('/')}/{t.name}/",
         export_format=manifest.summary.output_format, overrides=_overrides(t),
-        run_id=context.run.run_id)
+        run_id=attempt_id(context))
 
 
 def build_table_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition:
