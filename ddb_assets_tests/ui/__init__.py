@@ -1,0 +1,1 @@
+"""Helpers for the Dagster UI test: GraphQL calls, a headless Chromium page, process checks."""
