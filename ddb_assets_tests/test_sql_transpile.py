@@ -216,3 +216,238 @@ def test_integer_division_truncates_when_types_known(con):
 def test_parse_error_is_a_transpile_error():
     with pytest.raises(TranspileError, match="cannot parse"):
         athena_to_duckdb("SELECT FROM WHERE (")
+
+
+# ---------------------------------------------------------------------------------------
+# UNNEST of maps, several arrays, arrays of rows; JSON casts; lambdas; more functions
+
+@pytest.fixture
+def nested(con):
+    con.execute("""CREATE TABLE n AS SELECT * FROM (VALUES
+        (1, MAP(['a', 'b'], [1, 2]), [1, 2, 3], [4, 5], [{'p': 1, 'q': 'x'}, {'p': 2, 'q': 'y'}]),
+        (2, NULL, NULL, [7], []),
+        (3, MAP([], [])::MAP(VARCHAR, INTEGER), [], [], NULL)
+    ) v(id, m, a, b, r)""")
+    return con
+
+
+NESTED_SCHEMA = {"n": {"id": "integer", "m": "map(varchar, integer)", "a": "array(integer)",
+                       "b": "array(integer)", "r": "array(row(p integer, q varchar))"}}
+
+
+def rows(con, athena_sql, schema=None):
+    return con.execute(athena_to_duckdb(athena_sql, schema=schema)).fetchall()
+
+
+@pytest.mark.parametrize("schema", [None, NESTED_SCHEMA])
+def test_unnest_map_gives_key_and_value_rows(nested, schema):
+    # Trino: one row per entry; a NULL or empty map gives no row
+    assert rows(nested, "SELECT id, k, v FROM n CROSS JOIN UNNEST(m) AS t(k, v) ORDER BY id, k",
+                schema) == [(1, "a", 1), (1, "b", 2)]
+    assert rows(nested, "SELECT id, k, v, o FROM n CROSS JOIN UNNEST(m) WITH ORDINALITY "
+                        "AS t(k, v, o) ORDER BY id, k", schema) == [(1, "a", 1, 1), (1, "b", 2, 2)]
+    # LEFT JOIN ... ON TRUE keeps the rows without entries
+    assert rows(nested, "SELECT id, k, v FROM n LEFT JOIN UNNEST(m) AS t(k, v) ON TRUE "
+                        "ORDER BY id, k", schema) == [(1, "a", 1), (1, "b", 2), (2, None, None),
+                                                      (3, None, None)]
+
+
+def test_unnest_map_constructor(con):
+    assert rows(con, "SELECT k, v FROM UNNEST(MAP(ARRAY['x', 'y'], ARRAY[10, 20])) AS t(k, v) "
+                     "ORDER BY k") == [("x", 10), ("y", 20)]
+
+
+@pytest.mark.parametrize("schema", [None, NESTED_SCHEMA])
+def test_unnest_several_arrays_zips_and_pads_with_nulls(nested, schema):
+    # Trino: zipped; the shorter padded with NULLs; a NULL array counts as empty
+    assert rows(nested, "SELECT id, x, y FROM n CROSS JOIN UNNEST(a, b) AS t(x, y) "
+                        "ORDER BY id, x", schema) == [(1, 1, 4), (1, 2, 5), (1, 3, None),
+                                                      (2, None, 7)]
+    assert rows(nested, "SELECT id, x, y, o FROM n CROSS JOIN UNNEST(a, b) WITH ORDINALITY "
+                        "AS t(x, y, o) ORDER BY id, o", schema) == [
+        (1, 1, 4, 1), (1, 2, 5, 2), (1, 3, None, 3), (2, None, 7, 1)]
+    # comma join and a FROM of its own
+    assert rows(nested, "SELECT id, x, y FROM n, UNNEST(a, b) AS t(x, y) WHERE id = 2",
+                schema) == [(2, None, 7)]
+    assert rows(nested, "SELECT x, y FROM UNNEST(ARRAY[1, 2, 3], ARRAY['a']) AS t(x, y)") == [
+        (1, "a"), (2, None), (3, None)]
+
+
+def test_unnest_single_array_with_ordinality_unchanged(nested):
+    assert rows(nested, "SELECT id, x, o FROM n CROSS JOIN UNNEST(a) WITH ORDINALITY AS t(x, o) "
+                        "ORDER BY id, o") == [(1, 1, 1), (1, 2, 2), (1, 3, 3)]
+
+
+def test_unnest_array_of_rows_expands_fields(nested):
+    # Trino: an array of rows unnests into one column per field (type needed for 2 fields;
+    # with unknown type one argument with two names is taken for a map)
+    assert rows(nested, "SELECT id, p, q FROM n CROSS JOIN UNNEST(r) AS t(p, q) ORDER BY id, p",
+                NESTED_SCHEMA) == [(1, 1, "x"), (1, 2, "y")]
+    assert rows(nested, "SELECT id, p, q, o FROM n CROSS JOIN UNNEST(r) WITH ORDINALITY "
+                        "AS t(p, q, o) ORDER BY id, p", NESTED_SCHEMA) == [(1, 1, "x", 1),
+                                                                            (1, 2, "y", 2)]
+
+
+def test_unnest_wrong_number_of_names_is_an_error():
+    with pytest.raises(TranspileError, match="columns"):
+        athena_to_duckdb("SELECT * FROM n CROSS JOIN UNNEST(m, a) AS t(k, v, x, y)",
+                         schema=NESTED_SCHEMA)
+
+
+@pytest.fixture
+def js(con):
+    con.execute("""CREATE TABLE js AS SELECT * FROM (VALUES
+        (1, '{"a": "12.5", "b": 12.5, "c": true, "d": null, "e": [1, "x"], "f": {"g": 1}}', 'abc')
+    ) v(id, doc, plain)""")
+    return con
+
+
+def test_cast_json_to_varchar_gives_the_scalar_text(js):
+    # Trino: CAST(json AS varchar) is the scalar's text, json_format keeps the JSON text,
+    # json_extract stays JSON
+    assert one(js, "SELECT CAST(json_extract(doc, '$.a') AS varchar), "
+                   "CAST(json_extract(doc, '$.b') AS varchar), "
+                   "CAST(json_extract(doc, '$.c') AS varchar), "
+                   "CAST(json_extract(doc, '$.d') AS varchar), "
+                   "CAST(json_extract(doc, '$.missing') AS varchar), "
+                   "json_format(json_extract(doc, '$.a')), "
+                   "CAST(json_parse('\"q\"') AS varchar), CAST(CAST('x' AS json) AS varchar) "
+                   "FROM js") == ("12.5", "12.5", "true", None, None, '"12.5"', "q", "x")
+    (e,) = one(js, "SELECT json_format(json_extract(doc, '$.e')) FROM js")
+    assert e.replace(" ", "") == '[1,"x"]'
+
+
+def test_cast_json_array_or_object_to_varchar_fails_like_trino(js):
+    for path in ("$.e", "$.f"):
+        with pytest.raises(duckdb.Error, match="INVALID_CAST_ARGUMENT"):
+            one(js, f"SELECT CAST(json_extract(doc, '{path}') AS varchar) FROM js")
+    # TRY_CAST gives NULL instead
+    assert one(js, "SELECT try_cast(json_extract(doc, '$.e') AS varchar), "
+                   "try_cast(json_extract(doc, '$.a') AS varchar) FROM js") == (None, "12.5")
+
+
+def test_cast_to_varchar_of_unknown_type_decided_at_run_time(js):
+    # a JSON column coming from a CTE (type unknown to the transpiler) and a plain varchar
+    assert one(js, "WITH c AS (SELECT json_extract(doc, '$.a') AS v, plain FROM js) "
+                   "SELECT CAST(v AS varchar), CAST(plain AS varchar) FROM c") == ("12.5", "abc")
+    # known non-JSON types are left alone
+    assert "typeof" not in athena_to_duckdb("SELECT CAST(1 AS varchar)").lower()
+    assert one(js, "SELECT CAST(plain AS varchar) FROM js",
+               schema={"js": {"id": "integer", "doc": "varchar", "plain": "varchar"}}) == ("abc",)
+    with pytest.raises(duckdb.Error, match="INVALID_CAST_ARGUMENT"):  # doc is an object
+        one(js, "SELECT CAST(doc AS varchar) FROM js",
+            schema={"js": {"id": "integer", "doc": "json", "plain": "varchar"}})
+
+
+def test_cast_varchar_to_json_is_a_json_string(js):
+    # Trino: CAST(varchar AS JSON) makes a JSON string; json_parse parses the text
+    assert one(js, "SELECT json_format(CAST('x' AS json)), json_format(CAST(plain AS json)), "
+                   "json_format(CAST(ARRAY[1, 2] AS json)), json_format(json_parse('[1,2]')), "
+                   "CAST(CAST(12 AS json) AS varchar) FROM js") == (
+        '"x"', '"abc"', "[1,2]", "[1,2]", "12")
+
+
+@pytest.mark.parametrize("arr, expected", [
+    # (all_match(x > 0), any_match(x > 0), none_match(x > 0))
+    ("ARRAY[1, 2]", (True, True, False)),
+    ("ARRAY[1, -1]", (False, True, False)),
+    ("ARRAY[-1, -2]", (False, False, True)),
+    ("ARRAY[1, NULL]", (None, True, False)),       # true decides any/none; all is unknown
+    ("ARRAY[-1, NULL]", (False, None, None)),      # false decides all; any/none unknown
+    ("ARRAY[NULL]", (None, None, None)),
+    ("CAST(ARRAY[] AS array(integer))", (True, False, True)),
+    ("CAST(NULL AS array(integer))", (None, None, None)),
+])
+def test_all_any_none_match_three_valued(con, arr, expected):
+    assert one(con, f"SELECT all_match({arr}, x -> x > 0), any_match({arr}, x -> x > 0), "
+                    f"none_match({arr}, x -> x > 0)") == expected
+
+
+def test_match_lambda_sees_outer_columns(nested):
+    assert rows(nested, "SELECT id, any_match(a, x -> x > id), all_match(b, x -> x > id) FROM n "
+                        "ORDER BY id") == [(1, True, True), (2, None, True), (3, False, True)]
+
+
+def test_transform_filter_reduce_zip_with(con):
+    assert one(con, "SELECT transform(ARRAY[1, 2, NULL], x -> x * 2), "
+                    "filter(ARRAY[1, 2, NULL, 3], x -> x > 1)") == ([2, 4, None], [2, 3])
+    # Trino reduce(array, initial, input function, output function)
+    assert one(con, "SELECT reduce(ARRAY[1, 2, 3], 0, (s, x) -> s + x, s -> s * 10), "
+                    "reduce(ARRAY[5, 6], 0, (s, x) -> s + x, s -> s), "
+                    "reduce(CAST(ARRAY[] AS array(integer)), 7, (s, x) -> s + x, s -> s + 1), "
+                    "reduce(ARRAY[1, NULL], 0, (s, x) -> s + x, s -> s), "
+                    "reduce(CAST(NULL AS array(integer)), 0, (s, x) -> s + x, s -> s)") == (
+        60, 11, 8, None, None)
+    # zip_with pads the shorter array with NULLs; NULL array → NULL
+    assert one(con, "SELECT zip_with(ARRAY[1, 2, 3], ARRAY[10, 20], (a, b) -> coalesce(a, 0) + "
+                    "coalesce(b, 0)), zip_with(ARRAY['a'], ARRAY['b'], (x, y) -> x || y), "
+                    "zip_with(CAST(NULL AS array(integer)), ARRAY[1], (a, b) -> a)") == (
+        [11, 22, 3], ["ab"], None)
+
+
+def test_array_join_split_regexp_extract(con):
+    assert one(con, "SELECT array_join(ARRAY['a', NULL, 'c'], ','), "
+                    "array_join(ARRAY['a', NULL, 'c'], ',', 'N'), array_join(ARRAY[1, 2], '-')") == (
+        "a,c", "a,N,c", "1-2")
+    # split with a limit: the last part holds the rest (sqlglot drops the limit)
+    assert one(con, "SELECT split('a,b,,c', ','), split('a,b,c', ',', 2), split('a,b,c', ',', 1), "
+                    "split('a,b', ',', 5), split('', ',')") == (
+        ["a", "b", "", "c"], ["a", "b,c"], ["a,b,c"], ["a", "b"], [""])
+    # no match: NULL in Trino ('' in DuckDB)
+    assert one(con, "SELECT regexp_extract('abc123def456', '[0-9]+'), "
+                    "regexp_extract('abc123', '([a-z]+)([0-9]+)', 2), regexp_extract('abc', '[0-9]+'), "
+                    "regexp_extract('abc', '([0-9]+)', 1)") == ("123", "123", None, None)
+
+
+def test_date_diff_counts_whole_units(con):
+    # Trino counts whole units elapsed; DuckDB's date_diff counts boundaries crossed
+    assert one(con, "SELECT date_diff('day', TIMESTAMP '2023-01-01 23:00', TIMESTAMP '2023-01-02 01:00'), "
+                    "date_diff('hour', TIMESTAMP '2023-01-01 00:59', TIMESTAMP '2023-01-01 01:58'), "
+                    "date_diff('day', DATE '2023-01-01', DATE '2023-03-01'), "
+                    "date_diff('month', DATE '2023-01-30', DATE '2023-02-27'), "
+                    "date_diff('month', DATE '2023-01-31', DATE '2023-02-28'), "
+                    "date_diff('year', DATE '2020-02-29', DATE '2021-02-28'), "
+                    "date_diff('day', TIMESTAMP '2023-01-02 01:00', TIMESTAMP '2023-01-01 00:00'), "
+                    "date_diff('second', from_iso8601_timestamp('2023-01-01T00:00:00Z'), "
+                    "from_iso8601_timestamp('2023-01-01T09:00:01.5+09:00'))") == (
+        0, 0, 59, 0, 1, 1, -1, 1)
+
+
+def test_date_add_keeps_dates_dates(con):
+    a, b, c = one(con, "SELECT date_add('month', 1, DATE '2023-01-31'), "
+                       "date_add('day', 3, TIMESTAMP '2023-01-01 10:00'), "
+                       "date_add('hour', -2, from_iso8601_timestamp('2023-01-01T00:00:00Z'))")
+    assert a == dt.date(2023, 2, 28) and type(a) is dt.date
+    assert b == dt.datetime(2023, 1, 4, 10)
+    assert c == dt.datetime(2022, 12, 31, 22, tzinfo=UTC)
+
+
+def test_date_parts_and_unix_time(con):
+    assert one(con, "SELECT day_of_week(DATE '2023-01-01'), dow(DATE '2023-01-02'), "
+                    "day_of_year(DATE '2023-02-01'), week(DATE '2023-01-01'), "
+                    "year_of_week(DATE '2023-01-01')") == (7, 1, 32, 52, 2022)
+    a, b, c, d = one(con, "SELECT from_unixtime(1700000000), from_unixtime(1700000000.5), "
+                          "to_unixtime(from_iso8601_timestamp('2023-11-14T22:13:20Z')), "
+                          "to_unixtime(TIMESTAMP '2023-11-14 22:13:20.250')")
+    assert a == dt.datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    assert b == dt.datetime(2023, 11, 14, 22, 13, 20, 500000, tzinfo=UTC)
+    assert (c, d) == (1700000000.0, 1700000000.25)
+
+
+def test_json_array_length_and_json_size(con):
+    assert one(con, "SELECT json_array_length('[1, 2, 3]'), json_array_length('{\"a\": 1}'), "
+                    "json_array_length('5'), json_array_length('not json'), "
+                    "json_array_length(json_parse('[]'))") == (3, None, None, None, 0)
+    assert one(con, "SELECT json_size('{\"a\": {\"b\": 1, \"c\": 2}}', '$.a'), "
+                    "json_size('[1, 2]', '$'), json_size('{\"a\": 1}', '$.a'), "
+                    "json_size('{\"a\": [1, 2, 3]}', '$.a'), json_size('{\"a\": 1}', '$.x')") == (
+        2, 2, 0, 3, None)
+
+
+def test_maps_and_aggregates(con):
+    assert one(con, "SELECT map_keys(MAP(ARRAY['a', 'b'], ARRAY[1, 2])), "
+                    "map_values(MAP(ARRAY['a', 'b'], ARRAY[1, 2]))") == (["a", "b"], [1, 2])
+    assert one(con, "SELECT arbitrary(x) IN ('a', 'b'), max_by(x, y), min_by(x, y), histogram(x), "
+                    "max_by(x, y, 2), min_by(x, y, 2) "
+                    "FROM (VALUES ('a', 1), ('b', 3), ('a', 2)) t(x, y)") == (
+        True, "b", "a", {"a": 2, "b": 1}, ["b", "a"], ["a", "a"])

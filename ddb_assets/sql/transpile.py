@@ -73,6 +73,38 @@ FIXES: dict[str, str] = {
     "rounds '1.5' to 2); doubles round half away from zero (DuckDB rounds half to even)",
     "integer division": "bigint / bigint truncates, as in Trino, when both sides' types are "
     "known (literals, or columns given in `schema`)",
+    "UNNEST(map) AS t(k, v)": "one row per entry, key and value columns: a LATERAL SELECT of "
+    "unnest(map_keys(m)), unnest(map_values(m)) (DuckDB's UNNEST takes lists only). The map "
+    "is recognised by its type (schema, MAP constructor) or, when its type is unknown, by "
+    "being the only argument with two column names",
+    "UNNEST(a, b, ...) [WITH ORDINALITY]": "several arrays are zipped, the shorter padded with "
+    "NULLs (a LATERAL SELECT of parallel unnest() calls, which DuckDB pads the same way); "
+    "the ordinality column counts to the longest; an array of rows expands to its fields",
+    "CAST(json AS varchar)": "a JSON string/number/boolean gives its scalar text (no quotes), "
+    "JSON null gives NULL, an array/object fails (INVALID_CAST_ARGUMENT, as in Trino; "
+    "TRY_CAST gives NULL). Applied when the operand is JSON (json_extract, json_parse, "
+    "CAST AS JSON, a json column) or of unknown type (decided at run time by typeof). "
+    "json_format(x) keeps the JSON text, json_extract(...) stays JSON",
+    "all_match / any_match / none_match": "list_transform + a three-valued AND/OR fold: a NULL "
+    "predicate result makes the answer NULL unless a false (all_match) / true (any_match, "
+    "none_match) decides it; empty array: true / false / true; NULL array: NULL",
+    "reduce": "list_reduce(array, merge, initial) with the output function applied to it "
+    "(sqlglot cannot express the output function)",
+    "zip_with": "list_transform over list_zip (the shorter array padded with NULLs); NULL if an "
+    "array is NULL",
+    "split(s, d, limit)": "at most `limit` parts, the last holding the rest of the string "
+    "(sqlglot drops the limit)",
+    "regexp_extract": "NULL when the pattern does not match (DuckDB returns '')",
+    "date_diff": "whole units elapsed, like Trino/Joda (DuckDB date_sub; its date_diff counts "
+    "unit boundaries crossed: 23:00→01:00 is 1 day there, 0 in Trino)",
+    "date_add on a DATE": "stays a DATE for day/week/month/quarter/year (DATE + INTERVAL is a "
+    "TIMESTAMP in DuckDB); needs the operand's type to be known",
+    "json_array_length": "NULL for a JSON value that is not an array or text that is not JSON "
+    "(DuckDB returns 0 / fails)",
+    "CAST(x AS json)": "to_json(x): a varchar becomes a JSON string, as in Trino (DuckDB's "
+    "CAST parses the text; use json_parse to parse)",
+    "json_size": "size of the object/array at the path, 0 for a scalar, NULL if the path "
+    "selects nothing (no DuckDB function)",
 }
 
 _INTEGER_TYPES = {
@@ -358,6 +390,9 @@ def _cardinality(node: exp.ArraySize) -> exp.Expression:
 
 
 def _try_cast(node: exp.TryCast) -> exp.Expression | None:
+    json_text = _cast_json_to_varchar(node, try_=True)
+    if json_text is not None:
+        return json_text
     to = node.args["to"]
     if not isinstance(to, exp.DataType) or to.this not in _INTEGER_TYPES:
         return None
@@ -378,11 +413,259 @@ def _try_cast(node: exp.TryCast) -> exp.Expression | None:
                f"ELSE TRY_CAST(__x__ AS {to_sql}) END", x=x)
 
 
+# -- UNNEST ------------------------------------------------------------------------------
+
+def _unnest_kind(arg: exp.Expression, n_args: int, n_cols: int) -> tuple[str, int]:
+    """('map', 2) | ('rows', n_fields) | ('array', 1) for one UNNEST argument."""
+    t = getattr(arg, "type", None)
+    if t is not None and t.this == exp.DataType.Type.MAP:
+        return "map", 2
+    if isinstance(arg, (exp.Map, exp.VarMap, exp.MapFromEntries)):
+        return "map", 2
+    if t is not None and t.this in (exp.DataType.Type.ARRAY, exp.DataType.Type.LIST):
+        inner = t.expressions[0] if t.expressions else None
+        if isinstance(inner, exp.DataType) and inner.this == exp.DataType.Type.STRUCT:
+            return "rows", len(inner.expressions)
+        return "array", 1
+    if isinstance(arg, exp.Array):
+        return "array", 1
+    # Unknown type: a lone argument with more column names than one is a map (two names)
+    # or an array of rows (more names). Several arguments of unknown type are arrays.
+    if n_args == 1 and n_cols == 2:
+        return "map", 2
+    if n_args == 1 and n_cols > 2:
+        return "rows", n_cols
+    return "array", 1
+
+
+def _unnest(node: exp.Unnest) -> exp.Expression | None:
+    parent = node.parent
+    if not isinstance(parent, (exp.Join, exp.From)) or node.arg_key != "this":
+        return None
+    args = node.expressions
+    alias = node.args.get("alias")
+    cols = list(alias.columns) if alias is not None else []
+    offset = node.args.get("offset")
+    kinds = [_unnest_kind(a, len(args), len(cols) - (1 if offset and not isinstance(
+        offset, exp.Expression) else 0)) for a in args]
+    if len(args) == 1 and kinds[0][0] == "array":
+        return None  # DuckDB's own UNNEST (and WITH ORDINALITY) means the same
+    selects: list[exp.Expression] = []
+    lengths: list[exp.Expression] = []
+    for a, (kind, _) in zip(args, kinds):
+        if kind == "map":
+            selects += [_dd("unnest(map_keys(__m__))", m=a), _dd("unnest(map_values(__m__))", m=a)]
+            lengths.append(_dd("CAST(cardinality(__m__) AS BIGINT)", m=a))
+        elif kind == "rows":
+            selects.append(_dd("unnest(__a__, max_depth := 2)", a=a))
+            lengths.append(_fn("len", a))
+        else:
+            selects.append(_fn("unnest", a))
+            lengths.append(_fn("len", a))
+    names = [c.copy() for c in cols]
+    if offset:
+        longest = lengths[0] if len(lengths) == 1 else _fn("greatest", *lengths)
+        selects.append(_dd("unnest(range(1, __n__ + 1))", n=longest))
+        if isinstance(offset, exp.Expression):
+            names.append(offset.copy())
+        elif names:
+            pass  # the ordinality column is already the last alias column
+        else:
+            names.append(exp.to_identifier("ordinality"))
+    width = sum(n for _, n in kinds) + (1 if offset else 0)
+    if names and len(names) != width:
+        raise TranspileError(f"UNNEST gives {width} columns but is aliased with {len(names)} names")
+    table_alias = exp.TableAlias(this=(alias.this.copy() if alias is not None and alias.this
+                                       else exp.to_identifier("_unnest")),
+                                 columns=names)
+    select = exp.Select(expressions=selects)
+    if isinstance(parent, exp.From):
+        return exp.Subquery(this=select, alias=table_alias)
+    return exp.Lateral(this=exp.Subquery(this=select), alias=table_alias)
+
+
+# -- JSON --------------------------------------------------------------------------------
+
+_JSON = exp.DataType.Type.JSON
+_VARCHARS = {exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT, exp.DataType.Type.CHAR,
+             exp.DataType.Type.NVARCHAR, exp.DataType.Type.NCHAR}
+
+
+def _is_json(x: exp.Expression) -> bool | None:
+    """True: JSON; False: some other known type; None: unknown."""
+    if isinstance(x, (exp.JSONExtract, exp.ParseJSON)):
+        return True
+    if isinstance(x, exp.Cast) and x.to.this == _JSON:
+        return True
+    t = _type_of(x)
+    if t == _JSON:
+        return True
+    if t in (_UNKNOWN, exp.DataType.Type.NULL):
+        return None if isinstance(x, (exp.Column, exp.Anonymous, exp.Dot, exp.Bracket,
+                                      exp.Func, exp.Paren)) else False
+    return False
+
+
+def _json_scalar_text(x: exp.Expression, *, try_: bool) -> exp.Expression:
+    fail = "NULL" if try_ else ("error('INVALID_CAST_ARGUMENT: Cannot cast ' || CAST(__j__ AS VARCHAR) "
+                                "|| ' to varchar')")
+    return _dd(f"CASE WHEN json_type(__j__) IN ('ARRAY', 'OBJECT') THEN {fail} "
+               "ELSE json_extract_string(__j__, '$') END", "VARCHAR", j=x)
+
+
+def _cast_json_to_varchar(node: exp.Cast, *, try_: bool) -> exp.Expression | None:
+    to = node.args["to"]
+    if not isinstance(to, exp.DataType) or to.this not in _VARCHARS:
+        return None
+    x = node.this
+    known = _is_json(x)
+    if known is False:
+        return None
+    if known:
+        return _json_scalar_text(x, try_=try_)
+    as_json = _dd("CAST(__x__ AS JSON)", "JSON", x=x)
+    plain = node.copy()
+    return _dd("CASE WHEN typeof(__x__) = 'JSON' THEN __s__ ELSE __p__ END", "VARCHAR",
+               x=x, s=_json_scalar_text(as_json, try_=try_), p=plain)
+
+
+def _cast(node: exp.Cast) -> exp.Expression | None:
+    to = node.args["to"]
+    if isinstance(to, exp.DataType) and to.this == _JSON and _is_json(node.this) is not True:
+        # Trino: CAST('x' AS JSON) is the JSON string "x" (json_parse parses); DuckDB's
+        # CAST parses the text. to_json gives Trino's value for scalars, arrays and maps.
+        return _dd("to_json(__x__)", "JSON", x=node.this)
+    return _cast_json_to_varchar(node, try_=False)
+
+
+def _json_array_length(node: exp.Anonymous) -> exp.Expression:
+    if len(node.expressions) != 1:
+        raise TranspileError("json_array_length takes one argument")
+    # one flat CASE: DuckDB folds a nested CASE of constants and would fail on bad JSON
+    return _dd("CASE WHEN NOT json_valid(__j__) THEN NULL WHEN json_type(__j__) = 'ARRAY' "
+               "THEN CAST(json_array_length(__j__) AS BIGINT) END", "BIGINT",
+               j=node.expressions[0])
+
+
+def _json_size(node: exp.Anonymous) -> exp.Expression:
+    if len(node.expressions) != 2:
+        raise TranspileError("json_size takes (json, path)")
+    j, p = node.expressions
+    return _dd("CASE WHEN json_type(__j__, __p__) IS NULL THEN NULL "
+               "WHEN json_type(__j__, __p__) = 'OBJECT' THEN CAST(len(json_keys(__j__, __p__)) AS BIGINT) "
+               "WHEN json_type(__j__, __p__) = 'ARRAY' THEN CAST(json_array_length(__j__, __p__) AS BIGINT) "
+               "ELSE CAST(0 AS BIGINT) END", "BIGINT", j=j, p=p)
+
+
+# -- Lambdas -----------------------------------------------------------------------------
+
+def _lambda_body(lam: exp.Expression, values: list[exp.Expression]) -> exp.Expression:
+    """The body of ``lam`` with its parameters replaced by ``values``."""
+    if not isinstance(lam, exp.Lambda):
+        raise TranspileError(f"expected a lambda, got {lam.sql('athena')}")
+    params = [p.name for p in lam.expressions]
+    if len(params) != len(values):
+        raise TranspileError(f"lambda {lam.sql('athena')} takes {len(params)} arguments, "
+                             f"{len(values)} given")
+    mapping = dict(zip(params, values))
+    body = lam.this.copy()
+
+    def sub(n: exp.Expression) -> exp.Expression:
+        if isinstance(n, (exp.Identifier, exp.Column)) and not isinstance(n.parent, (exp.Column, exp.Dot)) \
+                and (not isinstance(n, exp.Column) or not n.table) and n.name in mapping:
+            return mapping[n.name].copy()
+        return n
+
+    if isinstance(body, (exp.Identifier, exp.Column)) and body.name in mapping:
+        return mapping[body.name].copy()
+    return body.transform(sub)
+
+
+def _match(name: str) -> Callable[[exp.Anonymous], exp.Expression]:
+    fold = {"all_match": ("AND", "true"), "any_match": ("OR", "false"),
+            "none_match": ("OR", "false")}[name]
+
+    def handler(node: exp.Anonymous) -> exp.Expression:
+        if len(node.expressions) != 2:
+            raise TranspileError(f"{name} takes (array, predicate)")
+        arr, pred = node.expressions
+        op, init = fold
+        # Three-valued AND/OR fold: false AND NULL = false, true AND NULL = NULL, etc.
+        reduced = _dd(f"list_reduce(list_transform(__a__, __f__), lambda _acc, _b: _acc {op} _b, {init})",
+                      "BOOLEAN", a=arr, f=pred)
+        if name == "none_match":
+            return _dd("NOT (__r__)", "BOOLEAN", r=reduced)
+        return reduced
+
+    return handler
+
+
+def _reduce(node: exp.Reduce) -> exp.Expression | None:
+    finish = node.args.get("finish")
+    if finish is None:
+        return None
+    reduced = exp.Reduce(this=node.this.copy(), initial=node.args["initial"].copy(),
+                         merge=node.args["merge"].copy())
+    return _lambda_body(finish, [reduced])
+
+
+def _zip_with(node: exp.Anonymous) -> exp.Expression:
+    if len(node.expressions) != 3:
+        raise TranspileError("zip_with takes (array, array, function)")
+    a, b, fn = node.expressions
+    body = _lambda_body(fn, [_dd("_p[1]"), _dd("_p[2]")])
+    lam = exp.Lambda(this=body, expressions=[exp.to_identifier("_p")])
+    return _dd("CASE WHEN __a__ IS NULL OR __b__ IS NULL THEN NULL "
+               "ELSE list_transform(list_zip(__a__, __b__), __f__) END", a=a, b=b, f=lam)
+
+
+# -- Strings, dates ----------------------------------------------------------------------
+
+def _split(node: exp.Split) -> exp.Expression | None:
+    limit = node.args.get("limit")
+    if limit is None:
+        return None
+    return _dd("CASE WHEN len(str_split(__s__, __d__)) <= __n__ THEN str_split(__s__, __d__) "
+               "ELSE list_concat(str_split(__s__, __d__)[1:__n__ - 1], "
+               "[array_to_string(str_split(__s__, __d__)[__n__:], __d__)]) END",
+               s=node.this, d=node.expression, n=limit)
+
+
+def _regexp_extract(node: exp.RegexpExtract) -> exp.Expression:
+    return _dd("CASE WHEN regexp_matches(__s__, __p__) THEN __e__ END", "VARCHAR",
+               s=node.this, p=node.expression, e=node.copy())
+
+
+def _unit_of(node: exp.Expression) -> str:
+    unit = node.args.get("unit")
+    text = unit.name if isinstance(unit, exp.Expression) else str(unit or "day")
+    return text.lower()
+
+
+def _date_diff(node: exp.DateDiff) -> exp.Expression:
+    return _dd("date_sub(__u__, __a__, __b__)", "BIGINT",
+               u=exp.Literal.string(_unit_of(node)), a=node.expression, b=node.this)
+
+
+def _date_add(node: exp.DateAdd) -> exp.Expression | None:
+    if _type_of(node.this) != _DATE or _unit_of(node) not in ("day", "week", "month", "quarter", "year"):
+        return None
+    new = exp.Cast(this=node.copy(), to=exp.DataType.build("DATE"))
+    new.type = exp.DataType.build("DATE")
+    return new
+
+
 _ANONYMOUS: dict[str, Callable[[Any], exp.Expression | None]] = {
     "format_datetime": _format_datetime,
     "at_timezone": _at_timezone,
     "to_iso8601": _to_iso8601,
     "map_agg": _map_agg,
+    "all_match": _match("all_match"),
+    "any_match": _match("any_match"),
+    "none_match": _match("none_match"),
+    "zip_with": _zip_with,
+    "json_array_length": _json_array_length,
+    "json_size": _json_size,
 }
 _TYPED: dict[type, Callable[[Any], exp.Expression | None]] = {
     exp.FromISO8601Timestamp: _from_iso8601_timestamp,
@@ -396,6 +679,13 @@ _TYPED: dict[type, Callable[[Any], exp.Expression | None]] = {
     exp.JSONExtractScalar: _json_extract_scalar,
     exp.ArraySize: _cardinality,
     exp.TryCast: _try_cast,
+    exp.Cast: _cast,
+    exp.Unnest: _unnest,
+    exp.Reduce: _reduce,
+    exp.Split: _split,
+    exp.RegexpExtract: _regexp_extract,
+    exp.DateDiff: _date_diff,
+    exp.DateAdd: _date_add,
 }
 
 
