@@ -451,3 +451,13 @@ def test_maps_and_aggregates(con):
                     "max_by(x, y, 2), min_by(x, y, 2) "
                     "FROM (VALUES ('a', 1), ('b', 3), ('a', 2)) t(x, y)") == (
         True, "b", "a", {"a": 2, "b": 1}, ["b", "a"], ["a", "a"])
+
+
+def test_json_functions_of_json_extract_and_output_reparses(js):
+    sql = ("SELECT json_array_length(json_extract(doc, '$.e')), json_size(json_extract(doc, '$.f'), '$'), "
+           "CAST(json_extract(doc, '$.a') AS varchar) FROM js")
+    assert one(js, sql) == (2, 1, "12.5")
+    # `j -> path` inside a call must stay parenthesised: sqlglot reads it back as a lambda
+    duck = athena_to_duckdb(sql)
+    import sqlglot
+    assert js.execute(sqlglot.parse_one(duck, read="duckdb").sql("duckdb")).fetchone() == (2, 1, "12.5")

@@ -218,7 +218,12 @@ def _dd(template: str, type_: str | None = None, **args: exp.Expression) -> exp.
         name = col.name
         if col.table == "" and name.startswith("__") and name.endswith("__"):
             key = name.strip("_")
-            col.replace(args[key].copy())
+            arg = args[key].copy()
+            if isinstance(arg, (exp.JSONExtract, exp.JSONExtractScalar)):
+                # DuckDB prints these as `j -> path`; bare inside a call, sqlglot (e.g. a
+                # test harness re-parsing our output) reads that back as a lambda
+                arg = exp.Paren(this=arg)
+            col.replace(arg)
     if type_ is not None:
         tree.type = exp.DataType.build(type_, dialect="duckdb")
     return tree
