@@ -24,6 +24,20 @@ Time zones (the decision)
 * Trino timestamps here are millisecond precision (``timestamp(3)``):
   ``from_iso8601_timestamp`` truncates extra fraction digits to milliseconds, and
   ``to_iso8601`` prints milliseconds, as Athena does.
+
+Known differences left (not translated)
+---------------------------------------
+* ``typeof`` returns DuckDB's names (``INTEGER``, ``VARCHAR``, ``INTEGER[]``), not Trino's
+  (``integer``, ``varchar(1)``, ``array(integer)``).
+* ``UNNEST(x) AS t(a, b)`` with ``x`` of unknown type is taken for a map; an array of
+  two-field rows needs its type (``schema``). ``date_add`` on a DATE stays a DATE only when
+  the type is known.
+* ``CAST(json AS varchar)`` of a JSON number prints DuckDB's number text (``12.50`` →
+  ``12.5``); Trino goes through double formatting, which can differ for exponents.
+* ``regexp_extract`` of a group that did not take part in a match gives ``''`` (Trino NULL);
+  patterns are RE2 in DuckDB, Java-style (joni) in Trino.
+* ``json_extract``/``json_extract_scalar`` of text that is not JSON fail in DuckDB (NULL in
+  Trino). ``histogram`` counts are UBIGINT (Trino bigint); the values are the same.
 """
 
 from __future__ import annotations
