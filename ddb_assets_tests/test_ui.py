@@ -5,8 +5,8 @@ export time and sensor interval, then:
 
 1. the asset graph shows ``dynamodb/sushi_orders/export`` → ``athena/sushi_orders`` →
    ``summaries/menu_daily_quantity`` (page text, and the edges through ``/graphql``);
-2. yesterday's (Asia/Tokyo) export partition is launched through ``/graphql`` as the UI's
-   Materialize button does;
+2. yesterday's (Asia/Tokyo) export partition is launched by clicking, as a user does:
+   the asset's Materialize… → Latest (the newest partition is yesterday) → Launch 1 run;
 3. the running daemon carries the chain on by itself: the export sensor records the
    export and loads ``athena/sushi_orders`` for that partition, and the eager automation
    condition rebuilds ``summaries/menu_daily_quantity`` (bounded: 4 minutes);
@@ -59,9 +59,6 @@ pytestmark = [
 ]
 
 ASSET_NODES = """{ assetNodes { assetKey { path } dependencyKeys { path } groupName isPartitioned } }"""
-LAUNCH = """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) { __typename
-  ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
-  ... on InvalidSubsetError { message } ... on RunConfigValidationInvalid { errors { message } } } }"""
 MATERIALIZATIONS = """query($k: AssetKeyInput!, $p: [String!]) { assetOrError(assetKey: $k) {
   ... on Asset { assetMaterializations(partitions: $p, limit: 1) { partition timestamp runId
     metadataEntries { label __typename
@@ -174,15 +171,28 @@ def test_ui_chain_end_to_end(tmp_path):
                 xs[name] = box["x"]
             assert xs["export"] < xs["sushi_orders"] < xs["menu_daily_quantity"], xs
 
-            # -- 2. launch yesterday's export partition, as the Materialize button does -----
-            launched = graphql(url, LAUNCH, {"p": {
-                "selector": {"repositoryLocationName": "ddb_assets",
-                             "repositoryName": "__repository__", "jobName": "__ASSET_JOB",
-                             "assetSelection": [{"path": EXPORT}], "assetCheckSelection": []},
-                "runConfigData": "{}",
-                "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
-            }})["launchRun"]
-            assert launched["__typename"] == "LaunchRunSuccess", launched
+            # -- 2. launch yesterday's export partition: Materialize… → Latest → Launch 1 run
+            page.goto(f"{url}/assets/{'/'.join(EXPORT)}", wait_until="networkidle",
+                      timeout=60_000)
+            wait_for_text(page, ["Materialize…", "Never materialized"])
+            page.locator("button:has-text('Materialize…')").first.click()
+            dialog = page.get_by_role("dialog")
+            dialog.get_by_role("button", name="Latest", exact=True).click()
+            text = wait_for_text(page, ["Launch runs to materialize dynamodb / sushi_orders / export",
+                                        "1 partition", "Launch 1 run"])
+            assert text.rstrip().endswith("Launch 1 run")  # the dialog's button, bottom right
+            screenshot(page, ARTIFACTS / "02-launch-partition.png")
+            dialog.get_by_role("button", name="Launch 1 run").click()
+
+            def _launched():
+                for r in graphql(url, RUNS)["runsOrError"]["results"]:
+                    tags = {t["key"]: t["value"] for t in r["tags"]}
+                    if r["jobName"] == "__ASSET_JOB" and "dagster/partition" in tags:
+                        return tags["dagster/partition"]
+                return None
+
+            launched = wait_until("the launched run", _launched, timeout=30)
+            assert launched == partition, f"launched {launched}, yesterday in Tokyo is {partition}"
 
             # -- 3. the daemon carries the chain on: sensor → table → eager summary --------
             t0 = time.monotonic()
@@ -220,7 +230,7 @@ def test_ui_chain_end_to_end(tmp_path):
 
             page.goto(lineage, wait_until="networkidle", timeout=60_000)
             wait_for_text(page, ["Materialized", "3 / 3 Passed"])
-            screenshot(page, ARTIFACTS / "02-asset-graph-materialized.png")
+            screenshot(page, ARTIFACTS / "03-asset-graph-materialized.png")
 
             # -- 4. the summary's page: row count, columns, column lineage -----------------
             fetched: list[str] = []
@@ -237,7 +247,7 @@ def test_ui_chain_end_to_end(tmp_path):
                       timeout=60_000)
             text = wait_for_text(page, ["Row count", str(row_count), "Columns", "order_date",
                                         "total_quantity", "athena / sushi_orders"])
-            shot = screenshot(page, ARTIFACTS / "03-summary-overview.png")
+            shot = screenshot(page, ARTIFACTS / "04-summary-overview.png")
             assert "Row count" in shot and str(row_count) in shot
             # Dagster OSS renders no column-lineage view (its column links cell is a
             # Dagster+ feature), so check that the lineage reached the page's own data.
@@ -249,12 +259,12 @@ def test_ui_chain_end_to_end(tmp_path):
                       timeout=60_000)
             text = wait_for_text(page, ["dagster/row_count", str(row_count),
                                         "dagster/column_schema", "preview"])
-            screenshot(page, ARTIFACTS / "04-summary-events.png")
+            screenshot(page, ARTIFACTS / "05-summary-events.png")
 
             page.goto(f"{url}/automation", wait_until="networkidle", timeout=60_000)
             text = wait_for_text(page, ["dynamodb_export_sensor",
                                         "default_automation_condition_sensor"])
-            screenshot(page, ARTIFACTS / "05-automation.png")
+            screenshot(page, ARTIFACTS / "06-automation.png")
 
         # -- 5. Ctrl-C stops everything ---------------------------------------------------
         alive = processes_with_env(MARKER_ENV, marker)
