@@ -17,9 +17,8 @@ it only needs boto3 ``glue`` and ``s3`` clients) as the storage, the way Athena 
   are expanded. Partitions are pruned for ``<partition key> = <literal>`` conjuncts of the
   WHERE of the SELECT that reads the table, so ``bytes_scanned`` (the size of the objects
   read; not column-pruned) is per partition as on Athena.
-  The statement is transpiled with :func:`ddb_assets.sql.transpile.athena_to_duckdb` plus
-  the emulator's own rewrites for what that transpiler does not translate (listed in
-  :data:`EMULATOR_REWRITES`), and run in a UTC DuckDB session.
+  The statement is transpiled with :func:`ddb_assets.sql.transpile.athena_to_duckdb` (the
+  same translation the DuckDB engine uses) and run in a UTC DuckDB session.
 * ``CREATE TABLE ... WITH (format = 'PARQUET', external_location = 's3://...') AS SELECT``:
   fails with ``HIVE_PATH_ALREADY_EXISTS`` if the location holds objects, ``TABLE_ALREADY_EXISTS``
   if the catalog has the table, ``COLUMN_NAME_NOT_SPECIFIED`` for an unnamed column,
@@ -65,18 +64,6 @@ PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 PRESTO_VIEW_PREFIX = "/* Presto View: "
 PRESTO_VIEW_SUFFIX = " */"
-
-EMULATOR_REWRITES = {
-    "UNNEST(map) AS t(k, v)": "Trino unnests a map into key/value columns; DuckDB's UNNEST "
-    "takes lists only: rewritten to a LATERAL SELECT of unnest(map_keys), unnest(map_values)",
-    "UNNEST(a, b, ...) [WITH ORDINALITY]": "zipped unnest (NULL-padded) and the ordinality "
-    "column, as a LATERAL SELECT of parallel unnest() calls",
-    "CAST(json AS varchar)": "Trino gives a JSON string's value (no quotes); DuckDB keeps the "
-    "JSON text: cast through json_extract_string when the operand is JSON",
-    "all_match / any_match / none_match": "no DuckDB function: list_transform + NULL-aware "
-    "reduction with Trino's semantics (empty array: true / false / true)",
-}
-
 
 # ---------------------------------------------------------------------------------------
 # Hive / Athena / DuckDB types
@@ -651,7 +638,7 @@ class AthenaEmulator:
             if not t.db:
                 t.set("db", exp.to_identifier(default_db, quoted=True))
         duck = athena_to_duckdb(tree.sql(dialect="athena"), schema=schema)
-        return _post_rewrite(duck)
+        return duck
 
     def _run_query(self, tree: exp.Query, q: EmulatedQuery):
         schema = self._prepare_sources(tree, q)
@@ -871,105 +858,3 @@ def _trino_column_names(query: exp.Expression, duck_names: list[str]) -> list[st
             out.append(f"_col{i}")
     return out
 
-
-# ---------------------------------------------------------------------------------------
-# DuckDB-side rewrites (what athena_to_duckdb leaves untranslated)
-
-_JSON_TO_VARCHAR = "__emu_to_varchar"
-
-
-def _post_rewrite(duck_sql: str) -> str:
-    tree = sqlglot.parse_one(duck_sql, read="duckdb")
-    for node in reversed(list(tree.dfs())):
-        new = None
-        if isinstance(node, exp.Unnest) and (node.args.get("alias") is not None or node.args.get("offset")):
-            if isinstance(node.parent, (exp.Join, exp.From)):
-                new = _lateral_unnest(node)
-        elif isinstance(node, exp.Cast) and not isinstance(node, exp.TryCast):
-            to = node.args["to"]
-            if to.this in (exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT) and not to.expressions:
-                x = node.this
-                new = sqlglot.parse_one(
-                    "CASE WHEN typeof(__x__) = 'JSON' THEN json_extract_string(CAST(__x__ AS JSON), '$') "
-                    "ELSE CAST(__x__ AS TEXT) END", read="duckdb")
-                for col in list(new.find_all(exp.Column)):
-                    if col.name == "__x__":
-                        col.replace(x.copy())
-        elif isinstance(node, exp.Anonymous) and str(node.this).lower() in ("all_match", "any_match", "none_match"):
-            new = _match_fn(str(node.this).lower(), node.expressions)
-        elif type(node).__name__ in ("ArrayAll", "ArrayAny") or (
-                isinstance(node, exp.Func) and node.sql_name().upper() in ("ALL_MATCH", "ANY_MATCH", "NONE_MATCH")
-                and not isinstance(node, exp.Anonymous)):
-            fname = {"ArrayAll": "all_match", "ArrayAny": "any_match"}.get(
-                type(node).__name__, node.sql_name().lower())
-            new = _match_fn(fname, [node.this, node.expression])
-        if new is not None and new is not node:
-            if node is tree:
-                tree = new
-            else:
-                node.replace(new)
-    return tree.sql(dialect="duckdb")
-
-
-def _match_fn(name: str, args: list) -> exp.Expression:
-    arr, fn = args
-    bools = f"list_transform(__a__, {fn.sql('duckdb')})"
-    nulls = f"len(list_filter({bools}, lambda __b: __b IS NULL)) > 0"
-    if name == "all_match":
-        body = (f"CASE WHEN __a__ IS NULL THEN NULL WHEN list_contains({bools}, false) THEN false "
-                f"WHEN {nulls} THEN NULL ELSE true END")
-    elif name == "any_match":
-        body = (f"CASE WHEN __a__ IS NULL THEN NULL WHEN list_contains({bools}, true) THEN true "
-                f"WHEN {nulls} THEN NULL ELSE false END")
-    else:
-        body = (f"CASE WHEN __a__ IS NULL THEN NULL WHEN list_contains({bools}, true) THEN false "
-                f"WHEN {nulls} THEN NULL ELSE true END")
-    new = sqlglot.parse_one(body, read="duckdb")
-    for col in list(new.find_all(exp.Column)):
-        if col.name == "__a__":
-            col.replace(arr.copy())
-    return new
-
-
-def _is_map_expr(e: exp.Expression, n_args: int, n_cols: int) -> bool:
-    if isinstance(e, exp.Cast) and e.to.this == exp.DataType.Type.MAP:
-        return True
-    if isinstance(e, (exp.Map, exp.VarMap, exp.MapFromEntries)):
-        return True
-    t = getattr(e, "type", None)
-    if t is not None and t.this == exp.DataType.Type.MAP:
-        return True
-    if isinstance(e, (exp.Array, exp.Case)) or (isinstance(e, exp.Cast) and e.to.is_type("array")):
-        return False
-    # Unknown type: a map gives two columns per argument.
-    return n_args == 1 and n_cols == 2
-
-
-def _lateral_unnest(node: exp.Unnest) -> exp.Expression:
-    alias = node.args.get("alias")
-    cols = [c.name for c in (alias.columns if alias is not None else [])]
-    offset = node.args.get("offset")
-    ord_name = offset.name if isinstance(offset, exp.Expression) and offset.name else (
-        "ordinality" if offset else None)
-    args = node.expressions
-    selects, lengths, i = [], [], 0
-    for a in args:
-        a_sql = a.sql("duckdb")
-        if _is_map_expr(a, len(args), len(cols)):
-            selects += [f"unnest(map_keys({a_sql}))", f"unnest(map_values({a_sql}))"]
-            lengths.append(f"cardinality({a_sql})")
-        else:
-            selects.append(f"unnest({a_sql})")
-            lengths.append(f"len({a_sql})")
-    if ord_name:
-        longest = lengths[0] if len(lengths) == 1 else f"greatest({', '.join(lengths)})"
-        selects.append(f"unnest(range(1, {longest} + 1))")
-    names = cols + ([ord_name] if ord_name else [])
-    if len(names) != len(selects):
-        raise TranspileError(f"UNNEST with {len(selects)} output columns but alias names {names}: "
-                             "the emulator does not expand arrays of rows")
-    body = ", ".join(f"{s} AS {_dq(n)}" for s, n in zip(selects, names))
-    alias_name = alias.name if alias is not None and alias.name else "_u"
-    sub = sqlglot.parse_one(f"SELECT * FROM _t CROSS JOIN LATERAL (SELECT {body}) AS {_dq(alias_name)}",
-                            read="duckdb")
-    return sub.find(exp.Lateral)
