@@ -21,7 +21,9 @@ through :func:`ddb_assets.sql.identifiers.quote_ident`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
 import os
 import pathlib
 import tempfile
@@ -31,7 +33,7 @@ from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_
 from ddb_assets.tables import codec
 from ddb_assets.tables.naming import PARTITION_COLUMN
 from ddb_assets.tables.plan import (
-    ROLE_RAW, ROLE_TYPE, AttributeStats, ColumnInfo, ColumnPlan, SnapshotResult,
+    ROLE_RAW, ROLE_TYPE, ROLE_VALUE, AttributeStats, ColumnInfo, ColumnPlan, SnapshotResult,
     UnfitNumbers, diff_columns, plan_columns,
 )
 from ddb_assets.tables.types import DECIMAL_PRECISION, DYNAMODB_TYPES, ColumnOverride, TypeSpec, parse_type
@@ -49,15 +51,11 @@ _MACROS = [
     """CREATE OR REPLACE TEMP MACRO _ddb_numshape1(r) AS
         _ddb_numshape2(r.i || r.f, length(r.i) + coalesce(TRY_CAST(nullif(r.e, '') AS BIGINT), 0))""",
     """CREATE OR REPLACE TEMP MACRO _ddb_numshape_slow(x) AS _ddb_numshape1(_ddb_numparts(x))""",
-    # Plain decimals (no exponent): integer digits without leading zeros, fraction digits
-    # without trailing zeros; anything else takes the exact regex path.
-    """CREATE OR REPLACE TEMP MACRO _ddb_numshape_fast(a, p) AS
-        CASE WHEN p = 0 THEN {'i': length(ltrim(a, '0')), 's': 0}
-             ELSE {'i': length(ltrim(a[1:p - 1], '0')), 's': length(rtrim(a[p + 1:], '0'))} END""",
+    # Plain decimals (no exponent; NULL included): integer digits without sign or leading
+    # zeros, fraction digits without trailing zeros; exponents take the exact regex path.
     """CREATE OR REPLACE TEMP MACRO _ddb_numshape(x) AS
-        CASE WHEN strpos(x, 'E') = 0 AND strpos(x, 'e') = 0
-             THEN _ddb_numshape_fast(ltrim(x, '+-'), strpos(x, '.') - (length(x) - length(ltrim(x, '+-'))))
-             ELSE _ddb_numshape_slow(x) END""",
+        CASE WHEN contains(x, 'E') OR contains(x, 'e') THEN _ddb_numshape_slow(x)
+             ELSE {'i': length(ltrim(split_part(x, '.', 1), '+-0')), 's': length(rtrim(split_part(x, '.', 2), '0'))} END""",
     f"""CREATE OR REPLACE TEMP MACRO _ddb_fits(x, s) AS
         (_ddb_numshape(x).i <= {DECIMAL_PRECISION} - s AND _ddb_numshape(x).s <= s)""",
 ]
@@ -67,51 +65,117 @@ class ExportReadError(RuntimeError):
     """The export files cannot be read as the declared format."""
 
 
+# Every DynamoDB type tag, in the order the SQL tests them, and how json_transform reads it.
+_TAGS = ("S", "N", "B", "BOOL", "NULL", "SS", "NS", "BS", "M", "L")
+_STATS_TAG_TYPES = {"S": "VARCHAR", "N": "VARCHAR", "B": "VARCHAR", "BOOL": "BOOLEAN", "NULL": "BOOLEAN",
+                    "SS": "JSON", "NS": "JSON", "BS": "JSON", "M": "JSON", "L": "JSON"}
+_LOAD_TAG_TYPES = {"S": "VARCHAR", "N": "VARCHAR", "B": "VARCHAR", "BOOL": "BOOLEAN", "NULL": "BOOLEAN",
+                   "SS": ["VARCHAR"], "NS": ["VARCHAR"], "BS": ["VARCHAR"], "M": "JSON", "L": "JSON"}
+# A JSON number as DynamoDB usually writes it; anything else goes through _ddb_json_number.
+_JSON_NUMBER_RE = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?"
+# Limits for rendering M / L values to plain JSON in SQL; beyond them a Python UDF does it.
+_RENDER_MAX_NODES = 2000
+_RENDER_MAX_DEPTH = 24
+
+
 def _prepare(con) -> None:
     import duckdb
+    import pyarrow as pa
 
     for sql in _MACROS:
         con.execute(sql)
-    for name, fn in (("_ddb_plain_json", codec.plain_json), ("_ddb_value_text", codec.value_text)):
+
+    def plain_json_arrow(texts):
+        return pa.array(codec.plain_json_many(texts.to_pylist()), type=pa.string())
+
+    udfs = [("_ddb_json_number", codec.json_number, {}),
+            ("_ddb_plain_json_batch", plain_json_arrow, {"type": "arrow"})]
+    for name, fn, kw in udfs:
         try:
-            con.create_function(name, fn, ["VARCHAR"], "VARCHAR", side_effects=False)
+            con.create_function(name, fn, ["VARCHAR"], "VARCHAR", side_effects=False, **kw)
         except (duckdb.CatalogException, duckdb.NotImplementedException, duckdb.InvalidInputException) as exc:
             if "already" not in str(exc).lower():
                 raise
 
 
 def _source_sql() -> str:
-    return "read_ndjson_objects(?, compression = 'gzip', maximum_object_size = 67108864)"
+    return "read_ndjson_objects($files, compression = 'gzip', maximum_object_size = 67108864)"
+
+
+def _groups(attributes: Sequence[str]) -> tuple[list[list[str]], dict[str, tuple[int, int]]]:
+    """Split attributes into groups whose names differ even ignoring case (a DuckDB STRUCT
+    cannot hold ``name`` and ``Name``); each group is one ``json_transform`` of the line.
+    Returns the groups and, per attribute, (group, 1-based field position)."""
+    groups: list[list[str]] = []
+    where: dict[str, tuple[int, int]] = {}
+    seen: dict[str, int] = {}
+    for a in attributes:
+        g = seen.get(a.lower(), 0)
+        seen[a.lower()] = g + 1
+        while len(groups) <= g:
+            groups.append([])
+        groups[g].append(a)
+        where[a] = (g, len(groups[g]))
+    return groups, where
+
+
+def _frame(attributes: Sequence[str], types: Mapping[str, object], params: dict, extra: str = "",
+           parsed: Mapping[str, tuple[str, str]] | None = None) -> str:
+    """``SELECT a1, a2, ... [, extra] FROM <export>``: ``a<i>`` is the i-th attribute's
+    DynamoDB value as a STRUCT with one field per type tag (``types[attr]`` gives the
+    json_transform structure of each), parsed once per line. Attribute names only travel
+    in the bound structure parameters."""
+    groups, where = _groups(attributes)
+    transforms = []
+    for g, members in enumerate(groups):
+        params[f"s{g}"] = json.dumps({"Item": {a: types[a] for a in members}}, ensure_ascii=False)
+        transforms.append(f"json_transform(json, $s{g}) AS j{g}")
+    cols = [f"struct_extract_at(j{where[a][0]}.Item, {where[a][1]}) AS a{i}" for i, a in enumerate(attributes, 1)]
+    for i, a in enumerate(attributes, 1):
+        if parsed and a in parsed:  # a{i}_t: the a{i}.<tag> JSON text parsed after a structure
+            tag, structure = parsed[a]
+            cols.append(f"json_transform(struct_extract_at(j{where[a][0]}.Item, {where[a][1]}).\"{tag}\", "
+                        f"{structure}) AS a{i}_t")
+    inner = ", ".join(["json"] + transforms)
+    outer = ", ".join(cols + ([extra] if extra else [])) or "1 AS one"
+    return f"SELECT {outer} FROM (SELECT {inner} FROM {_source_sql()})"
 
 
 def _stats_pass(con, files: Sequence[str], attributes: Sequence[str], known: Sequence[str]):
-    """One scan: per-attribute type counts and N shapes for ``attributes``, plus the names
-    of attributes present in the data but not in ``known``."""
+    """One scan: per-attribute type counts, N shapes and M / L structures for
+    ``attributes``, plus the names of attributes present in the data but not in ``known``."""
     fit = DECIMAL_PRECISION
-    l1 = ", ".join(f"json_keys(v[{i}])[1] AS t{i}, v[{i}] ->> 'N' AS n{i}" for i in range(1, len(attributes) + 1))
-    l2 = ", ".join(f"t{i}, n{i}, _ddb_numshape(n{i}) AS z{i}" for i in range(1, len(attributes) + 1))
-    aggs = [f"histogram(t{i}), count(n{i}), max(CASE WHEN z{i}.i + z{i}.s <= {fit} THEN z{i}.i END), "
-            f"max(CASE WHEN z{i}.i + z{i}.s <= {fit} THEN z{i}.s END), count_if(z{i}.i + z{i}.s > {fit})"
-            for i in range(1, len(attributes) + 1)]
+    n = len(attributes)
+    params: dict = {"files": list(files), "known": list(known)}
+    struct = {t: _STATS_TAG_TYPES[t] for t in _TAGS}
+    frame = _frame(attributes, {a: struct for a in attributes}, params,
+                   extra="list_filter(json_keys(json, '/Item'), lambda k: NOT list_contains($known, k)) AS u")
+    shapes = ", ".join(f"a{i}, _ddb_numshape(a{i}.N) AS z{i}" for i in range(1, n + 1))
+    aggs = []
+    for i in range(1, n + 1):
+        aggs.append(f"count(a{i})")
+        aggs += [f'count(a{i}."{t}")' for t in _TAGS]
+        aggs.append(f"max(CASE WHEN z{i}.i + z{i}.s <= {fit} THEN z{i}.i END), "
+                    f"max(CASE WHEN z{i}.i + z{i}.s <= {fit} THEN z{i}.s END), count_if(z{i}.i + z{i}.s > {fit})")
     aggs.append("list_distinct(flatten(list(u) FILTER (WHERE len(u) > 0)))")
-    sql = (f"SELECT {', '.join(aggs)} FROM (SELECT {l2 + ', ' if l2 else ''}u FROM ("
-           f"SELECT {l1 + ', ' if l1 else ''}u FROM (SELECT json_extract(json, ?) AS v, "
-           f"list_filter(json_keys(json, '/Item'), lambda a: NOT list_contains(?, a)) AS u "
-           f"FROM {_source_sql()})))")
+    sql = f"SELECT {', '.join(aggs)} FROM (SELECT {shapes + ', ' if shapes else ''}u FROM ({frame}))"
     try:
-        row = con.execute(sql, [[_json_pointer(a) for a in attributes], list(known), list(files)]).fetchone()
+        row = con.execute(sql, params).fetchone()
     except Exception as exc:
         raise ExportReadError(f"cannot read the export as DYNAMODB_JSON: {exc}") from exc
     stats = []
+    width = 1 + len(_TAGS) + 3
     for i, attr in enumerate(attributes):
-        hist, numbers, max_int, max_scale, unfit = row[5 * i: 5 * i + 5]
-        hist = dict(hist or {})
-        if not hist:
+        vals = row[width * i: width * (i + 1)]
+        present, counts = int(vals[0]), dict(zip(_TAGS, vals[1:1 + len(_TAGS)]))
+        max_int, max_scale, unfit = vals[1 + len(_TAGS):]
+        if not present:
             continue  # a guessed attribute that is not in this export
-        for tag in hist:
-            if tag not in DYNAMODB_TYPES:
-                raise ExportReadError(f"attribute {attr!r} has an unknown DynamoDB type tag {tag!r}")
-        stats.append(AttributeStats(attr, {t: int(c) for t, c in sorted(hist.items())}, int(numbers or 0),
+        if sum(counts.values()) < present:
+            raise ExportReadError(f"attribute {attr!r} has an unknown DynamoDB type tag "
+                                  f"{_unknown_tag(con, files, attr)!r}")
+        hist = {t: int(c) for t, c in sorted(counts.items()) if c}
+        stats.append(AttributeStats(attr, hist, int(counts["N"] or 0),
                                     None if max_int is None else int(max_int),
                                     None if max_scale is None else int(max_scale), int(unfit or 0)))
     with_sets = [st for st in stats if "NS" in st.type_counts]
@@ -120,19 +184,27 @@ def _stats_pass(con, files: Sequence[str], attributes: Sequence[str], known: Seq
     return stats, sorted(row[-1] or [])
 
 
+def _unknown_tag(con, files: Sequence[str], attr: str) -> str:
+    row = con.execute(
+        f"SELECT t FROM (SELECT unnest(json_keys(json, $p)) AS t FROM {_source_sql()}) "
+        f"WHERE NOT list_contains($tags, t) LIMIT 1",
+        {"files": list(files), "p": _json_pointer(attr), "tags": list(_TAGS)}).fetchone()
+    return row[0] if row else "?"
+
+
 def _number_set_stats(con, files: Sequence[str], stats: list[AttributeStats]) -> None:
     """Number shapes of NS elements (one more scan, only when number sets exist)."""
     fit = DECIMAL_PRECISION
-    elems = ", ".join(f"unnest(json_transform(v[{i}] -> 'NS', '[\"VARCHAR\"]')) AS x{i}"
-                      for i in range(1, len(stats) + 1))
+    params: dict = {"files": list(files)}
+    frame = _frame([st.attribute for st in stats], {st.attribute: {"NS": ["VARCHAR"]} for st in stats}, params)
+    elems = ", ".join(f"unnest(a{i}.NS) AS x{i}" for i in range(1, len(stats) + 1))
     aggs = ", ".join(
         f"count(x{i}), max(CASE WHEN z{i}.i + z{i}.s <= {fit} THEN z{i}.i END), "
         f"max(CASE WHEN z{i}.i + z{i}.s <= {fit} THEN z{i}.s END), count_if(z{i}.i + z{i}.s > {fit})"
         for i in range(1, len(stats) + 1))
     shapes = ", ".join(f"x{i}, _ddb_numshape(x{i}) AS z{i}" for i in range(1, len(stats) + 1))
-    sql = (f"SELECT {aggs} FROM (SELECT {shapes} FROM (SELECT {elems} FROM ("
-           f"SELECT json_extract(json, ?) AS v FROM {_source_sql()})))")
-    row = con.execute(sql, [[_json_pointer(st.attribute) for st in stats], list(files)]).fetchone()
+    sql = f"SELECT {aggs} FROM (SELECT {shapes} FROM (SELECT {elems} FROM ({frame})))"
+    row = con.execute(sql, params).fetchone()
     for i, st in enumerate(stats):
         count, max_int, max_scale, unfit = row[4 * i: 4 * i + 4]
         st.numbers += int(count or 0)
@@ -143,13 +215,20 @@ def _number_set_stats(con, files: Sequence[str], stats: list[AttributeStats]) ->
             st.max_scale = max(st.max_scale or 0, int(max_scale))
 
 
-def discover_attributes(con, files: Sequence[str], guess: Sequence[str] = ()) -> list[AttributeStats]:
+def discover_attributes(con, files: Sequence[str], guess: Sequence[str] = (),
+                        structures: dict | None = None) -> list[AttributeStats]:
     """Full pass over every item: each attribute, the DynamoDB types it appears with (and
     how often), and the shape of its numbers. ``guess`` (the attributes of the previous
-    snapshot) lets the common case take one scan; attributes outside it cost one more."""
+    snapshot) plus the attributes of the first items let the common case take one scan;
+    attributes outside them cost one more. ``structures`` (if given) receives the JSON
+    structure of those first items' attributes (``json_group_structure``): the load renders
+    M and L values after it in SQL, checking every row (a sample decides nothing)."""
     if not files:
         return []
-    guess = sorted(set(guess))
+    sample = _sample_structure(con, files)
+    if structures is not None:
+        structures.update(sample)
+    guess = sorted(set(guess) | set(sample))
     stats, unknown = _stats_pass(con, files, guess, guess)
     if unknown:
         more, _ = _stats_pass(con, files, unknown, guess + unknown)
@@ -157,8 +236,136 @@ def discover_attributes(con, files: Sequence[str], guess: Sequence[str] = ()) ->
     return sorted(stats, key=lambda s: s.attribute)
 
 
+_SAMPLE_ITEMS = 10_000
+
+
+def _sample_structure(con, files: Sequence[str]) -> dict:
+    """``json_group_structure`` of the first items' attributes (cheap: reads the start)."""
+    try:
+        row = con.execute(f"SELECT json_group_structure(json -> '$.Item') FROM (SELECT json FROM {_source_sql()} "
+                          f"LIMIT {_SAMPLE_ITEMS})", {"files": list(files[:1])}).fetchone()
+    except Exception as exc:
+        raise ExportReadError(f"cannot read the export as DYNAMODB_JSON: {exc}") from exc
+    structure = json.loads(row[0]) if row and row[0] else None
+    return structure if isinstance(structure, dict) else {}
+
+
 def _json_pointer(attribute: str) -> str:
     return "/Item/" + attribute.replace("~", "~0").replace("/", "~1")
+
+
+# --- M / L values to plain JSON in SQL ---------------------------------------------------
+
+def _typed_structure(w, budget: list[int], depth: int = 0):
+    """The json_transform structure for a DynamoDB value whose json_group_structure is
+    ``w`` (the wrapper object), or None when it cannot be rendered in SQL exactly."""
+    budget[0] -= 1
+    if not isinstance(w, dict) or not w or budget[0] < 0 or depth > _RENDER_MAX_DEPTH:
+        return None
+    out: dict = {}
+    for tag, sub in w.items():
+        if tag in ("S", "N", "B"):
+            ok = sub == "VARCHAR"
+            out[tag] = "VARCHAR"
+        elif tag in ("BOOL", "NULL"):
+            ok = sub == "BOOLEAN"
+            out[tag] = "BOOLEAN"
+        elif tag in ("SS", "NS", "BS"):
+            ok = sub in (["VARCHAR"], ["NULL"])
+            out[tag] = ["VARCHAR"]
+        elif tag == "M":
+            ok = isinstance(sub, dict) and bool(sub) and "" not in sub
+            if ok:
+                lowered = [k.lower() for k in sub]
+                ok = len(set(lowered)) == len(lowered)
+            if ok:
+                content = {k: _typed_structure(v, budget, depth + 1) for k, v in sub.items()}
+                ok = all(v is not None for v in content.values())
+                out[tag] = content
+        elif tag == "L":
+            ok = isinstance(sub, list) and len(sub) == 1
+            if ok:
+                out[tag] = [_typed_structure(sub[0], budget, depth + 1)]
+                ok = out[tag][0] is not None
+        else:
+            ok = False
+        if not ok:
+            return None
+    return out
+
+
+def _render_number(x: str) -> str:
+    return f"CASE WHEN regexp_full_match({x}, '{_JSON_NUMBER_RE}') THEN {x} ELSE _ddb_json_number({x}) END"
+
+
+def _render_tag(f: str, tag: str, sub, keys: list[str], depth: int, typed_text: bool) -> str:
+    """SQL text of a value ``f`` (not NULL) of DynamoDB type ``tag`` with json_transform
+    structure ``sub``: as plain JSON, or (``typed_text``) exactly as the export writes
+    the value part of ``{"tag": ...}`` once minified, which the load compares with the
+    source text to prove that the structure dropped nothing."""
+    if typed_text and tag in ("S", "N", "B", "SS", "NS", "BS"):
+        return f"CAST(to_json({f}) AS VARCHAR)"
+    if tag in ("S", "B", "SS", "BS"):
+        return f"CAST(to_json({f}) AS VARCHAR)"
+    if tag == "N":
+        return _render_number(f)
+    if tag == "BOOL":
+        return f"CASE WHEN {f} THEN 'true' ELSE 'false' END"
+    if tag == "NULL":
+        return "'true'" if typed_text else "'null'"
+    if tag == "NS":
+        return f"'[' || array_to_string(list_transform({f}, lambda n{depth}: {_render_number(f'n{depth}')}), ',') || ']'"
+    if tag == "M":
+        parts = []
+        for pos, (k, v) in enumerate(sub.items(), 1):
+            keys.append(json.dumps(k, ensure_ascii=False) + ":")
+            c = f"struct_extract_at({f}, {pos})"
+            parts.append(f"CASE WHEN {c} IS NOT NULL THEN $keys[{len(keys)}] || "
+                         f"{_render_wrapper(c, v, keys, depth + 1, typed_text)} END")
+        return f"'{{' || concat_ws(',', {', '.join(parts)}) || '}}'"
+    if tag == "L":
+        e = f"e{depth}"
+        return (f"'[' || array_to_string(list_transform({f}, lambda {e}: "
+                f"{_render_wrapper(e, sub[0], keys, depth + 1, typed_text)}), ',') || ']'")
+    raise ValueError(tag)  # pragma: no cover - _typed_structure only lets known tags through
+
+
+def _render_wrapper(x: str, typed: dict, keys: list[str], depth: int, typed_text: bool) -> str:
+    """Like :func:`_render_tag` for a wrapper STRUCT ``x`` (one field per possible tag)."""
+    branches = []
+    for tag, sub in typed.items():
+        f = f'{x}."{tag}"'
+        r = _render_tag(f, tag, sub, keys, depth, typed_text)
+        if typed_text:
+            r = f"'{{\"{tag}\":' || {r} || '}}'"
+        branches.append(f"WHEN {f} IS NOT NULL THEN {r}")
+    return "CASE " + " ".join(branches) + " END"
+
+
+def _tag_sql(x: str, tags: Sequence[str]) -> str:
+    return "CASE " + " ".join(f"WHEN {x}.\"{t}\" IS NOT NULL THEN '{t}'" for t in _TAGS if t in tags) + " END"
+
+
+def _value_text_sql(x: str, tags: Sequence[str]) -> str:
+    """The exact text of any value (conflict columns): S as is, N digits, BOOL true/false,
+    B base64, NULL -> NULL, sets / M / L -> plain JSON."""
+    branches = []
+    for t in _TAGS:
+        if t not in tags or t == "NULL":
+            continue
+        f = f'{x}."{t}"'
+        if t in ("S", "N", "B"):
+            r = f
+        elif t == "BOOL":
+            r = f"CASE WHEN {f} THEN 'true' ELSE 'false' END"
+        elif t in ("SS", "BS"):
+            r = f"CAST(to_json({f}) AS VARCHAR)"
+        elif t == "NS":
+            r = f"'[' || array_to_string(list_transform({f}, lambda n: {_render_number('n')}), ',') || ']'"
+        else:
+            r = f"_ddb_plain_json_batch('{{\"{t}\":' || CAST({f} AS VARCHAR) || '}}')"
+        branches.append(f"WHEN {f} IS NOT NULL THEN {r}")
+    return ("CASE " + " ".join(branches) + " END") if branches else "CAST(NULL AS VARCHAR)"
 
 
 def _cast_text(text: str, target: TypeSpec, source_tag: str | None, x: str) -> str:
@@ -170,59 +377,70 @@ def _cast_text(text: str, target: TypeSpec, source_tag: str | None, x: str) -> s
         return f"CAST({text} AS JSON)"
     if target.name == "binary":
         if source_tag == "B":
-            return f"from_base64({x} ->> 'B')"
+            return f"from_base64({x}.\"B\")"
         return f"CAST({text} AS BLOB)"
     if target.name in ("struct", "array"):
         return f"CAST(CAST({text} AS JSON) AS {target.duckdb()})"
     return f"CAST({text} AS {target.duckdb()})"
 
 
-def _value_sql(p: ColumnPlan, x: str) -> str:
-    """SQL for one column given ``x``, the attribute's DynamoDB JSON value (or NULL)."""
+def _value_sql(p: ColumnPlan, x: str, tags: Sequence[str], typed: dict | None, keys: list[str]) -> str:
+    """SQL for one column given ``x``, the attribute's value as a STRUCT with a field per
+    DynamoDB type tag in ``tags`` (NULL when the item lacks the attribute). ``typed``: the
+    structure of a single-tag M / L attribute when it can be rendered in SQL."""
     if p.role == ROLE_TYPE:
-        return f"json_keys({x})[1]"
+        return _tag_sql(x, tags)
     s = p.decimal_scale
     if p.role == ROLE_RAW:
         if p.source_tag == "N":
-            return f"CASE WHEN NOT _ddb_fits({x} ->> 'N', {s}) THEN {x} ->> 'N' END"
-        ns = f"json_transform({x} -> 'NS', '[\"VARCHAR\"]')"
+            return f"CASE WHEN NOT _ddb_fits({x}.N, {s}) THEN {x}.N END"
+        ns = f"{x}.NS"
         return (f"CASE WHEN NOT coalesce(list_bool_and(list_transform({ns}, lambda n: _ddb_fits(n, {s}))), true) "
-                f"THEN CAST({x} -> 'NS' AS VARCHAR) END")
+                f"THEN CAST(to_json({ns}) AS VARCHAR) END")
     tag = p.source_tag
     if p.override_type:
-        if tag == "S":
-            text = f"({x} ->> 'S')"
-        elif tag in ("N", "BOOL"):
-            text = f"({x} ->> '{tag}')"
+        if tag in ("S", "N"):
+            text = f"({x}.\"{tag}\")"
+        elif tag == "BOOL":
+            text = f"(CASE WHEN {x}.\"BOOL\" THEN 'true' WHEN NOT {x}.\"BOOL\" THEN 'false' END)"
         else:
-            text = f"_ddb_value_text(CAST({x} AS VARCHAR))"
+            text = _value_text_sql(x, tags)
         return _cast_text(text, p.type, tag, x)
     if tag is None:
         if len([t for t in p.dynamodb_types if t != "NULL"]) > 1:
-            return f"_ddb_value_text(CAST({x} AS VARCHAR))"
+            return _value_text_sql(x, tags)
         return "CAST(NULL AS VARCHAR)"
     if tag == "S":
-        return f"{x} ->> 'S'"
+        return f"{x}.S"
     if tag == "N":
-        cast = f"CAST({x} ->> 'N' AS {p.type.duckdb()})"
-        return f"CASE WHEN _ddb_fits({x} ->> 'N', {s}) THEN {cast} END" if p.needs_fit_check else cast
+        cast = f"CAST({x}.N AS {p.type.duckdb()})"
+        return f"CASE WHEN _ddb_fits({x}.N, {s}) THEN {cast} END" if p.needs_fit_check else cast
     if tag == "BOOL":
-        return f"CAST({x} ->> 'BOOL' AS BOOLEAN)"
+        return f"{x}.\"BOOL\""
     if tag == "B":
-        return f"from_base64({x} ->> 'B')"
+        return f"from_base64({x}.B)"
     if tag == "SS":
-        return f"json_transform({x} -> 'SS', '[\"VARCHAR\"]')"
+        return f"{x}.SS"
     if tag == "NS":
-        ns = f"json_transform({x} -> 'NS', '[\"VARCHAR\"]')"
-        cast = f"CAST({ns} AS {p.type.duckdb()})"
+        cast = f"CAST({x}.NS AS {p.type.duckdb()})"
         if p.needs_fit_check:
-            return (f"CASE WHEN coalesce(list_bool_and(list_transform({ns}, lambda n: _ddb_fits(n, {s}))), true) "
+            return (f"CASE WHEN coalesce(list_bool_and(list_transform({x}.NS, lambda n: _ddb_fits(n, {s}))), true) "
                     f"THEN {cast} END")
         return cast
     if tag == "BS":
-        return f"list_transform(json_transform({x} -> 'BS', '[\"VARCHAR\"]'), lambda b: from_base64(b))"
+        return f"list_transform({x}.BS, lambda b: from_base64(b))"
     if tag in ("M", "L"):
-        return f"CAST(_ddb_plain_json(CAST({x} AS VARCHAR)) AS JSON)"
+        udf = f"_ddb_plain_json_batch('{{\"{tag}\":' || CAST({x}.\"{tag}\" AS VARCHAR) || '}}')"
+        if typed is not None:
+            # t: the value parsed after the first items' structure; rendered in SQL when
+            # re-writing it as DynamoDB JSON gives back every byte of the source text.
+            t = f"{x}_t"
+            plain = _render_tag(t, tag, typed[tag], keys, 0, False)
+            again = _render_tag(t, tag, typed[tag], keys, 0, True)
+            return (f"CAST(CASE WHEN {x}.\"{tag}\" IS NULL THEN NULL "
+                    f"WHEN strlen({again}) = strlen(CAST({x}.\"{tag}\" AS VARCHAR)) THEN {plain} "
+                    f"ELSE {udf} END AS JSON)")
+        return f"CAST(_ddb_plain_json_batch('{{\"{tag}\":' || CAST({x}.\"{tag}\" AS VARCHAR) || '}}') AS JSON)"
     raise ValueError(f"no conversion for DynamoDB type {tag!r}")
 
 
@@ -268,8 +486,10 @@ def load_snapshot_duckdb(
                 converted.append(dst)
             files = converted
         _prepare(con)
-        stats = discover_attributes(con, files, _known_attributes(con, schema, table))
-        return _load(con, schema, table, snapshot_date, files, stats, overrides)
+        with _load_settings(con):
+            structures: dict = {}
+            stats = discover_attributes(con, files, _known_attributes(con, schema, table), structures)
+            return _load(con, schema, table, snapshot_date, files, stats, overrides, structures)
 
 
 def _known_attributes(con, schema: str, table: str) -> list[str]:
@@ -281,7 +501,7 @@ def _known_attributes(con, schema: str, table: str) -> list[str]:
         f"SELECT DISTINCT attribute FROM {qualified(schema, table + '__columns')}").fetchall()]
 
 
-def _load(con, schema, table, snapshot_date, files, stats, overrides) -> SnapshotResult:
+def _load(con, schema, table, snapshot_date, files, stats, overrides, structures) -> SnapshotResult:
     snapshots = qualified(schema, table + "__snapshots")
     meta = qualified(schema, table + "__columns")
     view = qualified(schema, table)
@@ -338,19 +558,7 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides) -> Snapsho
         con.execute(f"DELETE FROM {snapshots} WHERE {quote_ident(PARTITION_COLUMN)} = ?", [snapshot_date])
         row_count = 0
         if files:
-            attrs = sorted({p.attribute for p in plans})
-            alias = {a: f"a{i}" for i, a in enumerate(attrs, 1)}
-            inner = ", ".join(f"v[{i}] AS {alias[a]}" for i, a in enumerate(attrs, 1))
-            target_cols = ", ".join([quote_ident(PARTITION_COLUMN)] + [quote_ident(p.physical) for p in plans])
-            exprs = ", ".join(["?"] + [_value_sql(p, alias[p.attribute]) for p in plans])
-            if attrs:
-                src = (f"(SELECT {inner} FROM (SELECT json_extract(json, ?) AS v FROM {_source_sql()}))")
-                params = [snapshot_date, [_json_pointer(a) for a in attrs], files]
-            else:
-                src = f"(SELECT 1 FROM {_source_sql()})"
-                params = [snapshot_date, files]
-            row_count = con.execute(
-                f"INSERT INTO {snapshots} ({target_cols}) SELECT {exprs} FROM {src}", params).fetchone()[0]
+            row_count = _insert(con, snapshots, snapshot_date, files, plans, stats, overrides, structures)
 
         con.execute(f"DELETE FROM {meta} WHERE snapshot_date = ?", [snapshot_date])
         for i, p in enumerate(plans):
@@ -402,6 +610,67 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides) -> Snapsho
         previous_snapshot_date=prev_date, view_name=view, physical_table_name=snapshots,
         latest_snapshot_date=latest,
     )
+
+
+def _insert(con, snapshots, snapshot_date, files, plans, stats, overrides, structures) -> int:
+    """One typed ``INSERT ... SELECT`` straight from the export files (one parse per line)."""
+    tags_of = {st.attribute: [t for t in _TAGS if t in st.type_counts] for st in stats}
+    attrs = sorted({p.attribute for p in plans})
+    types: dict[str, dict] = {}
+    typed: dict[str, dict | None] = {}
+    for a in attrs:
+        tags = tags_of[a]
+        t = {tag: _LOAD_TAG_TYPES[tag] for tag in tags}
+        value_plans = [p for p in plans if p.attribute == a and p.role == ROLE_VALUE]
+        single = [p.source_tag for p in value_plans if not p.override_type and p.source_tag in ("M", "L")]
+        typed[a] = None
+        if single:
+            tag = single[0]
+            sample = structures.get(a)
+            if isinstance(sample, dict) and tag in sample:
+                typed[a] = _typed_structure({tag: sample[tag]}, [_RENDER_MAX_NODES])
+        types[a] = t
+    params: dict = {"files": list(files), "date": snapshot_date}
+    keys: list[str] = []
+    alias = {a: f"a{i}" for i, a in enumerate(attrs, 1)}
+    exprs = ", ".join(["$date"] + [_value_sql(p, alias[p.attribute], tags_of[p.attribute], typed[p.attribute], keys)
+                                   for p in plans])
+    if keys:
+        params["keys"] = keys
+    target_cols = ", ".join([quote_ident(PARTITION_COLUMN)] + [quote_ident(p.physical) for p in plans])
+    parsed = {}
+    for a in attrs:
+        if typed[a] is not None:
+            (tag, content), = typed[a].items()
+            params[f"t{alias[a]}"] = json.dumps(content, ensure_ascii=False)
+            parsed[a] = (tag, f"$t{alias[a]}")
+    frame = _frame(attrs, types, params, parsed=parsed)
+    return con.execute(f"INSERT INTO {snapshots} ({target_cols}) SELECT {exprs} FROM ({frame})",
+                       params).fetchone()[0]
+
+
+@contextlib.contextmanager
+def _load_settings(con):
+    """Settings for the load, restored afterwards: no insertion order to keep (so memory
+    does not grow with the export), every core."""
+    wanted = {"preserve_insertion_order": "false"}
+    old = {}
+    for name, value in wanted.items():
+        old[name] = con.execute("SELECT current_setting(?)", [name]).fetchone()[0]
+        con.execute(f"SET {name} = {value}")
+    try:
+        yield
+    finally:
+        for name, value in old.items():
+            con.execute(f"SET {name} = {_sql_setting(value)}")
+
+
+def _sql_setting(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _can_widen(old: TypeSpec, new: TypeSpec, max_int_digits: int) -> bool:
