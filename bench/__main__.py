@@ -55,9 +55,29 @@ def machine() -> dict:
     import pandas
     import pyarrow
 
-    return {"cores": os.cpu_count(), "memory_mb": mem, "cpu": cpu, "python": platform.python_version(),
+    return {"source": source(), "cores": os.cpu_count(), "memory_mb": mem, "cpu": cpu, "python": platform.python_version(),
             "duckdb": duckdb.__version__, "pyarrow": pyarrow.__version__, "pandas": pandas.__version__,
             "json": "stdlib json (orjson not installed)"}
+
+
+def source() -> str:
+    """Which ddb_assets code is measured: a SOURCE_COMMIT file (a ``git archive`` snapshot)
+    or the checkout's HEAD, flagging uncommitted changes under ddb_assets/tables/."""
+    import subprocess
+
+    from bench.runner import REPO
+
+    marker = REPO / "SOURCE_COMMIT"
+    if marker.exists():
+        return f"ddb_assets at {marker.read_text().strip()} (clean snapshot)"
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "ddb_assets/tables"],
+                               capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "ddb_assets at unknown commit"
+    return f"ddb_assets at {head}" + (" + UNCOMMITTED changes in ddb_assets/tables" if dirty else "")
 
 
 def _k(x: float) -> str:
@@ -110,7 +130,7 @@ def conversion(args, rep: Report, raw: dict) -> None:
 
     runs: dict[str, list[dict]] = {"parse": [], "load": [], "baseline": []}
     tasks = [("parse", {"files": fj}),
-             ("load", {"files": fj, "format": "DYNAMODB_JSON"}),
+             ("load", {"files": fj, "format": "DYNAMODB_JSON", "warm": True}),
              ("baseline", {"files": fj})]
     for r in range(args.rounds):
         order = tasks if r % 2 == 0 else tasks[::-1]
@@ -139,6 +159,15 @@ def conversion(args, rep: Report, raw: dict) -> None:
     rep.add(label, f"loader {_k(ips['load'])} items/s",
             f"parse limit {_k(ips['parse'])} items/s, {mbs['parse']:.1f} MB/s ({p['processes']} procs)",
             f"{vs_parse:.2f} of limit", ">=0.5", "yes" if vs_parse >= 0.5 else "NO")
+    warm = min((r["warm"] for r in runs["load"]), key=lambda w: w["seconds"])
+    ips["warm"] = warm["rows"] / warm["seconds"]
+    vs_base_w = ips["warm"] / ips["baseline"]
+    rep.add(f"1 convert JSON, next day (warm)", f"loader {_k(ips['warm'])} items/s, {json_bytes / 1e6 / warm['seconds']:.1f} MB/s",
+            f"baseline {_k(ips['baseline'])} items/s", f"{vs_base_w:.1f}x", ">=10x (goal 20x)",
+            "yes" + ("" if vs_base_w >= 20 else ", 20x: no") if vs_base_w >= 10 else "NO")
+    rep.add(f"1 convert JSON, next day (warm)", f"loader {_k(ips['warm'])} items/s",
+            f"parse limit {_k(ips['parse'])} items/s", f"{ips['warm'] / ips['parse']:.2f} of limit", ">=0.5",
+            "yes" if ips["warm"] / ips["parse"] >= 0.5 else "NO")
     rep.add(f"1 convert ION, {n:,} items", f"ION loader {_k(ips['ion'])} items/s",
             f"JSON loader {_k(ips['load'])} items/s", f"{ips['ion'] / ips['load']:.2f}x",
             "report", f"{ips['ion'] / ips['baseline']:.1f}x baseline")
@@ -152,7 +181,12 @@ def conversion(args, rep: Report, raw: dict) -> None:
         f"convert: {n:,} items in {len(fj)} files, {_mb(json_bytes)} JSON / {_mb(gz)} gz; best of "
         f"{args.rounds} round(s): loader {ld['seconds']:.1f} s, baseline {b['seconds']:.1f} s "
         f"(deserialize {b['deserialize_seconds']:.1f} s), parse limit {p['seconds']:.1f} s, "
-        f"ION loader {ion['seconds']:.1f} s; DuckDB threads={ld['threads']}. Peak RSS includes the "
+        f"ION loader {ion['seconds']:.1f} s; next-day (warm) load {warm['seconds']:.1f} s; cores busy "
+        f"(CPU s / wall s): loader {ld.get('cpu_seconds', 0) / ld['seconds']:.2f}, warm "
+        f"{warm.get('cpu_seconds', 0) / warm['seconds']:.2f}, baseline {b.get('cpu_seconds', 0) / b['seconds']:.2f}, "
+        f"parse limit {p.get('cpu_seconds', 0) / p['seconds']:.2f}, ION {ion.get('cpu_seconds', 0) / ion['seconds']:.2f}; "
+        f"DuckDB threads={ld['threads']}. The first load of a table is 'cold' (no previous snapshot); "
+        f"'warm' is the daily case (the next day's snapshot of the same export). Peak RSS includes the "
         f"interpreter ({ld['rss_start_mb']:.0f} MB loader / {b['rss_start_mb']:.0f} MB baseline at start); "
         f"ION peak {ion['peak_rss_mb']:,.0f} MB.")
 
@@ -181,8 +215,11 @@ def profile(args, rep: Report, raw: dict) -> None:
         parts = [f"{k}: {v:.1f} s" for k, v in sorted(pr["statements"].items(), key=lambda kv: -kv[1])]
         if "ion_transcode_seconds" in pr:
             parts.insert(0, f"ION -> JSON transcode (Python): {pr['ion_transcode_seconds']:.1f} s")
-        rep.notes.append(f"profile {fmt} ({pr['total_seconds']:.1f} s, {pr['scans']} scans of the export): "
-                         + "; ".join(parts))
+        rep.notes.append(f"profile {fmt} cold load ({pr['total_seconds']:.1f} s, {pr['scans']} scans of the "
+                         f"export): " + "; ".join(parts))
+        if pr.get("variants"):
+            rep.notes.append(f"profile {fmt}, the loader's statements re-run and cheaper variants: " + "; ".join(
+                f"{k}: {v:.1f} s" if isinstance(v, float) else f"{k}: {v}" for k, v in pr["variants"].items()))
 
 
 # --- 3 ----------------------------------------------------------------------------------
@@ -296,6 +333,7 @@ def main(argv=None) -> int:
         sensor(args, rep, raw)
     m = raw["machine"]
     print(f"python -m bench {' '.join(sys.argv[1:])}".rstrip())
+    print(m["source"])
     print(f"machine: {m['cores']} cores, {m['memory_mb'] / 1024:.1f} GiB, {m['cpu']}; Python {m['python']}, "
           f"DuckDB {m['duckdb']}, pyarrow {m['pyarrow']}, pandas {m['pandas']}, {m['json']}")
     print()
