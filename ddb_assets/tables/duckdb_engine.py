@@ -67,8 +67,6 @@ class ExportReadError(RuntimeError):
 
 # Every DynamoDB type tag, in the order the SQL tests them, and how json_transform reads it.
 _TAGS = ("S", "N", "B", "BOOL", "NULL", "SS", "NS", "BS", "M", "L")
-_STATS_TAG_TYPES = {"S": "VARCHAR", "N": "VARCHAR", "B": "VARCHAR", "BOOL": "BOOLEAN", "NULL": "BOOLEAN",
-                    "SS": "JSON", "NS": "JSON", "BS": "JSON", "M": "JSON", "L": "JSON"}
 _LOAD_TAG_TYPES = {"S": "VARCHAR", "N": "VARCHAR", "B": "VARCHAR", "BOOL": "BOOLEAN", "NULL": "BOOLEAN",
                    "SS": ["VARCHAR"], "NS": ["VARCHAR"], "BS": ["VARCHAR"], "M": "JSON", "L": "JSON"}
 # A JSON number as DynamoDB usually writes it; anything else goes through _ddb_json_number.
@@ -99,7 +97,7 @@ def _prepare(con) -> None:
 
 
 def _source_sql() -> str:
-    return "read_ndjson_objects($files, compression = 'gzip', maximum_object_size = 67108864)"
+    return "read_ndjson_objects($files, compression = 'gzip', maximum_object_size = 16777216)"
 
 
 def _groups(attributes: Sequence[str]) -> tuple[list[list[str]], dict[str, tuple[int, int]]]:
@@ -141,47 +139,62 @@ def _frame(attributes: Sequence[str], types: Mapping[str, object], params: dict,
     return f"SELECT {outer} FROM (SELECT {inner} FROM {_source_sql()})"
 
 
-def _stats_pass(con, files: Sequence[str], attributes: Sequence[str], known: Sequence[str]):
-    """One scan: per-attribute type counts, N shapes and M / L structures for
-    ``attributes``, plus the names of attributes present in the data but not in ``known``."""
+def _stats_pass(con, files: Sequence[str], attributes: Sequence[str], known: Sequence[str],
+                tags_hint: Mapping[str, Sequence[str]] | None = None):
+    """One scan: per-attribute type counts and N shapes for ``attributes``, plus the names
+    of attributes present in the data but not in ``known``.
+
+    ``tags_hint``: the tags to look for per attribute (the rest of the tags are not parsed,
+    which is the bulk of the cost). A value with another tag is still counted (as an
+    attribute present with none of the hinted tags): such attributes are returned in
+    ``incomplete`` for a pass over every tag. Without a hint every tag is read and a value
+    with none of them is an unknown tag (an error)."""
     fit = DECIMAL_PRECISION
-    n = len(attributes)
+    hint = dict(tags_hint or {})
+    tags = {a: [t for t in _TAGS if t in hint[a]] if a in hint else list(_TAGS) for a in attributes}
     params: dict = {"files": list(files), "known": list(known)}
-    struct = {t: _STATS_TAG_TYPES[t] for t in _TAGS}
-    frame = _frame(attributes, {a: struct for a in attributes}, params,
+    # Every tag read as VARCHAR: only N needs its value, the others only their presence.
+    frame = _frame(attributes, {a: {t: "VARCHAR" for t in tags[a]} for a in attributes}, params,
                    extra="list_filter(json_keys(json, '/Item'), lambda k: NOT list_contains($known, k)) AS u")
-    shapes = ", ".join(f"a{i}, _ddb_numshape(a{i}.N) AS z{i}" for i in range(1, n + 1))
-    aggs = []
-    for i in range(1, n + 1):
+    inner, aggs = [], []
+    for i, a in enumerate(attributes, 1):
+        inner.append(f"a{i}")
         aggs.append(f"count(a{i})")
-        aggs += [f'count(a{i}."{t}")' for t in _TAGS]
-        aggs.append(f"max(CASE WHEN z{i}.i + z{i}.s <= {fit} THEN z{i}.i END), "
-                    f"max(CASE WHEN z{i}.i + z{i}.s <= {fit} THEN z{i}.s END), count_if(z{i}.i + z{i}.s > {fit})")
+        aggs += [f'count(a{i}."{t}")' for t in tags[a]]
+        if "N" in tags[a]:
+            inner.append(f"_ddb_numshape(a{i}.N) AS z{i}")
+            aggs.append(f"max(CASE WHEN z{i}.i + z{i}.s <= {fit} THEN z{i}.i END), "
+                        f"max(CASE WHEN z{i}.i + z{i}.s <= {fit} THEN z{i}.s END), count_if(z{i}.i + z{i}.s > {fit})")
     aggs.append("list_distinct(flatten(list(u) FILTER (WHERE len(u) > 0)))")
-    sql = f"SELECT {', '.join(aggs)} FROM (SELECT {shapes + ', ' if shapes else ''}u FROM ({frame}))"
+    sql = f"SELECT {', '.join(aggs)} FROM (SELECT {', '.join(inner + ['u'])} FROM ({frame}))"
     try:
-        row = con.execute(sql, params).fetchone()
+        row = list(con.execute(sql, params).fetchone())
     except Exception as exc:
         raise ExportReadError(f"cannot read the export as DYNAMODB_JSON: {exc}") from exc
-    stats = []
-    width = 1 + len(_TAGS) + 3
-    for i, attr in enumerate(attributes):
-        vals = row[width * i: width * (i + 1)]
-        present, counts = int(vals[0]), dict(zip(_TAGS, vals[1:1 + len(_TAGS)]))
-        max_int, max_scale, unfit = vals[1 + len(_TAGS):]
+    stats, incomplete = [], []
+    for attr in attributes:
+        present = int(row.pop(0))
+        counts = {t: int(row.pop(0) or 0) for t in tags[attr]}
+        max_int = max_scale = None
+        unfit = 0
+        if "N" in tags[attr]:
+            max_int, max_scale, unfit = row.pop(0), row.pop(0), row.pop(0)
         if not present:
             continue  # a guessed attribute that is not in this export
         if sum(counts.values()) < present:
+            if attr in hint:
+                incomplete.append(attr)
+                continue
             raise ExportReadError(f"attribute {attr!r} has an unknown DynamoDB type tag "
                                   f"{_unknown_tag(con, files, attr)!r}")
-        hist = {t: int(c) for t, c in sorted(counts.items()) if c}
-        stats.append(AttributeStats(attr, hist, int(counts["N"] or 0),
+        hist = {t: c for t, c in sorted(counts.items()) if c}
+        stats.append(AttributeStats(attr, hist, counts.get("N", 0),
                                     None if max_int is None else int(max_int),
                                     None if max_scale is None else int(max_scale), int(unfit or 0)))
     with_sets = [st for st in stats if "NS" in st.type_counts]
     if with_sets:
         _number_set_stats(con, files, with_sets)
-    return stats, sorted(row[-1] or [])
+    return stats, incomplete, sorted(row[-1] or [])
 
 
 def _unknown_tag(con, files: Sequence[str], attr: str) -> str:
@@ -228,10 +241,11 @@ def discover_attributes(con, files: Sequence[str], guess: Sequence[str] = (),
     sample = _sample_structure(con, files)
     if structures is not None:
         structures.update(sample)
+    hint = {a: list(w) for a, w in sample.items() if isinstance(w, dict) and w and set(w) <= set(_TAGS)}
     guess = sorted(set(guess) | set(sample))
-    stats, unknown = _stats_pass(con, files, guess, guess)
-    if unknown:
-        more, _ = _stats_pass(con, files, unknown, guess + unknown)
+    stats, incomplete, unknown = _stats_pass(con, files, guess, guess, hint)
+    if unknown or incomplete:
+        more, _, _ = _stats_pass(con, files, sorted(incomplete + unknown), guess + unknown)
         stats += more
     return sorted(stats, key=lambda s: s.attribute)
 
