@@ -8,7 +8,9 @@ and its export bucket created), prepares a Dagster instance folder, then runs
 (``AWS_ENDPOINT_URL``..., ``DDB_ASSETS_ENV=local``, ``DDB_ASSETS_CONFIG``).
 
 The instance's ``dagster.yaml`` turns the welcome dialog off and gives the
-``duckdb_warehouse`` pool a limit of 1 (the DuckDB file has one writer at a time).
+``duckdb_warehouse`` pool a limit of 1 (the DuckDB file has one writer at a time). On a
+fresh instance the automation condition sensor is switched on through the webserver (Dagster
+declares it stopped), so the eager ``summaries/*`` refresh after each new snapshot.
 
 ``dagster dev`` runs in its own session (process group); Ctrl-C or SIGTERM stops it
 through that group, then anything it left behind (found by a per-session marker in the
@@ -79,8 +81,18 @@ def seed_local_stack(stack, tables, *, n_items: int = 3000, log: Callable[[str],
 
 
 # -- files ----------------------------------------------------------------------------------
-def find_workspace(explicit: Optional[str] = None) -> Path:
-    """``workspace.yaml``: the given one, else the current folder's, else the repository's."""
+WORKSPACE_YAML = """\
+# Written by `ddb-assets dev` (no workspace.yaml in the current folder or the project).
+load_from:
+  - python_module:
+      module_name: ddb_assets.definitions
+      location_name: ddb_assets
+"""
+
+
+def find_workspace(explicit: Optional[str] = None) -> Optional[Path]:
+    """``workspace.yaml``: the given one, else the current folder's, else the repository's
+    (None: there is none, e.g. a non-editable install run outside the repository)."""
     if explicit:
         p = Path(explicit)
         if not p.exists():
@@ -89,10 +101,10 @@ def find_workspace(explicit: Optional[str] = None) -> Path:
     for folder in (Path.cwd(), PROJECT_ROOT):
         if (folder / "workspace.yaml").exists():
             return (folder / "workspace.yaml").resolve()
-    raise SystemExit("error: no workspace.yaml here or in the project; pass --workspace")
+    return None
 
 
-def find_config(explicit: Optional[str], workspace: Path) -> Path:
+def find_config(explicit: Optional[str], project: Path) -> Path:
     from ddb_assets.config import CONFIG_ENV_VAR
 
     raw = explicit or os.environ.get(CONFIG_ENV_VAR)
@@ -101,7 +113,7 @@ def find_config(explicit: Optional[str], workspace: Path) -> Path:
     else:
         p = Path.cwd() / "ddb_assets.yaml"
         if not p.exists():
-            p = workspace.parent / "ddb_assets.yaml"
+            p = project / "ddb_assets.yaml"
     if not p.exists():
         raise SystemExit(f"error: config file {p} not found (pass --config or set {CONFIG_ENV_VAR})")
     return p.resolve()
@@ -127,7 +139,12 @@ def config_with_sensor_interval(config: Path, interval: int, out_dir: Path) -> P
 def prepare_home(home: Path, *, keep: bool) -> None:
     """The instance folder: wiped unless ``keep`` (the local stack starts empty each time,
     so old runs would point at exports that no longer exist), and a fresh ``dagster.yaml``."""
-    if home.exists() and not keep:
+    if home.exists() and not keep and any(home.iterdir()):
+        mine = home / "dagster.yaml"
+        if not (mine.exists() and mine.read_text().startswith(DAGSTER_YAML.splitlines()[0])):
+            raise SystemExit(
+                f"error: {home} is not a Dagster home made by `ddb-assets dev`, so it is not "
+                "emptied: choose another --dagster-home, or pass --keep-home to use it as is")
         shutil.rmtree(home)
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text(DAGSTER_YAML)
@@ -292,11 +309,15 @@ def run_dev(*, port: int = 3000, host: str = "127.0.0.1", export_seconds: float 
     from ddb_assets.resources import ENV_VAR
 
     ws = find_workspace(workspace)
-    cfg_path = find_config(config, ws)
-    home = Path(dagster_home or os.environ.get("DDB_ASSETS_DEV_HOME") or (ws.parent / DEFAULT_HOME))
+    project = ws.parent if ws else Path.cwd()
+    cfg_path = find_config(config, project)
+    home = Path(dagster_home or os.environ.get("DDB_ASSETS_DEV_HOME") or (project / DEFAULT_HOME))
     home = home.resolve()
     fresh_home = not keep_home or not (home / "storage").exists()
     prepare_home(home, keep=keep_home)
+    if ws is None:
+        ws = home / "workspace.yaml"
+        ws.write_text(WORKSPACE_YAML)
     if sensor_interval is not None:
         cfg_path = config_with_sensor_interval(cfg_path, sensor_interval, home)
     try:
@@ -332,7 +353,7 @@ def run_dev(*, port: int = 3000, host: str = "127.0.0.1", export_seconds: float 
             log(f"DAGSTER_HOME {home}")
             log("starting: dagster dev -w " + f"{ws} -h {host} -p {port}")
             # Its own session: the terminal's Ctrl-C reaches only us, and we stop the group.
-            proc = subprocess.Popen(cmd, cwd=str(ws.parent), env=env, start_new_session=True)
+            proc = subprocess.Popen(cmd, cwd=str(project), env=env, start_new_session=True)
             url = f"http://{host}:{port}"
 
             def _announce():

@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -180,9 +181,10 @@ def test_ui_chain_end_to_end(tmp_path):
             dialog.get_by_role("button", name="Latest", exact=True).click()
             text = wait_for_text(page, ["Launch runs to materialize dynamodb / sushi_orders / export",
                                         "1 partition", "Launch 1 run"])
-            assert text.rstrip().endswith("Launch 1 run")  # the dialog's button, bottom right
+            launch = dialog.get_by_role("button", name="Launch 1 run")
+            assert launch.is_visible() and launch.is_enabled(), text[-1500:]
             screenshot(page, ARTIFACTS / "02-launch-partition.png")
-            dialog.get_by_role("button", name="Launch 1 run").click()
+            launch.click()
 
             def _launched():
                 for r in graphql(url, RUNS)["runsOrError"]["results"]:
@@ -283,6 +285,9 @@ def test_ui_chain_end_to_end(tmp_path):
             {"chain_seconds": round(chain_seconds, 1), "total_seconds": round(total, 1),
              "partition": partition, "summary_row_count": row_count}, indent=2))
         assert total < 280, f"the UI test took {total:.0f} s"
+    except BaseException:
+        (ARTIFACTS / "failure.txt").write_text(traceback.format_exc())
+        raise
     finally:
         if proc.poll() is None:
             try:
