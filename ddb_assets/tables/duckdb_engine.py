@@ -26,6 +26,7 @@ import datetime as dt
 import json
 import os
 import pathlib
+import re
 import tempfile
 from typing import Mapping, Sequence
 
@@ -663,11 +664,22 @@ def _insert(con, snapshots, snapshot_date, files, plans, stats, overrides, struc
                        params).fetchone()[0]
 
 
+# DuckDB's own memory during a load into a file-backed warehouse (the caller's limit if
+# lower): the scans stream, inserted row groups go to the file, so a small buffer pool
+# keeps peak memory flat whatever the export's size.
+LOAD_MEMORY_LIMIT_BYTES = 256 * 1024 * 1024
+
+
 @contextlib.contextmanager
 def _load_settings(con):
-    """Settings for the load, restored afterwards: no insertion order to keep (so memory
-    does not grow with the export), every core."""
+    """Settings for the load, restored afterwards: no insertion order to keep, and a
+    bounded buffer pool when the warehouse is a file (an in-memory one must hold its data)."""
     wanted = {"preserve_insertion_order": "false"}
+    in_file = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    if in_file and in_file[0]:
+        current = _parse_size(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+        if current is None or current > LOAD_MEMORY_LIMIT_BYTES:
+            wanted["memory_limit"] = f"'{LOAD_MEMORY_LIMIT_BYTES}B'"
     old = {}
     for name, value in wanted.items():
         old[name] = con.execute("SELECT current_setting(?)", [name]).fetchone()[0]
@@ -677,6 +689,18 @@ def _load_settings(con):
     finally:
         for name, value in old.items():
             con.execute(f"SET {name} = {_sql_setting(value)}")
+
+
+_SIZE_UNITS = {"b": 1, "bytes": 1, "kb": 1000, "mb": 1000 ** 2, "gb": 1000 ** 3, "tb": 1000 ** 4,
+               "kib": 1024, "mib": 1024 ** 2, "gib": 1024 ** 3, "tib": 1024 ** 4}
+
+
+def _parse_size(text) -> int | None:
+    """Bytes of a DuckDB size setting such as ``'19.2 GiB'``; None if unreadable."""
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", str(text))
+    if not m or m.group(2).lower() not in _SIZE_UNITS:
+        return None
+    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
 
 
 def _sql_setting(value) -> str:
