@@ -491,20 +491,48 @@ def load_snapshot_duckdb(
     overrides = dict(overrides or {})
     with tempfile.TemporaryDirectory(prefix="ddb_ion_", dir=work_dir) as tmp:
         if export_format == "ION":
-            converted = []
-            for i, f in enumerate(files):
-                dst = os.path.join(tmp, f"part-{i:05d}.json.gz")
-                try:
-                    codec.ion_to_dynamodb_json(f, dst)
-                except Exception as exc:
-                    raise ExportReadError(f"cannot read {f} as an ION export: {exc}") from exc
-                converted.append(dst)
-            files = converted
+            files = _ion_to_json_files(files, tmp)
         _prepare(con)
         with _load_settings(con):
             structures: dict = {}
             stats = discover_attributes(con, files, _known_attributes(con, schema, table), structures)
             return _load(con, schema, table, snapshot_date, files, stats, overrides, structures)
+
+
+def _ion_to_json_files(files: Sequence[str], tmp: str) -> list[str]:
+    """Transcode ION files to DYNAMODB_JSON. The reader is pure Python, so with several
+    files one child interpreter per core runs :mod:`ddb_assets.tables.codec` as a script
+    (no fork of this process and its threads, no re-import of the caller's main module)."""
+    dsts = [os.path.join(tmp, f"part-{i:05d}.json.gz") for i in range(len(files))]
+    workers = min(len(files), os.cpu_count() or 1)
+    if workers <= 1:
+        for f, d in zip(files, dsts):
+            try:
+                codec.ion_to_dynamodb_json(f, d)
+            except Exception as exc:
+                raise ExportReadError(f"cannot read {f} as an ION export: {exc}") from exc
+        return dsts
+    import subprocess
+    import sys
+
+    pending = list(zip(files, dsts))
+    running: list = []
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                f, d = pending.pop(0)
+                running.append((f, subprocess.Popen([sys.executable, codec.__file__, f, d],
+                                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)))
+            f, proc = running.pop(0)
+            _, err = proc.communicate()
+            if proc.returncode != 0:
+                lines = err.decode("utf-8", "replace").strip().splitlines()
+                raise ExportReadError(f"cannot read {f} as an ION export: {lines[-1] if lines else proc.returncode}")
+    finally:
+        for _, proc in running:
+            proc.kill()
+            proc.wait()
+    return dsts
 
 
 def _known_attributes(con, schema: str, table: str) -> list[str]:
@@ -688,6 +716,10 @@ def _load_settings(con):
         yield
     finally:
         for name, value in old.items():
+            if name == "memory_limit":
+                # DuckDB reports the limit truncated to 0.1 of its unit: put back the middle
+                # of that interval, which reports the same text again.
+                value = f"{_parse_size(value, middle=True)}B"
             con.execute(f"SET {name} = {_sql_setting(value)}")
 
 
@@ -695,12 +727,16 @@ _SIZE_UNITS = {"b": 1, "bytes": 1, "kb": 1000, "mb": 1000 ** 2, "gb": 1000 ** 3,
                "kib": 1024, "mib": 1024 ** 2, "gib": 1024 ** 3, "tib": 1024 ** 4}
 
 
-def _parse_size(text) -> int | None:
-    """Bytes of a DuckDB size setting such as ``'19.2 GiB'``; None if unreadable."""
+def _parse_size(text, middle: bool = False) -> int | None:
+    """Bytes of a DuckDB size setting such as ``'19.2 GiB'``; None if unreadable.
+    ``middle``: the middle of the values DuckDB shows with that text (it truncates)."""
     m = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", str(text))
     if not m or m.group(2).lower() not in _SIZE_UNITS:
         return None
-    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
+    number, unit = float(m.group(1)), _SIZE_UNITS[m.group(2).lower()]
+    if middle and unit > 1 and "." in m.group(1):
+        number += 0.5 * 10 ** -len(m.group(1).split(".")[1])
+    return int(number * unit)
 
 
 def _sql_setting(value) -> str:
