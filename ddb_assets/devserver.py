@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -308,6 +309,10 @@ def run_dev(*, port: int = 3000, host: str = "127.0.0.1", export_seconds: float 
     from ddb_assets.local import EXPORT_SECONDS_ENV, LocalAWS
     from ddb_assets.resources import ENV_VAR
 
+    with socket.socket() as probe:
+        if probe.connect_ex((host, port)) == 0:
+            log(f"error: {host}:{port} is already in use (another `dagster dev`?); pick --port")
+            return 2
     ws = find_workspace(workspace)
     project = ws.parent if ws else Path.cwd()
     cfg_path = find_config(config, project)
@@ -360,8 +365,12 @@ def run_dev(*, port: int = 3000, host: str = "127.0.0.1", export_seconds: float 
                 if not wait_for_webserver(url, proc) or stop.is_set():
                     return
                 if fresh_home:
-                    for name in start_automation_sensors(url, log=log):
-                        log(f"started {name} (eager summaries refresh after new snapshots)")
+                    try:
+                        for name in start_automation_sensors(url, log=log):
+                            log(f"started {name} (eager summaries refresh after new snapshots)")
+                    except OSError as exc:
+                        log(f"note: could not start the automation sensor ({exc}); turn "
+                            "default_automation_condition_sensor on in the UI (Automation page)")
                 log(f"\nDagster UI: {url}   (Ctrl-C stops the UI, the daemon and the local "
                     "AWS stack)\n")
 
