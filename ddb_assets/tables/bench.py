@@ -1,10 +1,12 @@
 """Throughput check for the DuckDB typed load (not part of the test suite).
 
-    python -m ddb_assets.tables.bench --items 200000 [--format ION] [--baseline]
+    python -m ddb_assets.tables.bench --items 200000 [--format ION] [--baseline] [--data DIR]
 
 Generates an export (4 gzip files) shaped like a typical table, loads it with
-:func:`load_snapshot_duckdb` and prints items/s and peak RSS (ru_maxrss of this process).
-``--baseline`` runs gzip + json.loads + boto3 TypeDeserializer into pandas for comparison.
+:func:`load_snapshot_duckdb` and prints items/s, CPU seconds (this process and its children)
+and peak RSS (ru_maxrss of this process). ``--baseline`` runs gzip + json.loads + boto3
+TypeDeserializer into pandas for comparison. ``--data DIR`` keeps the generated export in DIR
+and reuses it (same items, format and seed) on later runs.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ def main() -> None:
     ap.add_argument("--baseline", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--format", default="DYNAMODB_JSON", choices=["DYNAMODB_JSON", "ION"])
+    ap.add_argument("--data", help="directory to keep (and reuse) the generated export in")
     args = ap.parse_args()
     import duckdb
 
@@ -86,10 +89,18 @@ def main() -> None:
     from ddb_assets.tables.types import ColumnOverride
 
     with tempfile.TemporaryDirectory() as tmp:
-        paths = write_export(tmp, args.items, fmt=args.format)
+        if args.data:
+            data = os.path.join(args.data, f"{args.format}-{args.items}")
+            ext = "ion.gz" if args.format == "ION" else "json.gz"
+            paths = [os.path.join(data, f"part-{f}.{ext}") for f in range(4)]
+            if not all(os.path.exists(p) for p in paths):
+                os.makedirs(data, exist_ok=True)
+                paths = write_export(data, args.items, fmt=args.format)
+        else:
+            paths = write_export(tmp, args.items, fmt=args.format)
         size = sum(os.path.getsize(p) for p in paths)
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), os.times()
         if args.baseline:
             n = baseline(paths)
         else:
@@ -99,9 +110,10 @@ def main() -> None:
                                        data_files=paths, export_format=args.format,
                                        overrides={"createdAt": ColumnOverride(type="timestamp")})
             n = res.row_count
-        secs = time.perf_counter() - t0
+        secs, c1 = time.perf_counter() - t0, os.times()
+        cpu = sum(c1[:4]) - sum(c0[:4])
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(json.dumps({"items": n, "gz_bytes": size, "seconds": round(secs, 2),
+        print(json.dumps({"items": n, "gz_bytes": size, "seconds": round(secs, 2), "cpu_seconds": round(cpu, 2),
                           "items_per_s": round(n / secs), "peak_rss_mb": round(rss / 1024),
                           "rss_before_load_mb": round(rss0 / 1024), "mode": "baseline" if args.baseline else "duckdb"}))
 

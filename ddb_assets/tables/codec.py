@@ -4,10 +4,15 @@
   S -> string, N -> JSON number with its exact digits (never through float), BOOL, NULL,
   B -> base64 string, SS/BS -> array of strings, NS -> array of numbers, M -> object,
   L -> array. Used for M and L columns and for the text of conflicted attributes.
+* :func:`plain_json_many` is the same for a batch, with orjson (the Arrow UDF the DuckDB
+  load calls for M / L values its SQL rendering does not cover).
 * :func:`ion_to_dynamodb_json` streams an ION export file (``$ion_1_0 {Item:{...}}`` per
   line: N as Ion decimal, B as blob, sets as ``$dynamodb_SS::`` / ``$dynamodb_NS::`` /
   ``$dynamodb_BS::`` annotated lists) into DYNAMODB_JSON lines, exactly (decimals keep their
-  digits, blobs become base64), so both formats share one typed-load path.
+  digits, blobs become base64), so both formats share one typed-load path. Lines are read by
+  a hand-written reader for the subset of Ion text DynamoDB writes
+  (:func:`fast_ion_line_to_dynamodb_json`, several times amazon.ion's speed); a file with
+  anything outside it is read again with amazon.ion.
 """
 
 from __future__ import annotations

@@ -8,15 +8,30 @@ Layout per DynamoDB table ``T`` in schema ``S``:
 * ``"S"."T"``: a view of the latest snapshot with that snapshot's columns (what analysts use).
 
 :func:`load_snapshot_duckdb` reads the gzip export directly with DuckDB
-(``read_ndjson_objects``: one JSON value per line, no schema inference, streamed), in two
-passes: a full pass that learns every attribute, its DynamoDB types and the shape of its
-numbers; then one typed ``INSERT ... SELECT`` with explicit types. Replacing a snapshot
-(ALTER for new columns, DELETE, INSERT, metadata, view) happens in one transaction, so a
-failed load leaves the previous state and the view untouched. ION exports are first
-transcoded, file by file and streamed, to DYNAMODB_JSON (:mod:`ddb_assets.tables.codec`).
+(``read_ndjson_objects``: one JSON text per line, no schema inference, streamed) and parses
+each line once per pass with ``json_transform`` into one STRUCT per attribute with a field
+per DynamoDB type tag (attribute names only travel in the bound structure parameter):
 
-Attribute names never reach SQL text: JSON paths are bound as parameters; identifiers go
-through :func:`ddb_assets.sql.identifiers.quote_ident`.
+1. a sample of the first items (``json_group_structure``) guesses the attributes, their
+   tags and the structure of M / L values; it decides nothing on its own;
+2. a full pass counts every attribute's tags and the shape of its numbers, and lists the
+   attributes outside the guess (``json_keys``); a value with a tag outside the guess or
+   an unguessed attribute costs one more pass over every tag;
+3. one typed ``INSERT ... SELECT`` with explicit types. M / L values become plain JSON in
+   SQL after the sampled structure; every row is checked (the value written back as
+   DynamoDB JSON must have the source text's length, so nothing was dropped) and rows that
+   fail go through :func:`ddb_assets.tables.codec.plain_json_many` (orjson, Arrow UDF).
+
+Replacing a snapshot (ALTER for new columns, DELETE, INSERT, metadata, view) happens in one
+transaction, so a failed load leaves the previous state and the view untouched. During a
+load into a file-backed warehouse DuckDB's buffer pool is capped
+(:data:`LOAD_MEMORY_LIMIT_BYTES`) and insertion order is not preserved, so peak memory does
+not grow with the export; both settings are put back afterwards. ION exports are first
+transcoded to DYNAMODB_JSON, one child interpreter per core (:mod:`ddb_assets.tables.codec`).
+
+Attribute names never reach SQL text: structures and JSON paths are bound as parameters;
+identifiers go through :func:`ddb_assets.sql.identifiers.quote_ident`. (Keys inside M values
+reach the SQL only as a bound list of key texts.)
 """
 
 from __future__ import annotations
