@@ -435,8 +435,3 @@ def item_to_ion_line(item: dict) -> str:
     benchmarks): ``$ion_1_0 {Item:{...}}``."""
     return "$ion_1_0 {Item:" + _ion_text({"M": item}) + "}"
 
-
-if __name__ == "__main__":  # python codec.py SRC DST: one ION file, for the loader's child processes
-    import sys
-
-    ion_to_dynamodb_json(sys.argv[1], sys.argv[2])

@@ -514,9 +514,16 @@ def load_snapshot_duckdb(
             return _load(con, schema, table, snapshot_date, files, stats, overrides, structures)
 
 
+# The child loads codec.py by its path: no package import, and the module's folder (which
+# holds a types.py) never lands on sys.path.
+_ION_CHILD = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('_ddb_codec', sys.argv[1]); "
+              "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
+              "m.ion_to_dynamodb_json(sys.argv[2], sys.argv[3])")
+
+
 def _ion_to_json_files(files: Sequence[str], tmp: str) -> list[str]:
     """Transcode ION files to DYNAMODB_JSON. The reader is pure Python, so with several
-    files one child interpreter per core runs :mod:`ddb_assets.tables.codec` as a script
+    files one child interpreter per core runs :mod:`ddb_assets.tables.codec` (loaded by path)
     (no fork of this process and its threads, no re-import of the caller's main module)."""
     dsts = [os.path.join(tmp, f"part-{i:05d}.json.gz") for i in range(len(files))]
     workers = min(len(files), os.cpu_count() or 1)
@@ -536,7 +543,7 @@ def _ion_to_json_files(files: Sequence[str], tmp: str) -> list[str]:
         while pending or running:
             while pending and len(running) < workers:
                 f, d = pending.pop(0)
-                running.append((f, subprocess.Popen([sys.executable, codec.__file__, f, d],
+                running.append((f, subprocess.Popen([sys.executable, "-c", _ION_CHILD, codec.__file__, f, d],
                                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)))
             f, proc = running.pop(0)
             _, err = proc.communicate()
