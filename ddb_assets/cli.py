@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 import tempfile
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -50,8 +50,7 @@ def run_demo(*, workdir: Path, export_format: str = "DYNAMODB_JSON", n_items: in
              export_seconds: float = 3.0, log=print):
     """The demo, as a function the end-to-end test calls: (columns, summary rows, items)."""
     from ddb_assets.definitions import build_definitions
-    from ddb_assets.local import LocalAWS
-    from ddb_assets.local.sample import create_sample_table
+    from ddb_assets.local import LocalAWS, seed_sample_tables
     from ddb_assets.runner import run_chain
 
     cfg = demo_config(workdir, export_format)
@@ -61,18 +60,9 @@ def run_demo(*, workdir: Path, export_format: str = "DYNAMODB_JSON", n_items: in
         os.environ.update(stack.env())
         os.environ["DDB_ASSETS_ENV"] = "local"
         try:
-            import boto3
-
-            ddb = boto3.client("dynamodb")
-            boto3.client("s3").create_bucket(Bucket=t.s3_bucket)
-            now = datetime.now(timezone.utc)
-            # Write the sample as it was 4 days ago, so yesterday's export can see it
-            # (PITR covers only times after it was enabled).
-            stack.set_now(now - timedelta(days=4))
-            items = create_sample_table(ddb, table_name=t.source_table, n_items=n_items, days=3,
-                                        now=now - timedelta(days=1, hours=1))
-            stack.reset_clock()
-            log(f"local AWS stack at {stack.endpoint}: table {t.source_table} with {len(items)} items")
+            log(f"local AWS stack at {stack.endpoint}")
+            items = seed_sample_tables(stack, [t], n_items=n_items, log=log)[t.name]
+            ddb = stack.client("dynamodb")
             partition = _yesterday(t.schedule.timezone)
             defs = build_definitions(cfg, env="local")
             instance = _instance(str(workdir / "dagster_home"))

@@ -2,7 +2,8 @@
 
 ``dagster dev -w workspace.yaml`` loads :func:`defs` (lazily, so importing this module
 does no work). Per configured table T: ``dynamodb/T/export`` → ``athena/T`` (with its
-checks), one ``summaries/<name>`` per SQL file, a daily schedule, and one export sensor.
+checks), one ``summaries/<name>`` per SQL file, a daily schedule; one export sensor and one
+automation sensor for the summaries.
 """
 
 import dagster as dg
@@ -26,7 +27,18 @@ def build_definitions(cfg: ProjectConfig, env: str | None = None,
         assets.append(build_export_asset(t))
         assets.append(build_table_asset(cfg, t))
     assets.extend(build_summary_assets(cfg))
-    sensors = [build_export_sensor(cfg)]
+    sensors = [
+        build_export_sensor(cfg),
+        # Summaries refresh through their eager automation conditions. Dagster's own
+        # automation sensor is created STOPPED, so declare one that runs by default.
+        dg.AutomationConditionSensorDefinition(
+            "summaries_automation",
+            target=dg.AssetSelection.key_prefixes(["summaries"]),
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            minimum_interval_seconds=cfg.sensor.interval_seconds,
+            description="Refreshes summaries after their tables get a new snapshot.",
+        ),
+    ]
     if incremental_tables(cfg):  # change history (issue #7), only for tables that enable it
         assets.extend(build_incremental_assets(cfg, t) for t in incremental_tables(cfg))
         sensors.append(build_incremental_sensor(cfg))

@@ -19,7 +19,6 @@ environment of every descendant) is killed, so no process outlives the command.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -30,7 +29,6 @@ import threading
 import time
 import urllib.request
 import uuid
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -56,31 +54,6 @@ concurrency:
 
 
 # -- seeding ------------------------------------------------------------------------------
-def seed_local_stack(stack, tables, *, n_items: int = 3000, log: Callable[[str], None] = print):
-    """Fill the stack as ``ddb-assets demo`` does: per table, its bucket and the sample table.
-
-    The items are written with the stack's clock 4 days back, so that point-in-time
-    recovery covers yesterday and yesterday's partition is exportable.
-    """
-    from ddb_assets.local.sample import create_sample_table
-
-    ddb, s3 = stack.client("dynamodb"), stack.client("s3")
-    now = datetime.now(timezone.utc)
-    buckets = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-    for t in tables:
-        if t.s3_bucket not in buckets:
-            s3.create_bucket(Bucket=t.s3_bucket)
-            buckets.add(t.s3_bucket)
-        stack.set_now(now - timedelta(days=4))
-        try:
-            items = create_sample_table(ddb, table_name=t.source_table, n_items=n_items, days=3,
-                                        now=now - timedelta(days=1, hours=1))
-        finally:
-            stack.reset_clock()
-        log(f"  DynamoDB table {t.source_table}: {len(items)} sample items; "
-            f"exports go to s3://{t.s3_bucket}/{t.s3_prefix}/")
-
-
 # -- files ----------------------------------------------------------------------------------
 WORKSPACE_YAML = """\
 # Written by `ddb-assets dev` (no workspace.yaml in the current folder or the project).
@@ -149,64 +122,6 @@ def prepare_home(home: Path, *, keep: bool) -> None:
         shutil.rmtree(home)
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text(DAGSTER_YAML)
-
-
-def graphql(url: str, query: str, variables: Optional[dict] = None, timeout: float = 30) -> dict:
-    req = urllib.request.Request(f"{url}/graphql", method="POST",
-                                 data=json.dumps({"query": query, "variables": variables or {}}).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        return json.load(r)
-
-
-_SENSORS = """query {
-  workspaceOrError { ... on Workspace { locationEntries { name
-    locationOrLoadError { ... on RepositoryLocation { repositories { name
-      sensors { name sensorType sensorState { status } } } } } } } }
-}"""
-_START_SENSOR = """mutation($s: SensorSelector!) {
-  startSensor(sensorSelector: $s) { __typename ... on Sensor { sensorState { status } }
-                                    ... on PythonError { message } }
-}"""
-
-
-def start_automation_sensors(url: str, timeout: float = 120.0,
-                             log: Callable[[str], None] = print) -> list[str]:
-    """Turn on the automation condition sensors (what the UI's toggle does), once loaded.
-
-    ``summaries/*`` refresh through ``AutomationCondition.eager()``, which Dagster evaluates
-    in ``default_automation_condition_sensor``. Dagster declares that sensor with
-    ``default_status=STOPPED``, so on a new instance nothing would refresh the summaries
-    until someone found the toggle; a fresh ``ddb-assets dev`` starts it.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            data = graphql(url, _SENSORS)["data"]["workspaceOrError"]
-            found = [(e["name"], r["name"], s)
-                     for e in data.get("locationEntries", [])
-                     for r in ((e.get("locationOrLoadError") or {}).get("repositories") or [])
-                     for s in r["sensors"]]
-        except (OSError, KeyError, TypeError, ValueError):
-            found = []
-        if found or time.monotonic() > deadline:
-            break
-        time.sleep(1.0)
-    started = []
-    for location, repo, s in found:
-        if s["sensorType"] not in ("AUTO_MATERIALIZE", "AUTOMATION"):
-            continue
-        if s["sensorState"]["status"] == "RUNNING":
-            continue
-        res = graphql(url, _START_SENSOR, {"s": {"repositoryLocationName": location,
-                                                 "repositoryName": repo, "sensorName": s["name"]}})
-        out = (res.get("data") or {}).get("startSensor") or {}
-        if out.get("__typename") == "Sensor":
-            started.append(s["name"])
-        else:
-            log(f"note: could not start {s['name']}: {out.get('message') or res.get('errors')}; "
-                "turn it on in the UI (Automation page)")
-    return started
 
 
 # -- processes ------------------------------------------------------------------------------
@@ -306,7 +221,7 @@ def run_dev(*, port: int = 3000, host: str = "127.0.0.1", export_seconds: float 
             log: Callable[[str], None] = print) -> int:
     """Run ``ddb-assets dev`` until Ctrl-C / SIGTERM (or until ``dagster dev`` exits)."""
     from ddb_assets.config import CONFIG_ENV_VAR, ConfigError, load_config
-    from ddb_assets.local import EXPORT_SECONDS_ENV, LocalAWS
+    from ddb_assets.local import EXPORT_SECONDS_ENV, LocalAWS, seed_sample_tables
     from ddb_assets.resources import ENV_VAR
 
     with socket.socket() as probe:
@@ -318,7 +233,6 @@ def run_dev(*, port: int = 3000, host: str = "127.0.0.1", export_seconds: float 
     cfg_path = find_config(config, project)
     home = Path(dagster_home or os.environ.get("DDB_ASSETS_DEV_HOME") or (project / DEFAULT_HOME))
     home = home.resolve()
-    fresh_home = not keep_home or not (home / "storage").exists()
     prepare_home(home, keep=keep_home)
     if ws is None:
         ws = home / "workspace.yaml"
@@ -345,7 +259,7 @@ def run_dev(*, port: int = 3000, host: str = "127.0.0.1", export_seconds: float 
         with LocalAWS(port=aws_port, export_seconds=export_seconds) as stack:
             log(f"local AWS stack on {stack.endpoint} (exports stay IN_PROGRESS "
                 f"{stack.export_seconds:g} s)")
-            seed_local_stack(stack, cfg.tables, n_items=items, log=log)
+            seed_sample_tables(stack, cfg.tables, n_items=items, log=log)
             if stop.is_set():
                 return 130
             env = {**os.environ, **stack.env(),
@@ -364,13 +278,6 @@ def run_dev(*, port: int = 3000, host: str = "127.0.0.1", export_seconds: float 
             def _announce():
                 if not wait_for_webserver(url, proc) or stop.is_set():
                     return
-                if fresh_home:
-                    try:
-                        for name in start_automation_sensors(url, log=log):
-                            log(f"started {name} (eager summaries refresh after new snapshots)")
-                    except OSError as exc:
-                        log(f"note: could not start the automation sensor ({exc}); turn "
-                            "default_automation_condition_sensor on in the UI (Automation page)")
                 log(f"\nDagster UI: {url}   (Ctrl-C stops the UI, the daemon and the local "
                     "AWS stack)\n")
 

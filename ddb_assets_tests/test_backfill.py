@@ -1,8 +1,7 @@
 """Backfills on the local stack: each past day exports with its own ExportTime, and its
 snapshot holds exactly the items that existed at the end of that day."""
 
-import os
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import dagster as dg

@@ -76,7 +76,7 @@ def request(cfg, partition, instance, raise_on_error=True, **config):
         run_config={"ops": {op_name(export_key(t)): {"config": config}}} if config else None)
 
 
-def tick_until(instance, cfg, ddb, cursor=None, *, want=lambda o: o.events, timeout=20):
+def tick_until(instance, cfg, ddb, cursor=None, *, want=lambda o: o.events, timeout=90):
     deadline = datetime.now() + timedelta(seconds=timeout)
     ticks = 0
     while True:

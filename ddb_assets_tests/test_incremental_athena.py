@@ -1,7 +1,7 @@
 """Athena SQL of the change history: every statement parses as Athena SQL, the MERGE deletes,
 the change table is partitioned by day, and an applied window is not run again."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import sqlglot
 from sqlglot import exp

@@ -72,8 +72,13 @@ def build_summary_asset(cfg: ProjectConfig, spec: SummarySpec) -> dg.AssetsDefin
                                         cfg.summaries_s3_uri, attempt_id(context))
         lineage = {col: [(_upstream_key(cfg, tbl), c) for tbl, c in deps_]
                    for col, deps_ in result.column_lineage.items()}
+        # The open-source UI does not draw dagster/column_lineage; say it in each
+        # column's description too, so the Columns table shows where values come from.
+        sources = {col: "from " + ", ".join(f"{k.to_user_string()}.{c}" for k, c in deps_)
+                   for col, deps_ in lineage.items() if deps_}
         md = table_metadata(table_name=result.table_name, row_count=result.row_count,
-                            columns=result.columns, uri=result.location, lineage=lineage)
+                            columns=result.columns, uri=result.location, lineage=lineage,
+                            column_descriptions=sources)
         md.update(query_metadata(query_ids=result.query_ids, bytes_scanned=result.bytes_scanned,
                                  elapsed_ms=result.elapsed_ms))
         md["sql"] = dg.MetadataValue.md(f"```sql\n{result.sql}\n```")

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from botocore.exceptions import ClientError
 
-from ddb_assets.dynamodb.manifest import EXPORT_ARN
+from ddb_assets.dynamodb.manifest import EXPORT_ARN, parse_manifest_summary
 
 FULL_EXPORT = "FULL_EXPORT"
 INCREMENTAL_EXPORT = "INCREMENTAL_EXPORT"
@@ -314,10 +314,6 @@ def find_completed_export(s3, bucket: str, prefix: str, export_time: datetime,
     This catches repeats that the ClientToken can no longer (tokens are remembered for
     8 hours by DynamoDB).
     """
-    import json
-
-    from ddb_assets.dynamodb.manifest import parse_manifest_summary
-
     kwargs = {"Bucket": bucket, "Prefix": f"{prefix.rstrip('/')}/AWSDynamoDB/"}
     found: list[tuple[datetime, str]] = []
     while True:

@@ -4,7 +4,7 @@ Production code never imports this package; the CLI (``ddb-assets local-aws``), 
 benchmarks do.
 """
 
-from ddb_assets.local.sample import create_sample_table, sample_items
+from ddb_assets.local.sample import create_sample_table, sample_items, seed_sample_tables
 from ddb_assets.local.stack import ACCOUNT_ID, EXPORT_SECONDS_ENV, LocalAWS, serve_forever
 
 __all__ = [
@@ -13,5 +13,6 @@ __all__ = [
     "LocalAWS",
     "create_sample_table",
     "sample_items",
+    "seed_sample_tables",
     "serve_forever",
 ]

@@ -35,7 +35,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from moto.core.exceptions import JsonRESTError
@@ -44,7 +44,7 @@ from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.utilities import dynamo_to_dict
 from moto.dynamodb.responses import DynamoHandler
 
-from ddb_assets.local.clock import StackClock, as_utc, from_micros, to_micros
+from ddb_assets.local.clock import StackClock, as_utc, to_micros
 from ddb_assets.local.history import Image, WriteHistory, key_of, to_wire
 from ddb_assets.local.ion_text import ion_line
 

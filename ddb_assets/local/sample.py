@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 MENUS = [
     "maguro", "salmon", "hamachi", "ebi", "ika", "tamago", "uni", "ikura", "anago", "kappa_maki",
@@ -107,3 +107,30 @@ def create_sample_table(
             resp = dynamodb_client.batch_write_item(RequestItems=pending)
             pending = resp.get("UnprocessedItems") or {}
     return items
+
+
+def seed_sample_tables(stack, tables, *, n_items: int = 3000,
+                       log: Callable[[str], None] = print) -> dict[str, list[dict[str, Any]]]:
+    """Fill a ``LocalAWS`` stack for the demo and ``ddb-assets dev``: per configured table,
+    its export bucket and the sample order log; returns the items written per table.
+
+    The items are written with the stack's clock 4 days back, so that point-in-time
+    recovery covers yesterday and yesterday's partition is exportable.
+    """
+    ddb, s3 = stack.client("dynamodb"), stack.client("s3")
+    now = datetime.now(timezone.utc)
+    buckets = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    written: dict[str, list[dict[str, Any]]] = {}
+    for t in tables:
+        if t.s3_bucket not in buckets:
+            s3.create_bucket(Bucket=t.s3_bucket)
+            buckets.add(t.s3_bucket)
+        stack.set_now(now - timedelta(days=4))
+        try:
+            written[t.name] = create_sample_table(ddb, table_name=t.source_table, n_items=n_items,
+                                                  days=3, now=now - timedelta(days=1, hours=1))
+        finally:
+            stack.reset_clock()
+        log(f"DynamoDB table {t.source_table}: {len(written[t.name])} sample items; "
+            f"exports go to s3://{t.s3_bucket}/{t.s3_prefix}/")
+    return written
