@@ -223,7 +223,7 @@ def _evolve(con, n: Names, stats_files: Sequence[str], key_attributes: Sequence[
         if had is not None or p.attribute in seen_attrs:  # existing rows may hold values
             x = f"json_extract({raw[root]}, $1)"
             ptr = "/" + p.attribute.replace("~", "~0").replace("/", "~1")
-            con.execute(f"UPDATE {tbl} SET {quote_ident(col)} = {tch.value_sql_duckdb(p, x)}", [ptr])
+            con.execute(f"UPDATE {tbl} SET {quote_ident(col)} = {tch.value_sql_duckdb_json(p, x)}", [ptr])
     con.execute(f"DELETE FROM {n.plan}")
     con.execute(f"INSERT INTO {n.plan} VALUES (?, ?, ?)", [
         json.dumps(key_attributes), tch.stats_to_json(stats),
@@ -245,7 +245,7 @@ def _insert_changes(con, n: Names, layout: _Layout, records_file: str, *, tz: st
     for root, alias in (("Keys", "kv"), ("New", "nv"), ("Old", "ov")):
         if attrs[root]:
             params.append([_pointer(root, a) for a in attrs[root]])
-            inner.append(f"json_extract(json, ${len(params)}) AS {alias}")
+            inner.append(f"{tch.tag_structs_sql(f'json_extract(json, ${len(params)})')} AS {alias}")
     params.append([records_file])
     src = _READ.format(files=f"${len(params)}")
     exprs, names = [], []
@@ -374,7 +374,7 @@ def _insert_seed(con, n: Names, layout: _Layout, seed_file: str, seed_time: date
     attrs = sorted({p.attribute for p in plans})
     cols = [quote_ident(p.column) for p in plans]
     exprs = [tch.value_sql_duckdb(p, f"v[{attrs.index(p.attribute) + 1}]") for p in plans]
-    inner = ", json_extract(json, $1) AS v" if attrs else ""
+    inner = f", {tch.tag_structs_sql('json_extract(json, $1)')} AS v" if attrs else ""
     params = ([[_pointer("Item", a) for a in attrs]] if attrs else []) + [[seed_file], _naive(seed_time)]
     nf, nt = len(params) - 1, len(params)
     con.execute(

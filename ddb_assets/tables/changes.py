@@ -8,6 +8,14 @@ the one-scan discovery of the snapshot loader applies unchanged.
 
 Stats are cumulative over a chain (merged window by window) so a column's type only ever
 widens, like the snapshot table's.
+
+DuckDB value SQL reads an attribute as a STRUCT with one field per DynamoDB type tag (the
+shape the snapshot loader parses each line into): :func:`tag_struct_sql` /
+:func:`tag_structs_sql` turn DynamoDB JSON into it, :func:`value_sql_duckdb` types it.
+``duckdb_engine`` has no public API for that yet, so its private helpers are used in ONE
+place only, :func:`_engine` below: when their signatures change, that is all to adapt
+(``ddb_assets_tests/test_incremental_typing.py`` checks the result against the snapshot
+loader, value for value).
 """
 
 from __future__ import annotations
@@ -16,14 +24,50 @@ import json
 from typing import Iterable, Mapping, Sequence
 
 from ddb_assets.tables.plan import AttributeStats, ColumnPlan, TypeConflict, plan_columns
-from ddb_assets.tables.types import ColumnOverride, TypeSpec
+from ddb_assets.tables.types import DYNAMODB_TYPES, ColumnOverride, TypeSpec
 
+# How ``json_transform`` reads each DynamoDB type tag of a value (M / L stay JSON: the value
+# SQL renders them to plain JSON itself).
+_TAG_TYPES = {"S": "VARCHAR", "N": "VARCHAR", "B": "VARCHAR", "BOOL": "BOOLEAN", "NULL": "BOOLEAN",
+              "SS": ["VARCHAR"], "NS": ["VARCHAR"], "BS": ["VARCHAR"], "M": "JSON", "L": "JSON"}
+# Tag names only (no attribute name ever): safe as a SQL literal.
+TAG_STRUCTURE = json.dumps({t: _TAG_TYPES[t] for t in DYNAMODB_TYPES}, separators=(",", ":"))
+
+
+# --- the one coupling to duckdb_engine's private helpers --------------------------------
+
+class _Engine:
+    """``duckdb_engine``'s private helpers, adapted to what the change history needs. Every
+    use of a private name of that module is in this class."""
+
+    @staticmethod
+    def prepare(con) -> None:
+        from ddb_assets.tables import duckdb_engine as eng
+
+        eng._prepare(con)
+
+    @staticmethod
+    def value_sql(plan: ColumnPlan, s: str) -> str:
+        # _value_sql(plan, x, tags, typed, keys): x a STRUCT with a field per tag in tags;
+        # typed None (M / L through the exact codec UDF, no sampled structure); keys only
+        # collects M keys of a typed structure, so it stays empty here.
+        from ddb_assets.tables import duckdb_engine as eng
+
+        keys: list[str] = []
+        sql = eng._value_sql(plan, s, DYNAMODB_TYPES, None, keys)
+        if keys:  # pragma: no cover - only with a typed structure
+            raise RuntimeError("duckdb_engine._value_sql asked for bound keys without a typed structure")
+        return sql
+
+
+_engine = _Engine()
+
+
+# --- public hooks -----------------------------------------------------------------------
 
 def prepare_duckdb(con) -> None:
     """The macros and UDFs the DuckDB value SQL needs (idempotent per connection)."""
-    from ddb_assets.tables.duckdb_engine import _prepare
-
-    _prepare(con)
+    _engine.prepare(con)
 
 
 def discover_image_stats(con, image_files: Sequence[str], guess: Sequence[str] = ()) -> list[AttributeStats]:
@@ -31,6 +75,18 @@ def discover_image_stats(con, image_files: Sequence[str], guess: Sequence[str] =
     from ddb_assets.tables.duckdb_engine import discover_attributes
 
     return discover_attributes(con, list(image_files), guess)
+
+
+def tag_struct_sql(x: str) -> str:
+    """``x`` (SQL of one attribute's DynamoDB JSON, e.g. ``{"N": "1"}``, or NULL) as the
+    STRUCT :func:`value_sql_duckdb` reads: one field per type tag."""
+    return f"json_transform({x}, '{TAG_STRUCTURE}')"
+
+
+def tag_structs_sql(xs: str) -> str:
+    """Like :func:`tag_struct_sql` for a LIST of DynamoDB JSON values (``json_extract`` with
+    a list of paths): index the result with ``(xs)[i]``."""
+    return f"list_transform({xs}, lambda v: json_transform(v, '{TAG_STRUCTURE}'))"
 
 
 def merge_stats(old: Iterable[AttributeStats], new: Iterable[AttributeStats]) -> list[AttributeStats]:
@@ -72,11 +128,16 @@ def plan_image_columns(
     return plan_columns(stats, overrides, history=history, previous_types=previous_types)
 
 
-def value_sql_duckdb(plan: ColumnPlan, x: str) -> str:
-    """DuckDB SQL for one typed column from ``x``, the attribute's DynamoDB JSON (or NULL)."""
-    from ddb_assets.tables.duckdb_engine import _value_sql
+def value_sql_duckdb(plan: ColumnPlan, s: str) -> str:
+    """DuckDB SQL for one typed column from ``s``, the attribute's value as a tag STRUCT
+    (:func:`tag_struct_sql`; NULL when the item lacks the attribute). ``s`` is repeated in
+    the output: pass a column or a parenthesised list element, not an expensive expression."""
+    return _engine.value_sql(plan, f"({s})")
 
-    return _value_sql(plan, x)
+
+def value_sql_duckdb_json(plan: ColumnPlan, x: str) -> str:
+    """Like :func:`value_sql_duckdb` from ``x``, the attribute's DynamoDB JSON (or NULL)."""
+    return value_sql_duckdb(plan, tag_struct_sql(x))
 
 
 def value_sql_athena(plan: ColumnPlan, w: str) -> str:
