@@ -5,7 +5,9 @@ Layout per DynamoDB table ``T`` in schema ``S``:
 * ``"S"."T__snapshots"``: every snapshot, partitioned by the ``snapshot_date DATE`` column;
 * ``"S"."T__columns"``: per snapshot, each column's name, physical column, type, source
   attribute, role and the DynamoDB types seen (the column -> attribute mapping);
-* ``"S"."T"``: a view of the latest snapshot with that snapshot's columns (what analysts use).
+* ``"S"."T__loads"``: one row per snapshot (date, load sequence, row count), empty ones too;
+* ``"S"."T"``: a view of the latest snapshot with that snapshot's columns (what analysts use;
+  only ``snapshot_date`` when the latest export was empty).
 
 :func:`load_snapshot_duckdb` reads the gzip export directly with DuckDB
 (``read_ndjson_objects``: one JSON text per line, no schema inference, streamed) and parses
@@ -480,6 +482,11 @@ _META_DDL = """CREATE TABLE IF NOT EXISTS {meta} (
     attribute VARCHAR NOT NULL, role VARCHAR NOT NULL, dynamodb_types VARCHAR[],
     max_int_digits INTEGER, load_seq BIGINT NOT NULL, row_count BIGINT)"""
 
+# One row per snapshot (also an empty one, which has no column rows): the latest snapshot
+# and the previous one are read here, not from the column metadata.
+_LOADS_DDL = """CREATE TABLE IF NOT EXISTS {loads} (
+    snapshot_date DATE NOT NULL, load_seq BIGINT NOT NULL, row_count BIGINT NOT NULL)"""
+
 
 def load_snapshot_duckdb(
     con,
@@ -557,10 +564,13 @@ def _ion_to_json_files(files: Sequence[str], tmp: str) -> list[str]:
     return dsts
 
 
+def _table_exists(con, schema: str, name: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+                            [schema, name]).fetchone()[0])
+
+
 def _known_attributes(con, schema: str, table: str) -> list[str]:
-    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-                         [schema, table + "__columns"]).fetchone()[0]
-    if not exists:
+    if not _table_exists(con, schema, table + "__columns"):
         return []
     return [r[0] for r in con.execute(
         f"SELECT DISTINCT attribute FROM {qualified(schema, table + '__columns')}").fetchall()]
@@ -569,18 +579,26 @@ def _known_attributes(con, schema: str, table: str) -> list[str]:
 def _load(con, schema, table, snapshot_date, files, stats, overrides, structures) -> SnapshotResult:
     snapshots = qualified(schema, table + "__snapshots")
     meta = qualified(schema, table + "__columns")
+    loads = qualified(schema, table + "__loads")
     view = qualified(schema, table)
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
         con.execute(f"CREATE TABLE IF NOT EXISTS {snapshots} ({quote_ident(PARTITION_COLUMN)} DATE NOT NULL)")
         con.execute(_META_DDL.format(meta=meta))
+        if not _table_exists(con, schema, table + "__loads"):
+            # A warehouse written before the load log: rebuild it from the column metadata.
+            con.execute(_LOADS_DDL.format(loads=loads))
+            con.execute(f"INSERT INTO {loads} SELECT snapshot_date, max(load_seq), max(coalesce(row_count, 0)) "
+                        f"FROM {meta} GROUP BY snapshot_date")
         hist_rows = con.execute(
             f"SELECT attribute, column_name, physical_column, physical_type, max_int_digits, load_seq, "
             f"snapshot_date, sql_type, role FROM {meta} ORDER BY load_seq, ordinal").fetchall()
-        load_seq = 1 + max((r[5] for r in hist_rows), default=0)
+        last_seq, prev_date = con.execute(
+            f"SELECT max(load_seq), max(snapshot_date) FILTER (WHERE snapshot_date < ?) FROM {loads}",
+            [snapshot_date]).fetchone()
+        load_seq = 1 + max([r[5] for r in hist_rows] + [last_seq or 0])
         history = {a: c for a, c, _, _, _, _, _, _, role in hist_rows if role == "value"}
-        prev_date = max((r[6] for r in hist_rows if r[6] < snapshot_date), default=None)
         # physical column -> (current canonical type, max integer digits ever stored)
         physical: dict[str, list] = {}
         by_column: dict[str, str] = {}   # column name -> its latest physical column
@@ -644,7 +662,9 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides, structures
             unfit.append(UnfitNumbers(p.attribute, p.column[: -len("__raw")], p.column, int(count),
                                       tuple(examples or ())))
 
-        latest = con.execute(f"SELECT max(snapshot_date) FROM {meta}").fetchone()[0]
+        con.execute(f"DELETE FROM {loads} WHERE snapshot_date = ?", [snapshot_date])
+        con.execute(f"INSERT INTO {loads} VALUES (?, ?, ?)", [snapshot_date, load_seq, row_count])
+        latest = con.execute(f"SELECT max(snapshot_date) FROM {loads}").fetchone()[0]
         latest_cols = con.execute(
             f"SELECT column_name, physical_column FROM {meta} WHERE snapshot_date = ? ORDER BY ordinal",
             [latest]).fetchall()

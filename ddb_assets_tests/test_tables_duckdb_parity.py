@@ -1,0 +1,112 @@
+"""DuckDB engine cases found by comparing it with the Athena engine on the same exports:
+empty exports (first day and after a full day), type conflicts that include NULL, and
+NULL values of M / L attributes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+
+import duckdb
+import pytest
+
+from ddb_assets.tables import load_snapshot_duckdb
+
+D1, D2, D3 = dt.date(2024, 1, 1), dt.date(2024, 1, 2), dt.date(2024, 1, 3)
+NULL = {"NULL": True}
+
+
+def export(tmp_path, name, items, files=1):
+    d = tmp_path / name
+    d.mkdir()
+    paths = []
+    for f in range(files):
+        p = d / f"part{f}.json.gz"
+        with gzip.open(p, "wt", encoding="utf-8") as out:
+            for it in items[f::files]:
+                out.write(json.dumps({"Item": it}) + "\n")
+        paths.append(p)
+    return paths
+
+
+def load(con, day, paths, table="t"):
+    return load_snapshot_duckdb(con, schema="wh", table=table, snapshot_date=day, data_files=paths)
+
+
+def view(con, table="t"):
+    cur = con.execute(f"SELECT * FROM wh.{table} ORDER BY ALL")
+    return [d[0] for d in cur.description], cur.fetchall()
+
+
+@pytest.mark.parametrize("files", [0, 1, 2])
+def test_empty_first_export_gives_an_empty_snapshot_and_a_view(tmp_path, files):
+    con = duckdb.connect()
+    res = load(con, D1, export(tmp_path, "e", [], files=files))
+    assert res.row_count == 0 and res.columns == []
+    assert res.latest_snapshot_date == D1 and res.previous_snapshot_date is None
+    assert view(con) == (["snapshot_date"], [])
+
+
+def test_empty_export_after_a_full_day_moves_the_view_to_the_empty_day(tmp_path):
+    con = duckdb.connect()
+    load(con, D1, export(tmp_path, "d1", [{"pk": {"S": "a"}}]))
+    res = load(con, D2, export(tmp_path, "d2", []))
+    assert res.row_count == 0 and res.latest_snapshot_date == D2 and res.previous_snapshot_date == D1
+    assert [(c.kind, c.column) for c in res.schema_changes] == [("removed", "pk")]
+    assert view(con) == (["snapshot_date"], [])
+    # the next day's previous snapshot is the empty one, and the view follows it
+    res = load(con, D3, export(tmp_path, "d3", [{"pk": {"S": "b"}}]))
+    assert res.previous_snapshot_date == D2 and res.latest_snapshot_date == D3
+    assert [(c.kind, c.column) for c in res.schema_changes] == [("added", "pk")]
+    assert view(con) == (["pk", "snapshot_date"], [("b", D3)])
+    # backfilling an empty older day leaves the view alone
+    res = load(con, dt.date(2023, 12, 31), export(tmp_path, "d0", []))
+    assert res.latest_snapshot_date == D3
+    assert view(con) == (["pk", "snapshot_date"], [("b", D3)])
+
+
+def test_warehouse_without_the_load_log_keeps_its_latest_snapshot(tmp_path):
+    """A warehouse written before the per-snapshot load log existed: the log is rebuilt
+    from the column metadata on the next load."""
+    con = duckdb.connect()
+    load(con, D2, export(tmp_path, "d2", [{"pk": {"S": "a"}}]))
+    con.execute("DROP TABLE wh.t__loads")
+    res = load(con, D1, export(tmp_path, "d1", [{"pk": {"S": "old"}}]))
+    assert res.latest_snapshot_date == D2
+    assert view(con) == (["pk", "snapshot_date"], [("a", D2)])
+    assert con.execute("SELECT snapshot_date, row_count FROM wh.t__loads ORDER BY 1").fetchall() == [(D1, 1), (D2, 1)]
+
+
+def test_type_conflict_with_null_values_loads(tmp_path):
+    items = [{"pk": {"S": "a"}, "x": {"S": "1"}}, {"pk": {"S": "b"}, "x": NULL}, {"pk": {"S": "c"}, "x": {"N": "2"}},
+             {"pk": {"S": "d"}, "y": {"M": {"k": {"S": "v"}}}}, {"pk": {"S": "e"}, "y": NULL},
+             {"pk": {"S": "f"}, "y": {"NS": ["1", "2.50"]}}, {"pk": {"S": "g"}, "y": {"L": [NULL]}},
+             {"pk": {"S": "h"}}]
+    con = duckdb.connect()
+    res = load(con, D1, export(tmp_path, "c", items))
+    assert {c.attribute for c in res.conflicts} == {"x", "y"}
+    got = con.execute("SELECT pk, x, x__type, y, y__type FROM wh.t ORDER BY pk").fetchall()
+    assert got == [("a", "1", "S", None, None), ("b", None, "NULL", None, None), ("c", "2", "N", None, None),
+                   ("d", None, None, '{"k":"v"}', "M"), ("e", None, None, None, "NULL"),
+                   ("f", None, None, "[1,2.50]", "NS"), ("g", None, None, "[null]", "L"),
+                   ("h", None, None, None, None)]
+
+
+@pytest.mark.parametrize("null_first", [False, True])
+def test_m_and_l_null_values_are_sql_null(tmp_path, null_first):
+    rows = [{"pk": {"S": "a"}, "m": {"M": {"k": {"S": "v"}, "z": NULL}}, "l": {"L": [{"N": "1"}, NULL]}},
+            {"pk": {"S": "b"}, "m": NULL, "l": NULL},
+            {"pk": {"S": "c"}, "m": {"M": {"k": {"N": "1e400"}}}, "l": {"L": [{"M": {"q": NULL}}]}},
+            {"pk": {"S": "d"}}]
+    if null_first:
+        rows = rows[1:2] + rows[:1] + rows[2:]
+    con = duckdb.connect()
+    res = load(con, D1, export(tmp_path, "m", rows))
+    assert {c.name: c.sql_type for c in res.columns} == {"pk": "string", "m": "json", "l": "json"}
+    got = con.execute("SELECT pk, m IS NULL, l IS NULL, CAST(m AS VARCHAR), CAST(l AS VARCHAR) "
+                      "FROM wh.t ORDER BY pk").fetchall()
+    assert got == [("a", False, False, '{"k":"v","z":null}', "[1,null]"),
+                   ("b", True, True, None, None),
+                   ("c", False, False, '{"k":1e400}', '[{"q":null}]'),
+                   ("d", True, True, None, None)]
