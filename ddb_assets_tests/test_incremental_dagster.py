@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from ddb_assets.assets.incremental import (
-    SENSOR_NAME, build_incremental_assets, changes_key, current_key, evaluate_incremental_tick,
+    SENSOR_NAME, build_incremental_assets, changes_key, check_key, current_key, evaluate_incremental_tick,
 )
 from ddb_assets.config import parse_config
 from ddb_assets.definitions import build_definitions
@@ -30,6 +30,21 @@ def _ready_runs(instance, cfg, ddb, s3, timeout=15.0):
         if runs or time.monotonic() > deadline:
             return runs, messages
         time.sleep(0.1)
+
+
+def _execute(asset, req: dg.RunRequest, instance, resources):
+    """Run what a sensor's RunRequest asks for (its assets, its checks, its tags)."""
+    sel = dg.AssetSelection.assets(*req.asset_selection) - dg.AssetSelection.all_asset_checks()
+    if req.asset_check_keys:
+        sel = sel | dg.AssetSelection.checks(*req.asset_check_keys)
+    return dg.materialize([asset], instance=instance, resources=resources, selection=sel,
+                          tags={**req.tags, "dagster/run_key": req.run_key}, raise_on_error=False)
+
+
+def _check_md(instance, t):
+    rec = instance.get_latest_asset_check_evaluation_record(check_key(t))
+    ev = rec.event.dagster_event.event_specific_data
+    return ev, {k: getattr(v, "value", v) for k, v in ev.metadata.items()}
 
 
 def test_sensor_and_assets_apply_each_window_once_across_fresh_sensors(stack, tmp_path, monkeypatch):
@@ -81,8 +96,23 @@ def test_sensor_and_assets_apply_each_window_once_across_fresh_sensors(stack, tm
             cur = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=current_key(t)), limit=1)
             assert cur.records[0].asset_materialization.metadata["dagster/row_count"].value == 1
 
-            # A brand-new sensor (no cursor) continues at W2 and asks for nothing already applied.
+            # A brand-new sensor (no cursor) asks for nothing already applied: only the check of
+            # the W1 position (the materialization above requested its comparison export).
             sensor = defs.resolve_sensor_def(SENSOR_NAME)
+            deadline = time.monotonic() + 15
+            while True:
+                with dg.build_sensor_context(instance=instance, cursor=None, resources=resources) as ctx:
+                    result = sensor(ctx)
+                reqs = [] if isinstance(result, dg.SkipReason) else result.run_requests
+                if reqs or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            stamp = (t0 + timedelta(minutes=25)).strftime("%Y%m%dT%H%M%SZ")
+            assert [r.run_key for r in reqs] == [f"orders:check:g0:{stamp}"]
+            assert reqs[0].asset_selection == [] and reqs[0].asset_check_keys == [check_key(t)]
+            assert _execute(asset, reqs[0], instance, resources).success
+            ev, md = _check_md(instance, t)
+            assert ev.passed and md["compared"] and md["chain_last_to"] == (t0 + timedelta(minutes=25)).isoformat()
             with dg.build_sensor_context(instance=instance, cursor=None, resources=resources) as ctx:
                 result = sensor(ctx)
             skip = result if isinstance(result, dg.SkipReason) else result.skip_reason

@@ -9,8 +9,18 @@ reads: the position lives in the Dagster event log and in the warehouse ledger, 
 in a cursor.
 
 ``incremental_export_sensor`` requests the next exports (idempotently: deterministic
-ClientToken and S3 prefix per window), reports PITR gaps, and starts the apply run when the
-next step is ready (one run key per step).
+ClientToken and S3 prefix per window; a FAILED export is retried with a new ClientToken up
+to ``max_export_retries``), reports PITR gaps, and starts the apply run when the next step is
+ready (one run key per step). When every attempt of the next export FAILED it starts the
+apply run anyway, and that run fails with AWS's FailureCode and FailureMessage.
+
+The asset check ``matches_full_export`` on ``athena/<table>_current`` (blocking, ERROR)
+compares the current table with a full export whose ExportTime is the chain's position (the
+last applied window's To), row by row in DuckDB. The export is asynchronous, so the check
+runs in its own run: when the chain is caught up the sensor requests the comparison export
+for the position (idempotent; the seed itself when the position is the seed), and once it
+is COMPLETED launches a check-only run (run key ``<table>:check:g<gen>:<To>``); meanwhile no
+apply run starts, so the current table stays at the position being compared.
 """
 
 from datetime import datetime
@@ -21,10 +31,17 @@ import dagster as dg
 from ddb_assets.assets.metadata import table_metadata
 from ddb_assets.config import ProjectConfig, TableConfig
 from ddb_assets.incremental import duckdb_chain as dc
-from ddb_assets.incremental.chain import ChainSpec, apply_ready, request_next
+from ddb_assets.incremental.chain import (
+    ChainSpec, apply_ready, check_current, comparison_export, comparison_in_flight, request_next,
+)
+from ddb_assets.incremental.exports import ChainExportFailedError
+from ddb_assets.incremental.windows import _stamp
 from ddb_assets.resources import AwsResource, WarehouseResource
 
 SENSOR_NAME = "incremental_export_sensor"
+CHECK_NAME = "matches_full_export"
+CHAIN_TAG = "ddb_assets/chain"            # the table of an apply or check run
+CHECK_TAG = "ddb_assets/chain_check"      # "<generation>:<To>" of a check run
 
 
 def changes_key(t: TableConfig) -> dg.AssetKey:
@@ -33,6 +50,10 @@ def changes_key(t: TableConfig) -> dg.AssetKey:
 
 def current_key(t: TableConfig) -> dg.AssetKey:
     return dg.AssetKey(["athena", f"{t.name}_current"])
+
+
+def check_key(t: TableConfig) -> dg.AssetCheckKey:
+    return dg.AssetCheckKey(current_key(t), CHECK_NAME)
 
 
 def incremental_tables(cfg: ProjectConfig) -> list[TableConfig]:
@@ -62,7 +83,14 @@ def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDef
                          description=(f"`{database}.{t.name}_current`: the table now, kept by MERGE-ing "
                                       "each window (deletes included).")),
         ],
-        can_subset=False,
+        check_specs=[dg.AssetCheckSpec(
+            CHECK_NAME, asset=current_key(t), blocking=True,
+            description=("The current table equals a full export taken at the chain's position (the last "
+                         "applied window's To): same keys, every typed column equal. Run by "
+                         f"{SENSOR_NAME} once that export is COMPLETED; counts of missing / extra / "
+                         "different rows and examples in the metadata."))],
+        # Subsettable only so the check can run on its own: the two assets always go together.
+        can_subset=True,
         pool="duckdb_warehouse" if engine == "duckdb" else None,
     )
     def _apply(context: dg.AssetExecutionContext, aws: AwsResource, warehouse: WarehouseResource):
@@ -70,9 +98,64 @@ def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDef
             raise dg.Failure("the Athena engine's change history is generated SQL only "
                              "(ddb_assets.incremental.athena_sql) and not wired to a runner yet; "
                              "use engine: duckdb for this table")
+        selected = set(context.selected_asset_keys)
+        if selected and selected != {changes_key(t), current_key(t)}:
+            raise dg.Failure(f"{changes_key(t).to_user_string()} and {current_key(t).to_user_string()} are "
+                             "written together (one transaction per window): select both")
+        if selected:
+            yield from _materialize(context, aws, warehouse)
+        if check_key(t) in context.selected_asset_check_keys:
+            yield _check(context, aws, warehouse)
+
+    def _check(context, aws: AwsResource, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        tag = context.run.tags.get(CHECK_TAG)
+        expect = None
+        if tag:
+            gen, to = tag.split(":", 1)
+            expect = (int(gen), datetime.fromisoformat(to))
         con = warehouse.connect()
         try:
-            results = apply_ready(con, aws.client("dynamodb"), aws.client("s3"), spec)
+            outcome = check_current(con, aws.client("dynamodb"), aws.client("s3"), spec, expect=expect)
+        except ChainExportFailedError as exc:
+            return dg.AssetCheckResult(
+                check_name=CHECK_NAME, asset_key=current_key(t), passed=False, severity=dg.AssetCheckSeverity.WARN,
+                description=f"not compared: the comparison export FAILED: {exc}",
+                metadata={"compared": False, "failure_code": exc.code or "",
+                          "failure_message": exc.failure_message or ""})
+        finally:
+            con.close()
+        pos = {"chain_generation": outcome.generation,
+               "chain_last_to": outcome.position.isoformat() if outcome.position else ""}
+        if outcome.status != "compared":
+            why = {"not_seeded": "the chain is not seeded yet",
+                   "superseded": "the chain moved on before the comparison ran (a later check compares the new "
+                                 "position)",
+                   "waiting": (f"the comparison export {outcome.export.arn if outcome.export else ''} is "
+                               f"{outcome.export.status if outcome.export else ''}; {SENSOR_NAME} runs this "
+                               "check when it is COMPLETED")}[outcome.status]
+            return dg.AssetCheckResult(check_name=CHECK_NAME, asset_key=current_key(t), passed=False,
+                                       severity=dg.AssetCheckSeverity.WARN, description=f"not compared: {why}",
+                                       metadata={"compared": False, **pos})
+        c = outcome.comparison
+        md = {"compared": True, **pos, "export_arn": outcome.export.arn, "current_rows": c.current_rows,
+              "export_items": c.export_items, "missing_rows": c.missing, "extra_rows": c.extra,
+              "different_rows": c.different,
+              "examples": dg.MetadataValue.json([{"kind": k, "key": key, "columns": d} for k, key, d in c.examples]),
+              "compared_columns": dg.MetadataValue.json(list(c.columns))}
+        desc = ("identical to the full export at " if c.identical else "DIFFERS from the full export at ") + \
+            f"{pos['chain_last_to']}: {c.missing} missing, {c.extra} extra, {c.different} different row(s)"
+        return dg.AssetCheckResult(check_name=CHECK_NAME, asset_key=current_key(t), passed=c.identical,
+                                   severity=dg.AssetCheckSeverity.ERROR, description=desc, metadata=md)
+
+    def _materialize(context, aws: AwsResource, warehouse: WarehouseResource):
+        con = warehouse.connect()
+        try:
+            try:
+                results = apply_ready(con, aws.client("dynamodb"), aws.client("s3"), spec)
+            except ChainExportFailedError as exc:
+                raise dg.Failure(str(exc), metadata={"failure_code": exc.code or "",
+                                                     "failure_message": exc.failure_message or "",
+                                                     "export_arns": [a.arn for a in exc.attempts]}) from exc
             state = dc.read_chain_state(con, database, t.name)
             rows = {k: con.execute(f"SELECT count(*) FROM {q}").fetchone()[0]
                     for k, q in (("changes", dc.Names(database, t.name).changes),
@@ -112,22 +195,84 @@ def _position(instance, t: TableConfig) -> tuple[bool, int, Optional[datetime]]:
         datetime.fromisoformat(last) if last else None
 
 
+_ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+           dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+
+
+def _check_run_key(t: TableConfig, gen: int, last_to: datetime) -> str:
+    return f"{t.name}:check:g{gen}:{_stamp(last_to)}"
+
+
+def _check_done(instance, t: TableConfig, gen: int, last_to: datetime) -> bool:
+    """Whether the check of this position already ran (an evaluation with its position) or
+    its run was launched (a crashed run is not re-launched: the run key is spent)."""
+    rec = instance.get_latest_asset_check_evaluation_record(check_key(t))
+    ev = rec.event.dagster_event.event_specific_data if rec and rec.event and rec.event.dagster_event else None
+    if ev is not None:
+        md = {k: getattr(v, "value", v) for k, v in ev.metadata.items()}
+        if md.get("compared") and md.get("chain_generation") == gen and md.get("chain_last_to") == last_to.isoformat():
+            return True
+    key = _check_run_key(t, gen, last_to)
+    return bool(instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": key}), limit=1))
+
+
+def _check_running(instance, t: TableConfig) -> bool:
+    """A check run of this table is queued or running (apply runs wait for it)."""
+    return any(CHECK_TAG in r.tags for r in instance.get_runs(
+        filters=dg.RunsFilter(tags={CHAIN_TAG: t.name}, statuses=_ACTIVE), limit=20))
+
+
 def evaluate_incremental_tick(instance, cfg: ProjectConfig, ddb, s3):
     """One tick as a plain function: (run requests, messages)."""
     runs, messages = [], []
     for t in incremental_tables(cfg):
+        spec = ChainSpec.from_config(cfg, t)
         seeded, gen, last_to = _position(instance, t)
-        report = request_next(ddb, s3, ChainSpec.from_config(cfg, t), seeded=seeded, generation=gen,
-                              last_to=last_to)
+        report = request_next(ddb, s3, spec, seeded=seeded, generation=gen, last_to=last_to)
         if report.gap:
             messages.append(report.gap.message)
-        messages += report.failed
-        if report.ready:
-            runs.append(dg.RunRequest(run_key=f"{t.name}:{report.ready}",
-                                      asset_selection=[changes_key(t), current_key(t)]))
+        messages += report.retried + report.failed
+        check = _check_request(instance, t, spec, ddb, s3, report, seeded, gen, last_to, messages)
+        if check is not None:
+            runs.append(check)
+            continue  # apply next tick: the current table stays at the compared position
+        if _check_running(instance, t):
+            messages.append(f"{t.name}: the {CHECK_NAME} check is running; windows are applied after it")
+            continue
+        if report.ready or report.exhausted is not None:
+            # Exhausted retries: the apply run fails with AWS's FailureCode / FailureMessage.
+            key = report.ready or f"export-failed:g{report.generation}:{report.exhausted.attempts[-1].arn}"
+            runs.append(dg.RunRequest(run_key=f"{t.name}:{key}", asset_selection=[changes_key(t), current_key(t)],
+                                      asset_check_keys=[], tags={CHAIN_TAG: t.name}))
         elif report.waiting:
             messages.append(f"{t.name}: {report.waiting}")
     return runs, messages
+
+
+def _check_request(instance, t, spec, ddb, s3, report, seeded, gen, last_to, messages) -> Optional[dg.RunRequest]:
+    """The check-only run for the chain's position, when its comparison export is COMPLETED.
+    The export is requested only when the chain is caught up (no step ready): a position the
+    chain is about to leave is not worth a full export."""
+    if not seeded or last_to is None or report.gap is not None or _check_done(instance, t, gen, last_to):
+        return None
+    caught_up = report.ready is None and report.exhausted is None
+    try:
+        e = comparison_export(ddb, s3, spec, gen, last_to, request=caught_up)
+    except ChainExportFailedError as exc:
+        messages.append(f"{t.name}: {exc}")
+        e = None
+        status = "FAILED"  # the check run reports the failure (not compared)
+    else:
+        status = e.status if e is not None else None
+    if status in ("COMPLETED", "FAILED"):
+        return dg.RunRequest(run_key=_check_run_key(t, gen, last_to), asset_selection=[],
+                             asset_check_keys=[check_key(t)],
+                             tags={CHAIN_TAG: t.name, CHECK_TAG: f"{gen}:{last_to.isoformat()}"})
+    if status == "IN_PROGRESS" or (status is None and comparison_in_flight(ddb, spec, gen, last_to)):
+        # Hold the next window: applying it would leave the position being compared.
+        report.ready = None
+        report.waiting = f"comparison export for {last_to.isoformat()} is IN_PROGRESS; the next window waits for its check"
+    return None
 
 
 def build_incremental_sensor(cfg: ProjectConfig) -> dg.SensorDefinition:
@@ -146,7 +291,10 @@ def build_incremental_sensor(cfg: ProjectConfig) -> dg.SensorDefinition:
         runs, messages = evaluate_incremental_tick(context.instance, cfg, aws.client("dynamodb"),
                                                    aws.client("s3"))
         for m in messages:
-            (context.log.warning if "gap" in m.lower() or "FAILED" in m else context.log.info)(m)
+            if "max_export_retries" in m:
+                context.log.error(m)
+            else:
+                (context.log.warning if "gap" in m.lower() or "FAILED" in m else context.log.info)(m)
         if not runs:
             return dg.SkipReason("; ".join(messages) or "nothing to do")
         return dg.SensorResult(run_requests=runs)

@@ -7,6 +7,13 @@
 * :func:`apply_ready` (the asset's half): reads the ledger in the warehouse and applies, in
   order, the seed (or re-seed) and every consecutive window whose export is COMPLETED.
 * :func:`advance` runs both (the CLI and tests).
+* :func:`comparison_export` / :func:`check_current`: the full export at the chain's position
+  (the last To) and the comparison of the current table with it, for the
+  ``matches_full_export`` asset check.
+
+A FAILED export (window, seed or comparison) is retried with a new ClientToken up to
+``max_export_retries`` times (:func:`ensure_with_retries`); after that
+:class:`ChainExportFailedError` carries AWS's FailureCode and FailureMessage.
 
 The chain position the sensor starts from is given by the caller (the Dagster layer reads it
 from the change table's latest materialization; :func:`advance` from the ledger). Either way
@@ -25,7 +32,8 @@ from ddb_assets.dynamodb.exports import ExportError, describe_export
 from ddb_assets.dynamodb.manifest import read_manifest
 from ddb_assets.incremental import duckdb_chain as dc
 from ddb_assets.incremental.exports import (
-    ChainExport, ChainExportRequest, ensure_export, find_completed, find_seed_exports,
+    ChainExport, ChainExportFailedError, ChainExportRequest, ensure_with_retries, find_completed,
+    find_seed_exports,
 )
 from ddb_assets.incremental.windows import (
     PitrGap, PitrStatus, Window, detect_gap, next_windows, read_pitr, utc,
@@ -47,6 +55,7 @@ class ChainSpec:
     seed_export_arn: Optional[str] = None
     overrides: Mapping[str, ColumnOverride] = field(default_factory=dict)
     tz: str = "UTC"
+    max_export_retries: int = 2
 
     @classmethod
     def from_config(cls, cfg, t) -> "ChainSpec":
@@ -56,7 +65,7 @@ class ChainSpec:
                    s3_bucket=t.s3_bucket, base_prefix=t.s3_prefix, window=timedelta(minutes=inc.window_minutes),
                    view_type=inc.view_type, export_format=t.export_format,
                    max_in_flight=inc.max_windows_in_flight, seed_export_arn=inc.seed_export_arn,
-                   overrides=overrides, tz=t.schedule.timezone)
+                   overrides=overrides, tz=t.schedule.timezone, max_export_retries=t.max_export_retries)
 
     def window_request(self, generation: int, window: Window) -> ChainExportRequest:
         return ChainExportRequest.for_window(
@@ -66,6 +75,12 @@ class ChainSpec:
 
     def seed_request(self, generation: int, export_time: datetime) -> ChainExportRequest:
         return ChainExportRequest.for_seed(
+            table_name=self.table_name, sql_name=self.sql_name, generation=generation,
+            export_time=export_time, s3_bucket=self.s3_bucket, base_prefix=self.base_prefix,
+            export_format=self.export_format)
+
+    def check_request(self, generation: int, export_time: datetime) -> ChainExportRequest:
+        return ChainExportRequest.for_check(
             table_name=self.table_name, sql_name=self.sql_name, generation=generation,
             export_time=export_time, s3_bucket=self.s3_bucket, base_prefix=self.base_prefix,
             export_format=self.export_format)
@@ -80,6 +95,8 @@ class RequestReport:
     ready: Optional[str] = None        # label of the next step that can be applied now
     waiting: Optional[str] = None      # why nothing is ready
     failed: list[str] = field(default_factory=list)
+    retried: list[str] = field(default_factory=list)   # FAILED attempts that were retried
+    exhausted: Optional[ChainExportFailedError] = None  # every attempt of the next step FAILED
 
 
 def _floor_minute(t: datetime) -> datetime:
@@ -129,8 +146,15 @@ def request_next(ddb, s3, spec: ChainSpec, *, seeded: bool, generation: int,
             report.waiting = (f"the seed of generation {gen} waits until {seed_time.isoformat()} is "
                               "restorable")
             return report
-        e = ensure_export(ddb, s3, spec.seed_request(gen, seed_time), table_arn=table_arn)
+        e, failed = ensure_with_retries(ddb, s3, spec.seed_request(gen, seed_time),
+                                        max_retries=spec.max_export_retries, table_arn=table_arn)
+        report.retried += [f"seed: export {f.arn} FAILED ({f.failure}), retried" for f in failed]
         report.exports.append(e)
+        if e.status == "FAILED":
+            report.exhausted = ChainExportFailedError(failed + [e])
+            report.failed.append(str(report.exhausted))
+            report.waiting = str(report.exhausted)
+            return report
         report.waiting = f"seed export {e.arn} requested (ExportTime {seed_time.isoformat()})"
         return report
 
@@ -142,16 +166,25 @@ def request_next(ddb, s3, spec: ChainSpec, *, seeded: bool, generation: int,
         return report
     for w in windows:
         try:
-            e = ensure_export(ddb, s3, spec.window_request(generation, w), table_arn=table_arn, pitr=pitr)
+            e, failed = ensure_with_retries(ddb, s3, spec.window_request(generation, w),
+                                            max_retries=spec.max_export_retries, table_arn=table_arn, pitr=pitr)
         except ExportError as exc:
             report.failed.append(f"{w.label}: {exc}")
             break
+        report.retried += [f"{w.label}: export {f.arn} FAILED ({f.failure}), retried with a new ClientToken"
+                           for f in failed]
         report.exports.append(e)
         if e.status == "FAILED":
-            report.failed.append(f"{w.label}: export {e.arn} FAILED: {e.failure}")
+            err = ChainExportFailedError(failed + [e])
+            report.failed.append(str(err))
+            if w == windows[0]:
+                report.exhausted = err
+            break
     first = report.exports[0] if report.exports else None
     if first is not None and first.status == "COMPLETED":
         report.ready = f"window:g{generation}:{windows[0].label}"
+    elif report.exhausted is not None:
+        report.waiting = str(report.exhausted)
     elif first is not None:
         report.waiting = f"window {windows[0].label} export {first.arn} is {first.status}"
     return report
@@ -199,6 +232,7 @@ def apply_ready(con, ddb, s3, spec: ChainSpec, *, max_windows: int = 100) -> lis
         for w in next_windows(state.last_to, spec.window, pitr.latest, max_windows):
             m = find_completed(s3, spec.window_request(state.generation, w))
             if m is None:
+                _raise_if_exhausted(ddb, s3, spec, spec.window_request(state.generation, w), pitr)
                 break
             files, fmt = _download(s3, m.s3_bucket, m.manifest_summary_key, tmp)
             results.append(dc.apply_window(
@@ -210,12 +244,102 @@ def apply_ready(con, ddb, s3, spec: ChainSpec, *, max_windows: int = 100) -> lis
     return results
 
 
+def _raise_if_exhausted(ddb, s3, spec: ChainSpec, req: ChainExportRequest, pitr: PitrStatus) -> None:
+    """Fail loudly when every attempt of the next window's export FAILED (the walk through
+    the attempts is idempotent: it starts an export only for an attempt not yet made)."""
+    table_arn = ddb.describe_table(TableName=spec.table_name)["Table"]["TableArn"]
+    e, failed = ensure_with_retries(ddb, s3, req, max_retries=spec.max_export_retries, table_arn=table_arn,
+                                    pitr=pitr)
+    if e.status == "FAILED":
+        raise ChainExportFailedError(failed + [e])
+
+
 def advance(con, ddb, s3, spec: ChainSpec) -> tuple[RequestReport, list[dc.ApplyResult]]:
     """One step of the whole chain from the ledger's position: request, then apply."""
     state = dc.read_chain_state(con, spec.schema, spec.sql_name)
     report = request_next(ddb, s3, spec, seeded=state.seeded, generation=state.generation,
                           last_to=state.last_to)
     return report, apply_ready(con, ddb, s3, spec)
+
+
+# ---------------------------------------------------------------------------------------
+# The current table against a full export at the chain's position
+
+
+def comparison_export(ddb, s3, spec: ChainSpec, generation: int, at: datetime, *,
+                      request: bool = True) -> Optional[ChainExport]:
+    """The full export with ExportTime ``at`` (the chain's last To) to compare the current
+    table with: the generation's seed when it was taken at exactly ``at`` (the position right
+    after seeding), else the ``check`` export, requested idempotently (and retried) when
+    ``request``. None when ``request`` is False and none is COMPLETED. Raises
+    :class:`ChainExportFailedError` when every attempt FAILED."""
+    seed = spec.seed_request(generation, at)
+    m = find_completed(s3, seed)
+    if m is None:
+        seed = spec.check_request(generation, at)
+        m = find_completed(s3, seed)
+    if m is not None:
+        return ChainExport(seed, m.export_arn, "COMPLETED", m.manifest_summary_key, reused=True)
+    if not request:
+        return None
+    table_arn = ddb.describe_table(TableName=spec.table_name)["Table"]["TableArn"]
+    e, failed = ensure_with_retries(ddb, s3, spec.check_request(generation, at),
+                                    max_retries=spec.max_export_retries, table_arn=table_arn)
+    if e.status == "FAILED":
+        raise ChainExportFailedError(failed + [e])
+    return e
+
+
+def comparison_in_flight(ddb, spec: ChainSpec, generation: int, at: datetime) -> bool:
+    """Whether a comparison export for ``at`` is IN_PROGRESS (ListExports since ``at``: it
+    can only have started after the position existed; no new request)."""
+    from ddb_assets.dynamodb.exports import recent_exports
+
+    prefix = spec.check_request(generation, at).s3_prefix
+    table_arn = ddb.describe_table(TableName=spec.table_name)["Table"]["TableArn"]
+    for arn, status in recent_exports(ddb, table_arn, at - timedelta(minutes=1)):
+        if status == "IN_PROGRESS":
+            d = describe_export(ddb, arn)
+            if d.s3_bucket == spec.s3_bucket and (d.s3_prefix or "").rstrip("/") == prefix:
+                return True
+    return False
+
+
+@dataclass
+class CheckOutcome:
+    """What :func:`check_current` found: ``compared`` (see ``comparison``), ``waiting`` (the
+    comparison export is IN_PROGRESS) or ``not_seeded``."""
+
+    status: str
+    generation: int = -1
+    position: Optional[datetime] = None
+    export: Optional[ChainExport] = None
+    comparison: Optional[dc.Comparison] = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "compared" and self.comparison is not None and self.comparison.identical
+
+
+def check_current(con, ddb, s3, spec: ChainSpec, *, expect: Optional[tuple[int, datetime]] = None) -> CheckOutcome:
+    """Compare ``<table>_current`` with a full export taken at the chain's last To (row by
+    row, in DuckDB). ``expect``: the (generation, To) the caller means to check; when the
+    chain has moved on since, the outcome is ``superseded`` and nothing is compared."""
+    state = dc.read_chain_state(con, spec.schema, spec.sql_name)
+    if not state.seeded:
+        return CheckOutcome("not_seeded")
+    gen, at = state.generation, state.last_to
+    if expect is not None and (expect[0], utc(expect[1])) != (gen, at):
+        return CheckOutcome("superseded", gen, at)
+    e = comparison_export(ddb, s3, spec, gen, at)
+    if e.status != "COMPLETED":
+        return CheckOutcome("waiting", gen, at, e)
+    with tempfile.TemporaryDirectory(prefix=f"ddb-check-{spec.sql_name}-") as tmp:
+        files, fmt = _download(s3, spec.s3_bucket, e.manifest_key, tmp)
+        cmp = dc.compare_with_full_export(
+            con, schema=spec.schema, table=spec.sql_name, data_files=files, export_format=fmt,
+            key_attributes=dc.key_attributes_of(ddb, spec.table_name), overrides=spec.overrides, work_dir=tmp)
+    return CheckOutcome("compared", gen, at, e, cmp)
 
 
 def now_utc() -> datetime:

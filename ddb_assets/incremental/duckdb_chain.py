@@ -370,15 +370,21 @@ def _apply(con, n: Names, *, kind, generation, window_from, window_to, export_ar
 
 
 def _insert_seed(con, n: Names, layout: _Layout, seed_file: str, seed_time: datetime) -> None:
-    plans = layout.plans
+    _insert_items(con, n.current, layout.plans, seed_file, seed_time)
+
+
+def _insert_items(con, target: str, plans: Sequence[ColumnPlan], item_file: str,
+                  window_to: Optional[datetime]) -> None:
+    """Typed rows of ``target`` (the current table's shape) from a staging file of
+    ``{"k": key, "Item": image}`` lines."""
     attrs = sorted({p.attribute for p in plans})
     cols = [quote_ident(p.column) for p in plans]
     exprs = [tch.value_sql_duckdb(p, f"v[{attrs.index(p.attribute) + 1}]") for p in plans]
     inner = f", {tch.tag_structs_sql('json_extract(json, $1)')} AS v" if attrs else ""
-    params = ([[_pointer("Item", a) for a in attrs]] if attrs else []) + [[seed_file], _naive(seed_time)]
+    params = ([[_pointer("Item", a) for a in attrs]] if attrs else []) + [[item_file], _naive(window_to)]
     nf, nt = len(params) - 1, len(params)
     con.execute(
-        f"INSERT INTO {n.current} ({', '.join(cols + ['_ddb_key', '_ddb_item', '_ddb_window_to'])}) "
+        f"INSERT INTO {target} ({', '.join(cols + ['_ddb_key', '_ddb_item', '_ddb_window_to'])}) "
         f"SELECT {', '.join(exprs + ['k', 'item', f'${nt}'])} FROM (SELECT json ->> 'k' AS k, "
         f"json -> 'Item' AS item{inner} FROM {_READ.format(files=f'${nf}')})", params)
 
@@ -440,28 +446,104 @@ class Comparison:
     export_items: int
     missing: int      # in the export, not in current
     extra: int        # in current, not in the export
-    different: int
-    examples: tuple = ()
+    different: int    # same key, some typed column (or the set of attributes) differs
+    examples: tuple = ()   # (kind, item key, {column: [current, export]} for "different")
+    columns: tuple = ()    # the columns compared
+
+
+# Examples kept per kind (missing / extra / different).
+COMPARE_EXAMPLES = 5
+_CMP_EXPORT = "_ddb_cmp_export"
+_CMP_DIFF = "_ddb_cmp_diff"
+
+
+def _plans_now(con, n: Names, overrides: Mapping[str, ColumnOverride]) -> list[ColumnPlan]:
+    """The column plans the current table was typed with, re-derived from the stored
+    cumulative statistics (the same inputs as the last :func:`_evolve`, so the same plans)."""
+    _, stats, cols = _load_plan(con, n)
+    history = {c["attribute"]: c["column"] for c in cols if c["role"] == ROLE_VALUE}
+    plans, _ = tch.plan_image_columns(stats, overrides, history=history,
+                                      previous_types={c["column"]: parse_type(c["type"]) for c in cols})
+    got = [(p.column, p.type.canonical()) for p in plans]
+    want = [(c["column"], c["type"]) for c in cols]
+    if got != want:
+        raise RuntimeError(f"the column plan of {n.current} cannot be re-derived (overrides changed since the "
+                           f"last window?): stored {want}, now {got}")
+    return plans
 
 
 def compare_with_full_export(con, *, schema: str, table: str, data_files: Sequence[str],
-                             key_attributes: Sequence[str], export_format: str = "DYNAMODB_JSON") -> Comparison:
-    """The current table against a full export taken at the chain's last To: same items,
-    attribute for attribute (raw images compared canonically)."""
+                             key_attributes: Sequence[str], export_format: str = "DYNAMODB_JSON",
+                             overrides: Mapping[str, ColumnOverride] | None = None,
+                             work_dir: str | None = None) -> Comparison:
+    """The current table against a full export taken at the chain's last To, in DuckDB.
+
+    The export is streamed to a staging file and loaded into a TEMP table with the current
+    table's exact typing (same column plan, same value SQL); a FULL OUTER JOIN on the item
+    key then finds missing / extra rows and rows where any typed column differs (set columns
+    compared as sets) or the item's attribute names differ (an attribute the plan has no
+    column for). Only counts and a few examples come back to Python."""
     n = Names(schema, table)
-    current = dict(con.execute(f"SELECT _ddb_key, CAST(_ddb_item AS VARCHAR) FROM {n.current}").fetchall())
-    current = {k: rec.canonical(json.loads(v)) for k, v in current.items()}
-    export: dict[str, str] = {}
-    for f in data_files:
-        for item in rec.read_items(str(f), export_format):
-            export[rec.key_text(rec.key_of(item, key_attributes))] = rec.canonical(item)
-    missing = [k for k in export if k not in current]
-    extra = [k for k in current if k not in export]
-    different = [k for k in export if k in current and current[k] != export[k]]
-    examples = tuple(("missing", k) for k in missing[:3]) + tuple(("extra", k) for k in extra[:3]) + tuple(
-        ("different", k) for k in different[:3])
-    return Comparison(not (missing or extra or different), len(current), len(export), len(missing),
-                      len(extra), len(different), examples)
+    if not _exists(con, schema, table + "_current"):
+        raise ValueError(f"{n.current} does not exist: the chain is not seeded")
+    plans = _plans_now(con, n, overrides or {})
+    tch.prepare_duckdb(con)
+    with tempfile.TemporaryDirectory(prefix="ddb_cmp_", dir=work_dir) as tmp:
+        staged = os.path.join(tmp, "export.json.gz")
+        count = 0
+        with gzip.open(staged, "wt", encoding="utf-8", compresslevel=1) as fp:
+            for f in data_files:
+                for item in rec.read_items(str(f), export_format):
+                    k = rec.key_text(rec.key_of(item, key_attributes))
+                    fp.write('{"k":' + json.dumps(k) + ',"Item":' + rec.canonical(item) + "}\n")
+                    count += 1
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_CMP_EXPORT} AS SELECT * FROM {n.current} LIMIT 0")
+        try:
+            _insert_items(con, _CMP_EXPORT, plans, staged, None)
+            return _compare_sql(con, n.current, _CMP_EXPORT, plans, count)
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {_CMP_EXPORT}")
+            con.execute(f"DROP TABLE IF EXISTS {_CMP_DIFF}")
+
+
+def _compare_sql(con, current: str, export: str, plans: Sequence[ColumnPlan], export_items: int) -> Comparison:
+    def cmp_expr(side: str, p: ColumnPlan) -> str:
+        c = f"{side}.{quote_ident(p.column)}"
+        return f"list_sort({c})" if p.source_tag in ("SS", "NS", "BS") and p.type.name == "array" else c
+
+    checks = [(p.column, f"{cmp_expr('c', p)} IS DISTINCT FROM {cmp_expr('e', p)}") for p in plans]
+    checks.append(("(attributes)", "list_sort(json_keys(c._ddb_item)) IS DISTINCT FROM list_sort(json_keys(e._ddb_item))"))
+    names = [c for c, _ in checks]
+    differs = " OR ".join(f"({x})" for _, x in checks) or "false"
+    flags = ", ".join(f"CASE WHEN {x} THEN {i} END" for i, (_, x) in enumerate(checks, 1))
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_CMP_DIFF} AS SELECT "
+        f"CASE WHEN c._ddb_key IS NULL THEN 'missing' WHEN e._ddb_key IS NULL THEN 'extra' ELSE 'different' END "
+        f"AS kind, coalesce(c._ddb_key, e._ddb_key) AS k, "
+        f"list_filter([{flags}], lambda v: v IS NOT NULL) AS cols "
+        f"FROM {current} AS c FULL OUTER JOIN {export} AS e ON c._ddb_key = e._ddb_key "
+        f"WHERE c._ddb_key IS NULL OR e._ddb_key IS NULL OR {differs}")
+    counts = dict(con.execute(f"SELECT kind, count(*) FROM {_CMP_DIFF} GROUP BY kind").fetchall())
+    current_rows = con.execute(f"SELECT count(*) FROM {current}").fetchone()[0]
+    rows = con.execute(
+        f"SELECT kind, k, cols FROM (SELECT *, row_number() OVER (PARTITION BY kind ORDER BY k) AS i "
+        f"FROM {_CMP_DIFF}) WHERE i <= {COMPARE_EXAMPLES} ORDER BY kind, k").fetchall()
+    examples = []
+    for kind, k, cols in rows:
+        detail = {}
+        if kind == "different":
+            sel = ", ".join(
+                f"CAST(c.{quote_ident(names[i - 1])} AS VARCHAR), CAST(e.{quote_ident(names[i - 1])} AS VARCHAR)"
+                if names[i - 1] != "(attributes)" else
+                "CAST(list_sort(json_keys(c._ddb_item)) AS VARCHAR), CAST(list_sort(json_keys(e._ddb_item)) AS VARCHAR)"
+                for i in cols)
+            vals = con.execute(f"SELECT {sel} FROM {current} AS c JOIN {export} AS e ON c._ddb_key = e._ddb_key "
+                               f"WHERE c._ddb_key = ?", [k]).fetchone()
+            detail = {names[i - 1]: [vals[2 * j], vals[2 * j + 1]] for j, i in enumerate(cols)}
+        examples.append((kind, k, detail))
+    missing, extra, different = (int(counts.get(x, 0)) for x in ("missing", "extra", "different"))
+    return Comparison(not (missing or extra or different), int(current_rows), export_items, missing, extra,
+                      different, tuple(examples), tuple(names))
 
 
 def key_attributes_of(ddb, table_name: str) -> list[str]:
