@@ -5,23 +5,34 @@ the chain generation and the window (or seed time)::
 
     <s3_prefix>/<table>/incremental/g<generation>/seed/<time>/AWSDynamoDB/<ExportId>/...
     <s3_prefix>/<table>/incremental/g<generation>/windows/<from>_<to>/AWSDynamoDB/<ExportId>/...
+    <s3_prefix>/<table>/incremental/g<generation>/check/<time>/AWSDynamoDB/<ExportId>/...
 
 so a repeated request returns the export DynamoDB already started (ClientToken, 8 hours) or
 the one already COMPLETED under the prefix (read from its manifest in S3). Nothing here
 needs a cursor: S3 and DynamoDB are the record of what was requested.
+
+``check`` exports are full exports at the chain's position (the last applied window's To),
+for the ``matches_full_export`` check of the current table.
+
+Retries (:func:`ensure_with_retries`): attempt ``n > 0`` of an export has its own ClientToken
+(the same prefix: every export writes under its own ExportId, and a COMPLETED one is found
+by its manifest whichever attempt made it). The attempts are walked in order on every call:
+while DynamoDB remembers the tokens (8 hours) a FAILED attempt answers its token again, so
+the number of exports started per window is bounded by ``1 + max_export_retries`` with no
+state kept anywhere.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Optional
 
 from botocore.exceptions import ClientError
 
 from ddb_assets.dynamodb.exports import (
-    FULL_EXPORT, INCREMENTAL_EXPORT, ExportDescription, ExportTimeOutsideWindowError, _call,
+    FULL_EXPORT, INCREMENTAL_EXPORT, ExportDescription, ExportFailedError, ExportTimeOutsideWindowError, _call,
     client_token, describe_export, export_started_at, recent_exports,
 )
 from ddb_assets.dynamodb.manifest import ManifestSummary, parse_manifest_summary
@@ -46,12 +57,28 @@ class ChainExportRequest:
     export_format: str
     client_token: str
     window: Optional[Window] = None       # incremental
-    export_time: Optional[datetime] = None  # seed
+    export_time: Optional[datetime] = None  # seed / check
     view_type: str = "NEW_AND_OLD_IMAGES"
+    purpose: str = ""                      # "check" for the comparison export
+    attempt: int = 0                       # > 0: a retry after a FAILED export (own ClientToken)
 
     @property
     def kind(self) -> str:
-        return "window" if self.window is not None else "seed"
+        return "window" if self.window is not None else (self.purpose or "seed")
+
+    @property
+    def label(self) -> str:
+        return self.window.label if self.window is not None else f"{self.kind} {_stamp(self.export_time)}"
+
+    def retry(self, attempt: int) -> "ChainExportRequest":
+        """The same export, attempt ``attempt``: same prefix, its own ClientToken."""
+        if attempt == self.attempt:
+            return self
+        base = self.client_token if self.attempt == 0 else None
+        if base is None:
+            raise ValueError("retry() is derived from attempt 0")
+        token = base if attempt == 0 else client_token(base, "attempt", attempt)
+        return replace(self, client_token=token, attempt=attempt)
 
     @classmethod
     def for_window(cls, *, table_name: str, sql_name: str, generation: int, window: Window,
@@ -71,6 +98,16 @@ class ChainExportRequest:
                              export_format, s3_bucket, prefix)
         return cls(table_name, sql_name, generation, s3_bucket, prefix, export_format, token,
                    export_time=utc(export_time))
+
+    @classmethod
+    def for_check(cls, *, table_name: str, sql_name: str, generation: int, export_time: datetime,
+                  s3_bucket: str, base_prefix: str, export_format: str) -> "ChainExportRequest":
+        """The full export at ``export_time`` the current table is compared with."""
+        prefix = f"{chain_prefix(base_prefix, sql_name, generation)}/check/{_stamp(export_time)}"
+        token = client_token("check", table_name, generation, utc(export_time).isoformat(),
+                             export_format, s3_bucket, prefix)
+        return cls(table_name, sql_name, generation, s3_bucket, prefix, export_format, token,
+                   export_time=utc(export_time), purpose="check")
 
 
 def _summaries_under(s3, bucket: str, prefix: str) -> list[ManifestSummary]:
@@ -145,7 +182,9 @@ class ChainExport:
     status: str
     manifest_key: Optional[str] = None  # manifest-summary.json, once COMPLETED
     reused: bool = False
-    failure: Optional[str] = None
+    failure: Optional[str] = None          # "FailureCode: FailureMessage" when FAILED
+    failure_code: Optional[str] = None
+    failure_message: Optional[str] = None
 
 
 def ensure_export(ddb, s3, req: ChainExportRequest, *, table_arn: str,
@@ -181,9 +220,43 @@ def refresh(ddb, export: ChainExport) -> ChainExport:
 
 
 def _from_description(req: ChainExportRequest, d: ExportDescription, reused: bool = False) -> ChainExport:
-    failure = f"{d.failure_code}: {d.failure_message}" if d.status == "FAILED" else None
+    failed = d.status == "FAILED"
+    failure = f"{d.failure_code}: {d.failure_message}" if failed else None
     return ChainExport(req, d.arn, d.status, d.manifest_key if d.status == "COMPLETED" else None,
-                       reused=reused, failure=failure)
+                       reused=reused, failure=failure, failure_code=d.failure_code if failed else None,
+                       failure_message=d.failure_message if failed else None)
+
+
+class ChainExportFailedError(ExportFailedError):
+    """Every attempt of a chain export FAILED: ``attempts`` holds them, the last one's
+    FailureCode / FailureMessage are in ``code`` / ``failure_message``."""
+
+    def __init__(self, attempts: list[ChainExport]):
+        last = attempts[-1]
+        self.attempts = attempts
+        self.failure_message = last.failure_message
+        arns = ", ".join(a.arn for a in attempts)
+        super().__init__(
+            f"{last.request.table_name}: {last.request.kind} export {last.request.label} FAILED "
+            f"{len(attempts)} time(s) (max_export_retries = {len(attempts) - 1}); last FailureCode "
+            f"{last.failure_code}, FailureMessage: {last.failure_message} (exports: {arns})",
+            code=last.failure_code)
+
+
+def ensure_with_retries(ddb, s3, req: ChainExportRequest, *, max_retries: int, table_arn: str,
+                        pitr: Optional[PitrStatus] = None) -> tuple[ChainExport, list[ChainExport]]:
+    """:func:`ensure_export`, retrying a FAILED export with a new ClientToken (attempt 1, 2,
+    ...) up to ``max_retries`` times. Returns the export that answers (COMPLETED,
+    IN_PROGRESS, or the last FAILED one when every attempt failed) and the FAILED attempts
+    before it. Callers raise :class:`ChainExportFailedError` when the answer is FAILED."""
+    failed: list[ChainExport] = []
+    e = None
+    for attempt in range(max_retries + 1):
+        e = ensure_export(ddb, s3, req.retry(attempt), table_arn=table_arn, pitr=pitr)
+        if e.status != "FAILED":
+            return e, failed
+        failed.append(e)
+    return e, failed[:-1]
 
 
 def describe_as_json(e: ChainExport) -> str:
