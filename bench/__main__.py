@@ -212,7 +212,9 @@ def profile(args, rep: Report, raw: dict) -> None:
         out[fmt] = run_child("profile", {"files": [str(p) for p in exports[fmt].data_files()], "format": fmt})
     raw["profile"] = out
     for fmt, pr in out.items():
-        parts = [f"{k}: {v:.1f} s" for k, v in sorted(pr["statements"].items(), key=lambda kv: -kv[1])]
+        counts = pr.get("statement_count", {})
+        parts = [f"{k}: {v:.1f} s" + (f" ({counts[k]} statements)" if counts.get(k, 1) > 1 else "")
+                 for k, v in sorted(pr["statements"].items(), key=lambda kv: -kv[1])]
         if "ion_transcode_seconds" in pr:
             parts.insert(0, f"ION -> JSON transcode (Python): {pr['ion_transcode_seconds']:.1f} s")
         rep.notes.append(f"profile {fmt} cold load ({pr['total_seconds']:.1f} s, {pr['scans']} scans of the "
