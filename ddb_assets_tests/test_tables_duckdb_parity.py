@@ -110,3 +110,68 @@ def test_m_and_l_null_values_are_sql_null(tmp_path, null_first):
                    ("b", True, True, None, None),
                    ("c", False, False, '{"k":1e400}', '[{"q":null}]'),
                    ("d", True, True, None, None)]
+
+
+@pytest.mark.parametrize("ascii_only", [False, True])
+def test_staged_m_and_l_values_are_exact_when_rows_differ_from_the_sample(tmp_path, monkeypatch, ascii_only):
+    """One parse, staged: rows the sampled structure does not fully cover (a key or a tag
+    it never saw, escapes) are caught by the length check and rendered by the codec."""
+    from decimal import Decimal
+
+    from ddb_assets.tables import codec, duckdb_engine
+
+    monkeypatch.setattr(duckdb_engine, "_SAMPLE_ITEMS", 2)
+    calls = []
+    real = codec.plain_json_many
+    monkeypatch.setattr(codec, "plain_json_many", lambda texts: calls.append(1) or real(texts))
+    staged = []
+    real_insert = duckdb_engine._insert
+    monkeypatch.setattr(duckdb_engine, "_insert",
+                        lambda *a: staged.append(a[-1] is not None) or real_insert(*a))
+    regular = {"M": {"a": {"S": "x"}, "n": {"N": "1.50"}, "in": {"M": {"b": {"BOOL": True}}}}}
+    lst = {"L": [{"M": {"k": {"S": "v"}}}]}
+    odd = [
+        {"M": {"a": {"S": "y"}, "new": {"S": "key not sampled"}}},
+        {"M": {"a": {"N": "5"}}},
+        {"M": {"a": {"S": "é \"q\" \\ / \u2028 😀 \t"}}},
+        {"M": {"a": {"S": "x"}, "n": {"N": "1e400"}}},
+        {"M": {}},
+        {"M": {"in": {"M": {"b": {"NULL": True}}}}},
+    ]
+    odd_l = [{"L": [{"S": "tag not sampled"}]}, {"L": [{"M": {"k": {"S": "v"}, "z": {"N": "1"}}}]},
+             {"L": []}, {"L": [{"M": {}}, {"M": {"k": {"S": "w"}}}]}]
+    items = [{"pk": {"S": f"r{i}"}, "m": regular, "l": lst} for i in range(4)]
+    items += [{"pk": {"S": f"o{i}"}, "m": m} for i, m in enumerate(odd)]
+    items += [{"pk": {"S": f"q{i}"}, "l": v} for i, v in enumerate(odd_l)]
+    d = tmp_path / "x"
+    d.mkdir()
+    with gzip.open(d / "p.json.gz", "wt", encoding="utf-8") as out:
+        for it in items:
+            out.write(json.dumps({"Item": it}, ensure_ascii=ascii_only) + "\n")
+    con = duckdb.connect()
+    load(con, D1, [d / "p.json.gz"])
+    assert staged == [True]
+    got = dict(((pk, "m"), m) for pk, m in con.execute("SELECT pk, CAST(m AS VARCHAR) FROM wh.t").fetchall())
+    got.update(((pk, "l"), v) for pk, v in con.execute("SELECT pk, CAST(l AS VARCHAR) FROM wh.t").fetchall())
+
+    def plain(v):
+        (tag, x), = v.items()
+        return {"S": lambda: x, "N": lambda: Decimal(x), "BOOL": lambda: x, "NULL": lambda: None,
+                "M": lambda: {k: plain(y) for k, y in x.items()}, "L": lambda: [plain(y) for y in x]}[tag]()
+    for it in items:
+        for attr in ("m", "l"):
+            want = plain(it[attr]) if attr in it else None
+            text = got[(it["pk"]["S"], attr)]
+            assert (None if text is None else json.loads(text, parse_float=Decimal, parse_int=Decimal)) == want
+    assert calls
+
+
+def test_no_staging_table_is_left_behind(tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    load(con, D1, export(tmp_path, "a", [{"pk": {"S": "a"}, "n": {"N": "1"}}]))
+    bad = tmp_path / "bad.json.gz"
+    with gzip.open(bad, "wt") as f:
+        f.write('{"Item":{"pk":{"S":"b"}}}\n{not json\n')
+    with pytest.raises(Exception):
+        load(con, D2, [bad])
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_ddb_stage%'").fetchone()[0] == 0

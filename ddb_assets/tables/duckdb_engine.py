@@ -39,7 +39,9 @@ reach the SQL only as a bound list of key texts.)
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
+import itertools
 import json
 import os
 import pathlib
@@ -158,7 +160,7 @@ def _frame(attributes: Sequence[str], types: Mapping[str, object], params: dict,
 
 
 def _stats_pass(con, files: Sequence[str], attributes: Sequence[str], known: Sequence[str],
-                tags_hint: Mapping[str, Sequence[str]] | None = None):
+                tags_hint: Mapping[str, Sequence[str]] | None = None, stage: "_Stage | None" = None):
     """One scan: per-attribute type counts and N shapes for ``attributes``, plus the names
     of attributes present in the data but not in ``known``.
 
@@ -166,14 +168,21 @@ def _stats_pass(con, files: Sequence[str], attributes: Sequence[str], known: Seq
     which is the bulk of the cost). A value with another tag is still counted (as an
     attribute present with none of the hinted tags): such attributes are returned in
     ``incomplete`` for a pass over every tag. Without a hint every tag is read and a value
-    with none of them is an unknown tag (an error)."""
+    with none of them is an unknown tag (an error).
+
+    ``stage``: read the already parsed rows of that staging table instead of the files
+    (``attributes``, ``known`` and ``tags_hint`` are then the stage's own)."""
     fit = DECIMAL_PRECISION
     hint = dict(tags_hint or {})
     tags = {a: [t for t in _TAGS if t in hint[a]] if a in hint else list(_TAGS) for a in attributes}
     params: dict = {"files": list(files), "known": list(known)}
-    # Every tag read as VARCHAR: only N needs its value, the others only their presence.
-    frame = _frame(attributes, {a: {t: "VARCHAR" for t in tags[a]} for a in attributes}, params,
-                   extra="list_filter(json_keys(json, '/Item'), lambda k: NOT list_contains($known, k)) AS u")
+    if stage is not None:
+        params = {}
+        frame = f"SELECT * FROM {stage.name}"
+    else:
+        # Every tag read as VARCHAR: only N needs its value, the others only their presence.
+        frame = _frame(attributes, {a: {t: "VARCHAR" for t in tags[a]} for a in attributes}, params,
+                       extra="list_filter(json_keys(json, '/Item'), lambda k: NOT list_contains($known, k)) AS u")
     inner, aggs = [], []
     for i, a in enumerate(attributes, 1):
         inner.append(f"a{i}")
@@ -211,7 +220,7 @@ def _stats_pass(con, files: Sequence[str], attributes: Sequence[str], known: Seq
                                     None if max_scale is None else int(max_scale), int(unfit or 0)))
     with_sets = [st for st in stats if "NS" in st.type_counts]
     if with_sets:
-        _number_set_stats(con, files, with_sets)
+        _number_set_stats(con, files, with_sets, stage)
     return stats, incomplete, sorted(row[-1] or [])
 
 
@@ -223,11 +232,17 @@ def _unknown_tag(con, files: Sequence[str], attr: str) -> str:
     return row[0] if row else "?"
 
 
-def _number_set_stats(con, files: Sequence[str], stats: list[AttributeStats]) -> None:
-    """Number shapes of NS elements (one more scan, only when number sets exist)."""
+def _number_set_stats(con, files: Sequence[str], stats: list[AttributeStats], stage: "_Stage | None" = None) -> None:
+    """Number shapes of NS elements (one more scan of the files, or of the stage, only
+    when number sets exist)."""
     fit = DECIMAL_PRECISION
     params: dict = {"files": list(files)}
-    frame = _frame([st.attribute for st in stats], {st.attribute: {"NS": ["VARCHAR"]} for st in stats}, params)
+    if stage is not None:
+        params = {}
+        frame = f"SELECT {', '.join(f'{stage.alias[st.attribute]} AS a{i}' for i, st in enumerate(stats, 1))} " \
+                f"FROM {stage.name}"
+    else:
+        frame = _frame([st.attribute for st in stats], {st.attribute: {"NS": ["VARCHAR"]} for st in stats}, params)
     elems = ", ".join(f"unnest(a{i}.NS) AS x{i}" for i in range(1, len(stats) + 1))
     aggs = ", ".join(
         f"count(x{i}), max(CASE WHEN z{i}.i + z{i}.s <= {fit} THEN z{i}.i END), "
@@ -269,6 +284,78 @@ def discover_attributes(con, files: Sequence[str], guess: Sequence[str] = (),
 
 
 _SAMPLE_ITEMS = 10_000
+
+
+@dataclasses.dataclass
+class _Stage:
+    """An export parsed once into a temporary table: column ``a<i>`` is the i-th attribute's
+    value as a STRUCT with a field per tag in ``tags[attribute]``, ``a<i>_t`` the value of a
+    single-tag M / L attribute parsed after its sampled structure ``typed[attribute]``, and
+    ``u`` the names of the item's attributes outside ``attributes``."""
+
+    name: str
+    attributes: list[str]
+    hint: dict[str, list[str]]
+    tags: dict[str, list[str]]
+    typed: dict[str, dict]
+
+    @property
+    def alias(self) -> dict[str, str]:
+        return {a: f"a{i}" for i, a in enumerate(self.attributes, 1)}
+
+
+_STAGE_SEQ = itertools.count(1)
+
+
+def _stage_export(con, files: Sequence[str], known: Sequence[str], sample: Mapping) -> _Stage:
+    """Parse every line once (``json_transform`` after the guessed attributes and tags)
+    into a temporary table that both the statistics and the typed insert read. A temporary
+    table of a file-backed warehouse spills to disk (compressed), so memory stays bounded."""
+    hint = {a: list(w) for a, w in sample.items() if isinstance(w, dict) and w and set(w) <= set(_TAGS)}
+    attributes = sorted(set(known) | set(sample))
+    tags = {a: [t for t in _TAGS if t in hint[a]] if a in hint else list(_TAGS) for a in attributes}
+    typed: dict[str, dict] = {}
+    params: dict = {"files": list(files), "known": attributes}
+    parsed = {}
+    for i, a in enumerate(attributes, 1):
+        non_null = [t for t in tags[a] if t != "NULL"]
+        if a in hint and len(non_null) == 1 and non_null[0] in ("M", "L"):
+            structure = _typed_structure({non_null[0]: sample[a][non_null[0]]}, [_RENDER_MAX_NODES])
+            if structure is not None:
+                typed[a] = structure
+                (tag, content), = structure.items()
+                params[f"ta{i}"] = json.dumps(content, ensure_ascii=False)
+                parsed[a] = (tag, f"$ta{i}")
+    frame = _frame(attributes, {a: {t: _LOAD_TAG_TYPES[t] for t in tags[a]} for a in attributes}, params,
+                   extra="list_filter(json_keys(json, '/Item'), lambda k: NOT list_contains($known, k)) AS u",
+                   parsed=parsed)
+    name = f"_ddb_stage_{os.getpid()}_{next(_STAGE_SEQ)}"
+    try:
+        con.execute(f"CREATE TEMP TABLE {name} AS {frame}", params)
+    except Exception as exc:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+        raise ExportReadError(f"cannot read the export as DYNAMODB_JSON: {exc}") from exc
+    return _Stage(name, attributes, hint, tags, typed)
+
+
+def _discover_staged(con, files: Sequence[str], known: Sequence[str], structures: dict):
+    """Statistics from one parse of the export, staged for the insert. Returns the stats
+    and the stage, or None for the stage when the guess missed an attribute or a tag: the
+    missed ones are then counted from the files and the insert reads the files again."""
+    sample = _sample_structure(con, files)
+    structures.update(sample)
+    stage = _stage_export(con, files, known, sample)
+    try:
+        stats, incomplete, unknown = _stats_pass(con, files, stage.attributes, stage.attributes, stage.hint,
+                                                 stage=stage)
+    except BaseException:
+        con.execute(f"DROP TABLE IF EXISTS {stage.name}")
+        raise
+    if not (incomplete or unknown):
+        return stats, stage
+    con.execute(f"DROP TABLE IF EXISTS {stage.name}")
+    more, _, _ = _stats_pass(con, files, sorted(incomplete + unknown), stage.attributes + unknown)
+    return sorted(stats + more, key=lambda s: s.attribute), None
 
 
 def _sample_structure(con, files: Sequence[str]) -> dict:
@@ -374,6 +461,37 @@ def _render_wrapper(x: str, typed: dict, keys: list[str], depth: int, typed_text
     return "CASE " + " ".join(branches) + " END"
 
 
+# Characters the DynamoDB wrapper adds to a value's plain JSON (minified): {"S":…} around
+# a string, {"N":"…"} around a number, {"BOOL":true} for true, {"NULL":true} for null, ...
+_WRAPPER_CHARS = {"S": 6, "B": 6, "N": 8, "BOOL": 9, "NULL": 9, "SS": 7, "BS": 7, "M": 6, "L": 6}
+
+
+def _overhead_tag(f: str, tag: str, sub, depth: int) -> str:
+    """SQL integer: how many characters the DynamoDB JSON of ``f`` (a value of type
+    ``tag`` with json_transform structure ``sub``) has beyond its plain rendering
+    (:func:`_render_tag`), over every node; NULL when a node has no known tag (so the
+    comparison fails and the row takes the exact codec)."""
+    if tag == "NS":  # {"NS":[…]} plus two quotes per number
+        return f"(7 + 2 * len({f}))"
+    if tag == "M":
+        parts = [f"CASE WHEN struct_extract_at({f}, {pos}) IS NULL THEN 0 ELSE "
+                 f"{_overhead_wrapper(f'struct_extract_at({f}, {pos})', v, depth + 1)} END"
+                 for pos, (k, v) in enumerate(sub.items(), 1)]
+        return "(" + " + ".join(["6"] + parts) + ")"
+    if tag == "L":
+        e = f"o{depth}"
+        # an element without a known tag counts -10^12: no text length can match then
+        return (f"(6 + coalesce(list_sum(list_transform({f}, lambda {e}: "
+                f"coalesce({_overhead_wrapper(e, sub[0], depth + 1)}, -1000000000000))), 0))")
+    return str(_WRAPPER_CHARS[tag])
+
+
+def _overhead_wrapper(x: str, typed: dict, depth: int) -> str:
+    branches = [f'WHEN {x}."{tag}" IS NOT NULL THEN {_overhead_tag(f"{x}.{chr(34)}{tag}{chr(34)}", tag, sub, depth)}'
+                for tag, sub in typed.items()]
+    return "(CASE " + " ".join(branches) + " END)"
+
+
 def _tag_sql(x: str, tags: Sequence[str]) -> str:
     return "CASE " + " ".join(f"WHEN {x}.\"{t}\" IS NOT NULL THEN '{t}'" for t in _TAGS if t in tags) + " END"
 
@@ -416,10 +534,13 @@ def _cast_text(text: str, target: TypeSpec, source_tag: str | None, x: str) -> s
     return f"CAST({text} AS {target.duckdb()})"
 
 
-def _value_sql(p: ColumnPlan, x: str, tags: Sequence[str], typed: dict | None, keys: list[str]) -> str:
+def _value_sql(p: ColumnPlan, x: str, tags: Sequence[str], typed: dict | None, keys: list[str],
+               plain: str | None = None) -> str:
     """SQL for one column given ``x``, the attribute's value as a STRUCT with a field per
     DynamoDB type tag in ``tags`` (NULL when the item lacks the attribute). ``typed``: the
-    structure of a single-tag M / L attribute when it can be rendered in SQL."""
+    structure of a single-tag M / L attribute when it can be rendered in SQL (parsed in
+    column ``<x>_t``); ``plain``: a column that already holds that rendering
+    (:func:`_plain_sql`), so it is computed once per row rather than twice."""
     if p.role == ROLE_TYPE:
         return _tag_sql(x, tags)
     s = p.decimal_scale
@@ -445,8 +566,10 @@ def _value_sql(p: ColumnPlan, x: str, tags: Sequence[str], typed: dict | None, k
     if tag == "S":
         return f"{x}.S"
     if tag == "N":
-        cast = f"CAST({x}.N AS {p.type.duckdb()})"
-        return f"CASE WHEN _ddb_fits({x}.N, {s}) THEN {cast} END" if p.needs_fit_check else cast
+        # Guarded casts are TRY_CASTs: the optimizer may hoist a common CAST out of the CASE.
+        if p.needs_fit_check:
+            return f"CASE WHEN _ddb_fits({x}.N, {s}) THEN TRY_CAST({x}.N AS {p.type.duckdb()}) END"
+        return f"CAST({x}.N AS {p.type.duckdb()})"
     if tag == "BOOL":
         return f"{x}.\"BOOL\""
     if tag == "B":
@@ -454,11 +577,10 @@ def _value_sql(p: ColumnPlan, x: str, tags: Sequence[str], typed: dict | None, k
     if tag == "SS":
         return f"{x}.SS"
     if tag == "NS":
-        cast = f"CAST({x}.NS AS {p.type.duckdb()})"
         if p.needs_fit_check:
             return (f"CASE WHEN coalesce(list_bool_and(list_transform({x}.NS, lambda n: _ddb_fits(n, {s}))), true) "
-                    f"THEN {cast} END")
-        return cast
+                    f"THEN TRY_CAST({x}.NS AS {p.type.duckdb()}) END")
+        return f"CAST({x}.NS AS {p.type.duckdb()})"
     if tag == "BS":
         return f"list_transform({x}.BS, lambda b: from_base64(b))"
     if tag in ("M", "L"):
@@ -467,13 +589,21 @@ def _value_sql(p: ColumnPlan, x: str, tags: Sequence[str], typed: dict | None, k
             # t: the value parsed after the first items' structure; rendered in SQL when
             # re-writing it as DynamoDB JSON gives back every byte of the source text.
             t = f"{x}_t"
-            plain = _render_tag(t, tag, typed[tag], keys, 0, False)
-            again = _render_tag(t, tag, typed[tag], keys, 0, True)
+            plain = plain or _plain_sql(x, typed, keys)
+            # The source text minus every wrapper is exactly as long as the rendering
+            # only if the structure dropped nothing (an unknown key or tag drops text).
+            extra = _overhead_tag(t, tag, typed[tag], 0)
             return (f"CAST(CASE WHEN {x}.\"{tag}\" IS NULL THEN NULL "
-                    f"WHEN strlen({again}) = strlen(CAST({x}.\"{tag}\" AS VARCHAR)) THEN {plain} "
+                    f"WHEN strlen(CAST({x}.\"{tag}\" AS VARCHAR)) = strlen({plain}) + {extra} - 6 THEN {plain} "
                     f"ELSE {udf} END AS JSON)")
         return f"CAST(_ddb_plain_json_batch('{{\"{tag}\":' || CAST({x}.\"{tag}\" AS VARCHAR) || '}}') AS JSON)"
     raise ValueError(f"no conversion for DynamoDB type {tag!r}")
+
+
+def _plain_sql(x: str, typed: dict, keys: list[str]) -> str:
+    """Plain JSON text of a single-tag M / L value parsed in ``<x>_t`` after ``typed``."""
+    (tag, sub), = typed.items()
+    return _render_tag(f"{x}_t", tag, sub, keys, 0, False)
 
 
 _META_DDL = """CREATE TABLE IF NOT EXISTS {meta} (
@@ -517,8 +647,14 @@ def load_snapshot_duckdb(
         _prepare(con)
         with _load_settings(con):
             structures: dict = {}
-            stats = discover_attributes(con, files, _known_attributes(con, schema, table), structures)
-            return _load(con, schema, table, snapshot_date, files, stats, overrides, structures)
+            stats, stage = [], None
+            if files:
+                stats, stage = _discover_staged(con, files, _known_attributes(con, schema, table), structures)
+            try:
+                return _load(con, schema, table, snapshot_date, files, stats, overrides, structures, stage)
+            finally:
+                if stage is not None:
+                    con.execute(f"DROP TABLE IF EXISTS {stage.name}")
 
 
 # The child loads codec.py by its path: no package import, and the module's folder (which
@@ -576,7 +712,7 @@ def _known_attributes(con, schema: str, table: str) -> list[str]:
         f"SELECT DISTINCT attribute FROM {qualified(schema, table + '__columns')}").fetchall()]
 
 
-def _load(con, schema, table, snapshot_date, files, stats, overrides, structures) -> SnapshotResult:
+def _load(con, schema, table, snapshot_date, files, stats, overrides, structures, stage=None) -> SnapshotResult:
     snapshots = qualified(schema, table + "__snapshots")
     meta = qualified(schema, table + "__columns")
     loads = qualified(schema, table + "__loads")
@@ -641,7 +777,7 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides, structures
         con.execute(f"DELETE FROM {snapshots} WHERE {quote_ident(PARTITION_COLUMN)} = ?", [snapshot_date])
         row_count = 0
         if files:
-            row_count = _insert(con, snapshots, snapshot_date, files, plans, stats, overrides, structures)
+            row_count = _insert(con, snapshots, snapshot_date, files, plans, stats, overrides, structures, stage)
 
         con.execute(f"DELETE FROM {meta} WHERE snapshot_date = ?", [snapshot_date])
         for i, p in enumerate(plans):
@@ -697,8 +833,9 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides, structures
     )
 
 
-def _insert(con, snapshots, snapshot_date, files, plans, stats, overrides, structures) -> int:
-    """One typed ``INSERT ... SELECT`` straight from the export files (one parse per line)."""
+def _insert(con, snapshots, snapshot_date, files, plans, stats, overrides, structures, stage=None) -> int:
+    """One typed ``INSERT ... SELECT`` from the stage (:func:`_stage_export`), or straight
+    from the export files (one parse per line) when there is none."""
     tags_of = {st.attribute: [t for t in _TAGS if t in st.type_counts] for st in stats}
     attrs = sorted({p.attribute for p in plans})
     types: dict[str, dict] = {}
@@ -709,7 +846,10 @@ def _insert(con, snapshots, snapshot_date, files, plans, stats, overrides, struc
         value_plans = [p for p in plans if p.attribute == a and p.role == ROLE_VALUE]
         single = [p.source_tag for p in value_plans if not p.override_type and p.source_tag in ("M", "L")]
         typed[a] = None
-        if single:
+        if single and stage is not None:
+            if single[0] in stage.typed.get(a, {}):
+                typed[a] = stage.typed[a]
+        elif single:
             tag = single[0]
             sample = structures.get(a)
             if isinstance(sample, dict) and tag in sample:
@@ -717,12 +857,20 @@ def _insert(con, snapshots, snapshot_date, files, plans, stats, overrides, struc
         types[a] = t
     params: dict = {"files": list(files), "date": snapshot_date}
     keys: list[str] = []
-    alias = {a: f"a{i}" for i, a in enumerate(attrs, 1)}
-    exprs = ", ".join(["$date"] + [_value_sql(p, alias[p.attribute], tags_of[p.attribute], typed[p.attribute], keys)
+    alias = {a: f"a{i}" for i, a in enumerate(attrs, 1)} if stage is None else stage.alias
+    # Renderings of M / L values used by a column: computed once per row, in an inner SELECT.
+    plain_cols = {a: _plain_sql(alias[a], typed[a], keys) for a in attrs if typed[a] is not None}
+    exprs = ", ".join(["$date"] + [_value_sql(p, alias[p.attribute], tags_of[p.attribute], typed[p.attribute], keys,
+                                              f"{alias[p.attribute]}_p" if p.attribute in plain_cols else None)
                                    for p in plans])
+    rendered = "".join(f", {sql} AS {alias[a]}_p" for a, sql in plain_cols.items())
     if keys:
         params["keys"] = keys
     target_cols = ", ".join([quote_ident(PARTITION_COLUMN)] + [quote_ident(p.physical) for p in plans])
+    if stage is not None:
+        del params["files"]
+        return con.execute(f"INSERT INTO {snapshots} ({target_cols}) SELECT {exprs} "
+                           f"FROM (SELECT *{rendered} FROM {stage.name})", params).fetchone()[0]
     parsed = {}
     for a in attrs:
         if typed[a] is not None:
@@ -730,7 +878,7 @@ def _insert(con, snapshots, snapshot_date, files, plans, stats, overrides, struc
             params[f"t{alias[a]}"] = json.dumps(content, ensure_ascii=False)
             parsed[a] = (tag, f"$t{alias[a]}")
     frame = _frame(attrs, types, params, parsed=parsed)
-    return con.execute(f"INSERT INTO {snapshots} ({target_cols}) SELECT {exprs} FROM ({frame})",
+    return con.execute(f"INSERT INTO {snapshots} ({target_cols}) SELECT {exprs} FROM (SELECT *{rendered} FROM ({frame}))",
                        params).fetchone()[0]
 
 
