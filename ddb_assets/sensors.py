@@ -35,7 +35,8 @@ def _meta_value(metadata, key):
     return getattr(v, "value", v)
 
 
-def _new_requests(instance, t: TableConfig, state: SensorState, since: datetime) -> None:
+def _new_requests(instance, t: TableConfig, state: SensorState, since: datetime,
+                  settled: set[str]) -> None:
     """Add the exports requested by runs since the cursor (event log only, no AWS call)."""
     key = export_key(t)
     upto = state.observed_upto.get(t.name)
@@ -50,7 +51,7 @@ def _new_requests(instance, t: TableConfig, state: SensorState, since: datetime)
             if obs is None:
                 continue
             arn = _meta_value(obs.metadata, "export_arn")
-            if not arn or _meta_value(obs.metadata, "failure_code"):
+            if not arn or arn in settled or _meta_value(obs.metadata, "failure_code"):
                 continue
             status = _meta_value(obs.metadata, "export_status")
             if status == "COMPLETED" and _already_reported(instance, t, obs.partition, arn):
@@ -86,18 +87,40 @@ def _attempt_of(instance, t: TableConfig, partition: str, arn: str) -> int:
     return 0
 
 
-def _reconcile(instance, cfg: ProjectConfig, ddb, state: SensorState, now: datetime) -> int:
-    """Find recent exports of every table in DynamoDB itself; returns API calls made."""
-    calls = 0
+def _settled_arns(instance, t: TableConfig, since: datetime) -> set[str]:
+    """Exports of ``t`` already reported (COMPLETED) or recorded as FAILED since ``since``,
+    read from the event log, so reconciliation spends no DescribeExport on them."""
+    arns: set[str] = set()
+    for fetch, failed_only in ((instance.fetch_materializations, False),
+                               (instance.fetch_observations, True)):
+        cursor = None
+        while True:
+            res = fetch(dg.AssetRecordsFilter(asset_key=export_key(t),
+                                              after_timestamp=since.timestamp()),
+                        limit=1000, cursor=cursor)
+            for r in res.records:
+                ev = r.asset_materialization or r.asset_observation
+                if ev is None or (failed_only and not _meta_value(ev.metadata, "failure_code")):
+                    continue
+                arn = _meta_value(ev.metadata, "export_arn")
+                if arn:
+                    arns.add(arn)
+            if not res.has_more:
+                break
+            cursor = res.cursor
+    return arns
+
+
+def _reconcile(instance, cfg: ProjectConfig, ddb, state: SensorState, now: datetime,
+               settled: dict[str, set[str]]) -> None:
+    """Find recent exports of every table in DynamoDB itself (ListExports, newest first)."""
     since = now - timedelta(days=cfg.sensor.lookback_days)
     for t in cfg.tables:
         table_arn = ddb.describe_table(TableName=t.source_table)["Table"]["TableArn"]
-        calls += 1
         for arn, status in recent_exports(ddb, table_arn, since):
-            if arn in state.pending:
+            if arn in state.pending or arn in settled[t.name]:
                 continue
             d = describe_export(ddb, arn)
-            calls += 1
             owner = partition_of_prefix(d.s3_prefix)
             if d.export_type != "FULL_EXPORT" or owner is None or owner[0] != t.name:
                 continue  # not one of this project's snapshot exports
@@ -109,28 +132,49 @@ def _reconcile(instance, cfg: ProjectConfig, ddb, state: SensorState, now: datet
             state.add(PendingExport(arn=arn, table=t.name, partition=partition,
                                     attempt=_attempt_of(instance, t, partition, arn)))
     state.last_reconcile = now.timestamp()
-    return calls
+
+
+class _CountingClient:
+    """Counts every DynamoDB API call made through it (the tick's cost, reported)."""
+
+    def __init__(self, client):
+        self._client = client
+        self.calls = 0
+
+    def __getattr__(self, name):
+        attr = getattr(self._client, name)
+        if callable(attr) and not name.startswith("_") and name not in ("exceptions", "meta"):
+            def counted(*args, **kwargs):
+                self.calls += 1
+                return attr(*args, **kwargs)
+            return counted
+        return attr
 
 
 def evaluate_tick(instance, cursor: Optional[str], cfg: ProjectConfig, ddb, *,
                   now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
     """One sensor tick, as a plain function (tests and the CLI call it directly)."""
     t0 = now()
+    ddb = _CountingClient(ddb)
     state = SensorState.from_cursor(cursor)
     tables = {t.name: t for t in cfg.tables}
     lookback = t0 - timedelta(days=cfg.sensor.lookback_days)
+    reconcile = (state.recovered
+                 or t0.timestamp() - state.last_reconcile >= cfg.sensor.reconcile_minutes * 60)
+    # Reading "already settled" costs event-log reads, no AWS call; only a reconciliation
+    # (or a fresh cursor re-reading the lookback) needs it.
+    settled = ({t.name: _settled_arns(instance, t, lookback - timedelta(days=1)) for t in cfg.tables}
+               if reconcile else {t.name: set() for t in cfg.tables})
     for t in cfg.tables:
-        _new_requests(instance, t, state, lookback)
-    calls = 0
-    if state.recovered or t0.timestamp() - state.last_reconcile >= cfg.sensor.reconcile_minutes * 60:
-        calls += _reconcile(instance, cfg, ddb, state, t0)
+        _new_requests(instance, t, state, lookback, settled[t.name])
+    if reconcile:
+        _reconcile(instance, cfg, ddb, state, t0, settled)
 
     # Forget pending exports of tables that are no longer configured.
     for arn in [a for a, p in state.pending.items() if p.table not in tables]:
         del state.pending[arn]
 
-    completed, failed, polled = poll_pending(ddb, state)
-    calls += polled
+    completed, failed = poll_pending(ddb, state)
     events: list = []
     runs: list[dg.RunRequest] = []
     noticed = now()
@@ -167,8 +211,8 @@ def evaluate_tick(instance, cursor: Optional[str], cfg: ProjectConfig, ddb, *,
 
     new_cursor = state.to_cursor()
     summary = (f"{len(completed)} completed, {len(failed)} failed, "
-               f"{len(state.pending)} in progress; {calls} DynamoDB calls")
-    return TickOutcome(events=events, runs=runs, cursor=new_cursor, api_calls=calls,
+               f"{len(state.pending)} in progress; {ddb.calls} DynamoDB calls")
+    return TickOutcome(events=events, runs=runs, cursor=new_cursor, api_calls=ddb.calls,
                        pending=len(state.pending), summary=summary)
 
 

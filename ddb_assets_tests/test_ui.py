@@ -59,6 +59,9 @@ pytestmark = [
     pytest.mark.skipif(sys.platform != "linux", reason="the no-orphan check reads /proc"),
 ]
 
+SENSORS = """query { workspaceOrError { ... on Workspace { locationEntries {
+  locationOrLoadError { ... on RepositoryLocation { repositories {
+    sensors { name sensorState { status } } } } } } } } }"""
 ASSET_NODES = """{ assetNodes { assetKey { path } dependencyKeys { path } groupName isPartitioned } }"""
 MATERIALIZATIONS = """query($k: AssetKeyInput!, $p: [String!]) { assetOrError(assetKey: $k) {
   ... on Asset { assetMaterializations(partitions: $p, limit: 1) { partition timestamp runId
@@ -142,7 +145,13 @@ def test_ui_chain_end_to_end(tmp_path):
                    lambda: proc.poll() is not None or f"Dagster UI: {url}" in log_path.read_text(),
                    timeout=180, on_timeout=lambda: _tail(log_path))
         assert proc.poll() is None, f"ddb-assets dev exited early:\n{_tail(log_path)}"
-        assert "started default_automation_condition_sensor" in log_path.read_text()
+        # Both sensors the chain needs run by default, with no click.
+        states = {sensor["name"]: sensor["sensorState"]["status"]
+                  for entry in graphql(url, SENSORS)["workspaceOrError"]["locationEntries"]
+                  for repo in entry["locationOrLoadError"]["repositories"]
+                  for sensor in repo["sensors"]}
+        assert states.get("dynamodb_export_sensor") == "RUNNING", states
+        assert states.get("summaries_automation") == "RUNNING", states
 
         # -- 1. the asset graph -----------------------------------------------------------
         nodes = {tuple(n["assetKey"]["path"]): n for n in graphql(url, ASSET_NODES)["assetNodes"]}
@@ -264,8 +273,7 @@ def test_ui_chain_end_to_end(tmp_path):
             screenshot(page, ARTIFACTS / "05-summary-events.png")
 
             page.goto(f"{url}/automation", wait_until="networkidle", timeout=60_000)
-            text = wait_for_text(page, ["dynamodb_export_sensor",
-                                        "default_automation_condition_sensor"])
+            text = wait_for_text(page, ["dynamodb_export_sensor", "summaries_automation"])
             screenshot(page, ARTIFACTS / "06-automation.png")
 
         # -- 5. Ctrl-C stops everything ---------------------------------------------------

@@ -76,22 +76,20 @@ class Finished:
     export: ExportDescription
 
 
-def poll_pending(ddb, state: SensorState) -> tuple[list[Finished], list[Finished], int]:
-    """DescribeExport each pending export once: ``(completed, failed, api_calls)``.
+def poll_pending(ddb, state: SensorState) -> tuple[list[Finished], list[Finished]]:
+    """DescribeExport each pending export once: ``(completed, failed)``.
 
     Still-running exports stay pending; this is the O(pending) part of a tick.
     """
     completed: list[Finished] = []
     failed: list[Finished] = []
-    calls = 0
     for arn, p in sorted(state.pending.items()):
         d = describe_export(ddb, arn)
-        calls += 1
         if d.status == "COMPLETED":
             completed.append(Finished(p, d))
         elif d.status == "FAILED":
             failed.append(Finished(p, d))
-    return completed, failed, calls
+    return completed, failed
 
 
 def seconds_since(t: Optional[datetime], now: Optional[datetime] = None) -> Optional[float]:
