@@ -20,3 +20,16 @@ def fake_aws_credentials(monkeypatch):
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     yield
+
+
+@pytest.fixture
+def local_env(monkeypatch):
+    """A fresh local AWS stack, with this process's environment pointing at it
+    (``DDB_ASSETS_ENV=local``), as ``ddb-assets dev`` sets it up."""
+    from ddb_assets.local import LocalAWS
+
+    with LocalAWS(export_seconds=0.5) as stack:
+        for k, v in stack.env().items():
+            monkeypatch.setenv(k, v)
+        monkeypatch.setenv("DDB_ASSETS_ENV", "local")
+        yield stack

@@ -10,7 +10,6 @@ import pytest
 
 from ddb_assets.config import parse_config
 from ddb_assets.definitions import build_definitions
-from ddb_assets.local import LocalAWS
 from ddb_assets.local.sample import create_sample_table
 from ddb_assets.resources import AthenaResource
 from ddb_assets.runner import _execute, run_chain
@@ -31,13 +30,9 @@ class EmulatedAthena(AthenaResource):
 
 
 @pytest.fixture
-def stack(monkeypatch):
-    with LocalAWS(export_seconds=0.5) as s:
-        for k, v in s.env().items():
-            monkeypatch.setenv(k, v)
-        monkeypatch.setenv("DDB_ASSETS_ENV", "local")
-        s.client("s3").create_bucket(Bucket="athena-chain")
-        yield s
+def stack(local_env):
+    local_env.client("s3").create_bucket(Bucket="athena-chain")
+    return local_env
 
 
 def test_athena_engine_chain_and_rerun(stack, tmp_path):

@@ -13,20 +13,15 @@ from boto3.dynamodb.types import TypeSerializer
 from ddb_assets.cli import main
 from ddb_assets.config import parse_config
 from ddb_assets.definitions import build_definitions
-from ddb_assets.local import LocalAWS
 from ddb_assets.runner import run_chain
 
 TZ = ZoneInfo("Asia/Tokyo")
 
 
 @pytest.fixture
-def stack(monkeypatch):
-    with LocalAWS(export_seconds=0.5) as s:
-        for k, v in s.env().items():
-            monkeypatch.setenv(k, v)
-        monkeypatch.setenv("DDB_ASSETS_ENV", "local")
-        s.client("s3").create_bucket(Bucket="backfill-bucket")
-        yield s
+def stack(local_env):
+    local_env.client("s3").create_bucket(Bucket="backfill-bucket")
+    return local_env
 
 
 def write_history(stack, name, days):

@@ -17,16 +17,6 @@ from ddb_assets.local import EXPORT_SECONDS_ENV, LocalAWS
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def fake_aws_credentials(monkeypatch):
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-
 
 def test_patches_are_installed_only_while_running():
     from moto.dynamodb.responses import DynamoHandler

@@ -34,17 +34,6 @@ SER = TypeSerializer()
 DESER = TypeDeserializer()
 
 
-@pytest.fixture(autouse=True)
-def fake_aws_credentials(monkeypatch):
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-
 
 @pytest.fixture(scope="module")
 def stack():

@@ -10,14 +10,6 @@ from ddb_assets.summaries import SummaryError, load_summaries, materialize_athen
 ROOT = "s3://warehouse/summaries"
 
 
-@pytest.fixture(autouse=True)
-def aws_credentials(monkeypatch):
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                 "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-
 
 @pytest.fixture
 def glue():

@@ -18,13 +18,6 @@ DATA = "s3://bucket/exports/orders/AWSDynamoDB/01700000000000-abcdef/data/"
 TYPED = "s3://bucket/typed/orders/"
 
 
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch):
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_SESSION_TOKEN": "testing"}.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-
 
 def responder(discovery_rows, count=3, unfit=1):
     def respond(sql):
