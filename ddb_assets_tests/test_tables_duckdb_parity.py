@@ -175,3 +175,68 @@ def test_no_staging_table_is_left_behind(tmp_path):
     with pytest.raises(Exception):
         load(con, D2, [bad])
     assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_ddb_stage%'").fetchone()[0] == 0
+
+
+def _minified_export(tmp_path, name, items, ascii_only=False):
+    d = tmp_path / name
+    d.mkdir()
+    with gzip.open(d / "p.json.gz", "wt", encoding="utf-8") as out:
+        for it in items:
+            out.write(json.dumps({"Item": it}, separators=(",", ":"), ensure_ascii=ascii_only) + "\n")
+    return [d / "p.json.gz"]
+
+
+_FAST_BASE = [{"pk": {"S": f"r{i}"}, "n": {"N": f"{i}.5"}, "b": {"BOOL": i % 2 == 0}, "z": NULL,
+               "ss": {"SS": ["a", "b\"q"]}, "ns": {"NS": ["1", "2.25"]}, "bin": {"B": "AAE="},
+               "m": {"M": {"a": {"S": "x"}, "n": {"N": "1.50"}, "in": {"M": {"b": {"BOOL": False}}}}},
+               "l": {"L": [{"M": {"k": {"S": "v"}}}, {"M": {"k": {"S": "w"}}}]}} for i in range(4)]
+
+
+@pytest.mark.parametrize("late", [
+    None,
+    {"pk": {"S": "late"}, "new": {"S": "attribute not sampled"}},
+    {"pk": {"S": "late"}, "n": {"S": "tag not sampled"}},
+    {"pk": {"S": "late"}, "m": {"M": {"a": {"S": "y"}, "extra": {"S": "key not sampled"}}}},
+    {"pk": {"S": "late"}, "l": {"L": [{"M": {"k": {"S": "v"}, "z": {"N": "1"}}}, {"S": "x"}]}},
+    {"pk": {"S": "late é \"q\" \\ / \u2028 😀 \t"}, "m": {"M": {"a": {"S": "é \u2028 \t"}}}, "l": {"L": []}},
+    {"pk": {"S": "late"}, "m": {"M": {}}, "l": {"L": [{"M": {}}]}, "z": {"NULL": True}},
+])
+@pytest.mark.parametrize("ascii_only", [False, True])
+def test_fast_stage_matches_the_general_stage(tmp_path, monkeypatch, late, ascii_only):
+    """Minified exports the sample covers take the one-parse stage (length check per line);
+    a line the guess does not fully cover makes the load take the general stage; both give
+    the same snapshot."""
+    from ddb_assets.tables import duckdb_engine
+
+    monkeypatch.setattr(duckdb_engine, "_SAMPLE_ITEMS", 2)
+    items = _FAST_BASE + ([late] if late else [])
+    paths = _minified_export(tmp_path, "x", items, ascii_only)
+    fast = []
+    real_fast = duckdb_engine._fast_stage
+    monkeypatch.setattr(duckdb_engine, "_fast_stage", lambda *a: fast.append(real_fast(*a)) or fast[-1])
+    con = duckdb.connect()
+    res = load(con, D1, paths)
+    got = view(con)
+    monkeypatch.setattr(duckdb_engine, "_fast_stage", lambda *a: None)
+    con2 = duckdb.connect()
+    res2 = load(con2, D1, paths)
+    assert got == view(con2)
+    assert res.columns == res2.columns
+    assert res.row_count == len(items)
+    if late is None:
+        assert fast[0] is not None
+    elif "new" in late or "n" in late or "extra" in late.get("m", {}).get("M", {}) or len(late.get("l", {"L": []})["L"]) == 2:
+        assert fast[0] is None  # dropped by the guess: the length check sends it the general way
+
+
+def test_fast_stage_restages_when_a_column_needs_the_m_text(tmp_path):
+    """An override on an M attribute needs its text: the load stages the general way."""
+    from ddb_assets.tables.types import ColumnOverride
+
+    paths = _minified_export(tmp_path, "x", _FAST_BASE)
+    con = duckdb.connect()
+    load_snapshot_duckdb(con, schema="wh", table="t", snapshot_date=D1, data_files=paths,
+                         overrides={"m": ColumnOverride(type="json")})
+    got = con.execute("SELECT pk, CAST(m AS VARCHAR) FROM wh.t ORDER BY pk").fetchall()
+    assert got == [(f"r{i}", '{"a":"x","n":1.50,"in":{"b":false}}') for i in range(4)]
+    assert not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_ddb_stage%'").fetchone()[0]

@@ -298,6 +298,10 @@ class _Stage:
     hint: dict[str, list[str]]
     tags: dict[str, list[str]]
     typed: dict[str, dict]
+    fast: bool = False
+    files: Sequence[str] = ()
+    known: Sequence[str] = ()
+    sample: Mapping | None = None
 
     @property
     def alias(self) -> dict[str, str]:
@@ -338,13 +342,98 @@ def _stage_export(con, files: Sequence[str], known: Sequence[str], sample: Mappi
     return _Stage(name, attributes, hint, tags, typed)
 
 
+def _fast_stage(con, files: Sequence[str], known: Sequence[str], sample: Mapping) -> "_Stage | None":
+    """The common case in one parse and nothing else: when the sampled guess gives every
+    attribute's tags and every M / L attribute a single-tag structure, each line is
+    parsed once with the M / L structure nested in the attribute's (no raw M / L text,
+    no ``json_keys``). Each row's DynamoDB JSON length is recomputed from the parsed
+    values (every part at most as long as its source text) and compared with the line's
+    length: a row that differs had something the guess dropped (an unknown attribute, key
+    or tag, or other spelling). Returns None when the guess does not allow this, or when
+    some row differs (the stage is then dropped and :func:`_stage_export` is used)."""
+    hint = {a: list(w) for a, w in sample.items() if isinstance(w, dict) and w and set(w) <= set(_TAGS)}
+    if not hint or set(sample) - set(hint):
+        return None
+    attributes = sorted(hint)
+    tags = {a: [t for t in _TAGS if t in hint[a]] for a in attributes}
+    typed: dict[str, dict] = {}
+    structures: dict[str, dict] = {}
+    for a in attributes:
+        non_null = [t for t in tags[a] if t != "NULL"]
+        if {"M", "L"} & set(non_null):
+            if len(non_null) != 1:
+                return None
+            structure = _typed_structure({non_null[0]: sample[a][non_null[0]]}, [_RENDER_MAX_NODES])
+            if structure is None:
+                return None
+            typed[a] = structure
+        structures[a] = {t: (typed[a][t] if a in typed and t in typed[a] else _LOAD_TAG_TYPES[t]) for t in tags[a]}
+    params: dict = {"files": list(files)}
+    frame = _frame(attributes, structures, params, extra="json AS _line")
+    alias = {a: f"a{i}" for i, a in enumerate(attributes, 1)}
+    parts = " + ".join(f"CASE WHEN {alias[a]} IS NULL THEN 0 ELSE {_json_len(a) + 2} + "
+                       f"{_len_wrapper(alias[a], structures[a], 0)} END" for a in attributes)
+    present = " + ".join(f"CAST({alias[a]} IS NOT NULL AS INTEGER)" for a in attributes)
+    # {"Item":{...}}: 11 characters, plus per attribute "name":<value> and a comma between.
+    ok = f"coalesce(strlen(_line) = 11 + ({parts}) - least({present}, 1), false)"
+    cols = ", ".join(alias[a] for a in attributes)
+    name = f"_ddb_stage_{os.getpid()}_{next(_STAGE_SEQ)}"
+    try:
+        con.execute(f"CREATE TEMP TABLE {name} AS SELECT {cols}, CAST(NULL AS VARCHAR[]) AS u, {ok} AS _ok "
+                    f"FROM ({frame})", params)
+        bad = con.execute(f"SELECT count(*) FILTER (WHERE NOT _ok) FROM {name}").fetchone()[0]
+    except Exception:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+        return None  # the general path reads (or reports) it
+    if bad:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+        return None
+    return _Stage(name, attributes, hint, tags, typed, fast=True, files=list(files), known=list(known),
+                  sample=sample)
+
+
+def _json_len(text: str) -> int:
+    """Bytes of ``text`` as a minimal JSON string (quotes included)."""
+    return len(json.dumps(text, ensure_ascii=False).encode("utf-8"))
+
+
+def _len_tag(f: str, tag: str, sub, depth: int) -> str:
+    """SQL integer: the length of the value part of ``{"tag":<value>}`` written minified
+    with minimal escapes, for ``f`` parsed after structure ``sub``; never more than the
+    source text's, NULL (or hugely negative) when a node has no known tag."""
+    if tag in ("S", "B", "SS", "BS", "NS"):
+        return f"strlen(CAST(to_json({f}) AS VARCHAR))"
+    if tag == "N":
+        return f"(strlen({f}) + 2)"
+    if tag in ("BOOL", "NULL"):
+        return f"(CASE WHEN {f} THEN 4 ELSE 5 END)"
+    if tag == "M":
+        parts, present = [], []
+        for pos, (k, v) in enumerate(sub.items(), 1):
+            c = f"struct_extract_at({f}, {pos})"
+            parts.append(f"CASE WHEN {c} IS NULL THEN 0 ELSE {_json_len(k) + 2} + {_len_wrapper(c, v, depth + 1)} END")
+            present.append(f"CAST({c} IS NOT NULL AS INTEGER)")
+        return f"(2 + ({' + '.join(parts)}) - least({' + '.join(present)}, 1))"
+    if tag == "L":
+        e = f"l{depth}"
+        return (f"(CASE WHEN len({f}) = 0 THEN 2 ELSE 1 + list_sum(list_transform({f}, lambda {e}: "
+                f"coalesce({_len_wrapper(e, sub[0], depth + 1)}, -1000000000000) + 1)) END)")
+    raise ValueError(tag)  # pragma: no cover
+
+
+def _len_wrapper(x: str, typed: dict, depth: int) -> str:
+    branches = [f'WHEN {x}."{tag}" IS NOT NULL THEN {len(tag) + 5} + {_len_tag(f"{x}.{chr(34)}{tag}{chr(34)}", tag, sub, depth)}'
+                for tag, sub in typed.items()]
+    return "(CASE " + " ".join(branches) + " END)"
+
+
 def _discover_staged(con, files: Sequence[str], known: Sequence[str], structures: dict):
     """Statistics from one parse of the export, staged for the insert. Returns the stats
     and the stage, or None for the stage when the guess missed an attribute or a tag: the
     missed ones are then counted from the files and the insert reads the files again."""
     sample = _sample_structure(con, files)
     structures.update(sample)
-    stage = _stage_export(con, files, known, sample)
+    stage = _fast_stage(con, files, known, sample) or _stage_export(con, files, known, sample)
     try:
         stats, incomplete, unknown = _stats_pass(con, files, stage.attributes, stage.attributes, stage.hint,
                                                  stage=stage)
@@ -535,7 +624,7 @@ def _cast_text(text: str, target: TypeSpec, source_tag: str | None, x: str) -> s
 
 
 def _value_sql(p: ColumnPlan, x: str, tags: Sequence[str], typed: dict | None, keys: list[str],
-               plain: str | None = None) -> str:
+               plain: str | None = None, exact: bool = False) -> str:
     """SQL for one column given ``x``, the attribute's value as a STRUCT with a field per
     DynamoDB type tag in ``tags`` (NULL when the item lacks the attribute). ``typed``: the
     structure of a single-tag M / L attribute when it can be rendered in SQL (parsed in
@@ -590,6 +679,8 @@ def _value_sql(p: ColumnPlan, x: str, tags: Sequence[str], typed: dict | None, k
             # re-writing it as DynamoDB JSON gives back every byte of the source text.
             t = f"{x}_t"
             plain = plain or _plain_sql(x, typed, keys)
+            if exact:  # every row's length was checked when staged (:func:`_fast_stage`)
+                return f"CAST(CASE WHEN {x}.\"{tag}\" IS NOT NULL THEN {plain} END AS JSON)"
             # The source text minus every wrapper is exactly as long as the rendering
             # only if the structure dropped nothing (an unknown key or tag drops text).
             extra = _overhead_tag(t, tag, typed[tag], 0)
@@ -838,6 +929,15 @@ def _insert(con, snapshots, snapshot_date, files, plans, stats, overrides, struc
     from the export files (one parse per line) when there is none."""
     tags_of = {st.attribute: [t for t in _TAGS if t in st.type_counts] for st in stats}
     attrs = sorted({p.attribute for p in plans})
+    if stage is not None and stage.fast and any(
+            p.attribute in stage.typed and p.role != ROLE_TYPE
+            and not (p.role == ROLE_VALUE and not p.override_type and p.source_tag in stage.typed[p.attribute])
+            for p in plans):
+        # A column that needs an M / L value's text: stage the general way (raw text kept).
+        general = _stage_export(con, stage.files, stage.known, stage.sample or {})
+        con.execute(f"DROP TABLE IF EXISTS {stage.name}")
+        for f in dataclasses.fields(general):
+            setattr(stage, f.name, getattr(general, f.name))
     types: dict[str, dict] = {}
     typed: dict[str, dict | None] = {}
     for a in attrs:
@@ -860,8 +960,10 @@ def _insert(con, snapshots, snapshot_date, files, plans, stats, overrides, struc
     alias = {a: f"a{i}" for i, a in enumerate(attrs, 1)} if stage is None else stage.alias
     # Renderings of M / L values used by a column: computed once per row, in an inner SELECT.
     plain_cols = {a: _plain_sql(alias[a], typed[a], keys) for a in attrs if typed[a] is not None}
+    exact = stage is not None and stage.fast
     exprs = ", ".join(["$date"] + [_value_sql(p, alias[p.attribute], tags_of[p.attribute], typed[p.attribute], keys,
-                                              f"{alias[p.attribute]}_p" if p.attribute in plain_cols else None)
+                                              f"{alias[p.attribute]}_p" if p.attribute in plain_cols else None,
+                                              exact=exact)
                                    for p in plans])
     rendered = "".join(f", {sql} AS {alias[a]}_p" for a, sql in plain_cols.items())
     if keys:
@@ -869,8 +971,12 @@ def _insert(con, snapshots, snapshot_date, files, plans, stats, overrides, struc
     target_cols = ", ".join([quote_ident(PARTITION_COLUMN)] + [quote_ident(p.physical) for p in plans])
     if stage is not None:
         del params["files"]
+        source = stage.name
+        if exact:  # the M / L structure is nested in the value: <x>_t is its tag's field
+            source = "(SELECT *" + "".join(f', {alias[a]}."{next(iter(stage.typed[a]))}" AS {alias[a]}_t'
+                                           for a in attrs if typed[a] is not None) + f" FROM {stage.name})"
         return con.execute(f"INSERT INTO {snapshots} ({target_cols}) SELECT {exprs} "
-                           f"FROM (SELECT *{rendered} FROM {stage.name})", params).fetchone()[0]
+                           f"FROM (SELECT *{rendered} FROM {source})", params).fetchone()[0]
     parsed = {}
     for a in attrs:
         if typed[a] is not None:
