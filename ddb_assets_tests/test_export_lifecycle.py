@@ -123,24 +123,28 @@ def test_export_completes_after_several_ticks_and_requests_the_load(env):
     cfg = config_for(name)
     ddb = env.client("dynamodb")
     p = yesterday()
-    with dg.instance_for_test() as instance:
-        request(cfg, p, instance)
-        first = evaluate_tick(instance, None, cfg, ddb)
-        assert first.events == [] and first.runs == [] and first.pending == 1
-        o, ticks = tick_until(instance, cfg, ddb, first.cursor)
-        assert ticks >= 2, "an export with a 1 s IN_PROGRESS phase completed on the first tick"
-        [m] = o.events
-        assert isinstance(m, dg.AssetMaterialization) and m.partition == p
-        md = {k: getattr(v, "value", v) for k, v in m.metadata.items()}
-        assert md["item_count"] == 3
-        assert md["export_arn"].startswith("arn:aws:dynamodb:")
-        assert md["export_time"] == ex.partition_export_time(
-            datetime.fromisoformat(p).date(), TZ).isoformat()
-        assert md["manifest_uri"].endswith("manifest-summary.json")
-        assert md["data_uri"].endswith("/data/")
-        assert md["noticed_after_seconds"] >= 0
-        [run] = o.runs
-        assert run.asset_selection == [table_key(cfg.tables[0])] and run.partition_key == p
+    env.configure(export_seconds=4.0)  # long enough to span several ticks, even on a busy machine
+    try:
+        with dg.instance_for_test() as instance:
+            request(cfg, p, instance)
+            first = evaluate_tick(instance, None, cfg, ddb)
+            assert first.events == [] and first.runs == [] and first.pending == 1
+            o, ticks = tick_until(instance, cfg, ddb, first.cursor)
+    finally:
+        env.configure(export_seconds=1.0)
+    assert ticks >= 2, "an export with a 4 s IN_PROGRESS phase completed on the first tick"
+    [m] = o.events
+    assert isinstance(m, dg.AssetMaterialization) and m.partition == p
+    md = {k: getattr(v, "value", v) for k, v in m.metadata.items()}
+    assert md["item_count"] == 3
+    assert md["export_arn"].startswith("arn:aws:dynamodb:")
+    assert md["export_time"] == ex.partition_export_time(
+        datetime.fromisoformat(p).date(), TZ).isoformat()
+    assert md["manifest_uri"].endswith("manifest-summary.json")
+    assert md["data_uri"].endswith("/data/")
+    assert md["noticed_after_seconds"] >= 0
+    [run] = o.runs
+    assert run.asset_selection == [table_key(cfg.tables[0])] and run.partition_key == p
 
 
 def test_duplicated_requests_start_one_export(env):
@@ -194,12 +198,12 @@ def test_a_tick_that_raised_part_way_is_redone_without_duplicates(env, monkeypat
     cfg = config_for(name)
     ddb = env.client("dynamodb")
     with dg.instance_for_test() as instance:
-        request(cfg, yesterday(1), instance)
-        request(cfg, yesterday(2), instance)
-        cursor = evaluate_tick(instance, None, cfg, ddb).cursor
-        import time
-
-        time.sleep(1.5)
+        for d in (1, 2):
+            request(cfg, yesterday(d), instance)
+            env.wait_for_export(instance.fetch_observations(dg.AssetRecordsFilter(
+                asset_key=export_key(cfg.tables[0]), asset_partitions=[yesterday(d)]), limit=1)
+                .records[0].asset_observation.metadata["export_arn"].value)
+        cursor = None  # both are pending (from the runs' observations) and COMPLETED
         real = ex.describe_export
         calls = []
 
@@ -357,26 +361,35 @@ def test_a_normal_tick_costs_one_call_per_pending_export(env):
 
 
 def test_the_sensor_definition_returns_a_sensor_result(env):
+    import time
+
     from ddb_assets.sensors import build_export_sensor
 
     name = make_table(env)
     cfg = config_for(name)
     sensor = build_export_sensor(cfg)
     assert sensor.minimum_interval_seconds <= 30
-    with dg.instance_for_test() as instance:
-        request(cfg, yesterday(), instance)
-        ctx = dg.build_sensor_context(instance=instance, resources={"aws": AwsResource()})
-        first = sensor(ctx)
-        assert isinstance(first, dg.SensorResult) and first.skip_reason is not None
-        assert "1 in progress" in first.skip_reason.skip_message
-        import time
-
-        time.sleep(1.5)
-        ctx = dg.build_sensor_context(instance=instance, cursor=first.cursor,
-                                      resources={"aws": AwsResource()})
-        second = sensor(ctx)
-        assert [type(e) for e in second.asset_events] == [dg.AssetMaterialization]
-        assert second.run_requests[0].run_key.startswith("load:arn:aws:dynamodb:")
+    env.configure(export_seconds=4.0)
+    try:
+        with dg.instance_for_test() as instance:
+            request(cfg, yesterday(), instance)
+            ctx = dg.build_sensor_context(instance=instance, resources={"aws": AwsResource()})
+            first = sensor(ctx)
+            assert isinstance(first, dg.SensorResult) and first.skip_reason is not None
+            assert "1 in progress" in first.skip_reason.skip_message
+            cursor, deadline = first.cursor, time.monotonic() + 60
+            while True:
+                time.sleep(0.5)
+                ctx = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                              resources={"aws": AwsResource()})
+                result = sensor(ctx)
+                cursor = result.cursor
+                if result.asset_events or time.monotonic() > deadline:
+                    break
+            assert [type(e) for e in result.asset_events] == [dg.AssetMaterialization]
+            assert result.run_requests[0].run_key.startswith("load:arn:aws:dynamodb:")
+    finally:
+        env.configure(export_seconds=1.0)
 
 
 def test_export_conflict_is_reported_with_the_fix(env):
