@@ -57,7 +57,16 @@ def machine() -> dict:
 
     return {"source": source(), "cores": os.cpu_count(), "memory_mb": mem, "cpu": cpu, "python": platform.python_version(),
             "duckdb": duckdb.__version__, "pyarrow": pyarrow.__version__, "pandas": pandas.__version__,
-            "json": "stdlib json (orjson not installed)"}
+            "json": _json_parser()}
+
+
+def _json_parser() -> str:
+    try:
+        import orjson
+
+        return f"parse limit with orjson {orjson.__version__}; baseline with stdlib json"
+    except ImportError:
+        return "stdlib json (orjson not installed)"
 
 
 def source() -> str:
