@@ -15,6 +15,7 @@ and never processes one twice.
 
 
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Optional
 
@@ -216,14 +217,16 @@ def evaluate_tick(instance, cursor: Optional[str], cfg: ProjectConfig, ddb, *,
                        pending=len(state.pending), summary=summary)
 
 
+@dataclass
 class TickOutcome:
-    def __init__(self, *, events, runs, cursor, api_calls, pending, summary):
-        self.events = events
-        self.runs = runs
-        self.cursor = cursor
-        self.api_calls = api_calls
-        self.pending = pending
-        self.summary = summary
+    """What one tick decided: events to record, runs to request, the next cursor."""
+
+    events: list
+    runs: list
+    cursor: str
+    api_calls: int  # DynamoDB calls this tick made
+    pending: int  # exports still in progress
+    summary: str
 
     def to_sensor_result(self) -> dg.SensorResult:
         if not self.events and not self.runs:
