@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ddb_assets.sql.identifiers import InvalidIdentifierError, validate_catalog_name
+from ddb_assets.sql.identifiers import validate_catalog_name
 
 CONFIG_ENV_VAR = "DDB_ASSETS_CONFIG"
 DEFAULT_CONFIG_FILE = "ddb_assets.yaml"
@@ -71,10 +71,7 @@ class AthenaConfig(_Model):
     @field_validator("database")
     @classmethod
     def _db(cls, v: str) -> str:
-        try:
-            return validate_catalog_name(v, "athena.database")
-        except InvalidIdentifierError as exc:
-            raise ValueError(str(exc)) from None
+        return validate_catalog_name(v, "athena.database")  # its error is a ValueError
 
     @field_validator("output_location")
     @classmethod
@@ -102,12 +99,7 @@ class ColumnConfig(_Model):
     @field_validator("rename")
     @classmethod
     def _rename(cls, v: Optional[str]) -> Optional[str]:
-        if v is not None:
-            try:
-                validate_catalog_name(v, "rename")
-            except InvalidIdentifierError as exc:
-                raise ValueError(str(exc)) from None
-        return v
+        return v if v is None else validate_catalog_name(v, "rename")
 
 
 ExportFormat = Literal["DYNAMODB_JSON", "ION"]
@@ -155,10 +147,7 @@ class TableConfig(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        try:
-            return validate_catalog_name(v, "table name")
-        except InvalidIdentifierError as exc:
-            raise ValueError(str(exc)) from None
+        return validate_catalog_name(v, "table name")  # its error is a ValueError
 
     @field_validator("dynamodb_table")
     @classmethod

@@ -93,21 +93,26 @@ class ChainExportRequest:
     @classmethod
     def for_seed(cls, *, table_name: str, sql_name: str, generation: int, export_time: datetime,
                  s3_bucket: str, base_prefix: str, export_format: str) -> "ChainExportRequest":
-        prefix = f"{chain_prefix(base_prefix, sql_name, generation)}/seed/{_stamp(export_time)}"
-        token = client_token("seed", table_name, generation, utc(export_time).isoformat(),
-                             export_format, s3_bucket, prefix)
-        return cls(table_name, sql_name, generation, s3_bucket, prefix, export_format, token,
-                   export_time=utc(export_time))
+        """The full export the chain starts from."""
+        return cls._full("seed", table_name, sql_name, generation, export_time, s3_bucket,
+                         base_prefix, export_format)
 
     @classmethod
     def for_check(cls, *, table_name: str, sql_name: str, generation: int, export_time: datetime,
                   s3_bucket: str, base_prefix: str, export_format: str) -> "ChainExportRequest":
         """The full export at ``export_time`` the current table is compared with."""
-        prefix = f"{chain_prefix(base_prefix, sql_name, generation)}/check/{_stamp(export_time)}"
-        token = client_token("check", table_name, generation, utc(export_time).isoformat(),
+        return cls._full("check", table_name, sql_name, generation, export_time, s3_bucket,
+                         base_prefix, export_format)
+
+    @classmethod
+    def _full(cls, kind: str, table_name: str, sql_name: str, generation: int,
+              export_time: datetime, s3_bucket: str, base_prefix: str,
+              export_format: str) -> "ChainExportRequest":
+        prefix = f"{chain_prefix(base_prefix, sql_name, generation)}/{kind}/{_stamp(export_time)}"
+        token = client_token(kind, table_name, generation, utc(export_time).isoformat(),
                              export_format, s3_bucket, prefix)
         return cls(table_name, sql_name, generation, s3_bucket, prefix, export_format, token,
-                   export_time=utc(export_time), purpose="check")
+                   export_time=utc(export_time), purpose="check" if kind == "check" else "")
 
 
 def _summaries_under(s3, bucket: str, prefix: str) -> list[ManifestSummary]:
