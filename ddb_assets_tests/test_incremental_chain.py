@@ -368,6 +368,7 @@ def test_pitr_gap_is_reported_and_resolved_by_reseeding(aws, tmp_path):
     m = lambda minutes, s=0, ms=0: t0 + timedelta(minutes=minutes, seconds=s, milliseconds=ms)  # noqa: E731
     sc.put(m(1), {"pk": "a", "sk": 1, "qty": 1, "name": "apple"})
     sc.put(m(2), {"pk": "b", "sk": 1, "qty": 2, "name": "banana"})
+    sc.put(m(3), {"pk": "d", "sk": 1, "qty": 5, "name": "date", "tags": {"x", "y"}})  # never changes
     sc.update(m(12), "a", qty=2)                                         # in W1 [10', 25')
     spec = ChainSpec(table_name=name, sql_name="gappy", schema="shop", s3_bucket=bucket,
                      base_prefix="exports", window=W)
@@ -403,6 +404,15 @@ def test_pitr_gap_is_reported_and_resolved_by_reseeding(aws, tmp_path):
     reseed = {r["key_pk"]: r["operation"] for r in _rows(
         con, "SELECT key_pk, operation FROM shop.gappy_changes WHERE source = 'reseed'")}
     assert reseed == {"a": "MODIFY", "b": "REMOVE", "c": "INSERT"}       # the net change across the gap
+    rows = {r["key_pk"]: r for r in _rows(
+        con, "SELECT key_pk, new_qty, old_qty, new_name, old_name, write_ts, window_from, window_to "
+             "FROM shop.gappy_changes WHERE source = 'reseed'")}
+    assert (rows["a"]["new_qty"], rows["a"]["old_qty"]) == (3, 2)              # typed both ways
+    assert (rows["b"]["new_name"], rows["b"]["old_name"]) == (None, "banana")
+    assert (rows["c"]["new_name"], rows["c"]["old_name"]) == ("cherry", None)
+    assert {r["write_ts"] for r in rows.values()} == {m(50).replace(tzinfo=None)}   # the re-seed time
+    assert {(r["window_from"], r["window_to"]) for r in rows.values()} == {(m(25).replace(tzinfo=None),
+                                                                           m(50).replace(tzinfo=None))}
     files = _full_export_files(aws, ddb, s3, name, bucket, m(50), str(tmp_path))
     cmp = dc.compare_with_full_export(con, schema="shop", table="gappy", data_files=files,
                                       key_attributes=["pk", "sk"])

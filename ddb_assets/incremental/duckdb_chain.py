@@ -402,41 +402,71 @@ def apply_seed(con, *, schema: str, table: str, generation: int, seed_time: date
     seed_time = utc(seed_time)
     with tempfile.TemporaryDirectory(prefix="ddb_seed_", dir=work_dir) as tmp:
         seed_file = os.path.join(tmp, "seed.json.gz")
-        items: dict[str, str] = {}
-        with gzip.open(seed_file, "wt", encoding="utf-8", compresslevel=1) as fp:
-            for f in data_files:
-                for item in rec.read_items(str(f), export_format):
-                    k = rec.key_text(rec.key_of(item, key_attributes))
-                    text = rec.canonical(item)
-                    items[k] = text
-                    fp.write('{"k":' + json.dumps(k) + ',"Item":' + text + "}\n")
+        count = _stage_items(data_files, export_format, key_attributes, seed_file)
         state = read_chain_state(con, schema, table) if _exists(con, schema, table + "__chain") else ChainState()
         if not state.seeded:
             return _apply(con, n, kind="seed", generation=generation, window_from=None, window_to=seed_time,
-                          export_arn=export_arn, images=seed_file, records_file=None, count=len(items),
+                          export_arn=export_arn, images=seed_file, records_file=None, count=count,
                           view_type="NEW_AND_OLD_IMAGES", overrides=overrides or {}, tz=tz,
                           source=SOURCE_RESEED, key_attributes=key_attributes, seed_files=seed_file)
         last_to = state.last_to
         if seed_time < last_to:
             raise ChainOrderError(f"re-seed time {seed_time.isoformat()} is before the chain's last To "
                                   f"{last_to.isoformat()}")
-        current = dict(con.execute(f"SELECT _ddb_key, CAST(_ddb_item AS VARCHAR) FROM {n.current}").fetchall())
-        micros = int(seed_time.timestamp()) * 1_000_000 + seed_time.microsecond
-        diff: list[rec.ChangeRecord] = []
-        for k, text in items.items():
-            old = current.get(k)
-            if old is None or old != text:
-                diff.append(rec.ChangeRecord(json.loads(k), micros, json.loads(text),
-                                             None if old is None else json.loads(old)))
-        for k, old in current.items():
-            if k not in items:
-                diff.append(rec.ChangeRecord(json.loads(k), micros, None, json.loads(old)))
         images, records_file = os.path.join(tmp, "images.json.gz"), os.path.join(tmp, "records.json.gz")
-        rec.write_staging(diff, images, records_file)
+        changed = _stage_net_change(con, n, seed_file, seed_time, images, records_file)
         return _apply(con, n, kind="seed", generation=generation, window_from=last_to, window_to=seed_time,
-                      export_arn=export_arn, images=images, records_file=records_file, count=len(diff),
+                      export_arn=export_arn, images=images, records_file=records_file, count=changed,
                       view_type="NEW_AND_OLD_IMAGES", overrides=overrides or {}, tz=tz, source=SOURCE_RESEED,
                       key_attributes=key_attributes, gap=gap or "re-seeded", seed_files=seed_file)
+
+
+def _stage_items(data_files: Sequence[str], export_format: str, key_attributes: Sequence[str],
+                 staged: str) -> int:
+    """Stream a full export's items to a staging file of ``{"k": key, "Item": image}`` lines
+    (canonical JSON); returns the number of items. Nothing is held in memory."""
+    count = 0
+    with gzip.open(staged, "wt", encoding="utf-8", compresslevel=1) as fp:
+        for f in data_files:
+            for item in rec.read_items(str(f), export_format):
+                k = rec.key_text(rec.key_of(item, key_attributes))
+                fp.write('{"k":' + json.dumps(k) + ',"Item":' + rec.canonical(item) + "}\n")
+                count += 1
+    return count
+
+
+# Raw text lines out of DuckDB (the values are minified JSON: no quote, newline or control
+# character needs CSV escaping).
+_COPY_LINES = "(FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x01', COMPRESSION gzip)"
+_RESEED = "_ddb_reseed"
+
+
+def _stage_net_change(con, n: Names, seed_file: str, seed_time: datetime, images: str, records: str) -> int:
+    """The net change between the current table and a fresh full export, computed in DuckDB
+    (FULL OUTER JOIN on the item key; an item counts as changed when its stored JSON text
+    differs), written as the two staging files :func:`_apply` reads (write time = the seed
+    time; an absent image left out). Returns the number of changed items."""
+    micros = int(seed_time.timestamp()) * 1_000_000 + seed_time.microsecond
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_RESEED} AS SELECT coalesce(c._ddb_key, s.k) AS k, "
+                f"s.item AS new, CAST(c._ddb_item AS VARCHAR) AS old "
+                f"FROM {n.current} AS c FULL OUTER JOIN (SELECT json ->> 'k' AS k, CAST(json -> 'Item' AS VARCHAR) "
+                f"AS item FROM {_READ.format(files='$1')}) AS s ON c._ddb_key = s.k "
+                f"WHERE c._ddb_key IS NULL OR s.k IS NULL OR CAST(c._ddb_item AS VARCHAR) IS DISTINCT FROM s.item",
+                [[seed_file]])
+    try:
+        con.execute(f"COPY (SELECT '{{\"k\":' || CAST(to_json(k) AS VARCHAR) || ',\"ts\":{micros},\"Keys\":' || k "
+                    f"|| coalesce(',\"New\":' || new, '') || coalesce(',\"Old\":' || old, '') || '}}' "
+                    f"FROM {_RESEED} ORDER BY k) TO '{_sql_path(records)}' {_COPY_LINES}")
+        con.execute(f"COPY (SELECT '{{\"Item\":' || x || '}}' FROM (SELECT k AS x FROM {_RESEED} UNION ALL "
+                    f"SELECT new FROM {_RESEED} WHERE new IS NOT NULL UNION ALL "
+                    f"SELECT old FROM {_RESEED} WHERE old IS NOT NULL)) TO '{_sql_path(images)}' {_COPY_LINES}")
+        return con.execute(f"SELECT count(*) FROM {_RESEED}").fetchone()[0]
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {_RESEED}")
+
+
+def _sql_path(path: str) -> str:
+    return str(path).replace("'", "''")
 
 
 @dataclass(frozen=True)
@@ -490,13 +520,7 @@ def compare_with_full_export(con, *, schema: str, table: str, data_files: Sequen
     tch.prepare_duckdb(con)
     with tempfile.TemporaryDirectory(prefix="ddb_cmp_", dir=work_dir) as tmp:
         staged = os.path.join(tmp, "export.json.gz")
-        count = 0
-        with gzip.open(staged, "wt", encoding="utf-8", compresslevel=1) as fp:
-            for f in data_files:
-                for item in rec.read_items(str(f), export_format):
-                    k = rec.key_text(rec.key_of(item, key_attributes))
-                    fp.write('{"k":' + json.dumps(k) + ',"Item":' + rec.canonical(item) + "}\n")
-                    count += 1
+        count = _stage_items(data_files, export_format, key_attributes, staged)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_CMP_EXPORT} AS SELECT * FROM {n.current} LIMIT 0")
         try:
             _insert_items(con, _CMP_EXPORT, plans, staged, None)
