@@ -62,6 +62,8 @@ TEXT_INPUT = "org.apache.hadoop.mapred.TextInputFormat"
 PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+TEXT_OUTPUT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
+TEXT_SERDE = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
 PRESTO_VIEW_PREFIX = "/* Presto View: "
 PRESTO_VIEW_SUFFIX = " */"
 
@@ -310,6 +312,7 @@ class AthenaEmulator:
         self.statements: list[str] = []
         self.queries: list[EmulatedQuery] = []
         self._downloads: dict[tuple[str, str, str], str] = {}
+        self._metadata: dict[str, dict] = {}   # Iceberg metadata files (immutable) by URI
 
     def close(self) -> None:
         self.con.close()
@@ -356,10 +359,19 @@ class AthenaEmulator:
             if kind == "VIEW":
                 self._create_view(tree, q)
                 return [], []
-            raise _Fail(f"NOT_SUPPORTED: the emulator runs CTAS and CREATE VIEW only, not "
+            if kind == "TABLE" and tree.expression is None:
+                self._create_table(tree)
+                return [], []
+            raise _Fail(f"NOT_SUPPORTED: the emulator runs CREATE TABLE, CTAS and CREATE VIEW only, not "
                         f"{tree.sql('athena')[:80]!r}")
         if isinstance(tree, exp.Drop):
             self._drop(tree)
+            return [], []
+        if isinstance(tree, exp.Alter):
+            self._alter(tree)
+            return [], []
+        if isinstance(tree, (exp.Insert, exp.Delete, exp.Update, exp.Merge)):
+            self._dml(tree, q)
             return [], []
         raise _Fail(f"NOT_SUPPORTED: the emulator does not run {tree.key.upper()} statements")
 
@@ -453,7 +465,7 @@ class AthenaEmulator:
                 if (db, name) not in [(d, n) for d, n, _ in views]:
                     views.append((db, name, view_sql))
                 continue
-            keys = [k["Name"].lower() for k in glue_table.get("PartitionKeys", [])]
+            keys = self._partition_keys(glue_table)
             fixed = self._pruned_values(table, keys)
             prev = needs.get((db, name))
             filters = None if fixed is None else [fixed]
@@ -470,8 +482,8 @@ class AthenaEmulator:
             return self.views[(db, name)]
         raise _Fail(f"HIVE_UNSUPPORTED_FORMAT: view {db}.{name} is not an Athena (Presto) view")
 
-    def _prepare_sources(self, tree: exp.Expression, q: EmulatedQuery) -> dict:
-        needs: dict = {}
+    def _prepare_sources(self, tree: exp.Expression, q: EmulatedQuery, needs: dict | None = None) -> dict:
+        needs = dict(needs or {})
         views: list = []
         self._collect(tree, self.database, needs, views)
         schema: dict[str, dict[str, str]] = {}
@@ -494,7 +506,7 @@ class AthenaEmulator:
             if n:
                 self.con.execute(f"DROP {kind} {_dq(db)}.{_dq(name)}")
 
-    def _list_objects(self, location: str) -> list[tuple[str, str, int, str]]:
+    def _list_objects(self, location: str, hidden: bool = False) -> list[tuple[str, str, int, str]]:
         bucket, key = _split_s3(location)
         out = []
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=_prefix(key)):
@@ -503,12 +515,14 @@ class AthenaEmulator:
                 parts = rel.split("/")
                 if not rel or rel.endswith("/") or o["Key"].endswith("_$folder$"):
                     continue
-                if any(p.startswith(("_", ".")) for p in parts):
+                if not hidden and any(p.startswith(("_", ".")) for p in parts):
                     continue  # Athena ignores hidden and underscore-prefixed files
                 out.append((bucket, o["Key"], int(o["Size"]), o.get("ETag", "")))
         return sorted(out)
 
     def _load_table(self, db: str, name: str, glue_table: dict, filters, q: EmulatedQuery) -> dict:
+        if _is_iceberg(glue_table):
+            return self._load_iceberg(db, name, glue_table, filters, q)
         sd = glue_table.get("StorageDescriptor", {})
         columns = [(c["Name"].lower(), parse_hive_type(c["Type"])) for c in sd.get("Columns", [])]
         pkeys = [(k["Name"].lower(), parse_hive_type(k.get("Type", "string")))
@@ -723,6 +737,380 @@ class AthenaEmulator:
                               "Parameters": {"serialization.format": "1"}}},
         })
 
+    # -- CREATE TABLE without AS: Hive external tables and Iceberg tables -------------------
+    def _require_database(self, db: str) -> None:
+        try:
+            self.glue.get_database(Name=db)
+        except self.glue.exceptions.EntityNotFoundException:
+            raise _Fail(f"SCHEMA_NOT_FOUND: Schema '{db}' does not exist") from None
+
+    @staticmethod
+    def _ddl_type(kind: exp.DataType, iceberg: bool) -> tuple:
+        if iceberg:
+            for dt in [kind, *kind.find_all(exp.DataType)]:
+                if dt.this in _NOT_ICEBERG:
+                    raise _Fail(f"NOT_SUPPORTED: Iceberg tables do not support the type "
+                                f"{dt.sql('hive').lower()} (use string, int, bigint, ...)")
+        try:
+            return parse_hive_type(kind.sql(dialect="hive"))
+        except ValueError as exc:
+            raise _Fail(f"NOT_SUPPORTED: {exc}") from None
+
+    def _create_table(self, tree: exp.Create) -> None:
+        schema = tree.this
+        if not isinstance(schema, exp.Schema) or not isinstance(schema.this, exp.Table):
+            raise _Fail("SYNTAX_ERROR: CREATE TABLE needs a column list (or AS SELECT)")
+        target = schema.this
+        db, name = self._db_of(target, self.database), target.name.lower()
+        external, location, partitioned, fmt, delim = False, None, None, None, None
+        tblprops: dict[str, str] = {}
+        props = tree.args.get("properties")
+        for p in (props.expressions if props is not None else []):
+            if isinstance(p, exp.ExternalProperty):
+                external = True
+            elif isinstance(p, exp.LocationProperty):
+                location = p.this.name
+            elif isinstance(p, exp.PartitionedByProperty):
+                partitioned = list(p.this.expressions) if isinstance(p.this, exp.Schema) else [p.this]
+            elif isinstance(p, exp.FileFormatProperty):
+                fmt = (p.this.name if isinstance(p.this, exp.Expression) else str(p.this)).upper()
+            elif isinstance(p, exp.RowFormatDelimitedProperty):
+                extra = [k for k, v in p.args.items() if v is not None and k != "fields"]
+                if extra:
+                    raise _Fail(f"NOT_SUPPORTED: the emulator reads ROW FORMAT DELIMITED FIELDS only, not {extra}")
+                delim = p.args["fields"].name if p.args.get("fields") is not None else None
+            elif isinstance(p, exp.Property):
+                key = p.name.lower() if p.name else str(p.this).lower()
+                value = p.args.get("value")
+                tblprops[key] = value.name if isinstance(value, exp.Expression) else str(value)
+            else:
+                raise _Fail(f"NOT_SUPPORTED: the emulator does not support {p.sql('athena')!r} in CREATE TABLE")
+        iceberg = tblprops.get("table_type", "").upper() == "ICEBERG"
+        self._require_database(db)
+        if self._get_table(db, name) is not None:
+            if tree.args.get("exists"):
+                return
+            raise _Fail(f"TABLE_ALREADY_EXISTS: Table 'awsdatacatalog.{db}.{name}' already exists")
+        columns = []
+        for cd in schema.expressions:
+            if not isinstance(cd, exp.ColumnDef) or cd.args.get("kind") is None:
+                raise _Fail(f"SYNTAX_ERROR: column definition expected, got {cd.sql('athena')!r}")
+            columns.append((cd.name.lower(), self._ddl_type(cd.args["kind"], iceberg)))
+        names = [c for c, _ in columns]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise _Fail(f"DUPLICATE_COLUMN_NAME: Column name '{dup[0]}' specified more than once")
+        if not location:
+            raise _Fail(f"NOT_SUPPORTED: the emulator needs a LOCATION for table {db}.{name}")
+        _split_s3(location)
+        if iceberg:
+            if external:
+                raise _Fail("NOT_SUPPORTED: CREATE EXTERNAL TABLE cannot create an Iceberg table: use "
+                            "CREATE TABLE ... TBLPROPERTIES ('table_type'='ICEBERG')")
+            if fmt is not None or delim is not None:
+                raise _Fail("NOT_SUPPORTED: Iceberg tables take the file format from TBLPROPERTIES "
+                            "('format'), not STORED AS / ROW FORMAT")
+            spec = []
+            for p in partitioned or []:
+                if not isinstance(p, (exp.Identifier, exp.Column)):
+                    raise _Fail(f"NOT_SUPPORTED: the emulator partitions Iceberg tables by identity "
+                                f"(a column name) only, not {p.sql('athena')!r}")
+                if p.name.lower() not in names:
+                    raise _Fail(f"COLUMN_NOT_FOUND: Partition column '{p.name}' is not a column of "
+                                f"{db}.{name}")
+                spec.append(p.name.lower())
+            self._iceberg_create(db, name, columns, spec, location, tblprops)
+            return
+        if not external:
+            raise _Fail("NOT_SUPPORTED: Only external table creation is supported (CREATE EXTERNAL TABLE, "
+                        "or an Iceberg table with TBLPROPERTIES ('table_type'='ICEBERG'))")
+        pkeys = []
+        for p in partitioned or []:
+            if not isinstance(p, exp.ColumnDef) or p.args.get("kind") is None:
+                raise _Fail(f"SYNTAX_ERROR: a Hive table's partition columns need a type: {p.sql('athena')!r}")
+            pkeys.append((p.name.lower(), self._ddl_type(p.args["kind"], False)))
+        if fmt not in (None, "TEXTFILE", "PARQUET"):
+            raise _Fail(f"NOT_SUPPORTED: the emulator reads TEXTFILE and PARQUET tables, not {fmt}")
+        if fmt == "PARQUET":
+            sd = {"InputFormat": PARQUET_INPUT, "OutputFormat": PARQUET_OUTPUT,
+                  "SerdeInfo": {"SerializationLibrary": PARQUET_SERDE, "Parameters": {"serialization.format": "1"}}}
+        else:
+            d = "\u0001" if delim is None else delim
+            sd = {"InputFormat": TEXT_INPUT, "OutputFormat": TEXT_OUTPUT,
+                  "SerdeInfo": {"SerializationLibrary": TEXT_SERDE,
+                                "Parameters": {"field.delim": d, "serialization.format": d}}}
+        self.glue.create_table(DatabaseName=db, TableInput={
+            "Name": name, "TableType": "EXTERNAL_TABLE",
+            "Parameters": {"EXTERNAL": "TRUE", **{k: v for k, v in tblprops.items()}},
+            "PartitionKeys": [{"Name": n, "Type": hive_str(t)} for n, t in pkeys],
+            "StorageDescriptor": {"Columns": [{"Name": n, "Type": hive_str(t)} for n, t in columns],
+                                  "Location": location, **sd}})
+
+    # -- ALTER TABLE ------------------------------------------------------------------------
+    def _alter(self, tree: exp.Alter) -> None:
+        target = tree.this
+        if not isinstance(target, exp.Table) or (tree.args.get("kind") or "").upper() != "TABLE":
+            raise _Fail(f"NOT_SUPPORTED: the emulator runs ALTER TABLE only, not {tree.sql('athena')[:60]!r}")
+        db, name = self._db_of(target, self.database), target.name.lower()
+        glue_table = self._get_table(db, name)
+        if glue_table is None:
+            raise _Fail(f"TABLE_NOT_FOUND: Table 'awsdatacatalog.{db}.{name}' does not exist")
+        if glue_table.get("TableType") == "VIRTUAL_VIEW":
+            raise _Fail(f"NOT_SUPPORTED: {db}.{name} is a view")
+        iceberg = _is_iceberg(glue_table)
+        actions = tree.args.get("actions") or []
+        if iceberg:
+            meta = self._iceberg_meta(glue_table)
+            for a in actions:
+                if isinstance(a, exp.AddPartition):
+                    raise _Fail("NOT_SUPPORTED: ALTER TABLE ADD PARTITION is not supported for Iceberg tables "
+                                "(Iceberg partitions follow from the data)")
+                if isinstance(a, exp.Schema):
+                    meta = _iceberg_add_columns(meta, [(cd.name.lower(), self._ddl_type(cd.args["kind"], True))
+                                                       for cd in a.expressions])
+                elif isinstance(a, exp.Drop) and (a.args.get("kind") or "").upper() == "COLUMN":
+                    for col in a.args.get("tables") or [a.this]:
+                        meta = _iceberg_drop_column(meta, col.name.lower(), bool(a.args.get("exists")))
+                else:
+                    raise _Fail(f"NOT_SUPPORTED: the emulator runs ADD COLUMNS and DROP COLUMN on Iceberg "
+                                f"tables, not {a.sql('athena')[:60]!r}")
+            self._iceberg_commit(db, name, glue_table, meta)
+            return
+        for a in actions:
+            if isinstance(a, exp.AddPartition):
+                self._add_partition(db, name, glue_table, a)
+            elif isinstance(a, exp.Drop) and (a.args.get("kind") or "").upper() == "COLUMN":
+                raise _Fail("NOT_SUPPORTED: ALTER TABLE DROP COLUMN is only supported for Iceberg tables "
+                            "(use REPLACE COLUMNS on a Hive table)")
+            else:
+                raise _Fail(f"NOT_SUPPORTED: the emulator runs ADD PARTITION on Hive tables only, not "
+                            f"{a.sql('athena')[:60]!r}")
+
+    def _add_partition(self, db: str, name: str, glue_table: dict, action: exp.AddPartition) -> None:
+        spec = action.this
+        given: dict[str, str] = {}
+        for eq in (spec.expressions if isinstance(spec, exp.Anonymous) else []):
+            text = self._literal_text(eq.expression) if isinstance(eq, exp.EQ) else None
+            if not isinstance(eq, exp.EQ) or not isinstance(eq.this, exp.Column) or text is None:
+                raise _Fail(f"SYNTAX_ERROR: partition spec {spec.sql('athena')!r}")
+            given[eq.this.name.lower()] = text
+        keys = [k["Name"].lower() for k in glue_table.get("PartitionKeys", [])]
+        if sorted(given) != sorted(keys):
+            raise _Fail(f"HIVE_METASTORE_ERROR: partition spec {sorted(given)} does not match the partition "
+                        f"keys {keys} of {db}.{name}")
+        values = [given[k] for k in keys]
+        try:
+            self.glue.get_partition(DatabaseName=db, TableName=name, PartitionValues=values)
+        except self.glue.exceptions.EntityNotFoundException:
+            pass
+        else:
+            if action.args.get("exists"):
+                return
+            raise _Fail(f"ALREADY_EXISTS: Partition already exists: {values}")
+        sd = dict(glue_table.get("StorageDescriptor", {}))
+        loc = action.args.get("location")
+        if loc is not None:
+            location = loc.this.name if isinstance(loc, exp.LocationProperty) else loc.name
+        else:
+            location = sd.get("Location", "").rstrip("/") + "/" + "/".join(f"{k}={v}" for k, v in zip(keys, values))
+        _split_s3(location)
+        sd = {k: sd[k] for k in ("Columns", "InputFormat", "OutputFormat", "SerdeInfo") if k in sd}
+        self.glue.create_partition(DatabaseName=db, TableName=name, PartitionInput={
+            "Values": values, "StorageDescriptor": dict(sd, Location=location)})
+
+    # -- INSERT / DELETE / UPDATE / MERGE (Iceberg) -----------------------------------------
+    def _dml(self, tree: exp.Expression, q: EmulatedQuery) -> None:
+        what = {exp.Insert: "INSERT", exp.Delete: "DELETE", exp.Update: "UPDATE", exp.Merge: "MERGE"}[type(tree)]
+        target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+        if not isinstance(target, exp.Table):
+            raise _Fail(f"SYNTAX_ERROR: {what} needs a table")
+        db, name = self._db_of(target, self.database), target.name.lower()
+        glue_table = self._get_table(db, name)
+        if glue_table is None:
+            raise _Fail(f"TABLE_NOT_FOUND: Table 'awsdatacatalog.{db}.{name}' does not exist")
+        if glue_table.get("TableType") == "VIRTUAL_VIEW":
+            raise _Fail(f"NOT_SUPPORTED: Cannot {what.lower()} a view: {db}.{name}")
+        if not _is_iceberg(glue_table):
+            if what == "INSERT":
+                raise _Fail(f"NOT_SUPPORTED: the emulator inserts into Iceberg tables only ({db}.{name} is a "
+                            "Hive table; Athena itself can INSERT INTO it)")
+            raise _Fail("NOT_SUPPORTED: Modifying Hive table rows is only supported for transactional tables "
+                        f"({what} on {db}.{name}: Athena runs {what} on Iceberg tables only)")
+        meta = self._iceberg_meta(glue_table)
+        schema = self._prepare_sources(tree, q, {(db, name): (glue_table, None)})
+        if isinstance(tree, exp.Insert):
+            self._check_insert_types(tree, db, name, schema)
+        q.duckdb_sql = self._to_duckdb(tree, schema, self.database)
+        self.con.execute(q.duckdb_sql)
+        self._iceberg_write_data(db, name, glue_table, meta, what.lower())
+
+    def _check_insert_types(self, tree: exp.Insert, db: str, name: str, schema: dict) -> None:
+        """Trino refuses an INSERT whose query types cannot be coerced to the table's."""
+        table_cols = [(c["Name"].lower(), parse_hive_type(c["Type"])) for c in
+                      self._iceberg_fields(self._iceberg_meta(self._get_table(db, name)))]
+        types = dict(table_cols)
+        if isinstance(tree.this, exp.Schema):
+            wanted = [i.name.lower() for i in tree.this.expressions]
+            missing = [c for c in wanted if c not in types]
+            if missing:
+                raise _Fail(f"COLUMN_NOT_FOUND: Insert column name does not exist in target table: {missing[0]}")
+        else:
+            wanted = [c for c, _ in table_cols]
+        query = tree.expression
+        rel = self.con.sql(self._to_duckdb(query, schema, self.database))
+        got = []
+        for t in rel.types:
+            try:
+                got.append(from_duckdb_type(t))
+            except UnsupportedHiveType as exc:
+                got.append(None if str(t).strip('"').upper() == "NULL"
+                           else str(exc).removeprefix("Unsupported Hive type: "))
+        ok = len(got) == len(wanted) and all(g is None or (not isinstance(g, str) and _coercible(g, types[c]))
+                                             for g, c in zip(got, wanted))
+        if not ok:
+            shown = [g if isinstance(g, str) else ("unknown" if g is None else trino_str(g)) for g in got]
+            raise _Fail("TYPE_MISMATCH: Insert query has mismatched column types: Table: ["
+                        + ", ".join(trino_str(types[c]) for c in wanted) + "], Query: [" + ", ".join(shown) + "]")
+
+    # -- Iceberg storage (see the module docstring) -------------------------------------------
+    def _partition_keys(self, glue_table: dict) -> list[str]:
+        if _is_iceberg(glue_table):
+            return _iceberg_spec(self._iceberg_meta(glue_table))
+        return [k["Name"].lower() for k in glue_table.get("PartitionKeys", [])]
+
+    def _iceberg_meta(self, glue_table: dict) -> dict:
+        uri = (glue_table.get("Parameters") or {}).get("metadata_location")
+        if not uri:
+            raise _Fail(f"ICEBERG_INVALID_METADATA: table {glue_table.get('Name')} has no metadata_location")
+        if uri not in self._metadata:
+            bucket, key = _split_s3(uri)
+            try:
+                body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            except self.s3.exceptions.NoSuchKey:
+                raise _Fail(f"ICEBERG_INVALID_METADATA: metadata file {uri} is missing") from None
+            self._metadata[uri] = json.loads(body)
+        meta = json.loads(json.dumps(self._metadata[uri]))
+        meta["_uri"] = uri
+        return meta
+
+    @staticmethod
+    def _iceberg_fields(meta: dict) -> list[dict]:
+        schema = next(s for s in meta["schemas"] if s["schema-id"] == meta["current-schema-id"])
+        return [{"Name": f["name"], "Type": f["type"], "id": f["id"]} for f in schema["fields"]]
+
+    def _iceberg_create(self, db: str, name: str, columns, spec: list[str], location: str,
+                        tblprops: dict[str, str]) -> None:
+        fields = [{"id": i, "name": c, "required": False, "type": hive_str(t)}
+                  for i, (c, t) in enumerate(columns, 1)]
+        by_name = {f["name"]: f["id"] for f in fields}
+        meta = {
+            "format-version": 2, "table-uuid": str(uuid.uuid4()), "location": location.rstrip("/"),
+            "last-updated-ms": int(time.time() * 1000), "last-column-id": len(fields),
+            "current-schema-id": 0, "schemas": [{"schema-id": 0, "type": "struct", "fields": fields}],
+            "default-spec-id": 0,
+            "partition-specs": [{"spec-id": 0, "fields": [
+                {"name": c, "transform": "identity", "source-id": by_name[c], "field-id": 1000 + i}
+                for i, c in enumerate(spec)]}],
+            "properties": {k: v for k, v in tblprops.items() if k != "table_type"},
+            "current-snapshot-id": -1, "snapshots": [], "metadata-version": 0,
+        }
+        uri = self._iceberg_write_metadata(meta)
+        self.glue.create_table(DatabaseName=db, TableInput={
+            "Name": name, "TableType": "EXTERNAL_TABLE",
+            "Parameters": {"table_type": "ICEBERG", "metadata_location": uri},
+            "PartitionKeys": [],
+            "StorageDescriptor": {"Columns": _glue_iceberg_columns(meta), "Location": location}})
+
+    def _iceberg_write_metadata(self, meta: dict) -> str:
+        meta = {k: v for k, v in meta.items() if k != "_uri"}
+        uri = f"{meta['location']}/metadata/{meta['metadata-version']:05d}-{uuid.uuid4()}.metadata.json"
+        bucket, key = _split_s3(uri)
+        self.s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(meta, indent=1).encode())
+        self._metadata[uri] = meta
+        return uri
+
+    def _iceberg_commit(self, db: str, name: str, glue_table: dict, meta: dict) -> None:
+        """Swap Glue's metadata_location from the metadata this statement read to a new file
+        (optimistic: a concurrent commit in between fails this one, as Iceberg does)."""
+        old = meta["_uri"]
+        now = self._get_table(db, name)
+        if now is None or (now.get("Parameters") or {}).get("metadata_location") != old:
+            raise _Fail(f"ICEBERG_COMMIT_ERROR: Failed to commit Iceberg update to table {db}.{name}: "
+                        "the table was changed concurrently")
+        meta = dict(meta, **{"metadata-version": meta["metadata-version"] + 1,
+                             "last-updated-ms": int(time.time() * 1000)})
+        uri = self._iceberg_write_metadata(meta)
+        params = dict(now.get("Parameters") or {}, metadata_location=uri, previous_metadata_location=old)
+        sd = dict(now.get("StorageDescriptor") or {})
+        self.glue.update_table(DatabaseName=db, TableInput={
+            "Name": name, "TableType": now.get("TableType", "EXTERNAL_TABLE"), "Parameters": params,
+            "PartitionKeys": [],
+            "StorageDescriptor": {"Columns": _glue_iceberg_columns(meta), "Location": sd.get("Location", "")}})
+
+    def _iceberg_files(self, meta: dict) -> list[dict]:
+        sid = meta.get("current-snapshot-id", -1)
+        snap = next((s for s in meta["snapshots"] if s["snapshot-id"] == sid), None)
+        return list(snap["data-files"]) if snap else []
+
+    def _load_iceberg(self, db: str, name: str, glue_table: dict, filters, q: EmulatedQuery) -> dict:
+        meta = self._iceberg_meta(glue_table)
+        fields = self._iceberg_fields(meta)
+        columns = [(f["Name"], parse_hive_type(f["Type"]), str(f["id"])) for f in fields]
+        self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {_dq(db)}")
+        target = f"{_dq(db)}.{_dq(name)}"
+        self._drop_duck(db, name)
+        self.con.execute(f"CREATE OR REPLACE TABLE {target} ("
+                         + ", ".join(f"{_dq(c)} {duckdb_str(t)}" for c, t, _ in columns) + ")")
+        for f in self._iceberg_files(meta):
+            if filters is not None and not any(all(f["partition"].get(k) == v for k, v in flt.items())
+                                               for flt in filters):
+                continue  # pruned by the partition values in the metadata, as Iceberg plans scans
+            bucket, key = _split_s3(f["path"])
+            q.bytes_scanned += int(f["file-size-in-bytes"])
+            q.objects_read.append(f["path"])
+            path = self._download(bucket, key, f["path"])
+            sel = [f"CAST({_dq(f['columns'][i])} AS {duckdb_str(t)})" if i in f["columns"]
+                   else f"CAST(NULL AS {duckdb_str(t)})" for _, t, i in columns]  # by field id
+            self.con.execute(f"INSERT INTO {target} SELECT {', '.join(sel)} FROM read_parquet({_sql_str(path)})")
+        return {c: trino_str(t) for c, t, _ in columns}
+
+    def _iceberg_write_data(self, db: str, name: str, glue_table: dict, meta: dict, operation: str) -> None:
+        """Copy-on-write: the table's rows after the statement become the new snapshot's files,
+        one Parquet file per partition value (old files stay, as until snapshots expire)."""
+        fields = self._iceberg_fields(meta)
+        spec = _iceberg_spec(meta)
+        target = f"{_dq(db)}.{_dq(name)}"
+        cols = ", ".join(_dq(f["Name"]) for f in fields)
+        groups = [()] if not spec else self.con.execute(
+            f"SELECT DISTINCT {', '.join(f'CAST({_dq(c)} AS VARCHAR)' for c in spec)} FROM {target}").fetchall()
+        files = []
+        codec = (meta.get("properties", {}).get("write_compression") or "ZSTD").upper()
+        codec = {"NONE": "UNCOMPRESSED"}.get(codec, codec)
+        for values in groups:
+            cond = " AND ".join(f"CAST({_dq(c)} AS VARCHAR) IS NOT DISTINCT FROM "
+                                + ("NULL" if v is None else _sql_str(v)) for c, v in zip(spec, values)) or "true"
+            n = self.con.execute(f"SELECT count(*) FROM {target} WHERE {cond}").fetchone()[0]
+            if not n:
+                continue
+            local = os.path.join(self._tmp.name, f"w-{uuid.uuid4().hex}.parquet")
+            self.con.execute(f"COPY (SELECT {cols} FROM {target} WHERE {cond}) TO {_sql_str(local)} "
+                             f"(FORMAT PARQUET, COMPRESSION {codec})")
+            part = "/".join(f"{c}={'null' if v is None else v}" for c, v in zip(spec, values))
+            uri = f"{meta['location']}/data/{part + '/' if part else ''}{uuid.uuid4().hex}.parquet"
+            bucket, key = _split_s3(uri)
+            with open(local, "rb") as fh:
+                self.s3.put_object(Bucket=bucket, Key=key, Body=fh.read())
+            files.append({"path": uri, "partition": dict(zip(spec, values)), "record-count": int(n),
+                          "file-size-in-bytes": os.path.getsize(local),
+                          "columns": {str(f["id"]): f["Name"] for f in fields}})
+            os.remove(local)
+        snap = {"snapshot-id": uuid.uuid4().int >> 65, "parent-snapshot-id": meta.get("current-snapshot-id"),
+                "timestamp-ms": int(time.time() * 1000), "summary": {"operation": operation},
+                "schema-id": meta["current-schema-id"], "data-files": files}
+        meta = dict(meta, snapshots=meta["snapshots"] + [snap])
+        meta["current-snapshot-id"] = snap["snapshot-id"]
+        self._iceberg_commit(db, name, glue_table, meta)
+
     # -- views and drops ------------------------------------------------------------------
     def _create_view(self, tree: exp.Create, q: EmulatedQuery) -> None:
         target = tree.this if isinstance(tree.this, exp.Table) else tree.this.find(exp.Table)
@@ -777,6 +1165,10 @@ class AthenaEmulator:
                         f"use DROP {'VIEW' if is_view else 'TABLE'}")
         self.glue.delete_table(DatabaseName=db, Name=name)
         self.views.pop((db, name), None)
+        if _is_iceberg(existing):  # Athena deletes an Iceberg table's data with the table
+            loc = (existing.get("StorageDescriptor") or {}).get("Location", "")
+            for bucket, key, _, _ in self._list_objects(loc, hidden=True):
+                self.s3.delete_object(Bucket=bucket, Key=key)
 
 
 # ---------------------------------------------------------------------------------------
@@ -858,3 +1250,87 @@ def _trino_column_names(query: exp.Expression, duck_names: list[str]) -> list[st
             out.append(f"_col{i}")
     return out
 
+
+# ---------------------------------------------------------------------------------------
+# Iceberg metadata (pure functions over the emulator's metadata JSON)
+
+_NOT_ICEBERG = {exp.DataType.Type.TINYINT, exp.DataType.Type.SMALLINT, exp.DataType.Type.CHAR,
+                exp.DataType.Type.VARCHAR}
+
+
+def _is_iceberg(glue_table: dict) -> bool:
+    return str((glue_table.get("Parameters") or {}).get("table_type", "")).upper() == "ICEBERG"
+
+
+def _iceberg_spec(meta: dict) -> list[str]:
+    """Identity partition columns of the default spec, by their current names."""
+    names = {f["id"]: f["name"] for s in meta["schemas"] for f in s["fields"]}
+    spec = next(s for s in meta["partition-specs"] if s["spec-id"] == meta["default-spec-id"])
+    return [names[f["source-id"]] for f in spec["fields"]]
+
+
+def _current_fields(meta: dict) -> list[dict]:
+    return list(next(s for s in meta["schemas"] if s["schema-id"] == meta["current-schema-id"])["fields"])
+
+
+def _new_schema(meta: dict, fields: list[dict]) -> dict:
+    sid = max(s["schema-id"] for s in meta["schemas"]) + 1
+    return dict(meta, schemas=meta["schemas"] + [{"schema-id": sid, "type": "struct", "fields": fields}],
+                **{"current-schema-id": sid})
+
+
+def _iceberg_add_columns(meta: dict, columns: list[tuple[str, tuple]]) -> dict:
+    """New columns get new field ids: rows written before read them as NULL."""
+    fields = _current_fields(meta)
+    last = meta["last-column-id"]
+    for name, t in columns:
+        if any(f["name"] == name for f in fields):
+            raise _Fail(f"COLUMN_ALREADY_EXISTS: Column '{name}' already exists")
+        last += 1
+        fields.append({"id": last, "name": name, "required": False, "type": hive_str(t)})
+    return dict(_new_schema(meta, fields), **{"last-column-id": last})
+
+
+def _iceberg_drop_column(meta: dict, name: str, if_exists: bool) -> dict:
+    fields = _current_fields(meta)
+    if not any(f["name"] == name for f in fields):
+        if if_exists:
+            return meta
+        raise _Fail(f"COLUMN_NOT_FOUND: Column '{name}' does not exist")
+    if name in _iceberg_spec(meta):
+        raise _Fail(f"NOT_SUPPORTED: Cannot drop partition field: {name}")
+    return _new_schema(meta, [f for f in fields if f["name"] != name])
+
+
+def _glue_iceberg_columns(meta: dict) -> list[dict]:
+    """Columns as Athena mirrors an Iceberg schema into Glue."""
+    return [{"Name": f["name"], "Type": f["type"],
+             "Parameters": {"iceberg.field.id": str(f["id"]), "iceberg.field.optional": "true",
+                            "iceberg.field.current": "true"}} for f in _current_fields(meta)]
+
+
+_INT_ORDER = ["tinyint", "smallint", "int", "bigint"]
+
+
+def _coercible(got: tuple, want: tuple) -> bool:
+    """Trino's implicit coercion (what an INSERT accepts), for the types the emulator sees."""
+    if got == want:
+        return True
+    g, w = got[0], want[0]
+    if g in _INT_ORDER and w in _INT_ORDER:
+        return _INT_ORDER.index(g) <= _INT_ORDER.index(w)
+    if g in _INT_ORDER and w in ("decimal", "float", "double"):
+        return True
+    if g == "decimal" and w == "decimal":
+        return got[2] <= want[2] and got[1] - got[2] <= want[1] - want[2]
+    if g in ("decimal", "float") and w == "double":
+        return True
+    if g == "date" and w == "timestamp":
+        return True
+    if g == "array" and w == "array":
+        return _coercible(got[1], want[1])
+    if g == "map" and w == "map":
+        return _coercible(got[1], want[1]) and _coercible(got[2], want[2])
+    if g == "struct" and w == "struct":
+        return len(got[1]) == len(want[1]) and all(_coercible(a[1], b[1]) for a, b in zip(got[1], want[1]))
+    return False

@@ -461,3 +461,20 @@ def test_json_functions_of_json_extract_and_output_reparses(js):
     duck = athena_to_duckdb(sql)
     import sqlglot
     assert js.execute(sqlglot.parse_one(duck, read="duckdb").sql("duckdb")).fetchone() == (2, 1, "12.5")
+
+
+def test_from_unixtime_nanos_is_the_instant_floored_to_microseconds(utc_con):
+    # Trino: from_unixtime_nanos(bigint) -> timestamp(9) with time zone. DuckDB keeps microseconds:
+    # the value is floored (also before 1970), never rounded. (A UTC session, as Athena's: CAST of an
+    # instant to timestamp takes the session zone.)
+    got = one(utc_con, "SELECT from_unixtime_nanos(1700000000123456789), from_unixtime_nanos(-1), "
+                   "from_unixtime_nanos(0), from_unixtime_nanos(CAST(NULL AS bigint)), "
+                   "CAST(from_unixtime_nanos(1700000000123456999) AS timestamp(6)), "
+                   "CAST(from_unixtime_nanos(1700000000123456000) AT TIME ZONE 'Asia/Tokyo' AS timestamp(6))")
+    assert got[0] == dt.datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=UTC)
+    assert got[1] == dt.datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    assert got[2] == dt.datetime(1970, 1, 1, tzinfo=UTC) and got[3] is None
+    assert got[4] == dt.datetime(2023, 11, 14, 22, 13, 20, 123456)         # UTC wall clock (Athena's zone)
+    assert got[5] == dt.datetime(2023, 11, 15, 7, 13, 20, 123456)          # Tokyo wall clock
+    with pytest.raises(TranspileError):
+        athena_to_duckdb("SELECT from_unixtime_nanos(1, 2)")

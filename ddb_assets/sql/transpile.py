@@ -119,6 +119,9 @@ FIXES: dict[str, str] = {
     "CAST parses the text; use json_parse to parse)",
     "json_size": "size of the object/array at the path, 0 for a scalar, NULL if the path "
     "selects nothing (no DuckDB function)",
+    "from_unixtime_nanos": "the instant (TIMESTAMPTZ) of an integer count of nanoseconds since the "
+    "epoch, floored to DuckDB's microseconds (Trino keeps nanoseconds: timestamp(9) with time "
+    "zone); no DuckDB function",
 }
 
 _INTEGER_TYPES = {
@@ -674,6 +677,14 @@ def _date_add(node: exp.DateAdd) -> exp.Expression | None:
     return new
 
 
+def _from_unixtime_nanos(node: exp.Anonymous) -> exp.Expression:
+    if len(node.expressions) != 1:
+        raise TranspileError("from_unixtime_nanos takes one argument")
+    # floor division in integers (a double cannot hold today's nanoseconds exactly)
+    return _dd("timezone('UTC', make_timestamp(CAST((CAST(__n__ AS HUGEINT) - ((CAST(__n__ AS HUGEINT) % 1000) "
+               "+ 1000) % 1000) // 1000 AS BIGINT)))", "TIMESTAMPTZ", n=node.expressions[0])
+
+
 _ANONYMOUS: dict[str, Callable[[Any], exp.Expression | None]] = {
     "format_datetime": _format_datetime,
     "at_timezone": _at_timezone,
@@ -685,6 +696,7 @@ _ANONYMOUS: dict[str, Callable[[Any], exp.Expression | None]] = {
     "zip_with": _zip_with,
     "json_array_length": _json_array_length,
     "json_size": _json_size,
+    "from_unixtime_nanos": _from_unixtime_nanos,
 }
 _TYPED: dict[type, Callable[[Any], exp.Expression | None]] = {
     exp.FromISO8601Timestamp: _from_iso8601_timestamp,
