@@ -1,45 +1,114 @@
-"""Athena (production) SQL for the change history: Iceberg tables and the per-window MERGE.
+"""Athena (production) SQL for the change history: Iceberg tables, the per-window statements,
+attribute discovery, schema evolution, the re-seed's net change and the comparison with a
+full export. SQL generation only; :mod:`ddb_assets.incremental.athena_chain` runs it.
 
 Layout per table ``T`` in database ``D`` (the same columns as the DuckDB engine):
 
 * ``D.T__increments``: the raw incremental exports, one ``line string`` column (text, a field
   delimiter JSON lines cannot contain), partition ``window_label`` = the window's export
   ``data/`` folder only;
+* ``D.T__full_exports``: the raw full exports the chain reads (seeds, re-seeds, comparison
+  exports), the same shape, partition ``export_id`` = that export's ``data/`` folder;
 * ``D.T_changes``: Iceberg, ``PARTITIONED BY (change_date)``: a query for one day reads one day;
 * ``D.T_current``: Iceberg, maintained with ``MERGE INTO`` (deletes included);
-* ``D.T__chain``: Iceberg ledger, one row per seed / window / gap.
+* ``D.T__chain``: Iceberg ledger, one row per seed / window / gap; each row also carries the
+  column plan in force after it (``plan``: key attributes, cumulative attribute statistics,
+  columns), so the plan commits with the step that made it.
 
-Applying a window is four statements (:func:`window_statements`): delete that window's
-change rows, insert them, MERGE them into current, append the ledger row. Athena has no
-multi-statement transaction, so each step is idempotent for the window being applied: the
-DELETE+INSERT pair rewrites exactly that window; the MERGE sets every key the window touches
-to its NewImage (or deletes it) whatever the previous state, so repeating it after a crash is
-harmless; the ledger row comes last and is what marks the window applied (a window is only
-ever applied when its From is the ledger's last To, so an older window is never replayed).
+Athena has no multi-statement transaction, so applying a step is a sequence of statements
+each of which is safe to repeat after a crash (every Iceberg statement is one atomic commit):
+
+1. ``ALTER TABLE T__increments ADD IF NOT EXISTS PARTITION``;
+2. schema evolution (``ALTER TABLE ADD COLUMNS`` / ``DROP COLUMN`` + ``UPDATE``), decided by
+   comparing the new plan with the ledger's (committed) plan and with the catalog, so a
+   repeated run re-does exactly what is not committed yet;
+3. ``INSERT INTO T_changes ... WHERE NOT EXISTS`` (rows of this window): inserted once; the
+   operation of a NEW_IMAGE record is decided against current *before* the MERGE, and a
+   retry never re-decides it;
+4. ``MERGE INTO T_current`` from those change rows: sets every key the window touches to its
+   NewImage or deletes it, whatever the previous state, so repeating it is harmless;
+5. the ledger row (``INSERT ... WHERE NOT EXISTS``) comes last and is what marks the step
+   applied; a window is only applied when its From is the ledger's last To.
 
 DDL names are validated safe names (``[a-z_][a-z0-9_]*``) written bare, as Athena's Hive DDL
-wants; DML quotes identifiers with :func:`ddb_assets.sql.identifiers.quote_ident`. Every
+wants; DML quotes identifiers with :func:`ddb_assets.sql.identifiers.quote_ident`; values from
+data only reach SQL through :func:`~ddb_assets.tables.athena_engine.sql_literal`. Every
 statement is checked with sqlglot's athena dialect by the runner (``check_athena_sql``).
+
+Timestamps: ``write_ts`` is ``from_unixtime_nanos(WriteTimestampMicros * 1000)`` cast to
+``timestamp(6)`` (``from_unixtime`` would round to milliseconds); Iceberg's ``timestamp`` is
+``timestamp(6)``, so every timestamp written is cast to that precision.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Sequence
+from typing import Optional, Sequence
 
 from ddb_assets.incremental.windows import Window, utc
 from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_name
-from ddb_assets.tables.athena_engine import sql_literal
+from ddb_assets.tables.athena_engine import discovery_sql, sql_literal
 from ddb_assets.tables.changes import value_sql_athena
 from ddb_assets.tables.plan import ROLE_VALUE, ColumnPlan
+
+SOURCE_INCREMENTAL = "incremental"
+SOURCE_RESEED = "reseed"
+TS = "timestamp(6)"   # Iceberg's timestamp
 
 _FIXED = [("change_date", "date"), ("write_ts", "timestamp"), ("write_micros", "bigint"),
           ("operation", "string"), ("source", "string"), ("generation", "int"),
           ("window_from", "timestamp"), ("window_to", "timestamp"), ("export_arn", "string"),
           ("item_key", "string"), ("new_image", "string"), ("old_image", "string")]
+CURRENT_META = [("_ddb_key", "string"), ("_ddb_item", "string"), ("_ddb_write_ts", "timestamp"),
+                ("_ddb_window_to", "timestamp")]
+LEDGER = [("seq", "int"), ("kind", "string"), ("generation", "int"), ("window_from", "timestamp"),
+          ("window_to", "timestamp"), ("export_arn", "string"), ("records", "bigint"), ("note", "string"),
+          ("applied_at", "timestamp"), ("plan", "string")]
+_ICEBERG = "TBLPROPERTIES ('table_type' = 'ICEBERG', 'format' = 'PARQUET', 'write_compression' = 'ZSTD')"
+_RAW_FORMAT = "ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\u0001'"
 
 
-def _ts(t: datetime) -> str:
+@dataclass(frozen=True)
+class Names:
+    """The chain's tables in one database (bare for DDL, quoted for DML)."""
+
+    database: str
+    table: str
+
+    def __post_init__(self):
+        validate_catalog_name(self.database, "database")
+        validate_catalog_name(self.table, "table")
+
+    def bare(self, suffix: str) -> str:
+        return f"{self.database}.{self.table}{suffix}"
+
+    def q(self, suffix: str) -> str:
+        return qualified(self.database, self.table + suffix)
+
+    @property
+    def changes(self) -> str:
+        return self.q("_changes")
+
+    @property
+    def current(self) -> str:
+        return self.q("_current")
+
+    @property
+    def ledger(self) -> str:
+        return self.q("__chain")
+
+    @property
+    def increments(self) -> str:
+        return self.q("__increments")
+
+    @property
+    def full_exports(self) -> str:
+        return self.q("__full_exports")
+
+
+def ts_literal(t: datetime) -> str:
     return "TIMESTAMP '" + utc(t).strftime("%Y-%m-%d %H:%M:%S.%f") + "'"
 
 
@@ -48,6 +117,7 @@ def _bare(name: str) -> str:
 
 
 def change_columns(plans: Sequence[ColumnPlan], key_attributes: Sequence[str]) -> list[tuple[str, str, ColumnPlan]]:
+    """(column, image root, plan) of the change table's typed columns: key_, new_, old_."""
     out = [("key_" + p.column, "Keys", p) for p in plans if p.attribute in key_attributes and p.role == ROLE_VALUE]
     out += [("new_" + p.column, "NewImage", p) for p in plans]
     out += [("old_" + p.column, "OldImage", p) for p in plans]
@@ -57,101 +127,351 @@ def change_columns(plans: Sequence[ColumnPlan], key_attributes: Sequence[str]) -
 def ddl_statements(database: str, table: str, plans: Sequence[ColumnPlan], key_attributes: Sequence[str],
                    location: str) -> list[str]:
     """CREATE statements for the raw, change, current and ledger tables (IF NOT EXISTS)."""
-    validate_catalog_name(database, "database")
-    validate_catalog_name(table, "table")
+    n = Names(database, table)
     base = location.rstrip("/")
-    changes = ", ".join([f"{n} {t}" for n, t in _FIXED]
+    changes = ", ".join([f"{c} {t}" for c, t in _FIXED]
                         + [f"{_bare(c)} {p.type.glue()}" for c, _, p in change_columns(plans, key_attributes)])
     current = ", ".join([f"{_bare(p.column)} {p.type.glue()}" for p in plans]
-                        + ["_ddb_key string", "_ddb_item string", "_ddb_write_ts timestamp",
-                           "_ddb_window_to timestamp"])
-    iceberg = "TBLPROPERTIES ('table_type' = 'ICEBERG', 'format' = 'PARQUET', 'write_compression' = 'ZSTD')"
+                        + [f"{c} {t}" for c, t in CURRENT_META])
     return [
-        f"CREATE EXTERNAL TABLE IF NOT EXISTS {database}.{table}__increments (line string) "
-        f"PARTITIONED BY (window_label string) ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\u0001' "
-        f"LOCATION {sql_literal(base + '/increments/')}",
-        f"CREATE TABLE IF NOT EXISTS {database}.{table}_changes ({changes}) PARTITIONED BY (change_date) "
-        f"LOCATION {sql_literal(base + '/changes/')} {iceberg}",
-        f"CREATE TABLE IF NOT EXISTS {database}.{table}_current ({current}) "
-        f"LOCATION {sql_literal(base + '/current/')} {iceberg}",
-        f"CREATE TABLE IF NOT EXISTS {database}.{table}__chain (seq int, kind string, generation int, "
-        f"window_from timestamp, window_to timestamp, export_arn string, records bigint, note string, "
-        f"applied_at timestamp) LOCATION {sql_literal(base + '/chain/')} {iceberg}",
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS {n.bare('__increments')} (line string) "
+        f"PARTITIONED BY (window_label string) {_RAW_FORMAT} LOCATION {sql_literal(base + '/increments/')}",
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS {n.bare('__full_exports')} (line string) "
+        f"PARTITIONED BY (export_id string) {_RAW_FORMAT} LOCATION {sql_literal(base + '/full_exports/')}",
+        f"CREATE TABLE IF NOT EXISTS {n.bare('_changes')} ({changes}) PARTITIONED BY (change_date) "
+        f"LOCATION {sql_literal(base + '/changes/')} {_ICEBERG}",
+        f"CREATE TABLE IF NOT EXISTS {n.bare('_current')} ({current}) "
+        f"LOCATION {sql_literal(base + '/current/')} {_ICEBERG}",
+        f"CREATE TABLE IF NOT EXISTS {n.bare('__chain')} ({', '.join(f'{c} {t}' for c, t in LEDGER)}) "
+        f"LOCATION {sql_literal(base + '/chain/')} {_ICEBERG}",
     ]
+
+
+def add_partition_sql(database: str, table: str, raw_suffix: str, key: str, value: str, data_s3_uri: str) -> str:
+    """Register one export's ``data/`` folder as a partition of a raw table (idempotent)."""
+    n = Names(database, table)
+    if raw_suffix not in ("__increments", "__full_exports"):
+        raise ValueError(f"not a raw table of the chain: {raw_suffix!r}")
+    if not data_s3_uri.rstrip("/").endswith("/data"):
+        raise ValueError(f"{data_s3_uri!r} must be an export's data/ folder")
+    return (f"ALTER TABLE {n.bare(raw_suffix)} ADD IF NOT EXISTS PARTITION ({_bare(key)} = {sql_literal(value)}) "
+            f"LOCATION {sql_literal(data_s3_uri.rstrip('/') + '/')}")
+
+
+# --- item images -----------------------------------------------------------------------
+
+_ITEM = "json_extract(line, '$.Item')"
+
+
+def _map(json_sql: str) -> str:
+    return f"CAST({json_sql} AS map(varchar, json))"
+
+
+def key_text_sql(key_attributes: Sequence[str], image_map: str) -> str:
+    """The item key as canonical JSON text (``{"pk":{"S":"a"},"sk":{"N":"1"}}``, attributes in
+    sorted order, as the DuckDB engine writes it), built from a ``map(varchar, json)`` image.
+    Built explicitly rather than with ``json_format``: Trino keeps an object's key order as
+    written, and DynamoDB does not promise one."""
+    parts = []
+    for i, a in enumerate(sorted(key_attributes)):
+        head = ("{" if i == 0 else ",") + json.dumps(a, ensure_ascii=False) + ":"
+        parts.append(f"{sql_literal(head)} || json_format(element_at({image_map}, {sql_literal(a)}))")
+    if not parts:
+        raise ValueError("a chain needs the table's key attributes")
+    return "(" + " || ".join(parts) + " || '}')"
+
+
+def typed_sql(p: ColumnPlan, image_map: str) -> str:
+    """One typed column from a ``map(varchar, json)`` image (the snapshot table's value SQL)."""
+    return value_sql_athena(p, f"element_at({image_map}, {sql_literal(p.attribute)})")
+
+
+def window_lines_sql(n: Names, window: Window) -> str:
+    return f"SELECT line FROM {n.increments} WHERE window_label = {sql_literal(window.label)}"
+
+
+def export_lines_sql(n: Names, export_id: str) -> str:
+    return f"SELECT line FROM {n.full_exports} WHERE export_id = {sql_literal(export_id)}"
+
+
+def _records_from_lines(lines_sql: str) -> str:
+    """(ts, keys_json, new_json, old_json) of incremental export lines."""
+    return (f"SELECT CAST(json_extract_scalar(line, '$.Metadata.WriteTimestampMicros.N') AS bigint) AS ts, "
+            f"json_extract(line, '$.Keys') AS keys_json, json_extract(line, '$.NewImage') AS new_json, "
+            f"json_extract(line, '$.OldImage') AS old_json FROM ({lines_sql})")
+
+
+# --- discovery: the snapshot loader's statistics query over other items -------------------
+
+_ITEMS_END = "\n), entries AS ("
+
+
+def discovery_over(items_sql: str) -> str:
+    """:func:`ddb_assets.tables.athena_engine.discovery_sql` (attribute, tag, counts, number
+    shapes: the snapshot table's statistics) over ``items_sql``, a query of one
+    ``item map(varchar, json)`` column; rows for :func:`~ddb_assets.tables.athena_engine.stats_from_rows`."""
+    import datetime as _dt
+
+    base = discovery_sql("d", "t", _dt.date(2000, 1, 1))
+    head, sep, rest = base.partition(_ITEMS_END)
+    if not sep or not head.startswith("WITH items AS ("):
+        raise RuntimeError("athena_engine.discovery_sql changed shape: adapt discovery_over")
+    return f"WITH items AS (\n  {items_sql}{sep}{rest}"
+
+
+def window_items_sql(n: Names, window: Window) -> str:
+    """Every image of a window (keys, new and old image) as one item each, as the DuckDB engine
+    feeds its discovery."""
+    return (f"SELECT {_map('x')} AS item FROM ({_records_from_lines(window_lines_sql(n, window))}) "
+            f"CROSS JOIN UNNEST(ARRAY[keys_json, new_json, old_json]) AS u(x) WHERE x IS NOT NULL")
+
+
+def export_items_sql(n: Names, export_id: str) -> str:
+    return f"SELECT {_map(_ITEM)} AS item FROM ({export_lines_sql(n, export_id)})"
+
+
+# --- change rows, MERGE, ledger ------------------------------------------------------------
+
+def _change_select(n: Names, plans: Sequence[ColumnPlan], key_attributes: Sequence[str], records_sql: str, *,
+                   source: str, generation: int, window_from: datetime, window_to: datetime,
+                   export_arn: Optional[str], view_type: str, tz: str) -> str:
+    cols = change_columns(plans, key_attributes)
+    roots = {"Keys": "keys", "NewImage": "new_map", "OldImage": "old_map"}
+    typed = [f"{typed_sql(p, roots[root])} AS {quote_ident(c)}" for c, root, p in cols]
+    op_new_image = (f"WHEN {sql_literal(view_type)} = 'NEW_IMAGE' AND item_key IN (SELECT _ddb_key FROM {n.current}) "
+                    "THEN 'MODIFY' ")
+    arn = sql_literal(export_arn) if export_arn else "CAST(NULL AS varchar)"
+    return (
+        f"SELECT CAST(CAST(wts AT TIME ZONE {sql_literal(tz)} AS timestamp) AS date) AS change_date, "
+        f"CAST(wts AS {TS}) AS write_ts, ts AS write_micros, "
+        f"CASE WHEN new_image IS NULL THEN 'REMOVE' WHEN old_image IS NOT NULL THEN 'MODIFY' {op_new_image}"
+        f"ELSE 'INSERT' END AS operation, {sql_literal(source)} AS source, {int(generation)} AS generation, "
+        f"CAST({ts_literal(window_from)} AS {TS}) AS window_from, CAST({ts_literal(window_to)} AS {TS}) AS window_to, "
+        f"{arn} AS export_arn, item_key, new_image, old_image" + "".join(", " + t for t in typed) + " FROM ("
+        f"SELECT ts, from_unixtime_nanos(ts * 1000) AS wts, {key_text_sql(key_attributes, _map('keys_json'))} "
+        f"AS item_key, json_format(new_json) AS new_image, json_format(old_json) AS old_image, "
+        f"{_map('keys_json')} AS keys, {_map('new_json')} AS new_map, {_map('old_json')} AS old_map "
+        f"FROM ({records_sql}))")
+
+
+def _step_where(generation: int, window_from: datetime, source: str) -> str:
+    return (f"generation = {int(generation)} AND window_from = CAST({ts_literal(window_from)} AS {TS}) "
+            f"AND source = {sql_literal(source)}")
+
+
+def insert_changes_sql(n: Names, plans: Sequence[ColumnPlan], key_attributes: Sequence[str], records_sql: str, *,
+                       source: str, generation: int, window_from: datetime, window_to: datetime,
+                       export_arn: Optional[str], view_type: str = "NEW_AND_OLD_IMAGES", tz: str = "UTC") -> str:
+    """The step's change rows, inserted once (nothing when the step's rows are there)."""
+    names = [c for c, _ in _FIXED] + [c for c, _, _ in change_columns(plans, key_attributes)]
+    select = _change_select(n, plans, key_attributes, records_sql, source=source, generation=generation,
+                            window_from=window_from, window_to=window_to, export_arn=export_arn,
+                            view_type=view_type, tz=tz)
+    return (f"INSERT INTO {n.changes} ({', '.join(quote_ident(c) for c in names)}) SELECT * FROM ({select}) "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {n.changes} WHERE {_step_where(generation, window_from, source)})")
+
+
+def merge_sql(n: Names, plans: Sequence[ColumnPlan], *, generation: int, window_from: datetime, source: str) -> str:
+    """Apply one step's change rows to the current table (deletes included)."""
+    sets = [f"{quote_ident(p.column)} = s.{quote_ident('new_' + p.column)}" for p in plans]
+    sets += ["_ddb_item = s.new_image", "_ddb_write_ts = s.write_ts", "_ddb_window_to = s.window_to"]
+    ins_cols = [quote_ident(p.column) for p in plans] + [c for c, _ in CURRENT_META]
+    ins_vals = [f"s.{quote_ident('new_' + p.column)}" for p in plans] + [
+        "s.item_key", "s.new_image", "s.write_ts", "s.window_to"]
+    return (f"MERGE INTO {n.current} AS t USING (SELECT * FROM {n.changes} WHERE "
+            f"{_step_where(generation, window_from, source)}) AS s ON t._ddb_key = s.item_key "
+            f"WHEN MATCHED AND s.operation = 'REMOVE' THEN DELETE "
+            f"WHEN MATCHED THEN UPDATE SET {', '.join(sets)} "
+            f"WHEN NOT MATCHED AND s.operation <> 'REMOVE' THEN INSERT ({', '.join(ins_cols)}) "
+            f"VALUES ({', '.join(ins_vals)})")
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    seq: int
+    kind: str
+    generation: int
+    window_from: Optional[datetime]
+    window_to: datetime
+    export_arn: Optional[str]
+    records: int
+    note: Optional[str]
+    plan: str
+
+
+def _opt(value: Optional[str], sql_type: str = "varchar") -> str:
+    return sql_literal(value) if value is not None else f"CAST(NULL AS {sql_type})"
+
+
+def ledger_insert_sql(n: Names, entries: Sequence[LedgerEntry], *, unless: str) -> str:
+    """Append ledger rows in one commit, unless a row matching ``unless`` is there."""
+    rows = []
+    for e in entries:
+        wf = f"CAST({ts_literal(e.window_from)} AS {TS})" if e.window_from else f"CAST(NULL AS {TS})"
+        rows.append(f"({int(e.seq)}, {sql_literal(e.kind)}, {int(e.generation)}, {wf}, "
+                    f"CAST({ts_literal(e.window_to)} AS {TS}), {_opt(e.export_arn)}, CAST({int(e.records)} AS bigint), "
+                    f"{_opt(e.note)}, CAST(current_timestamp AT TIME ZONE 'UTC' AS {TS}), {sql_literal(e.plan)})")
+    names = ", ".join(c for c, _ in LEDGER)
+    return (f"INSERT INTO {n.ledger} ({names}) SELECT * FROM (VALUES {', '.join(rows)}) AS v({names}) "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {n.ledger} WHERE {unless})")
+
+
+def window_applied_where(generation: int, window: Window) -> str:
+    return (f"kind = 'window' AND generation = {int(generation)} AND "
+            f"window_from = CAST({ts_literal(window.start)} AS {TS})")
+
+
+def seed_applied_where(generation: int) -> str:
+    return f"kind = 'seed' AND generation = {int(generation)}"
+
+
+def ledger_select_sql(n: Names) -> str:
+    return f"SELECT {', '.join(c for c, _ in LEDGER if c != 'applied_at')} FROM {n.ledger} ORDER BY seq"
 
 
 def window_statements(database: str, table: str, plans: Sequence[ColumnPlan], key_attributes: Sequence[str], *,
-                      generation: int, window: Window, export_arn: str, data_s3_uri: str, seq: int,
-                      view_type: str = "NEW_AND_OLD_IMAGES", tz: str = "UTC") -> list[str]:
-    """The statements that apply one window (see the module docs for why they are safe to repeat)."""
-    changes, current = qualified(database, table + "_changes"), qualified(database, table + "_current")
-    raw, ledger = qualified(database, table + "__increments"), qualified(database, table + "__chain")
-    label = sql_literal(window.label)
-    cols = change_columns(plans, key_attributes)
-    roots = {"Keys": "keys", "NewImage": "new_map", "OldImage": "old_map"}
-    typed = [f"{value_sql_athena(p, f'element_at({roots[root]}, {sql_literal(p.attribute)})')} AS {quote_ident(c)}"
-             for c, root, p in cols]
-    ts = "from_unixtime(CAST(ts AS double) / 1e6)"
-    where_window = f"generation = {int(generation)} AND window_from = {_ts(window.start)} AND source = 'incremental'"
-    op_new_image = (f"WHEN {sql_literal(view_type)} = 'NEW_IMAGE' AND item_key IN (SELECT _ddb_key FROM {current}) "
-                    "THEN 'MODIFY' ")
-    select = (
-        f"SELECT CAST(CAST({ts} AT TIME ZONE {sql_literal(tz)} AS timestamp) AS date) AS change_date, "
-        f"CAST({ts} AS timestamp) AS write_ts, ts AS write_micros, "
-        f"CASE WHEN new_image IS NULL THEN 'REMOVE' WHEN old_image IS NOT NULL THEN 'MODIFY' {op_new_image}"
-        f"ELSE 'INSERT' END AS operation, 'incremental' AS source, {int(generation)} AS generation, "
-        f"{_ts(window.start)} AS window_from, {_ts(window.end)} AS window_to, {sql_literal(export_arn)} AS export_arn, "
-        f"item_key, new_image, old_image" + "".join(", " + t for t in typed) + " FROM ("
-        f"SELECT CAST(json_extract_scalar(line, '$.Metadata.WriteTimestampMicros.N') AS bigint) AS ts, "
-        f"json_format(json_extract(line, '$.Keys')) AS item_key, "
-        f"json_format(json_extract(line, '$.NewImage')) AS new_image, "
-        f"json_format(json_extract(line, '$.OldImage')) AS old_image, "
-        f"CAST(json_extract(line, '$.Keys') AS map(varchar, json)) AS keys, "
-        f"CAST(json_extract(line, '$.NewImage') AS map(varchar, json)) AS new_map, "
-        f"CAST(json_extract(line, '$.OldImage') AS map(varchar, json)) AS old_map "
-        f"FROM {raw} WHERE window_label = {label})")
-    names = [n for n, _ in _FIXED] + [c for c, _, _ in cols]
-    sets = [f"{quote_ident(p.column)} = s.{quote_ident('new_' + p.column)}" for p in plans]
-    sets += ["_ddb_item = s.new_image", "_ddb_write_ts = s.write_ts", "_ddb_window_to = s.window_to"]
-    ins_cols = [quote_ident(p.column) for p in plans] + ["_ddb_key", "_ddb_item", "_ddb_write_ts", "_ddb_window_to"]
-    ins_vals = [f"s.{quote_ident('new_' + p.column)}" for p in plans] + [
-        "s.item_key", "s.new_image", "s.write_ts", "s.window_to"]
-    validate_catalog_name(database, "database")
-    validate_catalog_name(table, "table")
+                      generation: int, window: Window, export_arn: str, view_type: str = "NEW_AND_OLD_IMAGES",
+                      tz: str = "UTC") -> list[str]:
+    """The change rows and the MERGE of one window, once its raw partition is registered
+    (:func:`add_partition_sql`: discovery reads it first) and its columns exist; the ledger
+    row (:func:`ledger_insert_sql`) follows them. See the module docs for why each is safe
+    to repeat."""
+    n = Names(database, table)
     return [
-        f"ALTER TABLE {database}.{table}__increments ADD IF NOT EXISTS PARTITION (window_label = {label}) "
-        f"LOCATION {sql_literal(data_s3_uri.rstrip('/') + '/')}",
-        f"DELETE FROM {changes} WHERE {where_window}",
-        f"INSERT INTO {changes} ({', '.join(quote_ident(n) for n in names)}) {select}",
-        f"MERGE INTO {current} AS t USING (SELECT * FROM {changes} WHERE {where_window}) AS s "
-        f"ON t._ddb_key = s.item_key "
-        f"WHEN MATCHED AND s.operation = 'REMOVE' THEN DELETE "
-        f"WHEN MATCHED THEN UPDATE SET {', '.join(sets)} "
-        f"WHEN NOT MATCHED AND s.operation <> 'REMOVE' THEN INSERT ({', '.join(ins_cols)}) "
-        f"VALUES ({', '.join(ins_vals)})",
-        f"INSERT INTO {ledger} VALUES ({int(seq)}, 'window', {int(generation)}, {_ts(window.start)}, "
-        f"{_ts(window.end)}, {sql_literal(export_arn)}, CAST(NULL AS bigint), CAST(NULL AS varchar), "
-        f"current_timestamp)",
+        insert_changes_sql(n, plans, key_attributes, _records_from_lines(window_lines_sql(n, window)),
+                           source=SOURCE_INCREMENTAL, generation=generation, window_from=window.start,
+                           window_to=window.end, export_arn=export_arn, view_type=view_type, tz=tz),
+        merge_sql(n, plans, generation=generation, window_from=window.start, source=SOURCE_INCREMENTAL),
     ]
 
 
-def applied_sql(database: str, table: str, generation: int, window: Window) -> str:
-    """Is this window already in the ledger? (one row: a count)."""
-    return (f"SELECT count(*) FROM {qualified(database, table + '__chain')} WHERE kind = 'window' AND "
-            f"generation = {int(generation)} AND window_from = {_ts(window.start)}")
+# --- seed, re-seed -----------------------------------------------------------------------------
+
+def seed_current_sql(n: Names, plans: Sequence[ColumnPlan], key_attributes: Sequence[str], export_id: str,
+                     seed_time: datetime) -> str:
+    """Fill the (empty) current table from a full export (nothing when it has rows)."""
+    cols = [quote_ident(p.column) for p in plans] + [c for c, _ in CURRENT_META]
+    vals = [typed_sql(p, "item") for p in plans] + [
+        key_text_sql(key_attributes, "item"), "json_format(item_json)", f"CAST(NULL AS {TS})",
+        f"CAST({ts_literal(seed_time)} AS {TS})"]
+    return (f"INSERT INTO {n.current} ({', '.join(cols)}) SELECT {', '.join(vals)} FROM ("
+            f"SELECT {_ITEM} AS item_json, {_map(_ITEM)} AS item "
+            f"FROM ({export_lines_sql(n, export_id)})) WHERE NOT EXISTS (SELECT 1 FROM {n.current})")
 
 
-def apply_window_athena(runner, database: str, table: str, plans: Sequence[ColumnPlan],
-                        key_attributes: Sequence[str], *, generation: int, window: Window, export_arn: str,
-                        data_s3_uri: str, seq: int, view_type: str = "NEW_AND_OLD_IMAGES",
-                        tz: str = "UTC") -> list[str]:
-    """Run the window's statements unless the ledger already has it; returns the query ids."""
-    rows = runner.execute(applied_sql(database, table, generation, window)).rows
-    if rows and int(rows[0][0] or 0) > 0:
-        return []
-    ids = []
-    for sql in window_statements(database, table, plans, key_attributes, generation=generation, window=window,
-                                 export_arn=export_arn, data_s3_uri=data_s3_uri, seq=seq, view_type=view_type,
-                                 tz=tz):
-        ids.append(runner.execute(sql).query_id)
-    return ids
+def net_change_sql(n: Names, key_attributes: Sequence[str], export_id: str, seed_time: datetime) -> str:
+    """(ts, keys_json, new_json, old_json) of every item whose image differs between the
+    current table and a fresh full export (FULL OUTER JOIN on the key; images compared as
+    canonical JSON: ``json_parse`` orders object keys), write time = the seed time."""
+    micros = int(utc(seed_time).timestamp()) * 1_000_000 + utc(seed_time).microsecond
+    return (
+        f"SELECT CAST({micros} AS bigint) AS ts, json_parse(coalesce(c.k, s.k)) AS keys_json, s.item_json AS new_json, "
+        f"json_parse(c.item) AS old_json FROM (SELECT _ddb_key AS k, _ddb_item AS item FROM {n.current}) AS c "
+        f"FULL OUTER JOIN (SELECT {key_text_sql(key_attributes, 'item')} AS k, item_json FROM ("
+        f"SELECT {_ITEM} AS item_json, {_map(_ITEM)} AS item "
+        f"FROM ({export_lines_sql(n, export_id)}))) AS s ON c.k = s.k "
+        f"WHERE c.k IS NULL OR s.k IS NULL OR json_format(json_parse(c.item)) <> json_format(json_parse(json_format(s.item_json)))")
+
+
+
+def net_change_items_sql(n: Names, key_attributes: Sequence[str], export_id: str, seed_time: datetime) -> str:
+    """The re-seed's discovery input: every image of the net change plus the seed's items (as
+    the DuckDB engine discovers over both)."""
+    return (f"SELECT {_map('x')} AS item FROM ({net_change_sql(n, key_attributes, export_id, seed_time)}) "
+            f"CROSS JOIN UNNEST(ARRAY[keys_json, new_json, old_json]) AS u(x) WHERE x IS NOT NULL "
+            f"UNION ALL {export_items_sql(n, export_id)}")
+
+
+# --- schema evolution ----------------------------------------------------------------------
+
+def add_columns_sql(database: str, table_suffix_name: str, columns: Sequence[tuple[str, str]]) -> str:
+    validate_catalog_name(database, "database")
+    validate_catalog_name(table_suffix_name, "table")
+    return (f"ALTER TABLE {database}.{table_suffix_name} ADD COLUMNS "
+            f"({', '.join(f'{_bare(c)} {t}' for c, t in columns)})")
+
+
+def drop_column_sql(database: str, table_suffix_name: str, column: str) -> str:
+    validate_catalog_name(database, "database")
+    validate_catalog_name(table_suffix_name, "table")
+    return f"ALTER TABLE {database}.{table_suffix_name} DROP COLUMN {_bare(column)}"
+
+
+# The raw JSON each typed column is re-derived from when its type changes.
+RAW_SOURCES = {"Keys": "item_key", "NewImage": "new_image", "OldImage": "old_image", "Item": "_ddb_item"}
+
+
+def rederive_sql(qualified_table: str, columns: Sequence[tuple[str, str, ColumnPlan]]) -> str:
+    """``UPDATE`` that recomputes typed columns from the stored raw images; ``columns`` are
+    (column, root in :data:`RAW_SOURCES`, plan)."""
+    sets = [f"{quote_ident(c)} = {typed_sql(p, _map('json_parse(' + RAW_SOURCES[root] + ')'))}"
+            for c, root, p in columns]
+    return f"UPDATE {qualified_table} SET {', '.join(sets)}"
+
+
+# --- the comparison with a full export ------------------------------------------------------
+
+_SETS = ("SS", "NS", "BS")
+
+
+def _text_sql(p: ColumnPlan, x: str) -> str:
+    t = p.type
+    if t.name == "binary":
+        return f"to_base64({x})"
+    if t.name == "array" and t.element.name == "binary":
+        return f"json_format(CAST(transform({x}, b -> to_base64(b)) AS json))"
+    if t.name in ("array", "struct"):
+        return f"json_format(CAST({x} AS json))"
+    return f"CAST({x} AS varchar)"
+
+
+def compare_sql(n: Names, plans: Sequence[ColumnPlan], key_attributes: Sequence[str], export_id: str,
+                examples: int) -> tuple[str, list[str]]:
+    """One query: the current table FULL OUTER JOIN a full export typed the same way, on the
+    key. Rows: up to ``examples`` per kind (missing / extra / different; one ``same`` row
+    carries the totals when nothing differs) with ``kind, k, n_kind, n_current, n_export``,
+    then per compared column a flag and the two values as text. Returns (sql, column names)."""
+    def cmp(side: str, i: int, p: Optional[ColumnPlan]) -> str:
+        if p is None:
+            return f"array_sort(map_keys({_map(f'json_parse({side}_item)')}))"
+        c = f"{side}_{i}"
+        return f"array_sort({c})" if p.source_tag in _SETS and p.type.name == "array" else c
+
+    checked = [(p.column, p) for p in plans] + [("(attributes)", None)]
+    diff = [f"(({cmp('c', i, p)}) IS DISTINCT FROM ({cmp('e', i, p)}))" for i, (_, p) in enumerate(checked)]
+    pairs = ", ".join([f"c.{quote_ident(p.column)} AS c_{i}, e.{quote_ident(p.column)} AS e_{i}"
+                       for i, (_, p) in enumerate(checked) if p is not None])
+    export = ", ".join([f"{typed_sql(p, 'item')} AS {quote_ident(p.column)}" for p in plans]
+                       + [f"{key_text_sql(key_attributes, 'item')} AS _ddb_key", "json_format(item_json) AS _ddb_item"])
+    outs = []
+    for i, (_, p) in enumerate(checked):
+        outs.append(f"{diff[i]} AS f_{i}")
+        if p is None:
+            outs.append(f"CASE WHEN {diff[i]} THEN json_format(CAST({cmp('c', i, p)} AS json)) END AS cv_{i}")
+            outs.append(f"CASE WHEN {diff[i]} THEN json_format(CAST({cmp('e', i, p)} AS json)) END AS ev_{i}")
+        else:
+            outs.append(f"CASE WHEN {diff[i]} THEN {_text_sql(p, f'c_{i}')} END AS cv_{i}")
+            outs.append(f"CASE WHEN {diff[i]} THEN {_text_sql(p, f'e_{i}')} END AS ev_{i}")
+    sql = (
+        f"WITH e AS (SELECT {export} FROM (SELECT {_ITEM} AS item_json, {_map(_ITEM)} AS item "
+        f"FROM ({export_lines_sql(n, export_id)}))), "
+        f"j AS (SELECT c._ddb_key AS c_key, e._ddb_key AS e_key, coalesce(c._ddb_key, e._ddb_key) AS k, "
+        f"c._ddb_item AS c_item, e._ddb_item AS e_item{', ' + pairs if pairs else ''} "
+        f"FROM {n.current} AS c FULL OUTER JOIN e ON c._ddb_key = e._ddb_key), "
+        f"d AS (SELECT *, CASE WHEN c_key IS NULL THEN 'missing' WHEN e_key IS NULL THEN 'extra' "
+        f"WHEN {' OR '.join(diff)} THEN 'different' ELSE 'same' END AS kind FROM j), "
+        f"r AS (SELECT *, row_number() OVER (PARTITION BY kind ORDER BY k) AS i, "
+        f"count(*) OVER (PARTITION BY kind) AS n_kind, count(c_key) OVER () AS n_current, "
+        f"count(e_key) OVER () AS n_export FROM d) "
+        f"SELECT kind, k, n_kind, n_current, n_export, {', '.join(outs)} FROM r "
+        f"WHERE (kind <> 'same' AND i <= {int(examples)}) OR (kind = 'same' AND i = 1) ORDER BY kind, k")
+    return sql, [c for c, _ in checked]
+
+
+def count_sql(qualified_table: str, where: str = "") -> str:
+    return f"SELECT count(*) FROM {qualified_table}" + (f" WHERE {where}" if where else "")
+
+
+def operations_sql(n: Names, generation: int, window_from: datetime, source: str) -> str:
+    return (f"SELECT operation, count(*) FROM {n.changes} WHERE {_step_where(generation, window_from, source)} "
+            f"GROUP BY operation")

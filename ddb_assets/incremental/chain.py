@@ -7,6 +7,10 @@
 * :func:`apply_ready` (the asset's half): reads the ledger in the warehouse and applies, in
   order, the seed (or re-seed) and every consecutive window whose export is COMPLETED.
 * :func:`advance` runs both (the CLI and tests).
+* ``*_on`` variants (:func:`apply_ready_on`, :func:`advance_on`, :func:`check_current_on`,
+  :func:`read_state_on`) take either engine's warehouse: a DuckDB connection, or an
+  :class:`~ddb_assets.incremental.athena_chain.AthenaChain` (Iceberg tables written by Athena;
+  the exports' data stays in S3). The control flow is one function for both.
 * :func:`comparison_export` / :func:`check_current`: the full export at the chain's position
   (the last To) and the comparison of the current table with it, for the
   ``matches_full_export`` asset check.
@@ -200,48 +204,100 @@ def _download(s3, bucket: str, manifest_key: str, tmp: str) -> tuple[list[str], 
     return files, m.summary.output_format
 
 
+class _DuckDBWarehouse:
+    """The steps of :func:`_apply_steps` / :func:`_check` on the DuckDB warehouse: the export's
+    files are downloaded to ``tmp`` and loaded by :mod:`.duckdb_chain`. (The Athena twin is
+    :class:`ddb_assets.incremental.athena_chain.AthenaChain`: same methods, data stays in S3.)"""
+
+    def __init__(self, con, spec: ChainSpec, tmp: str):
+        self.con, self.spec, self.tmp = con, spec, tmp
+
+    def chain_state(self) -> dc.ChainState:
+        return dc.read_chain_state(self.con, self.spec.schema, self.spec.sql_name)
+
+    def seed_step(self, ddb, s3, spec: ChainSpec, seed, generation: int, gap: Optional[str]) -> dc.ApplyResult:
+        files, fmt = _download(s3, seed.s3_bucket, seed.manifest_key, self.tmp)
+        return dc.apply_seed(
+            self.con, schema=spec.schema, table=spec.sql_name, generation=generation, seed_time=seed.export_time,
+            export_arn=seed.arn, data_files=files, export_format=fmt,
+            key_attributes=dc.key_attributes_of(ddb, spec.table_name), overrides=spec.overrides,
+            tz=spec.tz, gap=gap, work_dir=self.tmp)
+
+    def window_step(self, ddb, s3, spec: ChainSpec, generation: int, w: Window, m) -> dc.ApplyResult:
+        files, fmt = _download(s3, m.s3_bucket, m.manifest_summary_key, self.tmp)
+        result = dc.apply_window(
+            self.con, schema=spec.schema, table=spec.sql_name, generation=generation, window=w,
+            export_arn=m.export_arn, data_files=files, export_format=fmt, view_type=spec.view_type,
+            overrides=spec.overrides, tz=spec.tz, work_dir=self.tmp)
+        for f in files:
+            os.remove(f)
+        return result
+
+    def compare_step(self, ddb, s3, spec: ChainSpec, e: ChainExport) -> dc.Comparison:
+        files, fmt = _download(s3, spec.s3_bucket, e.manifest_key, self.tmp)
+        return dc.compare_with_full_export(
+            self.con, schema=spec.schema, table=spec.sql_name, data_files=files, export_format=fmt,
+            key_attributes=dc.key_attributes_of(ddb, spec.table_name), overrides=spec.overrides, work_dir=self.tmp)
+
+
+def _apply_steps(wh, ddb, s3, spec: ChainSpec, max_windows: int) -> list[dc.ApplyResult]:
+    """The engine-neutral body of :func:`apply_ready` (``wh``: a warehouse's steps)."""
+    results: list[dc.ApplyResult] = []
+    state = wh.chain_state()
+    pitr = read_pitr(ddb, spec.table_name)
+    gap = detect_gap(pitr, state.last_to, spec.table_name) if state.seeded else None
+    if not state.seeded or gap is not None:
+        gen = 0 if not state.seeded else state.generation + 1
+        seed = None
+        if gen == 0 and spec.seed_export_arn:
+            d = describe_export(ddb, spec.seed_export_arn)
+            seed = d if d.status == "COMPLETED" else None
+        elif pitr.enabled:
+            table_arn = ddb.describe_table(TableName=spec.table_name)["Table"]["TableArn"]
+            done = [d for d in find_seed_exports(ddb, s3, table_arn, spec.s3_bucket, spec.base_prefix,
+                                                 spec.sql_name, gen) if d.status == "COMPLETED"]
+            seed = done[0] if done else None
+        if seed is None:
+            return results
+        results.append(wh.seed_step(ddb, s3, spec, seed, gen, gap.message if gap else None))
+        state = wh.chain_state()
+    for w in next_windows(state.last_to, spec.window, pitr.latest, max_windows):
+        m = find_completed(s3, spec.window_request(state.generation, w))
+        if m is None:
+            _raise_if_exhausted(ddb, s3, spec, spec.window_request(state.generation, w), pitr)
+            break
+        results.append(wh.window_step(ddb, s3, spec, state.generation, w, m))
+    return results
+
+
 def apply_ready(con, ddb, s3, spec: ChainSpec, *, max_windows: int = 100) -> list[dc.ApplyResult]:
     """Apply, in order, every step whose export is COMPLETED: a pending (re-)seed, then the
     consecutive windows after the ledger's last To. Already-applied steps are skipped by the
     ledger, so running this twice (a retried or duplicated run) changes nothing."""
-    results: list[dc.ApplyResult] = []
-    state = dc.read_chain_state(con, spec.schema, spec.sql_name)
-    pitr = read_pitr(ddb, spec.table_name)
-    gap = detect_gap(pitr, state.last_to, spec.table_name) if state.seeded else None
     with tempfile.TemporaryDirectory(prefix=f"ddb-chain-{spec.sql_name}-") as tmp:
-        if not state.seeded or gap is not None:
-            gen = 0 if not state.seeded else state.generation + 1
-            seed = None
-            if gen == 0 and spec.seed_export_arn:
-                d = describe_export(ddb, spec.seed_export_arn)
-                seed = d if d.status == "COMPLETED" else None
-            elif pitr.enabled:
-                table_arn = ddb.describe_table(TableName=spec.table_name)["Table"]["TableArn"]
-                done = [d for d in find_seed_exports(ddb, s3, table_arn, spec.s3_bucket, spec.base_prefix,
-                                                     spec.sql_name, gen) if d.status == "COMPLETED"]
-                seed = done[0] if done else None
-            if seed is None:
-                return results
-            files, fmt = _download(s3, seed.s3_bucket, seed.manifest_key, tmp)
-            results.append(dc.apply_seed(
-                con, schema=spec.schema, table=spec.sql_name, generation=gen, seed_time=seed.export_time,
-                export_arn=seed.arn, data_files=files, export_format=fmt,
-                key_attributes=dc.key_attributes_of(ddb, spec.table_name), overrides=spec.overrides,
-                tz=spec.tz, gap=gap.message if gap else None, work_dir=tmp))
-            state = dc.read_chain_state(con, spec.schema, spec.sql_name)
-        for w in next_windows(state.last_to, spec.window, pitr.latest, max_windows):
-            m = find_completed(s3, spec.window_request(state.generation, w))
-            if m is None:
-                _raise_if_exhausted(ddb, s3, spec, spec.window_request(state.generation, w), pitr)
-                break
-            files, fmt = _download(s3, m.s3_bucket, m.manifest_summary_key, tmp)
-            results.append(dc.apply_window(
-                con, schema=spec.schema, table=spec.sql_name, generation=state.generation, window=w,
-                export_arn=m.export_arn, data_files=files, export_format=fmt, view_type=spec.view_type,
-                overrides=spec.overrides, tz=spec.tz, work_dir=tmp))
-            for f in files:
-                os.remove(f)
-    return results
+        return _apply_steps(_DuckDBWarehouse(con, spec, tmp), ddb, s3, spec, max_windows)
+
+
+def _is_athena(warehouse) -> bool:
+    from ddb_assets.incremental.athena_chain import AthenaChain
+
+    return isinstance(warehouse, AthenaChain)
+
+
+def read_state_on(warehouse, spec: ChainSpec) -> dc.ChainState:
+    """The ledger of ``warehouse``: a DuckDB connection or an
+    :class:`~ddb_assets.incremental.athena_chain.AthenaChain`."""
+    if _is_athena(warehouse):
+        return warehouse.read_state()
+    return dc.read_chain_state(warehouse, spec.schema, spec.sql_name)
+
+
+def apply_ready_on(warehouse, ddb, s3, spec: ChainSpec, *, max_windows: int = 100) -> list[dc.ApplyResult]:
+    """:func:`apply_ready` on either engine: ``warehouse`` is a DuckDB connection or an
+    :class:`~ddb_assets.incremental.athena_chain.AthenaChain` (whose data stays in S3)."""
+    if _is_athena(warehouse):
+        return _apply_steps(warehouse, ddb, s3, spec, max_windows)
+    return apply_ready(warehouse, ddb, s3, spec, max_windows=max_windows)
 
 
 def _raise_if_exhausted(ddb, s3, spec: ChainSpec, req: ChainExportRequest, pitr: PitrStatus) -> None:
@@ -256,10 +312,15 @@ def _raise_if_exhausted(ddb, s3, spec: ChainSpec, req: ChainExportRequest, pitr:
 
 def advance(con, ddb, s3, spec: ChainSpec) -> tuple[RequestReport, list[dc.ApplyResult]]:
     """One step of the whole chain from the ledger's position: request, then apply."""
-    state = dc.read_chain_state(con, spec.schema, spec.sql_name)
+    return advance_on(con, ddb, s3, spec)
+
+
+def advance_on(warehouse, ddb, s3, spec: ChainSpec) -> tuple[RequestReport, list[dc.ApplyResult]]:
+    """:func:`advance` on either engine (see :func:`apply_ready_on`)."""
+    state = read_state_on(warehouse, spec)
     report = request_next(ddb, s3, spec, seeded=state.seeded, generation=state.generation,
                           last_to=state.last_to)
-    return report, apply_ready(con, ddb, s3, spec)
+    return report, apply_ready_on(warehouse, ddb, s3, spec)
 
 
 # ---------------------------------------------------------------------------------------
@@ -321,11 +382,8 @@ class CheckOutcome:
         return self.status == "compared" and self.comparison is not None and self.comparison.identical
 
 
-def check_current(con, ddb, s3, spec: ChainSpec, *, expect: Optional[tuple[int, datetime]] = None) -> CheckOutcome:
-    """Compare ``<table>_current`` with a full export taken at the chain's last To (row by
-    row, in DuckDB). ``expect``: the (generation, To) the caller means to check; when the
-    chain has moved on since, the outcome is ``superseded`` and nothing is compared."""
-    state = dc.read_chain_state(con, spec.schema, spec.sql_name)
+def _check(wh, ddb, s3, spec: ChainSpec, expect: Optional[tuple[int, datetime]]) -> CheckOutcome:
+    state = wh.chain_state()
     if not state.seeded:
         return CheckOutcome("not_seeded")
     gen, at = state.generation, state.last_to
@@ -334,12 +392,23 @@ def check_current(con, ddb, s3, spec: ChainSpec, *, expect: Optional[tuple[int, 
     e = comparison_export(ddb, s3, spec, gen, at)
     if e.status != "COMPLETED":
         return CheckOutcome("waiting", gen, at, e)
+    return CheckOutcome("compared", gen, at, e, wh.compare_step(ddb, s3, spec, e))
+
+
+def check_current(con, ddb, s3, spec: ChainSpec, *, expect: Optional[tuple[int, datetime]] = None) -> CheckOutcome:
+    """Compare ``<table>_current`` with a full export taken at the chain's last To (row by
+    row, in DuckDB). ``expect``: the (generation, To) the caller means to check; when the
+    chain has moved on since, the outcome is ``superseded`` and nothing is compared."""
     with tempfile.TemporaryDirectory(prefix=f"ddb-check-{spec.sql_name}-") as tmp:
-        files, fmt = _download(s3, spec.s3_bucket, e.manifest_key, tmp)
-        cmp = dc.compare_with_full_export(
-            con, schema=spec.schema, table=spec.sql_name, data_files=files, export_format=fmt,
-            key_attributes=dc.key_attributes_of(ddb, spec.table_name), overrides=spec.overrides, work_dir=tmp)
-    return CheckOutcome("compared", gen, at, e, cmp)
+        return _check(_DuckDBWarehouse(con, spec, tmp), ddb, s3, spec, expect)
+
+
+def check_current_on(warehouse, ddb, s3, spec: ChainSpec, *,
+                     expect: Optional[tuple[int, datetime]] = None) -> CheckOutcome:
+    """:func:`check_current` on either engine (on Athena the comparison runs in Athena SQL)."""
+    if _is_athena(warehouse):
+        return _check(warehouse, ddb, s3, spec, expect)
+    return check_current(warehouse, ddb, s3, spec, expect=expect)
 
 
 def now_utc() -> datetime:
