@@ -246,6 +246,9 @@ def from_duckdb_type(ty: Any) -> tuple:
 def _reason_of(exc: Exception) -> str:
     msg = str(exc).strip()
     first = msg.splitlines()[0] if msg else type(exc).__name__
+    if "MERGE INTO command cannot affect the same target row more than once" in msg:
+        return ("MERGE_TARGET_ROW_MULTIPLE_MATCHES: One MERGE target table row matched more than one source row "
+                "(emulated with DuckDB)")
     if isinstance(exc, duckdb.ConversionException):
         code = "INVALID_CAST_ARGUMENT"
     elif isinstance(exc, duckdb.BinderException):

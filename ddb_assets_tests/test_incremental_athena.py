@@ -72,3 +72,358 @@ def test_key_text_is_the_canonical_json_of_the_keys_in_sorted_order():
     sql = q.key_text_sql(["sk", "pk"], "m")
     assert sql.index("'{\"pk\":'") < sql.index("',\"sk\":'")
     assert q.key_text_sql(["O'Brien"], "m").count("'{\"O''Brien\":'") == 1
+
+
+# =======================================================================================
+# The chain run on Athena for real: the Athena emulator (DuckDB executing the Athena SQL over
+# Glue + S3 of the local stack), the scripted history of test_incremental_chain, and the DuckDB
+# engine on the same exports for comparison.
+
+import json  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from datetime import timedelta  # noqa: E402
+from decimal import Decimal  # noqa: E402
+
+import duckdb  # noqa: E402
+import pytest  # noqa: E402
+
+from ddb_assets.incremental import duckdb_chain as dc  # noqa: E402
+from ddb_assets.incremental.athena_chain import AthenaChain  # noqa: E402
+from ddb_assets.incremental.chain import (  # noqa: E402
+    ChainSpec, advance_on, apply_ready_on, check_current_on, read_state_on, request_next,
+)
+from ddb_assets.incremental.windows import GAP_PITR_REENABLED  # noqa: E402
+from ddb_assets.local import LocalAWS  # noqa: E402
+from ddb_assets_tests.athena_emulator import AthenaEmulator  # noqa: E402
+from ddb_assets_tests.test_incremental_chain import (  # noqa: E402
+    Q_INSERTS_OF_A_DAY, Q_KEY_HISTORY, Q_NEW_VALUE_PATTERN, W as W15, Script, _model, _table, _typed,
+)
+
+UTC = timezone.utc
+ATTRS = ["pk", "sk", "qty", "name", "color", "tags"]
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with LocalAWS(export_seconds=0.2) as s:
+        yield s
+
+
+@pytest.fixture
+def aws(stack):
+    yield stack
+    stack.reset_clock()
+
+
+class Crash(RuntimeError):
+    """The process died right after a statement committed."""
+
+
+class CrashingRunner:
+    """Runs statements through ``inner`` and dies once, after the first statement ``when`` matches
+    has committed (the Athena query succeeded, the caller never heard back)."""
+
+    def __init__(self, inner, when):
+        self.inner, self.when, self.crashed = inner, when, False
+
+    def execute(self, sql):
+        res = self.inner.execute(sql)
+        if not self.crashed and self.when(sql):
+            self.crashed = True
+            raise Crash(sql[:80])
+        return res
+
+
+def _rows(res) -> list[dict]:
+    return [dict(zip(res.columns, r)) for r in res.rows]
+
+
+def _duck_rows(con, sql) -> list[dict]:
+    cur = con.execute(sql)
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def _drive(wh, ddb, s3, spec, until, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        report, _ = advance_on(wh, ddb, s3, spec)
+        state = read_state_on(wh, spec)
+        if until(state):
+            return report, state
+        assert not report.failed, report.failed
+        if time.monotonic() > deadline:
+            raise AssertionError(f"chain did not get there: {report.waiting}")
+        time.sleep(0.1)
+
+
+def _new_chain(glue, s3, bucket, runner=None):
+    """A fresh process: a new emulator session (nothing cached) and a new chain object."""
+    emu = AthenaEmulator(glue, s3, database="shop")
+    return emu, AthenaChain(runner(emu) if runner else emu, glue, "shop", "orders",
+                            f"s3://{bucket}/typed/orders__history/")
+
+
+def _same_rows(athena: list[dict], duck: list[dict], key) -> None:
+    """The Athena engine's rows equal the DuckDB engine's (same columns, same values; raw images
+    compared as JSON)."""
+    assert {k for r in athena for k in r} == {k for r in duck for k in r}
+    a = {key(r): r for r in athena}
+    d = {key(r): r for r in duck}
+    assert set(a) == set(d) and len(a) == len(athena) == len(duck)
+    for k in a:
+        for col, v in d[k].items():
+            got = a[k][col]
+            if col in ("new_image", "old_image", "_ddb_item"):
+                v, got = (None if x is None else json.loads(x) for x in (v, got))
+            assert got == v, (k, col, got, v)
+
+
+@pytest.fixture(scope="module")
+def history(stack, tmp_path_factory):
+    """The scripted history of test_incremental_chain, applied on Athena (with two crashes and a
+    restart) and on DuckDB, from the same exports."""
+    aws = stack
+    tmp = tmp_path_factory.mktemp("athena_chain")
+    name = f"orders-{uuid.uuid4().hex[:8]}"
+    t0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=6)
+    ddb = _table(aws, name, t0)
+    s3, glue = aws.client("s3"), aws.client("glue")
+    bucket = f"chain-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    glue.create_database(DatabaseInput={"Name": "shop"})
+    sc = Script(aws, ddb, name)
+    m = lambda minutes, s=0: t0 + timedelta(minutes=minutes, seconds=s)  # noqa: E731
+    sc.put(m(1), {"pk": "a", "sk": 1, "qty": 1, "name": "apple"})
+    sc.put(m(1, 1), {"pk": "b", "sk": 1, "qty": 2, "name": "banana"})
+    sc.put(m(1, 2), {"pk": "c", "sk": 1, "qty": 3, "name": "cherry"})
+    # W1 [10', 25')
+    sc.update(m(12), "a", qty=5)
+    sc.put(m(13), {"pk": "d", "sk": 1, "qty": 4, "name": "durian"})
+    sc.put(m(14), {"pk": "e", "sk": 1, "qty": 9, "name": "eggplant"})      # created ...
+    sc.delete(m(15), "e")                                                   # ... and deleted inside W1
+    sc.delete(m(16), "b")
+    # W2 [25', 40')
+    sc.put(m(26), {"pk": "f", "sk": 1, "qty": 6, "name": "fig", "color": "red"})  # attribute added mid-way
+    sc.update(m(27), "c", qty=Decimal("3.25"))                              # a wider decimal scale
+    sc.put(m(28), {"pk": "b", "sk": 1, "qty": 2, "name": "blueberry"})      # back after its delete
+    sc.update(m(29), "a", qty=6)
+    sc.update(m(30), "a", qty=7)                                            # two writes, one record
+    # W3 [40', 55')
+    sc.delete(m(41), "d")
+    sc.update(m(42), "f", color="blue")
+    sc.put(m(43), {"pk": "g", "sk": 1, "qty": 1, "name": "grape", "tags": {"x", "y"}})
+    sc.put(m(60), {"pk": "z", "sk": 1, "qty": 1, "name": "after the chain"})
+    windows = [Window(m(10), m(25)), Window(m(25), m(40)), Window(m(40), m(55))]
+    spec = ChainSpec(table_name=name, sql_name="orders", schema="shop", s3_bucket=bucket,
+                     base_prefix="exports", window=W15, max_in_flight=3)
+    out = {"aws": aws, "ddb": ddb, "s3": s3, "glue": glue, "bucket": bucket, "sc": sc, "m": m,
+           "windows": windows, "spec": spec, "events": []}
+
+    # Seed at T0+10'; W1 with a crash right after its change rows were inserted.
+    aws.set_now(m(10))
+    emu, chain = _new_chain(glue, s3, bucket)
+    _drive(chain, ddb, s3, spec, lambda st: st.seeded)
+    out["seed_state"] = chain.read_state()
+    aws.set_now(m(25, 1))
+    _, crashing = _new_chain(glue, s3, bucket, lambda e: CrashingRunner(
+        e, lambda sql: sql.startswith('INSERT INTO "shop"."orders_changes"')))
+    with pytest.raises(Crash):
+        _drive(crashing, ddb, s3, spec, lambda st: len(st.windows()) == 1)
+    out["events"].append(("W1 crashed after INSERT", crashing.read_state()))
+    emu, chain = _new_chain(glue, s3, bucket)                        # restart
+    _drive(chain, ddb, s3, spec, lambda st: len(st.windows()) == 1)
+
+    # W2 dies half-way through its schema change (qty's scale widens: dropped, not yet re-added);
+    # W3 dies after its MERGE, before its ledger row. Each time a fresh process continues.
+    aws.set_now(m(55, 1))
+    _, crashing = _new_chain(glue, s3, bucket, lambda e: CrashingRunner(
+        e, lambda sql: sql.startswith("ALTER TABLE shop.orders_changes DROP COLUMN")))
+    with pytest.raises(Crash):
+        _drive(crashing, ddb, s3, spec, lambda st: len(st.windows()) == 3)
+    out["events"].append(("W2 crashed in its schema change", crashing.read_state()))
+    _, crashing = _new_chain(glue, s3, bucket, lambda e: CrashingRunner(
+        e, lambda sql: sql.startswith('MERGE INTO "shop"."orders_current"')
+        and "window_from = CAST(TIMESTAMP '" + m(40).strftime("%Y-%m-%d %H:%M:%S") in sql))
+    with pytest.raises(Crash):
+        _drive(crashing, ddb, s3, spec, lambda st: len(st.windows()) == 3)
+    out["events"].append(("W3 crashed after MERGE", crashing.read_state()))
+    emu, chain = _new_chain(glue, s3, bucket)
+    _drive(chain, ddb, s3, spec, lambda st: len(st.windows()) == 3)
+    out["emu"], out["chain"] = emu, chain
+
+    # The DuckDB engine on the same exports.
+    con = duckdb.connect(str(tmp / "warehouse.duckdb"))
+    _drive(con, ddb, s3, spec, lambda st: len(st.windows()) == 3)
+    out["duck"] = con
+    yield out
+    con.close()
+    emu.close()
+    aws.reset_clock()
+
+
+def test_restart_and_crashes_apply_every_window_exactly_once(history):
+    h = history
+    ws = h["windows"]
+    (_, after_w1_crash), (_, after_w2_crash), (_, after_w3_crash) = h["events"]
+    assert [r.kind for r in after_w1_crash.rows] == ["seed"]                    # the crash left no ledger row
+    assert [(r.window_from, r.window_to) for r in after_w2_crash.windows()] == [(ws[0].start, ws[0].end)]
+    assert len(after_w3_crash.windows()) == 2                                   # W3's MERGE ran, its row did not
+    state = h["chain"].read_state()
+    assert [r.kind for r in state.rows] == ["seed", "window", "window", "window"]
+    assert [r.seq for r in state.rows] == [1, 2, 3, 4]
+    assert [(r.window_from, r.window_to) for r in state.windows()] == [(w.start, w.end) for w in ws]
+    per_window = _rows(h["emu"].execute(
+        "SELECT window_from, count(*) AS n FROM shop.orders_changes GROUP BY window_from"))
+    assert {r["window_from"].replace(tzinfo=UTC): r["n"] for r in per_window} == {
+        w.start: len(h["sc"].changes(w)) for w in ws}
+    assert [r.records for r in state.windows()] == [len(h["sc"].changes(w)) for w in ws]
+
+
+def test_a_repeated_apply_is_a_no_op(history):
+    h = history
+    emu, chain = _new_chain(h["glue"], h["s3"], h["bucket"])
+    try:
+        before = (_rows(emu.execute("SELECT * FROM shop.orders_changes")),
+                  _rows(emu.execute("SELECT * FROM shop.orders_current")))
+        h["aws"].set_now(h["m"](55, 30))
+        report, applied = advance_on(chain, h["ddb"], h["s3"], h["spec"])
+        assert applied == [] and "not requested yet" in report.waiting
+        again = chain.apply_window(generation=0, window=h["windows"][0], export_arn="x",
+                                   data_s3_uri=f"s3://{h['bucket']}/nowhere/data/")
+        assert not again.applied and "already applied" in again.skipped_reason
+        with pytest.raises(dc.ChainOrderError):
+            chain.apply_window(generation=0, window=Window(h["m"](70), h["m"](85)), export_arn="x",
+                               data_s3_uri=f"s3://{h['bucket']}/nowhere/data/")
+        # Even the window's statements run again by hand change nothing (each is guarded).
+        w = h["windows"][2]
+        plan = chain._plans_now(chain._ledger()[1], {})
+        for sql in q.window_statements("shop", "orders", plan.plans, plan.key_attributes, generation=0,
+                                       window=w, export_arn="arn"):
+            emu.execute(sql)
+        after = (_rows(emu.execute("SELECT * FROM shop.orders_changes")),
+                 _rows(emu.execute("SELECT * FROM shop.orders_current")))
+        key = lambda r: json.dumps(r, default=str, sort_keys=True)  # noqa: E731
+        assert sorted(map(key, after[0])) == sorted(map(key, before[0]))
+        assert sorted(map(key, after[1])) == sorted(map(key, before[1]))
+        assert len(chain.read_state().rows) == 4
+    finally:
+        emu.close()
+
+
+def test_change_table_against_the_history(history):
+    h = history
+    rows = _rows(h["emu"].execute("SELECT * FROM shop.orders_changes ORDER BY write_ts"))
+    for w in h["windows"]:
+        got = {r["key_pk"]: r for r in rows if r["window_from"].replace(tzinfo=UTC) == w.start}
+        want = h["sc"].changes(w)
+        assert set(got) == set(want), w
+        for pk, (op, new, old) in want.items():
+            r = got[pk]
+            assert r["operation"] == op, (pk, w)
+            assert r["key_sk"] == 1 and r["item_key"] == json.dumps({"pk": {"S": pk}, "sk": {"N": "1"}},
+                                                                     separators=(",", ":"), sort_keys=True)
+            assert w.start <= r["write_ts"].replace(tzinfo=UTC) < w.end
+            assert r["change_date"] == r["write_ts"].date() and r["source"] == "incremental"
+            assert _typed(r, "new_", ATTRS) == (_model(new) if new else {}), (pk, w)
+            assert _typed(r, "old_", ATTRS) == (_model(old) if old else {}), (pk, w)
+            assert (r["new_image"] is None) == (new is None) and (r["old_image"] is None) == (old is None)
+    assert "e" not in {r["key_pk"] for r in rows}                       # created and deleted in W1
+    types = {c["Name"]: c["Type"] for c in h["glue"].get_table(
+        DatabaseName="shop", Name="orders_changes")["Table"]["StorageDescriptor"]["Columns"]}
+    assert types["new_qty"] == types["old_qty"] == "decimal(38,2)"      # widened, old rows re-derived
+    assert types["new_color"] == "string" and types["new_tags"] == "array<string>"
+    first_a = next(r for r in rows if r["key_pk"] == "a")
+    assert first_a["old_qty"] == Decimal("1.00") and first_a["new_qty"] == Decimal("5.00")
+    table = h["glue"].get_table(DatabaseName="shop", Name="orders_changes")["Table"]
+    assert table["Parameters"]["table_type"] == "ICEBERG" and table["Parameters"]["metadata_location"]
+
+
+def test_current_table_against_the_history(history):
+    h = history
+    cur = {r["pk"]: _typed(r, "", ATTRS) for r in _rows(h["emu"].execute("SELECT * FROM shop.orders_current"))}
+    assert cur == {pk: _model(item) for pk, item in h["sc"].state(h["m"](55) - timedelta(microseconds=1)).items()}
+
+
+def test_the_three_typical_questions_in_athena_sql(history):
+    h = history
+    emu = h["emu"]
+    got = emu.execute(Q_KEY_HISTORY).rows
+    assert [(op, new) for _, op, new, _ in got] == [("MODIFY", Decimal("5.00")), ("MODIFY", Decimal("7.00"))]
+    day = emu.execute("SELECT min(change_date) FROM shop.orders_changes").rows[0][0]
+    inserts = emu.execute(Q_INSERTS_OF_A_DAY.replace("2025-01-01", day.isoformat()))
+    assert sorted(r[0] for r in inserts.rows) == sorted(
+        pk for w in h["windows"] for pk, (op, _, _) in h["sc"].changes(w).items() if op == "INSERT")
+    # one day's partition: only that day's data files are read (Iceberg partition pruning)
+    assert inserts.bytes_scanned > 0 and all(f"/change_date={day.isoformat()}/" in o
+                                             for o in emu.queries[-1].objects_read)
+    none = emu.execute(Q_INSERTS_OF_A_DAY.replace("2025-01-01", (day - timedelta(days=1)).isoformat()))
+    assert none.rows == [] and none.bytes_scanned == 0
+    pattern = emu.execute(Q_NEW_VALUE_PATTERN).rows
+    assert sorted(r[0] for r in pattern) == ["b", "f"]
+
+
+def _check(h, chain):
+    h["aws"].set_now(h["m"](70))
+    deadline = time.monotonic() + 30
+    while True:
+        out = check_current_on(chain, h["ddb"], h["s3"], h["spec"])
+        if out.status == "compared" or time.monotonic() > deadline:
+            return out
+        time.sleep(0.1)
+
+
+def test_athena_engine_equals_the_duckdb_engine(history):
+    h = history
+    emu, duck = h["emu"], h["duck"]
+    _same_rows(_rows(emu.execute("SELECT * FROM shop.orders_changes")),
+               _duck_rows(duck, "SELECT * FROM shop.orders_changes"),
+               key=lambda r: (r["window_from"], r["item_key"]))
+    _same_rows(_rows(emu.execute("SELECT * FROM shop.orders_current")),
+               _duck_rows(duck, "SELECT * FROM shop.orders_current"), key=lambda r: r["_ddb_key"])
+    a_state, d_state = h["chain"].read_state(), dc.read_chain_state(duck, "shop", "orders")
+    strip = lambda st: [(r.seq, r.kind, r.generation, r.window_from, r.window_to, r.export_arn, r.records)  # noqa: E731
+                        for r in st.rows]
+    assert strip(a_state) == strip(d_state)
+
+
+def _pointer(glue, table):
+    return glue.get_table(DatabaseName="shop", Name=table)["Table"]["Parameters"]["metadata_location"]
+
+
+def _roll_back(glue, table, metadata_location):
+    """Point the Iceberg table back at an earlier metadata file (what a rollback to a snapshot does)."""
+    t = glue.get_table(DatabaseName="shop", Name=table)["Table"]
+    glue.update_table(DatabaseName="shop", TableInput={
+        "Name": table, "TableType": t["TableType"],
+        "Parameters": dict(t["Parameters"], metadata_location=metadata_location),
+        "StorageDescriptor": {"Columns": t["StorageDescriptor"]["Columns"],
+                              "Location": t["StorageDescriptor"]["Location"]}})
+
+
+def test_check_passes_and_detects_a_tampered_row(history):
+    h = history
+    emu, chain = _new_chain(h["glue"], h["s3"], h["bucket"])
+    untouched = _pointer(h["glue"], "orders_current")
+    try:
+        ok = _check(h, chain)
+        assert ok.status == "compared" and ok.passed, ok
+        c = ok.comparison
+        assert c.current_rows == c.export_items == 5 and ok.position == h["m"](55)
+        assert "(attributes)" in c.columns and "qty" in c.columns
+        assert any(s.startswith("WITH e AS") for s in emu.statements)          # compared in Athena SQL
+        emu.execute("UPDATE shop.orders_current SET qty = 99, name = 'APPLE' WHERE pk = 'a'")
+        emu.execute("DELETE FROM shop.orders_current WHERE pk = 'g'")
+        bad = check_current_on(chain, h["ddb"], h["s3"], h["spec"])
+        c = bad.comparison
+        assert bad.status == "compared" and not bad.passed
+        assert (c.missing, c.extra, c.different, c.current_rows, c.export_items) == (1, 0, 1, 4, 5)
+        kinds = {k: (key, d) for k, key, d in c.examples}
+        assert kinds["different"][1] == {"qty": ["99.00", "7.00"], "name": ["APPLE", "apple"]}
+        assert kinds["missing"][0] == '{"pk":{"S":"g"},"sk":{"N":"1"}}'
+        _roll_back(h["glue"], "orders_current", untouched)
+        assert check_current_on(chain, h["ddb"], h["s3"], h["spec"]).passed
+    finally:
+        _roll_back(h["glue"], "orders_current", untouched)
+        emu.close()

@@ -2,8 +2,12 @@
 incremental exports (tables with ``incremental: {enabled: true}``; docs/incremental.md).
 
 One multi-asset applies, in order, every step whose export is COMPLETED (seed or re-seed,
-then consecutive windows): change rows, MERGE into current and the ledger row commit in one
-transaction per window, so a retried or duplicated run applies nothing twice. Its
+then consecutive windows). On DuckDB, change rows, MERGE into current and the ledger row
+commit in one transaction per window; on Athena (``engine: athena``) the tables are Iceberg
+tables written by Athena under ``<typed_s3_uri>/<table>__history/``, the exports' data stays in
+S3, and every statement of a step is idempotent with the ledger row written last
+(:mod:`ddb_assets.incremental.athena_chain`). Either way a retried or duplicated run applies
+nothing twice. Its
 materializations carry the chain position (generation, last To), which is what the sensor
 reads: the position lives in the Dagster event log and in the warehouse ledger, never only
 in a cursor.
@@ -16,27 +20,32 @@ apply run anyway, and that run fails with AWS's FailureCode and FailureMessage.
 
 The asset check ``matches_full_export`` on ``athena/<table>_current`` (blocking, ERROR)
 compares the current table with a full export whose ExportTime is the chain's position (the
-last applied window's To), row by row in DuckDB. The export is asynchronous, so the check
+last applied window's To), row by row in the table's engine (DuckDB, or Athena SQL). The export is asynchronous, so the check
 runs in its own run: when the chain is caught up the sensor requests the comparison export
 for the position (idempotent; the seed itself when the position is the seed), and once it
 is COMPLETED launches a check-only run (run key ``<table>:check:g<gen>:<To>``); meanwhile no
 apply run starts, so the current table stays at the position being compared.
 """
 
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Optional
 
 import dagster as dg
 
-from ddb_assets.assets.metadata import table_metadata
+from ddb_assets.athena.catalog import ensure_database
+from ddb_assets.assets.metadata import query_metadata, table_metadata
 from ddb_assets.config import ProjectConfig, TableConfig
 from ddb_assets.incremental import duckdb_chain as dc
+from ddb_assets.incremental.athena_chain import AthenaChain
 from ddb_assets.incremental.chain import (
-    ChainSpec, apply_ready, check_current, comparison_export, comparison_in_flight, request_next,
+    ChainSpec, apply_ready_on, check_current_on, comparison_export, comparison_in_flight, read_state_on,
+    request_next,
 )
 from ddb_assets.incremental.exports import ChainExportFailedError
 from ddb_assets.incremental.windows import _stamp
-from ddb_assets.resources import AwsResource, WarehouseResource
+from ddb_assets.resources import AthenaResource, AwsResource, WarehouseResource
+from ddb_assets.tables.athena_engine import UnsupportedOnAthena
 
 SENSOR_NAME = "incremental_export_sensor"
 CHECK_NAME = "matches_full_export"
@@ -66,19 +75,59 @@ def _position_metadata(state: dc.ChainState) -> dict:
             "chain_windows": len(state.windows(state.generation))}
 
 
+def athena_location(cfg: ProjectConfig, t: TableConfig) -> str:
+    """Where the Athena engine keeps a table's change history (Iceberg data and metadata)."""
+    if not cfg.typed_s3_uri:
+        raise dg.Failure("typed_s3_uri is not set in the config: on the athena engine the change history's "
+                         "Iceberg tables are written there (e.g. s3://my-bucket/typed/)")
+    return f"{cfg.typed_s3_uri.rstrip('/')}/{t.name}__history/"
+
+
+@contextmanager
+def _chain_warehouse(cfg: ProjectConfig, t: TableConfig, aws: AwsResource, warehouse: WarehouseResource,
+                     athena: AthenaResource):
+    """The table's warehouse for :mod:`ddb_assets.incremental.chain`: a DuckDB connection
+    (closed afterwards) or an :class:`AthenaChain` on the Athena resource's runner."""
+    if cfg.engine_for(t) == "athena":
+        a = cfg.athena_for(t)
+        glue = aws.client("glue")
+        ensure_database(glue, a.database)
+        runner = athena.runner(database=a.database, workgroup=a.workgroup, output_location=a.output_location)
+        yield AthenaChain(runner, glue, a.database, t.name, athena_location(cfg, t))
+        return
+    con = warehouse.connect()
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _tables_now(wh, database: str, t: TableConfig, seeded: bool) -> tuple[dict, list]:
+    """Row counts of the change and current tables, and the current table's columns."""
+    if not seeded:
+        return {}, []
+    if isinstance(wh, AthenaChain):
+        return wh.row_counts(), wh.current_columns()
+    n = dc.Names(database, t.name)
+    rows = {k: wh.execute(f"SELECT count(*) FROM {tbl}").fetchone()[0]
+            for k, tbl in (("changes", n.changes), ("current", n.current))}
+    return rows, dc._current_columns(wh, n)
+
+
 def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition:
     engine = cfg.engine_for(t)
     database = cfg.athena_for(t).database
     spec = ChainSpec.from_config(cfg, t)
+    kinds = {engine, "iceberg"} if engine == "athena" else {engine}
 
     @dg.multi_asset(
         name=f"{t.name}_change_history",
         specs=[
-            dg.AssetSpec(changes_key(t), group_name=t.name, kinds={engine, "dynamodb"},
+            dg.AssetSpec(changes_key(t), group_name=t.name, kinds=kinds | {"dynamodb"},
                          description=(f"`{database}.{t.name}_changes`: one row per changed item per "
                                       f"{t.incremental.window_minutes}-minute window (operation, write time, "
                                       "keys, typed new_/old_ values), partitioned by change_date.")),
-            dg.AssetSpec(current_key(t), group_name=t.name, kinds={engine},
+            dg.AssetSpec(current_key(t), group_name=t.name, kinds=kinds,
                          deps=[changes_key(t)],
                          description=(f"`{database}.{t.name}_current`: the table now, kept by MERGE-ing "
                                       "each window (deletes included).")),
@@ -93,37 +142,34 @@ def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDef
         can_subset=True,
         pool="duckdb_warehouse" if engine == "duckdb" else None,
     )
-    def _apply(context: dg.AssetExecutionContext, aws: AwsResource, warehouse: WarehouseResource):
-        if engine != "duckdb":
-            raise dg.Failure("the Athena engine's change history is generated SQL only "
-                             "(ddb_assets.incremental.athena_sql) and not wired to a runner yet; "
-                             "use engine: duckdb for this table")
+    def _apply(context: dg.AssetExecutionContext, aws: AwsResource, warehouse: WarehouseResource,
+               athena: AthenaResource):
         selected = set(context.selected_asset_keys)
         if selected and selected != {changes_key(t), current_key(t)}:
             raise dg.Failure(f"{changes_key(t).to_user_string()} and {current_key(t).to_user_string()} are "
-                             "written together (one transaction per window): select both")
+                             "written together (each window applied to both): select both")
         if selected:
-            yield from _materialize(context, aws, warehouse)
+            yield from _materialize(context, aws, warehouse, athena)
         if check_key(t) in context.selected_asset_check_keys:
-            yield _check(context, aws, warehouse)
+            yield _check(context, aws, warehouse, athena)
 
-    def _check(context, aws: AwsResource, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    def _check(context, aws: AwsResource, warehouse: WarehouseResource,
+               athena: AthenaResource) -> dg.AssetCheckResult:
         tag = context.run.tags.get(CHECK_TAG)
         expect = None
         if tag:
             gen, to = tag.split(":", 1)
             expect = (int(gen), datetime.fromisoformat(to))
-        con = warehouse.connect()
-        try:
-            outcome = check_current(con, aws.client("dynamodb"), aws.client("s3"), spec, expect=expect)
-        except ChainExportFailedError as exc:
-            return dg.AssetCheckResult(
-                check_name=CHECK_NAME, asset_key=current_key(t), passed=False, severity=dg.AssetCheckSeverity.WARN,
-                description=f"not compared: the comparison export FAILED: {exc}",
-                metadata={"compared": False, "failure_code": exc.code or "",
-                          "failure_message": exc.failure_message or ""})
-        finally:
-            con.close()
+        with _chain_warehouse(cfg, t, aws, warehouse, athena) as wh:
+            try:
+                outcome = check_current_on(wh, aws.client("dynamodb"), aws.client("s3"), spec, expect=expect)
+            except ChainExportFailedError as exc:
+                return dg.AssetCheckResult(
+                    check_name=CHECK_NAME, asset_key=current_key(t), passed=False,
+                    severity=dg.AssetCheckSeverity.WARN, description=f"not compared: the comparison export FAILED: {exc}",
+                    metadata={"compared": False, "failure_code": exc.code or "",
+                              "failure_message": exc.failure_message or ""})
+            queries = _query_md(wh)
         pos = {"chain_generation": outcome.generation,
                "chain_last_to": outcome.position.isoformat() if outcome.position else ""}
         if outcome.status != "compared":
@@ -141,28 +187,26 @@ def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDef
               "export_items": c.export_items, "missing_rows": c.missing, "extra_rows": c.extra,
               "different_rows": c.different,
               "examples": dg.MetadataValue.json([{"kind": k, "key": key, "columns": d} for k, key, d in c.examples]),
-              "compared_columns": dg.MetadataValue.json(list(c.columns))}
+              "compared_columns": dg.MetadataValue.json(list(c.columns)), **queries}
         desc = ("identical to the full export at " if c.identical else "DIFFERS from the full export at ") + \
             f"{pos['chain_last_to']}: {c.missing} missing, {c.extra} extra, {c.different} different row(s)"
         return dg.AssetCheckResult(check_name=CHECK_NAME, asset_key=current_key(t), passed=c.identical,
                                    severity=dg.AssetCheckSeverity.ERROR, description=desc, metadata=md)
 
-    def _materialize(context, aws: AwsResource, warehouse: WarehouseResource):
-        con = warehouse.connect()
-        try:
+    def _materialize(context, aws: AwsResource, warehouse: WarehouseResource, athena: AthenaResource):
+        with _chain_warehouse(cfg, t, aws, warehouse, athena) as wh:
             try:
-                results = apply_ready(con, aws.client("dynamodb"), aws.client("s3"), spec)
+                results = apply_ready_on(wh, aws.client("dynamodb"), aws.client("s3"), spec)
             except ChainExportFailedError as exc:
                 raise dg.Failure(str(exc), metadata={"failure_code": exc.code or "",
                                                      "failure_message": exc.failure_message or "",
                                                      "export_arns": [a.arn for a in exc.attempts]}) from exc
-            state = dc.read_chain_state(con, database, t.name)
-            rows = {k: con.execute(f"SELECT count(*) FROM {q}").fetchone()[0]
-                    for k, q in (("changes", dc.Names(database, t.name).changes),
-                                 ("current", dc.Names(database, t.name).current))} if state.seeded else {}
-            cols = dc._current_columns(con, dc.Names(database, t.name)) if state.seeded else []
-        finally:
-            con.close()
+            except UnsupportedOnAthena as exc:
+                raise dg.Failure(str(exc)) from exc
+            state = read_state_on(wh, spec)
+            rows, cols = _tables_now(wh, database, t, state.seeded)
+            queries = _query_md(wh)
+        uri = athena_location(cfg, t) if engine == "athena" else None
         for r in results:
             if r.gap:
                 context.log.warning(r.gap)
@@ -176,12 +220,19 @@ def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDef
                                         "operations": r.operations, "gap": r.gap} for r in applied])
         yield dg.MaterializeResult(asset_key=changes_key(t), metadata={
             **table_metadata(table_name=f"{database}.{t.name}_changes", row_count=rows.get("changes", 0),
-                             columns=[]), **pos, "applied": steps})
+                             columns=[], uri=uri and uri + "changes/"), **pos, "applied": steps, **queries})
         yield dg.MaterializeResult(asset_key=current_key(t), metadata={
             **table_metadata(table_name=f"{database}.{t.name}_current", row_count=rows.get("current", 0),
-                             columns=cols), **pos})
+                             columns=cols, uri=uri and uri + "current/"), **pos})
 
     return _apply
+
+
+def _query_md(wh) -> dict:
+    """Athena query ids and bytes scanned of what a run executed (nothing on DuckDB)."""
+    if not isinstance(wh, AthenaChain):
+        return {}
+    return query_metadata(query_ids=wh.query_ids, bytes_scanned=wh.bytes_scanned)
 
 
 def _position(instance, t: TableConfig) -> tuple[bool, int, Optional[datetime]]:
