@@ -30,8 +30,38 @@ it only needs boto3 ``glue`` and ``s3`` clients) as the storage, the way Athena 
 * ``CREATE [OR REPLACE] VIEW db.v AS SELECT ...``: validated by binding, stored in Glue as
   Athena stores it (``VIRTUAL_VIEW``, Presto view text, Hive column types).
 * ``DROP TABLE|VIEW [IF EXISTS]``: removes the catalog entry (the data stays, as for an
-  external table).
-* Anything else raises :class:`AthenaQueryError` with ``NOT_SUPPORTED``.
+  external table; an Iceberg table's data is deleted with it, as Athena does).
+* ``CREATE EXTERNAL TABLE [IF NOT EXISTS] (...) [PARTITIONED BY (col type)] [ROW FORMAT
+  DELIMITED FIELDS TERMINATED BY ...] [STORED AS TEXTFILE|PARQUET] LOCATION ...``: a Hive table
+  in Glue (LazySimpleSerDe with ``field.delim``, Hive escapes such as ``'\u0001'`` decoded).
+  ``CREATE TABLE`` without ``EXTERNAL`` and without ``'table_type'='ICEBERG'`` is refused.
+* ``ALTER TABLE ... ADD [IF NOT EXISTS] PARTITION (k = 'v') [LOCATION ...]`` on Hive tables
+  (Glue ``create_partition``; an existing partition is ``ALREADY_EXISTS`` without IF NOT EXISTS).
+* Iceberg: ``CREATE TABLE [IF NOT EXISTS] (...) [PARTITIONED BY (col)] LOCATION ...
+  TBLPROPERTIES ('table_type'='ICEBERG', ...)`` is registered in Glue as Athena does
+  (``Parameters``: ``table_type = ICEBERG``, ``metadata_location``, then
+  ``previous_metadata_location``; no ``PartitionKeys``; each column's ``iceberg.field.id``);
+  types Iceberg lacks (tinyint, smallint, char, varchar) and ``EXTERNAL`` are refused.
+  Storage is emulated copy-on-write: every ``INSERT INTO`` / ``DELETE FROM`` / ``UPDATE`` /
+  ``MERGE INTO`` loads the table, runs the statement in DuckDB (MERGE: DuckDB's own; a target
+  row matched twice is ``MERGE_TARGET_ROW_MULTIPLE_MATCHES``) and writes the table's rows as new
+  Parquet files under ``LOCATION/data/`` (one per identity-partition value), then a new
+  ``LOCATION/metadata/<n>-<uuid>.metadata.json`` (schemas with field ids, partition spec,
+  snapshots; each snapshot lists its data files inline, where Iceberg has Avro manifests)
+  and swaps Glue's ``metadata_location`` to it, failing with ``ICEBERG_COMMIT_ERROR`` when
+  another commit moved it meanwhile. Reads follow the current snapshot's file list (never a
+  listing), resolve columns by field id (a dropped and re-added column reads NULL from older
+  files) and prune files by ``<partition column> = <literal>``. ``ALTER TABLE ADD COLUMNS`` and
+  ``DROP COLUMN`` change the schema only (a partition column cannot be dropped).
+  An ``INSERT`` whose query types Trino cannot coerce to the table's fails with
+  ``TYPE_MISMATCH`` (e.g. ``timestamp with time zone`` into ``timestamp``).
+* ``DELETE`` / ``UPDATE`` / ``MERGE`` on a Hive table: ``NOT_SUPPORTED`` ("Modifying Hive table
+  rows is only supported for transactional tables"), as Athena.
+* Anything else raises :class:`AthenaQueryError` with ``NOT_SUPPORTED``. Not modelled: INSERT
+  INTO Hive tables, ADD COLUMNS on Hive tables, Iceberg partition transforms other than
+  identity, hidden metadata tables (``"t$snapshots"``), time travel, ``OPTIMIZE`` / ``VACUUM``,
+  type checks of MERGE / UPDATE assignments (DuckDB casts them), merge-on-read delete files
+  (Athena writes positional deletes; the result is the same rows).
 
 Every statement is first checked with :func:`check_athena_sql`, as the real client does.
 Results: column names as Trino gives them (lower case, ``_colN`` for unnamed expressions),

@@ -388,3 +388,179 @@ def test_emulator_on_the_local_stack(tmp_path):
             emu.close()
     assert res.row_count == 5
     assert got.rows == [(f"k{i}", Decimal(f"{i}.5"), [f"t{i}"]) for i in range(5)]
+
+
+# --- Iceberg tables, Hive DDL and DML, as Athena runs them -----------------------------------------
+
+@pytest.fixture
+def ice(world):
+    """A fresh database and bucket in the module's moto world, and an emulator for them."""
+    import uuid
+
+    s3, glue = world["s3"], world["glue"]
+    db, bucket = f"ice_{uuid.uuid4().hex[:8]}", f"ice-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    glue.create_database(DatabaseInput={"Name": db})
+    emu = AthenaEmulator(glue, s3, database=db)
+    yield emu, glue, s3, db, bucket
+    emu.close()
+
+
+ICE = ("CREATE TABLE IF NOT EXISTS {db}.ev (d date, k string, v decimal(38,0), tags array<string>) "
+       "PARTITIONED BY (d) LOCATION 's3://{bucket}/ice/ev/' "
+       "TBLPROPERTIES ('table_type' = 'ICEBERG', 'format' = 'PARQUET', 'write_compression' = 'ZSTD')")
+
+
+def _meta(glue, db, name="ev"):
+    return glue.get_table(DatabaseName=db, Name=name)["Table"]
+
+
+def test_iceberg_create_registers_the_table_in_glue_as_athena_does(ice):
+    emu, glue, s3, db, bucket = ice
+    emu.execute(ICE.format(db=db, bucket=bucket))
+    t = _meta(glue, db)
+    assert t["Parameters"]["table_type"] == "ICEBERG" and t["PartitionKeys"] == []
+    loc = t["Parameters"]["metadata_location"]
+    assert loc.startswith(f"s3://{bucket}/ice/ev/metadata/00000-") and loc.endswith(".metadata.json")
+    meta = json.loads(s3.get_object(Bucket=bucket, Key=loc.split("/", 3)[3])["Body"].read())
+    assert meta["partition-specs"][0]["fields"][0]["transform"] == "identity"
+    cols = t["StorageDescriptor"]["Columns"]
+    assert [(c["Name"], c["Type"], c["Parameters"]["iceberg.field.id"]) for c in cols] == [
+        ("d", "date", "1"), ("k", "string", "2"), ("v", "decimal(38,0)", "3"), ("tags", "array<string>", "4")]
+    emu.execute(ICE.format(db=db, bucket=bucket))                                                      # IF NOT EXISTS: nothing happens
+    assert _meta(glue, db)["Parameters"]["metadata_location"] == loc
+    with pytest.raises(AthenaQueryError, match="TABLE_ALREADY_EXISTS"):
+        emu.execute(ICE.format(db=db, bucket=bucket).replace(" IF NOT EXISTS", ""))
+    with pytest.raises(AthenaQueryError, match="NOT_SUPPORTED.*EXTERNAL"):
+        emu.execute(ICE.format(db=db, bucket=bucket).replace("CREATE TABLE IF NOT EXISTS", "CREATE EXTERNAL TABLE").replace(".ev ", ".ev2 "))
+    with pytest.raises(AthenaQueryError, match="NOT_SUPPORTED.*tinyint"):
+        emu.execute(ICE.format(db=db, bucket=bucket).replace("v decimal(38,0)", "v tinyint").replace(".ev ", ".ev3 "))
+    with pytest.raises(AthenaQueryError, match="NOT_SUPPORTED.*external"):
+        emu.execute(f"CREATE TABLE {db}.plain (x string) LOCATION 's3://{bucket}/plain/'")
+
+
+def test_iceberg_dml_is_copy_on_write_with_a_new_snapshot_per_statement(ice):
+    emu, glue, s3, db, bucket = ice
+    emu.execute(ICE.format(db=db, bucket=bucket))
+    emu.execute(f"INSERT INTO {db}.ev VALUES (DATE '2025-01-01', 'a', 1, ARRAY['x']), "
+                f"(DATE '2025-01-02', 'b', 2, NULL), (DATE '2025-01-02', 'c', 3, ARRAY[])")
+    first = _meta(glue, db)["Parameters"]["metadata_location"]
+    emu.execute(f"UPDATE {db}.ev SET v = v * 10 WHERE k <> 'c'")
+    emu.execute(f"DELETE FROM {db}.ev WHERE k = 'c'")
+    params = _meta(glue, db)["Parameters"]
+    assert params["metadata_location"] != first and params["previous_metadata_location"] != first
+    assert params["metadata_location"].split("/")[-1].startswith("00003-")
+    emu.execute(f"MERGE INTO {db}.ev AS t USING (SELECT 'a' AS k, 'R' AS op UNION ALL SELECT 'b', 'U' "
+                f"UNION ALL SELECT 'z', 'I') AS s ON t.k = s.k "
+                "WHEN MATCHED AND s.op = 'R' THEN DELETE WHEN MATCHED THEN UPDATE SET v = 7 "
+                "WHEN NOT MATCHED THEN INSERT (d, k, v) VALUES (DATE '2025-01-03', s.k, 8)")
+    assert emu.execute(f"SELECT k, v, tags FROM {db}.ev ORDER BY k").rows == [
+        ("b", Decimal(7), None), ("z", Decimal(8), None)]
+    # a query for one partition reads that partition's file only (pruned by the Iceberg metadata)
+    res = emu.execute(f"SELECT k FROM {db}.ev WHERE d = DATE '2025-01-03'")
+    assert res.rows == [("z",)] and len(emu.queries[-1].objects_read) == 1
+    assert "/data/d=2025-01-03/" in emu.queries[-1].objects_read[0]
+    # nothing is ever read by listing the location: old snapshots' files stay in S3 unseen
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="ice/ev/data/")["Contents"]]
+    assert len(keys) > 2
+
+
+def test_iceberg_schema_evolution_by_field_id(ice):
+    emu, glue, _, db, bucket = ice
+    emu.execute(ICE.format(db=db, bucket=bucket))
+    emu.execute(f"INSERT INTO {db}.ev (d, k, v) VALUES (DATE '2025-01-01', 'a', 1)")
+    emu.execute(f"ALTER TABLE {db}.ev ADD COLUMNS (note string, w decimal(38,2))")
+    assert emu.execute(f"SELECT k, v, note, w FROM {db}.ev").rows == [("a", Decimal(1), None, None)]
+    with pytest.raises(AthenaQueryError, match="COLUMN_ALREADY_EXISTS"):
+        emu.execute(f"ALTER TABLE {db}.ev ADD COLUMNS (note string)")
+    # Iceberg cannot widen a decimal's scale in place: drop and add gives a new field id, old files
+    # do not have it (NULL), until the rows are rewritten
+    emu.execute(f"ALTER TABLE {db}.ev DROP COLUMN v")
+    emu.execute(f"ALTER TABLE {db}.ev ADD COLUMNS (v decimal(38,2))")
+    assert emu.execute(f"SELECT k, v FROM {db}.ev").rows == [("a", None)]
+    emu.execute(f"UPDATE {db}.ev SET v = 1.5")
+    assert emu.execute(f"SELECT k, v FROM {db}.ev").rows == [("a", Decimal("1.50"))]
+    cols = _meta(glue, db)["StorageDescriptor"]["Columns"]
+    assert [(c["Name"], c["Parameters"]["iceberg.field.id"]) for c in cols][-1] == ("v", "7")
+    with pytest.raises(AthenaQueryError, match="NOT_SUPPORTED: Cannot drop partition field"):
+        emu.execute(f"ALTER TABLE {db}.ev DROP COLUMN d")
+    with pytest.raises(AthenaQueryError, match="COLUMN_NOT_FOUND"):
+        emu.execute(f"ALTER TABLE {db}.ev DROP COLUMN nope")
+    with pytest.raises(AthenaQueryError, match="NOT_SUPPORTED.*ADD PARTITION"):
+        emu.execute(f"ALTER TABLE {db}.ev ADD PARTITION (d = '2025-01-01') LOCATION 's3://{bucket}/x/'")
+
+
+def test_what_athena_refuses(ice):
+    emu, glue, s3, db, bucket = ice
+    emu.execute(ICE.format(db=db, bucket=bucket))
+    with pytest.raises(AthenaQueryError, match="TYPE_MISMATCH: Insert query has mismatched column types"):
+        emu.execute(f"INSERT INTO {db}.ev (d, k) VALUES (current_timestamp, 'q')")   # tz instant into a date
+    with pytest.raises(AthenaQueryError, match="TYPE_MISMATCH"):
+        emu.execute(f"INSERT INTO {db}.ev (d, k, v) VALUES (DATE '2025-01-01', 'a', 1.25)")  # decimal(3,2) -> (38,0)
+    emu.execute(f"CREATE EXTERNAL TABLE {db}.raw (line string) PARTITIONED BY (lbl string) "
+                f"ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\u0001' LOCATION 's3://{bucket}/raw/'")
+    for sql in (f"DELETE FROM {db}.raw WHERE lbl = 'x'", f"UPDATE {db}.raw SET line = 'x'",
+                f"MERGE INTO {db}.raw AS t USING (SELECT 'x' AS line) AS s ON t.line = s.line "
+                "WHEN MATCHED THEN DELETE"):
+        with pytest.raises(AthenaQueryError, match="NOT_SUPPORTED: Modifying Hive table rows"):
+            emu.execute(sql)
+    with pytest.raises(AthenaQueryError, match="NOT_SUPPORTED: ALTER TABLE DROP COLUMN is only supported for Iceberg"):
+        emu.execute(f"ALTER TABLE {db}.raw DROP COLUMN line")
+    emu.execute(f"INSERT INTO {db}.ev (d, k) VALUES (DATE '2025-01-01', 'a'), (DATE '2025-01-01', 'b')")
+    with pytest.raises(AthenaQueryError, match="MERGE_TARGET_ROW_MULTIPLE_MATCHES"):
+        emu.execute(f"MERGE INTO {db}.ev AS t USING (SELECT 'a' AS k UNION ALL SELECT 'a') AS s ON t.k = s.k "
+                    "WHEN MATCHED THEN UPDATE SET v = 1")
+    assert emu.execute(f"SELECT count(v) FROM {db}.ev").rows == [(0,)]          # the failed MERGE wrote nothing
+
+
+def test_hive_external_table_and_add_partition(ice):
+    emu, glue, s3, db, bucket = ice
+    emu.execute(f"CREATE EXTERNAL TABLE IF NOT EXISTS {db}.raw (line string) PARTITIONED BY (lbl string) "
+                f"ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\u0001' LOCATION 's3://{bucket}/raw/'")
+    t = _meta(glue, db, "raw")
+    assert t["StorageDescriptor"]["SerdeInfo"]["Parameters"]["field.delim"] == "\x01"
+    assert t["PartitionKeys"] == [{"Name": "lbl", "Type": "string"}]
+    s3.put_object(Bucket=bucket, Key="w1/data/a.json.gz", Body=gzip.compress(b'{"a":1}\n{"a":2}\n'))
+    s3.put_object(Bucket=bucket, Key="w1/manifest-summary.json", Body=b"{}")
+    add = f"ALTER TABLE {db}.raw ADD IF NOT EXISTS PARTITION (lbl = 'one') LOCATION 's3://{bucket}/w1/data/'"
+    emu.execute(add)
+    emu.execute(add)
+    with pytest.raises(AthenaQueryError, match="ALREADY_EXISTS"):
+        emu.execute(add.replace(" IF NOT EXISTS", ""))
+    with pytest.raises(AthenaQueryError, match="HIVE_METASTORE_ERROR"):
+        emu.execute(f"ALTER TABLE {db}.raw ADD PARTITION (other = 'x') LOCATION 's3://{bucket}/w1/data/'")
+    res = emu.execute(f"SELECT lbl, json_extract_scalar(line, '$.a') AS a FROM {db}.raw ORDER BY a")
+    assert res.rows == [("one", "1"), ("one", "2")]
+
+
+def test_a_concurrent_iceberg_commit_fails_the_later_one(ice):
+    emu, glue, s3, db, bucket = ice
+    emu.execute(ICE.format(db=db, bucket=bucket))
+
+    class Racing(AthenaEmulator):
+        """Another writer commits while this statement runs."""
+        other = None
+
+        def _prepare_sources(self, tree, q, needs=None):
+            out = super()._prepare_sources(tree, q, needs)
+            if self.other is not None:
+                other, self.other = self.other, None
+                other.execute(f"INSERT INTO {db}.ev (d, k) VALUES (DATE '2025-01-01', 'first')")
+            return out
+
+    racing = Racing(glue, s3, database=db)
+    racing.other = emu
+    try:
+        with pytest.raises(AthenaQueryError, match="ICEBERG_COMMIT_ERROR"):
+            racing.execute(f"INSERT INTO {db}.ev (d, k) VALUES (DATE '2025-01-01', 'second')")
+    finally:
+        racing.close()
+    assert emu.execute(f"SELECT k FROM {db}.ev").rows == [("first",)]
+
+
+def test_drop_of_an_iceberg_table_deletes_its_data(ice):
+    emu, glue, s3, db, bucket = ice
+    emu.execute(ICE.format(db=db, bucket=bucket))
+    emu.execute(f"INSERT INTO {db}.ev (d, k) VALUES (DATE '2025-01-01', 'a')")
+    emu.execute(f"DROP TABLE {db}.ev")
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="ice/ev/").get("KeyCount", 0) == 0

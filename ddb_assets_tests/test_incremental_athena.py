@@ -427,3 +427,171 @@ def test_check_passes_and_detects_a_tampered_row(history):
     finally:
         _roll_back(h["glue"], "orders_current", untouched)
         emu.close()
+
+
+def test_pitr_gap_reseed_on_athena_writes_the_net_change_computed_in_sql(aws, tmp_path):
+    name = f"gappy-{uuid.uuid4().hex[:8]}"
+    t0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=6)
+    ddb = _table(aws, name, t0)
+    s3, glue = aws.client("s3"), aws.client("glue")
+    bucket = f"gap-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    try:
+        glue.create_database(DatabaseInput={"Name": "shop"})
+    except glue.exceptions.AlreadyExistsException:
+        pass
+    sc = Script(aws, ddb, name)
+    m = lambda minutes, s=0, ms=0: t0 + timedelta(minutes=minutes, seconds=s, milliseconds=ms)  # noqa: E731
+    sc.put(m(1), {"pk": "a", "sk": 1, "qty": 1, "name": "apple"})
+    sc.put(m(2), {"pk": "b", "sk": 1, "qty": 2, "name": "banana"})
+    sc.put(m(3), {"pk": "d", "sk": 1, "qty": 5, "name": "date", "tags": {"x", "y"}})  # never changes
+    sc.update(m(12), "a", qty=2)
+    spec = ChainSpec(table_name=name, sql_name="gappy", schema="shop", s3_bucket=bucket,
+                     base_prefix="exports", window=W15)
+    emu = AthenaEmulator(glue, s3, database="shop")
+    chain = AthenaChain(emu, glue, "shop", "gappy", f"s3://{bucket}/typed/gappy__history/")
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    try:
+        aws.set_now(m(10))
+        for wh in (chain, con):
+            _drive(wh, ddb, s3, spec, lambda st: st.seeded)
+        aws.set_now(m(25, 1))
+        for wh in (chain, con):
+            _drive(wh, ddb, s3, spec, lambda st: len(st.windows()) == 1)
+
+        aws.set_now(m(30))
+        ddb.update_continuous_backups(TableName=name,
+                                      PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False})
+        sc.update(m(35), "a", qty=Decimal("3.5"))                        # a wider scale across the gap
+        sc.delete(m(36), "b")
+        sc.put(m(37), {"pk": "c", "sk": 1, "qty": 3, "name": "cherry", "color": "red"})  # a new attribute
+        assert apply_ready_on(chain, ddb, s3, spec) == []               # nothing skipped, nothing applied
+        aws.set_now(m(49, 59, 500))
+        ddb.update_continuous_backups(TableName=name,
+                                      PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+        state = chain.read_state()
+        report = request_next(ddb, s3, spec, seeded=True, generation=0, last_to=state.last_to)
+        assert report.gap is not None and report.gap.reason == GAP_PITR_REENABLED
+        for wh in (chain, con):
+            _drive(wh, ddb, s3, spec, lambda st: st.generation == 1)
+
+        state = chain.read_state()
+        assert [r.kind for r in state.rows] == ["seed", "window", "gap", "seed"]
+        gap_row = state.rows[2]
+        assert gap_row.window_from == m(25) and gap_row.window_to == m(50) and "re-enabled" in gap_row.note
+        rows = {r["key_pk"]: r for r in _rows(emu.execute(
+            "SELECT key_pk, operation, new_qty, old_qty, new_name, old_name, new_color, write_ts, window_from, "
+            "window_to FROM shop.gappy_changes WHERE source = 'reseed'"))}
+        assert {k: r["operation"] for k, r in rows.items()} == {"a": "MODIFY", "b": "REMOVE", "c": "INSERT"}
+        assert (rows["a"]["new_qty"], rows["a"]["old_qty"]) == (Decimal("3.5"), Decimal("2"))
+        assert (rows["b"]["new_name"], rows["b"]["old_name"]) == (None, "banana")
+        assert (rows["c"]["new_name"], rows["c"]["new_color"]) == ("cherry", "red")
+        assert {r["write_ts"] for r in rows.values()} == {m(50).replace(tzinfo=None)}
+        assert {(r["window_from"], r["window_to"]) for r in rows.values()} == {
+            (m(25).replace(tzinfo=None), m(50).replace(tzinfo=None))}
+        assert any("json_parse(coalesce(c.k, s.k))" in s for s in emu.statements)  # the net change, in SQL
+        cur = {r["pk"]: _typed(r, "", ATTRS) for r in _rows(emu.execute("SELECT * FROM shop.gappy_current"))}
+        assert cur == {pk: _model(item) for pk, item in sc.state(m(50)).items()}
+        _same_rows(_rows(emu.execute("SELECT * FROM shop.gappy_changes")),
+                   _duck_rows(con, "SELECT * FROM shop.gappy_changes"), key=lambda r: (r["window_from"], r["item_key"]))
+        _same_rows(_rows(emu.execute("SELECT * FROM shop.gappy_current")),
+                   _duck_rows(con, "SELECT * FROM shop.gappy_current"), key=lambda r: r["_ddb_key"])
+
+        # The chain goes on from the new seed; a repeated re-seed is skipped.
+        again = chain.apply_seed(generation=1, seed_time=m(50), export_arn=state.rows[-1].export_arn,
+                                 data_s3_uri=f"s3://{bucket}/x/data/", key_attributes=["pk", "sk"])
+        assert not again.applied
+        sc.update(m(55), "c", qty=4)
+        aws.set_now(m(65, 1))
+        _drive(chain, ddb, s3, spec, lambda st: len(st.windows(1)) == 1)
+        assert emu.execute("SELECT qty FROM shop.gappy_current WHERE pk = 'c'").rows == [(Decimal("4.0"),)]
+    finally:
+        emu.close()
+        con.close()
+
+
+def test_dagster_assets_and_check_run_the_athena_engine(stack, tmp_path, monkeypatch):
+    import dagster as dg
+
+    from ddb_assets.assets.incremental import (
+        build_incremental_assets, changes_key, current_key, evaluate_incremental_tick,
+    )
+    from ddb_assets.config import parse_config
+    from ddb_assets.resources import AthenaResource, resources_for
+    from ddb_assets_tests.test_incremental_dagster import _check_md, _execute, _ready_runs
+
+    for k, v in stack.env().items():
+        monkeypatch.setenv(k, v)
+    name, bucket = f"dga-{uuid.uuid4().hex[:8]}", f"dga-{uuid.uuid4().hex[:8]}"
+    t0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=6)
+    ddb, s3, glue = stack.client("dynamodb"), stack.client("s3"), stack.client("glue")
+    s3.create_bucket(Bucket=bucket)
+    emulators = []
+
+    def runner(self, *, database, workgroup, output_location):
+        emulators.append(AthenaEmulator(glue, s3, database=database))
+        return emulators[-1]
+
+    monkeypatch.setattr(AthenaResource, "runner", runner)
+    try:
+        stack.set_now(t0)
+        ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+        ddb.update_continuous_backups(TableName=name,
+                                      PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+        ddb.put_item(TableName=name, Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+        stack.set_now(t0 + timedelta(minutes=12))
+        ddb.put_item(TableName=name, Item={"pk": {"S": "b"}, "n": {"N": "2.5"}})
+        ddb.delete_item(TableName=name, Key={"pk": {"S": "a"}})
+        raw = {"defaults": {"engine": "athena", "athena": {"database": "dgshop"}},
+               "warehouse": str(tmp_path / "wh.duckdb"), "summaries_dir": None,
+               "tables": [{"name": "orders", "dynamodb_table": name, "s3_bucket": bucket, "s3_prefix": "ex",
+                           "schedule": {"timezone": "UTC"}, "incremental": {"enabled": True, "window_minutes": 15}}]}
+        t = parse_config(raw, base_dir=tmp_path).tables[0]
+        resources = resources_for(str(tmp_path / "wh.duckdb"), "local")
+        with dg.instance_for_test() as instance:
+            cfg0 = parse_config(raw, base_dir=tmp_path)
+            no_uri = build_incremental_assets(cfg0, t)
+            stack.set_now(t0 + timedelta(minutes=10))
+            runs, _ = _ready_runs(instance, cfg0, ddb, s3)
+            assert runs and runs[0].run_key.startswith("orders:seed:g0:")
+            failed = dg.materialize([no_uri], instance=instance, resources=resources, raise_on_error=False)
+            assert not failed.success                                      # no typed_s3_uri: a clear failure
+            assert "typed_s3_uri" in str(failed.get_step_failure_events()[0].event_specific_data.error)
+
+            cfg = parse_config({**raw, "typed_s3_uri": f"s3://{bucket}/typed/"}, base_dir=tmp_path)
+            asset = build_incremental_assets(cfg, cfg.tables[0])
+            assert dg.materialize([asset], instance=instance, resources=resources).success
+            stack.set_now(t0 + timedelta(minutes=25, seconds=1))
+            runs, _ = _ready_runs(instance, cfg, ddb, s3)
+            assert [r.run_key for r in runs] and ":window:g0:" in runs[0].run_key
+            assert dg.materialize([asset], instance=instance, resources=resources).success
+            ch = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=changes_key(t)), limit=1)
+            md = ch.records[0].asset_materialization.metadata
+            assert md["chain_last_to"].value == (t0 + timedelta(minutes=25)).isoformat()
+            assert md["dagster/row_count"].value == 2                      # a REMOVE and an INSERT
+            assert md["dagster/uri"].value == f"s3://{bucket}/typed/orders__history/changes/"
+            assert md["query_ids"].value.startswith("emulated-") and md["bytes_scanned"].value > 0
+            cur = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=current_key(t)), limit=1)
+            cmd = cur.records[0].asset_materialization.metadata
+            assert cmd["dagster/row_count"].value == 1
+            assert ("n", "decimal(38,1)") in [(c.name, c.type) for c in cmd["dagster/column_schema"].schema.columns]
+            assert glue.get_table(DatabaseName="dgshop", Name="orders_current")["Table"]["Parameters"][
+                "table_type"] == "ICEBERG"
+
+            deadline = time.monotonic() + 20
+            while True:
+                runs, _ = evaluate_incremental_tick(instance, cfg, ddb, s3)
+                if runs or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            assert runs and runs[0].asset_check_keys
+            assert _execute(asset, runs[0], instance, resources).success
+            ev, md = _check_md(instance, t)
+            assert ev.passed and md["compared"] and md["current_rows"] == md["export_items"] == 1
+            assert md["query_ids"].startswith("emulated-")
+    finally:
+        for e in emulators:
+            e.close()
+        stack.reset_clock()
