@@ -247,3 +247,168 @@ def test_load_restores_connection_settings(tmp_path):
                          data_files=write(tmp_path, [{"pk": {"S": "a"}}], files=1))
     assert con.execute("SELECT current_setting('memory_limit'), "
                        "current_setting('preserve_insertion_order')").fetchone() == before
+
+
+# --- the fast stage and its rest: rows the sampled guess does not cover -----------------
+
+def _load_rows(tmp_path, items, monkeypatch=None, files=2, name="data", con=None, date=dt.date(2024, 1, 1)):
+    """Load ``items`` (minified lines, as exports write them); the snapshot by pk, the
+    result, and the fast stage the load used (None when it took the general stage)."""
+    d = tmp_path / name
+    d.mkdir()
+    paths, per = [], (len(items) + files - 1) // files
+    for f in range(files):
+        p = d / f"part{f}.json.gz"
+        with gzip.open(p, "wt", encoding="utf-8") as out:
+            for it in items[f * per:(f + 1) * per]:
+                out.write(json.dumps({"Item": it}, ensure_ascii=False, separators=(",", ":")) + "\n")
+        paths.append(p)
+    stages = []
+    if monkeypatch is not None:
+        real = duckdb_engine._fast_stage
+        monkeypatch.setattr(duckdb_engine, "_fast_stage", lambda *a: stages.append(real(*a)) or stages[-1])
+    con = con or duckdb.connect()
+    res = load_snapshot_duckdb(con, schema="w", table="t", snapshot_date=date, data_files=paths)
+    cur = con.execute("SELECT * FROM w.t")
+    names = [c[0] for c in cur.description]
+    rows = {r[names.index("pk")]: dict(zip(names, r)) for r in cur.fetchall()}
+    assert not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_ddb_stage%'").fetchone()[0]
+    return rows, res, (stages[0] if stages else None)
+
+
+def _base_items(n):
+    return [{"pk": {"S": f"p{i:05d}"}, "n": {"N": f"{i}.25"}, "s": {"S": f"text {i} \"q\" \\ line\nbreak é"},
+             "m": {"M": {"a": {"S": f"x{i}"}, "in": {"M": {"k": {"N": str(i)}}}}},
+             "l": {"L": [{"N": str(i)}, {"S": "s"}]}, "ss": {"SS": ["a", f"b{i}"]}} for i in range(n)]
+
+
+def _check_base(rows, items):
+    for it in items:
+        r = rows[it["pk"]["S"]]
+        assert r["n"] == Decimal(it["n"]["N"]), r
+        assert r["s"] == it["s"]["S"]
+        assert json.loads(r["m"]) == {"a": it["m"]["M"]["a"]["S"], "in": {"k": int(it["m"]["M"]["in"]["M"]["k"]["N"])}}
+        assert json.loads(r["l"]) == [int(it["l"]["L"][0]["N"]), "s"]
+        assert sorted(r["ss"]) == sorted(it["ss"]["SS"])
+
+
+def test_attribute_absent_from_the_sample_but_present_later_takes_the_rest(tmp_path, small_sample, monkeypatch):
+    items = _base_items(400)
+    for i in range(240, 400, 2):
+        items[i]["promo"] = {"S": f"P{i}"}
+    rows, res, stage = _load_rows(tmp_path, items, monkeypatch, files=4)
+    assert res.row_count == len(items) == len(rows)
+    assert stage is not None and stage.rest is not None  # one parse; only the uncovered rows staged again
+    _check_base(rows, items)
+    for it in items:
+        assert rows[it["pk"]["S"]]["promo"] == it.get("promo", {}).get("S")
+    assert {c.name: c.sql_type for c in res.columns}["promo"] == "string"
+
+
+def test_attribute_present_only_in_the_last_row(tmp_path, small_sample, monkeypatch):
+    items = _base_items(50)
+    items[-1]["last"] = {"NS": ["1.5", "12345678901234567890.125"]}
+    items[-1]["n"] = {"N": "1E+3"}
+    rows, res, stage = _load_rows(tmp_path, items, monkeypatch)
+    assert stage is not None and stage.rest is not None
+    types = {c.name: c.sql_type for c in res.columns}
+    assert types["last"] == "array<decimal(38,3)>" and types["n"] == "decimal(38,2)"
+    assert rows["p00049"]["last"] == [Decimal("1.5"), Decimal("12345678901234567890.125")]
+    assert rows["p00049"]["n"] == Decimal(1000)
+    assert all(rows[it["pk"]["S"]]["last"] is None for it in items[:-1])
+    items[-1]["n"] = {"N": "1000"}
+    _check_base(rows, items)
+
+
+@pytest.mark.parametrize("odd", [
+    {"m": {"M": {"a": {"S": "y"}, "extra": {"S": "key not sampled"}}}},   # an M key outside the guess
+    {"m": {"M": {"a": {"N": "5"}}}},                                       # a nested tag outside the guess
+    {"l": {"L": [{"BOOL": True}, {"M": {"deep": {"NULL": True}}}]}},      # L elements outside the guess
+    {"s": {"N": "7"}},                                                     # a top-level tag outside the guess
+    {"s": {"S": "tab\there \u2028 😀 \x01"}},                               # escapes: the exact check passes it
+    {"ss": {"SS": []}, "m": {"M": {}}, "l": {"L": []}},                    # empty containers
+])
+def test_a_row_the_fast_path_cannot_represent_among_many_good_ones(tmp_path, small_sample, monkeypatch, odd):
+    items = _base_items(300)
+    bad = {**items[150], **odd}
+    items[150] = bad
+    rows, res, stage = _load_rows(tmp_path, items, monkeypatch, files=3)
+    assert res.row_count == len(items)
+    assert stage is not None
+    monkeypatch.setattr(duckdb_engine, "_fast_stage", lambda *a: None)
+    general_rows, general_res, _ = _load_rows(tmp_path, items, name="general", files=3)
+    assert rows == general_rows and res.columns == general_res.columns
+    _check_base(rows, items[:150] + items[151:])
+    got = rows["p00150"]
+    if "s" in odd and "N" in odd["s"]:
+        assert got["s"] == "7" and got["s__type"] == "N"
+        assert rows["p00001"]["s__type"] == "S"
+    elif "s" in odd:
+        assert got["s"] == odd["s"]["S"]
+        assert stage.rest is None  # escapes alone are not a reason to leave the fast stage
+    if "m" in odd and "M" in odd["m"]:
+        want = {k: (Decimal(v["N"]) if "N" in v else v["S"]) for k, v in odd["m"]["M"].items()}
+        assert json.loads(got["m"], parse_int=Decimal) == want
+    if "l" in odd:
+        want = [True, {"deep": None}] if odd["l"]["L"] else []
+        assert json.loads(got["l"]) == want
+    if "ss" in odd:
+        assert got["ss"] == []
+
+
+def test_conflict_between_covered_rows_and_the_rest_on_an_m_attribute(tmp_path, small_sample, monkeypatch):
+    """An M attribute that is a string in one uncovered row: the conflict columns need the
+    M values' text, which the fast stage does not keep; the load stages it the general way."""
+    items = _base_items(40)
+    items[30]["m"] = {"S": "not a map"}
+    rows, res, stage = _load_rows(tmp_path, items, monkeypatch)
+    assert rows["p00030"]["m"] == "not a map" and rows["p00030"]["m__type"] == "S"
+    assert json.loads(rows["p00003"]["m"]) == {"a": "x3", "in": {"k": 3}} and rows["p00003"]["m__type"] == "M"
+
+
+def test_next_day_with_a_late_attribute_and_schema_evolution(tmp_path, small_sample, monkeypatch):
+    con = duckdb.connect()
+    items = _base_items(60)
+    _load_rows(tmp_path, items, con=con, name="d1")
+    items[59]["n"] = {"N": "0.125"}          # a larger scale, only in the last row: the column widens
+    items[59]["late"] = {"BOOL": False}
+    rows, res, stage = _load_rows(tmp_path, items, monkeypatch, con=con, name="d2", date=dt.date(2024, 1, 2))
+    assert rows["p00059"]["n"] == Decimal("0.125") and rows["p00059"]["late"] is False
+    assert rows["p00003"]["n"] == Decimal("3.25") and rows["p00003"]["late"] is None
+    assert {c.name: c.sql_type for c in res.columns}["n"] == "decimal(38,3)"
+    assert con.execute("SELECT count(*) FROM w.t__snapshots").fetchone()[0] == 120
+
+
+def test_length_check_cheap_total_never_exceeds_the_exact_one():
+    """The fast stage's row check: the cheap total (strings without their escapes) is a
+    lower bound of the exact total, which is the text's length when nothing was dropped;
+    a value the structure drops counts less. Checked value by value on random values."""
+    con = duckdb.connect()
+    rng = random.Random(5)
+    checked = 0
+    for _ in range(300):
+        v = random_value(rng)
+        text = json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+        doc = json.dumps({"x": v}, ensure_ascii=False, separators=(",", ":"))
+        w = json.loads(con.execute("SELECT json_structure(CAST(? AS JSON) -> '$.x')", [doc]).fetchone()[0])
+        typed = duckdb_engine._typed_structure(w, [duckdb_engine._RENDER_MAX_NODES])
+        if typed is None:
+            continue
+        want = len(text.encode("utf-8")) + 1  # the wrapper and its comma
+        x = "json_transform(CAST($d AS JSON), $s).x"
+        cheap, exact = (duckdb_engine._len_wrapper(x, typed, 0, c) for c in (True, False))
+        got = con.execute(f"SELECT {cheap}, {exact}", {"d": doc, "s": json.dumps({"x": typed})}).fetchone()
+        assert got[0] <= got[1] == want, (text, got, want)
+        if not any(ch in text for ch in '\\'):
+            assert got[0] == got[1], text
+        # a structure that misses one of the value's keys or tags counts less than the text
+        (tag, sub), = typed.items()
+        if tag == "M" and sub:
+            k = next(iter(sub))
+            narrow = {tag: {kk: vv for kk, vv in sub.items() if kk != k}} if len(sub) > 1 else None
+            if narrow:
+                e = duckdb_engine._len_wrapper(x, narrow, 0, False)
+                got = con.execute(f"SELECT {e}", {"d": doc, "s": json.dumps({"x": narrow})}).fetchone()[0]
+                assert got < want, text
+        checked += 1
+    assert checked > 100

@@ -138,7 +138,7 @@ def _groups(attributes: Sequence[str]) -> tuple[list[list[str]], dict[str, tuple
 
 
 def _frame(attributes: Sequence[str], types: Mapping[str, object], params: dict, extra: str = "",
-           parsed: Mapping[str, tuple[str, str]] | None = None) -> str:
+           parsed: Mapping[str, tuple[str, str]] | None = None, source: str | None = None) -> str:
     """``SELECT a1, a2, ... [, extra] FROM <export>``: ``a<i>`` is the i-th attribute's
     DynamoDB value as a STRUCT with one field per type tag (``types[attr]`` gives the
     json_transform structure of each), parsed once per line. Attribute names only travel
@@ -156,7 +156,7 @@ def _frame(attributes: Sequence[str], types: Mapping[str, object], params: dict,
                         f"{structure}) AS a{i}_t")
     inner = ", ".join(["json"] + transforms)
     outer = ", ".join(cols + ([extra] if extra else [])) or "1 AS one"
-    return f"SELECT {outer} FROM (SELECT {inner} FROM {_source_sql()})"
+    return f"SELECT {outer} FROM (SELECT {inner} FROM {source or _source_sql()})"
 
 
 def _stats_pass(con, files: Sequence[str], attributes: Sequence[str], known: Sequence[str],
@@ -178,7 +178,7 @@ def _stats_pass(con, files: Sequence[str], attributes: Sequence[str], known: Seq
     params: dict = {"files": list(files), "known": list(known)}
     if stage is not None:
         params = {}
-        frame = f"SELECT * FROM {stage.name}"
+        frame = f"SELECT * FROM {stage.rows}"
     else:
         # Every tag read as VARCHAR: only N needs its value, the others only their presence.
         frame = _frame(attributes, {a: {t: "VARCHAR" for t in tags[a]} for a in attributes}, params,
@@ -240,7 +240,7 @@ def _number_set_stats(con, files: Sequence[str], stats: list[AttributeStats], st
     if stage is not None:
         params = {}
         frame = f"SELECT {', '.join(f'{stage.alias[st.attribute]} AS a{i}' for i, st in enumerate(stats, 1))} " \
-                f"FROM {stage.name}"
+                f"FROM {stage.rows}"
     else:
         frame = _frame([st.attribute for st in stats], {st.attribute: {"NS": ["VARCHAR"]} for st in stats}, params)
     elems = ", ".join(f"unnest(a{i}.NS) AS x{i}" for i in range(1, len(stats) + 1))
@@ -291,7 +291,11 @@ class _Stage:
     """An export parsed once into a temporary table: column ``a<i>`` is the i-th attribute's
     value as a STRUCT with a field per tag in ``tags[attribute]``, ``a<i>_t`` the value of a
     single-tag M / L attribute parsed after its sampled structure ``typed[attribute]``, and
-    ``u`` the names of the item's attributes outside ``attributes``."""
+    ``u`` the names of the item's attributes outside ``attributes``.
+
+    A fast stage (:func:`_fast_stage`) holds the rows its guess covers; the others (kept as
+    text in ``_bad`` while staging) are staged the general way in ``rest``, so every item
+    is in exactly one of the two."""
 
     name: str
     attributes: list[str]
@@ -302,28 +306,71 @@ class _Stage:
     files: Sequence[str] = ()
     known: Sequence[str] = ()
     sample: Mapping | None = None
+    rest: "_Stage | None" = None
+    filtered: bool = False  # rows whose _bad is set belong to ``rest``: read the others only
 
     @property
     def alias(self) -> dict[str, str]:
         return {a: f"a{i}" for i, a in enumerate(self.attributes, 1)}
 
+    @property
+    def rows(self) -> str:
+        """The stage's own rows, as a FROM item."""
+        return f"(SELECT * FROM {self.name} WHERE _bad IS NULL)" if self.filtered else self.name
+
+    def parts(self) -> list["_Stage"]:
+        return [self] + ([self.rest] if self.rest is not None else [])
+
 
 _STAGE_SEQ = itertools.count(1)
 
 
-def _stage_export(con, files: Sequence[str], known: Sequence[str], sample: Mapping) -> _Stage:
+def _stage_name() -> str:
+    return f"_ddb_stage_{os.getpid()}_{next(_STAGE_SEQ)}"
+
+
+def _drop_stage(con, stage: "_Stage | None") -> None:
+    if stage is None:
+        return
+    for part in stage.parts():
+        con.execute(f"DROP TABLE IF EXISTS {part.name}")
+
+
+def _hint(sample: Mapping) -> dict[str, list[str]]:
+    """Per sampled attribute, the tags its values had (attributes whose values were not
+    all DynamoDB wrappers have no hint)."""
+    return {a: list(w) for a, w in sample.items() if isinstance(w, dict) and w and set(w) <= set(_TAGS)}
+
+
+def _stage_export(con, files: Sequence[str], known: Sequence[str], sample: Mapping, *,
+                  attributes: Sequence[str] | None = None, tags: Mapping[str, Sequence[str]] | None = None,
+                  source: str | None = None) -> _Stage:
     """Parse every line once (``json_transform`` after the guessed attributes and tags)
     into a temporary table that both the statistics and the typed insert read. A temporary
-    table of a file-backed warehouse spills to disk (compressed), so memory stays bounded."""
-    hint = {a: list(w) for a, w in sample.items() if isinstance(w, dict) and w and set(w) <= set(_TAGS)}
-    attributes = sorted(set(known) | set(sample))
+    table of a file-backed warehouse spills to disk (compressed), so memory stays bounded.
+
+    ``attributes``: exactly these attributes (every attribute of the rows read, so ``u`` is
+    empty); ``tags``: instead of the sample's, the tags of every value of the rows read per
+    attribute (every tag for an attribute not in it), so no value can have a tag outside
+    the stage; ``source``: a FROM item with one ``json`` column per line to read instead of
+    the files."""
+    sampled = _hint(sample)
+    hint = sampled if tags is None else {a: list(t) for a, t in tags.items()}
+    if attributes is None:
+        attributes = sorted(set(known) | set(sample))
+        extra = "list_filter(json_keys(json, '/Item'), lambda k: NOT list_contains($known, k)) AS u"
+    else:
+        attributes = sorted(attributes)
+        extra = "CAST(NULL AS VARCHAR[]) AS u"
     tags = {a: [t for t in _TAGS if t in hint[a]] if a in hint else list(_TAGS) for a in attributes}
     typed: dict[str, dict] = {}
-    params: dict = {"files": list(files), "known": attributes}
+    params: dict = {"files": list(files), "known": attributes} if "$known" in extra else {"files": list(files)}
+    if source is not None:
+        del params["files"]
     parsed = {}
     for i, a in enumerate(attributes, 1):
-        non_null = [t for t in tags[a] if t != "NULL"]
-        if a in hint and len(non_null) == 1 and non_null[0] in ("M", "L"):
+        non_null = [t for t in sampled.get(a, ()) if t != "NULL"]
+        if a in sampled and len(non_null) == 1 and non_null[0] in ("M", "L") and non_null[0] in tags[a]:
             structure = _typed_structure({non_null[0]: sample[a][non_null[0]]}, [_RENDER_MAX_NODES])
             if structure is not None:
                 typed[a] = structure
@@ -331,27 +378,29 @@ def _stage_export(con, files: Sequence[str], known: Sequence[str], sample: Mappi
                 params[f"ta{i}"] = json.dumps(content, ensure_ascii=False)
                 parsed[a] = (tag, f"$ta{i}")
     frame = _frame(attributes, {a: {t: _LOAD_TAG_TYPES[t] for t in tags[a]} for a in attributes}, params,
-                   extra="list_filter(json_keys(json, '/Item'), lambda k: NOT list_contains($known, k)) AS u",
-                   parsed=parsed)
-    name = f"_ddb_stage_{os.getpid()}_{next(_STAGE_SEQ)}"
+                   extra=extra, parsed=parsed, source=source)
+    name = _stage_name()
     try:
         con.execute(f"CREATE TEMP TABLE {name} AS {frame}", params)
     except Exception as exc:
         con.execute(f"DROP TABLE IF EXISTS {name}")
         raise ExportReadError(f"cannot read the export as DYNAMODB_JSON: {exc}") from exc
-    return _Stage(name, attributes, hint, tags, typed)
+    return _Stage(name, list(attributes), hint, tags, typed)
 
 
 def _fast_stage(con, files: Sequence[str], known: Sequence[str], sample: Mapping) -> "_Stage | None":
-    """The common case in one parse and nothing else: when the sampled guess gives every
-    attribute's tags and every M / L attribute a single-tag structure, each line is
-    parsed once with the M / L structure nested in the attribute's (no raw M / L text,
-    no ``json_keys``). Each row's DynamoDB JSON length is recomputed from the parsed
-    values (every part at most as long as its source text) and compared with the line's
-    length: a row that differs had something the guess dropped (an unknown attribute, key
-    or tag, or other spelling). Returns None when the guess does not allow this, or when
-    some row differs (the stage is then dropped and :func:`_stage_export` is used)."""
-    hint = {a: list(w) for a, w in sample.items() if isinstance(w, dict) and w and set(w) <= set(_TAGS)}
+    """The common case in one parse: when the sampled guess gives every attribute's tags
+    and every M / L attribute a single-tag structure, each line is parsed once with the
+    M / L structure nested in the attribute's (no raw M / L text, no ``json_keys``).
+
+    Each row's DynamoDB JSON length is recomputed from the parsed values (every part at
+    most as long as its source text) and compared with the line's length: a row that
+    differs had something the guess dropped (an unknown attribute, key or tag, or another
+    spelling). Such rows keep their line in ``_bad``; they alone are then staged the
+    general way (every attribute they have, every tag) as the stage's ``rest``, so a
+    guess that misses something costs a second parse of those rows only. Returns None
+    when the guess does not allow this (the caller then uses :func:`_stage_export`)."""
+    hint = _hint(sample)
     if not hint or set(sample) - set(hint):
         return None
     attributes = sorted(hint)
@@ -371,25 +420,64 @@ def _fast_stage(con, files: Sequence[str], known: Sequence[str], sample: Mapping
     params: dict = {"files": list(files)}
     frame = _frame(attributes, structures, params, extra="json AS _line")
     alias = {a: f"a{i}" for i, a in enumerate(attributes, 1)}
-    parts = " + ".join(f"CASE WHEN {alias[a]} IS NULL THEN 0 ELSE {_json_len(a) + 2} + "
-                       f"{_len_wrapper(alias[a], structures[a], 0)} END" for a in attributes)
-    present = " + ".join(f"CAST({alias[a]} IS NOT NULL AS INTEGER)" for a in attributes)
-    # {"Item":{...}}: 11 characters, plus per attribute "name":<value> and a comma between.
-    ok = f"coalesce(strlen(_line) = 11 + ({parts}) - least({present}, 1), false)"
+
+    def total(cheap: bool) -> str:
+        # {"Item":{...}}: 10 characters, plus per attribute "name":<value> and a comma, one
+        # comma less (an attribute whose value has no known tag counts 0: less than its text).
+        parts = " + ".join(_len_wrapper(alias[a], structures[a], 0, cheap, _json_len(a) + 1) for a in attributes)
+        return f"10 + greatest({parts}, 1)"
+
+    # The cheap total counts strings without their escapes: never more than the exact
+    # total, so when it already equals the line's length the exact one does too; the
+    # exact total (escapes counted by rendering) is only computed for the other rows.
+    ok = f"coalesce(CASE WHEN strlen(_line) = {total(True)} THEN true ELSE strlen(_line) = {total(False)} END, false)"
     cols = ", ".join(alias[a] for a in attributes)
-    name = f"_ddb_stage_{os.getpid()}_{next(_STAGE_SEQ)}"
+    name = _stage_name()
     try:
-        con.execute(f"CREATE TEMP TABLE {name} AS SELECT {cols}, CAST(NULL AS VARCHAR[]) AS u, {ok} AS _ok "
-                    f"FROM ({frame})", params)
-        bad = con.execute(f"SELECT count(*) FILTER (WHERE NOT _ok) FROM {name}").fetchone()[0]
+        con.execute(f"CREATE TEMP TABLE {name} AS SELECT {cols}, CAST(NULL AS VARCHAR[]) AS u, "
+                    f"CASE WHEN {ok} THEN NULL ELSE _line END AS _bad FROM ({frame})", params)
+        bad = con.execute(f"SELECT count(_bad) FROM {name}").fetchone()[0]
     except Exception:
         con.execute(f"DROP TABLE IF EXISTS {name}")
         return None  # the general path reads (or reports) it
+    stage = _Stage(name, attributes, hint, tags, typed, fast=True, files=list(files), known=list(known),
+                   sample=sample, filtered=bool(bad))
     if bad:
-        con.execute(f"DROP TABLE IF EXISTS {name}")
-        return None
-    return _Stage(name, attributes, hint, tags, typed, fast=True, files=list(files), known=list(known),
-                  sample=sample)
+        try:
+            rows = f"(SELECT _bad AS json FROM {name} WHERE _bad IS NOT NULL)"
+            tags = _rest_tags(con, name, attributes, alias, tags)
+            stage.rest = _stage_export(con, files, known, sample, attributes=sorted(tags), tags=tags, source=rows)
+        except BaseException:
+            _drop_stage(con, stage)
+            raise
+    return stage
+
+
+def _rest_tags(con, name: str, attributes: Sequence[str], alias: Mapping[str, str],
+               tags: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """Every attribute of the rows of fast stage ``name`` that its guess did not cover
+    (``_bad``), with every tag its values have there: a sampled attribute keeps the
+    sampled tags unless one of those rows has a value with none of them (its parsed
+    STRUCT is then all NULL); the others' tags are read from the rows (every known tag
+    as JSON, only their presence is used). An attribute whose values have no known tag
+    gets every tag (the statistics then name the unknown one)."""
+    bad = f"{name} WHERE _bad IS NOT NULL"
+    flags = [f"bool_or({alias[a]} IS NOT NULL AND " + " AND ".join(f'{alias[a]}."{t}" IS NULL' for t in tags[a]) + ")"
+             for a in attributes]
+    row = con.execute(f"SELECT {', '.join(flags)} FROM {bad}").fetchone()
+    out = {a: list(tags[a]) for a, missed in zip(attributes, row) if not missed}
+    found = [r[0] for r in con.execute(f"SELECT DISTINCT unnest(json_keys(_bad, '/Item')) FROM {bad}").fetchall()]
+    other = sorted(a for a in found if a not in out)
+    if other:
+        params: dict = {}
+        frame = _frame(other, {a: {t: "JSON" for t in _TAGS} for a in other}, params,
+                       source=f"(SELECT _bad AS json FROM {bad})")
+        aggs = [f'bool_or(a{i}."{t}" IS NOT NULL)' for i in range(1, len(other) + 1) for t in _TAGS]
+        row = con.execute(f"SELECT {', '.join(aggs)} FROM ({frame})", params).fetchone()
+        for i, a in enumerate(other):
+            seen = [t for t, hit in zip(_TAGS, row[i * len(_TAGS):(i + 1) * len(_TAGS)]) if hit]
+            out[a] = seen or list(_TAGS)
+    return {a: out[a] for a in sorted(out) if a in found}
 
 
 def _json_len(text: str) -> int:
@@ -397,52 +485,85 @@ def _json_len(text: str) -> int:
     return len(json.dumps(text, ensure_ascii=False).encode("utf-8"))
 
 
-def _len_tag(f: str, tag: str, sub, depth: int) -> str:
+def _len_tag(f: str, tag: str, sub, depth: int, cheap: bool = False) -> str:
     """SQL integer: the length of the value part of ``{"tag":<value>}`` written minified
-    with minimal escapes, for ``f`` parsed after structure ``sub``; never more than the
-    source text's, NULL (or hugely negative) when a node has no known tag."""
-    if tag in ("S", "B", "SS", "BS", "NS"):
+    with minimal escapes, for ``f`` parsed after structure ``sub`` (NULL when ``f`` is);
+    never more than the source text's. A node without a known tag counts 0, which is less
+    than its text. ``cheap``: strings counted without escapes (a lower bound of the exact
+    length, much cheaper to compute)."""
+    if tag in ("S", "B"):
+        return f"(strlen({f}) + 2)" if cheap else f"strlen(CAST(to_json({f}) AS VARCHAR))"
+    if tag in ("SS", "BS", "NS"):
+        if cheap:  # ["a","b"]: the elements, a comma between, two quotes each, the brackets
+            return f"(strlen(array_to_string({f}, ',')) + 2 * len({f}) + 2)"
         return f"strlen(CAST(to_json({f}) AS VARCHAR))"
     if tag == "N":
         return f"(strlen({f}) + 2)"
     if tag in ("BOOL", "NULL"):
-        return f"(CASE WHEN {f} THEN 4 ELSE 5 END)"
-    if tag == "M":
-        parts, present = [], []
-        for pos, (k, v) in enumerate(sub.items(), 1):
-            c = f"struct_extract_at({f}, {pos})"
-            parts.append(f"CASE WHEN {c} IS NULL THEN 0 ELSE {_json_len(k) + 2} + {_len_wrapper(c, v, depth + 1)} END")
-            present.append(f"CAST({c} IS NOT NULL AS INTEGER)")
-        return f"(2 + ({' + '.join(parts)}) - least({' + '.join(present)}, 1))"
+        return f"(5 - CAST({f} AS INTEGER))"
+    if tag == "M":  # {"k":<v>,...}: each key with its colon and a comma, one comma less
+        parts = [_len_wrapper(f"struct_extract_at({f}, {pos})", v, depth + 1, cheap, _json_len(k) + 1)
+                 for pos, (k, v) in enumerate(sub.items(), 1)]
+        return f"(CASE WHEN {f} IS NOT NULL THEN 1 + greatest({' + '.join(parts)}, 1) END)"
     if tag == "L":
         e = f"l{depth}"
-        return (f"(CASE WHEN len({f}) = 0 THEN 2 ELSE 1 + list_sum(list_transform({f}, lambda {e}: "
-                f"coalesce({_len_wrapper(e, sub[0], depth + 1)}, -1000000000000) + 1)) END)")
+        return (f"(CASE WHEN {f} IS NOT NULL THEN 1 + greatest(coalesce(list_sum(list_transform({f}, lambda {e}: "
+                f"{_len_wrapper(e, sub[0], depth + 1, cheap, 0)})), 0), 1) END)")
     raise ValueError(tag)  # pragma: no cover
 
 
-def _len_wrapper(x: str, typed: dict, depth: int) -> str:
-    branches = [f'WHEN {x}."{tag}" IS NOT NULL THEN {len(tag) + 5} + {_len_tag(f"{x}.{chr(34)}{tag}{chr(34)}", tag, sub, depth)}'
+def _len_wrapper(x: str, typed: dict, depth: int, cheap: bool = False, prefix: int = 0) -> str:
+    """SQL integer: ``prefix`` (a key and its colon) plus the length of the wrapper
+    ``{"tag":<value>}`` plus one (a comma) when ``x`` holds a value of a known tag, else 0
+    (never NULL)."""
+    branches = [f'coalesce({prefix + len(tag) + 6} + {_len_tag(f"{x}.{chr(34)}{tag}{chr(34)}", tag, sub, depth, cheap)}, 0)'
                 for tag, sub in typed.items()]
-    return "(CASE " + " ".join(branches) + " END)"
+    return "(" + " + ".join(branches) + ")"
+
+
+def _merge_stats(parts: Sequence[Sequence[AttributeStats]]) -> list[AttributeStats]:
+    """One attribute's statistics from disjoint sets of rows, added up."""
+    out: dict[str, AttributeStats] = {}
+    for stats in parts:
+        for st in stats:
+            m = out.get(st.attribute)
+            if m is None:
+                out[st.attribute] = dataclasses.replace(st, type_counts=dict(st.type_counts))
+                continue
+            for t, c in st.type_counts.items():
+                m.type_counts[t] = m.type_counts.get(t, 0) + c
+            m.type_counts = dict(sorted(m.type_counts.items()))
+            m.numbers += st.numbers
+            m.unfit_alone += st.unfit_alone
+            for f in ("max_int_digits", "max_scale"):
+                a, b = getattr(m, f), getattr(st, f)
+                setattr(m, f, b if a is None else a if b is None else max(a, b))
+    return sorted(out.values(), key=lambda s: s.attribute)
 
 
 def _discover_staged(con, files: Sequence[str], known: Sequence[str], structures: dict):
     """Statistics from one parse of the export, staged for the insert. Returns the stats
-    and the stage, or None for the stage when the guess missed an attribute or a tag: the
-    missed ones are then counted from the files and the insert reads the files again."""
+    and the stage, or None for the stage when the general stage's guess missed an attribute
+    or a tag: the missed ones are then counted from the files and the insert reads the
+    files again. (A fast stage never misses: rows its guess does not cover are in its
+    ``rest``, staged with every attribute they have and every tag.)"""
     sample = _sample_structure(con, files)
     structures.update(sample)
     stage = _fast_stage(con, files, known, sample) or _stage_export(con, files, known, sample)
     try:
-        stats, incomplete, unknown = _stats_pass(con, files, stage.attributes, stage.attributes, stage.hint,
-                                                 stage=stage)
+        per_part, incomplete, unknown = [], [], []
+        for part in stage.parts():
+            stats, inc, unk = _stats_pass(con, files, part.attributes, part.attributes, part.hint, stage=part)
+            per_part.append(stats)
+            incomplete += [a for a in inc if a not in incomplete]
+            unknown += [a for a in unk if a not in unknown]
     except BaseException:
-        con.execute(f"DROP TABLE IF EXISTS {stage.name}")
+        _drop_stage(con, stage)
         raise
+    stats = _merge_stats(per_part)
     if not (incomplete or unknown):
         return stats, stage
-    con.execute(f"DROP TABLE IF EXISTS {stage.name}")
+    _drop_stage(con, stage)
     more, _, _ = _stats_pass(con, files, sorted(incomplete + unknown), stage.attributes + unknown)
     return sorted(stats + more, key=lambda s: s.attribute), None
 
@@ -744,8 +865,7 @@ def load_snapshot_duckdb(
             try:
                 return _load(con, schema, table, snapshot_date, files, stats, overrides, structures, stage)
             finally:
-                if stage is not None:
-                    con.execute(f"DROP TABLE IF EXISTS {stage.name}")
+                _drop_stage(con, stage)
 
 
 # The child loads codec.py by its path: no package import, and the module's folder (which
@@ -925,58 +1045,46 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides, structures
 
 
 def _insert(con, snapshots, snapshot_date, files, plans, stats, overrides, structures, stage=None) -> int:
-    """One typed ``INSERT ... SELECT`` from the stage (:func:`_stage_export`), or straight
-    from the export files (one parse per line) when there is none."""
+    """One typed ``INSERT ... SELECT`` per part of the stage (:func:`_fast_stage`,
+    :func:`_stage_export`), or straight from the export files (one parse per line) when
+    there is none. Returns the rows inserted."""
     tags_of = {st.attribute: [t for t in _TAGS if t in st.type_counts] for st in stats}
     attrs = sorted({p.attribute for p in plans})
+    target_cols = ", ".join([quote_ident(PARTITION_COLUMN)] + [quote_ident(p.physical) for p in plans])
     if stage is not None and stage.fast and any(
             p.attribute in stage.typed and p.role != ROLE_TYPE
             and not (p.role == ROLE_VALUE and not p.override_type and p.source_tag in stage.typed[p.attribute])
             for p in plans):
-        # A column that needs an M / L value's text: stage the general way (raw text kept).
-        general = _stage_export(con, stage.files, stage.known, stage.sample or {})
-        con.execute(f"DROP TABLE IF EXISTS {stage.name}")
+        # A column that needs an M / L value's text: stage the general way (raw text kept),
+        # with every attribute and every tag the statistics found.
+        general = _stage_export(con, stage.files, stage.known, stage.sample or {}, attributes=attrs, tags=tags_of)
+        _drop_stage(con, stage)
         for f in dataclasses.fields(general):
             setattr(stage, f.name, getattr(general, f.name))
+    if stage is not None:
+        return sum(_insert_part(con, snapshots, target_cols, snapshot_date, plans, tags_of, part)
+                   for part in stage.parts())
     types: dict[str, dict] = {}
     typed: dict[str, dict | None] = {}
     for a in attrs:
-        tags = tags_of[a]
-        t = {tag: _LOAD_TAG_TYPES[tag] for tag in tags}
-        value_plans = [p for p in plans if p.attribute == a and p.role == ROLE_VALUE]
-        single = [p.source_tag for p in value_plans if not p.override_type and p.source_tag in ("M", "L")]
+        types[a] = {tag: _LOAD_TAG_TYPES[tag] for tag in tags_of[a]}
         typed[a] = None
-        if single and stage is not None:
-            if single[0] in stage.typed.get(a, {}):
-                typed[a] = stage.typed[a]
-        elif single:
-            tag = single[0]
+        single = _single_m_or_l(plans, a)
+        if single:
             sample = structures.get(a)
-            if isinstance(sample, dict) and tag in sample:
-                typed[a] = _typed_structure({tag: sample[tag]}, [_RENDER_MAX_NODES])
-        types[a] = t
+            if isinstance(sample, dict) and single in sample:
+                typed[a] = _typed_structure({single: sample[single]}, [_RENDER_MAX_NODES])
     params: dict = {"files": list(files), "date": snapshot_date}
     keys: list[str] = []
-    alias = {a: f"a{i}" for i, a in enumerate(attrs, 1)} if stage is None else stage.alias
+    alias = {a: f"a{i}" for i, a in enumerate(attrs, 1)}
     # Renderings of M / L values used by a column: computed once per row, in an inner SELECT.
     plain_cols = {a: _plain_sql(alias[a], typed[a], keys) for a in attrs if typed[a] is not None}
-    exact = stage is not None and stage.fast
     exprs = ", ".join(["$date"] + [_value_sql(p, alias[p.attribute], tags_of[p.attribute], typed[p.attribute], keys,
-                                              f"{alias[p.attribute]}_p" if p.attribute in plain_cols else None,
-                                              exact=exact)
+                                              f"{alias[p.attribute]}_p" if p.attribute in plain_cols else None)
                                    for p in plans])
     rendered = "".join(f", {sql} AS {alias[a]}_p" for a, sql in plain_cols.items())
     if keys:
         params["keys"] = keys
-    target_cols = ", ".join([quote_ident(PARTITION_COLUMN)] + [quote_ident(p.physical) for p in plans])
-    if stage is not None:
-        del params["files"]
-        source = stage.name
-        if exact:  # the M / L structure is nested in the value: <x>_t is its tag's field
-            source = "(SELECT *" + "".join(f', {alias[a]}."{next(iter(stage.typed[a]))}" AS {alias[a]}_t'
-                                           for a in attrs if typed[a] is not None) + f" FROM {stage.name})"
-        return con.execute(f"INSERT INTO {snapshots} ({target_cols}) SELECT {exprs} "
-                           f"FROM (SELECT *{rendered} FROM {source})", params).fetchone()[0]
     parsed = {}
     for a in attrs:
         if typed[a] is not None:
@@ -986,6 +1094,49 @@ def _insert(con, snapshots, snapshot_date, files, plans, stats, overrides, struc
     frame = _frame(attrs, types, params, parsed=parsed)
     return con.execute(f"INSERT INTO {snapshots} ({target_cols}) SELECT {exprs} FROM (SELECT *{rendered} FROM ({frame}))",
                        params).fetchone()[0]
+
+
+def _single_m_or_l(plans, attribute: str) -> str | None:
+    """The tag (M or L) of the attribute's value column when it holds a single-tag M / L
+    value (no override), else None."""
+    single = [p.source_tag for p in plans if p.attribute == attribute and p.role == ROLE_VALUE
+              and not p.override_type and p.source_tag in ("M", "L")]
+    return single[0] if single else None
+
+
+def _insert_part(con, snapshots, target_cols: str, snapshot_date, plans, tags_of, part: _Stage) -> int:
+    """The typed ``INSERT ... SELECT`` of one part of a stage. A column reads only the
+    tags the part's structure has (the part's rows have no other: a fast part's length
+    check, a general part reads every tag or reports the rest); a column whose attribute
+    or tag the part lacks is NULL for all of its rows."""
+    alias = part.alias
+    attrs = sorted({p.attribute for p in plans})
+    typed: dict[str, dict | None] = {}
+    for a in attrs:
+        single = _single_m_or_l(plans, a) if a in alias else None
+        typed[a] = part.typed[a] if single and single in part.typed.get(a, {}) else None
+    params: dict = {"date": snapshot_date}
+    keys: list[str] = []
+    # Renderings of M / L values used by a column: computed once per row, in an inner SELECT.
+    plain_cols = {a: _plain_sql(alias[a], typed[a], keys) for a in attrs if typed[a] is not None}
+    exprs = ["$date"]
+    for p in plans:
+        a = p.attribute
+        tags = [t for t in tags_of[a] if t in part.tags[a]] if a in alias else []
+        if not tags or (p.source_tag is not None and p.source_tag not in tags):
+            exprs.append("NULL")
+            continue
+        exprs.append(_value_sql(p, alias[a], tags, typed[a], keys, f"{alias[a]}_p" if a in plain_cols else None,
+                                exact=part.fast))
+    rendered = "".join(f", {sql} AS {alias[a]}_p" for a, sql in plain_cols.items())
+    if keys:
+        params["keys"] = keys
+    source = part.rows
+    if part.fast:  # the M / L structure is nested in the value: <x>_t is its tag's field
+        source = "(SELECT *" + "".join(f', {alias[a]}."{next(iter(part.typed[a]))}" AS {alias[a]}_t'
+                                       for a in attrs if typed[a] is not None) + f" FROM {part.rows})"
+    return con.execute(f"INSERT INTO {snapshots} ({target_cols}) SELECT {', '.join(exprs)} "
+                       f"FROM (SELECT *{rendered} FROM {source})", params).fetchone()[0]
 
 
 # DuckDB's own memory during a load into a file-backed warehouse (the caller's limit if
