@@ -412,3 +412,20 @@ def test_length_check_cheap_total_never_exceeds_the_exact_one():
                 assert got < want, text
         checked += 1
     assert checked > 100
+
+
+def test_attributes_of_earlier_snapshots_join_the_guess_and_a_changed_type_is_still_seen(tmp_path, small_sample,
+                                                                                           monkeypatch):
+    con = duckdb.connect()
+    day1 = _base_items(30)
+    day1[20]["promo"] = {"S": "P20"}
+    _load_rows(tmp_path, day1, con=con, name="d1")
+    day2 = _base_items(30)
+    day2[25]["promo"] = {"S": "P25"}   # known from day 1 as S: read in the first parse
+    day2[26]["promo"] = {"N": "26"}    # another type: the row goes to the rest, the conflict is seen
+    rows, res, stage = _load_rows(tmp_path, day2, monkeypatch, con=con, name="d2", date=dt.date(2024, 1, 2))
+    assert "promo" in stage.attributes
+    assert rows["p00025"]["promo"] == "P25" and rows["p00025"]["promo__type"] == "S"
+    assert rows["p00026"]["promo"] == "26" and rows["p00026"]["promo__type"] == "N"
+    assert rows["p00001"]["promo"] is None and rows["p00001"]["promo__type"] is None
+    _check_base(rows, day2)

@@ -319,7 +319,7 @@ class _Stage:
         return f"(SELECT * FROM {self.name} WHERE _bad IS NULL)" if self.filtered else self.name
 
     def parts(self) -> list["_Stage"]:
-        return [self] + ([self.rest] if self.rest is not None else [])
+        return [self] + (self.rest.parts() if self.rest is not None else [])
 
 
 _STAGE_SEQ = itertools.count(1)
@@ -396,13 +396,23 @@ def _fast_stage(con, files: Sequence[str], known: Sequence[str], sample: Mapping
     Each row's DynamoDB JSON length is recomputed from the parsed values (every part at
     most as long as its source text) and compared with the line's length: a row that
     differs had something the guess dropped (an unknown attribute, key or tag, or another
-    spelling). Such rows keep their line in ``_bad``; they alone are then staged the
-    general way (every attribute they have, every tag) as the stage's ``rest``, so a
-    guess that misses something costs a second parse of those rows only. Returns None
-    when the guess does not allow this (the caller then uses :func:`_stage_export`)."""
+    spelling). Such rows keep their line in ``_bad``; they alone are parsed again, as the
+    stage's ``rest``: a second fast part when what the guess missed are scalar or set
+    attributes or tags (the guess plus those), and the rows that still differ the general
+    way (every attribute they have, with the tags read from them). A guess that misses
+    something costs a second parse of those rows only. Attributes of earlier snapshots
+    (``known`` with their types) join the guess. Returns None when the guess does not
+    allow this (the caller then uses :func:`_stage_export`)."""
     hint = _hint(sample)
     if not hint or set(sample) - set(hint):
         return None
+    if isinstance(known, Mapping):
+        # Attributes of earlier snapshots the sample missed, with the scalar and set types
+        # they had: their values are read in the same parse (an M / L value, or another
+        # type, is left to the rest).
+        for a, was in known.items():
+            if a not in hint and was and set(was) <= set(_TAGS) - {"M", "L"}:
+                hint[a] = [t for t in _TAGS if t in was]
     attributes = sorted(hint)
     tags = {a: [t for t in _TAGS if t in hint[a]] for a in attributes}
     typed: dict[str, dict] = {}
@@ -417,8 +427,41 @@ def _fast_stage(con, files: Sequence[str], known: Sequence[str], sample: Mapping
                 return None
             typed[a] = structure
         structures[a] = {t: (typed[a][t] if a in typed and t in typed[a] else _LOAD_TAG_TYPES[t]) for t in tags[a]}
-    params: dict = {"files": list(files)}
-    frame = _frame(attributes, structures, params, extra="json AS _line")
+    stage = _fast_part(con, files, None, attributes, tags, typed, structures)
+    if stage is None:
+        return None  # the general path reads (or reports) it
+    stage.hint, stage.files, stage.known, stage.sample = hint, list(files), list(known), sample
+    part = stage
+    try:
+        while part.filtered:
+            rows = f"(SELECT _bad AS json FROM {part.name} WHERE _bad IS NOT NULL)"
+            found = _rest_tags(con, part.name, part.attributes, part.alias, part.tags)
+            if part is stage:
+                # Attributes or tags the guess missed that are scalars or sets: the rows
+                # that have them take one more fast part, after the guess plus those.
+                more = {a: [t for t in _TAGS if t in set(t_) | set(tags.get(a, ()))] for a, t_ in found.items()}
+                grown = [a for a in more if more[a] != tags.get(a)]
+                if grown and all(not ({"M", "L"} & set(more[a])) and set(more[a]) <= set(_TAGS) for a in grown):
+                    both = {**tags, **more}
+                    nxt = _fast_part(con, None, rows, sorted(both), both, typed,
+                                     {**structures, **{a: {t: _LOAD_TAG_TYPES[t] for t in more[a]} for a in grown}})
+                    if nxt is not None:
+                        part.rest = part = nxt
+                        continue
+            part.rest = _stage_export(con, files, known, sample, attributes=sorted(found), tags=found, source=rows)
+            break
+    except BaseException:
+        _drop_stage(con, stage)
+        raise
+    return stage
+
+
+def _fast_part(con, files, source, attributes, tags, typed, structures) -> "_Stage | None":
+    """Parse ``files`` (or the lines of ``source``) once after ``structures`` into a
+    temporary table, with the row length check of :func:`_fast_stage`: a row that fails
+    it keeps its line in ``_bad``. None when the parse fails."""
+    params: dict = {"files": list(files)} if source is None else {}
+    frame = _frame(attributes, structures, params, extra="json AS _line", source=source)
     alias = {a: f"a{i}" for i, a in enumerate(attributes, 1)}
 
     def total(cheap: bool) -> str:
@@ -439,18 +482,8 @@ def _fast_stage(con, files: Sequence[str], known: Sequence[str], sample: Mapping
         bad = con.execute(f"SELECT count(_bad) FROM {name}").fetchone()[0]
     except Exception:
         con.execute(f"DROP TABLE IF EXISTS {name}")
-        return None  # the general path reads (or reports) it
-    stage = _Stage(name, attributes, hint, tags, typed, fast=True, files=list(files), known=list(known),
-                   sample=sample, filtered=bool(bad))
-    if bad:
-        try:
-            rows = f"(SELECT _bad AS json FROM {name} WHERE _bad IS NOT NULL)"
-            tags = _rest_tags(con, name, attributes, alias, tags)
-            stage.rest = _stage_export(con, files, known, sample, attributes=sorted(tags), tags=tags, source=rows)
-        except BaseException:
-            _drop_stage(con, stage)
-            raise
-    return stage
+        return None
+    return _Stage(name, list(attributes), dict(tags), dict(tags), typed, fast=True, filtered=bool(bad))
 
 
 def _rest_tags(con, name: str, attributes: Sequence[str], alias: Mapping[str, str],
@@ -916,11 +949,13 @@ def _table_exists(con, schema: str, name: str) -> bool:
                             [schema, name]).fetchone()[0])
 
 
-def _known_attributes(con, schema: str, table: str) -> list[str]:
+def _known_attributes(con, schema: str, table: str) -> dict[str, list[str]]:
+    """The attributes of the table's earlier snapshots, each with the DynamoDB types it had."""
     if not _table_exists(con, schema, table + "__columns"):
-        return []
-    return [r[0] for r in con.execute(
-        f"SELECT DISTINCT attribute FROM {qualified(schema, table + '__columns')}").fetchall()]
+        return {}
+    rows = con.execute(f"SELECT attribute, list_distinct(flatten(list(dynamodb_types))) "
+                       f"FROM {qualified(schema, table + '__columns')} GROUP BY attribute ORDER BY attribute").fetchall()
+    return {a: sorted(t or []) for a, t in rows}
 
 
 def _load(con, schema, table, snapshot_date, files, stats, overrides, structures, stage=None) -> SnapshotResult:
