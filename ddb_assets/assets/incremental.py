@@ -20,10 +20,10 @@ apply run anyway, and that run fails with AWS's FailureCode and FailureMessage.
 
 The asset check ``matches_full_export`` on ``athena/<table>_current`` (blocking, ERROR)
 compares the current table with a full export whose ExportTime is the chain's position (the
-last applied window's To), row by row in the table's engine (DuckDB, or Athena SQL). The export is asynchronous, so the check
-runs in its own run: when the chain is caught up the sensor requests the comparison export
-for the position (idempotent; the seed itself when the position is the seed), and once it
-is COMPLETED launches a check-only run (run key ``<table>:check:g<gen>:<To>``); meanwhile no
+last applied window's To), row by row in the table's engine (DuckDB, or Athena SQL). The
+export is asynchronous, so the check runs in its own run: when the chain is caught up the
+sensor requests the comparison export for the position (idempotent; the seed itself when the
+position is the seed), and once it is COMPLETED launches a check-only run (run key ``<table>:check:g<gen>:<To>``); meanwhile no
 apply run starts, so the current table stays at the position being compared.
 """
 
@@ -166,7 +166,8 @@ def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDef
             except ChainExportFailedError as exc:
                 return dg.AssetCheckResult(
                     check_name=CHECK_NAME, asset_key=current_key(t), passed=False,
-                    severity=dg.AssetCheckSeverity.WARN, description=f"not compared: the comparison export FAILED: {exc}",
+                    severity=dg.AssetCheckSeverity.WARN,
+                    description=f"not compared: the comparison export FAILED: {exc}",
                     metadata={"compared": False, "failure_code": exc.code or "",
                               "failure_message": exc.failure_message or ""})
             queries = _query_md(wh)

@@ -370,7 +370,8 @@ def net_change_sql(n: Names, key_attributes: Sequence[str], export_id: str, seed
         f"FULL OUTER JOIN (SELECT {key_text_sql(key_attributes, 'item')} AS k, item_json FROM ("
         f"SELECT {_ITEM} AS item_json, {_map(_ITEM)} AS item "
         f"FROM ({export_lines_sql(n, export_id)}))) AS s ON c.k = s.k "
-        f"WHERE c.k IS NULL OR s.k IS NULL OR json_format(json_parse(c.item)) <> json_format(json_parse(json_format(s.item_json)))")
+        f"WHERE c.k IS NULL OR s.k IS NULL "
+        f"OR json_format(json_parse(c.item)) <> json_format(json_parse(json_format(s.item_json)))")
 
 
 
