@@ -124,3 +124,104 @@ def test_sensor_and_assets_apply_each_window_once_across_fresh_sensors(stack, tm
 def _label(t0, a, b):
     f = lambda m: (t0 + timedelta(minutes=m)).strftime("%Y%m%dT%H%M%SZ")  # noqa: E731
     return f"{f(a)}_{f(b)}"
+
+
+def test_a_run_that_dies_after_its_window_committed_does_not_stall_the_chain(stack, tmp_path, monkeypatch):
+    """The window commits, then the run dies before recording its materialization: the event
+    log's position stays one step behind and the step's run key is spent. The sensor launches
+    the step again under a new key (the ledger skips the committed window, the run records the
+    position), and stops after APPLY_RUN_RETRIES with an error that names the fix."""
+    import ddb_assets.assets.incremental as inc
+    from ddb_assets.incremental import duckdb_chain as dc
+
+    for k, v in stack.env().items():
+        monkeypatch.setenv(k, v)
+    name, bucket = f"die-{uuid.uuid4().hex[:8]}", f"die-{uuid.uuid4().hex[:8]}"
+    t0 = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=6)
+    ddb, s3 = stack.client("dynamodb"), stack.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    try:
+        stack.set_now(t0)
+        ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+        ddb.update_continuous_backups(TableName=name,
+                                      PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+        ddb.put_item(TableName=name, Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+        stack.set_now(t0 + timedelta(minutes=12))
+        ddb.put_item(TableName=name, Item={"pk": {"S": "b"}, "n": {"N": "2"}})
+        wh = str(tmp_path / "wh.duckdb")
+        cfg = parse_config({
+            "defaults": {"athena": {"database": "shop"}}, "warehouse": wh, "summaries_dir": None,
+            "tables": [{"name": "orders", "dynamodb_table": name, "s3_bucket": bucket, "s3_prefix": "ex",
+                        "schedule": {"timezone": "UTC"},
+                        "incremental": {"enabled": True, "window_minutes": 15}}]}, base_dir=tmp_path)
+        t = cfg.tables[0]
+        asset = build_incremental_assets(cfg, t)
+        resources = resources_for(wh, "local")
+        w1 = f"orders:window:g0:{_label(t0, 10, 25)}"
+
+        def windows_applied():
+            import duckdb
+
+            con = duckdb.connect(wh, read_only=True)
+            try:
+                return len(dc.read_chain_state(con, "shop", "orders").windows(0))
+            finally:
+                con.close()
+
+        def tick(timeout=20.0):
+            """A daemon's ticks: check runs execute (they pass); returns the first apply runs."""
+            deadline = time.monotonic() + timeout
+            while True:
+                runs, messages = evaluate_incremental_tick(instance, cfg, ddb, s3)
+                for r in [r for r in runs if r.asset_check_keys]:
+                    assert _execute(asset, r, instance, resources).success
+                applies = [r for r in runs if not r.asset_check_keys]
+                if applies or time.monotonic() > deadline or any("stops launching" in m for m in messages):
+                    return applies, messages
+                time.sleep(0.1)
+
+        with dg.instance_for_test() as instance:
+            stack.set_now(t0 + timedelta(minutes=10))
+            runs, _ = tick()
+            assert _execute(asset, runs[0], instance, resources).success            # the seed
+
+            stack.set_now(t0 + timedelta(minutes=25, seconds=1))
+            real = inc.table_metadata
+            monkeypatch.setattr(inc, "table_metadata", lambda **kw: (_ for _ in ()).throw(
+                RuntimeError("the process died after the commit")))
+            runs, _ = tick()
+            assert [r.run_key for r in runs] == [w1] and runs[0].tags[inc.STEP_TAG] == w1
+            assert not _execute(asset, runs[0], instance, resources).success
+            assert windows_applied() == 1                                           # committed ...
+            runs, messages = tick()                                                 # ... but not recorded
+            assert [r.run_key for r in runs] == [f"{w1}:retry1"], messages
+            assert any("launching it again (retry 1 of 3)" in m for m in messages)
+
+            monkeypatch.setattr(inc, "table_metadata", real)
+            assert _execute(asset, runs[0], instance, resources).success
+            assert windows_applied() == 1                                           # not applied twice
+            md = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=changes_key(t)), limit=1)
+            assert md.records[0].asset_materialization.metadata["chain_last_to"].value == \
+                (t0 + timedelta(minutes=25)).isoformat()
+            runs, messages = tick(timeout=2.0)
+            assert not any(r.run_key.startswith(w1) for r in runs), messages
+
+            # A step whose runs keep ending without moving the chain is retried a bounded number of times.
+            stack.set_now(t0 + timedelta(minutes=40, seconds=1))
+            monkeypatch.setattr(inc, "table_metadata", lambda **kw: (_ for _ in ()).throw(RuntimeError("broken")))
+            w2 = f"orders:window:g0:{_label(t0, 25, 40)}"
+            launched = []
+            for _ in range(inc.APPLY_RUN_RETRIES + 2):
+                runs, messages = tick()
+                applies = [r for r in runs if r.tags.get(inc.STEP_TAG) == w2]
+                if not applies:
+                    break
+                launched.append(applies[0].run_key)
+                assert not _execute(asset, applies[0], instance, resources).success
+            assert launched == [w2] + [f"{w2}:retry{i}" for i in range(1, inc.APPLY_RUN_RETRIES + 1)]
+            stop = next(m for m in messages if "stops launching" in m)
+            assert "materialize athena/<table>_changes" in stop and "FAILURE" in stop
+    finally:
+        stack.reset_clock()

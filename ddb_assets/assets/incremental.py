@@ -51,6 +51,10 @@ SENSOR_NAME = "incremental_export_sensor"
 CHECK_NAME = "matches_full_export"
 CHAIN_TAG = "ddb_assets/chain"            # the table of an apply or check run
 CHECK_TAG = "ddb_assets/chain_check"      # "<generation>:<To>" of a check run
+STEP_TAG = "ddb_assets/chain_step"        # "<table>:<step>" of an apply run the sensor launched
+# Apply runs of one step the sensor launches again after the earlier ones ended without moving
+# the chain (see _apply_run_key).
+APPLY_RUN_RETRIES = 3
 
 
 def changes_key(t: TableConfig) -> dg.AssetKey:
@@ -293,12 +297,40 @@ def evaluate_incremental_tick(instance, cfg: ProjectConfig, ddb, s3):
             continue
         if report.ready or report.exhausted is not None:
             # Exhausted retries: the apply run fails with AWS's FailureCode / FailureMessage.
-            key = report.ready or f"export-failed:g{report.generation}:{report.exhausted.attempts[-1].arn}"
-            runs.append(dg.RunRequest(run_key=f"{t.name}:{key}", asset_selection=[changes_key(t), current_key(t)],
-                                      asset_check_keys=[], tags={CHAIN_TAG: t.name}))
+            step = f"{t.name}:" + (report.ready or
+                                   f"export-failed:g{report.generation}:{report.exhausted.attempts[-1].arn}")
+            run_key = _apply_run_key(instance, step, retry=report.ready is not None, messages=messages)
+            if run_key is not None:
+                runs.append(dg.RunRequest(run_key=run_key, asset_selection=[changes_key(t), current_key(t)],
+                                          asset_check_keys=[], tags={CHAIN_TAG: t.name, STEP_TAG: step}))
         elif report.waiting:
             messages.append(f"{t.name}: {report.waiting}")
     return runs, messages
+
+
+def _apply_run_key(instance, step: str, *, retry: bool, messages: list) -> Optional[str]:
+    """The run key of the apply run for ``step`` (``<table>:<step>``), or None to launch nothing.
+
+    The chain position comes from the latest materialization, so a run that ended without one
+    (it failed, was canceled, or died after its window committed) leaves the sensor asking for
+    the same step; Dagster never launches a spent run key again, so without a new key the chain
+    would stall. When every earlier run of the step has ended, the step gets a new key
+    (``<step>:retry<n>``), up to :data:`APPLY_RUN_RETRIES` times: the ledger skips whatever that
+    run had already committed, and its materialization records the position. A step whose
+    export FAILED every attempt (``retry`` False) is not retried: its run fails on purpose."""
+    earlier = instance.get_runs(filters=dg.RunsFilter(tags={STEP_TAG: step}), limit=APPLY_RUN_RETRIES + 2)
+    if not earlier or not retry or any(r.status in _ACTIVE for r in earlier):
+        return step
+    if len(earlier) > APPLY_RUN_RETRIES:
+        last = earlier[0]
+        messages.append(
+            f"{step}: {len(earlier)} apply runs of this step ended ({last.status.value}, last run {last.run_id}) "
+            f"without moving the chain; the sensor stops launching it after {APPLY_RUN_RETRIES} retries. Read that run's logs, fix the cause and materialize "
+            "athena/<table>_changes and athena/<table>_current (the ledger skips what is already applied)")
+        return None
+    messages.append(f"{step}: the earlier apply run {earlier[0].run_id} ended {earlier[0].status.value} without "
+                    f"moving the chain; launching it again (retry {len(earlier)} of {APPLY_RUN_RETRIES})")
+    return f"{step}:retry{len(earlier)}"
 
 
 def _check_request(instance, t, spec, ddb, s3, report, seeded, gen, last_to, messages) -> Optional[dg.RunRequest]:
@@ -343,7 +375,7 @@ def build_incremental_sensor(cfg: ProjectConfig) -> dg.SensorDefinition:
         runs, messages = evaluate_incremental_tick(context.instance, cfg, aws.client("dynamodb"),
                                                    aws.client("s3"))
         for m in messages:
-            if "max_export_retries" in m:
+            if "max_export_retries" in m or "stops launching" in m:
                 context.log.error(m)
             else:
                 (context.log.warning if "gap" in m.lower() or "FAILED" in m else context.log.info)(m)
