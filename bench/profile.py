@@ -33,17 +33,21 @@ class TimingConnection:
 
 def classify(sql: str) -> str:
     s = " ".join(sql.split())
-    if "read_ndjson_objects" not in s:
-        return "metadata / DDL / view"
-    if s.startswith("INSERT INTO"):
+    if s.startswith("INSERT INTO") and "__snapshots" in s:
         return "typed INSERT ... SELECT (the conversion)"
     if "json_group_structure" in s:
         return "structure sample (first items)"
+    if "_bad AS json" in s or "_bad IS NOT NULL" in s:
+        return "rest: rows the guess missed, parsed again (only those)"
+    if s.startswith("CREATE TEMP TABLE _ddb_stage") and "read_ndjson_objects" in s:
+        return "stage: one parse of the export (+ row length check)"
     if "unnest(" in s and ("'NS'" in s or ".NS" in s):
         return "number-set shapes pass"
-    if "_ddb_numshape(" in s or "histogram(" in s:
+    if "_ddb_numshape(" in s or "histogram(" in s or s.startswith("SELECT count(a1)"):
         return "stats pass (types, number shapes, unknown attributes)"
-    return "other scan of the export"
+    if "read_ndjson_objects" in s:
+        return "other scan of the export"
+    return "metadata / DDL / view"
 
 
 def profile_load(args: dict) -> dict:
