@@ -242,6 +242,12 @@ class ProjectConfig(_Model):
                     "engine (Athena's Ion SerDe needs a declared schema, so every attribute "
                     "could not be discovered); use export_format: DYNAMODB_JSON, or engine: duckdb"
                 )
+            if self.engine_for(t) == "athena" and not self.typed_s3_uri:
+                raise ValueError(
+                    f"typed_s3_uri: table {t.name!r} runs on the athena engine, which writes its typed "
+                    "tables (snapshots and change history) under typed_s3_uri; set it, e.g. "
+                    "typed_s3_uri: s3://my-bucket/ddb_assets/typed/, or use engine: duckdb"
+                )
             if t.name in seen:
                 raise ValueError(f"tables: the name {t.name!r} appears twice; names must be unique")
             seen.add(t.name)

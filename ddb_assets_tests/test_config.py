@@ -7,6 +7,7 @@ from ddb_assets.config import ConfigError, load_config, parse_config
 
 def test_defaults_fill_each_table():
     cfg = parse_config({"defaults": {"engine": "athena", "athena": {"database": "analytics"}},
+                        "typed_s3_uri": "s3://my-exports/typed/",
                         "tables": [{"name": "orders", "s3_bucket": "my-exports"}]})
     t = cfg.tables[0]
     assert cfg.engine_for(t) == "athena"
@@ -64,3 +65,9 @@ def test_ion_on_athena_is_refused_with_the_fix():
         parse_config({"tables": [{"name": "o", "s3_bucket": "bkt", "engine": "athena",
                                   "export_format": "ION"}]})
     parse_config({"tables": [{"name": "o", "s3_bucket": "bkt", "export_format": "ION"}]})
+
+
+def test_athena_engine_without_typed_s3_uri_is_refused_with_the_fix():
+    with pytest.raises(ConfigError, match="typed_s3_uri: table 'o' runs on the athena engine.*set it, e.g."):
+        parse_config({"tables": [{"name": "o", "s3_bucket": "bkt", "engine": "athena"}]})
+    parse_config({"tables": [{"name": "o", "s3_bucket": "bkt"}]})            # duckdb needs none

@@ -516,7 +516,7 @@ def test_dagster_assets_and_check_run_the_athena_engine(stack, tmp_path, monkeyp
     from ddb_assets.assets.incremental import (
         build_incremental_assets, changes_key, current_key, evaluate_incremental_tick,
     )
-    from ddb_assets.config import parse_config
+    from ddb_assets.config import ConfigError, parse_config
     from ddb_assets.resources import AthenaResource, resources_for
     from ddb_assets_tests.test_incremental_dagster import _check_md, _execute, _ready_runs
 
@@ -548,20 +548,16 @@ def test_dagster_assets_and_check_run_the_athena_engine(stack, tmp_path, monkeyp
                "warehouse": str(tmp_path / "wh.duckdb"), "summaries_dir": None,
                "tables": [{"name": "orders", "dynamodb_table": name, "s3_bucket": bucket, "s3_prefix": "ex",
                            "schedule": {"timezone": "UTC"}, "incremental": {"enabled": True, "window_minutes": 15}}]}
-        t = parse_config(raw, base_dir=tmp_path).tables[0]
         resources = resources_for(str(tmp_path / "wh.duckdb"), "local")
         with dg.instance_for_test() as instance:
-            cfg0 = parse_config(raw, base_dir=tmp_path)
-            no_uri = build_incremental_assets(cfg0, t)
+            with pytest.raises(ConfigError, match="typed_s3_uri"):           # refused when loading
+                parse_config(raw, base_dir=tmp_path)
             stack.set_now(t0 + timedelta(minutes=10))
-            runs, _ = _ready_runs(instance, cfg0, ddb, s3)
-            assert runs and runs[0].run_key.startswith("orders:seed:g0:")
-            failed = dg.materialize([no_uri], instance=instance, resources=resources, raise_on_error=False)
-            assert not failed.success                                      # no typed_s3_uri: a clear failure
-            assert "typed_s3_uri" in str(failed.get_step_failure_events()[0].event_specific_data.error)
-
             cfg = parse_config({**raw, "typed_s3_uri": f"s3://{bucket}/typed/"}, base_dir=tmp_path)
-            asset = build_incremental_assets(cfg, cfg.tables[0])
+            runs, _ = _ready_runs(instance, cfg, ddb, s3)
+            assert runs and runs[0].run_key.startswith("orders:seed:g0:")
+            t = cfg.tables[0]
+            asset = build_incremental_assets(cfg, t)
             assert dg.materialize([asset], instance=instance, resources=resources).success
             stack.set_now(t0 + timedelta(minutes=25, seconds=1))
             runs, _ = _ready_runs(instance, cfg, ddb, s3)
