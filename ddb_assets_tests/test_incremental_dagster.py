@@ -47,23 +47,30 @@ def _check_md(instance, t):
     return ev, {k: getattr(v, "value", v) for k, v in ev.metadata.items()}
 
 
-def test_sensor_and_assets_apply_each_window_once_across_fresh_sensors(stack, tmp_path, monkeypatch):
+def _history(stack, monkeypatch, tag):
+    """A PITR-enabled table on the stack with item a at T0 and item b at T0+12' (T0 six hours
+    ago, on the hour), and a bucket; the stack's endpoints in the environment."""
     for k, v in stack.env().items():
         monkeypatch.setenv(k, v)
-    name, bucket = f"dg-{uuid.uuid4().hex[:8]}", f"dg-{uuid.uuid4().hex[:8]}"
+    name, bucket = f"{tag}-{uuid.uuid4().hex[:8]}", f"{tag}-{uuid.uuid4().hex[:8]}"
     t0 = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=6)
     ddb, s3 = stack.client("dynamodb"), stack.client("s3")
     s3.create_bucket(Bucket=bucket)
+    stack.set_now(t0)
+    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    ddb.update_continuous_backups(TableName=name,
+                                  PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    ddb.put_item(TableName=name, Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+    stack.set_now(t0 + timedelta(minutes=12))
+    ddb.put_item(TableName=name, Item={"pk": {"S": "b"}, "n": {"N": "2"}})
+    return ddb, s3, name, bucket, t0
+
+
+def test_sensor_and_assets_apply_each_window_once_across_fresh_sensors(stack, tmp_path, monkeypatch):
+    ddb, s3, name, bucket, t0 = _history(stack, monkeypatch, "dg")
     try:
-        stack.set_now(t0)
-        ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
-        ddb.update_continuous_backups(TableName=name,
-                                      PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
-        ddb.put_item(TableName=name, Item={"pk": {"S": "a"}, "n": {"N": "1"}})
-        stack.set_now(t0 + timedelta(minutes=12))
-        ddb.put_item(TableName=name, Item={"pk": {"S": "b"}, "n": {"N": "2"}})
         ddb.delete_item(TableName=name, Key={"pk": {"S": "a"}})
 
         cfg = parse_config({
@@ -134,22 +141,8 @@ def test_a_run_that_dies_after_its_window_committed_does_not_stall_the_chain(sta
     import ddb_assets.assets.incremental as inc
     from ddb_assets.incremental import duckdb_chain as dc
 
-    for k, v in stack.env().items():
-        monkeypatch.setenv(k, v)
-    name, bucket = f"die-{uuid.uuid4().hex[:8]}", f"die-{uuid.uuid4().hex[:8]}"
-    t0 = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=6)
-    ddb, s3 = stack.client("dynamodb"), stack.client("s3")
-    s3.create_bucket(Bucket=bucket)
+    ddb, s3, name, bucket, t0 = _history(stack, monkeypatch, "die")
     try:
-        stack.set_now(t0)
-        ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
-        ddb.update_continuous_backups(TableName=name,
-                                      PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
-        ddb.put_item(TableName=name, Item={"pk": {"S": "a"}, "n": {"N": "1"}})
-        stack.set_now(t0 + timedelta(minutes=12))
-        ddb.put_item(TableName=name, Item={"pk": {"S": "b"}, "n": {"N": "2"}})
         wh = str(tmp_path / "wh.duckdb")
         cfg = parse_config({
             "defaults": {"athena": {"database": "shop"}}, "warehouse": wh, "summaries_dir": None,
