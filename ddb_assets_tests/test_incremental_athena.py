@@ -98,6 +98,7 @@ from ddb_assets.local import LocalAWS  # noqa: E402
 from ddb_assets_tests.athena_emulator import AthenaEmulator  # noqa: E402
 from ddb_assets_tests.test_incremental_chain import (  # noqa: E402
     Q_INSERTS_OF_A_DAY, Q_KEY_HISTORY, Q_NEW_VALUE_PATTERN, W as W15, Script, _model, _table, _typed,
+    write_three_window_history,
 )
 
 UTC = timezone.utc
@@ -195,27 +196,7 @@ def history(stack, tmp_path_factory):
     glue.create_database(DatabaseInput={"Name": "shop"})
     sc = Script(aws, ddb, name)
     m = lambda minutes, s=0: t0 + timedelta(minutes=minutes, seconds=s)  # noqa: E731
-    sc.put(m(1), {"pk": "a", "sk": 1, "qty": 1, "name": "apple"})
-    sc.put(m(1, 1), {"pk": "b", "sk": 1, "qty": 2, "name": "banana"})
-    sc.put(m(1, 2), {"pk": "c", "sk": 1, "qty": 3, "name": "cherry"})
-    # W1 [10', 25')
-    sc.update(m(12), "a", qty=5)
-    sc.put(m(13), {"pk": "d", "sk": 1, "qty": 4, "name": "durian"})
-    sc.put(m(14), {"pk": "e", "sk": 1, "qty": 9, "name": "eggplant"})      # created ...
-    sc.delete(m(15), "e")                                                   # ... and deleted inside W1
-    sc.delete(m(16), "b")
-    # W2 [25', 40')
-    sc.put(m(26), {"pk": "f", "sk": 1, "qty": 6, "name": "fig", "color": "red"})  # attribute added mid-way
-    sc.update(m(27), "c", qty=Decimal("3.25"))                              # a wider decimal scale
-    sc.put(m(28), {"pk": "b", "sk": 1, "qty": 2, "name": "blueberry"})      # back after its delete
-    sc.update(m(29), "a", qty=6)
-    sc.update(m(30), "a", qty=7)                                            # two writes, one record
-    # W3 [40', 55')
-    sc.delete(m(41), "d")
-    sc.update(m(42), "f", color="blue")
-    sc.put(m(43), {"pk": "g", "sk": 1, "qty": 1, "name": "grape", "tags": {"x", "y"}})
-    sc.put(m(60), {"pk": "z", "sk": 1, "qty": 1, "name": "after the chain"})
-    windows = [Window(m(10), m(25)), Window(m(25), m(40)), Window(m(40), m(55))]
+    windows = write_three_window_history(sc, m)
     spec = ChainSpec(table_name=name, sql_name="orders", schema="shop", s3_bucket=bucket,
                      base_prefix="exports", window=W15, max_in_flight=3)
     out = {"aws": aws, "ddb": ddb, "s3": s3, "glue": glue, "bucket": bucket, "sc": sc, "m": m,
