@@ -388,21 +388,12 @@ def _stage_export(con, files: Sequence[str], known: Sequence[str], sample: Mappi
     return _Stage(name, list(attributes), hint, tags, typed)
 
 
-def _fast_stage(con, files: Sequence[str], known: Sequence[str], sample: Mapping) -> "_Stage | None":
-    """The common case in one parse: when the sampled guess gives every attribute's tags
-    and every M / L attribute a single-tag structure, each line is parsed once with the
-    M / L structure nested in the attribute's (no raw M / L text, no ``json_keys``).
-
-    Each row's DynamoDB JSON length is recomputed from the parsed values (every part at
-    most as long as its source text) and compared with the line's length: a row that
-    differs had something the guess dropped (an unknown attribute, key or tag, or another
-    spelling). Such rows keep their line in ``_bad``; they alone are parsed again, as the
-    stage's ``rest``: a second fast part when what the guess missed are scalar or set
-    attributes or tags (the guess plus those), and the rows that still differ the general
-    way (every attribute they have, with the tags read from them). A guess that misses
-    something costs a second parse of those rows only. Attributes of earlier snapshots
-    (``known`` with their types) join the guess. Returns None when the guess does not
-    allow this (the caller then uses :func:`_stage_export`)."""
+def _fast_guess(sample: Mapping, known: Sequence[str] | Mapping = ()):
+    """What one parse per line can read, from the sampled structure: (hint, attributes,
+    tags, typed, structures), or None when the sample does not allow it (an attribute
+    whose values are not all DynamoDB wrappers, an M / L attribute with another non-NULL
+    tag or a structure too large to render). ``known`` with its types (a Mapping): the
+    scalar and set attributes of earlier snapshots join the guess."""
     hint = _hint(sample)
     if not hint or set(sample) - set(hint):
         return None
@@ -427,6 +418,28 @@ def _fast_stage(con, files: Sequence[str], known: Sequence[str], sample: Mapping
                 return None
             typed[a] = structure
         structures[a] = {t: (typed[a][t] if a in typed and t in typed[a] else _LOAD_TAG_TYPES[t]) for t in tags[a]}
+    return hint, attributes, tags, typed, structures
+
+
+def _fast_stage(con, files: Sequence[str], known: Sequence[str], sample: Mapping) -> "_Stage | None":
+    """The common case in one parse: when the sampled guess gives every attribute's tags
+    and every M / L attribute a single-tag structure, each line is parsed once with the
+    M / L structure nested in the attribute's (no raw M / L text, no ``json_keys``).
+
+    Each row's DynamoDB JSON length is recomputed from the parsed values (every part at
+    most as long as its source text) and compared with the line's length: a row that
+    differs had something the guess dropped (an unknown attribute, key or tag, or another
+    spelling). Such rows keep their line in ``_bad``; they alone are parsed again, as the
+    stage's ``rest``: a second fast part when what the guess missed are scalar or set
+    attributes or tags (the guess plus those), and the rows that still differ the general
+    way (every attribute they have, with the tags read from them). A guess that misses
+    something costs a second parse of those rows only. Attributes of earlier snapshots
+    (``known`` with their types) join the guess. Returns None when the guess does not
+    allow this (the caller then uses :func:`_stage_export`)."""
+    guess = _fast_guess(sample, known)
+    if guess is None:
+        return None
+    hint, attributes, tags, typed, structures = guess
     stage = _fast_part(con, files, None, attributes, tags, typed, structures)
     if stage is None:
         return None  # the general path reads (or reports) it
@@ -463,17 +476,7 @@ def _fast_part(con, files, source, attributes, tags, typed, structures) -> "_Sta
     params: dict = {"files": list(files)} if source is None else {}
     frame = _frame(attributes, structures, params, extra="json AS _line", source=source)
     alias = {a: f"a{i}" for i, a in enumerate(attributes, 1)}
-
-    def total(cheap: bool) -> str:
-        # {"Item":{...}}: 10 characters, plus per attribute "name":<value> and a comma, one
-        # comma less (an attribute whose value has no known tag counts 0: less than its text).
-        parts = " + ".join(_len_wrapper(alias[a], structures[a], 0, cheap, _json_len(a) + 1) for a in attributes)
-        return f"10 + greatest({parts}, 1)"
-
-    # The cheap total counts strings without their escapes: never more than the exact
-    # total, so when it already equals the line's length the exact one does too; the
-    # exact total (escapes counted by rendering) is only computed for the other rows.
-    ok = f"coalesce(CASE WHEN strlen(_line) = {total(True)} THEN true ELSE strlen(_line) = {total(False)} END, false)"
+    ok = _length_ok_sql(attributes, structures)
     cols = ", ".join(alias[a] for a in attributes)
     name = _stage_name()
     try:
@@ -484,6 +487,25 @@ def _fast_part(con, files, source, attributes, tags, typed, structures) -> "_Sta
         con.execute(f"DROP TABLE IF EXISTS {name}")
         return None
     return _Stage(name, list(attributes), dict(tags), dict(tags), typed, fast=True, filtered=bool(bad))
+
+
+def _length_ok_sql(attributes: Sequence[str], structures: Mapping[str, dict]) -> str:
+    """SQL boolean over a frame of ``attributes`` parsed after ``structures`` (column
+    ``a<i>`` per attribute) and the line (``_line``): true when the line's DynamoDB JSON
+    length equals the length recomputed from the parsed values, i.e. the parse dropped
+    nothing (no attribute, key or tag outside the structures, no other spelling)."""
+    alias = {a: f"a{i}" for i, a in enumerate(attributes, 1)}
+
+    def total(cheap: bool) -> str:
+        # {"Item":{...}}: 10 characters, plus per attribute "name":<value> and a comma, one
+        # comma less (an attribute whose value has no known tag counts 0: less than its text).
+        parts = " + ".join(_len_wrapper(alias[a], structures[a], 0, cheap, _json_len(a) + 1) for a in attributes)
+        return f"10 + greatest({parts}, 1)"
+
+    # The cheap total counts strings without their escapes: never more than the exact
+    # total, so when it already equals the line's length the exact one does too; the
+    # exact total (escapes counted by rendering) is only computed for the other rows.
+    return f"coalesce(CASE WHEN strlen(_line) = {total(True)} THEN true ELSE strlen(_line) = {total(False)} END, false)"
 
 
 def _rest_tags(con, name: str, attributes: Sequence[str], alias: Mapping[str, str],
