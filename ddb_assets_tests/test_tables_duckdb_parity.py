@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 from ddb_assets.tables import load_snapshot_duckdb
+from ddb_assets_tests.exports import minified_export
 
 D1, D2, D3 = dt.date(2024, 1, 1), dt.date(2024, 1, 2), dt.date(2024, 1, 3)
 NULL = {"NULL": True}
@@ -178,12 +179,7 @@ def test_no_staging_table_is_left_behind(tmp_path):
 
 
 def _minified_export(tmp_path, name, items, ascii_only=False):
-    d = tmp_path / name
-    d.mkdir()
-    with gzip.open(d / "p.json.gz", "wt", encoding="utf-8") as out:
-        for it in items:
-            out.write(json.dumps({"Item": it}, separators=(",", ":"), ensure_ascii=ascii_only) + "\n")
-    return [d / "p.json.gz"]
+    return minified_export(tmp_path, name, items, ascii_only=ascii_only)
 
 
 _FAST_BASE = [{"pk": {"S": f"r{i}"}, "n": {"N": f"{i}.5"}, "b": {"BOOL": i % 2 == 0}, "z": NULL,
@@ -209,6 +205,7 @@ def test_fast_stage_matches_the_general_stage(tmp_path, monkeypatch, late, ascii
     from ddb_assets.tables import duckdb_engine
 
     monkeypatch.setattr(duckdb_engine, "_SAMPLE_ITEMS", 2)
+    monkeypatch.setattr(duckdb_engine, "_load_direct", lambda *a: None)  # the staged load (one-pass: test_tables_onepass)
     items = _FAST_BASE + ([late] if late else [])
     paths = _minified_export(tmp_path, "x", items, ascii_only)
     fast = []

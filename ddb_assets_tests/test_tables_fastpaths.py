@@ -23,6 +23,7 @@ import pytest
 
 from ddb_assets.tables import ExportReadError, load_snapshot_duckdb
 from ddb_assets.tables import codec, duckdb_engine
+from ddb_assets_tests.exports import minified_export
 
 STRINGS = ["", "plain", 'q"uote', "back\\slash", "tab\tnew\nline", "é ✓ 😀", "a'b", "{\"S\":\"x\"}", "nul\x00",
            "\x7f\x01", "/slash", "]},[{", "line\u2028sep"]
@@ -254,17 +255,11 @@ def test_load_restores_connection_settings(tmp_path):
 def _load_rows(tmp_path, items, monkeypatch=None, files=2, name="data", con=None, date=dt.date(2024, 1, 1)):
     """Load ``items`` (minified lines, as exports write them); the snapshot by pk, the
     result, and the fast stage the load used (None when it took the general stage)."""
-    d = tmp_path / name
-    d.mkdir()
-    paths, per = [], (len(items) + files - 1) // files
-    for f in range(files):
-        p = d / f"part{f}.json.gz"
-        with gzip.open(p, "wt", encoding="utf-8") as out:
-            for it in items[f * per:(f + 1) * per]:
-                out.write(json.dumps({"Item": it}, ensure_ascii=False, separators=(",", ":")) + "\n")
-        paths.append(p)
+    paths = minified_export(tmp_path, name, items, files)
     stages = []
     if monkeypatch is not None:
+        # These tests are about the staged load: the one-pass load steps aside.
+        monkeypatch.setattr(duckdb_engine, "_load_direct", lambda *a: None)
         real = duckdb_engine._fast_stage
         monkeypatch.setattr(duckdb_engine, "_fast_stage", lambda *a: stages.append(real(*a)) or stages[-1])
     con = con or duckdb.connect()

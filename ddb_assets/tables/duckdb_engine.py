@@ -11,25 +11,39 @@ Layout per DynamoDB table ``T`` in schema ``S``:
 
 :func:`load_snapshot_duckdb` reads the gzip export directly with DuckDB
 (``read_ndjson_objects``: one JSON text per line, no schema inference, streamed) and parses
-each line once per pass with ``json_transform`` into one STRUCT per attribute with a field
-per DynamoDB type tag (attribute names only travel in the bound structure parameter):
+each line with ``json_transform`` into one STRUCT per attribute with a field per DynamoDB
+type tag (attribute names only travel in the bound structure parameter). Two ways:
 
-1. a sample of the first items (``json_group_structure``) guesses the attributes, their
-   tags and the structure of M / L values; it decides nothing on its own;
-2. a full pass counts every attribute's tags and the shape of its numbers, and lists the
-   attributes outside the guess (``json_keys``); a value with a tag outside the guess or
-   an unguessed attribute costs one more pass over every tag;
-3. one typed ``INSERT ... SELECT`` with explicit types. M / L values become plain JSON in
-   SQL after the sampled structure; every row is checked (the value written back as
-   DynamoDB JSON must have the source text's length, so nothing was dropped) and rows that
-   fail go through :func:`ddb_assets.tables.codec.plain_json_many` (orjson, Arrow UDF).
+* **one pass** (:func:`_load_direct`, the common case): the first lines of files spread
+  over the export give the attributes, their tags, the structure of M / L values and the
+  shape of the numbers; the plan comes from them. One typed ``INSERT ... SELECT`` parses
+  every line once and checks it as it goes: the row's DynamoDB JSON length recomputed from
+  the parsed values must be the line's (nothing the guess does not cover was dropped), and
+  every number must be exactly a value of its DECIMAL column. The first line that fails
+  stops the insert (rolled back) and joins the sample for one more attempt. Afterwards the
+  statistics of every row, read back from the typed columns, must give the same plan.
+  Nothing is staged: the load streams, so its memory does not grow with the export.
+* **staged** (everything else: type conflicts, numbers beyond DECIMAL(38), overrides on
+  numbers, lines not written minified, a guess that missed twice):
+
+  1. a sample of the first items (``json_group_structure``) guesses the attributes, their
+     tags and the structure of M / L values; it decides nothing on its own;
+  2. every line is parsed once into a temporary stage (rows the guess does not cover are
+     staged again the general way); a pass over the stage counts every attribute's tags
+     and the shape of its numbers;
+  3. one typed ``INSERT ... SELECT`` per stage part with explicit types. M / L values
+     become plain JSON in SQL after the sampled structure; every row is checked (the value
+     written back as DynamoDB JSON must have the source text's length, so nothing was
+     dropped) and rows that fail go through :func:`ddb_assets.tables.codec.plain_json_many`
+     (orjson, Arrow UDF).
 
 Replacing a snapshot (ALTER for new columns, DELETE, INSERT, metadata, view) happens in one
 transaction, so a failed load leaves the previous state and the view untouched. During a
 load into a file-backed warehouse DuckDB's buffer pool is capped
-(:data:`LOAD_MEMORY_LIMIT_BYTES`) and insertion order is not preserved, so peak memory does
-not grow with the export; both settings are put back afterwards. ION exports are first
-transcoded to DYNAMODB_JSON, one child interpreter per core (:mod:`ddb_assets.tables.codec`).
+(:data:`DIRECT_MEMORY_LIMIT_BYTES` for the one-pass load, :data:`LOAD_MEMORY_LIMIT_BYTES`
+for the staged one, which spills its stage) and insertion order is not preserved; both
+settings are put back afterwards. ION exports are first transcoded to DYNAMODB_JSON, one
+child interpreter per core (:mod:`ddb_assets.tables.codec`).
 
 Attribute names never reach SQL text: structures and JSON paths are bound as parameters;
 identifiers go through :func:`ddb_assets.sql.identifiers.quote_ident`. (Keys inside M values
@@ -308,6 +322,9 @@ class _Stage:
     sample: Mapping | None = None
     rest: "_Stage | None" = None
     filtered: bool = False  # rows whose _bad is set belong to ``rest``: read the others only
+    # Not a table: the one-pass load (:func:`_load_direct`) inserts straight from ``files``
+    # parsed after these structures, every line checked as it is read.
+    direct: dict | None = None
 
     @property
     def alias(self) -> dict[str, str]:
@@ -885,6 +902,198 @@ _LOADS_DDL = """CREATE TABLE IF NOT EXISTS {loads} (
     snapshot_date DATE NOT NULL, load_seq BIGINT NOT NULL, row_count BIGINT NOT NULL)"""
 
 
+# --- one pass: the sampled guess, checked on every line while it is inserted --------------
+
+# How a line the guess does not cover stops the one-pass insert (the line follows).
+_MISSED = "ddb_assets: an item the sampled guess does not cover: "
+# Files the sample reads the first lines of (spread over the export), and one-pass attempts
+# (each one after the first learns from the line that stopped the one before).
+_SAMPLE_FILES = 16
+_DIRECT_ATTEMPTS = 2
+
+
+class _GuessMissed(Exception):
+    """The one-pass load's guess does not describe the export (its transaction is rolled back)."""
+
+
+def _spread_sample(con, name: str, files: Sequence[str]) -> None:
+    """Temporary table ``name`` (one ``json`` column): the first lines of up to
+    :data:`_SAMPLE_FILES` files spread over the export (:data:`_SAMPLE_ITEMS` in all), so
+    an attribute that only some files have is seen. Read here (a few hundred KiB per
+    file: DuckDB's reader would fill a buffer of megabytes per file)."""
+    import gzip
+
+    n = len(files)
+    picks = (sorted({round(i * (n - 1) / (_SAMPLE_FILES - 1)) for i in range(_SAMPLE_FILES)})
+             if n > _SAMPLE_FILES else list(range(n)))
+    per = max(1, -(-_SAMPLE_ITEMS // len(picks)))
+    lines: list[str] = []
+    for i in picks:
+        with gzip.open(files[i], "rt", encoding="utf-8", newline="\n") as fh:
+            for line in itertools.islice(fh, per):
+                if line.strip():
+                    lines.append(line.rstrip("\r\n"))
+    con.execute(f"CREATE TEMP TABLE {name} AS SELECT CAST(unnest($lines) AS JSON) AS json", {"lines": lines})
+
+
+def _load_direct(con, schema, table, snapshot_date, files, overrides) -> SnapshotResult | None:
+    """The common case in one pass: the plan comes from a sample spread over the files, and
+    one ``INSERT ... SELECT`` parses every line once and writes the typed rows, checking
+    each line as it goes (:func:`_direct_rows`): nothing the guess does not cover (the row
+    length check) and every number fits its column exactly. The first line that fails
+    stops the insert (its transaction rolls back) and joins the sample for one more
+    attempt. After the insert, the statistics of every row are read back from the typed
+    columns (:func:`_direct_stats`) and must give the same plan as the sample's.
+
+    Returns None, with nothing written, when this does not apply or the attempts miss:
+    the staged load (:func:`_discover_staged`) then reads the export, and reports what
+    is wrong with it. Conflicting types and overrides on numbers always take that path.
+    Nothing is kept between the two (the stage spills, this streams: no temporary table
+    but the sample's)."""
+    import zlib
+
+    import duckdb
+
+    name = _stage_name()
+    try:
+        _spread_sample(con, name, files)
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error, duckdb.Error):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+        return None
+    try:
+        for _ in range(_DIRECT_ATTEMPTS):
+            row = con.execute(f"SELECT json_group_structure(json -> '$.Item') FROM {name}").fetchone()
+            sample = json.loads(row[0]) if row and row[0] else None
+            guess = _fast_guess(sample) if isinstance(sample, dict) else None
+            if guess is None:
+                return None
+            hint, attributes, tags, typed, structures = guess
+            if any(a in overrides and {"N", "NS"} & set(tags[a]) for a in attributes):
+                return None
+            part = _fast_part(con, None, f"(SELECT json FROM {name})", attributes, tags, typed, structures)
+            if part is None:
+                return None
+            try:
+                if part.filtered:
+                    return None
+                stats, incomplete, unknown = _stats_pass(con, files, attributes, attributes, hint, stage=part)
+            finally:
+                _drop_stage(con, part)
+            if incomplete or unknown or any(
+                    len(st.non_null_types) > 1 or st.unfit_alone
+                    or (st.max_int_digits or 0) + (st.max_scale or 0) > DECIMAL_PRECISION for st in stats):
+                return None  # type conflicts, numbers that fit no DECIMAL(38, s) together: staged
+            stage = _Stage("", list(attributes), hint, tags, typed, fast=True, files=list(files), direct=structures)
+            try:
+                return _load(con, schema, table, snapshot_date, files, stats, overrides, sample, stage)
+            except _GuessMissed:
+                return None
+            except duckdb.Error as exc:
+                line = _missed_line(exc)
+                if line is None:
+                    return None
+                con.execute(f"INSERT INTO {name} VALUES (?)", [line])
+        return None
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _missed_line(exc: Exception) -> str | None:
+    """The line in the error that stopped a one-pass insert, or None (another error)."""
+    text = str(exc)
+    at = text.find(_MISSED)
+    if at < 0:
+        return None
+    text = text[at + len(_MISSED):]
+    try:
+        _, end = json.JSONDecoder().raw_decode(text)
+    except ValueError:
+        return None
+    return text[:end]
+
+
+def _fits_sql(x: str, scale: int) -> str:
+    """SQL boolean: number text ``x`` (not NULL) is a plain decimal short enough to be
+    exactly a DECIMAL(38, scale): at most 38 - scale characters, no exponent, at most
+    ``scale`` digits after the point. (Cheap, and true for most numbers; the others are
+    decided by their shape, :func:`_ddb_fits`.)"""
+    return (f"(strlen({x}) <= {DECIMAL_PRECISION - scale} AND NOT contains({x}, 'e') AND NOT contains({x}, 'E') "
+            f"AND (instr({x}, '.') = 0 OR strlen({x}) - instr({x}, '.') <= {scale}))")
+
+
+def _number_check_sql(x: str, tag: str, scale: int) -> str:
+    """SQL boolean: the N (or every NS element) of ``x`` is exactly a DECIMAL(38, scale);
+    true when there is none. CASE, not OR, so the exact test only runs when the cheap one
+    fails (a projection evaluates every operand of OR, and a lambda every CASE branch)."""
+    if tag == "N":
+        return (f"CASE WHEN {x}.N IS NULL OR {_fits_sql(f'{x}.N', scale)} THEN true "
+                f"ELSE _ddb_fits({x}.N, {scale}) END")
+    return (f"CASE WHEN {x}.NS IS NULL OR list_bool_and(list_transform({x}.NS, lambda e: {_fits_sql('e', scale)})) "
+            f"THEN true ELSE coalesce(list_bool_and(list_transform({x}.NS, lambda e: _ddb_fits(e, {scale}))), true) END")
+
+
+def _direct_rows(part: _Stage, plans, params: dict) -> str:
+    """The FROM item of the one-pass insert: the files parsed after ``part.direct``, each
+    line checked in column ``_ok`` (true, or the first line that fails raises
+    :data:`_MISSED` with the line)."""
+    frame = _frame(part.attributes, part.direct, params, extra="json AS _line")
+    params["files"] = list(part.files)
+    checks = [_length_ok_sql(part.attributes, part.direct)]
+    alias = part.alias
+    for p in plans:
+        if p.role != ROLE_VALUE or p.override_type or p.needs_fit_check or p.source_tag not in ("N", "NS"):
+            continue
+        checks.append(_number_check_sql(alias[p.attribute], p.source_tag, p.decimal_scale))
+    guard = " AND ".join(checks)
+    # A column the insert writes (snapshot_date), not a WHERE: a filter would be pushed
+    # into the parse and parse every line twice.
+    return f"(SELECT *, CASE WHEN {guard} THEN true ELSE error('{_MISSED}' || _line) END AS _ok FROM ({frame}))"
+
+
+def _plan_key(p: ColumnPlan) -> tuple:
+    return (p.column, p.type.canonical(), p.attribute, p.role, tuple(p.dynamodb_types), p.source_tag,
+            p.decimal_scale, p.needs_fit_check, p.override_type)
+
+
+def _direct_stats(con, snapshots: str, snapshot_date, plans, sampled) -> list[AttributeStats]:
+    """Every row's statistics after a one-pass insert, read from the typed columns of the
+    snapshot (every number was checked to fit its column exactly, so the column holds its
+    exact value): per attribute the count of its value tag, and for N / NS the count of
+    numbers, the most integer digits and the largest scale. The tags themselves are the
+    sample's (the row length check allowed no other). Kept from the sample: a dropped
+    attribute's statistics, and the count of NULL values of an attribute whose column
+    cannot tell them from an absent attribute (only type conflicts report counts, and
+    those take the staged load)."""
+    by_attr = {p.attribute: p for p in plans if p.role == ROLE_VALUE}
+    out = [dataclasses.replace(st, type_counts=dict(st.type_counts)) for st in sampled]
+    where = f"WHERE {quote_ident(PARTITION_COLUMN)} = ?"
+    aggs: list[str] = []
+    reads: list = []
+    for st in out:
+        p = by_attr.get(st.attribute)
+        if p is None or p.source_tag is None:
+            continue
+        col = quote_ident(p.physical)
+        reads.append((st, p, len(aggs)))
+        aggs.append(f"count({col})")
+    row = con.execute(f"SELECT {', '.join(aggs)} FROM {snapshots} {where}", [snapshot_date]).fetchone() if aggs else ()
+    for st, p, i in reads:
+        st.type_counts[p.source_tag] = int(row[i])
+        if p.source_tag not in ("N", "NS"):
+            continue
+        col = quote_ident(p.physical)
+        source = f"{snapshots} {where}" if p.source_tag == "N" else f"(SELECT unnest({col}) AS {col} FROM {snapshots} {where})"
+        scale = p.decimal_scale or 0
+        exact = [f"bool_and({col} = round({col}, {k}))" for k in range(scale)]
+        count, biggest, *whole = con.execute(
+            f"SELECT {', '.join([f'count({col})', f'max(abs({col}))'] + exact)} FROM {source}", [snapshot_date]).fetchone()
+        st.numbers = int(count)
+        st.unfit_alone = 0
+        st.max_int_digits = None if biggest is None else (len(str(int(biggest))) if biggest >= 1 else 0)
+        st.max_scale = None if biggest is None else next((k for k, ok in enumerate(whole) if ok), scale)
+    return out
+
+
 def load_snapshot_duckdb(
     con,
     *,
@@ -912,7 +1121,12 @@ def load_snapshot_duckdb(
         if export_format == "ION":
             files = _ion_to_json_files(files, tmp)
         _prepare(con)
-        with _load_settings(con):
+        if files:
+            with _load_settings(con, DIRECT_MEMORY_LIMIT_BYTES):
+                result = _load_direct(con, schema, table, snapshot_date, files, overrides)
+            if result is not None:
+                return result
+        with _load_settings(con, LOAD_MEMORY_LIMIT_BYTES):
             structures: dict = {}
             stats, stage = [], None
             if files:
@@ -1046,6 +1260,15 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides, structures
         row_count = 0
         if files:
             row_count = _insert(con, snapshots, snapshot_date, files, plans, stats, overrides, structures, stage)
+        if stage is not None and stage.direct is not None:
+            # The plan came from the sample; the statistics of every row, read back from the
+            # typed columns, must give the same plan (else the load is rolled back).
+            exact = _direct_stats(con, snapshots, snapshot_date, plans, stats)
+            again, conflicts = plan_columns(exact, overrides, history=history, previous_types=previous_types)
+            if [_plan_key(p) for p in again] != [_plan_key(p) for p in plans]:
+                raise _GuessMissed("the statistics of every row give another plan than the sample's")
+            for p, q in zip(plans, again):
+                p.max_int_digits = q.max_int_digits
 
         con.execute(f"DELETE FROM {meta} WHERE snapshot_date = ?", [snapshot_date])
         for i, p in enumerate(plans):
@@ -1112,6 +1335,8 @@ def _insert(con, snapshots, snapshot_date, files, plans, stats, overrides, struc
             p.attribute in stage.typed and p.role != ROLE_TYPE
             and not (p.role == ROLE_VALUE and not p.override_type and p.source_tag in stage.typed[p.attribute])
             for p in plans):
+        if stage.direct is not None:
+            raise _GuessMissed("a column needs an M / L value's text")
         # A column that needs an M / L value's text: stage the general way (raw text kept),
         # with every attribute and every tag the statistics found.
         general = _stage_export(con, stage.files, stage.known, stage.sample or {}, attributes=attrs, tags=tags_of)
@@ -1176,7 +1401,7 @@ def _insert_part(con, snapshots, target_cols: str, snapshot_date, plans, tags_of
     keys: list[str] = []
     # Renderings of M / L values used by a column: computed once per row, in an inner SELECT.
     plain_cols = {a: _plain_sql(alias[a], typed[a], keys) for a in attrs if typed[a] is not None}
-    exprs = ["$date"]
+    exprs = ["$date" if part.direct is None else "CASE WHEN _ok THEN $date END"]
     for p in plans:
         a = p.attribute
         tags = [t for t in tags_of[a] if t in part.tags[a]] if a in alias else []
@@ -1189,29 +1414,34 @@ def _insert_part(con, snapshots, target_cols: str, snapshot_date, plans, tags_of
     if keys:
         params["keys"] = keys
     source = part.rows
+    if part.direct is not None:
+        source = _direct_rows(part, plans, params)
     if part.fast:  # the M / L structure is nested in the value: <x>_t is its tag's field
         source = "(SELECT *" + "".join(f', {alias[a]}."{next(iter(part.typed[a]))}" AS {alias[a]}_t'
-                                       for a in attrs if typed[a] is not None) + f" FROM {part.rows})"
+                                       for a in attrs if typed[a] is not None) + f" FROM {source})"
     return con.execute(f"INSERT INTO {snapshots} ({target_cols}) SELECT {', '.join(exprs)} "
                        f"FROM (SELECT *{rendered} FROM {source})", params).fetchone()[0]
 
 
 # DuckDB's own memory during a load into a file-backed warehouse (the caller's limit if
-# lower): the scans stream, inserted row groups go to the file, so a small buffer pool
-# keeps peak memory flat whatever the export's size.
+# lower). The one-pass load streams (files -> typed row groups written to the file), so a
+# small buffer pool keeps its peak memory flat whatever the export's size; the staged load
+# spills its stage to disk within a larger one (below 256 MiB its 1M-item load fails).
+DIRECT_MEMORY_LIMIT_BYTES = 160 * 1024 * 1024
 LOAD_MEMORY_LIMIT_BYTES = 256 * 1024 * 1024
 
 
 @contextlib.contextmanager
-def _load_settings(con):
+def _load_settings(con, memory_limit: int):
     """Settings for the load, restored afterwards: no insertion order to keep, and a
-    bounded buffer pool when the warehouse is a file (an in-memory one must hold its data)."""
+    buffer pool of at most ``memory_limit`` bytes when the warehouse is a file (an
+    in-memory one must hold its data)."""
     wanted = {"preserve_insertion_order": "false"}
     in_file = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
     if in_file and in_file[0]:
         current = _parse_size(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
-        if current is None or current > LOAD_MEMORY_LIMIT_BYTES:
-            wanted["memory_limit"] = f"'{LOAD_MEMORY_LIMIT_BYTES}B'"
+        if current is None or current > memory_limit:
+            wanted["memory_limit"] = f"'{memory_limit}B'"
     old = {}
     for name, value in wanted.items():
         old[name] = con.execute("SELECT current_setting(?)", [name]).fetchone()[0]
