@@ -37,6 +37,12 @@ def classify(sql: str) -> str:
         return "typed INSERT ... SELECT (the conversion)"
     if "json_group_structure" in s:
         return "structure sample (first items)"
+    if "unnest($lines)" in s:
+        return "sample: the first lines of files spread over the export"
+    if s.startswith("CREATE TEMP TABLE _ddb_stage") and "FROM (SELECT json FROM _ddb_stage" in s:
+        return "sample parsed and counted (one-pass plan)"
+    if s.startswith("SELECT count(") and "__snapshots" in s:
+        return "statistics read back from the typed columns (one pass)"
     if "_bad AS json" in s or "_bad IS NOT NULL" in s:
         return "rest: rows the guess missed, parsed again (only those)"
     if s.startswith("CREATE TEMP TABLE _ddb_stage") and "read_ndjson_objects" in s:
