@@ -206,3 +206,19 @@ def test_number_check_is_exactly_fits_the_decimal(scale):
     sets = con.execute(f"SELECT {duckdb_engine._number_check_sql('v', 'NS', 1)} FROM (SELECT {{'NS': x}} AS v "
                        f"FROM (VALUES (['1.5', '2']), (['1.5', '2.25']), (NULL)) AS t(x))").fetchall()
     assert [r[0] for r in sets] == [True, False, True]
+
+
+@pytest.mark.parametrize("late_amt, attempts, amt_type", [
+    (None, 1, "decimal(38,2)"),       # yesterday's decimal(38,2) is kept though the sample only shows one digit
+    ("3.25", 1, "decimal(38,2)"),     # a later row needs both digits: the column's scale covers it
+    ("3.125", 2, "decimal(38,3)"),    # a later row needs three: stopped, learned, the column widened
+])
+def test_a_day_whose_sample_shows_a_smaller_scale(tmp_path, monkeypatch, late_amt, attempts, amt_type):
+    monkeypatch.setattr(duckdb_engine, "_SAMPLE_ITEMS", 6)
+    day1 = minified(tmp_path, "d1", [item(i) for i in range(40)])
+    items = [{**item(i), "amt": {"N": f"{i}.5"}} for i in range(60)]
+    if late_amt:
+        items[45]["amt"] = {"N": late_amt}
+    spy, res, (_, rows, _, _) = same_as_staged([(D1, day1), (D2, minified(tmp_path, "d2", items))], monkeypatch)
+    assert (spy.attempts, spy.one_pass) == (attempts, True)
+    assert {c.name: c.sql_type for c in res.columns}["amt"] == amt_type

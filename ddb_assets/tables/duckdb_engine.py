@@ -1059,14 +1059,27 @@ def _direct_stats(con, snapshots: str, snapshot_date, plans, sampled) -> list[At
     """Every row's statistics after a one-pass insert, read from the typed columns of the
     snapshot (every number was checked to fit its column exactly, so the column holds its
     exact value): per attribute the count of its value tag, and for N / NS the count of
-    numbers, the most integer digits and the largest scale. The tags themselves are the
-    sample's (the row length check allowed no other). Kept from the sample: a dropped
-    attribute's statistics, and the count of NULL values of an attribute whose column
-    cannot tell them from an absent attribute (only type conflicts report counts, and
-    those take the staged load)."""
+    numbers, the most integer digits and the largest scale (only scales between the
+    sample's and the column's are tested: the sample's is a lower bound, the column's an
+    upper one). The tags themselves are the sample's (the row length check allowed no
+    other). Kept from the sample: a dropped attribute's statistics, and the count of NULL
+    values of an attribute whose column cannot tell them from an absent attribute (only
+    type conflicts report counts, and those take the staged load)."""
     by_attr = {p.attribute: p for p in plans if p.role == ROLE_VALUE}
     out = [dataclasses.replace(st, type_counts=dict(st.type_counts)) for st in sampled]
     where = f"WHERE {quote_ident(PARTITION_COLUMN)} = ?"
+
+    def numbers(col: str, st: AttributeStats, scale: int) -> list[str]:
+        low = min(st.max_scale or 0, scale)
+        return [f"count({col})", f"max(abs({col}))"] + [f"bool_and({col} = round({col}, {k}))" for k in range(low, scale)]
+
+    def read(st: AttributeStats, scale: int, values: list) -> None:
+        count, biggest, *whole = values
+        low = min(st.max_scale or 0, scale)
+        st.numbers, st.unfit_alone = int(count), 0
+        st.max_int_digits = None if biggest is None else (len(str(int(biggest))) if biggest >= 1 else 0)
+        st.max_scale = None if biggest is None else next((low + k for k, ok in enumerate(whole) if ok), scale)
+
     aggs: list[str] = []
     reads: list = []
     for st in out:
@@ -1074,23 +1087,22 @@ def _direct_stats(con, snapshots: str, snapshot_date, plans, sampled) -> list[At
         if p is None or p.source_tag is None:
             continue
         col = quote_ident(p.physical)
-        reads.append((st, p, len(aggs)))
+        at = len(aggs)
         aggs.append(f"count({col})")
+        if p.source_tag == "N":
+            aggs += numbers(col, st, p.decimal_scale or 0)
+        reads.append((st, p, at, len(aggs)))
     row = con.execute(f"SELECT {', '.join(aggs)} FROM {snapshots} {where}", [snapshot_date]).fetchone() if aggs else ()
-    for st, p, i in reads:
-        st.type_counts[p.source_tag] = int(row[i])
-        if p.source_tag not in ("N", "NS"):
-            continue
-        col = quote_ident(p.physical)
-        source = f"{snapshots} {where}" if p.source_tag == "N" else f"(SELECT unnest({col}) AS {col} FROM {snapshots} {where})"
-        scale = p.decimal_scale or 0
-        exact = [f"bool_and({col} = round({col}, {k}))" for k in range(scale)]
-        count, biggest, *whole = con.execute(
-            f"SELECT {', '.join([f'count({col})', f'max(abs({col}))'] + exact)} FROM {source}", [snapshot_date]).fetchone()
-        st.numbers = int(count)
-        st.unfit_alone = 0
-        st.max_int_digits = None if biggest is None else (len(str(int(biggest))) if biggest >= 1 else 0)
-        st.max_scale = None if biggest is None else next((k for k, ok in enumerate(whole) if ok), scale)
+    for st, p, at, end in reads:
+        st.type_counts[p.source_tag] = int(row[at])
+        if p.source_tag == "N":
+            read(st, p.decimal_scale or 0, list(row[at + 1:end]))
+        elif p.source_tag == "NS":
+            col = quote_ident(p.physical)
+            values = con.execute(f"SELECT {', '.join(numbers(col, st, p.decimal_scale or 0))} "
+                                 f"FROM (SELECT unnest({col}) AS {col} FROM {snapshots} {where})",
+                                 [snapshot_date]).fetchone()
+            read(st, p.decimal_scale or 0, list(values))
     return out
 
 
