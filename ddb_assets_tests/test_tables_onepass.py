@@ -222,3 +222,40 @@ def test_a_day_whose_sample_shows_a_smaller_scale(tmp_path, monkeypatch, late_am
     spy, res, (_, rows, _, _) = same_as_staged([(D1, day1), (D2, minified(tmp_path, "d2", items))], monkeypatch)
     assert (spy.attempts, spy.one_pass) == (attempts, True)
     assert {c.name: c.sql_type for c in res.columns}["amt"] == amt_type
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_the_load_memory_limits_follow_duckdbs_threads(tmp_path, monkeypatch, threads):
+    """Each DuckDB thread reads and fills row groups with its own buffers: a fixed limit that
+    suits two threads fails a large load on four (measured). Both loads scale theirs."""
+    seen = {}
+    real_direct, real_staged = duckdb_engine._load_direct, duckdb_engine._discover_staged
+
+    def limit(con):
+        return duckdb_engine._parse_size(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+
+    def direct(con, *a):
+        seen["one pass"] = limit(con)
+        return None  # the staged load runs too
+
+    def staged(con, *a):
+        seen["staged"] = limit(con)
+        return real_staged(con, *a)
+
+    monkeypatch.setattr(duckdb_engine, "_load_direct", direct)
+    monkeypatch.setattr(duckdb_engine, "_discover_staged", staged)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute(f"SET threads = {threads}")
+    load_snapshot_duckdb(con, schema="wh", table="t", snapshot_date=D1,
+                         data_files=minified(tmp_path, "d1", [item(i) for i in range(10)]))
+    mib = 1024 * 1024
+    # DuckDB shows the limit to 0.1 of its unit: compare in whole MiB.
+    assert round(seen["one pass"] / mib) == {1: 64, 2: 160, 4: 368}[threads]
+    assert round(seen["staged"] / mib) == 128 * threads
+
+
+def test_out_of_memory_is_not_reported_as_an_unreadable_export():
+    con = duckdb.connect()
+    err = duckdb_engine._read_error(con, duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate"))
+    assert isinstance(err, MemoryError) and "memory_limit" in str(err) and "threads" in str(err)
+    assert isinstance(duckdb_engine._read_error(con, duckdb.InvalidInputException("bad line")), ExportReadError)
