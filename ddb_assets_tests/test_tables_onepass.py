@@ -257,5 +257,6 @@ def test_the_load_memory_limits_follow_duckdbs_threads(tmp_path, monkeypatch, th
 def test_out_of_memory_is_not_reported_as_an_unreadable_export():
     con = duckdb.connect()
     err = duckdb_engine._read_error(con, duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate"))
-    assert isinstance(err, MemoryError) and "memory_limit" in str(err) and "threads" in str(err)
+    assert isinstance(err, MemoryError)
+    assert all(w in str(err) for w in ("memory_limit", "threads", "LOAD_MEMORY_PER_THREAD", "DIRECT_MEMORY_PER_THREAD"))
     assert isinstance(duckdb_engine._read_error(con, duckdb.InvalidInputException("bad line")), ExportReadError)

@@ -42,8 +42,8 @@ transaction, so a failed load leaves the previous state and the view untouched. 
 load into a file-backed warehouse DuckDB's buffer pool is capped
 by the number of DuckDB threads (:data:`DIRECT_MEMORY_PER_THREAD` for the one-pass load,
 :data:`LOAD_MEMORY_PER_THREAD` for the staged one, which spills its stage) and insertion
-order is not preserved; both settings are put back afterwards. ION exports are first transcoded to DYNAMODB_JSON, one
-child interpreter per core (:mod:`ddb_assets.tables.codec`).
+order is not preserved; both settings are put back afterwards. ION exports are first
+transcoded to DYNAMODB_JSON, one child interpreter per core (:mod:`ddb_assets.tables.codec`).
 
 Attribute names never reach SQL text: structures and JSON paths are bound as parameters;
 identifiers go through :func:`ddb_assets.sql.identifiers.quote_ident`. (Keys inside M values
@@ -106,8 +106,11 @@ def _read_error(con, exc: Exception) -> Exception:
 
     if isinstance(exc, duckdb.OutOfMemoryException):
         limit, threads = con.execute("SELECT current_setting('memory_limit'), current_setting('threads')").fetchone()
-        return MemoryError(f"DuckDB ran out of memory loading the export (memory_limit {limit}, threads {threads}): "
-                           f"set a higher memory_limit on the warehouse connection, or fewer threads ({exc})")
+        return MemoryError(
+            f"DuckDB ran out of memory loading the export (memory_limit {limit} during the load, threads {threads}). "
+            f"The load caps DuckDB's buffer pool at the lower of the connection's memory_limit and an allowance per "
+            f"thread (ddb_assets.tables.duckdb_engine.DIRECT_MEMORY_PER_THREAD for the one-pass load, "
+            f"LOAD_MEMORY_PER_THREAD for the staged one): raise the lower of the two, or use fewer threads ({exc})")
     return ExportReadError(f"cannot read the export as DYNAMODB_JSON: {exc}")
 
 
@@ -959,9 +962,9 @@ def _load_direct(con, schema, table, snapshot_date, files, overrides) -> Snapsho
 
     Returns None, with nothing written, when this does not apply or the attempts miss:
     the staged load (:func:`_discover_staged`) then reads the export, and reports what
-    is wrong with it. Conflicting types and overrides on numbers always take that path.
-    Nothing is kept between the two (the stage spills, this streams: no temporary table
-    but the sample's)."""
+    is wrong with it. Type conflicts, numbers that fit no DECIMAL(38, s) and overrides on
+    numbers always take that path. Nothing carries over to it: this path makes no
+    temporary table but its sample's, dropped at the end."""
     import zlib
 
     import duckdb
@@ -1000,6 +1003,8 @@ def _load_direct(con, schema, table, snapshot_date, files, overrides) -> Snapsho
                 return _load(con, schema, table, snapshot_date, files, stats, overrides, sample, stage)
             except _GuessMissed:
                 return None
+            except duckdb.InterruptException:
+                raise  # the caller stopped the load: no second attempt
             except duckdb.Error as exc:
                 line = _missed_line(exc)
                 if line is None:
