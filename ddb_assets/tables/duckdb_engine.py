@@ -1085,41 +1085,36 @@ def _direct_stats(con, snapshots: str, snapshot_date, plans, sampled) -> list[At
     by_attr = {p.attribute: p for p in plans if p.role == ROLE_VALUE}
     out = [dataclasses.replace(st, type_counts=dict(st.type_counts)) for st in sampled]
     where = f"WHERE {quote_ident(PARTITION_COLUMN)} = ?"
-
-    def numbers(col: str, st: AttributeStats, scale: int) -> list[str]:
-        low = min(st.max_scale or 0, scale)
-        return [f"count({col})", f"max(abs({col}))"] + [f"bool_and({col} = round({col}, {k}))" for k in range(low, scale)]
-
-    def read(st: AttributeStats, scale: int, values: list) -> None:
-        count, biggest, *whole = values
-        low = min(st.max_scale or 0, scale)
-        st.numbers, st.unfit_alone = int(count), 0
-        st.max_int_digits = None if biggest is None else (len(str(int(biggest))) if biggest >= 1 else 0)
-        st.max_scale = None if biggest is None else next((low + k for k, ok in enumerate(whole) if ok), scale)
-
     aggs: list[str] = []
-    reads: list = []
+    reads: list = []  # (stats, plan, position of its count, its number shapes (SQL, first scale tested))
     for st in out:
         p = by_attr.get(st.attribute)
         if p is None or p.source_tag is None:
             continue
         col = quote_ident(p.physical)
-        at = len(aggs)
+        scale = p.decimal_scale or 0
+        low = min(st.max_scale or 0, scale)
+        shapes = [f"count({col})", f"max(abs({col}))"] + [f"bool_and({col} = round({col}, {k}))" for k in range(low, scale)]
+        reads.append((st, p, len(aggs), shapes, low))
         aggs.append(f"count({col})")
         if p.source_tag == "N":
-            aggs += numbers(col, st, p.decimal_scale or 0)
-        reads.append((st, p, at, len(aggs)))
+            aggs += shapes
     row = con.execute(f"SELECT {', '.join(aggs)} FROM {snapshots} {where}", [snapshot_date]).fetchone() if aggs else ()
-    for st, p, at, end in reads:
+    for st, p, at, shapes, low in reads:
         st.type_counts[p.source_tag] = int(row[at])
         if p.source_tag == "N":
-            read(st, p.decimal_scale or 0, list(row[at + 1:end]))
+            values = row[at + 1:at + 1 + len(shapes)]
         elif p.source_tag == "NS":
             col = quote_ident(p.physical)
-            values = con.execute(f"SELECT {', '.join(numbers(col, st, p.decimal_scale or 0))} "
-                                 f"FROM (SELECT unnest({col}) AS {col} FROM {snapshots} {where})",
-                                 [snapshot_date]).fetchone()
-            read(st, p.decimal_scale or 0, list(values))
+            values = con.execute(f"SELECT {', '.join(shapes)} FROM (SELECT unnest({col}) AS {col} FROM {snapshots} "
+                                 f"{where})", [snapshot_date]).fetchone()
+        else:
+            continue
+        count, biggest, *whole = values
+        st.numbers, st.unfit_alone = int(count), 0
+        st.max_int_digits = None if biggest is None else (len(str(int(biggest))) if biggest >= 1 else 0)
+        st.max_scale = None if biggest is None else next((low + k for k, ok in enumerate(whole) if ok),
+                                                         p.decimal_scale or 0)
     return out
 
 
