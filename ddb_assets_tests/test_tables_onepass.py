@@ -260,3 +260,20 @@ def test_out_of_memory_is_not_reported_as_an_unreadable_export():
     assert isinstance(err, MemoryError)
     assert all(w in str(err) for w in ("memory_limit", "threads", "LOAD_MEMORY_PER_THREAD", "DIRECT_MEMORY_PER_THREAD"))
     assert isinstance(duckdb_engine._read_error(con, duckdb.InvalidInputException("bad line")), ExportReadError)
+
+
+def test_a_load_that_renders_everything_in_sql_never_imports_pyarrow(tmp_path):
+    """Importing pyarrow costs 0.1 s: the arrow UDF imports it when it first runs (M / L
+    values beyond the SQL rendering limits), not when the load registers the UDFs."""
+    import subprocess
+    import sys
+
+    paths = [str(p) for p in minified(tmp_path, "d1", [item(i) for i in range(20)])]
+    code = ("import sys, datetime, duckdb\n"
+            "from ddb_assets.tables.duckdb_engine import load_snapshot_duckdb\n"
+            "con = duckdb.connect()\n"
+            f"load_snapshot_duckdb(con, schema='w', table='t', snapshot_date=datetime.date(2024, 1, 1), data_files={paths!r})\n"
+            "assert con.execute('SELECT count(*) FROM w.t WHERE m IS NOT NULL AND l IS NOT NULL').fetchone()[0] == 20\n"
+            "print('pyarrow' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
