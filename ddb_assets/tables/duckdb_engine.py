@@ -978,7 +978,7 @@ def _load_direct(con, schema, table, snapshot_date, files, overrides) -> Snapsho
         return None
     try:
         for _ in range(_DIRECT_ATTEMPTS):
-            # The whole line's structure, not json -> '$.Item''s: a third faster (no re-serializing).
+            # The whole line's structure, then its Item: a quarter faster than json -> '$.Item' per line (no re-serializing).
             row = con.execute(f"SELECT json_group_structure(json) FROM {name}").fetchone()
             whole = json.loads(row[0]) if row and row[0] else None
             sample = whole.get("Item") if isinstance(whole, dict) else None
