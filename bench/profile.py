@@ -36,7 +36,7 @@ def classify(sql: str) -> str:
     if s.startswith("INSERT INTO") and "__snapshots" in s:
         return "typed INSERT ... SELECT (the conversion)"
     if "json_group_structure" in s:
-        return "structure sample (first items)"
+        return "structure of the sample"
     if "unnest($lines)" in s:
         return "sample: the first lines of files spread over the export"
     if s.startswith("CREATE TEMP TABLE _ddb_stage") and "FROM (SELECT json FROM _ddb_stage" in s:
@@ -72,8 +72,6 @@ def profile_load(args: dict) -> dict:
             out["ion_transcode_seconds"] = time.perf_counter() - t0
         raw = duckdb.connect(os.path.join(tmp, "w.duckdb"))
         con = TimingConnection(raw)
-        calls = {"plain_json": 0, "value_text": 0}
-        orig = {"plain_json": codec.plain_json, "value_text": codec.value_text}
         t0 = time.perf_counter()
         load_snapshot_duckdb(con, schema="bench", table="orders", snapshot_date=dt.date(2026, 1, 1),
                              data_files=files, export_format=args["format"], work_dir=tmp)

@@ -229,7 +229,7 @@ def test_the_load_memory_limits_follow_duckdbs_threads(tmp_path, monkeypatch, th
     """Each DuckDB thread reads and fills row groups with its own buffers: a fixed limit that
     suits two threads fails a large load on four (measured). Both loads scale theirs."""
     seen = {}
-    real_direct, real_staged = duckdb_engine._load_direct, duckdb_engine._discover_staged
+    real_staged = duckdb_engine._discover_staged
 
     def limit(con):
         return duckdb_engine._parse_size(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])

@@ -70,7 +70,7 @@ from ddb_assets.tables.plan import (
     ROLE_RAW, ROLE_TYPE, ROLE_VALUE, AttributeStats, ColumnInfo, ColumnPlan, SnapshotResult,
     UnfitNumbers, diff_columns, plan_columns,
 )
-from ddb_assets.tables.types import DECIMAL_PRECISION, DYNAMODB_TYPES, ColumnOverride, TypeSpec, parse_type
+from ddb_assets.tables.types import DECIMAL_PRECISION, ColumnOverride, TypeSpec, parse_type
 
 EXPORT_FORMATS = ("DYNAMODB_JSON", "ION")
 
@@ -978,7 +978,8 @@ def _load_direct(con, schema, table, snapshot_date, files, overrides) -> Snapsho
         return None
     try:
         for _ in range(_DIRECT_ATTEMPTS):
-            # The whole line's structure, then its Item: a quarter faster than json -> '$.Item' per line (no re-serializing).
+            # The whole line's structure, then its Item: a quarter faster than json -> '$.Item'
+            # per line (which re-serializes every Item).
             row = con.execute(f"SELECT json_group_structure(json) FROM {name}").fetchone()
             whole = json.loads(row[0]) if row and row[0] else None
             sample = whole.get("Item") if isinstance(whole, dict) else None
