@@ -41,6 +41,8 @@ def classify(sql: str) -> str:
         return "sample: the first lines of files spread over the export"
     if s.startswith("CREATE TEMP TABLE _ddb_stage") and "FROM (SELECT json FROM _ddb_stage" in s:
         return "sample parsed and counted (one-pass plan)"
+    if s.startswith("SELECT count(*), count(*) FILTER (WHERE") and "to_json(" in s:
+        return "sample: attributes the length check measures exactly"
     if s.startswith("SELECT count(") and "__snapshots" in s:
         return "statistics read back from the typed columns (one pass)"
     if "_bad AS json" in s or "_bad IS NOT NULL" in s:
