@@ -184,6 +184,28 @@ def test_a_bad_line_is_reported_as_the_staged_load_reports_it_and_nothing_change
     assert snapshot(con) == before
 
 
+def test_free_text_that_often_needs_escapes_is_measured_exactly_and_still_checked(tmp_path, monkeypatch):
+    """An attribute whose sampled values often need JSON escapes (quotes, line breaks) is
+    measured exactly on every row by the row length check, not through the fallback of
+    every row it makes fall short; one that rarely or never does stays cheap. The check
+    still catches what the guess misses on a row with such a value."""
+    monkeypatch.setattr(duckdb_engine, "_SAMPLE_ITEMS", 40)  # the first 20 lines of each file
+    chosen = []
+    real = duckdb_engine._exact_lengths
+    monkeypatch.setattr(duckdb_engine, "_exact_lengths", lambda *a: chosen.append(real(*a)) or chosen[-1])
+    items = [{"pk": {"S": f"p{i:04d}"}, "note": {"S": f'say "hi"\n{i}' if i % 3 else f"plain {i}"},
+              "rare": {"S": 'a "quote"' if i == 0 else f"r{i}"}, "n": {"N": str(i)}} for i in range(120)]
+    items[100]["new"] = {"S": "not sampled"}  # on a row whose note has escapes
+    spy, res, (_, rows, _, counts) = same_as_staged([(D1, minified(tmp_path, "d1", items))], monkeypatch)
+    assert (spy.attempts, spy.one_pass) == (2, True) and counts == [(D1, 120)]
+    assert chosen == [{"note"}, {"note"}]
+    assert "new" in {c.attribute for c in res.columns}
+    # the cheap branch of the check renders exactly the chosen attributes
+    sql = duckdb_engine._length_ok_sql(["note", "pk"], {"note": {"S": "VARCHAR"}, "pk": {"S": "VARCHAR"}}, {"note"})
+    cheap = sql[:sql.index(" THEN true ELSE ")]
+    assert 'to_json(a1."S")' in cheap and 'to_json(a2."S")' not in cheap
+
+
 NUMBERS = ["0", "-0", "5", "-12.5", "12.50", "0.001", "1.5E+3", "1.5e-3", "-2E2", "1e-40", "1E+40",
            "12345678901234567890123456789012345678", "1234567890123456789012345678901234567.8",
            "0.12345678901234567890123456789012345678", "00012.3400", "99999999999999999999999999999999999999"]
