@@ -196,7 +196,7 @@ def test_free_text_that_often_needs_escapes_is_measured_exactly_and_still_checke
     items = [{"pk": {"S": f"p{i:04d}"}, "note": {"S": f'say "hi"\n{i}' if i % 3 else f"plain {i}"},
               "rare": {"S": 'a "quote"' if i == 0 else f"r{i}"}, "n": {"N": str(i)}} for i in range(120)]
     items[100]["new"] = {"S": "not sampled"}  # on a row whose note has escapes
-    spy, res, (_, rows, _, counts) = same_as_staged([(D1, minified(tmp_path, "d1", items))], monkeypatch)
+    spy, res, (_, _, _, counts) = same_as_staged([(D1, minified(tmp_path, "d1", items))], monkeypatch)
     assert (spy.attempts, spy.one_pass) == (2, True) and counts == [(D1, 120)]
     assert chosen == [{"note"}, {"note"}]
     assert "new" in {c.attribute for c in res.columns}
