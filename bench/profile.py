@@ -2,7 +2,7 @@
 
 :func:`profile_load` passes :func:`load_snapshot_duckdb` a connection proxy that times
 each ``execute`` (the loader's own code is not touched), and times the ION transcode
-separately. Statements are grouped by what they do (stats pass, typed INSERT, ...).
+separately. Statements are grouped by what they do (stats pass, typed COPY, ...).
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ class TimingConnection:
 
 def classify(sql: str) -> str:
     s = " ".join(sql.split())
-    if s.startswith("INSERT INTO") and "__snapshots" in s:
-        return "typed INSERT ... SELECT (the conversion)"
+    if s.startswith("COPY (") and "FORMAT parquet" in s:
+        if "__snapshots" in s:
+            return "snapshot table of an older warehouse moved to files"
+        return "typed COPY (SELECT ...) TO Parquet (the conversion)"
     if "json_group_structure" in s:
         return "structure of the sample"
     if "unnest($lines)" in s:
@@ -43,7 +45,7 @@ def classify(sql: str) -> str:
         return "sample parsed and counted (one-pass plan)"
     if s.startswith("SELECT count(*), count(*) FILTER (WHERE") and "to_json(" in s:
         return "sample: attributes the length check measures exactly"
-    if s.startswith("SELECT count(") and "__snapshots" in s:
+    if s.startswith("SELECT count(") and "read_parquet(" in s:
         return "statistics read back from the typed columns (one pass)"
     if "_bad AS json" in s or "_bad IS NOT NULL" in s:
         return "rest: rows the guess missed, parsed again (only those)"
@@ -112,10 +114,10 @@ def _variants(raw, statements, files) -> dict:
         raw, "SELECT count(*), sum(length(json)) FROM read_ndjson_objects(?, compression = 'gzip')", [files])
     out["only parse every line (json_keys of Item)"] = _timed(
         raw, "SELECT sum(len(json_keys(json, '/Item'))) FROM read_ndjson_objects(?, compression = 'gzip')", [files])
-    inserts = [(q, p) for q, p in statements if classify(q).startswith("typed INSERT")]
-    if inserts:
-        q, p = inserts[0]
-        select = "CREATE OR REPLACE TEMP TABLE _bench_x AS " + q[q.index(") SELECT ") + 2:]
+    copies = [(q, p) for q, p in statements if classify(q).startswith("typed COPY")]
+    if copies:
+        q, p = copies[0]
+        select = "CREATE OR REPLACE TEMP TABLE _bench_x AS " + q[len("COPY ("):q.rindex(") TO '")]
         out["typed SELECT as the loader writes it (into a temp table)"] = _timed(raw, select, p)
         out["python UDF calls in it"] = len(re.findall(r"_ddb_plain_json\w*\(", select))
     stats = [(q, p) for q, p in statements if classify(q).startswith("stats pass")]

@@ -1,13 +1,24 @@
 """Typed snapshots of a DynamoDB export in a local DuckDB warehouse.
 
-Layout per DynamoDB table ``T`` in schema ``S``:
+Layout per DynamoDB table ``T`` in schema ``S``. The typed rows are Parquet files, one
+folder per snapshot as the Athena engine's partitions, in a folder next to the warehouse
+file (:func:`snapshot_root`: ``<warehouse>.snapshots/S/T/snapshot_date=<d>/``); the
+warehouse holds the metadata and the views:
 
-* ``"S"."T__snapshots"``: every snapshot, partitioned by the ``snapshot_date DATE`` column;
+* ``"S"."T__snapshots"``: a view of every snapshot (column ``snapshot_date DATE`` and every
+  physical column; older files are cast to a column's widened DECIMAL scale, a column a
+  snapshot lacks reads NULL);
 * ``"S"."T__columns"``: per snapshot, each column's name, physical column, type, source
   attribute, role and the DynamoDB types seen (the column -> attribute mapping);
 * ``"S"."T__loads"``: one row per snapshot (date, load sequence, row count), empty ones too;
+* ``"S"."T__files"``: each snapshot's files (relative to the folder) and their rows;
 * ``"S"."T"``: a view of the latest snapshot with that snapshot's columns (what analysts use;
   only ``snapshot_date`` when the latest export was empty).
+
+Writing Parquet (snappy) costs about a fifth less CPU than DuckDB's own table storage,
+whose string compression is the dearest part of a load (``bench/RESULTS.md``). A warehouse
+from before keeps its snapshots in a table ``T__snapshots``; its next load moves them to
+files (:func:`_migrate_table`).
 
 :func:`load_snapshot_duckdb` reads the gzip export directly with DuckDB
 (``read_ndjson_objects``: one JSON text per line, no schema inference, streamed) and parses
@@ -16,13 +27,13 @@ type tag (attribute names only travel in the bound structure parameter). Two way
 
 * **one pass** (:func:`_load_direct`, the common case): the first lines of files spread
   over the export give the attributes, their tags, the structure of M / L values and the
-  shape of the numbers; the plan comes from them. One typed ``INSERT ... SELECT`` parses
+  shape of the numbers; the plan comes from them. One typed ``COPY (SELECT ...) TO`` parses
   every line once and checks it as it goes: the row's DynamoDB JSON length recomputed from
   the parsed values must be the line's (nothing the guess does not cover was dropped;
   strings are counted without their escapes first, and exactly when that falls short or
   when the sample shows the attribute often needs escapes), and
   every number must be exactly a value of its DECIMAL column. The first line that fails
-  stops the insert (rolled back) and joins the sample for one more attempt. Afterwards the
+  stops the write (its file is removed) and joins the sample for one more attempt. Afterwards the
   statistics of every row, read back from the typed columns, must give the same plan.
   Nothing is staged: the load streams, so its memory does not grow with the export.
 * **staged** (everything else: type conflicts, numbers beyond DECIMAL(38), overrides on
@@ -33,14 +44,16 @@ type tag (attribute names only travel in the bound structure parameter). Two way
   2. every line is parsed once into a temporary stage (rows the guess does not cover are
      staged again the general way); a pass over the stage counts every attribute's tags
      and the shape of its numbers;
-  3. one typed ``INSERT ... SELECT`` per stage part with explicit types. M / L values
+  3. one typed ``COPY (SELECT ...) TO`` a file per stage part with explicit types. M / L values
      become plain JSON in SQL after the sampled structure; every row is checked (the value
      written back as DynamoDB JSON must have the source text's length, so nothing was
      dropped) and rows that fail go through :func:`ddb_assets.tables.codec.plain_json_many`
      (orjson, Arrow UDF).
 
-Replacing a snapshot (ALTER for new columns, DELETE, INSERT, metadata, view) happens in one
-transaction, so a failed load leaves the previous state and the view untouched. During a
+Replacing a snapshot writes new files under fresh names; the metadata, the file list and
+the views that switch to them change in one transaction, so a failed load leaves the
+previous state and the views untouched (and removes the files it wrote); the replaced files
+are removed after the commit. During a
 load into a file-backed warehouse DuckDB's buffer pool is capped
 by the number of DuckDB threads (:data:`DIRECT_MEMORY_PER_THREAD` for the one-pass load,
 :data:`LOAD_MEMORY_PER_THREAD` for the staged one, which spills its stage) and insertion
@@ -939,6 +952,165 @@ _META_DDL = """CREATE TABLE IF NOT EXISTS {meta} (
 _LOADS_DDL = """CREATE TABLE IF NOT EXISTS {loads} (
     snapshot_date DATE NOT NULL, load_seq BIGINT NOT NULL, row_count BIGINT NOT NULL)"""
 
+# The Parquet files of every snapshot (paths relative to the warehouse's snapshot folder).
+_FILES_DDL = """CREATE TABLE IF NOT EXISTS {files} (
+    snapshot_date DATE NOT NULL, file VARCHAR NOT NULL, row_count BIGINT NOT NULL)"""
+
+
+# --- storage: one folder of Parquet files per snapshot ---------------------------------
+
+# Snappy: the cheapest codec to write (a DuckDB table's own compression costs about a fifth
+# more CPU for the whole load; zstd about a tenth more, for files half the size). Row groups
+# are cut by bytes (items can be 400 KB each), within the load's capped memory.
+PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE_BYTES '16MB'"
+_MEMORY_ROOTS: dict[str, str] = {}
+
+
+def snapshot_root(con) -> pathlib.Path:
+    """The folder that holds the snapshot files of the connection's current database:
+    ``<warehouse file>.snapshots`` next to the file, or (an in-memory database) a
+    temporary folder removed when the process exits."""
+    row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    if row and row[0]:
+        path = pathlib.Path(row[0]).resolve()
+        return path.with_name(path.name + ".snapshots")
+    if "memory" not in _MEMORY_ROOTS:
+        import atexit
+        import shutil
+
+        _MEMORY_ROOTS["memory"] = tempfile.mkdtemp(prefix="ddb_assets_memory_snapshots_")
+        atexit.register(shutil.rmtree, _MEMORY_ROOTS["memory"], True)
+    return pathlib.Path(_MEMORY_ROOTS["memory"])
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _read_files_sql(paths: Sequence[str]) -> str:
+    """A FROM item over Parquet files (no Hive columns from the folder names)."""
+    return f"read_parquet([{', '.join(_sql_text(p) for p in paths)}], hive_partitioning = false)"
+
+
+class _SnapshotWriter:
+    """The files one load writes: fresh names in the snapshot's folder, so nothing is
+    overwritten; the caller removes them when the load fails (see :func:`_load`)."""
+
+    def __init__(self, root: pathlib.Path, schema: str, table: str, snapshot_date: dt.date, load_seq: int):
+        import uuid
+
+        self.root = root
+        self.folder = pathlib.PurePosixPath(schema, table, f"{PARTITION_COLUMN}={snapshot_date.isoformat()}")
+        self.prefix = f"{load_seq:06d}-{uuid.uuid4().hex[:12]}"
+        self.written: list[tuple[str, int]] = []   # (path relative to root, rows)
+        self.created: list[pathlib.Path] = []      # every file made, written or not
+
+    def path(self, folder: pathlib.PurePosixPath | None = None) -> tuple[str, pathlib.Path]:
+        rel = str((folder or self.folder) / f"{self.prefix}-{len(self.created):04d}.parquet")
+        full = self.root / rel
+        full.parent.mkdir(parents=True, exist_ok=True)
+        self.created.append(full)
+        return rel, full
+
+    def copy(self, con, select: str, params: dict | None = None,
+             folder: pathlib.PurePosixPath | None = None) -> int:
+        """``COPY (select) TO`` a new file of the snapshot; returns its rows."""
+        rel, full = self.path(folder)
+        rows = int(con.execute(f"COPY ({select}) TO {_sql_text(str(full))} ({PARQUET_OPTIONS})",
+                               params or {}).fetchone()[0])
+        self.written.append((rel, rows))
+        return rows
+
+    def files(self) -> list[str]:
+        return [str(self.root / rel) for rel, _ in self.written]
+
+    def discard(self) -> None:
+        for f in self.created:
+            with contextlib.suppress(OSError):
+                f.unlink()
+        self.written.clear()
+
+
+def _remove_files(root: pathlib.Path, rels: Sequence[str]) -> None:
+    """Remove replaced snapshot files (after the commit that stopped using them) and the
+    folders they leave empty. A file that cannot be removed stays, unused."""
+    for rel in rels:
+        full = root / rel
+        with contextlib.suppress(OSError):
+            full.unlink()
+        with contextlib.suppress(OSError):
+            full.parent.rmdir()
+
+
+def _migrate_table(con, schema: str, table: str, snapshots: str, meta: str, files_tbl: str,
+                   writer: _SnapshotWriter) -> None:
+    """A warehouse written before snapshots were Parquet files keeps them in a table
+    ``T__snapshots``: write every snapshot of it to its files (typed as its column
+    metadata says) and drop the table, in the load's transaction."""
+    rows = con.execute(f"SELECT snapshot_date, list(physical_column ORDER BY ordinal), "
+                       f"list(physical_type ORDER BY ordinal) FROM {meta} GROUP BY snapshot_date "
+                       f"ORDER BY snapshot_date").fetchall()
+    for snapshot_date, physicals, types in rows:
+        cols = ", ".join([quote_ident(PARTITION_COLUMN)] + [
+            f"CAST({quote_ident(c)} AS {parse_type(t).duckdb()}) AS {quote_ident(c)}"
+            for c, t in zip(physicals, types)])
+        folder = pathlib.PurePosixPath(schema, table, f"{PARTITION_COLUMN}={snapshot_date.isoformat()}")
+        n = writer.copy(con, f"SELECT {cols} FROM {snapshots} WHERE {quote_ident(PARTITION_COLUMN)} = $d",
+                        {"d": snapshot_date}, folder=folder)
+        con.execute(f"INSERT INTO {files_tbl} VALUES (?, ?, ?)", [snapshot_date, writer.written[-1][0], n])
+    writer.written.clear()
+    con.execute(f"DROP TABLE {snapshots}")
+
+
+def _snapshot_views(con, root: pathlib.Path, snapshots: str, view: str, meta: str, files_tbl: str,
+                    latest: dt.date | None) -> None:
+    """``T__snapshots`` (every snapshot) and ``T`` (the latest one) as views over the
+    snapshot files. A physical column has the type of its latest load; older files whose
+    column was narrower (a widened DECIMAL scale) are cast to it. Snapshots with the same
+    columns and types share one ``read_parquet``."""
+    rows = con.execute(f"SELECT snapshot_date, physical_column, physical_type, column_name FROM {meta} "
+                       f"ORDER BY load_seq, ordinal").fetchall()
+    current: dict[str, str] = {}   # physical column -> its latest type (in the order first seen)
+    per_date: dict[dt.date, dict[str, str]] = {}
+    for d, phys, ptype, _ in rows:
+        current[phys] = ptype
+        per_date.setdefault(d, {})[phys] = ptype
+    order = list(current)
+    files: dict[dt.date, list[str]] = {}
+    for d, rel in con.execute(f"SELECT snapshot_date, file FROM {files_tbl} ORDER BY snapshot_date, file").fetchall():
+        files.setdefault(d, []).append(str(root / rel))
+    date_col = quote_ident(PARTITION_COLUMN)
+
+    def typed(phys: str) -> str:
+        return parse_type(current[phys]).duckdb()
+
+    groups: dict[tuple, list[str]] = {}
+    for d, paths in files.items():
+        groups.setdefault(tuple(sorted(per_date.get(d, {}).items())), []).extend(paths)
+    branches = []
+    for key, paths in groups.items():
+        have = dict(key)
+        cols = [date_col] + [
+            (f"CAST({quote_ident(p)} AS {typed(p)})" if have[p] != current[p] else quote_ident(p)) + f" AS {quote_ident(p)}"
+            if p in have else f"CAST(NULL AS {typed(p)}) AS {quote_ident(p)}" for p in order]
+        branches.append(f"SELECT {', '.join(cols)} FROM {_read_files_sql(paths)}")
+    if not branches:
+        cols = [f"CAST(NULL AS DATE) AS {date_col}"] + [f"CAST(NULL AS {typed(p)}) AS {quote_ident(p)}" for p in order]
+        branches.append(f"SELECT {', '.join(cols)} WHERE false")
+    con.execute(f"CREATE OR REPLACE VIEW {snapshots} AS {' UNION ALL '.join(branches)}")
+
+    latest_cols = [(c, p, t) for d, p, t, c in rows if d == latest]
+    if latest is not None and files.get(latest):
+        select = ", ".join(
+            [(f"CAST({quote_ident(p)} AS {typed(p)})" if t != current[p] else quote_ident(p)) + f" AS {quote_ident(c)}"
+             for c, p, t in latest_cols] + [date_col])
+        con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT {select} FROM {_read_files_sql(files[latest])}")
+    else:
+        # No rows (an empty export): the latest snapshot's columns, typed, and no row.
+        select = ", ".join([f"CAST(NULL AS {typed(p)}) AS {quote_ident(c)}" for c, p, _ in latest_cols]
+                           + [f"CAST(NULL AS DATE) AS {date_col}"])
+        con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT {select} WHERE false")
+
 
 # --- one pass: the sampled guess, checked on every line while it is inserted --------------
 
@@ -976,11 +1148,11 @@ def _spread_sample(con, name: str, files: Sequence[str]) -> None:
 
 def _load_direct(con, schema, table, snapshot_date, files, overrides) -> SnapshotResult | None:
     """The common case in one pass: the plan comes from a sample spread over the files, and
-    one ``INSERT ... SELECT`` parses every line once and writes the typed rows, checking
+    one ``COPY (SELECT ...) TO`` parses every line once and writes the typed rows, checking
     each line as it goes (:func:`_direct_rows`): nothing the guess does not cover (the row
     length check) and every number fits its column exactly. The first line that fails
-    stops the insert (its transaction rolls back) and joins the sample for one more
-    attempt. After the insert, the statistics of every row are read back from the typed
+    stops the write (its transaction rolls back, its file is removed) and joins the sample
+    for one more attempt. After the write, the statistics of every row are read back from the typed
     columns (:func:`_direct_stats`) and must give the same plan as the sample's.
 
     Returns None, with nothing written, when this does not apply or the attempts miss:
@@ -1100,10 +1272,10 @@ def _plan_key(p: ColumnPlan) -> tuple:
             p.decimal_scale, p.needs_fit_check, p.override_type)
 
 
-def _direct_stats(con, snapshots: str, snapshot_date, plans, sampled) -> list[AttributeStats]:
-    """Every row's statistics after a one-pass insert, read from the typed columns of the
-    snapshot (every number was checked to fit its column exactly, so the column holds its
-    exact value): per attribute the count of its value tag, and for N / NS the count of
+def _direct_stats(con, written: str, plans, sampled) -> list[AttributeStats]:
+    """Every row's statistics after a one-pass write, read from the typed columns of the
+    snapshot's new files (``written``, a FROM item; every number was checked to fit its
+    column exactly, so the column holds its exact value): per attribute the count of its value tag, and for N / NS the count of
     numbers, the most integer digits and the largest scale (only scales between the
     sample's and the column's are tested: the sample's is a lower bound, the column's an
     upper one). The tags themselves are the sample's (the row length check allowed no
@@ -1112,7 +1284,6 @@ def _direct_stats(con, snapshots: str, snapshot_date, plans, sampled) -> list[At
     type conflicts report counts, and those take the staged load)."""
     by_attr = {p.attribute: p for p in plans if p.role == ROLE_VALUE}
     out = [dataclasses.replace(st, type_counts=dict(st.type_counts)) for st in sampled]
-    where = f"WHERE {quote_ident(PARTITION_COLUMN)} = ?"
     aggs: list[str] = []
     reads: list = []  # (stats, plan, position of its count, its number shapes (SQL, first scale tested))
     for st in out:
@@ -1127,15 +1298,15 @@ def _direct_stats(con, snapshots: str, snapshot_date, plans, sampled) -> list[At
         aggs.append(f"count({col})")
         if p.source_tag == "N":
             aggs += shapes
-    row = con.execute(f"SELECT {', '.join(aggs)} FROM {snapshots} {where}", [snapshot_date]).fetchone() if aggs else ()
+    row = con.execute(f"SELECT {', '.join(aggs)} FROM {written}").fetchone() if aggs else ()
     for st, p, at, shapes, low in reads:
         st.type_counts[p.source_tag] = int(row[at])
         if p.source_tag == "N":
             values = row[at + 1:at + 1 + len(shapes)]
         elif p.source_tag == "NS":
             col = quote_ident(p.physical)
-            values = con.execute(f"SELECT {', '.join(shapes)} FROM (SELECT unnest({col}) AS {col} FROM {snapshots} "
-                                 f"{where})", [snapshot_date]).fetchone()
+            values = con.execute(f"SELECT {', '.join(shapes)} FROM (SELECT unnest({col}) AS {col} FROM {written})"
+                                 ).fetchone()
         else:
             continue
         count, biggest, *whole = values
@@ -1250,12 +1421,15 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides, structures
     snapshots = qualified(schema, table + "__snapshots")
     meta = qualified(schema, table + "__columns")
     loads = qualified(schema, table + "__loads")
+    files_tbl = qualified(schema, table + "__files")
     view = qualified(schema, table)
+    root = snapshot_root(con)
+    writer: _SnapshotWriter | None = None
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
-        con.execute(f"CREATE TABLE IF NOT EXISTS {snapshots} ({quote_ident(PARTITION_COLUMN)} DATE NOT NULL)")
         con.execute(_META_DDL.format(meta=meta))
+        con.execute(_FILES_DDL.format(files=files_tbl))
         if not _table_exists(con, schema, table + "__loads"):
             # A warehouse written before the load log: rebuild it from the column metadata.
             con.execute(_LOADS_DDL.format(loads=loads))
@@ -1268,6 +1442,9 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides, structures
             f"SELECT max(load_seq), max(snapshot_date) FILTER (WHERE snapshot_date < ?) FROM {loads}",
             [snapshot_date]).fetchone()
         load_seq = 1 + max([r[5] for r in hist_rows] + [last_seq or 0])
+        writer = _SnapshotWriter(root, schema, table, snapshot_date, load_seq)
+        if _table_exists(con, schema, table + "__snapshots"):  # a table, not the view
+            _migrate_table(con, schema, table, snapshots, meta, files_tbl, writer)
         history = {a: c for a, c, _, _, _, _, _, _, role in hist_rows if role == "value"}
         # physical column -> (current canonical type, max integer digits ever stored)
         physical: dict[str, list] = {}
@@ -1278,15 +1455,12 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides, structures
             if mi is not None:
                 entry[1] = max(entry[1] or 0, mi)
             by_column[col] = phys
-        existing_cols = {r[0] for r in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?",
-            [schema, table + "__snapshots"]).fetchall()}
         previous_types = {c: parse_type(physical[p][0]) for c, p in by_column.items()}
         plans, conflicts = plan_columns(stats, overrides, history=history, previous_types=previous_types)
 
         # Physical columns: reuse when the type matches, widen a decimal scale when every
-        # stored value still fits, otherwise add a new physical column (old snapshots keep
-        # theirs, typed as they were).
+        # stored value still fits (the views cast older files to it), otherwise add a new
+        # physical column (old snapshots keep theirs, typed as they were).
         for p in plans:
             want = p.type.canonical()
             phys = by_column.get(p.column)
@@ -1295,27 +1469,27 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides, structures
                 continue
             if phys is not None and _can_widen(parse_type(physical[phys][0]), p.type,
                                                max(physical[phys][1] or 0, p.max_int_digits or 0)):
-                con.execute(f"ALTER TABLE {snapshots} ALTER COLUMN {quote_ident(phys)} TYPE {p.type.duckdb()}")
                 physical[phys][0] = want
                 p.physical = phys
                 continue
             name, n = p.column, 1
-            while name in existing_cols or name == PARTITION_COLUMN:
+            while name in physical or name == PARTITION_COLUMN:
                 n += 1
                 name = f"{p.column}__v{n}"
-            con.execute(f"ALTER TABLE {snapshots} ADD COLUMN {quote_ident(name)} {p.type.duckdb()}")
-            existing_cols.add(name)
             physical[name] = [want, p.max_int_digits]
             p.physical = name
 
-        con.execute(f"DELETE FROM {snapshots} WHERE {quote_ident(PARTITION_COLUMN)} = ?", [snapshot_date])
+        replaced = [r[0] for r in con.execute(f"SELECT file FROM {files_tbl} WHERE snapshot_date = ?",
+                                              [snapshot_date]).fetchall()]
+        con.execute(f"DELETE FROM {files_tbl} WHERE snapshot_date = ?", [snapshot_date])
         row_count = 0
         if files:
-            row_count = _insert(con, snapshots, snapshot_date, files, plans, stats, overrides, structures, stage)
-        if stage is not None and stage.direct is not None:
+            row_count = _insert(con, writer, snapshot_date, files, plans, stats, overrides, structures, stage)
+        written = _read_files_sql(writer.files()) if writer.written else None
+        if stage is not None and stage.direct is not None and written:
             # The plan came from the sample; the statistics of every row, read back from the
             # typed columns, must give the same plan (else the load is rolled back).
-            exact = _direct_stats(con, snapshots, snapshot_date, plans, stats)
+            exact = _direct_stats(con, written, plans, stats)
             again, conflicts = plan_columns(exact, overrides, history=history, previous_types=previous_types)
             if [_plan_key(p) for p in again] != [_plan_key(p) for p in plans]:
                 raise _GuessMissed("the statistics of every row give another plan than the sample's")
@@ -1331,27 +1505,22 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides, structures
 
         unfit: list[UnfitNumbers] = []
         for p in plans:
-            if p.role != ROLE_RAW:
+            if p.role != ROLE_RAW or not written:
                 continue
             count, examples = con.execute(
                 f"SELECT count({quote_ident(p.physical)}), "
                 f"(list({quote_ident(p.physical)} ORDER BY {quote_ident(p.physical)}) "
                 f"FILTER (WHERE {quote_ident(p.physical)} IS NOT NULL))[1:5] "
-                f"FROM {snapshots} WHERE {quote_ident(PARTITION_COLUMN)} = ?", [snapshot_date]).fetchone()
+                f"FROM {written}").fetchone()
             unfit.append(UnfitNumbers(p.attribute, p.column[: -len("__raw")], p.column, int(count),
                                       tuple(examples or ())))
 
         con.execute(f"DELETE FROM {loads} WHERE snapshot_date = ?", [snapshot_date])
         con.execute(f"INSERT INTO {loads} VALUES (?, ?, ?)", [snapshot_date, load_seq, row_count])
+        for rel, n in writer.written:
+            con.execute(f"INSERT INTO {files_tbl} VALUES (?, ?, ?)", [snapshot_date, rel, n])
         latest = con.execute(f"SELECT max(snapshot_date) FROM {loads}").fetchone()[0]
-        latest_cols = con.execute(
-            f"SELECT column_name, physical_column FROM {meta} WHERE snapshot_date = ? ORDER BY ordinal",
-            [latest]).fetchall()
-        select = ", ".join(
-            [f"{quote_ident(phys)} AS {quote_ident(col)}" for col, phys in latest_cols]
-            + [quote_ident(PARTITION_COLUMN)])
-        con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT {select} FROM {snapshots} "
-                    f"WHERE {quote_ident(PARTITION_COLUMN)} = DATE '{latest.isoformat()}'")
+        _snapshot_views(con, root, snapshots, view, meta, files_tbl, latest)
 
         changes = []
         if prev_date is not None:
@@ -1363,7 +1532,11 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides, structures
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
+        if writer is not None:
+            writer.discard()
         raise
+    # The replaced files: no view reads them since the commit.
+    _remove_files(root, replaced)
 
     return SnapshotResult(
         engine="duckdb", snapshot_date=snapshot_date, row_count=int(row_count),
@@ -1376,13 +1549,21 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides, structures
     )
 
 
-def _insert(con, snapshots, snapshot_date, files, plans, stats, overrides, structures, stage=None) -> int:
-    """One typed ``INSERT ... SELECT`` per part of the stage (:func:`_fast_stage`,
-    :func:`_stage_export`), or straight from the export files (one parse per line) when
-    there is none. Returns the rows inserted."""
+def _columns_sql(plans, exprs: Sequence[str]) -> str:
+    """The select list of a snapshot file: ``snapshot_date`` and every physical column,
+    each cast to its column's type (a part may lack a column: its NULL is typed too)."""
+    date, *values = exprs
+    return ", ".join([f"CAST({date} AS DATE) AS {quote_ident(PARTITION_COLUMN)}"] + [
+        f"CAST({e} AS {p.type.duckdb()}) AS {quote_ident(p.physical)}" for p, e in zip(plans, values)])
+
+
+def _insert(con, writer: _SnapshotWriter, snapshot_date, files, plans, stats, overrides, structures,
+            stage=None) -> int:
+    """One typed ``COPY (SELECT ...) TO`` a Parquet file of the snapshot per part of the
+    stage (:func:`_fast_stage`, :func:`_stage_export`), or straight from the export files
+    (one parse per line) when there is none. Returns the rows written."""
     tags_of = {st.attribute: [t for t in _TAGS if t in st.type_counts] for st in stats}
     attrs = sorted({p.attribute for p in plans})
-    target_cols = ", ".join([quote_ident(PARTITION_COLUMN)] + [quote_ident(p.physical) for p in plans])
     if stage is not None and stage.fast and any(
             p.attribute in stage.typed and p.role != ROLE_TYPE
             and not (p.role == ROLE_VALUE and not p.override_type and p.source_tag in stage.typed[p.attribute])
@@ -1396,8 +1577,7 @@ def _insert(con, snapshots, snapshot_date, files, plans, stats, overrides, struc
         for f in dataclasses.fields(general):
             setattr(stage, f.name, getattr(general, f.name))
     if stage is not None:
-        return sum(_insert_part(con, snapshots, target_cols, snapshot_date, plans, tags_of, part)
-                   for part in stage.parts())
+        return sum(_insert_part(con, writer, snapshot_date, plans, tags_of, part) for part in stage.parts())
     types: dict[str, dict] = {}
     typed: dict[str, dict | None] = {}
     for a in attrs:
@@ -1413,9 +1593,9 @@ def _insert(con, snapshots, snapshot_date, files, plans, stats, overrides, struc
     alias = {a: f"a{i}" for i, a in enumerate(attrs, 1)}
     # Renderings of M / L values used by a column: computed once per row, in an inner SELECT.
     plain_cols = {a: _plain_sql(alias[a], typed[a], keys) for a in attrs if typed[a] is not None}
-    exprs = ", ".join(["$date"] + [_value_sql(p, alias[p.attribute], tags_of[p.attribute], typed[p.attribute], keys,
-                                              f"{alias[p.attribute]}_p" if p.attribute in plain_cols else None)
-                                   for p in plans])
+    exprs = _columns_sql(plans, ["$date"] + [
+        _value_sql(p, alias[p.attribute], tags_of[p.attribute], typed[p.attribute], keys,
+                   f"{alias[p.attribute]}_p" if p.attribute in plain_cols else None) for p in plans])
     rendered = "".join(f", {sql} AS {alias[a]}_p" for a, sql in plain_cols.items())
     if keys:
         params["keys"] = keys
@@ -1426,8 +1606,7 @@ def _insert(con, snapshots, snapshot_date, files, plans, stats, overrides, struc
             params[f"t{alias[a]}"] = json.dumps(content, ensure_ascii=False)
             parsed[a] = (tag, f"$t{alias[a]}")
     frame = _frame(attrs, types, params, parsed=parsed)
-    return con.execute(f"INSERT INTO {snapshots} ({target_cols}) SELECT {exprs} FROM (SELECT *{rendered} FROM ({frame}))",
-                       params).fetchone()[0]
+    return writer.copy(con, f"SELECT {exprs} FROM (SELECT *{rendered} FROM ({frame}))", params)
 
 
 def _single_m_or_l(plans, attribute: str) -> str | None:
@@ -1438,8 +1617,8 @@ def _single_m_or_l(plans, attribute: str) -> str | None:
     return single[0] if single else None
 
 
-def _insert_part(con, snapshots, target_cols: str, snapshot_date, plans, tags_of, part: _Stage) -> int:
-    """The typed ``INSERT ... SELECT`` of one part of a stage. A column reads only the
+def _insert_part(con, writer: _SnapshotWriter, snapshot_date, plans, tags_of, part: _Stage) -> int:
+    """The typed ``COPY (SELECT ...) TO`` a file of the snapshot of one part of a stage. A column reads only the
     tags the part's structure has (the part's rows have no other: a fast part's length
     check, a general part reads every tag or reports the rest); a column whose attribute
     or tag the part lacks is NULL for all of its rows."""
@@ -1471,8 +1650,7 @@ def _insert_part(con, snapshots, target_cols: str, snapshot_date, plans, tags_of
     if part.fast:  # the M / L structure is nested in the value: <x>_t is its tag's field
         source = "(SELECT *" + "".join(f', {alias[a]}."{next(iter(part.typed[a]))}" AS {alias[a]}_t'
                                        for a in attrs if typed[a] is not None) + f" FROM {source})"
-    return con.execute(f"INSERT INTO {snapshots} ({target_cols}) SELECT {', '.join(exprs)} "
-                       f"FROM (SELECT *{rendered} FROM {source})", params).fetchone()[0]
+    return writer.copy(con, f"SELECT {_columns_sql(plans, exprs)} FROM (SELECT *{rendered} FROM {source})", params)
 
 
 # DuckDB's own memory during a load into a file-backed warehouse (the caller's limit if
