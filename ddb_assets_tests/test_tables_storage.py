@@ -133,3 +133,35 @@ def test_a_warehouse_that_kept_snapshots_in_a_table_moves_them_to_files(tmp_path
     assert con.execute(f"SELECT * FROM wh.t__snapshots WHERE snapshot_date < DATE '{D3}' ORDER BY ALL").fetchall() \
         == expected
     assert con.execute("SELECT count(*) FROM wh.t").fetchone() == (2,)
+
+
+def test_the_one_pass_check_reads_counts_and_largest_numbers_from_the_writers_statistics(tmp_path, monkeypatch):
+    from ddb_assets.tables import duckdb_engine as eng
+
+    seen = []
+    real = eng._direct_stats
+
+    def both(con, written, plans, sampled, footer=None):
+        got = real(con, written, plans, sampled, footer)
+        seen.append((footer is not None, [vars(s) for s in got],
+                     [vars(s) for s in real(con, written, plans, sampled, None)]))
+        return got
+
+    used = []
+    real_footer = eng._direct_stats_from_footer
+    monkeypatch.setattr(eng, "_direct_stats", both)
+    monkeypatch.setattr(eng, "_direct_stats_from_footer", lambda *a: used.append(real_footer(*a)) or used[-1])
+    items = [{"pk": {"S": f"k{i}"}, "n": {"N": str(-987654321 * (i % 7) if i % 5 else i)},
+              "d": {"N": f"{i % 13}.{i % 10}"}, "ns": {"NS": [str(i), f"-{i}.5"]} if i % 3 else {"NULL": True},
+              "s": {"S": "x" if i % 2 else "y"}}
+             for i in range(2_000)]
+    items[7]["big"] = {"N": "12345678901234567890123456789012345678"}
+    res = load_snapshot_duckdb(duckdb.connect(str(tmp_path / "w.duckdb")), schema="wh", table="t",
+                               snapshot_date=D1, data_files=write_export(tmp_path, items, "n"))
+    assert res.row_count == 2_000
+    assert used == [True]                       # no file read for the statistics
+    ((had_footer, from_footer, from_file),) = seen
+    assert had_footer and from_footer == from_file
+    by = {s["attribute"]: s for s in from_footer}
+    assert by["n"]["max_int_digits"] == 10 and by["ns"]["numbers"] == 2 * sum(1 for i in range(2_000) if i % 3)
+    assert by["big"]["max_int_digits"] == 38 and by["d"]["max_scale"] == 1

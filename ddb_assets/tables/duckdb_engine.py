@@ -33,8 +33,10 @@ type tag (attribute names only travel in the bound structure parameter). Two way
   strings are counted without their escapes first, and exactly when that falls short or
   when the sample shows the attribute often needs escapes), and
   every number must be exactly a value of its DECIMAL column. The first line that fails
-  stops the write (its file is removed) and joins the sample for one more attempt. Afterwards the
-  statistics of every row, read back from the typed columns, must give the same plan.
+  stops the write (its file is removed) and joins the sample for one more attempt.
+  Afterwards the statistics of every row must give the same plan: the Parquet writer's own
+  statistics of the file (counts, smallest and largest numbers), or the typed columns read
+  back when a number's scale needs testing.
   Nothing is staged: the load streams, so its memory does not grow with the export.
 * **staged** (everything else: type conflicts, numbers beyond DECIMAL(38), overrides on
   numbers, lines not written minified, a guess that missed twice):
@@ -1004,6 +1006,7 @@ class _SnapshotWriter:
         self.prefix = f"{load_seq:06d}-{uuid.uuid4().hex[:12]}"
         self.written: list[tuple[str, int]] = []   # (path relative to root, rows)
         self.created: list[pathlib.Path] = []      # every file made, written or not
+        self.stats: list[dict] = []                # per written file: the writer's column statistics
 
     def path(self, folder: pathlib.PurePosixPath | None = None) -> tuple[str, pathlib.Path]:
         rel = str((folder or self.folder) / f"{self.prefix}-{len(self.created):04d}.parquet")
@@ -1016,9 +1019,12 @@ class _SnapshotWriter:
              folder: pathlib.PurePosixPath | None = None) -> int:
         """``COPY (select) TO`` a new file of the snapshot; returns its rows."""
         rel, full = self.path(folder)
-        rows = int(con.execute(f"COPY ({select}) TO {_sql_text(str(full))} ({PARQUET_OPTIONS})",
-                               params or {}).fetchone()[0])
+        cur = con.execute(f"COPY ({select}) TO {_sql_text(str(full))} ({PARQUET_OPTIONS}, RETURN_STATS)", params or {})
+        names = [d[0] for d in cur.description]
+        (row,) = cur.fetchall()
+        rows = int(row[names.index("count")])
         self.written.append((rel, rows))
+        self.stats.append(dict(row[names.index("column_statistics")] or {}))
         return rows
 
     def files(self) -> list[str]:
@@ -1029,6 +1035,7 @@ class _SnapshotWriter:
             with contextlib.suppress(OSError):
                 f.unlink()
         self.written.clear()
+        self.stats.clear()
 
 
 def _remove_files(root: pathlib.Path, rels: Sequence[str]) -> None:
@@ -1059,6 +1066,7 @@ def _migrate_table(con, schema: str, table: str, snapshots: str, meta: str, file
                         {"d": snapshot_date}, folder=folder)
         con.execute(f"INSERT INTO {files_tbl} VALUES (?, ?, ?)", [snapshot_date, writer.written[-1][0], n])
     writer.written.clear()
+    writer.stats.clear()
     con.execute(f"DROP TABLE {snapshots}")
 
 
@@ -1272,7 +1280,32 @@ def _plan_key(p: ColumnPlan) -> tuple:
             p.decimal_scale, p.needs_fit_check, p.override_type)
 
 
-def _direct_stats(con, written: str, plans, sampled) -> list[AttributeStats]:
+def _footer_values(stats: Mapping, rows: int, p: ColumnPlan) -> tuple | None:
+    """(values, numbers, largest absolute number) of plan ``p``'s column from the Parquet
+    writer's own statistics of the file (``COPY ... RETURN_STATS``, counted over every
+    row), or None when they are missing or inexact (then the file is read)."""
+    top = stats.get(quote_ident(p.physical))
+    if top is None or "null_count" not in top:
+        return None
+    values = rows - int(top["null_count"])
+    if p.source_tag not in ("N", "NS"):
+        return values, None, None
+    num = top if p.source_tag == "N" else stats.get(f'{quote_ident(p.physical)}."element"')
+    if num is None or "null_count" not in num or "num_values" not in num:
+        return None
+    numbers = values if p.source_tag == "N" else int(num["num_values"]) - int(num["null_count"])
+    if not numbers:
+        return values, 0, None
+    if num.get("min_is_exact") != "true" or num.get("max_is_exact") != "true":
+        return None
+    from decimal import Decimal, InvalidOperation
+    try:
+        return values, numbers, max(abs(Decimal(num["min"])), abs(Decimal(num["max"])))
+    except (KeyError, InvalidOperation):
+        return None
+
+
+def _direct_stats(con, written: str, plans, sampled, footer: tuple[int, Mapping] | None = None) -> list[AttributeStats]:
     """Every row's statistics after a one-pass write, read from the typed columns of the
     snapshot's new files (``written``, a FROM item; every number was checked to fit its
     column exactly, so the column holds its exact value): per attribute the count of its value tag, and for N / NS the count of
@@ -1281,9 +1314,17 @@ def _direct_stats(con, written: str, plans, sampled) -> list[AttributeStats]:
     upper one). The tags themselves are the sample's (the row length check allowed no
     other). Kept from the sample: a dropped attribute's statistics, and the count of NULL
     values of an attribute whose column cannot tell them from an absent attribute (only
-    type conflicts report counts, and those take the staged load)."""
+    type conflicts report counts, and those take the staged load).
+
+    ``footer``: (rows, the Parquet writer's statistics) of the one file written: the counts
+    and largest numbers come from them (no read of the file) when no scale needs testing."""
     by_attr = {p.attribute: p for p in plans if p.role == ROLE_VALUE}
     out = [dataclasses.replace(st, type_counts=dict(st.type_counts)) for st in sampled]
+    if footer is not None:
+        done = _direct_stats_from_footer(by_attr, out, *footer)
+        if done:
+            return out
+        out = [dataclasses.replace(st, type_counts=dict(st.type_counts)) for st in sampled]
     aggs: list[str] = []
     reads: list = []  # (stats, plan, position of its count, its number shapes (SQL, first scale tested))
     for st in out:
@@ -1315,6 +1356,27 @@ def _direct_stats(con, written: str, plans, sampled) -> list[AttributeStats]:
         st.max_scale = None if biggest is None else next((low + k for k, ok in enumerate(whole) if ok),
                                                          p.decimal_scale or 0)
     return out
+
+
+def _direct_stats_from_footer(by_attr, out: list[AttributeStats], rows: int, footer: Mapping) -> bool:
+    """:func:`_direct_stats` from the writer's statistics; False (``out`` half-updated)
+    when a column needs its file read."""
+    for st in out:
+        p = by_attr.get(st.attribute)
+        if p is None or p.source_tag is None:
+            continue
+        if p.source_tag in ("N", "NS") and min(st.max_scale or 0, p.decimal_scale or 0) < (p.decimal_scale or 0):
+            return False  # a scale to test: only the values tell
+        got = _footer_values(footer, rows, p)
+        if got is None:
+            return False
+        values, numbers, biggest = got
+        st.type_counts[p.source_tag] = values
+        if p.source_tag in ("N", "NS"):
+            st.numbers, st.unfit_alone = numbers, 0
+            st.max_int_digits = None if biggest is None else (len(str(int(biggest))) if biggest >= 1 else 0)
+            st.max_scale = None if biggest is None else (p.decimal_scale or 0)
+    return True
 
 
 def load_snapshot_duckdb(
@@ -1487,9 +1549,10 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides, structures
             row_count = _insert(con, writer, snapshot_date, files, plans, stats, overrides, structures, stage)
         written = _read_files_sql(writer.files()) if writer.written else None
         if stage is not None and stage.direct is not None and written:
-            # The plan came from the sample; the statistics of every row, read back from the
-            # typed columns, must give the same plan (else the load is rolled back).
-            exact = _direct_stats(con, written, plans, stats)
+            # The plan came from the sample; the statistics of every row (the writer's, or
+            # read back from the typed columns) must give the same plan (else rolled back).
+            exact = _direct_stats(con, written, plans, stats,
+                                  (writer.written[0][1], writer.stats[0]) if len(writer.stats) == 1 else None)
             again, conflicts = plan_columns(exact, overrides, history=history, previous_types=previous_types)
             if [_plan_key(p) for p in again] != [_plan_key(p) for p in plans]:
                 raise _GuessMissed("the statistics of every row give another plan than the sample's")
