@@ -8,8 +8,9 @@ task's imports loaded, before any data is read.
 Tasks:
 
 * ``load``      :func:`ddb_assets.tables.duckdb_engine.load_snapshot_duckdb` into a fresh
-                DuckDB file (DuckDB's default threads = cores); optionally then exports the
-                typed snapshot to Parquet zstd (not timed) for the bytes-scanned figure.
+                DuckDB file (DuckDB's default threads = cores); optionally then reads the
+                column chunk sizes of the typed snapshot's own Parquet files for the
+                bytes-scanned figure.
 * ``baseline``  what users write today: gzip + ``json.loads`` + boto3 ``TypeDeserializer``
                 per item, rows held in a list, ``pandas.DataFrame`` -> Parquet (pyarrow).
                 Sets become sorted lists, Binary becomes bytes and M/L become JSON text
@@ -69,37 +70,42 @@ def task_load(args: dict) -> dict:
             out["warm"] = {"seconds": time.perf_counter() - t0, "cpu_seconds": _cpu() - c0,
                            "rows": res2.row_count, "peak_rss_mb": _rss_mb()}
         if args.get("parquet"):
-            out["parquet"] = _parquet_bytes(con, tmp, args["queries"])
+            out["parquet"] = _parquet_bytes(con, args["queries"])
         con.close()
     return out
 
 
-def _parquet_bytes(con, tmp: str, queries: list[list[str]]) -> dict:
-    """Write the typed snapshot as Parquet zstd; bytes a scan of each column pair reads."""
+def _parquet_bytes(con, queries: list[list[str]]) -> dict:
+    """Bytes a scan of each column pair reads in the latest snapshot's own Parquet files
+    (the loader writes them; the query runs on the typed table over them)."""
     import pyarrow.parquet as pq
 
     from ddb_assets.sql.identifiers import quote_ident
+    from ddb_assets.tables.duckdb_engine import snapshot_root
 
-    path = os.path.join(tmp, "orders.parquet")
-    t0 = time.perf_counter()
-    con.execute(f"COPY (SELECT * FROM bench.orders) TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
-    write_s = time.perf_counter() - t0
-    md = pq.ParquetFile(path).metadata
+    root = snapshot_root(con)
+    paths = [str(root / f) for f, in con.execute(
+        "SELECT file FROM bench.orders__files WHERE snapshot_date = (SELECT max(snapshot_date) FROM bench.orders__files)"
+    ).fetchall()]
     sizes: dict[str, int] = {}
-    for rg in range(md.num_row_groups):
-        g = md.row_group(rg)
-        for c in range(g.num_columns):
-            col = g.column(c)
-            name = col.path_in_schema.split(".")[0]
-            sizes[name] = sizes.get(name, 0) + col.total_compressed_size
-    result = {"file_bytes": os.path.getsize(path), "write_seconds": write_s, "row_groups": md.num_row_groups,
+    row_groups = 0
+    for path in paths:
+        md = pq.ParquetFile(path).metadata
+        row_groups += md.num_row_groups
+        for rg in range(md.num_row_groups):
+            g = md.row_group(rg)
+            for c in range(g.num_columns):
+                col = g.column(c)
+                name = col.path_in_schema.split(".")[0]
+                sizes[name] = sizes.get(name, 0) + col.total_compressed_size
+    result = {"file_bytes": sum(os.path.getsize(p) for p in paths), "files": len(paths), "row_groups": row_groups,
               "column_bytes": sizes, "queries": []}
     for cols in queries:
         missing = [c for c in cols if c not in sizes]
         if missing:
             raise KeyError(f"columns {missing} not in the typed table: {sorted(sizes)}")
-        # The query itself, on the Parquet file, to show it runs on the typed columns.
-        sql = (f"SELECT {quote_ident(cols[0])}, sum({quote_ident(cols[1])}) FROM read_parquet('{path}') "
+        # The query itself, on the typed table, to show it runs on the typed columns.
+        sql = (f"SELECT {quote_ident(cols[0])}, sum({quote_ident(cols[1])}) FROM bench.orders "
                f"GROUP BY 1 ORDER BY 2 DESC LIMIT 1")
         top = con.execute(sql).fetchone()
         result["queries"].append({"columns": cols, "bytes": sum(sizes[c] for c in cols),
