@@ -96,6 +96,17 @@ def test_a_failed_load_writes_no_file_and_keeps_the_previous_ones(tmp_path):
                                data_files=write_export(tmp_path, items, "late"))
     assert res.row_count == 30_005 and "late" in {c.name for c in res.columns}
     assert files_on_disk(root) == files_listed(con)
+    # a stage part without rows leaves no file; a snapshot without rows keeps one (its columns)
+    spaced = tmp_path / "spaced.json.gz"   # not minified: the staged load, in two parts here
+    with gzip.open(spaced, "wt") as f:
+        f.write(json.dumps({"Item": {"pk": {"S": "a"}}}) + "\n")
+    one = load_snapshot_duckdb(con, schema="wh", table="one", snapshot_date=D1, data_files=[spaced])
+    empty = tmp_path / "empty.json.gz"
+    gzip.open(empty, "wt").close()
+    load_snapshot_duckdb(con, schema="wh", table="one", snapshot_date=D2, data_files=[empty])
+    assert one.row_count == 1
+    assert con.execute("SELECT snapshot_date, row_count FROM wh.one__files ORDER BY 1").fetchall() == [(D1, 1), (D2, 0)]
+    assert files_on_disk(root) == sorted(files_listed(con) + files_listed(con, "one"))
     assert con.execute("SELECT count(late) FROM wh.t").fetchone() == (5,)
 
 

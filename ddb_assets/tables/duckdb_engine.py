@@ -981,8 +981,10 @@ def snapshot_root(con) -> pathlib.Path:
         import atexit
         import shutil
 
-        _MEMORY_ROOTS["memory"] = tempfile.mkdtemp(prefix="ddb_assets_memory_snapshots_")
-        atexit.register(shutil.rmtree, _MEMORY_ROOTS["memory"], True)
+        root, pid = tempfile.mkdtemp(prefix="ddb_assets_memory_snapshots_"), os.getpid()
+        _MEMORY_ROOTS["memory"] = root
+        # Only the process that made it removes it (not a forked child that exits first).
+        atexit.register(lambda: os.getpid() == pid and shutil.rmtree(root, True))
     return pathlib.Path(_MEMORY_ROOTS["memory"])
 
 
@@ -1030,6 +1032,17 @@ class _SnapshotWriter:
 
     def files(self) -> list[str]:
         return [str(self.root / rel) for rel, _ in self.written]
+
+    def drop_empty(self) -> None:
+        """Remove files without rows (a stage part can be empty), keeping one if all are:
+        it carries the snapshot's typed columns."""
+        keep = [i for i, (_, n) in enumerate(self.written) if n] or [0][:len(self.written)]
+        for i, (rel, _) in enumerate(self.written):
+            if i not in keep:
+                with contextlib.suppress(OSError):
+                    (self.root / rel).unlink()
+        self.written = [self.written[i] for i in keep]
+        self.stats = [self.stats[i] for i in keep]
 
     def discard(self) -> None:
         for f in self.created:
@@ -1548,6 +1561,7 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides, structures
         row_count = 0
         if files:
             row_count = _insert(con, writer, snapshot_date, files, plans, stats, overrides, structures, stage)
+            writer.drop_empty()
         written = _read_files_sql(writer.files()) if writer.written else None
         if stage is not None and stage.direct is not None and written:
             # The plan came from the sample; the statistics of every row (the writer's, or
