@@ -1106,31 +1106,33 @@ def _snapshot_views(con, root: pathlib.Path, snapshots: str, view: str, meta: st
     def typed(phys: str) -> str:
         return parse_type(current[phys]).duckdb()
 
+    def read(phys: str, in_file: str | None, name: str) -> str:
+        """Physical column ``phys`` typed as now, from files that hold it as ``in_file``."""
+        if in_file is None:
+            return f"CAST(NULL AS {typed(phys)}) AS {quote_ident(name)}"
+        value = quote_ident(phys) if in_file == current[phys] else f"CAST({quote_ident(phys)} AS {typed(phys)})"
+        return f"{value} AS {quote_ident(name)}"
+
     groups: dict[tuple, list[str]] = {}
     for d, paths in files.items():
         groups.setdefault(tuple(sorted(per_date.get(d, {}).items())), []).extend(paths)
     branches = []
     for key, paths in groups.items():
         have = dict(key)
-        cols = [date_col] + [
-            (f"CAST({quote_ident(p)} AS {typed(p)})" if have[p] != current[p] else quote_ident(p)) + f" AS {quote_ident(p)}"
-            if p in have else f"CAST(NULL AS {typed(p)}) AS {quote_ident(p)}" for p in order]
+        cols = [date_col] + [read(p, have.get(p), p) for p in order]
         branches.append(f"SELECT {', '.join(cols)} FROM {_read_files_sql(paths)}")
     if not branches:
-        cols = [f"CAST(NULL AS DATE) AS {date_col}"] + [f"CAST(NULL AS {typed(p)}) AS {quote_ident(p)}" for p in order]
+        cols = [f"CAST(NULL AS DATE) AS {date_col}"] + [read(p, None, p) for p in order]
         branches.append(f"SELECT {', '.join(cols)} WHERE false")
     con.execute(f"CREATE OR REPLACE VIEW {snapshots} AS {' UNION ALL '.join(branches)}")
 
     latest_cols = [(c, p, t) for d, p, t, c in rows if d == latest]
     if latest is not None and files.get(latest):
-        select = ", ".join(
-            [(f"CAST({quote_ident(p)} AS {typed(p)})" if t != current[p] else quote_ident(p)) + f" AS {quote_ident(c)}"
-             for c, p, t in latest_cols] + [date_col])
+        select = ", ".join([read(p, t, c) for c, p, t in latest_cols] + [date_col])
         con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT {select} FROM {_read_files_sql(files[latest])}")
     else:
         # No rows (an empty export): the latest snapshot's columns, typed, and no row.
-        select = ", ".join([f"CAST(NULL AS {typed(p)}) AS {quote_ident(c)}" for c, p, _ in latest_cols]
-                           + [f"CAST(NULL AS DATE) AS {date_col}"])
+        select = ", ".join([read(p, None, c) for c, p, _ in latest_cols] + [f"CAST(NULL AS DATE) AS {date_col}"])
         con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT {select} WHERE false")
 
 
@@ -1174,8 +1176,9 @@ def _load_direct(con, schema, table, snapshot_date, files, overrides) -> Snapsho
     each line as it goes (:func:`_direct_rows`): nothing the guess does not cover (the row
     length check) and every number fits its column exactly. The first line that fails
     stops the write (its transaction rolls back, its file is removed) and joins the sample
-    for one more attempt. After the write, the statistics of every row are read back from the typed
-    columns (:func:`_direct_stats`) and must give the same plan as the sample's.
+    for one more attempt. After the write, the statistics of every row (the Parquet
+    writer's, or read back from the typed columns: :func:`_direct_stats`) must give the
+    same plan as the sample's.
 
     Returns None, with nothing written, when this does not apply or the attempts miss:
     the staged load (:func:`_discover_staged`) then reads the export, and reports what
@@ -1322,10 +1325,10 @@ def _footer_values(stats: Mapping, rows: int, p: ColumnPlan) -> tuple | None:
 def _direct_stats(con, written: str, plans, sampled, footer: tuple[int, Mapping] | None = None) -> list[AttributeStats]:
     """Every row's statistics after a one-pass write, read from the typed columns of the
     snapshot's new files (``written``, a FROM item; every number was checked to fit its
-    column exactly, so the column holds its exact value): per attribute the count of its value tag, and for N / NS the count of
-    numbers, the most integer digits and the largest scale (only scales between the
-    sample's and the column's are tested: the sample's is a lower bound, the column's an
-    upper one). The tags themselves are the sample's (the row length check allowed no
+    column exactly, so the column holds its exact value): per attribute the count of its
+    value tag, and for N / NS the count of numbers, the most integer digits and the largest
+    scale (only scales between the sample's and the column's are tested: the sample's is a
+    lower bound, the column's an upper one). The tags themselves are the sample's (the row length check allowed no
     other). Kept from the sample: a dropped attribute's statistics, and the count of NULL
     values of an attribute whose column cannot tell them from an absent attribute (only
     type conflicts report counts, and those take the staged load).
@@ -1696,8 +1699,8 @@ def _single_m_or_l(plans, attribute: str) -> str | None:
 
 
 def _insert_part(con, writer: _SnapshotWriter, snapshot_date, plans, tags_of, part: _Stage) -> int:
-    """The typed ``COPY (SELECT ...) TO`` a file of the snapshot of one part of a stage. A column reads only the
-    tags the part's structure has (the part's rows have no other: a fast part's length
+    """The typed ``COPY (SELECT ...) TO`` a file of the snapshot of one part of a stage. A
+    column reads only the tags the part's structure has (the part's rows have no other: a fast part's length
     check, a general part reads every tag or reports the rest); a column whose attribute
     or tag the part lacks is NULL for all of its rows."""
     alias = part.alias
