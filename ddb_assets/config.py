@@ -30,6 +30,11 @@ _COLUMN_TYPES = re.compile(
 )
 
 
+# Names the engines derive from a table's name T (T__snapshots, T__columns, T__loads and
+# T__files on DuckDB; T__export on Athena): a configured table cannot take one of them.
+RESERVED_TABLE_SUFFIXES = ("__snapshots", "__columns", "__loads", "__files", "__export")
+
+
 class ConfigError(ValueError):
     """The configuration file is missing or invalid; the message names field and fix."""
 
@@ -147,7 +152,13 @@ class TableConfig(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        return validate_catalog_name(v, "table name")  # its error is a ValueError
+        validate_catalog_name(v, "table name")  # its error is a ValueError
+        for suffix in RESERVED_TABLE_SUFFIXES:
+            if v.endswith(suffix) and len(v) > len(suffix):
+                raise ValueError(
+                    f"{v!r} ends in {suffix!r}, the name of a table that the typed tables of "
+                    f"{v[:-len(suffix)]!r} use; choose another name, e.g. {v[:-len(suffix)] + suffix[1:]!r}")
+        return v
 
     @field_validator("dynamodb_table")
     @classmethod

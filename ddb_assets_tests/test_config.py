@@ -26,6 +26,8 @@ def test_defaults_fill_each_table():
     ({"name": "o", "s3_bucket": "bkt", "engine": "spark"}, "tables.0.engine", "duckdb"),
     ({"name": "o", "s3_bucket": "bkt", "columns": {"ts": {"type": "datetime"}}}, "tables.0.columns.ts.type", "timestamp"),
     ({"name": "o", "s3_bucket": "bkt", "s3_buckett": "x"}, "tables.0.s3_buckett", "spelling"),
+    ({"name": "orders__files", "s3_bucket": "bkt"}, "tables.0.name", "'orders_files'"),
+    ({"name": "orders__snapshots", "s3_bucket": "bkt"}, "tables.0.name", "typed tables of 'orders'"),
 ])
 def test_invalid_config_names_the_field_and_the_fix(table, field, fix):
     with pytest.raises(ConfigError) as exc:
