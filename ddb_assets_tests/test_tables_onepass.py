@@ -246,15 +246,16 @@ def test_a_day_whose_sample_shows_a_smaller_scale(tmp_path, monkeypatch, late_am
     assert {c.name: c.sql_type for c in res.columns}["amt"] == amt_type
 
 
-@pytest.mark.parametrize("threads", [1, 2, 4])
-def test_the_load_memory_limits_follow_duckdbs_threads(tmp_path, monkeypatch, threads):
-    """Each DuckDB thread reads and fills row groups with its own buffers: a fixed limit that
-    suits two threads fails a large load on four (measured). Both loads scale theirs."""
+def load_limits(tmp_path, monkeypatch, threads: int, items: list) -> dict:
+    """Load ``items`` on a ``threads``-thread file warehouse, through the one-pass load (made
+    to give up) and the staged one; the memory limit (whole MiB) each ran under."""
     seen = {}
     real_staged = duckdb_engine._discover_staged
 
     def limit(con):
-        return duckdb_engine._parse_size(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+        # DuckDB shows the limit to 0.1 of its unit: compare in whole MiB.
+        return round(duckdb_engine._parse_size(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+                     / (1024 * 1024))
 
     def direct(con, *a):
         seen["one pass"] = limit(con)
@@ -268,12 +269,40 @@ def test_the_load_memory_limits_follow_duckdbs_threads(tmp_path, monkeypatch, th
     monkeypatch.setattr(duckdb_engine, "_discover_staged", staged)
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     con.execute(f"SET threads = {threads}")
-    load_snapshot_duckdb(con, schema="wh", table="t", snapshot_date=D1,
-                         data_files=minified(tmp_path, "d1", [item(i) for i in range(10)]))
-    mib = 1024 * 1024
-    # DuckDB shows the limit to 0.1 of its unit: compare in whole MiB.
-    assert round(seen["one pass"] / mib) == {1: 64, 2: 160, 4: 368}[threads]
-    assert round(seen["staged"] / mib) == 128 * threads
+    res = load_snapshot_duckdb(con, schema="wh", table="t", snapshot_date=D1,
+                               data_files=minified(tmp_path, "d1", items))
+    assert res.row_count == len(items)
+    return seen
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_the_load_memory_limits_follow_duckdbs_threads(tmp_path, monkeypatch, threads):
+    """Each DuckDB thread reads and fills row groups with its own buffers: a fixed limit that
+    suits two threads fails a large load on four (measured). Both loads scale theirs."""
+    seen = load_limits(tmp_path, monkeypatch, threads, [item(i) for i in range(10)])
+    assert seen["one pass"] == {1: 64, 2: 160, 4: 368}[threads]
+    assert seen["staged"] == 128 * threads
+
+
+@pytest.mark.parametrize("doc, long", [(50, False), (1_000, True)])
+def test_exports_of_long_lines_get_the_larger_memory_allowances(tmp_path, monkeypatch, doc, long):
+    """Items with large attributes need larger buffers per DuckDB thread (measured: lines of
+    1.2 KB and more run out of the default one-pass allowance); the first lines decide."""
+    seen = load_limits(tmp_path, monkeypatch, 2, [{**item(i), "doc": {"S": "y" * doc}} for i in range(10)])
+    assert (seen["one pass"], seen["staged"]) == ((528, 1024) if long else (160, 256))
+
+
+def test_the_sample_is_bounded_in_bytes_as_well_as_in_lines(tmp_path, monkeypatch):
+    """Items can be 400 KB: 10,000 of them would be 4 GB of sample (measured: the sample
+    alone ran out of memory with 35 KB items). The sample stops at a byte budget per file."""
+    monkeypatch.setattr(duckdb_engine, "_SAMPLE_BYTES", 24_000)
+    items = [{**item(i), "doc": {"S": "y" * 1_000}} for i in range(200)]
+    files = [str(f) for f in minified(tmp_path, "d", items)]   # 2 files, lines of ~1.3 KB
+    con = duckdb.connect()
+    duckdb_engine._spread_sample(con, "s", files)
+    assert 2 * 9 <= con.execute("SELECT count(*) FROM s").fetchone()[0] <= 2 * 10
+    res = load_snapshot_duckdb(con, schema="wh", table="t", snapshot_date=D1, data_files=files)
+    assert res.row_count == 200 and con.execute("SELECT count(doc) FROM wh.t").fetchone()[0] == 200
 
 
 def test_out_of_memory_is_not_reported_as_an_unreadable_export():

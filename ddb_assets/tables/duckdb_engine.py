@@ -58,7 +58,8 @@ previous state and the views untouched (and removes the files it wrote); the rep
 are removed after the commit. During a
 load into a file-backed warehouse DuckDB's buffer pool is capped
 by the number of DuckDB threads (:data:`DIRECT_MEMORY_PER_THREAD` for the one-pass load,
-:data:`LOAD_MEMORY_PER_THREAD` for the staged one, which spills its stage) and insertion
+:data:`LOAD_MEMORY_PER_THREAD` for the staged one, which spills its stage; larger ones for
+exports of long lines, :data:`LONG_LINE`) and insertion
 order is not preserved; both settings are put back afterwards. ION exports are first
 transcoded to DYNAMODB_JSON, one child interpreter per core (:mod:`ddb_assets.tables.codec`).
 
@@ -127,7 +128,8 @@ def _read_error(con, exc: Exception) -> Exception:
             f"DuckDB ran out of memory loading the export (memory_limit {limit} during the load, threads {threads}). "
             f"The load caps DuckDB's buffer pool at the lower of the connection's memory_limit and an allowance per "
             f"thread (ddb_assets.tables.duckdb_engine.DIRECT_MEMORY_PER_THREAD for the one-pass load, "
-            f"LOAD_MEMORY_PER_THREAD for the staged one): raise the lower of the two, or use fewer threads ({exc})")
+            f"LOAD_MEMORY_PER_THREAD for the staged one; the *_LONG ones when the export's first lines are "
+            f"LONG_LINE characters or longer): raise the lower of the two, or use fewer threads ({exc})")
     return ExportReadError(f"cannot read the export as DYNAMODB_JSON: {exc}")
 
 
@@ -331,6 +333,9 @@ def discover_attributes(con, files: Sequence[str], guess: Sequence[str] = (),
 
 
 _SAMPLE_ITEMS = 10_000
+# And at most this much JSON text: items can be 400 KB each (10,000 of them would be 4 GB,
+# far beyond the load's capped memory). With such items the sample is a few dozen of them.
+_SAMPLE_BYTES = 8 * 1024 * 1024
 
 
 @dataclasses.dataclass
@@ -694,10 +699,16 @@ def _discover_staged(con, files: Sequence[str], known: Sequence[str], structures
 
 
 def _sample_structure(con, files: Sequence[str]) -> dict:
-    """``json_group_structure`` of the first items' attributes (cheap: reads the start)."""
+    """``json_group_structure`` of the first items' attributes (cheap: reads the start):
+    :data:`_SAMPLE_ITEMS` lines, fewer when the first lines are long
+    (:data:`_SAMPLE_BYTES`)."""
+    params = {"files": list(files[:1])}
     try:
+        size = con.execute(f"SELECT avg(strlen(json)) FROM (SELECT json FROM {_source_sql()} LIMIT 16)",
+                           params).fetchone()[0] or 1
+        n = min(_SAMPLE_ITEMS, max(16, int(_SAMPLE_BYTES // size)))
         row = con.execute(f"SELECT json_group_structure(json -> '$.Item') FROM (SELECT json FROM {_source_sql()} "
-                          f"LIMIT {_SAMPLE_ITEMS})", {"files": list(files[:1])}).fetchone()
+                          f"LIMIT {n})", params).fetchone()
     except Exception as exc:
         raise _read_error(con, exc) from exc
     structure = json.loads(row[0]) if row and row[0] else None
@@ -1161,12 +1172,17 @@ def _spread_sample(con, name: str, files: Sequence[str]) -> None:
     picks = (sorted({round(i * (n - 1) / (_SAMPLE_FILES - 1)) for i in range(_SAMPLE_FILES)})
              if n > _SAMPLE_FILES else list(range(n)))
     per = max(1, -(-_SAMPLE_ITEMS // len(picks)))
+    budget = _SAMPLE_BYTES // len(picks)   # per file; at least one line of each
     lines: list[str] = []
     for i in picks:
+        used = 0
         with gzip.open(files[i], "rt", encoding="utf-8", newline="\n") as fh:
             for line in itertools.islice(fh, per):
                 if line.strip():
                     lines.append(line.rstrip("\r\n"))
+                    used += len(line)
+                    if used >= budget:
+                        break
     con.execute(f"CREATE TEMP TABLE {name} AS SELECT CAST(unnest($lines) AS JSON) AS json", {"lines": lines})
 
 
@@ -1423,12 +1439,14 @@ def load_snapshot_duckdb(
         if export_format == "ION":
             files = _ion_to_json_files(files, tmp)
         _prepare(con)
+        long = bool(files) and _longest_line(files) >= LONG_LINE
         if files:
-            with _load_settings(con, _memory_limit(con, DIRECT_MEMORY_PER_THREAD)):
+            with _load_settings(con, _memory_limit(con, DIRECT_MEMORY_PER_THREAD_LONG if long
+                                                  else DIRECT_MEMORY_PER_THREAD)):
                 result = _load_direct(con, schema, table, snapshot_date, files, overrides)
             if result is not None:
                 return result
-        with _load_settings(con, _memory_limit(con, LOAD_MEMORY_PER_THREAD)):
+        with _load_settings(con, _memory_limit(con, LOAD_MEMORY_PER_THREAD_LONG if long else LOAD_MEMORY_PER_THREAD)):
             structures: dict = {}
             stats, stage = [], None
             if files:
@@ -1744,6 +1762,33 @@ def _insert_part(con, writer: _SnapshotWriter, snapshot_date, plans, tags_of, pa
 # one 256 with 2, 512 with 4.
 DIRECT_MEMORY_PER_THREAD = (104 * 1024 * 1024, 48 * 1024 * 1024, 64 * 1024 * 1024)
 LOAD_MEMORY_PER_THREAD = (128 * 1024 * 1024, 0, 128 * 1024 * 1024)
+# Exports whose lines are long (items with large attributes) need more per thread: DuckDB's
+# JSON reader buffers and its 2,048-row vectors grow with the line. Measured with 2 threads
+# on 12,000-24,000-item exports: lines of 0.57 KB load in one pass within 160 MiB; lines of
+# 1.2 KB fail there, and lines of 2, 8, 35 and 350 KB need up to 512 MiB in one pass (peak
+# RSS 355-415 MB) and up to 1 GiB staged. Chosen when the longest of the first lines of a
+# few files is :data:`LONG_LINE` characters or more.
+LONG_LINE = 512
+DIRECT_MEMORY_PER_THREAD_LONG = (288 * 1024 * 1024, 48 * 1024 * 1024, 240 * 1024 * 1024)
+LOAD_MEMORY_PER_THREAD_LONG = (512 * 1024 * 1024, 0, 512 * 1024 * 1024)
+
+
+def _longest_line(files: Sequence[str], lines: int = 64, picks: int = 4) -> int:
+    """The longest of the first ``lines`` lines of up to ``picks`` files spread over the
+    export; 0 for a file that cannot be read (the load reports why)."""
+    import gzip
+    import zlib
+
+    n = len(files)
+    chosen = sorted({round(i * (n - 1) / max(picks - 1, 1)) for i in range(picks)}) if n > picks else range(n)
+    longest = 0
+    for i in chosen:
+        try:
+            with gzip.open(files[i], "rb") as fh:
+                longest = max([longest] + [len(line) for line in itertools.islice(fh, lines)])
+        except (OSError, EOFError, zlib.error):
+            continue
+    return longest
 
 
 def _memory_limit(con, per_thread: tuple[int, int, int]) -> int:
