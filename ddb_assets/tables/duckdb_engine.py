@@ -129,7 +129,7 @@ def _read_error(con, exc: Exception) -> Exception:
             f"The load caps DuckDB's buffer pool at the lower of the connection's memory_limit and an allowance per "
             f"thread (ddb_assets.tables.duckdb_engine.DIRECT_MEMORY_PER_THREAD for the one-pass load, "
             f"LOAD_MEMORY_PER_THREAD for the staged one; the *_LONG ones when the export's first lines are "
-            f"LONG_LINE characters or longer): raise the lower of the two, or use fewer threads ({exc})")
+            f"LONG_LINE bytes or longer): raise the lower of the two, or use fewer threads ({exc})")
     return ExportReadError(f"cannot read the export as DYNAMODB_JSON: {exc}")
 
 
@@ -1767,7 +1767,7 @@ LOAD_MEMORY_PER_THREAD = (128 * 1024 * 1024, 0, 128 * 1024 * 1024)
 # on 12,000-24,000-item exports: lines of 0.57 KB load in one pass within 160 MiB; lines of
 # 1.2 KB fail there, and lines of 2, 8, 35 and 350 KB need up to 512 MiB in one pass (peak
 # RSS 355-415 MB) and up to 1 GiB staged. Chosen when the longest of the first lines of a
-# few files is :data:`LONG_LINE` characters or more.
+# few files is :data:`LONG_LINE` bytes or more.
 LONG_LINE = 512
 DIRECT_MEMORY_PER_THREAD_LONG = (288 * 1024 * 1024, 48 * 1024 * 1024, 240 * 1024 * 1024)
 LOAD_MEMORY_PER_THREAD_LONG = (512 * 1024 * 1024, 0, 512 * 1024 * 1024)
