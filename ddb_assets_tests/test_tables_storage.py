@@ -161,7 +161,12 @@ def test_the_one_pass_check_reads_counts_and_largest_numbers_from_the_writers_st
     used = []
     real_footer = eng._direct_stats_from_footer
     monkeypatch.setattr(eng, "_direct_stats", both)
-    monkeypatch.setattr(eng, "_direct_stats_from_footer", lambda *a: used.append(real_footer(*a)) or used[-1])
+    def footer(*a):
+        got = real_footer(*a)
+        used.append(got is not None)
+        return got
+
+    monkeypatch.setattr(eng, "_direct_stats_from_footer", footer)
     items = [{"pk": {"S": f"k{i}"}, "n": {"N": str(-987654321 * (i % 7) if i % 5 else i)},
               "d": {"N": f"{i % 13}.{i % 10}"}, "ns": {"NS": [str(i), f"-{i}.5"]} if i % 3 else {"NULL": True},
               "s": {"S": "x" if i % 2 else "y"}}

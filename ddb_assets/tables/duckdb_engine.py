@@ -83,6 +83,7 @@ from typing import Mapping, Sequence
 
 from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_name
 from ddb_assets.tables import codec
+from ddb_assets.tables.athena_engine import sql_literal
 from ddb_assets.tables.naming import PARTITION_COLUMN
 from ddb_assets.tables.plan import (
     ROLE_RAW, ROLE_TYPE, ROLE_VALUE, AttributeStats, ColumnInfo, ColumnPlan, SnapshotResult,
@@ -999,13 +1000,14 @@ def snapshot_root(con) -> pathlib.Path:
     return pathlib.Path(_MEMORY_ROOTS["memory"])
 
 
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def _snapshot_folder(schema: str, table: str, snapshot_date: dt.date) -> pathlib.PurePosixPath:
+    """A snapshot's folder under the snapshot root (as the Athena engine's partitions)."""
+    return pathlib.PurePosixPath(schema, table, f"{PARTITION_COLUMN}={snapshot_date.isoformat()}")
 
 
 def _read_files_sql(paths: Sequence[str]) -> str:
     """A FROM item over Parquet files (no Hive columns from the folder names)."""
-    return f"read_parquet([{', '.join(_sql_text(p) for p in paths)}], hive_partitioning = false)"
+    return f"read_parquet([{', '.join(sql_literal(p) for p in paths)}], hive_partitioning = false)"
 
 
 class _SnapshotWriter:
@@ -1016,7 +1018,7 @@ class _SnapshotWriter:
         import uuid
 
         self.root = root
-        self.folder = pathlib.PurePosixPath(schema, table, f"{PARTITION_COLUMN}={snapshot_date.isoformat()}")
+        self.folder = _snapshot_folder(schema, table, snapshot_date)
         self.prefix = f"{load_seq:06d}-{uuid.uuid4().hex[:12]}"
         self.written: list[tuple[str, int]] = []   # (path relative to root, rows)
         self.created: list[pathlib.Path] = []      # every file made, written or not
@@ -1033,7 +1035,7 @@ class _SnapshotWriter:
              folder: pathlib.PurePosixPath | None = None) -> int:
         """``COPY (select) TO`` a new file of the snapshot; returns its rows."""
         rel, full = self.path(folder)
-        cur = con.execute(f"COPY ({select}) TO {_sql_text(str(full))} ({PARQUET_OPTIONS}, RETURN_STATS)", params or {})
+        cur = con.execute(f"COPY ({select}) TO {sql_literal(str(full))} ({PARQUET_OPTIONS}, RETURN_STATS)", params or {})
         names = [d[0] for d in cur.description]
         (row,) = cur.fetchall()
         rows = int(row[names.index("count")])
@@ -1086,9 +1088,8 @@ def _migrate_table(con, schema: str, table: str, snapshots: str, meta: str, file
         cols = ", ".join([quote_ident(PARTITION_COLUMN)] + [
             f"CAST({quote_ident(c)} AS {parse_type(t).duckdb()}) AS {quote_ident(c)}"
             for c, t in zip(physicals, types)])
-        folder = pathlib.PurePosixPath(schema, table, f"{PARTITION_COLUMN}={snapshot_date.isoformat()}")
         n = writer.copy(con, f"SELECT {cols} FROM {snapshots} WHERE {quote_ident(PARTITION_COLUMN)} = $d",
-                        {"d": snapshot_date}, folder=folder)
+                        {"d": snapshot_date}, folder=_snapshot_folder(schema, table, snapshot_date))
         con.execute(f"INSERT INTO {files_tbl} VALUES (?, ?, ?)", [snapshot_date, writer.written[-1][0], n])
     writer.written.clear()
     writer.stats.clear()
@@ -1161,16 +1162,20 @@ class _GuessMissed(Exception):
     """The one-pass load's guess does not describe the export (its transaction is rolled back)."""
 
 
+def _spread(n: int, k: int) -> list[int]:
+    """Up to ``k`` indexes spread evenly over ``n`` files, the first and the last included."""
+    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)}) if n > k >= 2 else list(range(min(n, max(k, 1))))
+
+
 def _spread_sample(con, name: str, files: Sequence[str]) -> None:
     """Temporary table ``name`` (one ``json`` column): the first lines of up to
-    :data:`_SAMPLE_FILES` files spread over the export (:data:`_SAMPLE_ITEMS` in all), so
-    an attribute that only some files have is seen. Read here (a few hundred KiB per
+    :data:`_SAMPLE_FILES` files spread over the export (:data:`_SAMPLE_ITEMS` in all, and
+    at most :data:`_SAMPLE_BYTES` of text), so an attribute that only some files have is seen. Read here (a few hundred KiB per
     file: DuckDB's reader would fill a buffer of megabytes per file)."""
     import gzip
 
     n = len(files)
-    picks = (sorted({round(i * (n - 1) / (_SAMPLE_FILES - 1)) for i in range(_SAMPLE_FILES)})
-             if n > _SAMPLE_FILES else list(range(n)))
+    picks = _spread(n, _SAMPLE_FILES)
     per = max(1, -(-_SAMPLE_ITEMS // len(picks)))
     budget = _SAMPLE_BYTES // len(picks)   # per file; at least one line of each
     lines: list[str] = []
@@ -1352,12 +1357,11 @@ def _direct_stats(con, written: str, plans, sampled, footer: tuple[int, Mapping]
     ``footer``: (rows, the Parquet writer's statistics) of the one file written: the counts
     and largest numbers come from them (no read of the file) when no scale needs testing."""
     by_attr = {p.attribute: p for p in plans if p.role == ROLE_VALUE}
-    out = [dataclasses.replace(st, type_counts=dict(st.type_counts)) for st in sampled]
     if footer is not None:
-        done = _direct_stats_from_footer(by_attr, out, *footer)
-        if done:
-            return out
-        out = [dataclasses.replace(st, type_counts=dict(st.type_counts)) for st in sampled]
+        from_footer = _direct_stats_from_footer(by_attr, sampled, *footer)
+        if from_footer is not None:
+            return from_footer
+    out = [dataclasses.replace(st, type_counts=dict(st.type_counts)) for st in sampled]
     aggs: list[str] = []
     reads: list = []  # (stats, plan, position of its count, its number shapes (SQL, first scale tested))
     for st in out:
@@ -1391,25 +1395,26 @@ def _direct_stats(con, written: str, plans, sampled, footer: tuple[int, Mapping]
     return out
 
 
-def _direct_stats_from_footer(by_attr, out: list[AttributeStats], rows: int, footer: Mapping) -> bool:
-    """:func:`_direct_stats` from the writer's statistics; False (``out`` half-updated)
-    when a column needs its file read."""
+def _direct_stats_from_footer(by_attr, sampled, rows: int, footer: Mapping) -> list[AttributeStats] | None:
+    """:func:`_direct_stats` from the writer's statistics; None when a column needs its
+    file read."""
+    out = [dataclasses.replace(st, type_counts=dict(st.type_counts)) for st in sampled]
     for st in out:
         p = by_attr.get(st.attribute)
         if p is None or p.source_tag is None:
             continue
         if p.source_tag in ("N", "NS") and min(st.max_scale or 0, p.decimal_scale or 0) < (p.decimal_scale or 0):
-            return False  # a scale to test: only the values tell
+            return None  # a scale to test: only the values tell
         got = _footer_values(footer, rows, p)
         if got is None:
-            return False
+            return None
         values, numbers, biggest = got
         st.type_counts[p.source_tag] = values
         if p.source_tag in ("N", "NS"):
             st.numbers, st.unfit_alone = numbers, 0
             st.max_int_digits = None if biggest is None else (len(str(int(biggest))) if biggest >= 1 else 0)
             st.max_scale = None if biggest is None else (p.decimal_scale or 0)
-    return True
+    return out
 
 
 def load_snapshot_duckdb(
@@ -1780,9 +1785,8 @@ def _longest_line(files: Sequence[str], lines: int = 64, picks: int = 4) -> int:
     import zlib
 
     n = len(files)
-    chosen = sorted({round(i * (n - 1) / max(picks - 1, 1)) for i in range(picks)}) if n > picks else range(n)
     longest = 0
-    for i in chosen:
+    for i in _spread(n, picks):
         try:
             with gzip.open(files[i], "rb") as fh:
                 longest = max([longest] + [len(line) for line in itertools.islice(fh, lines)])
