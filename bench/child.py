@@ -52,23 +52,49 @@ def task_load(args: dict) -> dict:
     rss0 = _rss_mb()
     with tempfile.TemporaryDirectory(prefix="ddb_bench_load_", dir=args.get("tmp")) as tmp:
         con = duckdb.connect(os.path.join(tmp, "warehouse.duckdb"))
-        overrides = {"created_at": ColumnOverride(type="timestamp")} if args.get("overrides") else None
+        overrides = (
+            {"created_at": ColumnOverride(type="timestamp")} if args.get("overrides") else None
+        )
         c0, t0 = _cpu(), time.perf_counter()
-        res = load_snapshot_duckdb(con, schema="bench", table="orders", snapshot_date=dt.date(2026, 1, 1),
-                                   data_files=args["files"], export_format=args["format"],
-                                   overrides=overrides, work_dir=tmp)
+        res = load_snapshot_duckdb(
+            con,
+            schema="bench",
+            table="orders",
+            snapshot_date=dt.date(2026, 1, 1),
+            data_files=args["files"],
+            export_format=args["format"],
+            overrides=overrides,
+            work_dir=tmp,
+        )
         secs = time.perf_counter() - t0
-        out = {"seconds": secs, "cpu_seconds": _cpu() - c0, "rows": res.row_count, "rss_start_mb": rss0,
-               "peak_rss_mb": _rss_mb(), "columns": [(c.name, c.sql_type) for c in res.columns],
-               "threads": con.execute("SELECT current_setting('threads')").fetchone()[0]}
+        out = {
+            "seconds": secs,
+            "cpu_seconds": _cpu() - c0,
+            "rows": res.row_count,
+            "rss_start_mb": rss0,
+            "peak_rss_mb": _rss_mb(),
+            "columns": [(c.name, c.sql_type) for c in res.columns],
+            "threads": con.execute("SELECT current_setting('threads')").fetchone()[0],
+        }
         if args.get("warm"):
             # The daily case: the next day's snapshot, with yesterday's snapshot in place.
             c0, t0 = _cpu(), time.perf_counter()
-            res2 = load_snapshot_duckdb(con, schema="bench", table="orders", snapshot_date=dt.date(2026, 1, 2),
-                                        data_files=args["files"], export_format=args["format"],
-                                        overrides=overrides, work_dir=tmp)
-            out["warm"] = {"seconds": time.perf_counter() - t0, "cpu_seconds": _cpu() - c0,
-                           "rows": res2.row_count, "peak_rss_mb": _rss_mb()}
+            res2 = load_snapshot_duckdb(
+                con,
+                schema="bench",
+                table="orders",
+                snapshot_date=dt.date(2026, 1, 2),
+                data_files=args["files"],
+                export_format=args["format"],
+                overrides=overrides,
+                work_dir=tmp,
+            )
+            out["warm"] = {
+                "seconds": time.perf_counter() - t0,
+                "cpu_seconds": _cpu() - c0,
+                "rows": res2.row_count,
+                "peak_rss_mb": _rss_mb(),
+            }
         if args.get("parquet"):
             out["parquet"] = _parquet_bytes(con, args["queries"])
         con.close()
@@ -84,9 +110,12 @@ def _parquet_bytes(con, queries: list[list[str]]) -> dict:
     from ddb_assets.tables.duckdb_engine import snapshot_root
 
     root = snapshot_root(con)
-    paths = [str(root / f) for f, in con.execute(
-        "SELECT file FROM bench.orders__files WHERE snapshot_date = (SELECT max(snapshot_date) FROM bench.orders__files)"
-    ).fetchall()]
+    paths = [
+        str(root / f)
+        for (f,) in con.execute(
+            "SELECT file FROM bench.orders__files WHERE snapshot_date = (SELECT max(snapshot_date) FROM bench.orders__files)"
+        ).fetchall()
+    ]
     sizes: dict[str, int] = {}
     row_groups = 0
     for path in paths:
@@ -98,18 +127,30 @@ def _parquet_bytes(con, queries: list[list[str]]) -> dict:
                 col = g.column(c)
                 name = col.path_in_schema.split(".")[0]
                 sizes[name] = sizes.get(name, 0) + col.total_compressed_size
-    result = {"file_bytes": sum(os.path.getsize(p) for p in paths), "files": len(paths), "row_groups": row_groups,
-              "column_bytes": sizes, "queries": []}
+    result = {
+        "file_bytes": sum(os.path.getsize(p) for p in paths),
+        "files": len(paths),
+        "row_groups": row_groups,
+        "column_bytes": sizes,
+        "queries": [],
+    }
     for cols in queries:
         missing = [c for c in cols if c not in sizes]
         if missing:
             raise KeyError(f"columns {missing} not in the typed table: {sorted(sizes)}")
         # The query itself, on the typed table, to show it runs on the typed columns.
-        sql = (f"SELECT {quote_ident(cols[0])}, sum({quote_ident(cols[1])}) FROM bench.orders "
-               f"GROUP BY 1 ORDER BY 2 DESC LIMIT 1")
+        sql = (
+            f"SELECT {quote_ident(cols[0])}, sum({quote_ident(cols[1])}) FROM bench.orders "
+            f"GROUP BY 1 ORDER BY 2 DESC LIMIT 1"
+        )
         top = con.execute(sql).fetchone()
-        result["queries"].append({"columns": cols, "bytes": sum(sizes[c] for c in cols),
-                                  "top_group": [str(v) for v in top]})
+        result["queries"].append(
+            {
+                "columns": cols,
+                "bytes": sum(sizes[c] for c in cols),
+                "top_group": [str(v) for v in top],
+            }
+        )
     return result
 
 
@@ -123,7 +164,7 @@ def _item_to_row(item: dict, des) -> dict:
         x = des.deserialize(v)
         if isinstance(x, set):
             x = sorted(x)
-        elif hasattr(x, "value") and isinstance(getattr(x, "value"), bytes):  # boto3 Binary
+        elif hasattr(x, "value") and isinstance(x.value, bytes):  # boto3 Binary
             x = x.value
         elif isinstance(x, (dict, list)):
             x = json.dumps(x, default=str)
@@ -150,9 +191,14 @@ def task_baseline(args: dict) -> dict:
         df.to_parquet(os.path.join(tmp, "orders.parquet"), engine="pyarrow", index=False)
         secs = time.perf_counter() - t0
         n = len(df)
-    return {"seconds": secs, "cpu_seconds": _cpu() - c0, "rows": n, "deserialize_seconds": t_parse,
-            "rss_start_mb": rss0,
-            "peak_rss_mb": _rss_mb()}
+    return {
+        "seconds": secs,
+        "cpu_seconds": _cpu() - c0,
+        "rows": n,
+        "deserialize_seconds": t_parse,
+        "rss_start_mb": rss0,
+        "peak_rss_mb": _rss_mb(),
+    }
 
 
 def _parse_file(path: str) -> int:
@@ -180,8 +226,14 @@ def task_parse(args: dict) -> dict:
     else:
         n = sum(_parse_file(p) for p in args["files"])
     secs = time.perf_counter() - t0
-    return {"seconds": secs, "cpu_seconds": _cpu() - c0, "rows": n, "processes": procs, "rss_start_mb": rss0,
-            "peak_rss_mb": max(_rss_mb(), _rss_mb(resource.RUSAGE_CHILDREN))}
+    return {
+        "seconds": secs,
+        "cpu_seconds": _cpu() - c0,
+        "rows": n,
+        "processes": procs,
+        "rss_start_mb": rss0,
+        "peak_rss_mb": max(_rss_mb(), _rss_mb(resource.RUSAGE_CHILDREN)),
+    }
 
 
 def task_profile(args: dict) -> dict:
@@ -203,8 +255,14 @@ def task_sensor(args: dict) -> dict:
     return sensor_tick(args)
 
 
-TASKS = {"load": task_load, "baseline": task_baseline, "parse": task_parse, "profile": task_profile,
-         "freshness": task_freshness, "sensor": task_sensor}
+TASKS = {
+    "load": task_load,
+    "baseline": task_baseline,
+    "parse": task_parse,
+    "profile": task_profile,
+    "freshness": task_freshness,
+    "sensor": task_sensor,
+}
 
 
 def main(argv: list[str]) -> None:

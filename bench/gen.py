@@ -38,12 +38,40 @@ from pathlib import Path
 
 GENERATOR_VERSION = 1
 FORMATS = ("DYNAMODB_JSON", "ION")
-CATEGORIES = ["maguro", "salmon", "hamachi", "ebi", "ika", "tamago", "uni", "ikura", "anago",
-              "kappa_maki", "tekka_maki", "inari"]
+CATEGORIES = [
+    "maguro",
+    "salmon",
+    "hamachi",
+    "ebi",
+    "ika",
+    "tamago",
+    "uni",
+    "ikura",
+    "anago",
+    "kappa_maki",
+    "tekka_maki",
+    "inari",
+]
 TAGS = ["new", "vip", "gift", "promo", "repeat", "mobile", "web", "kiosk"]
 CITIES = ["Tokyo", "Osaka", "Kyoto", "Sapporo", "Fukuoka", "Nagoya", "Sendai", "Kobe"]
-WORDS = ["no", "wasabi", "extra", "ginger", "please", "small", "large", "rice", "fresh", "today",
-         "アレルギー", "えび", 'say "hi"', "line\nbreak", "café", "∑"]
+WORDS = [
+    "no",
+    "wasabi",
+    "extra",
+    "ginger",
+    "please",
+    "small",
+    "large",
+    "rice",
+    "fresh",
+    "today",
+    "アレルギー",
+    "えび",
+    'say "hi"',
+    "line\nbreak",
+    "café",
+    "∑",
+]
 TABLE_NAME = "bench_orders"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -60,6 +88,7 @@ def default_files(n_items: int) -> int:
 
 # --- items ------------------------------------------------------------------------------
 
+
 def make_item(i: int, n_items: int, rng: random.Random) -> dict:
     """Item ``i`` in DynamoDB JSON (wire) form. Deterministic given ``rng``'s state."""
     r = rng.random
@@ -68,8 +97,10 @@ def make_item(i: int, n_items: int, rng: random.Random) -> dict:
         "sk": {"S": f"order#{rng.randrange(10**8):08d}"},
         "category": {"S": CATEGORIES[int(r() ** 1.5 * len(CATEGORIES))]},
         "quantity": {"N": str(rng.randrange(1, 40))},
-        "created_at": {"S": f"2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}T"
-                            f"{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}Z"},
+        "created_at": {
+            "S": f"2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}T"
+            f"{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}Z"
+        },
     }
     if r() < 0.9:
         cents = rng.randrange(1, 10**7)
@@ -81,27 +112,43 @@ def make_item(i: int, n_items: int, rng: random.Random) -> dict:
     if r() < 0.4:
         item["tags"] = {"SS": rng.sample(TAGS, rng.randrange(1, 4))}
     if r() < 0.2:
-        item["scores"] = {"NS": sorted({f"{rng.randrange(1000)}.{rng.randrange(10)}" for _ in range(rng.randrange(1, 4))})}
+        item["scores"] = {
+            "NS": sorted(
+                {f"{rng.randrange(1000)}.{rng.randrange(10)}" for _ in range(rng.randrange(1, 4))}
+            )
+        }
     if r() < 0.3:
-        item["history"] = {"L": [{"S": rng.choice(TAGS)}, {"N": str(rng.randrange(100))},
-                                 {"BOOL": r() < 0.5}][: rng.randrange(1, 4)]}
+        item["history"] = {
+            "L": [{"S": rng.choice(TAGS)}, {"N": str(rng.randrange(100))}, {"BOOL": r() < 0.5}][
+                : rng.randrange(1, 4)
+            ]
+        }
     if r() < 0.6:
         addr = {"city": {"S": rng.choice(CITIES)}, "zip": {"S": f"{rng.randrange(10**7):07d}"}}
         if r() < 0.5:
-            addr["geo"] = {"M": {"lat": {"N": f"35.{rng.randrange(10**4):04d}"},
-                                 "lon": {"N": f"139.{rng.randrange(10**4):04d}"}}}
+            addr["geo"] = {
+                "M": {
+                    "lat": {"N": f"35.{rng.randrange(10**4):04d}"},
+                    "lon": {"N": f"139.{rng.randrange(10**4):04d}"},
+                }
+            }
         item["address"] = {"M": addr}
     if r() < 0.1:
-        item["avatar"] = {"B": base64.b64encode(rng.randbytes(rng.randrange(4, 24))).decode("ascii")}
+        item["avatar"] = {
+            "B": base64.b64encode(rng.randbytes(rng.randrange(4, 24))).decode("ascii")
+        }
     if r() < 0.5:
-        item["note"] = {"S": " ".join(rng.choice(WORDS) for _ in range(rng.randrange(2, 7)))
-                             + f" #{rng.randrange(10**6)}"}
+        item["note"] = {
+            "S": " ".join(rng.choice(WORDS) for _ in range(rng.randrange(2, 7)))
+            + f" #{rng.randrange(10**6)}"
+        }
     if i >= n_items * 0.6 and r() < 0.5:
         item["promo_code"] = {"S": f"P{rng.randrange(10**5):05d}"}
     return item
 
 
 # --- layout -----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Export:
@@ -172,9 +219,13 @@ def _write_file(args) -> dict:
         Path(paths[fmt]).parent.mkdir(parents=True, exist_ok=True)
         Path(paths[fmt]).write_bytes(body)
         md5 = hashlib.md5(body).digest()
-        out[fmt] = {"itemCount": hi - lo, "md5Checksum": base64.b64encode(md5).decode("ascii"),
-                    "etag": hashlib.md5(md5).hexdigest() + "-1", "raw_bytes": len(text),
-                    "billed": billed}
+        out[fmt] = {
+            "itemCount": hi - lo,
+            "md5Checksum": base64.b64encode(md5).decode("ascii"),
+            "etag": hashlib.md5(md5).hexdigest() + "-1",
+            "raw_bytes": len(text),
+            "billed": billed,
+        }
     return out
 
 
@@ -182,8 +233,15 @@ def _iso_ms(t: dt.datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
-def generate(n_items: int, seed: int = 7, *, files: int | None = None, cache: Path | None = None,
-             processes: int | None = None, log=lambda s: None) -> dict[str, Export]:
+def generate(
+    n_items: int,
+    seed: int = 7,
+    *,
+    files: int | None = None,
+    cache: Path | None = None,
+    processes: int | None = None,
+    log=lambda s: None,
+) -> dict[str, Export]:
     """Both formats of the seeded export of ``n_items`` items (cached); ``{format: Export}``."""
     files = files or default_files(n_items)
     cache = Path(cache or cache_root())
@@ -201,8 +259,12 @@ def generate(n_items: int, seed: int = 7, *, files: int | None = None, cache: Pa
     for f in range(files):
         lo, hi = min(n_items, f * per), min(n_items, (f + 1) * per)
         name = _file_name(seed, n_items, f)
-        paths = {fmt: str(exports[fmt].base / "data" / (name + (".ion.gz" if fmt == "ION" else ".json.gz")))
-                 for fmt in FORMATS}
+        paths = {
+            fmt: str(
+                exports[fmt].base / "data" / (name + (".ion.gz" if fmt == "ION" else ".json.gz"))
+            )
+            for fmt in FORMATS
+        }
         jobs.append((seed, n_items, f, lo, hi, paths))
     procs = processes or min(os.cpu_count() or 1, files)
     if procs > 1:
@@ -219,20 +281,34 @@ def generate(n_items: int, seed: int = 7, *, files: int | None = None, cache: Pa
         lines = []
         for job, res in zip(jobs, results):
             r = res[fmt]
-            lines.append(json.dumps({"itemCount": r["itemCount"], "md5Checksum": r["md5Checksum"],
-                                     "etag": r["etag"],
-                                     "dataFileS3Key": os.path.relpath(job[5][fmt], e.root)},
-                                    separators=(",", ":")))
+            lines.append(
+                json.dumps(
+                    {
+                        "itemCount": r["itemCount"],
+                        "md5Checksum": r["md5Checksum"],
+                        "etag": r["etag"],
+                        "dataFileS3Key": os.path.relpath(job[5][fmt], e.root),
+                    },
+                    separators=(",", ":"),
+                )
+            )
         files_key = f"{base_key}/manifest-files.json"
         e.manifest_files.write_text("\n".join(lines) + "\n")
         summary = {
             "version": "2020-06-30",
             "exportArn": f"{table_arn}/export/{export_id}",
-            "startTime": _iso_ms(start), "endTime": _iso_ms(start + dt.timedelta(minutes=7)),
-            "tableArn": table_arn, "tableId": hashlib.md5(table_arn.encode()).hexdigest(),
-            "exportTime": _iso_ms(start), "s3Bucket": "bench-exports", "s3Prefix": None,
-            "s3SseAlgorithm": "AES256", "s3SseKmsKeyId": None, "manifestFilesS3Key": files_key,
-            "billedSizeBytes": sum(r[fmt]["billed"] for r in results), "itemCount": n_items,
+            "startTime": _iso_ms(start),
+            "endTime": _iso_ms(start + dt.timedelta(minutes=7)),
+            "tableArn": table_arn,
+            "tableId": hashlib.md5(table_arn.encode()).hexdigest(),
+            "exportTime": _iso_ms(start),
+            "s3Bucket": "bench-exports",
+            "s3Prefix": None,
+            "s3SseAlgorithm": "AES256",
+            "s3SseKmsKeyId": None,
+            "manifestFilesS3Key": files_key,
+            "billedSizeBytes": sum(r[fmt]["billed"] for r in results),
+            "itemCount": n_items,
             "outputFormat": fmt,
         }
         e.manifest_summary.write_text(json.dumps(summary, separators=(",", ":")))
@@ -248,7 +324,12 @@ def raw_bytes(export: Export) -> int:
 
 def verify(export: Export) -> list[str]:
     """Check the export against its manifests (the project's own parser): problems found."""
-    from ddb_assets.dynamodb.manifest import Manifest, md5_base64, parse_manifest_files, parse_manifest_summary
+    from ddb_assets.dynamodb.manifest import (
+        Manifest,
+        md5_base64,
+        parse_manifest_files,
+        parse_manifest_summary,
+    )
 
     problems = []
     summary = parse_manifest_summary(export.manifest_summary.read_text())

@@ -77,8 +77,15 @@ def profile_load(args: dict) -> dict:
         raw = duckdb.connect(os.path.join(tmp, "w.duckdb"))
         con = TimingConnection(raw)
         t0 = time.perf_counter()
-        load_snapshot_duckdb(con, schema="bench", table="orders", snapshot_date=dt.date(2026, 1, 1),
-                             data_files=files, export_format=args["format"], work_dir=tmp)
+        load_snapshot_duckdb(
+            con,
+            schema="bench",
+            table="orders",
+            snapshot_date=dt.date(2026, 1, 1),
+            data_files=files,
+            export_format=args["format"],
+            work_dir=tmp,
+        )
         out["total_seconds"] = time.perf_counter() - t0
         for sql, secs in con.log:
             k = classify(sql)
@@ -111,13 +118,19 @@ def _variants(raw, statements, files) -> dict:
     """Re-run the loader's own statements, and cheaper variants of them, to size their parts."""
     out: dict = {}
     out["only read_ndjson_objects (gunzip + split lines, no parse)"] = _timed(
-        raw, "SELECT count(*), sum(length(json)) FROM read_ndjson_objects(?, compression = 'gzip')", [files])
+        raw,
+        "SELECT count(*), sum(length(json)) FROM read_ndjson_objects(?, compression = 'gzip')",
+        [files],
+    )
     out["only parse every line (json_keys of Item)"] = _timed(
-        raw, "SELECT sum(len(json_keys(json, '/Item'))) FROM read_ndjson_objects(?, compression = 'gzip')", [files])
+        raw,
+        "SELECT sum(len(json_keys(json, '/Item'))) FROM read_ndjson_objects(?, compression = 'gzip')",
+        [files],
+    )
     copies = [(q, p) for q, p in statements if classify(q).startswith("typed COPY")]
     if copies:
         q, p = copies[0]
-        select = "CREATE OR REPLACE TEMP TABLE _bench_x AS " + q[len("COPY ("):q.rindex(") TO '")]
+        select = "CREATE OR REPLACE TEMP TABLE _bench_x AS " + q[len("COPY (") : q.rindex(") TO '")]
         out["typed SELECT as the loader writes it (into a temp table)"] = _timed(raw, select, p)
         out["python UDF calls in it"] = len(re.findall(r"_ddb_plain_json\w*\(", select))
     stats = [(q, p) for q, p in statements if classify(q).startswith("stats pass")]

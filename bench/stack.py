@@ -23,6 +23,7 @@ def _set_env(stack) -> None:
 
 # --- 3. freshness -----------------------------------------------------------------------
 
+
 def fixed_wait_latency(export_seconds: float, wait: float, poll: float = 60.0) -> float:
     """Seconds from COMPLETED to noticed for a Step Functions chain that waits ``wait``
     seconds after the request, then polls every ``poll`` seconds (analytical)."""
@@ -51,7 +52,10 @@ def freshness(args: dict) -> dict:
     trials = args["trials"]
     base = args["export_seconds"]
     out = {"trials": []}
-    with tempfile.TemporaryDirectory(prefix="ddb_bench_fresh_") as tmp, LocalAWS(export_seconds=base) as stack:
+    with (
+        tempfile.TemporaryDirectory(prefix="ddb_bench_fresh_") as tmp,
+        LocalAWS(export_seconds=base) as stack,
+    ):
         _set_env(stack)
         cfg = demo_config(Path(tmp))
         t = cfg.tables[0]
@@ -59,16 +63,25 @@ def freshness(args: dict) -> dict:
         boto3.client("s3").create_bucket(Bucket=t.s3_bucket)
         now = datetime.now(timezone.utc)
         stack.set_now(now - timedelta(days=len(intervals) * trials + 3))
-        create_sample_table(ddb, table_name=t.source_table, n_items=args.get("items", 3000), days=3,
-                            now=now - timedelta(days=1, hours=1))
+        create_sample_table(
+            ddb,
+            table_name=t.source_table,
+            n_items=args.get("items", 3000),
+            days=3,
+            now=now - timedelta(days=1, hours=1),
+        )
         stack.reset_clock()
         today = datetime.now(ZoneInfo(t.schedule.timezone)).date()
         k = 0
         with dg.instance_for_test() as instance:
             for interval in intervals:
-                c = cfg.model_copy(update={"sensor": SensorConfig(interval_seconds=max(5, int(interval)))})
+                c = cfg.model_copy(
+                    update={"sensor": SensorConfig(interval_seconds=max(5, int(interval)))}
+                )
                 defs = build_definitions(c, env="local")
-                summary_key = [key for key in defs.resolve_all_asset_keys() if key.path[0] == "summaries"][0]
+                summary_key = [
+                    key for key in defs.resolve_all_asset_keys() if key.path[0] == "summaries"
+                ][0]
                 for j in range(trials):
                     k += 1
                     # Spread the completion over the tick period: export_seconds = base + j/trials * I.
@@ -76,27 +89,47 @@ def freshness(args: dict) -> dict:
                     stack.configure(export_seconds=e)
                     partition = (today - timedelta(days=k)).isoformat()
                     t0 = time.time()
-                    report = run_chain(defs, c, instance, table=t.name, partitions=[partition],
-                                       poll_seconds=interval, ddb=ddb, log=lambda s: None)
+                    report = run_chain(
+                        defs,
+                        c,
+                        instance,
+                        table=t.name,
+                        partitions=[partition],
+                        poll_seconds=interval,
+                        ddb=ddb,
+                        log=lambda s: None,
+                    )
                     wall = time.time() - t0
                     mat = instance.fetch_materializations(
-                        dg.AssetRecordsFilter(asset_key=export_key(t), asset_partitions=[partition]),
-                        limit=1).records[0]
+                        dg.AssetRecordsFilter(
+                            asset_key=export_key(t), asset_partitions=[partition]
+                        ),
+                        limit=1,
+                    ).records[0]
                     md = mat.asset_materialization.metadata
                     end = datetime.fromisoformat(md["end_time"].value)
                     start = datetime.fromisoformat(md["start_time"].value)
-                    summ = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=summary_key),
-                                                           limit=1).records[0]
+                    summ = instance.fetch_materializations(
+                        dg.AssetRecordsFilter(asset_key=summary_key), limit=1
+                    ).records[0]
                     latency = summ.timestamp - end.timestamp()
                     noticed = mat.timestamp - end.timestamp()
-                    out["trials"].append({
-                        "interval": interval, "export_seconds": (end - start).total_seconds(),
-                        "noticed_after": noticed, "summary_after": latency,
-                        "processing": latency - noticed, "ticks": report.ticks, "wall": wall})
+                    out["trials"].append(
+                        {
+                            "interval": interval,
+                            "export_seconds": (end - start).total_seconds(),
+                            "noticed_after": noticed,
+                            "summary_after": latency,
+                            "processing": latency - noticed,
+                            "ticks": report.ticks,
+                            "wall": wall,
+                        }
+                    )
     return out
 
 
 # --- 4. sensor tick ---------------------------------------------------------------------
+
 
 class CallCounter:
     """Counts DynamoDB API calls made through a boto3 client (botocore's before-call)."""
@@ -156,21 +189,35 @@ def sensor_tick(args: dict) -> dict:
         real_now = datetime.now(timezone.utc)
         today = datetime.now(ZoneInfo(tz)).date()
         names = [f"bench_t{i:03d}" for i in range(n_tables)]
-        cfg = parse_config({
-            "sensor": {"interval_seconds": 30},
-            "tables": [{"name": n, "s3_bucket": "bench-exports", "s3_prefix": "exp",
+        cfg = parse_config(
+            {
+                "sensor": {"interval_seconds": 30},
+                "tables": [
+                    {
+                        "name": n,
+                        "s3_bucket": "bench-exports",
+                        "s3_prefix": "exp",
                         "partitions_start": (today - timedelta(days=per_table + 5)).isoformat(),
-                        "schedule": {"timezone": tz}} for n in names]})
+                        "schedule": {"timezone": tz},
+                    }
+                    for n in names
+                ],
+            }
+        )
         t0 = time.perf_counter()
         stack.set_now(real_now - timedelta(days=per_table + 4))
         arns: dict[str, str] = {}
         for n in names:
-            d = ddb.create_table(TableName=n, BillingMode="PAY_PER_REQUEST",
-                                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                                 AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+            d = ddb.create_table(
+                TableName=n,
+                BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            )
             arns[n] = d["TableDescription"]["TableArn"]
             ddb.update_continuous_backups(
-                TableName=n, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+                TableName=n, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            )
         # History: one daily export per table, oldest first, each requested an hour after its
         # ExportTime on the stack's clock (so ExportIds carry realistic start times).
         made = 0
@@ -183,9 +230,13 @@ def sensor_tick(args: dict) -> dict:
                 if made >= history:
                     break
                 r = ddb.export_table_to_point_in_time(
-                    TableArn=arns[n], ExportTime=et, S3Bucket="bench-exports",
-                    S3Prefix=partition_prefix("exp", n, day), ExportFormat="DYNAMODB_JSON",
-                    ClientToken=client_token(n, day.isoformat(), "bench"))
+                    TableArn=arns[n],
+                    ExportTime=et,
+                    S3Bucket="bench-exports",
+                    S3Prefix=partition_prefix("exp", n, day),
+                    ExportFormat="DYNAMODB_JSON",
+                    ClientToken=client_token(n, day.isoformat(), "bench"),
+                )
                 done.append((n, day.isoformat(), r["ExportDescription"]["ExportArn"]))
                 made += 1
         stack.reset_clock()
@@ -195,15 +246,22 @@ def sensor_tick(args: dict) -> dict:
         t1 = time.perf_counter()
         by_name = {t.name: t for t in cfg.tables}
         for n, day, arn in done:  # already reported, as the sensor would have done
-            instance.report_runless_asset_event(dg.AssetMaterialization(
-                asset_key=export_key(by_name[n]), partition=day, metadata={"export_arn": arn}))
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization(
+                    asset_key=export_key(by_name[n]), partition=day, metadata={"export_arn": arn}
+                )
+            )
         out["setup_event_log_seconds"] = time.perf_counter() - t1
         # Pending: requested through the export asset (so the run logs its observation).
         stack.configure(export_seconds=3600)
         yday = (today - timedelta(days=1)).isoformat()
         for n in names[:n_pending]:
-            dg.materialize([build_export_asset(by_name[n])], partition_key=yday, instance=instance,
-                           resources={"aws": AwsResource()})
+            dg.materialize(
+                [build_export_asset(by_name[n])],
+                partition_key=yday,
+                instance=instance,
+                resources={"aws": AwsResource()},
+            )
         out["history_exports"] = len(done)
         out["pending"] = min(n_pending, len(names))
 
@@ -213,23 +271,44 @@ def sensor_tick(args: dict) -> dict:
         for _ in range(max(1, repeats // 2)):
             s = time.perf_counter()
             o = evaluate_tick(instance, None, cfg, ddb)
-            recon.append({"seconds": time.perf_counter() - s, "api_calls": o.api_calls,
-                          "counted": counter.total(), "by_op": counter.reset(), "pending": o.pending})
+            recon.append(
+                {
+                    "seconds": time.perf_counter() - s,
+                    "api_calls": o.api_calls,
+                    "counted": counter.total(),
+                    "by_op": counter.reset(),
+                    "pending": o.pending,
+                }
+            )
             cursor = o.cursor
         normal = []
         for _ in range(repeats):
             s = time.perf_counter()
             o = evaluate_tick(instance, cursor, cfg, ddb)
-            normal.append({"seconds": time.perf_counter() - s, "api_calls": o.api_calls,
-                           "counted": counter.total(), "by_op": counter.reset(), "pending": o.pending})
+            normal.append(
+                {
+                    "seconds": time.perf_counter() - s,
+                    "api_calls": o.api_calls,
+                    "counted": counter.total(),
+                    "by_op": counter.reset(),
+                    "pending": o.pending,
+                }
+            )
             cursor = o.cursor
         naive = []
         for _ in range(max(1, repeats // 2)):
             s = time.perf_counter()
             naive_tick(ddb)
-            naive.append({"seconds": time.perf_counter() - s, "counted": counter.total(),
-                          "by_op": counter.reset()})
+            naive.append(
+                {
+                    "seconds": time.perf_counter() - s,
+                    "counted": counter.total(),
+                    "by_op": counter.reset(),
+                }
+            )
         out["reconcile"], out["normal"], out["naive"] = recon, normal, naive
-        out["median"] = {k: statistics.median(r["seconds"] for r in v)
-                         for k, v in (("reconcile", recon), ("normal", normal), ("naive", naive))}
+        out["median"] = {
+            k: statistics.median(r["seconds"] for r in v)
+            for k, v in (("reconcile", recon), ("normal", normal), ("naive", naive))
+        }
     return out

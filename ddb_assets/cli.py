@@ -46,8 +46,14 @@ def demo_config(workdir: Path, export_format: str = "DYNAMODB_JSON"):
     return parse_config(data, source=str(EXAMPLES / "demo.yaml"), base_dir=EXAMPLES)
 
 
-def run_demo(*, workdir: Path, export_format: str = "DYNAMODB_JSON", n_items: int = 3000,
-             export_seconds: float = 3.0, log=print):
+def run_demo(
+    *,
+    workdir: Path,
+    export_format: str = "DYNAMODB_JSON",
+    n_items: int = 3000,
+    export_seconds: float = 3.0,
+    log=print,
+):
     """The demo, as a function the end-to-end test calls: (columns, summary rows, items)."""
     from ddb_assets.definitions import build_definitions
     from ddb_assets.local import LocalAWS, seed_sample_tables
@@ -66,8 +72,16 @@ def run_demo(*, workdir: Path, export_format: str = "DYNAMODB_JSON", n_items: in
             partition = _yesterday(t.schedule.timezone)
             defs = build_definitions(cfg, env="local")
             instance = _instance(str(workdir / "dagster_home"))
-            run_chain(defs, cfg, instance, table=t.name, partitions=[partition],
-                      poll_seconds=0.5, ddb=ddb, log=log)
+            run_chain(
+                defs,
+                cfg,
+                instance,
+                table=t.name,
+                partitions=[partition],
+                poll_seconds=0.5,
+                ddb=ddb,
+                log=log,
+            )
         finally:
             for k, v in saved.items():
                 if v is None:
@@ -93,7 +107,9 @@ DEMO_SUMMARY = "menu_daily_quantity"
 
 def format_table(columns, rows) -> str:
     """A plain text table (values as ``str()``, so decimals print exactly)."""
-    cells = [[str(c) for c in columns]] + [["NULL" if v is None else str(v) for v in r] for r in rows]
+    cells = [[str(c) for c in columns]] + [
+        ["NULL" if v is None else str(v) for v in r] for r in rows
+    ]
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -109,11 +125,17 @@ def _q(name: str) -> str:
 def cmd_demo(args) -> int:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="ddb-assets-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    columns, rows, _ = run_demo(workdir=workdir, export_format=args.format,
-                                n_items=args.items, export_seconds=args.export_seconds)
+    columns, rows, _ = run_demo(
+        workdir=workdir,
+        export_format=args.format,
+        n_items=args.items,
+        export_seconds=args.export_seconds,
+    )
     print()
-    print(f"summaries/{DEMO_SUMMARY}: {len(rows)} rows "
-          f"(DuckDB warehouse {workdir / 'warehouse.duckdb'}, schema sushi)")
+    print(
+        f"summaries/{DEMO_SUMMARY}: {len(rows)} rows "
+        f"(DuckDB warehouse {workdir / 'warehouse.duckdb'}, schema sushi)"
+    )
     print(format_table(columns, rows))
     return 0
 
@@ -128,9 +150,15 @@ def cmd_local_aws(args) -> int:
 def cmd_dev(args) -> int:
     from ddb_assets.devserver import run_dev
 
-    return run_dev(port=args.port, export_seconds=args.export_seconds,
-                   sensor_interval=args.sensor_interval, config=args.config,
-                   dagster_home=args.dagster_home, keep_home=args.keep_home, items=args.items)
+    return run_dev(
+        port=args.port,
+        export_seconds=args.export_seconds,
+        sensor_interval=args.sensor_interval,
+        config=args.config,
+        dagster_home=args.dagster_home,
+        keep_home=args.keep_home,
+        items=args.items,
+    )
 
 
 def _partitions(args, tz: str) -> list[str]:
@@ -159,27 +187,42 @@ def cmd_refresh(args) -> int:
         return 2
     defs = build_definitions(cfg)
     try:
-        report = run_chain(defs, cfg, _instance(args.dagster_home), table=t.name,
-                           partitions=_partitions(args, t.schedule.timezone), force=args.force,
-                           timeout=args.timeout)
+        report = run_chain(
+            defs,
+            cfg,
+            _instance(args.dagster_home),
+            table=t.name,
+            partitions=_partitions(args, t.schedule.timezone),
+            force=args.force,
+            timeout=args.timeout,
+        )
     except ChainError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"loaded {t.name} for {', '.join(report.loaded)}; summaries: "
-          f"{', '.join(report.summaries) or 'none'}")
+    print(
+        f"loaded {t.name} for {', '.join(report.loaded)}; summaries: "
+        f"{', '.join(report.summaries) or 'none'}"
+    )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ddb-assets", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="ddb-assets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("demo", help="run the whole chain on the local AWS stack with a sample table")
+    p = sub.add_parser(
+        "demo", help="run the whole chain on the local AWS stack with a sample table"
+    )
     p.add_argument("--format", choices=["DYNAMODB_JSON", "ION"], default="DYNAMODB_JSON")
     p.add_argument("--items", type=int, default=3000)
-    p.add_argument("--export-seconds", type=float, default=3.0,
-                   help="how long the local export stays IN_PROGRESS")
+    p.add_argument(
+        "--export-seconds",
+        type=float,
+        default=3.0,
+        help="how long the local export stays IN_PROGRESS",
+    )
     p.add_argument("--workdir", help="keep the warehouse and Dagster home here")
     p.set_defaults(func=cmd_demo)
 
@@ -188,15 +231,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--export-seconds", type=float, default=5.0)
     p.set_defaults(func=cmd_local_aws)
 
-    p = sub.add_parser("dev", help="the Dagster UI (dagster dev) on the local AWS stack with a sample table")
+    p = sub.add_parser(
+        "dev", help="the Dagster UI (dagster dev) on the local AWS stack with a sample table"
+    )
     p.add_argument("--port", type=int, default=3000, help="the webserver's port (on 127.0.0.1)")
-    p.add_argument("--export-seconds", type=float, default=5.0,
-                   help="how long the local export stays IN_PROGRESS")
+    p.add_argument(
+        "--export-seconds",
+        type=float,
+        default=5.0,
+        help="how long the local export stays IN_PROGRESS",
+    )
     p.add_argument("--sensor-interval", type=int, help="export sensor interval in seconds (>= 5)")
-    p.add_argument("--config", help="config file (default: $DDB_ASSETS_CONFIG or ./ddb_assets.yaml)")
-    p.add_argument("--dagster-home", help="Dagster instance folder (default: .ddb_assets/dagster_home)")
-    p.add_argument("--keep-home", action="store_true",
-                   help="keep the instance's runs from the last session (default: start empty)")
+    p.add_argument(
+        "--config", help="config file (default: $DDB_ASSETS_CONFIG or ./ddb_assets.yaml)"
+    )
+    p.add_argument(
+        "--dagster-home", help="Dagster instance folder (default: .ddb_assets/dagster_home)"
+    )
+    p.add_argument(
+        "--keep-home",
+        action="store_true",
+        help="keep the instance's runs from the last session (default: start empty)",
+    )
     p.add_argument("--items", type=int, default=3000, help="sample items per table")
     p.set_defaults(func=cmd_dev)
 
@@ -206,8 +262,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--from", dest="start", help="first day of a backfill range")
     p.add_argument("--to", dest="end", help="last day of a backfill range (inclusive)")
     p.add_argument("--force", action="store_true", help="re-export even if an export exists")
-    p.add_argument("--config", help="config file (default: $DDB_ASSETS_CONFIG or ./ddb_assets.yaml)")
-    p.add_argument("--dagster-home", help="Dagster instance folder (default: $DAGSTER_HOME or a temp one)")
+    p.add_argument(
+        "--config", help="config file (default: $DDB_ASSETS_CONFIG or ./ddb_assets.yaml)"
+    )
+    p.add_argument(
+        "--dagster-home", help="Dagster instance folder (default: $DAGSTER_HOME or a temp one)"
+    )
     p.add_argument("--timeout", type=float, default=3600)
     p.set_defaults(func=cmd_refresh)
 

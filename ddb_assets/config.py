@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -71,7 +71,7 @@ class ScheduleConfig(_Model):
 class AthenaConfig(_Model):
     database: str = "ddb"
     workgroup: str = "primary"
-    output_location: Optional[str] = None  # s3://bucket/prefix/ for query results
+    output_location: str | None = None  # s3://bucket/prefix/ for query results
 
     @field_validator("database")
     @classmethod
@@ -80,20 +80,20 @@ class AthenaConfig(_Model):
 
     @field_validator("output_location")
     @classmethod
-    def _out(cls, v: Optional[str]) -> Optional[str]:
+    def _out(cls, v: str | None) -> str | None:
         if v is not None and not v.startswith("s3://"):
             raise ValueError(f"{v!r} must be an S3 URI such as 's3://my-bucket/athena-results/'")
         return v
 
 
 class ColumnConfig(_Model):
-    type: Optional[str] = None
-    rename: Optional[str] = None
+    type: str | None = None
+    rename: str | None = None
     drop: bool = False
 
     @field_validator("type")
     @classmethod
-    def _type(cls, v: Optional[str]) -> Optional[str]:
+    def _type(cls, v: str | None) -> str | None:
         if v is not None and not _COLUMN_TYPES.match(v.strip().lower()):
             raise ValueError(
                 f"unknown column type {v!r}; use one of string, timestamp, date, bigint, "
@@ -103,7 +103,7 @@ class ColumnConfig(_Model):
 
     @field_validator("rename")
     @classmethod
-    def _rename(cls, v: Optional[str]) -> Optional[str]:
+    def _rename(cls, v: str | None) -> str | None:
         return v if v is None else validate_catalog_name(v, "rename")
 
 
@@ -118,36 +118,39 @@ class IncrementalConfig(_Model):
     window_minutes: int = Field(default=60, ge=15, le=1440)  # DynamoDB: 15 minutes to 24 hours
     view_type: Literal["NEW_AND_OLD_IMAGES", "NEW_IMAGE"] = "NEW_AND_OLD_IMAGES"
     # Seed the chain from this COMPLETED full export (ExportArn); default: request one.
-    seed_export_arn: Optional[str] = None
+    seed_export_arn: str | None = None
     max_windows_in_flight: int = Field(default=3, ge=1, le=50)
 
     @field_validator("seed_export_arn")
     @classmethod
-    def _seed(cls, v: Optional[str]) -> Optional[str]:
+    def _seed(cls, v: str | None) -> str | None:
         if v is not None and not re.match(
-                r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/[A-Za-z0-9_.-]+/export/\d{14}-[0-9a-f]{8}$", v):
+            r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/[A-Za-z0-9_.-]+/export/\d{14}-[0-9a-f]{8}$",
+            v,
+        ):
             raise ValueError(
                 f"{v!r} is not a DynamoDB export ARN "
-                "(arn:aws:dynamodb:<region>:<account>:table/<name>/export/<ExportId>)")
+                "(arn:aws:dynamodb:<region>:<account>:table/<name>/export/<ExportId>)"
+            )
         return v
 
 
 class TableConfig(_Model):
     name: str = Field(description="Name of the SQL table (and of the Dagster asset group).")
-    dynamodb_table: Optional[str] = None  # defaults to name
+    dynamodb_table: str | None = None  # defaults to name
     s3_bucket: str
     s3_prefix: str = "dynamodb-exports"
     export_format: ExportFormat = "DYNAMODB_JSON"
     schedule: ScheduleConfig = ScheduleConfig()
-    athena: Optional[AthenaConfig] = None
-    engine: Optional[Engine] = None
+    athena: AthenaConfig | None = None
+    engine: Engine | None = None
     columns: dict[str, ColumnConfig] = Field(default_factory=dict)
     max_concurrent_exports: int = Field(default=3, ge=1, le=300)
     max_export_retries: int = Field(default=2, ge=0, le=10)
     verify_checksums: bool = True
     pitr_days: int = Field(default=35, ge=1, le=35)
-    partitions_start: Optional[str] = None  # YYYY-MM-DD; default: pitr_days ago
-    incremental: Optional[IncrementalConfig] = None  # change history (docs/incremental.md)
+    partitions_start: str | None = None  # YYYY-MM-DD; default: pitr_days ago
+    incremental: IncrementalConfig | None = None  # change history (docs/incremental.md)
 
     @field_validator("name")
     @classmethod
@@ -157,16 +160,15 @@ class TableConfig(_Model):
             if v.endswith(suffix) and len(v) > len(suffix):
                 raise ValueError(
                     f"{v!r} ends in {suffix!r}, the name of a table that the typed tables of "
-                    f"{v[:-len(suffix)]!r} use; choose another name, e.g. {v[:-len(suffix)] + suffix[1:]!r}")
+                    f"{v[: -len(suffix)]!r} use; choose another name, e.g. {v[: -len(suffix)] + suffix[1:]!r}"
+                )
         return v
 
     @field_validator("dynamodb_table")
     @classmethod
-    def _ddb(cls, v: Optional[str]) -> Optional[str]:
+    def _ddb(cls, v: str | None) -> str | None:
         if v is not None and not _DDB_TABLE.match(v):
-            raise ValueError(
-                f"{v!r} is not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)"
-            )
+            raise ValueError(f"{v!r} is not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)")
         return v
 
     @field_validator("s3_bucket")
@@ -187,7 +189,7 @@ class TableConfig(_Model):
 
     @field_validator("partitions_start")
     @classmethod
-    def _start(cls, v: Optional[str]) -> Optional[str]:
+    def _start(cls, v: str | None) -> str | None:
         if v is not None and not re.match(r"^\d{4}-\d{2}-\d{2}$", v):
             raise ValueError(f"{v!r} must be a date written YYYY-MM-DD")
         return v
@@ -213,9 +215,9 @@ class DefaultsConfig(_Model):
 class ProjectConfig(_Model):
     defaults: DefaultsConfig = DefaultsConfig()
     warehouse: str = ".ddb_assets/warehouse.duckdb"
-    summaries_dir: Optional[str] = "summaries"
-    summaries_s3_uri: Optional[str] = None  # where Athena writes summary tables
-    typed_s3_uri: Optional[str] = None  # where Athena writes typed snapshot tables
+    summaries_dir: str | None = "summaries"
+    summaries_s3_uri: str | None = None  # where Athena writes summary tables
+    typed_s3_uri: str | None = None  # where Athena writes typed snapshot tables
     sensor: SensorConfig = SensorConfig()
     tables: list[TableConfig]
 
@@ -242,7 +244,7 @@ class ProjectConfig(_Model):
         return data
 
     @model_validator(mode="after")
-    def _unique(self) -> "ProjectConfig":
+    def _unique(self) -> ProjectConfig:
         if not self.tables:
             raise ValueError("tables: list at least one table (name and s3_bucket)")
         seen: set[str] = set()
@@ -283,7 +285,7 @@ class ProjectConfig(_Model):
         p = Path(self.warehouse)
         return p if p.is_absolute() else (self.base_dir / p)
 
-    def summaries_path(self) -> Optional[Path]:
+    def summaries_path(self) -> Path | None:
         if not self.summaries_dir:
             return None
         p = Path(self.summaries_dir)
@@ -307,7 +309,9 @@ def _format_errors(exc: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def parse_config(data: Any, *, source: str = "<config>", base_dir: Path | None = None) -> ProjectConfig:
+def parse_config(
+    data: Any, *, source: str = "<config>", base_dir: Path | None = None
+) -> ProjectConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the file must be a YAML mapping with a 'tables:' list")
     try:

@@ -9,7 +9,11 @@ automation sensor for the summaries.
 import dagster as dg
 
 from ddb_assets.assets.exports import build_export_asset
-from ddb_assets.assets.incremental import build_incremental_assets, build_incremental_sensor, incremental_tables
+from ddb_assets.assets.incremental import (
+    build_incremental_assets,
+    build_incremental_sensor,
+    incremental_tables,
+)
 from ddb_assets.assets.summaries import build_summary_assets
 from ddb_assets.assets.tables import build_table_asset
 from ddb_assets.config import ProjectConfig, load_config
@@ -18,8 +22,9 @@ from ddb_assets.schedules import build_export_schedule
 from ddb_assets.sensors import build_export_sensor
 
 
-def build_definitions(cfg: ProjectConfig, env: str | None = None,
-                      resources: dict | None = None) -> dg.Definitions:
+def build_definitions(
+    cfg: ProjectConfig, env: str | None = None, resources: dict | None = None
+) -> dg.Definitions:
     """The Definitions for ``cfg``; ``resources`` replaces some of the environment's
     (tests pass an Athena stand-in, for example)."""
     assets: list = []

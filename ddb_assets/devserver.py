@@ -29,8 +29,8 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 import yaml
 
@@ -64,7 +64,7 @@ load_from:
 """
 
 
-def find_workspace(explicit: Optional[str] = None) -> Optional[Path]:
+def find_workspace(explicit: str | None = None) -> Path | None:
     """``workspace.yaml``: the given one, else the current folder's, else the repository's
     (None: there is none, e.g. a non-editable install run outside the repository)."""
     if explicit:
@@ -78,7 +78,7 @@ def find_workspace(explicit: Optional[str] = None) -> Optional[Path]:
     return None
 
 
-def find_config(explicit: Optional[str], project: Path) -> Path:
+def find_config(explicit: str | None, project: Path) -> Path:
     from ddb_assets.config import CONFIG_ENV_VAR
 
     raw = explicit or os.environ.get(CONFIG_ENV_VAR)
@@ -89,7 +89,9 @@ def find_config(explicit: Optional[str], project: Path) -> Path:
         if not p.exists():
             p = project / "ddb_assets.yaml"
     if not p.exists():
-        raise SystemExit(f"error: config file {p} not found (pass --config or set {CONFIG_ENV_VAR})")
+        raise SystemExit(
+            f"error: config file {p} not found (pass --config or set {CONFIG_ENV_VAR})"
+        )
     return p.resolve()
 
 
@@ -105,8 +107,10 @@ def config_with_sensor_interval(config: Path, interval: int, out_dir: Path) -> P
         data["summaries_dir"] = str((config.parent / "summaries").resolve())
     data["sensor"] = {**(data.get("sensor") or {}), "interval_seconds": int(interval)}
     out = out_dir / "ddb_assets.yaml"
-    out.write_text(f"# `ddb-assets dev --sensor-interval {interval}`: a copy of {config}\n"
-                   + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    out.write_text(
+        f"# `ddb-assets dev --sensor-interval {interval}`: a copy of {config}\n"
+        + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    )
     return out
 
 
@@ -118,7 +122,8 @@ def prepare_home(home: Path, *, keep: bool) -> None:
         if not (mine.exists() and mine.read_text().startswith(DAGSTER_YAML.splitlines()[0])):
             raise SystemExit(
                 f"error: {home} is not a Dagster home made by `ddb-assets dev`, so it is not "
-                "emptied: choose another --dagster-home, or pass --keep-home to use it as is")
+                "emptied: choose another --dagster-home, or pass --keep-home to use it as is"
+            )
         shutil.rmtree(home)
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text(DAGSTER_YAML)
@@ -161,8 +166,9 @@ def _killpg(pgid: int, sig: int) -> None:
         pass
 
 
-def stop_process_group(proc: subprocess.Popen, marker: str, *, grace: float = 20.0,
-                       log: Callable[[str], None] = print) -> None:
+def stop_process_group(
+    proc: subprocess.Popen, marker: str, *, grace: float = 20.0, log: Callable[[str], None] = print
+) -> None:
     """Stop ``dagster dev`` and everything it started.
 
     SIGINT to the whole group (``dagster dev`` then shuts its webserver, daemon and code
@@ -214,11 +220,20 @@ def wait_for_webserver(url: str, proc: subprocess.Popen, timeout: float = 180.0)
 
 
 # -- the command ------------------------------------------------------------------------------
-def run_dev(*, port: int = 3000, host: str = "127.0.0.1", export_seconds: float = 5.0,
-            sensor_interval: Optional[int] = None, config: Optional[str] = None,
-            workspace: Optional[str] = None, dagster_home: Optional[str] = None,
-            keep_home: bool = False, items: int = 3000, aws_port: int = 0,
-            log: Callable[[str], None] = print) -> int:
+def run_dev(
+    *,
+    port: int = 3000,
+    host: str = "127.0.0.1",
+    export_seconds: float = 5.0,
+    sensor_interval: int | None = None,
+    config: str | None = None,
+    workspace: str | None = None,
+    dagster_home: str | None = None,
+    keep_home: bool = False,
+    items: int = 3000,
+    aws_port: int = 0,
+    log: Callable[[str], None] = print,
+) -> int:
     """Run ``ddb-assets dev`` until Ctrl-C / SIGTERM (or until ``dagster dev`` exits)."""
     from ddb_assets.config import CONFIG_ENV_VAR, ConfigError, load_config
     from ddb_assets.local import EXPORT_SECONDS_ENV, LocalAWS, seed_sample_tables
@@ -254,20 +269,38 @@ def run_dev(*, port: int = 3000, host: str = "127.0.0.1", export_seconds: float 
 
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     marker = uuid.uuid4().hex
-    proc: Optional[subprocess.Popen] = None
+    proc: subprocess.Popen | None = None
     try:
         with LocalAWS(port=aws_port, export_seconds=export_seconds) as stack:
-            log(f"local AWS stack on {stack.endpoint} (exports stay IN_PROGRESS "
-                f"{stack.export_seconds:g} s)")
+            log(
+                f"local AWS stack on {stack.endpoint} (exports stay IN_PROGRESS "
+                f"{stack.export_seconds:g} s)"
+            )
             seed_sample_tables(stack, cfg.tables, n_items=items, log=log)
             if stop.is_set():
                 return 130
-            env = {**os.environ, **stack.env(),
-                   ENV_VAR: "local", CONFIG_ENV_VAR: str(cfg_path), "DAGSTER_HOME": str(home),
-                   EXPORT_SECONDS_ENV: str(export_seconds), SESSION_ENV: marker,
-                   "PYTHONUNBUFFERED": "1"}
-            cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(ws),
-                   "-h", host, "-p", str(port)]
+            env = {
+                **os.environ,
+                **stack.env(),
+                ENV_VAR: "local",
+                CONFIG_ENV_VAR: str(cfg_path),
+                "DAGSTER_HOME": str(home),
+                EXPORT_SECONDS_ENV: str(export_seconds),
+                SESSION_ENV: marker,
+                "PYTHONUNBUFFERED": "1",
+            }
+            cmd = [
+                sys.executable,
+                "-m",
+                "dagster",
+                "dev",
+                "-w",
+                str(ws),
+                "-h",
+                host,
+                "-p",
+                str(port),
+            ]
             log(f"config {cfg_path} (sensor every {cfg.sensor.interval_seconds} s)")
             log(f"DAGSTER_HOME {home}")
             log("starting: dagster dev -w " + f"{ws} -h {host} -p {port}")
@@ -278,8 +311,10 @@ def run_dev(*, port: int = 3000, host: str = "127.0.0.1", export_seconds: float 
             def _announce():
                 if not wait_for_webserver(url, proc) or stop.is_set():
                     return
-                log(f"\nDagster UI: {url}   (Ctrl-C stops the UI, the daemon and the local "
-                    "AWS stack)\n")
+                log(
+                    f"\nDagster UI: {url}   (Ctrl-C stops the UI, the daemon and the local "
+                    "AWS stack)\n"
+                )
 
             threading.Thread(target=_announce, daemon=True).start()
             while not stop.wait(0.5):
@@ -287,8 +322,10 @@ def run_dev(*, port: int = 3000, host: str = "127.0.0.1", export_seconds: float 
                     log(f"dagster dev exited with code {proc.returncode}")
                     break
             if received:
-                log(f"\nstopping ({signal.Signals(received[0]).name}): dagster dev, "
-                    "then the local AWS stack")
+                log(
+                    f"\nstopping ({signal.Signals(received[0]).name}): dagster dev, "
+                    "then the local AWS stack"
+                )
             stop_process_group(proc, marker, log=log)
     finally:
         if proc is not None and proc.poll() is None:  # an exception got us here

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import urlparse
 
 import dagster as dg
@@ -27,8 +27,8 @@ ENV_VAR = "DDB_ASSETS_ENV"
 class AwsResource(dg.ConfigurableResource):
     """boto3 clients, made lazily (never at import time) and cached per run."""
 
-    region_name: Optional[str] = None
-    endpoint_url: Optional[str] = None  # None: boto3 honours AWS_ENDPOINT_URL itself
+    region_name: str | None = None
+    endpoint_url: str | None = None  # None: boto3 honours AWS_ENDPOINT_URL itself
     require_loopback: bool = False  # the local environment refuses to reach real AWS
     max_attempts: int = 6
 
@@ -86,15 +86,19 @@ class WarehouseResource(dg.ConfigurableResource):
 class AthenaResource(dg.ConfigurableResource):
     """pyathena connections, one per (database, workgroup, output location)."""
 
-    region_name: Optional[str] = None
-    endpoint_url: Optional[str] = None
+    region_name: str | None = None
+    endpoint_url: str | None = None
 
-    def runner(self, *, database: str, workgroup: str, output_location: Optional[str]):
+    def runner(self, *, database: str, workgroup: str, output_location: str | None):
         from ddb_assets.athena.client import AthenaClient
 
-        return AthenaClient(database=database, workgroup=workgroup,
-                            output_location=output_location, region_name=self.region_name,
-                            endpoint_url=self.endpoint_url)
+        return AthenaClient(
+            database=database,
+            workgroup=workgroup,
+            output_location=output_location,
+            region_name=self.region_name,
+            endpoint_url=self.endpoint_url,
+        )
 
 
 def _local(warehouse: str) -> dict[str, Any]:

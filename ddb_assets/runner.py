@@ -8,8 +8,8 @@ finally materializes the summaries.
 """
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import dagster as dg
 
@@ -32,14 +32,23 @@ class ChainReport:
     summaries: list[str] = field(default_factory=list)
 
 
-def _execute(defs: dg.Definitions, instance, keys, *, partition_key=None, run_config=None,
-             tags=None):
+def _execute(
+    defs: dg.Definitions, instance, keys, *, partition_key=None, run_config=None, tags=None
+):
     job = defs.resolve_implicit_job_def_def_for_assets(keys)
     # The run's own events go to the instance; the terminal shows warnings and errors.
-    run_config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    return job.execute_in_process(asset_selection=keys, partition_key=partition_key,
-                                  run_config=run_config, instance=instance,
-                                  tags=tags or {}, raise_on_error=False)
+    run_config = {
+        **(run_config or {}),
+        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+    }
+    return job.execute_in_process(
+        asset_selection=keys,
+        partition_key=partition_key,
+        run_config=run_config,
+        instance=instance,
+        tags=tags or {},
+        raise_on_error=False,
+    )
 
 
 def _failure_text(result) -> str:
@@ -56,23 +65,41 @@ def _failure_text(result) -> str:
 
 def _loaded(instance, t: TableConfig, partition: str, after: float) -> bool:
     res = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=table_key(t), asset_partitions=[partition],
-                              after_timestamp=after), limit=1)
+        dg.AssetRecordsFilter(
+            asset_key=table_key(t), asset_partitions=[partition], after_timestamp=after
+        ),
+        limit=1,
+    )
     return bool(res.records)
 
 
-def run_chain(defs: dg.Definitions, cfg: ProjectConfig, instance, *, table: str,
-              partitions: list[str], force: bool = False, timeout: float = 1800,
-              poll_seconds: float = 1.0, ddb=None, summaries: bool = True,
-              log: Callable[[str], None] = print) -> ChainReport:
+def run_chain(
+    defs: dg.Definitions,
+    cfg: ProjectConfig,
+    instance,
+    *,
+    table: str,
+    partitions: list[str],
+    force: bool = False,
+    timeout: float = 1800,
+    poll_seconds: float = 1.0,
+    ddb=None,
+    summaries: bool = True,
+    log: Callable[[str], None] = print,
+) -> ChainReport:
     """Export → typed table → summaries for ``partitions`` of ``table``; raise on failure."""
     t = cfg.table(table)
     report = ChainReport()
     started = time.time()
     for p in partitions:
         log(f"requesting export of {t.source_table} for {p}")
-        res = _execute(defs, instance, [export_key(t)], partition_key=p,
-                       run_config={"ops": {"__".join(export_key(t).path): {"config": {"force": force}}}})
+        res = _execute(
+            defs,
+            instance,
+            [export_key(t)],
+            partition_key=p,
+            run_config={"ops": {"__".join(export_key(t).path): {"config": {"force": force}}}},
+        )
         report.runs.append(res.run_id)
         if not res.success:
             raise ChainError(f"export request for {p} failed: {_failure_text(res)}")
@@ -94,13 +121,22 @@ def run_chain(defs: dg.Definitions, cfg: ProjectConfig, instance, *, table: str,
             if instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: rr.run_key})):
                 continue  # the daemon skips a run key it has launched before
             keys = list(rr.asset_selection)
-            log(f"sensor: run {rr.run_key.split(':')[0]} of {'/'.join(keys[0].path)} [{rr.partition_key}]")
-            res = _execute(defs, instance, keys, partition_key=rr.partition_key,
-                           run_config=rr.run_config, tags={**rr.tags, RUN_KEY_TAG: rr.run_key})
+            log(
+                f"sensor: run {rr.run_key.split(':')[0]} of {'/'.join(keys[0].path)} [{rr.partition_key}]"
+            )
+            res = _execute(
+                defs,
+                instance,
+                keys,
+                partition_key=rr.partition_key,
+                run_config=rr.run_config,
+                tags={**rr.tags, RUN_KEY_TAG: rr.run_key},
+            )
             report.runs.append(res.run_id)
             if not res.success:
-                raise ChainError(f"{'/'.join(keys[0].path)} [{rr.partition_key}] failed: "
-                                 f"{_failure_text(res)}")
+                raise ChainError(
+                    f"{'/'.join(keys[0].path)} [{rr.partition_key}] failed: {_failure_text(res)}"
+                )
         for p in list(remaining):
             if _loaded(instance, t, p, started):
                 remaining.discard(p)
@@ -118,4 +154,3 @@ def run_chain(defs: dg.Definitions, cfg: ProjectConfig, instance, *, table: str,
                 raise ChainError(f"summaries failed: {_failure_text(res)}")
             report.summaries = ["/".join(k.path) for k in keys]
     return report
-

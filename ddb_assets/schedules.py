@@ -1,7 +1,6 @@
 """Daily schedules: at the table's cron time (04:00 Asia/Tokyo by default) request
 yesterday's export partition, i.e. the table as of the end of the previous day."""
 
-
 from datetime import datetime, timedelta
 
 import dagster as dg

@@ -13,11 +13,10 @@ export, so a restart, a lost cursor or a tick that raised part-way never loses a
 and never processes one twice.
 """
 
-
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Optional
 
 import dagster as dg
 
@@ -36,13 +35,17 @@ def _meta_value(metadata, key):
     return getattr(v, "value", v)
 
 
-def _new_requests(instance, t: TableConfig, state: SensorState, since: datetime,
-                  settled: set[str]) -> None:
+def _new_requests(
+    instance, t: TableConfig, state: SensorState, since: datetime, settled: set[str]
+) -> None:
     """Add the exports requested by runs since the cursor (event log only, no AWS call)."""
     key = export_key(t)
     upto = state.observed_upto.get(t.name)
-    flt = (dg.AssetRecordsFilter(asset_key=key, after_storage_id=upto) if upto is not None
-           else dg.AssetRecordsFilter(asset_key=key, after_timestamp=since.timestamp()))
+    flt = (
+        dg.AssetRecordsFilter(asset_key=key, after_storage_id=upto)
+        if upto is not None
+        else dg.AssetRecordsFilter(asset_key=key, after_timestamp=since.timestamp())
+    )
     cursor = None
     while True:
         res = instance.fetch_observations(flt, limit=500, cursor=cursor, ascending=True)
@@ -57,8 +60,14 @@ def _new_requests(instance, t: TableConfig, state: SensorState, since: datetime,
             status = _meta_value(obs.metadata, "export_status")
             if status == "COMPLETED" and _already_reported(instance, t, obs.partition, arn):
                 continue
-            state.add(PendingExport(arn=arn, table=t.name, partition=obs.partition,
-                                    attempt=int(_meta_value(obs.metadata, "attempt") or 0)))
+            state.add(
+                PendingExport(
+                    arn=arn,
+                    table=t.name,
+                    partition=obs.partition,
+                    attempt=int(_meta_value(obs.metadata, "attempt") or 0),
+                )
+            )
         if not res.has_more:
             break
         cursor = res.cursor
@@ -66,22 +75,31 @@ def _new_requests(instance, t: TableConfig, state: SensorState, since: datetime,
 
 def _already_reported(instance, t: TableConfig, partition: str, arn: str) -> bool:
     res = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=export_key(t), asset_partitions=[partition]), limit=50)
-    return any(_meta_value(r.asset_materialization.metadata, "export_arn") == arn
-               for r in res.records if r.asset_materialization)
+        dg.AssetRecordsFilter(asset_key=export_key(t), asset_partitions=[partition]), limit=50
+    )
+    return any(
+        _meta_value(r.asset_materialization.metadata, "export_arn") == arn
+        for r in res.records
+        if r.asset_materialization
+    )
 
 
 def _failure_recorded(instance, t: TableConfig, partition: str, arn: str) -> bool:
     res = instance.fetch_observations(
-        dg.AssetRecordsFilter(asset_key=export_key(t), asset_partitions=[partition]), limit=100)
-    return any(_meta_value(r.asset_observation.metadata, "export_arn") == arn
-               and _meta_value(r.asset_observation.metadata, "failure_code")
-               for r in res.records if r.asset_observation)
+        dg.AssetRecordsFilter(asset_key=export_key(t), asset_partitions=[partition]), limit=100
+    )
+    return any(
+        _meta_value(r.asset_observation.metadata, "export_arn") == arn
+        and _meta_value(r.asset_observation.metadata, "failure_code")
+        for r in res.records
+        if r.asset_observation
+    )
 
 
 def _attempt_of(instance, t: TableConfig, partition: str, arn: str) -> int:
     res = instance.fetch_observations(
-        dg.AssetRecordsFilter(asset_key=export_key(t), asset_partitions=[partition]), limit=100)
+        dg.AssetRecordsFilter(asset_key=export_key(t), asset_partitions=[partition]), limit=100
+    )
     for r in res.records:
         if r.asset_observation and _meta_value(r.asset_observation.metadata, "export_arn") == arn:
             return int(_meta_value(r.asset_observation.metadata, "attempt") or 0)
@@ -92,13 +110,17 @@ def _settled_arns(instance, t: TableConfig, since: datetime) -> set[str]:
     """Exports of ``t`` already reported (COMPLETED) or recorded as FAILED since ``since``,
     read from the event log, so reconciliation spends no DescribeExport on them."""
     arns: set[str] = set()
-    for fetch, failed_only in ((instance.fetch_materializations, False),
-                               (instance.fetch_observations, True)):
+    for fetch, failed_only in (
+        (instance.fetch_materializations, False),
+        (instance.fetch_observations, True),
+    ):
         cursor = None
         while True:
-            res = fetch(dg.AssetRecordsFilter(asset_key=export_key(t),
-                                              after_timestamp=since.timestamp()),
-                        limit=1000, cursor=cursor)
+            res = fetch(
+                dg.AssetRecordsFilter(asset_key=export_key(t), after_timestamp=since.timestamp()),
+                limit=1000,
+                cursor=cursor,
+            )
             for r in res.records:
                 ev = r.asset_materialization or r.asset_observation
                 if ev is None or (failed_only and not _meta_value(ev.metadata, "failure_code")):
@@ -112,8 +134,14 @@ def _settled_arns(instance, t: TableConfig, since: datetime) -> set[str]:
     return arns
 
 
-def _reconcile(instance, cfg: ProjectConfig, ddb, state: SensorState, now: datetime,
-               settled: dict[str, set[str]]) -> None:
+def _reconcile(
+    instance,
+    cfg: ProjectConfig,
+    ddb,
+    state: SensorState,
+    now: datetime,
+    settled: dict[str, set[str]],
+) -> None:
     """Find recent exports of every table in DynamoDB itself (ListExports, newest first)."""
     since = now - timedelta(days=cfg.sensor.lookback_days)
     for t in cfg.tables:
@@ -130,8 +158,14 @@ def _reconcile(instance, cfg: ProjectConfig, ddb, state: SensorState, now: datet
                 continue
             if status == "FAILED" and _failure_recorded(instance, t, partition, arn):
                 continue
-            state.add(PendingExport(arn=arn, table=t.name, partition=partition,
-                                    attempt=_attempt_of(instance, t, partition, arn)))
+            state.add(
+                PendingExport(
+                    arn=arn,
+                    table=t.name,
+                    partition=partition,
+                    attempt=_attempt_of(instance, t, partition, arn),
+                )
+            )
     state.last_reconcile = now.timestamp()
 
 
@@ -145,27 +179,40 @@ class _CountingClient:
     def __getattr__(self, name):
         attr = getattr(self._client, name)
         if callable(attr) and not name.startswith("_") and name not in ("exceptions", "meta"):
+
             def counted(*args, **kwargs):
                 self.calls += 1
                 return attr(*args, **kwargs)
+
             return counted
         return attr
 
 
-def evaluate_tick(instance, cursor: Optional[str], cfg: ProjectConfig, ddb, *,
-                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+def evaluate_tick(
+    instance,
+    cursor: str | None,
+    cfg: ProjectConfig,
+    ddb,
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+):
     """One sensor tick, as a plain function (tests and the CLI call it directly)."""
     t0 = now()
     ddb = _CountingClient(ddb)
     state = SensorState.from_cursor(cursor)
     tables = {t.name: t for t in cfg.tables}
     lookback = t0 - timedelta(days=cfg.sensor.lookback_days)
-    reconcile = (state.recovered
-                 or t0.timestamp() - state.last_reconcile >= cfg.sensor.reconcile_minutes * 60)
+    reconcile = (
+        state.recovered
+        or t0.timestamp() - state.last_reconcile >= cfg.sensor.reconcile_minutes * 60
+    )
     # Reading "already settled" costs event-log reads, no AWS call; only a reconciliation
     # (or a fresh cursor re-reading the lookback) needs it.
-    settled = ({t.name: _settled_arns(instance, t, lookback - timedelta(days=1)) for t in cfg.tables}
-               if reconcile else {t.name: set() for t in cfg.tables})
+    settled = (
+        {t.name: _settled_arns(instance, t, lookback - timedelta(days=1)) for t in cfg.tables}
+        if reconcile
+        else {t.name: set() for t in cfg.tables}
+    )
     for t in cfg.tables:
         _new_requests(instance, t, state, lookback, settled[t.name])
     if reconcile:
@@ -185,36 +232,75 @@ def evaluate_tick(instance, cursor: Optional[str], cfg: ProjectConfig, ddb, *,
         if not _already_reported(instance, t, f.pending.partition, f.export.arn):
             md = export_metadata(f.export, now=noticed)
             md["attempt"] = f.pending.attempt
-            events.append(dg.AssetMaterialization(
-                asset_key=export_key(t), partition=f.pending.partition,
-                metadata={**{k: v for k, v in md.items() if v is not None},
-                          "dagster/uri": dg.MetadataValue.path(md["data_uri"] or "")},
-                description=f"export {md['export_id']} COMPLETED"))
-        runs.append(dg.RunRequest(
-            run_key=f"load:{f.export.arn}", asset_selection=[table_key(t)],
-            partition_key=f.pending.partition, tags={EXPORT_ARN_TAG: f.export.arn}))
+            events.append(
+                dg.AssetMaterialization(
+                    asset_key=export_key(t),
+                    partition=f.pending.partition,
+                    metadata={
+                        **{k: v for k, v in md.items() if v is not None},
+                        "dagster/uri": dg.MetadataValue.path(md["data_uri"] or ""),
+                    },
+                    description=f"export {md['export_id']} COMPLETED",
+                )
+            )
+        runs.append(
+            dg.RunRequest(
+                run_key=f"load:{f.export.arn}",
+                asset_selection=[table_key(t)],
+                partition_key=f.pending.partition,
+                tags={EXPORT_ARN_TAG: f.export.arn},
+            )
+        )
     for f in failed:
         t = tables[f.pending.table]
         del state.pending[f.pending.arn]
         d = f.export
         if not _failure_recorded(instance, t, f.pending.partition, d.arn):
-            events.append(dg.AssetObservation(
-                asset_key=export_key(t), partition=f.pending.partition,
-                description=f"export FAILED: {d.failure_code}: {d.failure_message}",
-                metadata={"export_arn": d.arn, "failure_code": d.failure_code or "",
-                          "failure_message": d.failure_message or "",
-                          "attempt": f.pending.attempt}))
-        runs.append(dg.RunRequest(
-            run_key=f"retry:{d.arn}", asset_selection=[export_key(t)],
-            partition_key=f.pending.partition, tags={EXPORT_ARN_TAG: d.arn},
-            run_config={"ops": {op_name(export_key(t)): {"config": {
-                "attempt": f.pending.attempt + 1, "previous_export_arn": d.arn}}}}))
+            events.append(
+                dg.AssetObservation(
+                    asset_key=export_key(t),
+                    partition=f.pending.partition,
+                    description=f"export FAILED: {d.failure_code}: {d.failure_message}",
+                    metadata={
+                        "export_arn": d.arn,
+                        "failure_code": d.failure_code or "",
+                        "failure_message": d.failure_message or "",
+                        "attempt": f.pending.attempt,
+                    },
+                )
+            )
+        runs.append(
+            dg.RunRequest(
+                run_key=f"retry:{d.arn}",
+                asset_selection=[export_key(t)],
+                partition_key=f.pending.partition,
+                tags={EXPORT_ARN_TAG: d.arn},
+                run_config={
+                    "ops": {
+                        op_name(export_key(t)): {
+                            "config": {
+                                "attempt": f.pending.attempt + 1,
+                                "previous_export_arn": d.arn,
+                            }
+                        }
+                    }
+                },
+            )
+        )
 
     new_cursor = state.to_cursor()
-    summary = (f"{len(completed)} completed, {len(failed)} failed, "
-               f"{len(state.pending)} in progress; {ddb.calls} DynamoDB calls")
-    return TickOutcome(events=events, runs=runs, cursor=new_cursor, api_calls=ddb.calls,
-                       pending=len(state.pending), summary=summary)
+    summary = (
+        f"{len(completed)} completed, {len(failed)} failed, "
+        f"{len(state.pending)} in progress; {ddb.calls} DynamoDB calls"
+    )
+    return TickOutcome(
+        events=events,
+        runs=runs,
+        cursor=new_cursor,
+        api_calls=ddb.calls,
+        pending=len(state.pending),
+        summary=summary,
+    )
 
 
 @dataclass
@@ -230,10 +316,10 @@ class TickOutcome:
 
     def to_sensor_result(self) -> dg.SensorResult:
         if not self.events and not self.runs:
-            return dg.SensorResult(skip_reason=dg.SkipReason(f"nothing new: {self.summary}"),
-                                   cursor=self.cursor)
-        return dg.SensorResult(asset_events=self.events, run_requests=self.runs,
-                               cursor=self.cursor)
+            return dg.SensorResult(
+                skip_reason=dg.SkipReason(f"nothing new: {self.summary}"), cursor=self.cursor
+            )
+        return dg.SensorResult(asset_events=self.events, run_requests=self.runs, cursor=self.cursor)
 
 
 def build_export_sensor(cfg: ProjectConfig) -> dg.SensorDefinition:

@@ -100,12 +100,15 @@ PRESTO_VIEW_SUFFIX = " */"
 # ---------------------------------------------------------------------------------------
 # Hive / Athena / DuckDB types
 
+
 class _TypeParser:
     """Parses Hive type strings as Glue stores them: ``array<struct<a:decimal(38,2)>>``."""
 
     def __init__(self, text: str):
         self.text = text
-        self.tokens = [t for t in re.findall(r"`[^`]*`|[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[<>(),:]", text)]
+        self.tokens = [
+            t for t in re.findall(r"`[^`]*`|[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[<>(),:]", text)
+        ]
         self.i = 0
 
     def _next(self) -> str:
@@ -181,17 +184,38 @@ class _TypeParser:
 
 
 _SCALARS = {  # hive name -> DuckDB type
-    "string": "VARCHAR", "boolean": "BOOLEAN", "tinyint": "TINYINT", "smallint": "SMALLINT",
-    "int": "INTEGER", "bigint": "BIGINT", "float": "FLOAT", "double": "DOUBLE",
-    "binary": "BLOB", "date": "DATE", "timestamp": "TIMESTAMP",
+    "string": "VARCHAR",
+    "boolean": "BOOLEAN",
+    "tinyint": "TINYINT",
+    "smallint": "SMALLINT",
+    "int": "INTEGER",
+    "bigint": "BIGINT",
+    "float": "FLOAT",
+    "double": "DOUBLE",
+    "binary": "BLOB",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
 }
 _DUCK_SCALARS = {
-    "varchar": "string", "boolean": "boolean", "tinyint": "tinyint", "smallint": "smallint",
-    "integer": "int", "bigint": "bigint", "float": "float", "double": "double", "blob": "binary",
-    "date": "date", "timestamp": "timestamp", "timestamp_ms": "timestamp",
-    "timestamp_ns": "timestamp", "timestamp_s": "timestamp",
+    "varchar": "string",
+    "boolean": "boolean",
+    "tinyint": "tinyint",
+    "smallint": "smallint",
+    "integer": "int",
+    "bigint": "bigint",
+    "float": "float",
+    "double": "double",
+    "blob": "binary",
+    "date": "date",
+    "timestamp": "timestamp",
+    "timestamp_ms": "timestamp",
+    "timestamp_ns": "timestamp",
+    "timestamp_s": "timestamp",
     # integer types Hive has no unsigned/128-bit version of: Trino would say bigint
-    "hugeint": "bigint", "ubigint": "bigint", "uinteger": "bigint", "usmallint": "int",
+    "hugeint": "bigint",
+    "ubigint": "bigint",
+    "uinteger": "bigint",
+    "usmallint": "int",
     "utinyint": "smallint",
 }
 
@@ -223,8 +247,13 @@ def trino_str(t: tuple) -> str:
         return "row(" + ", ".join(f"{n} {trino_str(ft)}" for n, ft in t[1]) + ")"
     if kind == "decimal":
         return f"decimal({t[1]},{t[2]})"
-    return {"string": "varchar", "binary": "varbinary", "int": "integer", "float": "real",
-            "timestamp": "timestamp(3)"}.get(kind, kind)
+    return {
+        "string": "varchar",
+        "binary": "varbinary",
+        "int": "integer",
+        "float": "real",
+        "timestamp": "timestamp(3)",
+    }.get(kind, kind)
 
 
 def _dq(name: str) -> str:
@@ -273,12 +302,15 @@ def from_duckdb_type(ty: Any) -> tuple:
 # ---------------------------------------------------------------------------------------
 # Errors
 
+
 def _reason_of(exc: Exception) -> str:
     msg = str(exc).strip()
     first = msg.splitlines()[0] if msg else type(exc).__name__
     if "MERGE INTO command cannot affect the same target row more than once" in msg:
-        return ("MERGE_TARGET_ROW_MULTIPLE_MATCHES: One MERGE target table row matched more than one source row "
-                "(emulated with DuckDB)")
+        return (
+            "MERGE_TARGET_ROW_MULTIPLE_MATCHES: One MERGE target table row matched more than one source row "
+            "(emulated with DuckDB)"
+        )
     if isinstance(exc, duckdb.ConversionException):
         code = "INVALID_CAST_ARGUMENT"
     elif isinstance(exc, duckdb.BinderException):
@@ -304,6 +336,7 @@ class _Fail(Exception):
 
 # ---------------------------------------------------------------------------------------
 # The emulator
+
 
 @dataclass
 class EmulatedQuery:
@@ -341,11 +374,11 @@ class AthenaEmulator:
         self.con = duckdb.connect()
         prepare_duckdb_connection(self.con)
         self.con.execute("SET threads = 2")
-        self.views: dict[tuple[str, str], str] = {}     # views created through this emulator
+        self.views: dict[tuple[str, str], str] = {}  # views created through this emulator
         self.statements: list[str] = []
         self.queries: list[EmulatedQuery] = []
         self._downloads: dict[tuple[str, str, str], str] = {}
-        self._metadata: dict[str, dict] = {}   # Iceberg metadata files (immutable) by URI
+        self._metadata: dict[str, dict] = {}  # Iceberg metadata files (immutable) by URI
 
     def close(self) -> None:
         self.con.close()
@@ -361,25 +394,44 @@ class AthenaEmulator:
         try:
             trees = [t for t in sqlglot.parse(sql, read="athena") if t is not None]
             if len(trees) != 1:
-                raise _Fail("INVALID_SESSION_PROPERTY: Only one sql statement is allowed. Got: "
-                            f"{len(trees)}")
+                raise _Fail(
+                    "INVALID_SESSION_PROPERTY: Only one sql statement is allowed. Got: "
+                    f"{len(trees)}"
+                )
             tree = trees[0]
             columns, rows = self._dispatch(tree, q)
         except _Fail as f:
             q.state, q.reason = "FAILED", f.reason
-            raise AthenaQueryError(f"Athena query failed: {f.reason}", query_id=q.query_id,
-                                   state="FAILED", reason=f.reason, sql=sql) from None
+            raise AthenaQueryError(
+                f"Athena query failed: {f.reason}",
+                query_id=q.query_id,
+                state="FAILED",
+                reason=f.reason,
+                sql=sql,
+            ) from None
         except (duckdb.Error, TranspileError) as exc:
-            reason = (f"NOT_SUPPORTED: the emulator cannot translate this statement: {exc}"
-                      if isinstance(exc, TranspileError) else _reason_of(exc))
+            reason = (
+                f"NOT_SUPPORTED: the emulator cannot translate this statement: {exc}"
+                if isinstance(exc, TranspileError)
+                else _reason_of(exc)
+            )
             q.state, q.reason = "FAILED", reason
-            err = AthenaQueryError(f"Athena query failed: {reason}", query_id=q.query_id,
-                                   state="FAILED", reason=reason, sql=sql)
+            err = AthenaQueryError(
+                f"Athena query failed: {reason}",
+                query_id=q.query_id,
+                state="FAILED",
+                reason=reason,
+                sql=sql,
+            )
             err.duckdb_sql = q.duckdb_sql
             raise err from exc
-        return QueryResult(query_id=q.query_id, columns=columns, rows=rows,
-                           bytes_scanned=q.bytes_scanned,
-                           elapsed_ms=int((time.monotonic() - started) * 1000))
+        return QueryResult(
+            query_id=q.query_id,
+            columns=columns,
+            rows=rows,
+            bytes_scanned=q.bytes_scanned,
+            elapsed_ms=int((time.monotonic() - started) * 1000),
+        )
 
     def _dispatch(self, tree: exp.Expression, q: EmulatedQuery):
         if isinstance(tree, exp.Query):
@@ -395,8 +447,10 @@ class AthenaEmulator:
             if kind == "TABLE" and tree.expression is None:
                 self._create_table(tree)
                 return [], []
-            raise _Fail(f"NOT_SUPPORTED: the emulator runs CREATE TABLE, CTAS and CREATE VIEW only, not "
-                        f"{tree.sql('athena')[:80]!r}")
+            raise _Fail(
+                f"NOT_SUPPORTED: the emulator runs CREATE TABLE, CTAS and CREATE VIEW only, not "
+                f"{tree.sql('athena')[:80]!r}"
+            )
         if isinstance(tree, exp.Drop):
             self._drop(tree)
             return [], []
@@ -420,7 +474,9 @@ class AthenaEmulator:
 
     def _partitions(self, db: str, name: str) -> list[dict]:
         out = []
-        for page in self.glue.get_paginator("get_partitions").paginate(DatabaseName=db, TableName=name):
+        for page in self.glue.get_paginator("get_partitions").paginate(
+            DatabaseName=db, TableName=name
+        ):
             out.extend(page["Partitions"])
         return out
 
@@ -469,15 +525,19 @@ class AthenaEmulator:
             if not isinstance(c, exp.EQ):
                 continue
             for col, other in ((c.this, c.expression), (c.expression, c.this)):
-                if (isinstance(col, exp.Column) and col.name.lower() in keys
-                        and (not col.table or col.table.lower() in names)):
+                if (
+                    isinstance(col, exp.Column)
+                    and col.name.lower() in keys
+                    and (not col.table or col.table.lower() in names)
+                ):
                     text = self._literal_text(other)
                     if text is not None:
                         fixed[col.name.lower()] = text
         return fixed or None
 
-    def _collect(self, tree: exp.Expression, default_db: str, needs: dict, views: list,
-                 depth: int = 0) -> None:
+    def _collect(
+        self, tree: exp.Expression, default_db: str, needs: dict, views: list, depth: int = 0
+    ) -> None:
         """Fill ``needs[(db, name)]`` = (glue table, set of partition filters or None=all)
         and ``views`` (dependency order) for every table ``tree`` reads."""
         if depth > 20:
@@ -488,9 +548,11 @@ class AthenaEmulator:
                 raise _Fail(f"CATALOG_NOT_FOUND: Catalog '{table.catalog}' does not exist")
             glue_table = self._get_table(db, name)
             if glue_table is None:
-                raise _Fail(f"TABLE_NOT_FOUND: line {table.this.meta.get('line', 1)}:"
-                            f"{table.this.meta.get('col', 1)}: Table 'awsdatacatalog.{db}.{name}' "
-                            "does not exist")
+                raise _Fail(
+                    f"TABLE_NOT_FOUND: line {table.this.meta.get('line', 1)}:"
+                    f"{table.this.meta.get('col', 1)}: Table 'awsdatacatalog.{db}.{name}' "
+                    "does not exist"
+                )
             if glue_table.get("TableType") == "VIRTUAL_VIEW":
                 view_sql = self._view_sql(glue_table, db, name)
                 vtree = sqlglot.parse_one(view_sql, read="athena")
@@ -509,13 +571,15 @@ class AthenaEmulator:
     def _view_sql(self, glue_table: dict, db: str, name: str) -> str:
         text = glue_table.get("ViewOriginalText") or ""
         if text.startswith(PRESTO_VIEW_PREFIX) and text.endswith(PRESTO_VIEW_SUFFIX):
-            payload = text[len(PRESTO_VIEW_PREFIX):-len(PRESTO_VIEW_SUFFIX)]
+            payload = text[len(PRESTO_VIEW_PREFIX) : -len(PRESTO_VIEW_SUFFIX)]
             return json.loads(base64.b64decode(payload))["originalSql"]
         if (db, name) in self.views:
             return self.views[(db, name)]
         raise _Fail(f"HIVE_UNSUPPORTED_FORMAT: view {db}.{name} is not an Athena (Presto) view")
 
-    def _prepare_sources(self, tree: exp.Expression, q: EmulatedQuery, needs: dict | None = None) -> dict:
+    def _prepare_sources(
+        self, tree: exp.Expression, q: EmulatedQuery, needs: dict | None = None
+    ) -> dict:
         needs = dict(needs or {})
         views: list = []
         self._collect(tree, self.database, needs, views)
@@ -529,22 +593,28 @@ class AthenaEmulator:
             self._drop_duck(db, name)
             self.con.execute(f"CREATE VIEW {_dq(db)}.{_dq(name)} AS {duck}")
             rel = self.con.sql(f"SELECT * FROM {_dq(db)}.{_dq(name)}")
-            schema[name] = {c.lower(): trino_str(_safe_hive(t)) for c, t in zip(rel.columns, rel.types)}
+            schema[name] = {
+                c.lower(): trino_str(_safe_hive(t)) for c, t in zip(rel.columns, rel.types)
+            }
         return schema
 
     def _drop_duck(self, db: str, name: str) -> None:
         for kind, fn in (("VIEW", "duckdb_views"), ("TABLE", "duckdb_tables")):
-            n = self.con.execute(f"SELECT count(*) FROM {fn}() WHERE schema_name = ? AND {fn[7:-1]}_name = ?",
-                                 [db, name]).fetchone()[0]
+            n = self.con.execute(
+                f"SELECT count(*) FROM {fn}() WHERE schema_name = ? AND {fn[7:-1]}_name = ?",
+                [db, name],
+            ).fetchone()[0]
             if n:
                 self.con.execute(f"DROP {kind} {_dq(db)}.{_dq(name)}")
 
     def _list_objects(self, location: str, hidden: bool = False) -> list[tuple[str, str, int, str]]:
         bucket, key = _split_s3(location)
         out = []
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=_prefix(key)):
+        for page in self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=_prefix(key)
+        ):
             for o in page.get("Contents", []):
-                rel = o["Key"][len(_prefix(key)):]
+                rel = o["Key"][len(_prefix(key)) :]
                 parts = rel.split("/")
                 if not rel or rel.endswith("/") or o["Key"].endswith("_$folder$"):
                     continue
@@ -558,14 +628,17 @@ class AthenaEmulator:
             return self._load_iceberg(db, name, glue_table, filters, q)
         sd = glue_table.get("StorageDescriptor", {})
         columns = [(c["Name"].lower(), parse_hive_type(c["Type"])) for c in sd.get("Columns", [])]
-        pkeys = [(k["Name"].lower(), parse_hive_type(k.get("Type", "string")))
-                 for k in glue_table.get("PartitionKeys", [])]
+        pkeys = [
+            (k["Name"].lower(), parse_hive_type(k.get("Type", "string")))
+            for k in glue_table.get("PartitionKeys", [])
+        ]
         if pkeys:
             units = []
             for p in self._partitions(db, name):
                 values = dict(zip([k for k, _ in pkeys], p["Values"]))
                 if filters is not None and not any(
-                        all(values.get(k) == v for k, v in f.items()) for f in filters):
+                    all(values.get(k) == v for k, v in f.items()) for f in filters
+                ):
                     continue
                 self._check_partition_schema(db, name, columns, p)
                 units.append((p.get("StorageDescriptor", {}).get("Location", ""), p["Values"]))
@@ -578,11 +651,15 @@ class AthenaEmulator:
         elif input_format == TEXT_INPUT or serde.endswith("LazySimpleSerDe"):
             kind = "text"
         else:
-            raise _Fail(f"HIVE_UNSUPPORTED_FORMAT: the emulator reads TEXTFILE and PARQUET tables, "
-                        f"not {db}.{name} ({input_format or serde or 'no format'})")
+            raise _Fail(
+                f"HIVE_UNSUPPORTED_FORMAT: the emulator reads TEXTFILE and PARQUET tables, "
+                f"not {db}.{name} ({input_format or serde or 'no format'})"
+            )
         self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {_dq(db)}")
         target = f"{_dq(db)}.{_dq(name)}"
-        typed_cols = ", ".join(f"{_dq(c)} {duckdb_str(t)}" for c, t in columns + pkeys) or '"_" INTEGER'
+        typed_cols = (
+            ", ".join(f"{_dq(c)} {duckdb_str(t)}" for c, t in columns + pkeys) or '"_" INTEGER'
+        )
         self._drop_duck(db, name)
         self.con.execute(f"CREATE OR REPLACE TABLE {target} ({typed_cols})")
         for location, values in units:
@@ -602,7 +679,7 @@ class AthenaEmulator:
         """Athena maps a partition's columns to the table's by position and fails when the
         types differ (HIVE_PARTITION_SCHEMA_MISMATCH)."""
         pcols = partition.get("StorageDescriptor", {}).get("Columns") or []
-        for i, (c, t) in enumerate(zip(pcols, columns)):
+        for c, t in zip(pcols, columns):
             pt = parse_hive_type(c["Type"])
             if pt != t[1] and not _widens(pt, t[1]):
                 values = "/".join(partition["Values"])
@@ -611,10 +688,11 @@ class AthenaEmulator:
                     f"partition schemas. The types are incompatible and cannot be coerced. The "
                     f"column '{t[0]}' in table '{db}.{name}' is declared as type '{hive_str(t[1])}', "
                     f"but partition '{values}' declared column '{c['Name']}' as type "
-                    f"'{hive_str(pt)}'.")
+                    f"'{hive_str(pt)}'."
+                )
 
     def _insert_text(self, target: str, sd: dict, columns, consts, objects) -> None:
-        params = ((sd.get("SerdeInfo") or {}).get("Parameters") or {})
+        params = (sd.get("SerdeInfo") or {}).get("Parameters") or {}
         delim = params.get("field.delim", "\u0001")
         null_format = params.get("serialization.null.format", "\\N")
         rows: list[list[str | None]] = [[] for _ in columns]
@@ -638,9 +716,13 @@ class AthenaEmulator:
         arrow = pa.table({f"c{i}": pa.array(r, type=pa.string()) for i, r in enumerate(rows)})
         self.con.register("__emu_text", arrow)
         try:
-            sel = [f"TRY_CAST(c{i} AS {duckdb_str(t)})" if t != ("string",) else f"c{i}"
-                   for i, (_, t) in enumerate(columns)]
-            self.con.execute(f"INSERT INTO {target} SELECT {', '.join(sel + consts)} FROM __emu_text")
+            sel = [
+                f"TRY_CAST(c{i} AS {duckdb_str(t)})" if t != ("string",) else f"c{i}"
+                for i, (_, t) in enumerate(columns)
+            ]
+            self.con.execute(
+                f"INSERT INTO {target} SELECT {', '.join(sel + consts)} FROM __emu_text"
+            )
         finally:
             self.con.unregister("__emu_text")
 
@@ -671,14 +753,21 @@ class AthenaEmulator:
                     raise _Fail(
                         f"HIVE_BAD_DATA: Field {col}'s type {str(ftype)} in parquet file "
                         f"s3://{bucket}/{key} is incompatible with type {hive_str(t)} defined in "
-                        f"table schema of {db}.{name}")
+                        f"table schema of {db}.{name}"
+                    )
                 sel.append(f"CAST({_dq(fname)} AS {duckdb_str(t)})")
-            self.con.execute(f"INSERT INTO {target} SELECT {', '.join(sel + consts)} "
-                             f"FROM read_parquet({_sql_str(path)})")
+            self.con.execute(
+                f"INSERT INTO {target} SELECT {', '.join(sel + consts)} "
+                f"FROM read_parquet({_sql_str(path)})"
+            )
 
     # -- transpiling ----------------------------------------------------------------------
     def _to_duckdb(self, athena_sql: str | exp.Expression, schema: dict, default_db: str) -> str:
-        tree = athena_sql if isinstance(athena_sql, exp.Expression) else sqlglot.parse_one(athena_sql, read="athena")
+        tree = (
+            athena_sql
+            if isinstance(athena_sql, exp.Expression)
+            else sqlglot.parse_one(athena_sql, read="athena")
+        )
         tree = tree.copy()
         # unqualified names resolve in the statement's database, as in Athena
         for t in self._base_tables(tree):
@@ -705,11 +794,17 @@ class AthenaEmulator:
         fmt = (props.get("format") or "PARQUET").upper()
         if fmt != "PARQUET":
             raise _Fail(f"NOT_SUPPORTED: the emulator writes PARQUET only, not format {fmt!r}")
-        unsupported = set(props) - {"format", "write_compression", "external_location",
-                                    "parquet_compression"}
+        unsupported = set(props) - {
+            "format",
+            "write_compression",
+            "external_location",
+            "parquet_compression",
+        }
         if unsupported:
-            raise _Fail(f"NOT_SUPPORTED: the emulator does not support table properties "
-                        f"{sorted(unsupported)}")
+            raise _Fail(
+                f"NOT_SUPPORTED: the emulator does not support table properties "
+                f"{sorted(unsupported)}"
+            )
         location = props.get("external_location")
         if not location:
             raise _Fail("NOT_SUPPORTED: the emulator needs an external_location for a CTAS")
@@ -718,14 +813,17 @@ class AthenaEmulator:
         except self.glue.exceptions.EntityNotFoundException:
             raise _Fail(f"SCHEMA_NOT_FOUND: Schema '{db}' does not exist") from None
         if self._get_table(db, name) is not None:
-            raise _Fail(f"TABLE_ALREADY_EXISTS: line 1:1: Table 'awsdatacatalog.{db}.{name}' "
-                        "already exists")
+            raise _Fail(
+                f"TABLE_ALREADY_EXISTS: line 1:1: Table 'awsdatacatalog.{db}.{name}' already exists"
+            )
         bucket, key = _split_s3(location)
         existing = self.s3.list_objects_v2(Bucket=bucket, Prefix=_prefix(key), MaxKeys=1)
         if existing.get("KeyCount", 0):
-            raise _Fail(f"HIVE_PATH_ALREADY_EXISTS: Target directory for table '{db}.{name}' "
-                        f"already exists: {location}. You may need to manually clean the data at "
-                        "location before retrying. Athena will not delete data in your account.")
+            raise _Fail(
+                f"HIVE_PATH_ALREADY_EXISTS: Target directory for table '{db}.{name}' "
+                f"already exists: {location}. You may need to manually clean the data at "
+                "location before retrying. Athena will not delete data in your account."
+            )
         query = tree.expression
         _check_named_columns(query)
         self._run_query(query, q)
@@ -734,41 +832,60 @@ class AthenaEmulator:
         names = [n.lower() for n in _trino_column_names(query, rel.columns)]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
-            raise _Fail(f"DUPLICATE_COLUMN_NAME: Column name '{sorted(dup)[0]}' specified more "
-                        "than once")
+            raise _Fail(
+                f"DUPLICATE_COLUMN_NAME: Column name '{sorted(dup)[0]}' specified more than once"
+            )
         try:
             hive = [from_duckdb_type(t) for t in rel.types]
         except UnsupportedHiveType as exc:
             raise _Fail(f"NOT_SUPPORTED: {exc}") from None
-        compression = (props.get("write_compression") or props.get("parquet_compression") or "GZIP")
+        compression = props.get("write_compression") or props.get("parquet_compression") or "GZIP"
         compression = compression.upper()
         if compression not in ("ZSTD", "SNAPPY", "GZIP", "NONE", "UNCOMPRESSED", "LZ4"):
             raise _Fail(f"INVALID_TABLE_PROPERTY: unknown write_compression {compression!r}")
         count = self.con.execute("SELECT count(*) FROM __emu_ctas").fetchone()[0]
         if count:
             path = os.path.join(self._tmp.name, f"{q.query_id}.parquet")
-            sel = ", ".join(f"CAST({_dq(c)} AS {duckdb_str(t)}) AS {_dq(n)}"
-                            for c, t, n in zip(rel.columns, hive, names))
+            sel = ", ".join(
+                f"CAST({_dq(c)} AS {duckdb_str(t)}) AS {_dq(n)}"
+                for c, t, n in zip(rel.columns, hive, names)
+            )
             codec = "UNCOMPRESSED" if compression == "NONE" else compression
-            self.con.execute(f"COPY (SELECT {sel} FROM __emu_ctas) TO {_sql_str(path)} "
-                             f"(FORMAT PARQUET, COMPRESSION {codec})")
+            self.con.execute(
+                f"COPY (SELECT {sel} FROM __emu_ctas) TO {_sql_str(path)} "
+                f"(FORMAT PARQUET, COMPRESSION {codec})"
+            )
             with open(path, "rb") as f:
-                self.s3.put_object(Bucket=bucket, Key=_prefix(key) + f"{q.query_id}_00000",
-                                   Body=f.read())
+                self.s3.put_object(
+                    Bucket=bucket, Key=_prefix(key) + f"{q.query_id}_00000", Body=f.read()
+                )
             os.remove(path)
         self.con.execute("DROP TABLE __emu_ctas")
-        self.glue.create_table(DatabaseName=db, TableInput={
-            "Name": name, "TableType": "EXTERNAL_TABLE",
-            "Parameters": {"has_encrypted_data": "false", "parquet.compression": compression,
-                           "classification": "parquet"},
-            "PartitionKeys": [],
-            "StorageDescriptor": {
-                "Columns": [{"Name": n, "Type": hive_str(t)} for n, t in zip(names, hive)],
-                "Location": location, "InputFormat": PARQUET_INPUT, "OutputFormat": PARQUET_OUTPUT,
-                "Compressed": False, "NumberOfBuckets": 0,
-                "SerdeInfo": {"SerializationLibrary": PARQUET_SERDE,
-                              "Parameters": {"serialization.format": "1"}}},
-        })
+        self.glue.create_table(
+            DatabaseName=db,
+            TableInput={
+                "Name": name,
+                "TableType": "EXTERNAL_TABLE",
+                "Parameters": {
+                    "has_encrypted_data": "false",
+                    "parquet.compression": compression,
+                    "classification": "parquet",
+                },
+                "PartitionKeys": [],
+                "StorageDescriptor": {
+                    "Columns": [{"Name": n, "Type": hive_str(t)} for n, t in zip(names, hive)],
+                    "Location": location,
+                    "InputFormat": PARQUET_INPUT,
+                    "OutputFormat": PARQUET_OUTPUT,
+                    "Compressed": False,
+                    "NumberOfBuckets": 0,
+                    "SerdeInfo": {
+                        "SerializationLibrary": PARQUET_SERDE,
+                        "Parameters": {"serialization.format": "1"},
+                    },
+                },
+            },
+        )
 
     # -- CREATE TABLE without AS: Hive external tables and Iceberg tables -------------------
     def _require_database(self, db: str) -> None:
@@ -782,8 +899,10 @@ class AthenaEmulator:
         if iceberg:
             for dt in [kind, *kind.find_all(exp.DataType)]:
                 if dt.this in _NOT_ICEBERG:
-                    raise _Fail(f"NOT_SUPPORTED: Iceberg tables do not support the type "
-                                f"{dt.sql('hive').lower()} (use string, int, bigint, ...)")
+                    raise _Fail(
+                        f"NOT_SUPPORTED: Iceberg tables do not support the type "
+                        f"{dt.sql('hive').lower()} (use string, int, bigint, ...)"
+                    )
         try:
             return parse_hive_type(kind.sql(dialect="hive"))
         except ValueError as exc:
@@ -798,26 +917,32 @@ class AthenaEmulator:
         external, location, partitioned, fmt, delim = False, None, None, None, None
         tblprops: dict[str, str] = {}
         props = tree.args.get("properties")
-        for p in (props.expressions if props is not None else []):
+        for p in props.expressions if props is not None else []:
             if isinstance(p, exp.ExternalProperty):
                 external = True
             elif isinstance(p, exp.LocationProperty):
                 location = p.this.name
             elif isinstance(p, exp.PartitionedByProperty):
-                partitioned = list(p.this.expressions) if isinstance(p.this, exp.Schema) else [p.this]
+                partitioned = (
+                    list(p.this.expressions) if isinstance(p.this, exp.Schema) else [p.this]
+                )
             elif isinstance(p, exp.FileFormatProperty):
                 fmt = (p.this.name if isinstance(p.this, exp.Expression) else str(p.this)).upper()
             elif isinstance(p, exp.RowFormatDelimitedProperty):
                 extra = [k for k, v in p.args.items() if v is not None and k != "fields"]
                 if extra:
-                    raise _Fail(f"NOT_SUPPORTED: the emulator reads ROW FORMAT DELIMITED FIELDS only, not {extra}")
+                    raise _Fail(
+                        f"NOT_SUPPORTED: the emulator reads ROW FORMAT DELIMITED FIELDS only, not {extra}"
+                    )
                 delim = p.args["fields"].name if p.args.get("fields") is not None else None
             elif isinstance(p, exp.Property):
                 key = p.name.lower() if p.name else str(p.this).lower()
                 value = p.args.get("value")
                 tblprops[key] = value.name if isinstance(value, exp.Expression) else str(value)
             else:
-                raise _Fail(f"NOT_SUPPORTED: the emulator does not support {p.sql('athena')!r} in CREATE TABLE")
+                raise _Fail(
+                    f"NOT_SUPPORTED: the emulator does not support {p.sql('athena')!r} in CREATE TABLE"
+                )
         iceberg = tblprops.get("table_type", "").upper() == "ICEBERG"
         self._require_database(db)
         if self._get_table(db, name) is not None:
@@ -838,52 +963,85 @@ class AthenaEmulator:
         _split_s3(location)
         if iceberg:
             if external:
-                raise _Fail("NOT_SUPPORTED: CREATE EXTERNAL TABLE cannot create an Iceberg table: use "
-                            "CREATE TABLE ... TBLPROPERTIES ('table_type'='ICEBERG')")
+                raise _Fail(
+                    "NOT_SUPPORTED: CREATE EXTERNAL TABLE cannot create an Iceberg table: use "
+                    "CREATE TABLE ... TBLPROPERTIES ('table_type'='ICEBERG')"
+                )
             if fmt is not None or delim is not None:
-                raise _Fail("NOT_SUPPORTED: Iceberg tables take the file format from TBLPROPERTIES "
-                            "('format'), not STORED AS / ROW FORMAT")
+                raise _Fail(
+                    "NOT_SUPPORTED: Iceberg tables take the file format from TBLPROPERTIES "
+                    "('format'), not STORED AS / ROW FORMAT"
+                )
             spec = []
             for p in partitioned or []:
                 if not isinstance(p, (exp.Identifier, exp.Column)):
-                    raise _Fail(f"NOT_SUPPORTED: the emulator partitions Iceberg tables by identity "
-                                f"(a column name) only, not {p.sql('athena')!r}")
+                    raise _Fail(
+                        f"NOT_SUPPORTED: the emulator partitions Iceberg tables by identity "
+                        f"(a column name) only, not {p.sql('athena')!r}"
+                    )
                 if p.name.lower() not in names:
-                    raise _Fail(f"COLUMN_NOT_FOUND: Partition column '{p.name}' is not a column of "
-                                f"{db}.{name}")
+                    raise _Fail(
+                        f"COLUMN_NOT_FOUND: Partition column '{p.name}' is not a column of "
+                        f"{db}.{name}"
+                    )
                 spec.append(p.name.lower())
             self._iceberg_create(db, name, columns, spec, location, tblprops)
             return
         if not external:
-            raise _Fail("NOT_SUPPORTED: Only external table creation is supported (CREATE EXTERNAL TABLE, "
-                        "or an Iceberg table with TBLPROPERTIES ('table_type'='ICEBERG'))")
+            raise _Fail(
+                "NOT_SUPPORTED: Only external table creation is supported (CREATE EXTERNAL TABLE, "
+                "or an Iceberg table with TBLPROPERTIES ('table_type'='ICEBERG'))"
+            )
         pkeys = []
         for p in partitioned or []:
             if not isinstance(p, exp.ColumnDef) or p.args.get("kind") is None:
-                raise _Fail(f"SYNTAX_ERROR: a Hive table's partition columns need a type: {p.sql('athena')!r}")
+                raise _Fail(
+                    f"SYNTAX_ERROR: a Hive table's partition columns need a type: {p.sql('athena')!r}"
+                )
             pkeys.append((p.name.lower(), self._ddl_type(p.args["kind"], False)))
         if fmt not in (None, "TEXTFILE", "PARQUET"):
             raise _Fail(f"NOT_SUPPORTED: the emulator reads TEXTFILE and PARQUET tables, not {fmt}")
         if fmt == "PARQUET":
-            sd = {"InputFormat": PARQUET_INPUT, "OutputFormat": PARQUET_OUTPUT,
-                  "SerdeInfo": {"SerializationLibrary": PARQUET_SERDE, "Parameters": {"serialization.format": "1"}}}
+            sd = {
+                "InputFormat": PARQUET_INPUT,
+                "OutputFormat": PARQUET_OUTPUT,
+                "SerdeInfo": {
+                    "SerializationLibrary": PARQUET_SERDE,
+                    "Parameters": {"serialization.format": "1"},
+                },
+            }
         else:
             d = "\u0001" if delim is None else delim
-            sd = {"InputFormat": TEXT_INPUT, "OutputFormat": TEXT_OUTPUT,
-                  "SerdeInfo": {"SerializationLibrary": TEXT_SERDE,
-                                "Parameters": {"field.delim": d, "serialization.format": d}}}
-        self.glue.create_table(DatabaseName=db, TableInput={
-            "Name": name, "TableType": "EXTERNAL_TABLE",
-            "Parameters": {"EXTERNAL": "TRUE", **{k: v for k, v in tblprops.items()}},
-            "PartitionKeys": [{"Name": n, "Type": hive_str(t)} for n, t in pkeys],
-            "StorageDescriptor": {"Columns": [{"Name": n, "Type": hive_str(t)} for n, t in columns],
-                                  "Location": location, **sd}})
+            sd = {
+                "InputFormat": TEXT_INPUT,
+                "OutputFormat": TEXT_OUTPUT,
+                "SerdeInfo": {
+                    "SerializationLibrary": TEXT_SERDE,
+                    "Parameters": {"field.delim": d, "serialization.format": d},
+                },
+            }
+        self.glue.create_table(
+            DatabaseName=db,
+            TableInput={
+                "Name": name,
+                "TableType": "EXTERNAL_TABLE",
+                "Parameters": {"EXTERNAL": "TRUE", **{k: v for k, v in tblprops.items()}},
+                "PartitionKeys": [{"Name": n, "Type": hive_str(t)} for n, t in pkeys],
+                "StorageDescriptor": {
+                    "Columns": [{"Name": n, "Type": hive_str(t)} for n, t in columns],
+                    "Location": location,
+                    **sd,
+                },
+            },
+        )
 
     # -- ALTER TABLE ------------------------------------------------------------------------
     def _alter(self, tree: exp.Alter) -> None:
         target = tree.this
         if not isinstance(target, exp.Table) or (tree.args.get("kind") or "").upper() != "TABLE":
-            raise _Fail(f"NOT_SUPPORTED: the emulator runs ALTER TABLE only, not {tree.sql('athena')[:60]!r}")
+            raise _Fail(
+                f"NOT_SUPPORTED: the emulator runs ALTER TABLE only, not {tree.sql('athena')[:60]!r}"
+            )
         db, name = self._db_of(target, self.database), target.name.lower()
         glue_table = self._get_table(db, name)
         if glue_table is None:
@@ -896,41 +1054,60 @@ class AthenaEmulator:
             meta = self._iceberg_meta(glue_table)
             for a in actions:
                 if isinstance(a, exp.AddPartition):
-                    raise _Fail("NOT_SUPPORTED: ALTER TABLE ADD PARTITION is not supported for Iceberg tables "
-                                "(Iceberg partitions follow from the data)")
+                    raise _Fail(
+                        "NOT_SUPPORTED: ALTER TABLE ADD PARTITION is not supported for Iceberg tables "
+                        "(Iceberg partitions follow from the data)"
+                    )
                 if isinstance(a, exp.Schema):
-                    meta = _iceberg_add_columns(meta, [(cd.name.lower(), self._ddl_type(cd.args["kind"], True))
-                                                       for cd in a.expressions])
+                    meta = _iceberg_add_columns(
+                        meta,
+                        [
+                            (cd.name.lower(), self._ddl_type(cd.args["kind"], True))
+                            for cd in a.expressions
+                        ],
+                    )
                 elif isinstance(a, exp.Drop) and (a.args.get("kind") or "").upper() == "COLUMN":
                     for col in a.args.get("tables") or [a.this]:
-                        meta = _iceberg_drop_column(meta, col.name.lower(), bool(a.args.get("exists")))
+                        meta = _iceberg_drop_column(
+                            meta, col.name.lower(), bool(a.args.get("exists"))
+                        )
                 else:
-                    raise _Fail(f"NOT_SUPPORTED: the emulator runs ADD COLUMNS and DROP COLUMN on Iceberg "
-                                f"tables, not {a.sql('athena')[:60]!r}")
+                    raise _Fail(
+                        f"NOT_SUPPORTED: the emulator runs ADD COLUMNS and DROP COLUMN on Iceberg "
+                        f"tables, not {a.sql('athena')[:60]!r}"
+                    )
             self._iceberg_commit(db, name, glue_table, meta)
             return
         for a in actions:
             if isinstance(a, exp.AddPartition):
                 self._add_partition(db, name, glue_table, a)
             elif isinstance(a, exp.Drop) and (a.args.get("kind") or "").upper() == "COLUMN":
-                raise _Fail("NOT_SUPPORTED: ALTER TABLE DROP COLUMN is only supported for Iceberg tables "
-                            "(use REPLACE COLUMNS on a Hive table)")
+                raise _Fail(
+                    "NOT_SUPPORTED: ALTER TABLE DROP COLUMN is only supported for Iceberg tables "
+                    "(use REPLACE COLUMNS on a Hive table)"
+                )
             else:
-                raise _Fail(f"NOT_SUPPORTED: the emulator runs ADD PARTITION on Hive tables only, not "
-                            f"{a.sql('athena')[:60]!r}")
+                raise _Fail(
+                    f"NOT_SUPPORTED: the emulator runs ADD PARTITION on Hive tables only, not "
+                    f"{a.sql('athena')[:60]!r}"
+                )
 
-    def _add_partition(self, db: str, name: str, glue_table: dict, action: exp.AddPartition) -> None:
+    def _add_partition(
+        self, db: str, name: str, glue_table: dict, action: exp.AddPartition
+    ) -> None:
         spec = action.this
         given: dict[str, str] = {}
-        for eq in (spec.expressions if isinstance(spec, exp.Anonymous) else []):
+        for eq in spec.expressions if isinstance(spec, exp.Anonymous) else []:
             text = self._literal_text(eq.expression) if isinstance(eq, exp.EQ) else None
             if not isinstance(eq, exp.EQ) or not isinstance(eq.this, exp.Column) or text is None:
                 raise _Fail(f"SYNTAX_ERROR: partition spec {spec.sql('athena')!r}")
             given[eq.this.name.lower()] = text
         keys = [k["Name"].lower() for k in glue_table.get("PartitionKeys", [])]
         if sorted(given) != sorted(keys):
-            raise _Fail(f"HIVE_METASTORE_ERROR: partition spec {sorted(given)} does not match the partition "
-                        f"keys {keys} of {db}.{name}")
+            raise _Fail(
+                f"HIVE_METASTORE_ERROR: partition spec {sorted(given)} does not match the partition "
+                f"keys {keys} of {db}.{name}"
+            )
         values = [given[k] for k in keys]
         try:
             self.glue.get_partition(DatabaseName=db, TableName=name, PartitionValues=values)
@@ -945,15 +1122,27 @@ class AthenaEmulator:
         if loc is not None:
             location = loc.this.name if isinstance(loc, exp.LocationProperty) else loc.name
         else:
-            location = sd.get("Location", "").rstrip("/") + "/" + "/".join(f"{k}={v}" for k, v in zip(keys, values))
+            location = (
+                sd.get("Location", "").rstrip("/")
+                + "/"
+                + "/".join(f"{k}={v}" for k, v in zip(keys, values))
+            )
         _split_s3(location)
         sd = {k: sd[k] for k in ("Columns", "InputFormat", "OutputFormat", "SerdeInfo") if k in sd}
-        self.glue.create_partition(DatabaseName=db, TableName=name, PartitionInput={
-            "Values": values, "StorageDescriptor": dict(sd, Location=location)})
+        self.glue.create_partition(
+            DatabaseName=db,
+            TableName=name,
+            PartitionInput={"Values": values, "StorageDescriptor": dict(sd, Location=location)},
+        )
 
     # -- INSERT / DELETE / UPDATE / MERGE (Iceberg) -----------------------------------------
     def _dml(self, tree: exp.Expression, q: EmulatedQuery) -> None:
-        what = {exp.Insert: "INSERT", exp.Delete: "DELETE", exp.Update: "UPDATE", exp.Merge: "MERGE"}[type(tree)]
+        what = {
+            exp.Insert: "INSERT",
+            exp.Delete: "DELETE",
+            exp.Update: "UPDATE",
+            exp.Merge: "MERGE",
+        }[type(tree)]
         target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
         if not isinstance(target, exp.Table):
             raise _Fail(f"SYNTAX_ERROR: {what} needs a table")
@@ -965,10 +1154,14 @@ class AthenaEmulator:
             raise _Fail(f"NOT_SUPPORTED: Cannot {what.lower()} a view: {db}.{name}")
         if not _is_iceberg(glue_table):
             if what == "INSERT":
-                raise _Fail(f"NOT_SUPPORTED: the emulator inserts into Iceberg tables only ({db}.{name} is a "
-                            "Hive table; Athena itself can INSERT INTO it)")
-            raise _Fail("NOT_SUPPORTED: Modifying Hive table rows is only supported for transactional tables "
-                        f"({what} on {db}.{name}: Athena runs {what} on Iceberg tables only)")
+                raise _Fail(
+                    f"NOT_SUPPORTED: the emulator inserts into Iceberg tables only ({db}.{name} is a "
+                    "Hive table; Athena itself can INSERT INTO it)"
+                )
+            raise _Fail(
+                "NOT_SUPPORTED: Modifying Hive table rows is only supported for transactional tables "
+                f"({what} on {db}.{name}: Athena runs {what} on Iceberg tables only)"
+            )
         meta = self._iceberg_meta(glue_table)
         schema = self._prepare_sources(tree, q, {(db, name): (glue_table, None)})
         if isinstance(tree, exp.Insert):
@@ -979,14 +1172,18 @@ class AthenaEmulator:
 
     def _check_insert_types(self, tree: exp.Insert, db: str, name: str, schema: dict) -> None:
         """Trino refuses an INSERT whose query types cannot be coerced to the table's."""
-        table_cols = [(c["Name"].lower(), parse_hive_type(c["Type"])) for c in
-                      self._iceberg_fields(self._iceberg_meta(self._get_table(db, name)))]
+        table_cols = [
+            (c["Name"].lower(), parse_hive_type(c["Type"]))
+            for c in self._iceberg_fields(self._iceberg_meta(self._get_table(db, name)))
+        ]
         types = dict(table_cols)
         if isinstance(tree.this, exp.Schema):
             wanted = [i.name.lower() for i in tree.this.expressions]
             missing = [c for c in wanted if c not in types]
             if missing:
-                raise _Fail(f"COLUMN_NOT_FOUND: Insert column name does not exist in target table: {missing[0]}")
+                raise _Fail(
+                    f"COLUMN_NOT_FOUND: Insert column name does not exist in target table: {missing[0]}"
+                )
         else:
             wanted = [c for c, _ in table_cols]
         query = tree.expression
@@ -996,14 +1193,26 @@ class AthenaEmulator:
             try:
                 got.append(from_duckdb_type(t))
             except UnsupportedHiveType as exc:
-                got.append(None if str(t).strip('"').upper() == "NULL"
-                           else str(exc).removeprefix("Unsupported Hive type: "))
-        ok = len(got) == len(wanted) and all(g is None or (not isinstance(g, str) and _coercible(g, types[c]))
-                                             for g, c in zip(got, wanted))
+                got.append(
+                    None
+                    if str(t).strip('"').upper() == "NULL"
+                    else str(exc).removeprefix("Unsupported Hive type: ")
+                )
+        ok = len(got) == len(wanted) and all(
+            g is None or (not isinstance(g, str) and _coercible(g, types[c]))
+            for g, c in zip(got, wanted)
+        )
         if not ok:
-            shown = [g if isinstance(g, str) else ("unknown" if g is None else trino_str(g)) for g in got]
-            raise _Fail("TYPE_MISMATCH: Insert query has mismatched column types: Table: ["
-                        + ", ".join(trino_str(types[c]) for c in wanted) + "], Query: [" + ", ".join(shown) + "]")
+            shown = [
+                g if isinstance(g, str) else ("unknown" if g is None else trino_str(g)) for g in got
+            ]
+            raise _Fail(
+                "TYPE_MISMATCH: Insert query has mismatched column types: Table: ["
+                + ", ".join(trino_str(types[c]) for c in wanted)
+                + "], Query: ["
+                + ", ".join(shown)
+                + "]"
+            )
 
     # -- Iceberg storage (see the module docstring) -------------------------------------------
     def _partition_keys(self, glue_table: dict) -> list[str]:
@@ -1014,7 +1223,9 @@ class AthenaEmulator:
     def _iceberg_meta(self, glue_table: dict) -> dict:
         uri = (glue_table.get("Parameters") or {}).get("metadata_location")
         if not uri:
-            raise _Fail(f"ICEBERG_INVALID_METADATA: table {glue_table.get('Name')} has no metadata_location")
+            raise _Fail(
+                f"ICEBERG_INVALID_METADATA: table {glue_table.get('Name')} has no metadata_location"
+            )
         if uri not in self._metadata:
             bucket, key = _split_s3(uri)
             try:
@@ -1031,28 +1242,53 @@ class AthenaEmulator:
         schema = next(s for s in meta["schemas"] if s["schema-id"] == meta["current-schema-id"])
         return [{"Name": f["name"], "Type": f["type"], "id": f["id"]} for f in schema["fields"]]
 
-    def _iceberg_create(self, db: str, name: str, columns, spec: list[str], location: str,
-                        tblprops: dict[str, str]) -> None:
-        fields = [{"id": i, "name": c, "required": False, "type": hive_str(t)}
-                  for i, (c, t) in enumerate(columns, 1)]
+    def _iceberg_create(
+        self, db: str, name: str, columns, spec: list[str], location: str, tblprops: dict[str, str]
+    ) -> None:
+        fields = [
+            {"id": i, "name": c, "required": False, "type": hive_str(t)}
+            for i, (c, t) in enumerate(columns, 1)
+        ]
         by_name = {f["name"]: f["id"] for f in fields}
         meta = {
-            "format-version": 2, "table-uuid": str(uuid.uuid4()), "location": location.rstrip("/"),
-            "last-updated-ms": int(time.time() * 1000), "last-column-id": len(fields),
-            "current-schema-id": 0, "schemas": [{"schema-id": 0, "type": "struct", "fields": fields}],
+            "format-version": 2,
+            "table-uuid": str(uuid.uuid4()),
+            "location": location.rstrip("/"),
+            "last-updated-ms": int(time.time() * 1000),
+            "last-column-id": len(fields),
+            "current-schema-id": 0,
+            "schemas": [{"schema-id": 0, "type": "struct", "fields": fields}],
             "default-spec-id": 0,
-            "partition-specs": [{"spec-id": 0, "fields": [
-                {"name": c, "transform": "identity", "source-id": by_name[c], "field-id": 1000 + i}
-                for i, c in enumerate(spec)]}],
+            "partition-specs": [
+                {
+                    "spec-id": 0,
+                    "fields": [
+                        {
+                            "name": c,
+                            "transform": "identity",
+                            "source-id": by_name[c],
+                            "field-id": 1000 + i,
+                        }
+                        for i, c in enumerate(spec)
+                    ],
+                }
+            ],
             "properties": {k: v for k, v in tblprops.items() if k != "table_type"},
-            "current-snapshot-id": -1, "snapshots": [], "metadata-version": 0,
+            "current-snapshot-id": -1,
+            "snapshots": [],
+            "metadata-version": 0,
         }
         uri = self._iceberg_write_metadata(meta)
-        self.glue.create_table(DatabaseName=db, TableInput={
-            "Name": name, "TableType": "EXTERNAL_TABLE",
-            "Parameters": {"table_type": "ICEBERG", "metadata_location": uri},
-            "PartitionKeys": [],
-            "StorageDescriptor": {"Columns": _glue_iceberg_columns(meta), "Location": location}})
+        self.glue.create_table(
+            DatabaseName=db,
+            TableInput={
+                "Name": name,
+                "TableType": "EXTERNAL_TABLE",
+                "Parameters": {"table_type": "ICEBERG", "metadata_location": uri},
+                "PartitionKeys": [],
+                "StorageDescriptor": {"Columns": _glue_iceberg_columns(meta), "Location": location},
+            },
+        )
 
     def _iceberg_write_metadata(self, meta: dict) -> str:
         meta = {k: v for k, v in meta.items() if k != "_uri"}
@@ -1068,78 +1304,134 @@ class AthenaEmulator:
         old = meta["_uri"]
         now = self._get_table(db, name)
         if now is None or (now.get("Parameters") or {}).get("metadata_location") != old:
-            raise _Fail(f"ICEBERG_COMMIT_ERROR: Failed to commit Iceberg update to table {db}.{name}: "
-                        "the table was changed concurrently")
-        meta = dict(meta, **{"metadata-version": meta["metadata-version"] + 1,
-                             "last-updated-ms": int(time.time() * 1000)})
+            raise _Fail(
+                f"ICEBERG_COMMIT_ERROR: Failed to commit Iceberg update to table {db}.{name}: "
+                "the table was changed concurrently"
+            )
+        meta = dict(
+            meta,
+            **{
+                "metadata-version": meta["metadata-version"] + 1,
+                "last-updated-ms": int(time.time() * 1000),
+            },
+        )
         uri = self._iceberg_write_metadata(meta)
-        params = dict(now.get("Parameters") or {}, metadata_location=uri, previous_metadata_location=old)
+        params = dict(
+            now.get("Parameters") or {}, metadata_location=uri, previous_metadata_location=old
+        )
         sd = dict(now.get("StorageDescriptor") or {})
-        self.glue.update_table(DatabaseName=db, TableInput={
-            "Name": name, "TableType": now.get("TableType", "EXTERNAL_TABLE"), "Parameters": params,
-            "PartitionKeys": [],
-            "StorageDescriptor": {"Columns": _glue_iceberg_columns(meta), "Location": sd.get("Location", "")}})
+        self.glue.update_table(
+            DatabaseName=db,
+            TableInput={
+                "Name": name,
+                "TableType": now.get("TableType", "EXTERNAL_TABLE"),
+                "Parameters": params,
+                "PartitionKeys": [],
+                "StorageDescriptor": {
+                    "Columns": _glue_iceberg_columns(meta),
+                    "Location": sd.get("Location", ""),
+                },
+            },
+        )
 
     def _iceberg_files(self, meta: dict) -> list[dict]:
         sid = meta.get("current-snapshot-id", -1)
         snap = next((s for s in meta["snapshots"] if s["snapshot-id"] == sid), None)
         return list(snap["data-files"]) if snap else []
 
-    def _load_iceberg(self, db: str, name: str, glue_table: dict, filters, q: EmulatedQuery) -> dict:
+    def _load_iceberg(
+        self, db: str, name: str, glue_table: dict, filters, q: EmulatedQuery
+    ) -> dict:
         meta = self._iceberg_meta(glue_table)
         fields = self._iceberg_fields(meta)
         columns = [(f["Name"], parse_hive_type(f["Type"]), str(f["id"])) for f in fields]
         self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {_dq(db)}")
         target = f"{_dq(db)}.{_dq(name)}"
         self._drop_duck(db, name)
-        self.con.execute(f"CREATE OR REPLACE TABLE {target} ("
-                         + ", ".join(f"{_dq(c)} {duckdb_str(t)}" for c, t, _ in columns) + ")")
+        self.con.execute(
+            f"CREATE OR REPLACE TABLE {target} ("
+            + ", ".join(f"{_dq(c)} {duckdb_str(t)}" for c, t, _ in columns)
+            + ")"
+        )
         for f in self._iceberg_files(meta):
-            if filters is not None and not any(all(f["partition"].get(k) == v for k, v in flt.items())
-                                               for flt in filters):
+            if filters is not None and not any(
+                all(f["partition"].get(k) == v for k, v in flt.items()) for flt in filters
+            ):
                 continue  # pruned by the partition values in the metadata, as Iceberg plans scans
             bucket, key = _split_s3(f["path"])
             q.bytes_scanned += int(f["file-size-in-bytes"])
             q.objects_read.append(f["path"])
             path = self._download(bucket, key, f["path"])
-            sel = [f"CAST({_dq(f['columns'][i])} AS {duckdb_str(t)})" if i in f["columns"]
-                   else f"CAST(NULL AS {duckdb_str(t)})" for _, t, i in columns]  # by field id
-            self.con.execute(f"INSERT INTO {target} SELECT {', '.join(sel)} FROM read_parquet({_sql_str(path)})")
+            sel = [
+                f"CAST({_dq(f['columns'][i])} AS {duckdb_str(t)})"
+                if i in f["columns"]
+                else f"CAST(NULL AS {duckdb_str(t)})"
+                for _, t, i in columns
+            ]  # by field id
+            self.con.execute(
+                f"INSERT INTO {target} SELECT {', '.join(sel)} FROM read_parquet({_sql_str(path)})"
+            )
         return {c: trino_str(t) for c, t, _ in columns}
 
-    def _iceberg_write_data(self, db: str, name: str, glue_table: dict, meta: dict, operation: str) -> None:
+    def _iceberg_write_data(
+        self, db: str, name: str, glue_table: dict, meta: dict, operation: str
+    ) -> None:
         """Copy-on-write: the table's rows after the statement become the new snapshot's files,
         one Parquet file per partition value (old files stay, as until snapshots expire)."""
         fields = self._iceberg_fields(meta)
         spec = _iceberg_spec(meta)
         target = f"{_dq(db)}.{_dq(name)}"
         cols = ", ".join(_dq(f["Name"]) for f in fields)
-        groups = [()] if not spec else self.con.execute(
-            f"SELECT DISTINCT {', '.join(f'CAST({_dq(c)} AS VARCHAR)' for c in spec)} FROM {target}").fetchall()
+        groups = (
+            [()]
+            if not spec
+            else self.con.execute(
+                f"SELECT DISTINCT {', '.join(f'CAST({_dq(c)} AS VARCHAR)' for c in spec)} FROM {target}"
+            ).fetchall()
+        )
         files = []
         codec = (meta.get("properties", {}).get("write_compression") or "ZSTD").upper()
         codec = {"NONE": "UNCOMPRESSED"}.get(codec, codec)
         for values in groups:
-            cond = " AND ".join(f"CAST({_dq(c)} AS VARCHAR) IS NOT DISTINCT FROM "
-                                + ("NULL" if v is None else _sql_str(v)) for c, v in zip(spec, values)) or "true"
+            cond = (
+                " AND ".join(
+                    f"CAST({_dq(c)} AS VARCHAR) IS NOT DISTINCT FROM "
+                    + ("NULL" if v is None else _sql_str(v))
+                    for c, v in zip(spec, values)
+                )
+                or "true"
+            )
             n = self.con.execute(f"SELECT count(*) FROM {target} WHERE {cond}").fetchone()[0]
             if not n:
                 continue
             local = os.path.join(self._tmp.name, f"w-{uuid.uuid4().hex}.parquet")
-            self.con.execute(f"COPY (SELECT {cols} FROM {target} WHERE {cond}) TO {_sql_str(local)} "
-                             f"(FORMAT PARQUET, COMPRESSION {codec})")
+            self.con.execute(
+                f"COPY (SELECT {cols} FROM {target} WHERE {cond}) TO {_sql_str(local)} "
+                f"(FORMAT PARQUET, COMPRESSION {codec})"
+            )
             part = "/".join(f"{c}={'null' if v is None else v}" for c, v in zip(spec, values))
             uri = f"{meta['location']}/data/{part + '/' if part else ''}{uuid.uuid4().hex}.parquet"
             bucket, key = _split_s3(uri)
             with open(local, "rb") as fh:
                 self.s3.put_object(Bucket=bucket, Key=key, Body=fh.read())
-            files.append({"path": uri, "partition": dict(zip(spec, values)), "record-count": int(n),
-                          "file-size-in-bytes": os.path.getsize(local),
-                          "columns": {str(f["id"]): f["Name"] for f in fields}})
+            files.append(
+                {
+                    "path": uri,
+                    "partition": dict(zip(spec, values)),
+                    "record-count": int(n),
+                    "file-size-in-bytes": os.path.getsize(local),
+                    "columns": {str(f["id"]): f["Name"] for f in fields},
+                }
+            )
             os.remove(local)
-        snap = {"snapshot-id": uuid.uuid4().int >> 65, "parent-snapshot-id": meta.get("current-snapshot-id"),
-                "timestamp-ms": int(time.time() * 1000), "summary": {"operation": operation},
-                "schema-id": meta["current-schema-id"], "data-files": files}
+        snap = {
+            "snapshot-id": uuid.uuid4().int >> 65,
+            "parent-snapshot-id": meta.get("current-snapshot-id"),
+            "timestamp-ms": int(time.time() * 1000),
+            "summary": {"operation": operation},
+            "schema-id": meta["current-schema-id"],
+            "data-files": files,
+        }
         meta = dict(meta, snapshots=meta["snapshots"] + [snap])
         meta["current-snapshot-id"] = snap["snapshot-id"]
         self._iceberg_commit(db, name, glue_table, meta)
@@ -1155,25 +1447,42 @@ class AthenaEmulator:
         if existing is not None and not tree.args.get("replace"):
             raise _Fail(f"TABLE_ALREADY_EXISTS: View 'awsdatacatalog.{db}.{name}' already exists")
         if existing is not None and existing.get("TableType") != "VIRTUAL_VIEW":
-            raise _Fail(f"TABLE_ALREADY_EXISTS: Table 'awsdatacatalog.{db}.{name}' already exists "
-                        "and is not a view")
+            raise _Fail(
+                f"TABLE_ALREADY_EXISTS: Table 'awsdatacatalog.{db}.{name}' already exists "
+                "and is not a view"
+            )
         _check_named_columns(query)
         rel = self._run_query(query, q)  # binding validates the view, as Athena analyzes it
         q.bytes_scanned = 0  # Athena does not read data to create a view
         names = [n.lower() for n in _trino_column_names(query, rel.columns)]
         types = [_safe_hive(t) for t in rel.types]
         original = query.sql(dialect="athena")
-        payload = {"originalSql": original, "catalog": "awsdatacatalog", "schema": db,
-                   "columns": [{"name": n, "type": trino_str(t)} for n, t in zip(names, types)],
-                   "owner": "emulator", "runAsInvoker": False, "properties": {}}
-        text = PRESTO_VIEW_PREFIX + base64.b64encode(json.dumps(payload).encode()).decode() + PRESTO_VIEW_SUFFIX
+        payload = {
+            "originalSql": original,
+            "catalog": "awsdatacatalog",
+            "schema": db,
+            "columns": [{"name": n, "type": trino_str(t)} for n, t in zip(names, types)],
+            "owner": "emulator",
+            "runAsInvoker": False,
+            "properties": {},
+        }
+        text = (
+            PRESTO_VIEW_PREFIX
+            + base64.b64encode(json.dumps(payload).encode()).decode()
+            + PRESTO_VIEW_SUFFIX
+        )
         table_input = {
-            "Name": name, "TableType": "VIRTUAL_VIEW",
+            "Name": name,
+            "TableType": "VIRTUAL_VIEW",
             "Parameters": {"presto_view": "true", "comment": "Presto View"},
-            "ViewOriginalText": text, "ViewExpandedText": "/* Presto View */",
+            "ViewOriginalText": text,
+            "ViewExpandedText": "/* Presto View */",
             "PartitionKeys": [],
-            "StorageDescriptor": {"Columns": [{"Name": n, "Type": hive_str(t)} for n, t in zip(names, types)],
-                                  "Location": "", "SerdeInfo": {}},
+            "StorageDescriptor": {
+                "Columns": [{"Name": n, "Type": hive_str(t)} for n, t in zip(names, types)],
+                "Location": "",
+                "SerdeInfo": {},
+            },
         }
         if existing is None:
             self.glue.create_table(DatabaseName=db, TableInput=table_input)
@@ -1194,8 +1503,10 @@ class AthenaEmulator:
             raise _Fail(f"TABLE_NOT_FOUND: Table 'awsdatacatalog.{db}.{name}' does not exist")
         is_view = existing.get("TableType") == "VIRTUAL_VIEW"
         if is_view != (kind == "VIEW"):
-            raise _Fail(f"NOT_SUPPORTED: {db}.{name} is a {'view' if is_view else 'table'}; "
-                        f"use DROP {'VIEW' if is_view else 'TABLE'}")
+            raise _Fail(
+                f"NOT_SUPPORTED: {db}.{name} is a {'view' if is_view else 'table'}; "
+                f"use DROP {'VIEW' if is_view else 'TABLE'}"
+            )
         self.glue.delete_table(DatabaseName=db, Name=name)
         self.views.pop((db, name), None)
         if _is_iceberg(existing):  # Athena deletes an Iceberg table's data with the table
@@ -1206,6 +1517,7 @@ class AthenaEmulator:
 
 # ---------------------------------------------------------------------------------------
 # helpers
+
 
 def _sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
@@ -1263,15 +1575,22 @@ def _check_named_columns(query: exp.Expression) -> None:
         return
     for i, e in enumerate(sel.expressions, 1):
         if isinstance(e, (exp.Alias, exp.Column, exp.Star)) or (
-                isinstance(e, exp.Column) and isinstance(e.this, exp.Star)):
+            isinstance(e, exp.Column) and isinstance(e.this, exp.Star)
+        ):
             continue
         raise _Fail(f"COLUMN_NAME_NOT_SPECIFIED: Column name not specified at position {i}")
 
 
 def _trino_column_names(query: exp.Expression, duck_names: list[str]) -> list[str]:
     sel = _outer_select(query)
-    if sel is None or any(isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star))
-                          for e in sel.expressions) or len(sel.expressions) != len(duck_names):
+    if (
+        sel is None
+        or any(
+            isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star))
+            for e in sel.expressions
+        )
+        or len(sel.expressions) != len(duck_names)
+    ):
         return [n.lower() for n in duck_names]
     out = []
     for i, e in enumerate(sel.expressions):
@@ -1287,8 +1606,12 @@ def _trino_column_names(query: exp.Expression, duck_names: list[str]) -> list[st
 # ---------------------------------------------------------------------------------------
 # Iceberg metadata (pure functions over the emulator's metadata JSON)
 
-_NOT_ICEBERG = {exp.DataType.Type.TINYINT, exp.DataType.Type.SMALLINT, exp.DataType.Type.CHAR,
-                exp.DataType.Type.VARCHAR}
+_NOT_ICEBERG = {
+    exp.DataType.Type.TINYINT,
+    exp.DataType.Type.SMALLINT,
+    exp.DataType.Type.CHAR,
+    exp.DataType.Type.VARCHAR,
+}
 
 
 def _is_iceberg(glue_table: dict) -> bool:
@@ -1303,13 +1626,18 @@ def _iceberg_spec(meta: dict) -> list[str]:
 
 
 def _current_fields(meta: dict) -> list[dict]:
-    return list(next(s for s in meta["schemas"] if s["schema-id"] == meta["current-schema-id"])["fields"])
+    return list(
+        next(s for s in meta["schemas"] if s["schema-id"] == meta["current-schema-id"])["fields"]
+    )
 
 
 def _new_schema(meta: dict, fields: list[dict]) -> dict:
     sid = max(s["schema-id"] for s in meta["schemas"]) + 1
-    return dict(meta, schemas=meta["schemas"] + [{"schema-id": sid, "type": "struct", "fields": fields}],
-                **{"current-schema-id": sid})
+    return dict(
+        meta,
+        schemas=meta["schemas"] + [{"schema-id": sid, "type": "struct", "fields": fields}],
+        **{"current-schema-id": sid},
+    )
 
 
 def _iceberg_add_columns(meta: dict, columns: list[tuple[str, tuple]]) -> dict:
@@ -1337,9 +1665,18 @@ def _iceberg_drop_column(meta: dict, name: str, if_exists: bool) -> dict:
 
 def _glue_iceberg_columns(meta: dict) -> list[dict]:
     """Columns as Athena mirrors an Iceberg schema into Glue."""
-    return [{"Name": f["name"], "Type": f["type"],
-             "Parameters": {"iceberg.field.id": str(f["id"]), "iceberg.field.optional": "true",
-                            "iceberg.field.current": "true"}} for f in _current_fields(meta)]
+    return [
+        {
+            "Name": f["name"],
+            "Type": f["type"],
+            "Parameters": {
+                "iceberg.field.id": str(f["id"]),
+                "iceberg.field.optional": "true",
+                "iceberg.field.current": "true",
+            },
+        }
+        for f in _current_fields(meta)
+    ]
 
 
 _INT_ORDER = ["tinyint", "smallint", "int", "bigint"]
@@ -1365,5 +1702,7 @@ def _coercible(got: tuple, want: tuple) -> bool:
     if g == "map" and w == "map":
         return _coercible(got[1], want[1]) and _coercible(got[2], want[2])
     if g == "struct" and w == "struct":
-        return len(got[1]) == len(want[1]) and all(_coercible(a[1], b[1]) for a, b in zip(got[1], want[1]))
+        return len(got[1]) == len(want[1]) and all(
+            _coercible(a[1], b[1]) for a, b in zip(got[1], want[1])
+        )
     return False

@@ -14,7 +14,9 @@ def minified_export(tmp_path, name, items, files=1, ascii_only=False):
     for f in range(files):
         p = d / f"part{f}.json.gz"
         with gzip.open(p, "wt", encoding="utf-8") as out:
-            for it in items[f * per:(f + 1) * per]:
-                out.write(json.dumps({"Item": it}, ensure_ascii=ascii_only, separators=(",", ":")) + "\n")
+            for it in items[f * per : (f + 1) * per]:
+                out.write(
+                    json.dumps({"Item": it}, ensure_ascii=ascii_only, separators=(",", ":")) + "\n"
+                )
         paths.append(p)
     return paths

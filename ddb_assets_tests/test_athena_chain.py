@@ -38,50 +38,77 @@ def stack(local_env):
 def test_athena_engine_chain_and_rerun(stack, tmp_path):
     now = datetime.now(timezone.utc)
     stack.set_now(now - timedelta(days=3))
-    items = create_sample_table(stack.client("dynamodb"), table_name="sushi_orders", n_items=300,
-                                days=2, now=now - timedelta(days=1, hours=1))
+    items = create_sample_table(
+        stack.client("dynamodb"),
+        table_name="sushi_orders",
+        n_items=300,
+        days=2,
+        now=now - timedelta(days=1, hours=1),
+    )
     stack.reset_clock()
     (tmp_path / "summaries").mkdir()
     (tmp_path / "summaries" / "menu_totals.sql").write_text(
         "-- description: pieces per menu\n"
         "SELECT menu, SUM(quantity) AS total_quantity, COUNT(*) AS orders\n"
-        "FROM sushi_orders GROUP BY menu")
-    cfg = parse_config({
-        "defaults": {"engine": "athena", "athena": {"database": "sushi_prod"}},
-        "typed_s3_uri": "s3://athena-chain/typed/",
-        "summaries_s3_uri": "s3://athena-chain/summaries/",
-        "summaries_dir": str(tmp_path / "summaries"),
-        "tables": [{"name": "sushi_orders", "s3_bucket": "athena-chain"}],
-    })
+        "FROM sushi_orders GROUP BY menu"
+    )
+    cfg = parse_config(
+        {
+            "defaults": {"engine": "athena", "athena": {"database": "sushi_prod"}},
+            "typed_s3_uri": "s3://athena-chain/typed/",
+            "summaries_s3_uri": "s3://athena-chain/summaries/",
+            "summaries_dir": str(tmp_path / "summaries"),
+            "tables": [{"name": "sushi_orders", "s3_bucket": "athena-chain"}],
+        }
+    )
     defs = build_definitions(cfg, env="local", resources={"athena": EmulatedAthena()})
     partition = (datetime.now(ZoneInfo("Asia/Tokyo")).date() - timedelta(days=1)).isoformat()
     with dg.instance_for_test() as instance:
-        run_chain(defs, cfg, instance, table="sushi_orders", partitions=[partition],
-                  poll_seconds=0.3, log=lambda *_: None)
+        run_chain(
+            defs,
+            cfg,
+            instance,
+            table="sushi_orders",
+            partitions=[partition],
+            poll_seconds=0.3,
+            log=lambda *_: None,
+        )
         glue = stack.client("glue")
         assert glue.get_database(Name="sushi_prod")  # created on first use
         view = glue.get_table(DatabaseName="sushi_prod", Name="sushi_orders")["Table"]
         assert view["TableType"] == "VIRTUAL_VIEW"
         summary = glue.get_table(DatabaseName="sushi_prod", Name="menu_totals")["Table"]
-        assert summary["StorageDescriptor"]["Location"].startswith("s3://athena-chain/summaries/menu_totals/")
+        assert summary["StorageDescriptor"]["Location"].startswith(
+            "s3://athena-chain/summaries/menu_totals/"
+        )
 
         emu = EMULATORS[-1]
-        got = {r[0]: (int(r[1]), r[2]) for r in emu.execute(
-            'SELECT menu, total_quantity, orders FROM "sushi_prod"."menu_totals"').rows}
+        got = {
+            r[0]: (int(r[1]), r[2])
+            for r in emu.execute(
+                'SELECT menu, total_quantity, orders FROM "sushi_prod"."menu_totals"'
+            ).rows
+        }
         want: dict = {}
         for it in items:
             q, n = want.get(it["menu"], (0, 0))
             want[it["menu"]] = (q + int(it["quantity"]), n + 1)
         assert got == want
 
-        table_md = instance.fetch_materializations(dg.AssetKey(["athena", "sushi_orders"]),
-                                                   limit=1).records[0].asset_materialization.metadata
+        table_md = (
+            instance.fetch_materializations(dg.AssetKey(["athena", "sushi_orders"]), limit=1)
+            .records[0]
+            .asset_materialization.metadata
+        )
         assert table_md["dagster/row_count"].value == 300
         assert table_md["query_ids"].value
 
         # Re-running the partition (a retry, or a click) replaces the snapshot exactly.
-        res = _execute(defs, instance, [dg.AssetKey(["athena", "sushi_orders"])],
-                       partition_key=partition)
+        res = _execute(
+            defs, instance, [dg.AssetKey(["athena", "sushi_orders"])], partition_key=partition
+        )
         assert res.success
-        count = emu.execute('SELECT count(*) FROM "sushi_prod"."sushi_orders__snapshots"').rows[0][0]
+        count = emu.execute('SELECT count(*) FROM "sushi_prod"."sushi_orders__snapshots"').rows[0][
+            0
+        ]
         assert count == 300

@@ -46,21 +46,40 @@ def day1_items() -> list[dict]:
         "ns": {"NS": ["1.5", "-2", "0.25"]},
         "bs": {"BS": [b64(b"a"), b64(b"\x00")]},
         "m": deep(6),
-        "l": {"L": [{"N": "1.10"}, {"S": "two"}, {"NULL": True}, {"M": {"x": {"BOOL": False}}},
-                    {"SS": ["q"]}, {"B": b64(b"z")}]},
+        "l": {
+            "L": [
+                {"N": "1.10"},
+                {"S": "two"},
+                {"NULL": True},
+                {"M": {"x": {"BOOL": False}}},
+                {"SS": ["q"]},
+                {"B": b64(b"z")},
+            ]
+        },
         "nul": {"NULL": True},
         "mixed": {"N": "10"},
         "when": {"S": "2024-03-04T05:06:07Z"},
     }
     for i, attr in enumerate(ODD_NAMES):
         special[attr] = {"S": f"odd-{i}"}
-    items = [special,
-             {"pk": {"S": "p1"}, "mixed": {"S": "ten"}, "flag": {"BOOL": False}, "nul": {"S": "not null now"},
-              "when": {"S": "2024-03-04T14:06:07+09:00"}, "ss": {"SS": ["only"]}},
-             {"pk": {"S": "p2"}, "mixed": {"BOOL": True}, "m": {"M": {}}, "l": {"L": []}}]
+    items = [
+        special,
+        {
+            "pk": {"S": "p1"},
+            "mixed": {"S": "ten"},
+            "flag": {"BOOL": False},
+            "nul": {"S": "not null now"},
+            "when": {"S": "2024-03-04T14:06:07+09:00"},
+            "ss": {"SS": ["only"]},
+        },
+        {"pk": {"S": "p2"}, "mixed": {"BOOL": True}, "m": {"M": {}}, "l": {"L": []}},
+    ]
     for i in range(3, N_ITEMS):
-        it = {"pk": {"S": f"p{i}"}, "qty": {"N": str(i) if i % 7 else f"{i}.25"},
-              "flag": {"BOOL": i % 3 == 0}}
+        it = {
+            "pk": {"S": f"p{i}"},
+            "qty": {"N": str(i) if i % 7 else f"{i}.25"},
+            "flag": {"BOOL": i % 3 == 0},
+        }
         if i >= LATE_FROM:
             it["late"] = {"S": f"late-{i}"}
         items.append(it)
@@ -68,19 +87,32 @@ def day1_items() -> list[dict]:
 
 
 def day2_items() -> list[dict]:
-    items = [{"pk": {"S": f"p{i}"}, "qty": {"N": str(i * 2)}, "fresh": {"BOOL": i % 2 == 0},
-              "flag": {"BOOL": True}} for i in range(3, 40)]
-    items.append({"pk": {"S": "p0"}, "qty": {"S": "many"}, "fresh": {"BOOL": True}})  # qty: N -> string
+    items = [
+        {
+            "pk": {"S": f"p{i}"},
+            "qty": {"N": str(i * 2)},
+            "fresh": {"BOOL": i % 2 == 0},
+            "flag": {"BOOL": True},
+        }
+        for i in range(3, 40)
+    ]
+    items.append(
+        {"pk": {"S": "p0"}, "qty": {"S": "many"}, "fresh": {"BOOL": True}}
+    )  # qty: N -> string
     return items
 
 
 # --- writing exports as DynamoDB does (AWS layout, gzip JSON lines, manifests outside data/) ---
 
+
 def export_files(items: list[dict], files: int = 3) -> list[bytes]:
     per = (len(items) + files - 1) // files
     out = []
     for f in range(files):
-        lines = "".join(json.dumps({"Item": it}, ensure_ascii=False) + "\n" for it in items[f * per:(f + 1) * per])
+        lines = "".join(
+            json.dumps({"Item": it}, ensure_ascii=False) + "\n"
+            for it in items[f * per : (f + 1) * per]
+        )
         out.append(gzip.compress(lines.encode("utf-8")))
     return out
 
@@ -98,17 +130,23 @@ def put_export(s3, tmp_path, items: list[dict], export_id: str):
         paths.append(p)
         keys.append(key)
     # manifests next to data/, which the raw table must never read (they are not item lines)
-    s3.put_object(Bucket=BUCKET, Key=f"{base}/manifest-summary.json",
-                  Body=json.dumps({"itemCount": len(items), "outputFormat": "DYNAMODB_JSON"}).encode())
-    s3.put_object(Bucket=BUCKET, Key=f"{base}/manifest-files.json",
-                  Body="".join(json.dumps({"dataFileS3Key": k}) + "\n" for k in keys).encode())
+    s3.put_object(
+        Bucket=BUCKET,
+        Key=f"{base}/manifest-summary.json",
+        Body=json.dumps({"itemCount": len(items), "outputFormat": "DYNAMODB_JSON"}).encode(),
+    )
+    s3.put_object(
+        Bucket=BUCKET,
+        Key=f"{base}/manifest-files.json",
+        Body="".join(json.dumps({"dataFileS3Key": k}) + "\n" for k in keys).encode(),
+    )
     s3.put_object(Bucket=BUCKET, Key=f"{base}/_started", Body=b"")
     return f"s3://{BUCKET}/{base}/data/", paths
 
 
 def athena_expected(v):
     """Expected Athena value of a DynamoDB value (independent of the code under test)."""
-    (tag, x), = v.items()
+    ((tag, x),) = v.items()
     if tag in ("M", "L"):
         return x  # typed JSON text, parsed by the caller
     return expected_typed(v)
@@ -130,11 +168,16 @@ def load_json(text):
 
 # --- the shared world: moto S3 + Glue, two days through both engines ------------------------
 
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
-        for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                     "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        for k, v in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
             mp.setenv(k, v)
         mp.delenv("AWS_ENDPOINT_URL", raising=False)
         mp.delenv("AWS_PROFILE", raising=False)
@@ -146,29 +189,65 @@ def world(tmp_path_factory):
             tmp = tmp_path_factory.mktemp("exports")
             emu = AthenaEmulator(glue, s3, database=DB)
             duck = duckdb.connect()
-            w = {"s3": s3, "glue": glue, "emu": emu, "duck": duck, "tmp": tmp, "items1": day1_items(),
-                 "items2": day2_items()}
+            w = {
+                "s3": s3,
+                "glue": glue,
+                "emu": emu,
+                "duck": duck,
+                "tmp": tmp,
+                "items1": day1_items(),
+                "items2": day2_items(),
+            }
             uri1, paths1 = put_export(s3, tmp, w["items1"], "01704067200000-aaaa1111")
-            w["r1"] = load_snapshot_athena(emu, glue, database=DB, table="orders", snapshot_date=DAY1,
-                                           data_s3_uri=uri1, typed_s3_uri=TYPED, overrides=OVERRIDES,
-                                           run_id="run-1")
+            w["r1"] = load_snapshot_athena(
+                emu,
+                glue,
+                database=DB,
+                table="orders",
+                snapshot_date=DAY1,
+                data_s3_uri=uri1,
+                typed_s3_uri=TYPED,
+                overrides=OVERRIDES,
+                run_id="run-1",
+            )
             w["r1_statements"] = list(emu.statements)
-            w["d1"] = load_snapshot_duckdb(duck, schema=DB, table="orders", snapshot_date=DAY1,
-                                           data_files=paths1, overrides=OVERRIDES)
+            w["d1"] = load_snapshot_duckdb(
+                duck,
+                schema=DB,
+                table="orders",
+                snapshot_date=DAY1,
+                data_files=paths1,
+                overrides=OVERRIDES,
+            )
             # what the view and the typed table hold after day 1
             w["view1"] = emu.execute(f'SELECT * FROM "{DB}"."orders"')
             w["duck_view1"] = duck_rows(duck, f"{DB}.orders")
             uri2, paths2 = put_export(s3, tmp, w["items2"], "01704153600000-bbbb2222")
-            w["r2"] = load_snapshot_athena(emu, glue, database=DB, table="orders", snapshot_date=DAY2,
-                                           data_s3_uri=uri2, typed_s3_uri=TYPED, overrides=OVERRIDES,
-                                           run_id="run-2")
-            w["d2"] = load_snapshot_duckdb(duck, schema=DB, table="orders", snapshot_date=DAY2,
-                                           data_files=paths2, overrides=OVERRIDES)
+            w["r2"] = load_snapshot_athena(
+                emu,
+                glue,
+                database=DB,
+                table="orders",
+                snapshot_date=DAY2,
+                data_s3_uri=uri2,
+                typed_s3_uri=TYPED,
+                overrides=OVERRIDES,
+                run_id="run-2",
+            )
+            w["d2"] = load_snapshot_duckdb(
+                duck,
+                schema=DB,
+                table="orders",
+                snapshot_date=DAY2,
+                data_files=paths2,
+                overrides=OVERRIDES,
+            )
             yield w
             emu.close()
 
 
 # --- 1. day one, value by value --------------------------------------------------------------
+
 
 def test_day1_statements_ran_and_catalog_is_complete(world):
     r1, glue = world["r1"], world["glue"]
@@ -182,7 +261,9 @@ def test_day1_statements_ran_and_catalog_is_complete(world):
     assert names == {"orders", "orders__export", "orders__snapshots"}  # CTAS entry dropped
     view = glue.get_table(DatabaseName=DB, Name="orders")["Table"]
     assert view["TableType"] == "VIRTUAL_VIEW"
-    objs = world["s3"].list_objects_v2(Bucket=BUCKET, Prefix="typed/orders/snapshot_date=2024-01-01/run_id=run-1/")
+    objs = world["s3"].list_objects_v2(
+        Bucket=BUCKET, Prefix="typed/orders/snapshot_date=2024-01-01/run_id=run-1/"
+    )
     assert objs["KeyCount"] == 1
 
 
@@ -192,7 +273,19 @@ def test_day1_view_equals_items_value_by_value(world):
     rows = rows_of(view)
     assert len(rows) == len(items) == len(view.rows)
     cols = {c.attribute: c for c in res.columns if c.role == "value"}
-    simple = ["s", "empty", "n_big", "n_neg", "flag", "bin", "ss", "ns", "bs", "qty", "late"] + list(ODD_NAMES)
+    simple = [
+        "s",
+        "empty",
+        "n_big",
+        "n_neg",
+        "flag",
+        "bin",
+        "ss",
+        "ns",
+        "bs",
+        "qty",
+        "late",
+    ] + list(ODD_NAMES)
     for it in items:
         row = rows[it["pk"]["S"]]
         assert row["snapshot_date"] == DAY1
@@ -206,7 +299,9 @@ def test_day1_view_equals_items_value_by_value(world):
             got = load_json(row[cols[attr].name])
             want = athena_expected(it[attr]) if attr in it else None
             assert got == want, (attr, got, want)
-        assert row[cols["nul"].name] == (it["nul"]["S"] if "nul" in it and "S" in it["nul"] else None)
+        assert row[cols["nul"].name] == (
+            it["nul"]["S"] if "nul" in it and "S" in it["nul"] else None
+        )
         want_when = {"p0": dt.datetime(2024, 3, 4, 5, 6, 7), "p1": dt.datetime(2024, 3, 4, 5, 6, 7)}
         assert row["when_"] == want_when.get(it["pk"]["S"])
     # the 38-digit number exactly, the unfit one kept as text and reported
@@ -216,18 +311,35 @@ def test_day1_view_equals_items_value_by_value(world):
     assert [(u.attribute, u.count) for u in res.unfit_numbers] == [("n_tiny", 1)]
     # type conflict: every value kept as text with its tag
     assert [(rows[p]["mixed"], rows[p]["mixed__type"]) for p in ("p0", "p1", "p2")] == [
-        ("10", "N"), ("ten", "S"), ("true", "BOOL")]
-    assert {c.attribute: c.type_counts for c in res.conflicts} == {"mixed": {"N": 1, "S": 1, "BOOL": 1}}
+        ("10", "N"),
+        ("ten", "S"),
+        ("true", "BOOL"),
+    ]
+    assert {c.attribute: c.type_counts for c in res.conflicts} == {
+        "mixed": {"N": 1, "S": 1, "BOOL": 1}
+    }
     # odd attribute names
     for attr, col in ODD_NAMES.items():
         assert res.name_map[col] == attr
 
 
 def test_day1_catalog_types(world):
-    cols = {c["Name"]: c["Type"] for c in world["glue"].get_table(DatabaseName=DB, Name="orders__snapshots")[
-        "Table"]["StorageDescriptor"]["Columns"]}
-    assert cols["n_big"] == "decimal(38,0)" and cols["n_neg"] == "decimal(38,1)" and cols["qty"] == "decimal(38,2)"
-    assert cols["ss"] == "array<string>" and cols["ns"] == "array<decimal(38,2)>" and cols["bs"] == "array<binary>"
+    cols = {
+        c["Name"]: c["Type"]
+        for c in world["glue"].get_table(DatabaseName=DB, Name="orders__snapshots")["Table"][
+            "StorageDescriptor"
+        ]["Columns"]
+    }
+    assert (
+        cols["n_big"] == "decimal(38,0)"
+        and cols["n_neg"] == "decimal(38,1)"
+        and cols["qty"] == "decimal(38,2)"
+    )
+    assert (
+        cols["ss"] == "array<string>"
+        and cols["ns"] == "array<decimal(38,2)>"
+        and cols["bs"] == "array<binary>"
+    )
     assert cols["bin"] == "binary" and cols["flag"] == "boolean" and cols["m"] == "string"
     assert cols["when_"] == "timestamp" and cols["n_tiny__raw"] == "string"
 
@@ -235,10 +347,12 @@ def test_day1_catalog_types(world):
 def test_day1_same_columns_and_values_as_duckdb_engine(world):
     a, d = world["r1"], world["d1"]
     assert [(c.name, c.sql_type, c.attribute, c.role) for c in a.columns] == [
-        (c.name, c.sql_type, c.attribute, c.role) for c in d.columns]
+        (c.name, c.sql_type, c.attribute, c.role) for c in d.columns
+    ]
     assert a.row_count == d.row_count and a.name_map == d.name_map
     assert [(u.attribute, u.column, u.count) for u in a.unfit_numbers] == [
-        (u.attribute, u.column, u.count) for u in d.unfit_numbers]
+        (u.attribute, u.column, u.count) for u in d.unfit_numbers
+    ]
     athena_rows, duck = rows_of(world["view1"]), world["duck_view1"]
     assert athena_rows.keys() == duck.keys()
     for pk, ra in athena_rows.items():
@@ -255,6 +369,7 @@ def test_day1_same_columns_and_values_as_duckdb_engine(world):
 
 # --- 2. day two: a new attribute and a type change ---------------------------------------------
 
+
 def test_day2_view_shows_new_attribute_and_old_partition_reads_null(world):
     emu, items2 = world["emu"], world["items2"]
     kinds = {(c.kind, c.column) for c in world["r2"].schema_changes}
@@ -264,18 +379,25 @@ def test_day2_view_shows_new_attribute_and_old_partition_reads_null(world):
     for it in items2:
         row = view[it["pk"]["S"]]
         assert row["fresh"] is it["fresh"]["BOOL"] and row["snapshot_date"] == DAY2
-        assert row["qty"] == ("many" if it["pk"]["S"] == "p0" else it["qty"]["N"])  # now a string column
+        assert row["qty"] == (
+            "many" if it["pk"]["S"] == "p0" else it["qty"]["N"]
+        )  # now a string column
         assert "late" not in row
-    old = rows_of(emu.execute(
-        f'SELECT pk, qty, qty__v2, fresh, late FROM "{DB}"."orders__snapshots" '
-        "WHERE snapshot_date = DATE '2024-01-01'"))
+    old = rows_of(
+        emu.execute(
+            f'SELECT pk, qty, qty__v2, fresh, late FROM "{DB}"."orders__snapshots" '
+            "WHERE snapshot_date = DATE '2024-01-01'"
+        )
+    )
     assert len(old) == len(world["items1"])
     for it in world["items1"]:
         row = old[it["pk"]["S"]]
         assert row["fresh"] is None and row["qty__v2"] is None
         assert row["qty"] == (Decimal(it["qty"]["N"]) if "qty" in it else None)
         assert row["late"] == (it["late"]["S"] if "late" in it else None)
-    counts = emu.execute(f'SELECT snapshot_date, count(*) AS n FROM "{DB}"."orders__snapshots" GROUP BY 1 ORDER BY 1')
+    counts = emu.execute(
+        f'SELECT snapshot_date, count(*) AS n FROM "{DB}"."orders__snapshots" GROUP BY 1 ORDER BY 1'
+    )
     assert counts.rows == [(DAY1, len(world["items1"])), (DAY2, len(items2))]
 
 
@@ -283,14 +405,18 @@ def test_day2_same_as_duckdb_engine(world):
     emu, duck = world["emu"], world["duck"]
     a, d = world["r2"], world["d2"]
     assert [(c.name, c.sql_type) for c in a.columns] == [(c.name, c.sql_type) for c in d.columns]
-    assert {(c.kind, c.column) for c in a.schema_changes} == {(c.kind, c.column) for c in d.schema_changes}
+    assert {(c.kind, c.column) for c in a.schema_changes} == {
+        (c.kind, c.column) for c in d.schema_changes
+    }
     athena_view = rows_of(emu.execute(f'SELECT * FROM "{DB}"."orders"'))
     assert athena_view == duck_rows(duck, f"{DB}.orders")
 
 
 def test_partition_pruning_reads_only_the_asked_day(world):
     emu = world["emu"]
-    one = emu.execute(f"SELECT count(*) FROM \"{DB}\".\"orders__snapshots\" WHERE snapshot_date = DATE '2024-01-02'")
+    one = emu.execute(
+        f'SELECT count(*) FROM "{DB}"."orders__snapshots" WHERE snapshot_date = DATE \'2024-01-02\''
+    )
     both = emu.execute(f'SELECT count(*) FROM "{DB}"."orders__snapshots"')
     assert one.columns == ["_col0"] and one.rows == [(len(world["items2"]),)]
     assert 0 < one.bytes_scanned < both.bytes_scanned
@@ -336,30 +462,47 @@ def test_summary_through_athena_equals_duckdb(world, tmp_path, name, sql):
     materialize_athena(emu, glue, spec, DB, f"s3://{BUCKET}/summaries", f"run-{name}-2")
     table = glue.get_table(DatabaseName=DB, Name=name)["Table"]
     assert table["StorageDescriptor"]["Location"].endswith(f"/{name}/run-{name}-2/")
-    assert sorted(emu.execute(f'SELECT * FROM "{DB}"."{name}"').rows, key=repr) == sorted(got.rows, key=repr)
-    assert not [t for t in glue.get_tables(DatabaseName=DB)["TableList"] if "__staging_" in t["Name"]]
+    assert sorted(emu.execute(f'SELECT * FROM "{DB}"."{name}"').rows, key=repr) == sorted(
+        got.rows, key=repr
+    )
+    assert not [
+        t for t in glue.get_tables(DatabaseName=DB)["TableList"] if "__staging_" in t["Name"]
+    ]
 
 
 def test_summary_types_in_glue_are_athena_types(world, tmp_path):
     (tmp_path / "typed_totals.sql").write_text(SUMMARY_DAY1)
     spec = load_summaries(tmp_path, {"orders", "orders__snapshots"}, DB)[0]
-    res = materialize_athena(world["emu"], world["glue"], spec, DB, f"s3://{BUCKET}/summaries", "run-types")
-    assert dict(res.columns) == {"flag": "boolean", "items": "bigint", "total_qty": "decimal(38,2)",
-                                 "max_neg": "decimal(38,1)", "late_items": "bigint", "max_ss": "bigint"}
+    res = materialize_athena(
+        world["emu"], world["glue"], spec, DB, f"s3://{BUCKET}/summaries", "run-types"
+    )
+    assert dict(res.columns) == {
+        "flag": "boolean",
+        "items": "bigint",
+        "total_qty": "decimal(38,2)",
+        "max_neg": "decimal(38,1)",
+        "late_items": "bigint",
+        "max_ss": "bigint",
+    }
 
 
 # --- the emulator fails like Athena ---------------------------------------------------------------
+
 
 def test_emulator_failures_look_like_athena(world):
     emu = world["emu"]
     with pytest.raises(AthenaQueryError, match="TABLE_NOT_FOUND"):
         emu.execute(f'SELECT * FROM "{DB}"."nope"')
     with pytest.raises(AthenaQueryError, match="HIVE_PATH_ALREADY_EXISTS"):
-        emu.execute(f"CREATE TABLE \"{DB}\".\"again\" WITH (format = 'PARQUET', "
-                    f"external_location = '{TYPED}snapshot_date=2024-01-01/run_id=run-1/') AS SELECT 1 AS one")
+        emu.execute(
+            f'CREATE TABLE "{DB}"."again" WITH (format = \'PARQUET\', '
+            f"external_location = '{TYPED}snapshot_date=2024-01-01/run_id=run-1/') AS SELECT 1 AS one"
+        )
     with pytest.raises(AthenaQueryError, match="COLUMN_NAME_NOT_SPECIFIED"):
-        emu.execute(f"CREATE TABLE \"{DB}\".\"unnamed\" WITH (format = 'PARQUET', "
-                    f"external_location = 's3://{BUCKET}/x/unnamed/') AS SELECT 1")
+        emu.execute(
+            f'CREATE TABLE "{DB}"."unnamed" WITH (format = \'PARQUET\', '
+            f"external_location = 's3://{BUCKET}/x/unnamed/') AS SELECT 1"
+        )
     with pytest.raises(AthenaQueryError, match="NOT_SUPPORTED"):
         emu.execute(f'ALTER TABLE "{DB}"."orders__export" ADD COLUMNS (x string)')
     with pytest.raises(ValueError, match="does not parse"):
@@ -370,10 +513,13 @@ def test_emulator_failures_look_like_athena(world):
 
 # --- the same emulator against the local AWS stack (moto server on loopback) ----------------------
 
+
 def test_emulator_on_the_local_stack(tmp_path):
     from ddb_assets.local import LocalAWS
 
-    items = [{"pk": {"S": f"k{i}"}, "n": {"N": f"{i}.5"}, "tags": {"SS": [f"t{i}"]}} for i in range(5)]
+    items = [
+        {"pk": {"S": f"k{i}"}, "n": {"N": f"{i}.5"}, "tags": {"SS": [f"t{i}"]}} for i in range(5)
+    ]
     with LocalAWS(export_seconds=0.1) as stack:
         s3, glue = stack.client("s3"), stack.client("glue")
         s3.create_bucket(Bucket=BUCKET)
@@ -381,8 +527,16 @@ def test_emulator_on_the_local_stack(tmp_path):
         uri, _ = put_export(s3, tmp_path, items, "01704067200000-cccc3333")
         emu = AthenaEmulator(glue, s3, database=DB)
         try:
-            res = load_snapshot_athena(emu, glue, database=DB, table="small", snapshot_date=DAY1,
-                                       data_s3_uri=uri, typed_s3_uri=f"s3://{BUCKET}/typed/small/", run_id="r1")
+            res = load_snapshot_athena(
+                emu,
+                glue,
+                database=DB,
+                table="small",
+                snapshot_date=DAY1,
+                data_s3_uri=uri,
+                typed_s3_uri=f"s3://{BUCKET}/typed/small/",
+                run_id="r1",
+            )
             got = emu.execute(f'SELECT pk, n, tags FROM "{DB}"."small" ORDER BY pk')
         finally:
             emu.close()
@@ -391,6 +545,7 @@ def test_emulator_on_the_local_stack(tmp_path):
 
 
 # --- Iceberg tables, Hive DDL and DML, as Athena runs them -----------------------------------------
+
 
 @pytest.fixture
 def ice(world):
@@ -406,9 +561,11 @@ def ice(world):
     emu.close()
 
 
-ICE = ("CREATE TABLE IF NOT EXISTS {db}.ev (d date, k string, v decimal(38,0), tags array<string>) "
-       "PARTITIONED BY (d) LOCATION 's3://{bucket}/ice/ev/' "
-       "TBLPROPERTIES ('table_type' = 'ICEBERG', 'format' = 'PARQUET', 'write_compression' = 'ZSTD')")
+ICE = (
+    "CREATE TABLE IF NOT EXISTS {db}.ev (d date, k string, v decimal(38,0), tags array<string>) "
+    "PARTITIONED BY (d) LOCATION 's3://{bucket}/ice/ev/' "
+    "TBLPROPERTIES ('table_type' = 'ICEBERG', 'format' = 'PARQUET', 'write_compression' = 'ZSTD')"
+)
 
 
 def _meta(glue, db, name="ev"):
@@ -421,20 +578,34 @@ def test_iceberg_create_registers_the_table_in_glue_as_athena_does(ice):
     t = _meta(glue, db)
     assert t["Parameters"]["table_type"] == "ICEBERG" and t["PartitionKeys"] == []
     loc = t["Parameters"]["metadata_location"]
-    assert loc.startswith(f"s3://{bucket}/ice/ev/metadata/00000-") and loc.endswith(".metadata.json")
+    assert loc.startswith(f"s3://{bucket}/ice/ev/metadata/00000-") and loc.endswith(
+        ".metadata.json"
+    )
     meta = json.loads(s3.get_object(Bucket=bucket, Key=loc.split("/", 3)[3])["Body"].read())
     assert meta["partition-specs"][0]["fields"][0]["transform"] == "identity"
     cols = t["StorageDescriptor"]["Columns"]
     assert [(c["Name"], c["Type"], c["Parameters"]["iceberg.field.id"]) for c in cols] == [
-        ("d", "date", "1"), ("k", "string", "2"), ("v", "decimal(38,0)", "3"), ("tags", "array<string>", "4")]
-    emu.execute(ICE.format(db=db, bucket=bucket))                                                      # IF NOT EXISTS: nothing happens
+        ("d", "date", "1"),
+        ("k", "string", "2"),
+        ("v", "decimal(38,0)", "3"),
+        ("tags", "array<string>", "4"),
+    ]
+    emu.execute(ICE.format(db=db, bucket=bucket))  # IF NOT EXISTS: nothing happens
     assert _meta(glue, db)["Parameters"]["metadata_location"] == loc
     with pytest.raises(AthenaQueryError, match="TABLE_ALREADY_EXISTS"):
         emu.execute(ICE.format(db=db, bucket=bucket).replace(" IF NOT EXISTS", ""))
     with pytest.raises(AthenaQueryError, match="NOT_SUPPORTED.*EXTERNAL"):
-        emu.execute(ICE.format(db=db, bucket=bucket).replace("CREATE TABLE IF NOT EXISTS", "CREATE EXTERNAL TABLE").replace(".ev ", ".ev2 "))
+        emu.execute(
+            ICE.format(db=db, bucket=bucket)
+            .replace("CREATE TABLE IF NOT EXISTS", "CREATE EXTERNAL TABLE")
+            .replace(".ev ", ".ev2 ")
+        )
     with pytest.raises(AthenaQueryError, match="NOT_SUPPORTED.*tinyint"):
-        emu.execute(ICE.format(db=db, bucket=bucket).replace("v decimal(38,0)", "v tinyint").replace(".ev ", ".ev3 "))
+        emu.execute(
+            ICE.format(db=db, bucket=bucket)
+            .replace("v decimal(38,0)", "v tinyint")
+            .replace(".ev ", ".ev3 ")
+        )
     with pytest.raises(AthenaQueryError, match="NOT_SUPPORTED.*external"):
         emu.execute(f"CREATE TABLE {db}.plain (x string) LOCATION 's3://{bucket}/plain/'")
 
@@ -442,20 +613,26 @@ def test_iceberg_create_registers_the_table_in_glue_as_athena_does(ice):
 def test_iceberg_dml_is_copy_on_write_with_a_new_snapshot_per_statement(ice):
     emu, glue, s3, db, bucket = ice
     emu.execute(ICE.format(db=db, bucket=bucket))
-    emu.execute(f"INSERT INTO {db}.ev VALUES (DATE '2025-01-01', 'a', 1, ARRAY['x']), "
-                f"(DATE '2025-01-02', 'b', 2, NULL), (DATE '2025-01-02', 'c', 3, ARRAY[])")
+    emu.execute(
+        f"INSERT INTO {db}.ev VALUES (DATE '2025-01-01', 'a', 1, ARRAY['x']), "
+        f"(DATE '2025-01-02', 'b', 2, NULL), (DATE '2025-01-02', 'c', 3, ARRAY[])"
+    )
     first = _meta(glue, db)["Parameters"]["metadata_location"]
     emu.execute(f"UPDATE {db}.ev SET v = v * 10 WHERE k <> 'c'")
     emu.execute(f"DELETE FROM {db}.ev WHERE k = 'c'")
     params = _meta(glue, db)["Parameters"]
     assert params["metadata_location"] != first and params["previous_metadata_location"] != first
     assert params["metadata_location"].split("/")[-1].startswith("00003-")
-    emu.execute(f"MERGE INTO {db}.ev AS t USING (SELECT 'a' AS k, 'R' AS op UNION ALL SELECT 'b', 'U' "
-                f"UNION ALL SELECT 'z', 'I') AS s ON t.k = s.k "
-                "WHEN MATCHED AND s.op = 'R' THEN DELETE WHEN MATCHED THEN UPDATE SET v = 7 "
-                "WHEN NOT MATCHED THEN INSERT (d, k, v) VALUES (DATE '2025-01-03', s.k, 8)")
+    emu.execute(
+        f"MERGE INTO {db}.ev AS t USING (SELECT 'a' AS k, 'R' AS op UNION ALL SELECT 'b', 'U' "
+        f"UNION ALL SELECT 'z', 'I') AS s ON t.k = s.k "
+        "WHEN MATCHED AND s.op = 'R' THEN DELETE WHEN MATCHED THEN UPDATE SET v = 7 "
+        "WHEN NOT MATCHED THEN INSERT (d, k, v) VALUES (DATE '2025-01-03', s.k, 8)"
+    )
     assert emu.execute(f"SELECT k, v, tags FROM {db}.ev ORDER BY k").rows == [
-        ("b", Decimal(7), None), ("z", Decimal(8), None)]
+        ("b", Decimal(7), None),
+        ("z", Decimal(8), None),
+    ]
     # a query for one partition reads that partition's file only (pruned by the Iceberg metadata)
     res = emu.execute(f"SELECT k FROM {db}.ev WHERE d = DATE '2025-01-03'")
     assert res.rows == [("z",)] and len(emu.queries[-1].objects_read) == 1
@@ -487,36 +664,60 @@ def test_iceberg_schema_evolution_by_field_id(ice):
     with pytest.raises(AthenaQueryError, match="COLUMN_NOT_FOUND"):
         emu.execute(f"ALTER TABLE {db}.ev DROP COLUMN nope")
     with pytest.raises(AthenaQueryError, match="NOT_SUPPORTED.*ADD PARTITION"):
-        emu.execute(f"ALTER TABLE {db}.ev ADD PARTITION (d = '2025-01-01') LOCATION 's3://{bucket}/x/'")
+        emu.execute(
+            f"ALTER TABLE {db}.ev ADD PARTITION (d = '2025-01-01') LOCATION 's3://{bucket}/x/'"
+        )
 
 
 def test_what_athena_refuses(ice):
     emu, glue, s3, db, bucket = ice
     emu.execute(ICE.format(db=db, bucket=bucket))
-    with pytest.raises(AthenaQueryError, match="TYPE_MISMATCH: Insert query has mismatched column types"):
-        emu.execute(f"INSERT INTO {db}.ev (d, k) VALUES (current_timestamp, 'q')")   # tz instant into a date
+    with pytest.raises(
+        AthenaQueryError, match="TYPE_MISMATCH: Insert query has mismatched column types"
+    ):
+        emu.execute(
+            f"INSERT INTO {db}.ev (d, k) VALUES (current_timestamp, 'q')"
+        )  # tz instant into a date
     with pytest.raises(AthenaQueryError, match="TYPE_MISMATCH"):
-        emu.execute(f"INSERT INTO {db}.ev (d, k, v) VALUES (DATE '2025-01-01', 'a', 1.25)")  # decimal(3,2) -> (38,0)
-    emu.execute(f"CREATE EXTERNAL TABLE {db}.raw (line string) PARTITIONED BY (lbl string) "
-                f"ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\u0001' LOCATION 's3://{bucket}/raw/'")
-    for sql in (f"DELETE FROM {db}.raw WHERE lbl = 'x'", f"UPDATE {db}.raw SET line = 'x'",
-                f"MERGE INTO {db}.raw AS t USING (SELECT 'x' AS line) AS s ON t.line = s.line "
-                "WHEN MATCHED THEN DELETE"):
+        emu.execute(
+            f"INSERT INTO {db}.ev (d, k, v) VALUES (DATE '2025-01-01', 'a', 1.25)"
+        )  # decimal(3,2) -> (38,0)
+    emu.execute(
+        f"CREATE EXTERNAL TABLE {db}.raw (line string) PARTITIONED BY (lbl string) "
+        f"ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\u0001' LOCATION 's3://{bucket}/raw/'"
+    )
+    for sql in (
+        f"DELETE FROM {db}.raw WHERE lbl = 'x'",
+        f"UPDATE {db}.raw SET line = 'x'",
+        f"MERGE INTO {db}.raw AS t USING (SELECT 'x' AS line) AS s ON t.line = s.line "
+        "WHEN MATCHED THEN DELETE",
+    ):
         with pytest.raises(AthenaQueryError, match="NOT_SUPPORTED: Modifying Hive table rows"):
             emu.execute(sql)
-    with pytest.raises(AthenaQueryError, match="NOT_SUPPORTED: ALTER TABLE DROP COLUMN is only supported for Iceberg"):
+    with pytest.raises(
+        AthenaQueryError,
+        match="NOT_SUPPORTED: ALTER TABLE DROP COLUMN is only supported for Iceberg",
+    ):
         emu.execute(f"ALTER TABLE {db}.raw DROP COLUMN line")
-    emu.execute(f"INSERT INTO {db}.ev (d, k) VALUES (DATE '2025-01-01', 'a'), (DATE '2025-01-01', 'b')")
+    emu.execute(
+        f"INSERT INTO {db}.ev (d, k) VALUES (DATE '2025-01-01', 'a'), (DATE '2025-01-01', 'b')"
+    )
     with pytest.raises(AthenaQueryError, match="MERGE_TARGET_ROW_MULTIPLE_MATCHES"):
-        emu.execute(f"MERGE INTO {db}.ev AS t USING (SELECT 'a' AS k UNION ALL SELECT 'a') AS s ON t.k = s.k "
-                    "WHEN MATCHED THEN UPDATE SET v = 1")
-    assert emu.execute(f"SELECT count(v) FROM {db}.ev").rows == [(0,)]          # the failed MERGE wrote nothing
+        emu.execute(
+            f"MERGE INTO {db}.ev AS t USING (SELECT 'a' AS k UNION ALL SELECT 'a') AS s ON t.k = s.k "
+            "WHEN MATCHED THEN UPDATE SET v = 1"
+        )
+    assert emu.execute(f"SELECT count(v) FROM {db}.ev").rows == [
+        (0,)
+    ]  # the failed MERGE wrote nothing
 
 
 def test_hive_external_table_and_add_partition(ice):
     emu, glue, s3, db, bucket = ice
-    emu.execute(f"CREATE EXTERNAL TABLE IF NOT EXISTS {db}.raw (line string) PARTITIONED BY (lbl string) "
-                f"ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\u0001' LOCATION 's3://{bucket}/raw/'")
+    emu.execute(
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS {db}.raw (line string) PARTITIONED BY (lbl string) "
+        f"ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\u0001' LOCATION 's3://{bucket}/raw/'"
+    )
     t = _meta(glue, db, "raw")
     assert t["StorageDescriptor"]["SerdeInfo"]["Parameters"]["field.delim"] == "\x01"
     assert t["PartitionKeys"] == [{"Name": "lbl", "Type": "string"}]
@@ -528,7 +729,9 @@ def test_hive_external_table_and_add_partition(ice):
     with pytest.raises(AthenaQueryError, match="ALREADY_EXISTS"):
         emu.execute(add.replace(" IF NOT EXISTS", ""))
     with pytest.raises(AthenaQueryError, match="HIVE_METASTORE_ERROR"):
-        emu.execute(f"ALTER TABLE {db}.raw ADD PARTITION (other = 'x') LOCATION 's3://{bucket}/w1/data/'")
+        emu.execute(
+            f"ALTER TABLE {db}.raw ADD PARTITION (other = 'x') LOCATION 's3://{bucket}/w1/data/'"
+        )
     res = emu.execute(f"SELECT lbl, json_extract_scalar(line, '$.a') AS a FROM {db}.raw ORDER BY a")
     assert res.rows == [("one", "1"), ("one", "2")]
 
@@ -539,6 +742,7 @@ def test_a_concurrent_iceberg_commit_fails_the_later_one(ice):
 
     class Racing(AthenaEmulator):
         """Another writer commits while this statement runs."""
+
         other = None
 
         def _prepare_sources(self, tree, q, needs=None):

@@ -16,7 +16,9 @@ N = 600
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
-    return gen.generate(N, seed=3, files=3, cache=tmp_path_factory.mktemp("bench_cache"), processes=1)
+    return gen.generate(
+        N, seed=3, files=3, cache=tmp_path_factory.mktemp("bench_cache"), processes=1
+    )
 
 
 def test_both_formats_match_their_manifests(exports):
@@ -27,7 +29,9 @@ def test_both_formats_match_their_manifests(exports):
         summary = parse_manifest_summary(e.manifest_summary.read_text())
         files = parse_manifest_files(e.manifest_files.read_text())
         assert summary.item_count == N and summary.output_format == fmt
-        assert summary.s3_prefix is None and summary.manifest_files_key.startswith(f"AWSDynamoDB/{e.export_id}/")
+        assert summary.s3_prefix is None and summary.manifest_files_key.startswith(
+            f"AWSDynamoDB/{e.export_id}/"
+        )
         assert len(files) == 3 and all(f.etag.endswith("-1") for f in files)
         ext = ".ion.gz" if fmt == "ION" else ".json.gz"
         assert all(f.key.startswith(summary.data_prefix) and f.key.endswith(ext) for f in files)
@@ -36,7 +40,7 @@ def test_both_formats_match_their_manifests(exports):
 
 def _norm(value):
     """A DynamoDB value with numbers compared by value and binaries by bytes."""
-    (tag, v), = value.items()
+    ((tag, v),) = value.items()
     if tag == "N":
         return ("N", Decimal(v))
     if tag == "NS":
@@ -88,14 +92,35 @@ def test_quick_machinery_runs_on_a_tiny_export(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("DDB_BENCH_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "raw.json"
-    assert main(["--quick", "--items", "1200", "--small-items", "300", "--only", "convert,sensor",
-                 "--tables", "2", "--history", "4", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--quick",
+                "--items",
+                "1200",
+                "--small-items",
+                "300",
+                "--only",
+                "convert,sensor",
+                "--tables",
+                "2",
+                "--history",
+                "4",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     raw = json.loads(out.read_text())
     conv = raw["conversion"]
     for name in ("parse", "load", "baseline"):
         assert conv[name][0]["rows"] == 1200
     assert conv["ion"]["rows"] == 1200 and conv["small_load"]["rows"] == 300
-    assert [q["columns"] for q in conv["load"][0]["parquet"]["queries"]][0] == ["category", "quantity"]
+    assert [q["columns"] for q in conv["load"][0]["parquet"]["queries"]][0] == [
+        "category",
+        "quantity",
+    ]
     s = raw["sensor"]
     assert s["history_exports"] == 4 and s["pending"] == 2
     assert s["normal"][-1]["counted"] == 2 and s["naive"][-1]["counted"] >= 6

@@ -28,14 +28,20 @@ def test_production_modules_never_import_the_local_stack():
         rel = path.relative_to(PKG)
         if rel.parts[0] == "local" or rel.name in MAY_IMPORT_LOCAL and len(rel.parts) == 1:
             continue
-        if any(m == "ddb_assets.local" or m.startswith("ddb_assets.local.") for m in _imports(path)):
+        if any(
+            m == "ddb_assets.local" or m.startswith("ddb_assets.local.") for m in _imports(path)
+        ):
             offenders.append(str(rel))
     assert offenders == []
 
 
 def test_domain_code_is_free_of_dagster():
-    offenders = [str(p.relative_to(PKG)) for d in DOMAIN for p in (PKG / d).rglob("*.py")
-                 if any(m == "dagster" or m.startswith("dagster.") for m in _imports(p))]
+    offenders = [
+        str(p.relative_to(PKG))
+        for d in DOMAIN
+        for p in (PKG / d).rglob("*.py")
+        if any(m == "dagster" or m.startswith("dagster.") for m in _imports(p))
+    ]
     assert offenders == []
 
 
@@ -46,7 +52,8 @@ def test_loading_the_code_location_imports_neither_the_local_stack_nor_boto_clie
         "d.build_definitions(load_config('ddb_assets.yaml'), env='local')\n"
         "print(sorted(m for m in sys.modules if m.startswith('ddb_assets.local') or m == 'moto'))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=PKG.parent, capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=PKG.parent, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"

@@ -20,8 +20,11 @@ def test_definitions_load_without_warnings_and_have_the_asset_graph():
         defs = build_definitions(load_config(ROOT / "ddb_assets.yaml"), env="local")
         dg.Definitions.validate_loadable(defs)
     keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
-    assert {"dynamodb/sushi_orders/export", "athena/sushi_orders",
-            "summaries/menu_daily_quantity"} <= keys
+    assert {
+        "dynamodb/sushi_orders/export",
+        "athena/sushi_orders",
+        "summaries/menu_daily_quantity",
+    } <= keys
     graph = defs.resolve_asset_graph()
     summary = dg.AssetKey(["summaries", "menu_daily_quantity"])
     table = dg.AssetKey(["athena", "sushi_orders"])
@@ -38,11 +41,19 @@ def test_dagster_cli_validates_the_workspace():
     env = {**os.environ, "DDB_ASSETS_CONFIG": str(ROOT / "ddb_assets.yaml")}
     out = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "All code locations passed validation" in out.stderr + out.stdout
-    ours = [line for line in (out.stderr + out.stdout).splitlines()
-            if "Warning" in line and "ddb_assets" in line]
+    ours = [
+        line
+        for line in (out.stderr + out.stdout).splitlines()
+        if "Warning" in line and "ddb_assets" in line
+    ]
     assert ours == []
 
 
@@ -54,7 +65,8 @@ def test_the_daily_schedule_requests_yesterdays_partition_in_the_table_time_zone
     sched = defs.resolve_schedule_def("sushi_orders_daily_export")
     # 04:00 in Tokyo on the 23rd is 19:00 UTC on the 22nd: the partition is the 22nd.
     tick = datetime(2026, 11, 23, 4, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
-    ctx = dg.build_schedule_context(scheduled_execution_time=tick,
-                                    repository_def=defs.get_repository_def())
+    ctx = dg.build_schedule_context(
+        scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+    )
     [req] = sched.evaluate_tick(ctx).run_requests
     assert req.partition_key == "2026-11-22"

@@ -46,12 +46,16 @@ def make_table(stack, *, pitr=True, items=3, written_days_ago=5):
     name = f"orders_{next(_names)}"
     ddb = stack.client("dynamodb")
     stack.set_now(datetime.now(timezone.utc) - timedelta(days=written_days_ago))
-    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
     if pitr:
         ddb.update_continuous_backups(
-            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
     ser = TypeSerializer()
     for i in range(items):
         ddb.put_item(TableName=name, Item={"pk": ser.serialize(f"k{i}"), "n": ser.serialize(i)})
@@ -61,19 +65,32 @@ def make_table(stack, *, pitr=True, items=3, written_days_ago=5):
 
 def config_for(name, **table_kw):
     start = (datetime.now(ZoneInfo(TZ)).date() - timedelta(days=30)).isoformat()
-    return parse_config({
-        "sensor": {"interval_seconds": 5},
-        "tables": [{"name": name, "s3_bucket": "exports-bucket", "s3_prefix": "exp",
-                    "partitions_start": start, **table_kw}],
-    })
+    return parse_config(
+        {
+            "sensor": {"interval_seconds": 5},
+            "tables": [
+                {
+                    "name": name,
+                    "s3_bucket": "exports-bucket",
+                    "s3_prefix": "exp",
+                    "partitions_start": start,
+                    **table_kw,
+                }
+            ],
+        }
+    )
 
 
 def request(cfg, partition, instance, raise_on_error=True, **config):
     t = cfg.tables[0]
     return dg.materialize(
-        [build_export_asset(t)], partition_key=partition, instance=instance,
-        resources={"aws": AwsResource()}, raise_on_error=raise_on_error,
-        run_config={"ops": {op_name(export_key(t)): {"config": config}}} if config else None)
+        [build_export_asset(t)],
+        partition_key=partition,
+        instance=instance,
+        resources={"aws": AwsResource()},
+        raise_on_error=raise_on_error,
+        run_config={"ops": {op_name(export_key(t)): {"config": config}}} if config else None,
+    )
 
 
 def tick_until(instance, cfg, ddb, cursor=None, *, want=lambda o: o.events, timeout=90):
@@ -105,7 +122,8 @@ def apply(instance, outcome):
 def materializations(instance, cfg, partition):
     return instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=export_key(cfg.tables[0]), asset_partitions=[partition]),
-        limit=100).records
+        limit=100,
+    ).records
 
 
 def test_partition_is_the_end_of_the_day_in_the_table_time_zone():
@@ -138,8 +156,10 @@ def test_export_completes_after_several_ticks_and_requests_the_load(env):
     md = {k: getattr(v, "value", v) for k, v in m.metadata.items()}
     assert md["item_count"] == 3
     assert md["export_arn"].startswith("arn:aws:dynamodb:")
-    assert md["export_time"] == ex.partition_export_time(
-        datetime.fromisoformat(p).date(), TZ).isoformat()
+    assert (
+        md["export_time"]
+        == ex.partition_export_time(datetime.fromisoformat(p).date(), TZ).isoformat()
+    )
     assert md["manifest_uri"].endswith("manifest-summary.json")
     assert md["data_uri"].endswith("/data/")
     assert md["noticed_after_seconds"] >= 0
@@ -168,7 +188,9 @@ def test_duplicated_requests_start_one_export(env):
         assert len(ddb.list_exports(TableArn=arn_table)["ExportSummaries"]) == 2
 
 
-@pytest.mark.parametrize("cursor", [None, "", "{not json", '{"v": 99}', '{"v":1,"pending":[{"x":1}]}'])
+@pytest.mark.parametrize(
+    "cursor", [None, "", "{not json", '{"v": 99}', '{"v":1,"pending":[{"x":1}]}']
+)
 def test_restart_with_a_fresh_or_corrupted_cursor_neither_loses_nor_repeats(env, cursor):
     name = make_table(env)
     cfg = config_for(name)
@@ -180,9 +202,14 @@ def test_restart_with_a_fresh_or_corrupted_cursor_neither_loses_nor_repeats(env,
         assert len(materializations(instance, cfg, p1)) == 1
         request(cfg, p2, instance)
         env.wait_for_export(
-            instance.fetch_observations(dg.AssetRecordsFilter(
-                asset_key=export_key(cfg.tables[0]), asset_partitions=[p2]), limit=1)
-            .records[0].asset_observation.metadata["export_arn"].value)
+            instance.fetch_observations(
+                dg.AssetRecordsFilter(asset_key=export_key(cfg.tables[0]), asset_partitions=[p2]),
+                limit=1,
+            )
+            .records[0]
+            .asset_observation.metadata["export_arn"]
+            .value
+        )
         # The daemon restarts and its cursor is gone or garbage.
         o = evaluate_tick(instance, cursor, cfg, ddb)
         assert [e.partition for e in o.events] == [p2]
@@ -200,9 +227,17 @@ def test_a_tick_that_raised_part_way_is_redone_without_duplicates(env, monkeypat
     with dg.instance_for_test() as instance:
         for d in (1, 2):
             request(cfg, yesterday(d), instance)
-            env.wait_for_export(instance.fetch_observations(dg.AssetRecordsFilter(
-                asset_key=export_key(cfg.tables[0]), asset_partitions=[yesterday(d)]), limit=1)
-                .records[0].asset_observation.metadata["export_arn"].value)
+            env.wait_for_export(
+                instance.fetch_observations(
+                    dg.AssetRecordsFilter(
+                        asset_key=export_key(cfg.tables[0]), asset_partitions=[yesterday(d)]
+                    ),
+                    limit=1,
+                )
+                .records[0]
+                .asset_observation.metadata["export_arn"]
+                .value
+            )
         cursor = None  # both are pending (from the runs' observations) and COMPLETED
         real = ex.describe_export
         calls = []
@@ -254,8 +289,13 @@ def test_failed_export_is_retried_then_fails_with_aws_code(env):
 
 def test_missing_bucket_ends_failed_with_s3nosuchbucket(env):
     name = make_table(env)
-    cfg = parse_config({"tables": [{"name": name, "s3_bucket": "no-such-bucket",
-                                     "partitions_start": yesterday(20)}]})
+    cfg = parse_config(
+        {
+            "tables": [
+                {"name": name, "s3_bucket": "no-such-bucket", "partitions_start": yesterday(20)}
+            ]
+        }
+    )
     ddb = env.client("dynamodb")
     with dg.instance_for_test() as instance:
         request(cfg, yesterday(), instance)
@@ -269,7 +309,9 @@ def test_pitr_disabled_fails_and_says_how_to_enable_it(env):
     with dg.instance_for_test() as instance:
         res = request(cfg, yesterday(), instance, raise_on_error=False)
         assert not res.success
-        text = [e for e in res.all_events if e.is_step_failure][0].step_failure_data.user_failure_data.description
+        text = [e for e in res.all_events if e.is_step_failure][
+            0
+        ].step_failure_data.user_failure_data.description
         assert "update-continuous-backups" in text and "PointInTimeRecoveryEnabled=true" in text
 
 
@@ -286,16 +328,23 @@ def test_export_time_outside_pitr_window_is_not_exportable_and_not_retried(env):
     ddb = env.client("dynamodb")
     arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
     with pytest.raises(ex.ExportTimeOutsideWindowError, match="not exportable"):
-        ex._call(lambda: ddb.export_table_to_point_in_time(
-            TableArn=arn, S3Bucket="exports-bucket",
-            ExportTime=datetime.now(timezone.utc) - timedelta(days=10)), table=name)
+        ex._call(
+            lambda: ddb.export_table_to_point_in_time(
+                TableArn=arn,
+                S3Bucket="exports-bucket",
+                ExportTime=datetime.now(timezone.utc) - timedelta(days=10),
+            ),
+            table=name,
+        )
 
 
 def test_table_not_found_names_the_config_field(env):
     cfg = config_for("orders_missing", dynamodb_table="does-not-exist")
     with dg.instance_for_test() as instance:
         res = request(cfg, yesterday(), instance, raise_on_error=False)
-        text = [e for e in res.all_events if e.is_step_failure][0].step_failure_data.user_failure_data.description
+        text = [e for e in res.all_events if e.is_step_failure][
+            0
+        ].step_failure_data.user_failure_data.description
         assert "not found" in text and "dynamodb_table" in text
 
 
@@ -308,16 +357,28 @@ def test_throttling_backs_off_then_fails_clearly(env):
     from datetime import date
 
     req = ex.ExportRequest.for_partition(
-        table_name=name, sql_name=name, partition=date.fromisoformat(yesterday()), tz=TZ,
-        s3_bucket="exports-bucket", base_prefix="exp", export_format="DYNAMODB_JSON")
+        table_name=name,
+        sql_name=name,
+        partition=date.fromisoformat(yesterday()),
+        tz=TZ,
+        s3_bucket="exports-bucket",
+        base_prefix="exp",
+        export_format="DYNAMODB_JSON",
+    )
     sleeps = []
     env.throttle_next(2, "ExportTableToPointInTime", "LimitExceededException")
     out = ex.request_export(ddb, s3, req, sleep=sleeps.append)
     assert out.export.status == "IN_PROGRESS" and len(sleeps) == 2 and sleeps[1] > sleeps[0]
     env.throttle_next(10, "ExportTableToPointInTime", "ThrottlingException")
     req2 = ex.ExportRequest.for_partition(
-        table_name=name, sql_name=name, partition=date.fromisoformat(yesterday(2)), tz=TZ,
-        s3_bucket="exports-bucket", base_prefix="exp", export_format="DYNAMODB_JSON")
+        table_name=name,
+        sql_name=name,
+        partition=date.fromisoformat(yesterday(2)),
+        tz=TZ,
+        s3_bucket="exports-bucket",
+        base_prefix="exp",
+        export_format="DYNAMODB_JSON",
+    )
     with pytest.raises(ex.ExportThrottledError, match="gave up after 6 attempts"):
         ex.request_export(ddb, s3, req2, sleep=lambda s: None)
 
@@ -330,16 +391,29 @@ def test_concurrency_cap_waits_for_a_slot(env):
 
     def req(days):
         return ex.ExportRequest.for_partition(
-            table_name=name, sql_name=name, partition=date.fromisoformat(yesterday(days)),
-            tz=TZ, s3_bucket="exports-bucket", base_prefix="exp", export_format="DYNAMODB_JSON")
+            table_name=name,
+            sql_name=name,
+            partition=date.fromisoformat(yesterday(days)),
+            tz=TZ,
+            s3_bucket="exports-bucket",
+            base_prefix="exp",
+            export_format="DYNAMODB_JSON",
+        )
 
     ex.request_export(ddb, s3, req(1), max_concurrent=1)
     with pytest.raises(ex.ExportThrottledError, match="max_concurrent_exports"):
-        ex.request_export(ddb, s3, req(2), max_concurrent=1, wait_for_slot_seconds=0,
-                          sleep=lambda s: None)
+        ex.request_export(
+            ddb, s3, req(2), max_concurrent=1, wait_for_slot_seconds=0, sleep=lambda s: None
+        )
     waited = []
-    out = ex.request_export(ddb, s3, req(2), max_concurrent=1, poll_seconds=0.5,
-                            sleep=lambda s: (waited.append(s), __import__("time").sleep(s)))
+    out = ex.request_export(
+        ddb,
+        s3,
+        req(2),
+        max_concurrent=1,
+        poll_seconds=0.5,
+        sleep=lambda s: (waited.append(s), __import__("time").sleep(s)),
+    )
     assert waited and out.export.status == "IN_PROGRESS"
 
 
@@ -380,8 +454,9 @@ def test_the_sensor_definition_returns_a_sensor_result(env):
             cursor, deadline = first.cursor, time.monotonic() + 60
             while True:
                 time.sleep(0.5)
-                ctx = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                              resources={"aws": AwsResource()})
+                ctx = dg.build_sensor_context(
+                    instance=instance, cursor=cursor, resources={"aws": AwsResource()}
+                )
                 result = sensor(ctx)
                 cursor = result.cursor
                 if result.asset_events or time.monotonic() > deadline:
@@ -399,8 +474,14 @@ def test_export_conflict_is_reported_with_the_fix(env):
     name = make_table(env)
     ddb, s3 = env.client("dynamodb"), env.client("s3")
     req = ex.ExportRequest.for_partition(
-        table_name=name, sql_name=name, partition=date.fromisoformat(yesterday()), tz=TZ,
-        s3_bucket="exports-bucket", base_prefix="exp", export_format="DYNAMODB_JSON")
+        table_name=name,
+        sql_name=name,
+        partition=date.fromisoformat(yesterday()),
+        tz=TZ,
+        s3_bucket="exports-bucket",
+        base_prefix="exp",
+        export_format="DYNAMODB_JSON",
+    )
     ex.request_export(ddb, s3, req)
     # The same ClientToken with other parameters (here the format) inside 8 hours.
     clash = dataclasses.replace(req, export_format="ION")

@@ -10,7 +10,11 @@ import duckdb
 import pytest
 
 from ddb_assets.assets.incremental import (
-    build_incremental_assets, changes_key, check_key, current_key, evaluate_incremental_tick,
+    build_incremental_assets,
+    changes_key,
+    check_key,
+    current_key,
+    evaluate_incremental_tick,
 )
 from ddb_assets.config import parse_config
 from ddb_assets.incremental import duckdb_chain as dc
@@ -40,24 +44,57 @@ def _setup(stack, tmp_path, **table):
     ddb, s3 = stack.client("dynamodb"), stack.client("s3")
     s3.create_bucket(Bucket=bucket)
     stack.set_now(t0)
-    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
-    ddb.update_continuous_backups(TableName=name,
-                                  PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    ddb.update_continuous_backups(
+        TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
     wh = str(tmp_path / "wh.duckdb")
-    cfg = parse_config({
-        "defaults": {"athena": {"database": "shop"}}, "warehouse": wh, "summaries_dir": None,
-        "tables": [{"name": "orders", "dynamodb_table": name, "s3_bucket": bucket, "s3_prefix": "ex",
-                    "schedule": {"timezone": "UTC"}, **table}]}, base_dir=tmp_path)
+    cfg = parse_config(
+        {
+            "defaults": {"athena": {"database": "shop"}},
+            "warehouse": wh,
+            "summaries_dir": None,
+            "tables": [
+                {
+                    "name": "orders",
+                    "dynamodb_table": name,
+                    "s3_bucket": bucket,
+                    "s3_prefix": "ex",
+                    "schedule": {"timezone": "UTC"},
+                    **table,
+                }
+            ],
+        },
+        base_dir=tmp_path,
+    )
     t = cfg.tables[0]
-    return t0, name, ddb, s3, cfg, t, build_incremental_assets(cfg, t), resources_for(wh, "local"), wh
+    return (
+        t0,
+        name,
+        ddb,
+        s3,
+        cfg,
+        t,
+        build_incremental_assets(cfg, t),
+        resources_for(wh, "local"),
+        wh,
+    )
 
 
 def _put(stack, ddb, table, at, pk, **attrs):
     stack.set_now(at)
-    item = {"pk": {"S": pk}, **{k: ({"N": str(v)} if isinstance(v, (int, float)) else {"S": v})
-                                for k, v in attrs.items()}}
+    item = {
+        "pk": {"S": pk},
+        **{
+            k: ({"N": str(v)} if isinstance(v, (int, float)) else {"S": v})
+            for k, v in attrs.items()
+        },
+    }
     ddb.put_item(TableName=table, Item=item)
 
 
@@ -65,8 +102,14 @@ def _execute(asset, req, instance, resources):
     sel = dg.AssetSelection.assets(*req.asset_selection) - dg.AssetSelection.all_asset_checks()
     if req.asset_check_keys:
         sel = sel | dg.AssetSelection.checks(*req.asset_check_keys)
-    return dg.materialize([asset], instance=instance, resources=resources, selection=sel,
-                          tags={**req.tags, "dagster/run_key": req.run_key}, raise_on_error=False)
+    return dg.materialize(
+        [asset],
+        instance=instance,
+        resources=resources,
+        selection=sel,
+        tags={**req.tags, "dagster/run_key": req.run_key},
+        raise_on_error=False,
+    )
 
 
 def _drive(instance, cfg, ddb, s3, asset, resources, until, timeout=20.0):
@@ -99,27 +142,35 @@ def _checked_at(instance, t, at):
 
 def test_check_passes_after_three_windows_and_fails_when_current_is_tampered_with(env, tmp_path):
     t0, name, ddb, s3, cfg, t, asset, resources, wh = _setup(
-        env, tmp_path, incremental={"enabled": True, "window_minutes": 15})
+        env, tmp_path, incremental={"enabled": True, "window_minutes": 15}
+    )
     m = lambda minutes: t0 + timedelta(minutes=minutes)  # noqa: E731
     _put(env, ddb, name, m(1), "a", qty=1, name="apple")
     _put(env, ddb, name, m(2), "b", qty=2, name="banana")
-    _put(env, ddb, name, m(12), "a", qty=5, name="apple")                      # W1
+    _put(env, ddb, name, m(12), "a", qty=5, name="apple")  # W1
     _put(env, ddb, name, m(13), "c", qty=3.25, name="cherry")
     env.set_now(m(27))
-    ddb.delete_item(TableName=name, Key={"pk": {"S": "b"}})                   # W2
+    ddb.delete_item(TableName=name, Key={"pk": {"S": "b"}})  # W2
     _put(env, ddb, name, m(28), "d", qty=4, name="durian", color="red")
-    _put(env, ddb, name, m(41), "a", qty=7, name="apricot")                    # W3
+    _put(env, ddb, name, m(41), "a", qty=7, name="apricot")  # W3
     _put(env, ddb, name, m(60), "z", qty=1, name="after the chain")
 
     with dg.instance_for_test() as instance:
         env.set_now(m(10))
-        keys = _drive(instance, cfg, ddb, s3, asset, resources, lambda: _checked_at(instance, t, m(10)))
+        keys = _drive(
+            instance, cfg, ddb, s3, asset, resources, lambda: _checked_at(instance, t, m(10))
+        )
         assert keys[0].startswith("orders:seed:g0:") and keys[1].startswith("orders:check:g0:")
         assert _evaluation(instance, t)[0].passed  # the seed export itself is the comparison
 
         env.set_now(m(55) + timedelta(seconds=1))
-        keys = _drive(instance, cfg, ddb, s3, asset, resources, lambda: _checked_at(instance, t, m(55)))
-        assert [k.split(":")[1] for k in keys] == ["window", "check"]  # 3 windows in one run, then the check
+        keys = _drive(
+            instance, cfg, ddb, s3, asset, resources, lambda: _checked_at(instance, t, m(55))
+        )
+        assert [k.split(":")[1] for k in keys] == [
+            "window",
+            "check",
+        ]  # 3 windows in one run, then the check
         con = duckdb.connect(wh, read_only=True)
         assert len(dc.read_chain_state(con, "shop", "orders").windows()) == 3
         con.close()
@@ -136,10 +187,14 @@ def test_check_passes_after_three_windows_and_fails_when_current_is_tampered_wit
         con.execute("""INSERT INTO shop.orders_current (_ddb_key, _ddb_item, pk)
                        VALUES ('{"pk":{"S":"ghost"}}', '{"pk":{"S":"ghost"}}', 'ghost')""")
         con.close()
-        req = dg.RunRequest(run_key="manual", asset_selection=[], asset_check_keys=[check_key(t)],
-                            tags={"ddb_assets/chain": "orders", "ddb_assets/chain_check": f"0:{m(55).isoformat()}"})
+        req = dg.RunRequest(
+            run_key="manual",
+            asset_selection=[],
+            asset_check_keys=[check_key(t)],
+            tags={"ddb_assets/chain": "orders", "ddb_assets/chain_check": f"0:{m(55).isoformat()}"},
+        )
         result = _execute(asset, req, instance, resources)
-        assert not result.success                       # blocking, ERROR: the run fails
+        assert not result.success  # blocking, ERROR: the run fails
         ev, md = _evaluation(instance, t)
         assert not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR
         assert (md["missing_rows"], md["extra_rows"], md["different_rows"]) == (1, 1, 1), md
@@ -151,26 +206,45 @@ def test_check_passes_after_three_windows_and_fails_when_current_is_tampered_wit
 
 def test_failed_window_export_is_retried_with_a_new_client_token(env, tmp_path):
     t0, name, ddb, s3, cfg, t, asset, resources, wh = _setup(
-        env, tmp_path, max_export_retries=1, incremental={"enabled": True, "window_minutes": 15,
-                                                          "max_windows_in_flight": 1})
+        env,
+        tmp_path,
+        max_export_retries=1,
+        incremental={"enabled": True, "window_minutes": 15, "max_windows_in_flight": 1},
+    )
     spec = ChainSpec.from_config(cfg, t)
     assert spec.max_export_retries == 1
     _put(env, ddb, name, t0 + timedelta(minutes=1), "a", qty=1)
     _put(env, ddb, name, t0 + timedelta(minutes=12), "b", qty=2)
     with dg.instance_for_test() as instance:
         env.set_now(t0 + timedelta(minutes=10))
-        _drive(instance, cfg, ddb, s3, asset, resources,
-               lambda: _checked_at(instance, t, t0 + timedelta(minutes=10)))
+        _drive(
+            instance,
+            cfg,
+            ddb,
+            s3,
+            asset,
+            resources,
+            lambda: _checked_at(instance, t, t0 + timedelta(minutes=10)),
+        )
 
         # W1's first export FAILS; the retry (attempt 1, its own ClientToken) completes.
         env.fail_next_export("S3NoSuchBucket", "The specified bucket does not exist")
         env.set_now(t0 + timedelta(minutes=25, seconds=1))
-        keys = _drive(instance, cfg, ddb, s3, asset, resources,
-                      lambda: _checked_at(instance, t, t0 + timedelta(minutes=25)))
+        keys = _drive(
+            instance,
+            cfg,
+            ddb,
+            s3,
+            asset,
+            resources,
+            lambda: _checked_at(instance, t, t0 + timedelta(minutes=25)),
+        )
         assert any(k.startswith("orders:window:g0:") for k in keys)
         arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
-        windows = [ddb.describe_export(ExportArn=s["ExportArn"])["ExportDescription"]
-                   for s in ddb.list_exports(TableArn=arn)["ExportSummaries"]]
+        windows = [
+            ddb.describe_export(ExportArn=s["ExportArn"])["ExportDescription"]
+            for s in ddb.list_exports(TableArn=arn)["ExportSummaries"]
+        ]
         windows = [d for d in windows if d.get("ExportType") == "INCREMENTAL_EXPORT"]
         assert sorted(d["ExportStatus"] for d in windows) == ["COMPLETED", "FAILED"]
         assert len({d["ClientToken"] for d in windows}) == 2
@@ -181,13 +255,17 @@ def test_failed_window_export_is_retried_with_a_new_client_token(env, tmp_path):
         env.set_now(t0 + timedelta(minutes=40, seconds=1))
         deadline = time.monotonic() + 20
         while True:
-            report = request_next(ddb, s3, spec, seeded=True, generation=0, last_to=t0 + timedelta(minutes=25))
+            report = request_next(
+                ddb, s3, spec, seeded=True, generation=0, last_to=t0 + timedelta(minutes=25)
+            )
             if report.exhausted is not None or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
         err = report.exhausted
         assert err is not None and err.code == "S3AccessDenied" and len(err.attempts) == 2
-        assert "Access Denied to bucket ck (again)" in str(err) and "max_export_retries = 1" in str(err)
+        assert "Access Denied to bucket ck (again)" in str(err) and "max_export_retries = 1" in str(
+            err
+        )
         con = duckdb.connect(wh)
         with pytest.raises(ChainExportFailedError, match="S3AccessDenied"):
             apply_ready(con, ddb, s3, spec)
@@ -199,5 +277,6 @@ def test_failed_window_export_is_retried_with_a_new_client_token(env, tmp_path):
         assert not result.success
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
         assert "S3AccessDenied" in str(failure.event_specific_data.error) and "(again)" in str(
-            failure.event_specific_data.error)
+            failure.event_specific_data.error
+        )
         assert changes_key(t) and current_key(t)

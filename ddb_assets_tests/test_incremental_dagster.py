@@ -9,7 +9,12 @@ import dagster as dg
 import pytest
 
 from ddb_assets.assets.incremental import (
-    SENSOR_NAME, build_incremental_assets, changes_key, check_key, current_key, evaluate_incremental_tick,
+    SENSOR_NAME,
+    build_incremental_assets,
+    changes_key,
+    check_key,
+    current_key,
+    evaluate_incremental_tick,
 )
 from ddb_assets.config import parse_config
 from ddb_assets.definitions import build_definitions
@@ -37,8 +42,14 @@ def _execute(asset, req: dg.RunRequest, instance, resources):
     sel = dg.AssetSelection.assets(*req.asset_selection) - dg.AssetSelection.all_asset_checks()
     if req.asset_check_keys:
         sel = sel | dg.AssetSelection.checks(*req.asset_check_keys)
-    return dg.materialize([asset], instance=instance, resources=resources, selection=sel,
-                          tags={**req.tags, "dagster/run_key": req.run_key}, raise_on_error=False)
+    return dg.materialize(
+        [asset],
+        instance=instance,
+        resources=resources,
+        selection=sel,
+        tags={**req.tags, "dagster/run_key": req.run_key},
+        raise_on_error=False,
+    )
 
 
 def _check_md(instance, t):
@@ -57,28 +68,46 @@ def _history(stack, monkeypatch, tag):
     ddb, s3 = stack.client("dynamodb"), stack.client("s3")
     s3.create_bucket(Bucket=bucket)
     stack.set_now(t0)
-    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
-    ddb.update_continuous_backups(TableName=name,
-                                  PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    ddb.update_continuous_backups(
+        TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
     ddb.put_item(TableName=name, Item={"pk": {"S": "a"}, "n": {"N": "1"}})
     stack.set_now(t0 + timedelta(minutes=12))
     ddb.put_item(TableName=name, Item={"pk": {"S": "b"}, "n": {"N": "2"}})
     return ddb, s3, name, bucket, t0
 
 
-def test_sensor_and_assets_apply_each_window_once_across_fresh_sensors(stack, tmp_path, monkeypatch):
+def test_sensor_and_assets_apply_each_window_once_across_fresh_sensors(
+    stack, tmp_path, monkeypatch
+):
     ddb, s3, name, bucket, t0 = _history(stack, monkeypatch, "dg")
     try:
         ddb.delete_item(TableName=name, Key={"pk": {"S": "a"}})
 
-        cfg = parse_config({
-            "defaults": {"athena": {"database": "shop"}}, "warehouse": str(tmp_path / "wh.duckdb"),
-            "summaries_dir": None,
-            "tables": [{"name": "orders", "dynamodb_table": name, "s3_bucket": bucket, "s3_prefix": "ex",
+        cfg = parse_config(
+            {
+                "defaults": {"athena": {"database": "shop"}},
+                "warehouse": str(tmp_path / "wh.duckdb"),
+                "summaries_dir": None,
+                "tables": [
+                    {
+                        "name": "orders",
+                        "dynamodb_table": name,
+                        "s3_bucket": bucket,
+                        "s3_prefix": "ex",
                         "schedule": {"timezone": "UTC"},
-                        "incremental": {"enabled": True, "window_minutes": 15}}]}, base_dir=tmp_path)
+                        "incremental": {"enabled": True, "window_minutes": 15},
+                    }
+                ],
+            },
+            base_dir=tmp_path,
+        )
         defs = build_definitions(cfg, env="local")
         keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
         assert {"athena/orders_changes", "athena/orders_current"} <= keys
@@ -96,11 +125,15 @@ def test_sensor_and_assets_apply_each_window_once_across_fresh_sensors(stack, tm
             runs, _ = _ready_runs(instance, cfg, ddb, s3)
             assert [r.run_key for r in runs] == [f"orders:window:g0:{_label(t0, 10, 25)}"]
             assert dg.materialize([asset], instance=instance, resources=resources).success
-            md = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=changes_key(t)), limit=1)
+            md = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=changes_key(t)), limit=1
+            )
             md = md.records[0].asset_materialization.metadata
             assert md["chain_last_to"].value == (t0 + timedelta(minutes=25)).isoformat()
             assert md["chain_windows"].value == 1
-            cur = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=current_key(t)), limit=1)
+            cur = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=current_key(t)), limit=1
+            )
             assert cur.records[0].asset_materialization.metadata["dagster/row_count"].value == 1
 
             # A brand-new sensor (no cursor) asks for nothing already applied: only the check of
@@ -108,7 +141,9 @@ def test_sensor_and_assets_apply_each_window_once_across_fresh_sensors(stack, tm
             sensor = defs.resolve_sensor_def(SENSOR_NAME)
             deadline = time.monotonic() + 15
             while True:
-                with dg.build_sensor_context(instance=instance, cursor=None, resources=resources) as ctx:
+                with dg.build_sensor_context(
+                    instance=instance, cursor=None, resources=resources
+                ) as ctx:
                     result = sensor(ctx)
                 reqs = [] if isinstance(result, dg.SkipReason) else result.run_requests
                 if reqs or time.monotonic() > deadline:
@@ -119,8 +154,14 @@ def test_sensor_and_assets_apply_each_window_once_across_fresh_sensors(stack, tm
             assert reqs[0].asset_selection == [] and reqs[0].asset_check_keys == [check_key(t)]
             assert _execute(asset, reqs[0], instance, resources).success
             ev, md = _check_md(instance, t)
-            assert ev.passed and md["compared"] and md["chain_last_to"] == (t0 + timedelta(minutes=25)).isoformat()
-            with dg.build_sensor_context(instance=instance, cursor=None, resources=resources) as ctx:
+            assert (
+                ev.passed
+                and md["compared"]
+                and md["chain_last_to"] == (t0 + timedelta(minutes=25)).isoformat()
+            )
+            with dg.build_sensor_context(
+                instance=instance, cursor=None, resources=resources
+            ) as ctx:
                 result = sensor(ctx)
             skip = result if isinstance(result, dg.SkipReason) else result.skip_reason
             assert skip is not None and "not requested yet" in skip.skip_message
@@ -133,7 +174,9 @@ def _label(t0, a, b):
     return f"{f(a)}_{f(b)}"
 
 
-def test_a_run_that_dies_after_its_window_committed_does_not_stall_the_chain(stack, tmp_path, monkeypatch):
+def test_a_run_that_dies_after_its_window_committed_does_not_stall_the_chain(
+    stack, tmp_path, monkeypatch
+):
     """The window commits, then the run dies before recording its materialization: the event
     log's position stays one step behind and the step's run key is spent. The sensor launches
     the step again under a new key (the ledger skips the committed window, the run records the
@@ -144,11 +187,24 @@ def test_a_run_that_dies_after_its_window_committed_does_not_stall_the_chain(sta
     ddb, s3, name, bucket, t0 = _history(stack, monkeypatch, "die")
     try:
         wh = str(tmp_path / "wh.duckdb")
-        cfg = parse_config({
-            "defaults": {"athena": {"database": "shop"}}, "warehouse": wh, "summaries_dir": None,
-            "tables": [{"name": "orders", "dynamodb_table": name, "s3_bucket": bucket, "s3_prefix": "ex",
+        cfg = parse_config(
+            {
+                "defaults": {"athena": {"database": "shop"}},
+                "warehouse": wh,
+                "summaries_dir": None,
+                "tables": [
+                    {
+                        "name": "orders",
+                        "dynamodb_table": name,
+                        "s3_bucket": bucket,
+                        "s3_prefix": "ex",
                         "schedule": {"timezone": "UTC"},
-                        "incremental": {"enabled": True, "window_minutes": 15}}]}, base_dir=tmp_path)
+                        "incremental": {"enabled": True, "window_minutes": 15},
+                    }
+                ],
+            },
+            base_dir=tmp_path,
+        )
         t = cfg.tables[0]
         asset = build_incremental_assets(cfg, t)
         resources = resources_for(wh, "local")
@@ -171,39 +227,54 @@ def test_a_run_that_dies_after_its_window_committed_does_not_stall_the_chain(sta
                 for r in [r for r in runs if r.asset_check_keys]:
                     assert _execute(asset, r, instance, resources).success
                 applies = [r for r in runs if not r.asset_check_keys]
-                if applies or time.monotonic() > deadline or any("stops launching" in m for m in messages):
+                if (
+                    applies
+                    or time.monotonic() > deadline
+                    or any("stops launching" in m for m in messages)
+                ):
                     return applies, messages
                 time.sleep(0.1)
 
         with dg.instance_for_test() as instance:
             stack.set_now(t0 + timedelta(minutes=10))
             runs, _ = tick()
-            assert _execute(asset, runs[0], instance, resources).success            # the seed
+            assert _execute(asset, runs[0], instance, resources).success  # the seed
 
             stack.set_now(t0 + timedelta(minutes=25, seconds=1))
             real = inc.table_metadata
-            monkeypatch.setattr(inc, "table_metadata", lambda **kw: (_ for _ in ()).throw(
-                RuntimeError("the process died after the commit")))
+            monkeypatch.setattr(
+                inc,
+                "table_metadata",
+                lambda **kw: (_ for _ in ()).throw(
+                    RuntimeError("the process died after the commit")
+                ),
+            )
             runs, _ = tick()
             assert [r.run_key for r in runs] == [w1] and runs[0].tags[inc.STEP_TAG] == w1
             assert not _execute(asset, runs[0], instance, resources).success
-            assert windows_applied() == 1                                           # committed ...
-            runs, messages = tick()                                                 # ... but not recorded
+            assert windows_applied() == 1  # committed ...
+            runs, messages = tick()  # ... but not recorded
             assert [r.run_key for r in runs] == [f"{w1}:retry1"], messages
             assert any("launching it again (retry 1 of 3)" in m for m in messages)
 
             monkeypatch.setattr(inc, "table_metadata", real)
             assert _execute(asset, runs[0], instance, resources).success
-            assert windows_applied() == 1                                           # not applied twice
-            md = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=changes_key(t)), limit=1)
-            assert md.records[0].asset_materialization.metadata["chain_last_to"].value == \
-                (t0 + timedelta(minutes=25)).isoformat()
+            assert windows_applied() == 1  # not applied twice
+            md = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=changes_key(t)), limit=1
+            )
+            assert (
+                md.records[0].asset_materialization.metadata["chain_last_to"].value
+                == (t0 + timedelta(minutes=25)).isoformat()
+            )
             runs, messages = tick(timeout=2.0)
             assert not any(r.run_key.startswith(w1) for r in runs), messages
 
             # A step whose runs keep ending without moving the chain is retried a bounded number of times.
             stack.set_now(t0 + timedelta(minutes=40, seconds=1))
-            monkeypatch.setattr(inc, "table_metadata", lambda **kw: (_ for _ in ()).throw(RuntimeError("broken")))
+            monkeypatch.setattr(
+                inc, "table_metadata", lambda **kw: (_ for _ in ()).throw(RuntimeError("broken"))
+            )
             w2 = f"orders:window:g0:{_label(t0, 25, 40)}"
             launched = []
             for _ in range(inc.APPLY_RUN_RETRIES + 2):
@@ -213,7 +284,9 @@ def test_a_run_that_dies_after_its_window_committed_does_not_stall_the_chain(sta
                     break
                 launched.append(applies[0].run_key)
                 assert not _execute(asset, applies[0], instance, resources).success
-            assert launched == [w2] + [f"{w2}:retry{i}" for i in range(1, inc.APPLY_RUN_RETRIES + 1)]
+            assert launched == [w2] + [
+                f"{w2}:retry{i}" for i in range(1, inc.APPLY_RUN_RETRIES + 1)
+            ]
             stop = next(m for m in messages if "stops launching" in m)
             assert "materialize athena/<table>_changes" in stop and "FAILURE" in stop
     finally:

@@ -17,7 +17,6 @@ from ddb_assets.local import EXPORT_SECONDS_ENV, LocalAWS
 REPO = Path(__file__).resolve().parents[1]
 
 
-
 def test_patches_are_installed_only_while_running():
     from moto.dynamodb.responses import DynamoHandler
 
@@ -28,8 +27,11 @@ def test_patches_are_installed_only_while_running():
             LocalAWS().start()  # moto's backends are process-global: one stack at a time
         assert stack.client("dynamodb").list_tables()["TableNames"] == []
         stack.client("dynamodb").create_table(
-            TableName="leftover", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+            TableName="leftover",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
     assert DynamoHandler.__dict__["export_table_to_point_in_time"] is original
     with LocalAWS() as again:  # restartable, and starts from empty backends
         assert again.client("dynamodb").list_tables()["TableNames"] == []
@@ -46,8 +48,16 @@ def test_export_seconds_from_environment(monkeypatch):
 def test_serve_forever_prints_env_and_stops_on_sigterm():
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from ddb_assets.local import serve_forever; serve_forever(port=0, export_seconds=0.5)"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-c",
+            "from ddb_assets.local import serve_forever; serve_forever(port=0, export_seconds=0.5)",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         exported = {}
@@ -57,13 +67,21 @@ def test_serve_forever_prints_env_and_stops_on_sigterm():
             if not line:
                 break
             if line.startswith("export "):
-                key, _, value = line[len("export "):].strip().partition("=")
+                key, _, value = line[len("export ") :].strip().partition("=")
                 exported[key] = value
             if line.startswith("Press Ctrl+C"):
                 break
-        assert set(exported) == {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                                 "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_REGION"}
-        client = boto3.client("dynamodb", endpoint_url=exported["AWS_ENDPOINT_URL"], region_name="us-east-1")
+        assert set(exported) == {
+            "AWS_ENDPOINT_URL",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_DEFAULT_REGION",
+            "AWS_REGION",
+        }
+        client = boto3.client(
+            "dynamodb", endpoint_url=exported["AWS_ENDPOINT_URL"], region_name="us-east-1"
+        )
         assert client.list_tables()["TableNames"] == []
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0

@@ -26,13 +26,14 @@ from ddb_assets.local import LocalAWS, create_sample_table, sample_items
 
 FIXTURE = Path(__file__).parent / "fixtures" / "aws-export-manifest"
 EXPORT_ID_RE = re.compile(r"^\d{14}-[0-9a-f]{8}$")
-EXPORT_ARN_RE = re.compile(r"^arn:aws:dynamodb:us-east-1:123456789012:table/([^/]+)/export/(\d{14}-[0-9a-f]{8})$")
+EXPORT_ARN_RE = re.compile(
+    r"^arn:aws:dynamodb:us-east-1:123456789012:table/([^/]+)/export/(\d{14}-[0-9a-f]{8})$"
+)
 DATA_FILE_RE = re.compile(r"/data/[a-z2-7]{26}\.(json|ion)\.gz$")
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 SER = TypeSerializer()
 DESER = TypeDeserializer()
-
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +77,9 @@ def make_table(ddb, *, pitr: bool = True, range_key: bool = False) -> str:
     if range_key:
         keys.append({"AttributeName": "sk", "KeyType": "RANGE"})
         attrs.append({"AttributeName": "sk", "AttributeType": "N"})
-    ddb.create_table(TableName=name, KeySchema=keys, AttributeDefinitions=attrs, BillingMode="PAY_PER_REQUEST")
+    ddb.create_table(
+        TableName=name, KeySchema=keys, AttributeDefinitions=attrs, BillingMode="PAY_PER_REQUEST"
+    )
     if pitr:
         ddb.update_continuous_backups(
             TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
@@ -103,7 +106,9 @@ def wait_terminal(ddb, arn: str, timeout: float = 30.0) -> dict:
 
 
 def export(ddb, name: str, bucket: str, **kwargs) -> dict:
-    resp = ddb.export_table_to_point_in_time(TableArn=table_arn(ddb, name), S3Bucket=bucket, **kwargs)
+    resp = ddb.export_table_to_point_in_time(
+        TableArn=table_arn(ddb, name), S3Bucket=bucket, **kwargs
+    )
     return wait_terminal(ddb, resp["ExportDescription"]["ExportArn"])
 
 
@@ -127,8 +132,10 @@ def export_lines(s3, bucket: str, desc: dict) -> list[str]:
 
 def export_items(s3, bucket: str, desc: dict) -> list[dict]:
     """Plain-Python items of a DYNAMODB_JSON full export."""
-    return [plain({k: DESER.deserialize(v) for k, v in json.loads(line)["Item"].items()})
-            for line in export_lines(s3, bucket, desc)]
+    return [
+        plain({k: DESER.deserialize(v) for k, v in json.loads(line)["Item"].items()})
+        for line in export_lines(s3, bucket, desc)
+    ]
 
 
 def plain(value):
@@ -155,7 +162,11 @@ def by_pk(items: list[dict]) -> dict:
 
 def test_layout_and_manifests_match_the_aws_fixture(ddb, s3):
     fixture_summary = json.loads((FIXTURE / "manifest-summary.json").read_text())
-    fixture_files = [json.loads(l) for l in (FIXTURE / "manifest-files.json").read_text().splitlines() if l.strip()]
+    fixture_files = [
+        json.loads(line)
+        for line in (FIXTURE / "manifest-files.json").read_text().splitlines()
+        if line.strip()
+    ]
     bucket = make_bucket(s3)
     table = _name("sushi")
     written = create_sample_table(ddb, table_name=table, n_items=40, seed=3)
@@ -166,7 +177,9 @@ def test_layout_and_manifests_match_the_aws_fixture(ddb, s3):
     assert arn_match and arn_match.group(1) == table
     export_id = arn_match.group(2)
     assert EXPORT_ID_RE.match(export_id)
-    assert EXPORT_ID_RE.match(fixture_summary["exportArn"].rsplit("/", 1)[1])  # the regex fits AWS's id
+    assert EXPORT_ID_RE.match(
+        fixture_summary["exportArn"].rsplit("/", 1)[1]
+    )  # the regex fits AWS's id
     assert desc["ExportManifest"] == f"AWSDynamoDB/{export_id}/manifest-summary.json"
     assert desc["ItemCount"] == 40 and desc["BilledSizeBytes"] > 0
     assert desc["EndTime"] >= desc["StartTime"]
@@ -174,9 +187,14 @@ def test_layout_and_manifests_match_the_aws_fixture(ddb, s3):
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"])
     base = f"AWSDynamoDB/{export_id}/"
     assert all(k.startswith(base) for k in keys)
-    fixed = {k[len(base):] for k in keys if "/data/" not in k}
-    assert fixed == {"_started", "manifest-summary.json", "manifest-summary.md5",
-                     "manifest-files.json", "manifest-files.md5"}
+    fixed = {k[len(base) :] for k in keys if "/data/" not in k}
+    assert fixed == {
+        "_started",
+        "manifest-summary.json",
+        "manifest-summary.md5",
+        "manifest-files.json",
+        "manifest-files.md5",
+    }
 
     summary = read_json(s3, bucket, desc["ExportManifest"])
     assert list(summary) == list(fixture_summary)  # same keys, same order
@@ -198,7 +216,9 @@ def test_layout_and_manifests_match_the_aws_fixture(ddb, s3):
         assert list(entry) == list(fixture_files[0])
         for key, value in fixture_files[0].items():
             assert type(entry[key]) is type(value), key
-        assert entry["dataFileS3Key"].startswith(f"{base}data/") and DATA_FILE_RE.search(entry["dataFileS3Key"])
+        assert entry["dataFileS3Key"].startswith(f"{base}data/") and DATA_FILE_RE.search(
+            entry["dataFileS3Key"]
+        )
         obj = s3.get_object(Bucket=bucket, Key=entry["dataFileS3Key"])
         raw = obj["Body"].read()
         assert entry["md5Checksum"] == base64.b64encode(hashlib.md5(raw).digest()).decode()
@@ -233,7 +253,9 @@ def test_in_progress_lasts_export_seconds_and_files_land_first(aws, ddb, s3):
     bucket, table = make_bucket(s3), make_table(ddb)
     put(ddb, table, {"pk": "a"})
     began = time.monotonic()
-    first = ddb.export_table_to_point_in_time(TableArn=table_arn(ddb, table), S3Bucket=bucket)["ExportDescription"]
+    first = ddb.export_table_to_point_in_time(TableArn=table_arn(ddb, table), S3Bucket=bucket)[
+        "ExportDescription"
+    ]
     assert first["ExportStatus"] == "IN_PROGRESS"
     for absent in ("EndTime", "ItemCount", "BilledSizeBytes", "ExportManifest"):
         assert absent not in first
@@ -271,24 +293,49 @@ def test_export_time_returns_the_table_as_of_then(aws, ddb, s3):
     put(ddb, table, {"pk": "keep", "v": 1})
     put(ddb, table, {"pk": "upd", "v": 1})
     put(ddb, table, {"pk": "del", "v": 1})
-    ddb.transact_write_items(TransactItems=[
-        {"Put": {"TableName": table, "Item": {"pk": {"S": "tx"}, "v": {"N": "1"}}}},
-    ])
+    ddb.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "tx"}, "v": {"N": "1"}}}},
+        ]
+    )
     aws.set_now(real_now - timedelta(days=2))
-    ddb.update_item(TableName=table, Key={"pk": {"S": "upd"}}, UpdateExpression="SET v = :v",
-                    ExpressionAttributeValues={":v": {"N": "2"}})
+    ddb.update_item(
+        TableName=table,
+        Key={"pk": {"S": "upd"}},
+        UpdateExpression="SET v = :v",
+        ExpressionAttributeValues={":v": {"N": "2"}},
+    )
     ddb.delete_item(TableName=table, Key={"pk": {"S": "del"}})
-    ddb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": {"pk": {"S": "new"}, "v": {"N": "1"}}}}]})
-    ddb.transact_write_items(TransactItems=[
-        {"Update": {"TableName": table, "Key": {"pk": {"S": "tx"}}, "UpdateExpression": "SET v = :v",
-                    "ExpressionAttributeValues": {":v": {"N": "5"}}}},
-    ])
+    ddb.batch_write_item(
+        RequestItems={table: [{"PutRequest": {"Item": {"pk": {"S": "new"}, "v": {"N": "1"}}}}]}
+    )
+    ddb.transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": {"pk": {"S": "tx"}},
+                    "UpdateExpression": "SET v = :v",
+                    "ExpressionAttributeValues": {":v": {"N": "5"}},
+                }
+            },
+        ]
+    )
     with pytest.raises(ClientError):  # a failed conditional write must not enter the history
-        ddb.put_item(TableName=table, Item={"pk": {"S": "keep"}, "v": {"N": "99"}},
-                     ConditionExpression="attribute_not_exists(pk)")
+        ddb.put_item(
+            TableName=table,
+            Item={"pk": {"S": "keep"}, "v": {"N": "99"}},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
     aws.reset_clock()
 
-    then = by_pk(export_items(s3, bucket, export(ddb, table, bucket, ExportTime=real_now - timedelta(days=2, hours=12))))
+    then = by_pk(
+        export_items(
+            s3,
+            bucket,
+            export(ddb, table, bucket, ExportTime=real_now - timedelta(days=2, hours=12)),
+        )
+    )
     assert set(then) == {"keep", "upd", "del", "tx"}
     assert then["upd"]["v"] == 1 and then["tx"]["v"] == 1
 
@@ -303,8 +350,11 @@ def test_export_time_outside_the_pitr_window(aws, ddb, s3):
     bucket, table = make_bucket(s3), make_table(ddb)  # PITR enabled "a day ago"
     aws.reset_clock()
     pitr = ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"][
-        "PointInTimeRecoveryDescription"]
-    assert abs(pitr["EarliestRestorableDateTime"] - (real_now - timedelta(days=1))) < timedelta(seconds=5)
+        "PointInTimeRecoveryDescription"
+    ]
+    assert abs(pitr["EarliestRestorableDateTime"] - (real_now - timedelta(days=1))) < timedelta(
+        seconds=5
+    )
     assert abs(pitr["LatestRestorableDateTime"] - datetime.now(timezone.utc)) < timedelta(seconds=5)
     arn = table_arn(ddb, table)
     for when in (real_now - timedelta(days=2), real_now + timedelta(hours=1)):
@@ -332,7 +382,9 @@ def test_pitr_disabled_and_table_not_found(ddb, s3):
 
 def test_missing_bucket_is_accepted_then_fails(ddb):
     table = make_table(ddb)
-    resp = ddb.export_table_to_point_in_time(TableArn=table_arn(ddb, table), S3Bucket=_name("nobucket"))
+    resp = ddb.export_table_to_point_in_time(
+        TableArn=table_arn(ddb, table), S3Bucket=_name("nobucket")
+    )
     assert resp["ExportDescription"]["ExportStatus"] == "IN_PROGRESS"
     desc = wait_terminal(ddb, resp["ExportDescription"]["ExportArn"])
     assert desc["ExportStatus"] == "FAILED"
@@ -340,7 +392,9 @@ def test_missing_bucket_is_accepted_then_fails(ddb):
     assert "bucket does not exist" in desc["FailureMessage"]
     assert "ItemCount" not in desc
     summaries = ddb.list_exports(TableArn=table_arn(ddb, table))["ExportSummaries"]
-    assert summaries == [{"ExportArn": desc["ExportArn"], "ExportStatus": "FAILED", "ExportType": "FULL_EXPORT"}]
+    assert summaries == [
+        {"ExportArn": desc["ExportArn"], "ExportStatus": "FAILED", "ExportType": "FULL_EXPORT"}
+    ]
 
 
 # ---------------------------------------------------------------------------------------
@@ -353,26 +407,31 @@ def test_client_token_idempotency(ddb, s3):
     arn = table_arn(ddb, table)
     token = str(uuid.uuid4())
     when = datetime.now(timezone.utc)  # after PITR was enabled, before the request
-    first = ddb.export_table_to_point_in_time(TableArn=arn, S3Bucket=bucket, S3Prefix="p", ExportTime=when,
-                                              ClientToken=token)["ExportDescription"]
-    again = ddb.export_table_to_point_in_time(TableArn=arn, S3Bucket=bucket, S3Prefix="p", ExportTime=when,
-                                              ClientToken=token)["ExportDescription"]
+    first = ddb.export_table_to_point_in_time(
+        TableArn=arn, S3Bucket=bucket, S3Prefix="p", ExportTime=when, ClientToken=token
+    )["ExportDescription"]
+    again = ddb.export_table_to_point_in_time(
+        TableArn=arn, S3Bucket=bucket, S3Prefix="p", ExportTime=when, ClientToken=token
+    )["ExportDescription"]
     assert again["ExportArn"] == first["ExportArn"] and again["ClientToken"] == token
     assert len(ddb.list_exports(TableArn=arn)["ExportSummaries"]) == 1
 
     with pytest.raises(ClientError) as err:
-        ddb.export_table_to_point_in_time(TableArn=arn, S3Bucket=bucket, S3Prefix="other", ExportTime=when,
-                                          ClientToken=token)
+        ddb.export_table_to_point_in_time(
+            TableArn=arn, S3Bucket=bucket, S3Prefix="other", ExportTime=when, ClientToken=token
+        )
     assert err.value.response["Error"]["Code"] == "ExportConflictException"
     assert "Duplicate request detected" in err.value.response["Error"]["Message"]
 
     wait_terminal(ddb, first["ExportArn"])  # still idempotent after completion
-    done = ddb.export_table_to_point_in_time(TableArn=arn, S3Bucket=bucket, S3Prefix="p", ExportTime=when,
-                                             ClientToken=token)["ExportDescription"]
+    done = ddb.export_table_to_point_in_time(
+        TableArn=arn, S3Bucket=bucket, S3Prefix="p", ExportTime=when, ClientToken=token
+    )["ExportDescription"]
     assert done["ExportArn"] == first["ExportArn"] and done["ExportStatus"] == "COMPLETED"
 
-    other = ddb.export_table_to_point_in_time(TableArn=arn, S3Bucket=bucket, S3Prefix="p", ExportTime=when,
-                                              ClientToken=str(uuid.uuid4()))["ExportDescription"]
+    other = ddb.export_table_to_point_in_time(
+        TableArn=arn, S3Bucket=bucket, S3Prefix="p", ExportTime=when, ClientToken=str(uuid.uuid4())
+    )["ExportDescription"]
     assert other["ExportArn"] != first["ExportArn"]
 
 
@@ -390,8 +449,12 @@ def test_describe_export_errors(ddb):
 
 def test_list_exports_filters_and_paginates(ddb, s3):
     bucket, table, other = make_bucket(s3), make_table(ddb), make_table(ddb)
-    arns = [ddb.export_table_to_point_in_time(TableArn=table_arn(ddb, table), S3Bucket=bucket)[
-        "ExportDescription"]["ExportArn"] for _ in range(3)]
+    arns = [
+        ddb.export_table_to_point_in_time(TableArn=table_arn(ddb, table), S3Bucket=bucket)[
+            "ExportDescription"
+        ]["ExportArn"]
+        for _ in range(3)
+    ]
     ddb.export_table_to_point_in_time(TableArn=table_arn(ddb, other), S3Bucket=bucket)
     seen, kwargs = [], {"TableArn": table_arn(ddb, table), "MaxResults": 2}
     pages = 0
@@ -419,7 +482,7 @@ def test_list_exports_filters_and_paginates(ddb, s3):
 
 EVERY_TYPE = {
     "pk": "ion-all",
-    "s_unicode": "まぐろ \"quoted\" back\\slash\nnew line\ttab é 🍣",
+    "s_unicode": 'まぐろ "quoted" back\\slash\nnew line\ttab é 🍣',
     "s_empty": "",
     "n_int": Decimal("3"),
     "n_dec": Decimal("1.5"),
@@ -501,7 +564,10 @@ def test_ion_text_details():
     assert ion_decimal("600") == "6d2"
     assert ion_decimal("-0.001") == "-0.001"
     assert ion_decimal("1E-130") == "1d-130"
-    assert ion_decimal("-12345678901234567890123456789012345678") == "-12345678901234567890123456789012345678."
+    assert (
+        ion_decimal("-12345678901234567890123456789012345678")
+        == "-12345678901234567890123456789012345678."
+    )
     assert ion_field_name("pk") == "pk"
     assert ion_field_name("odd name") == "'odd name'"
     assert ion_field_name("it's") == "'it\\'s'"
@@ -525,13 +591,19 @@ def test_export_is_split_over_several_files(aws, ddb, s3):
     files = manifest_files(s3, bucket, read_json(s3, bucket, desc["ExportManifest"]))
     assert sorted(e["itemCount"] for e in files) == [6, 7, 7]
     assert len({e["dataFileS3Key"] for e in files}) == 3
-    assert sorted(i["pk"] for i in export_items(s3, bucket, desc)) == [f"item{i:02d}" for i in range(20)]
+    assert sorted(i["pk"] for i in export_items(s3, bucket, desc)) == [
+        f"item{i:02d}" for i in range(20)
+    ]
 
 
 def test_empty_table_gives_a_valid_export(ddb, s3):
     bucket, table = make_bucket(s3), make_table(ddb)
     desc = export(ddb, table, bucket)
-    assert desc["ExportStatus"] == "COMPLETED" and desc["ItemCount"] == 0 and desc["BilledSizeBytes"] == 0
+    assert (
+        desc["ExportStatus"] == "COMPLETED"
+        and desc["ItemCount"] == 0
+        and desc["BilledSizeBytes"] == 0
+    )
     summary = read_json(s3, bucket, desc["ExportManifest"])
     assert summary["itemCount"] == 0
     files = manifest_files(s3, bucket, summary)
@@ -556,8 +628,12 @@ def _incremental_fixture(aws, ddb):
     start = base + timedelta(hours=1)
     aws.set_now(start + timedelta(minutes=1))
     put(ddb, table, {"pk": "modify", "sk": 1, "v": "mid"})
-    ddb.update_item(TableName=table, Key={"pk": {"S": "modify"}, "sk": {"N": "1"}},
-                    UpdateExpression="SET v = :v", ExpressionAttributeValues={":v": {"S": "new"}})
+    ddb.update_item(
+        TableName=table,
+        Key={"pk": {"S": "modify"}, "sk": {"N": "1"}},
+        UpdateExpression="SET v = :v",
+        ExpressionAttributeValues={":v": {"S": "new"}},
+    )
     ddb.delete_item(TableName=table, Key={"pk": {"S": "delete"}, "sk": {"N": "1"}})
     put(ddb, table, {"pk": "insert", "sk": 1, "v": "new"})
     put(ddb, table, {"pk": "flash", "sk": 1, "v": "gone"})
@@ -580,19 +656,34 @@ def test_incremental_export_records(aws, ddb, s3):
     bucket = make_bucket(s3)
     table, start = _incremental_fixture(aws, ddb)
     spec = {"ExportFromTime": start, "ExportToTime": start + timedelta(minutes=20)}
-    desc = export(ddb, table, bucket, ExportType="INCREMENTAL_EXPORT",
-                  IncrementalExportSpecification={**spec, "ExportViewType": "NEW_AND_OLD_IMAGES"})
+    desc = export(
+        ddb,
+        table,
+        bucket,
+        ExportType="INCREMENTAL_EXPORT",
+        IncrementalExportSpecification={**spec, "ExportViewType": "NEW_AND_OLD_IMAGES"},
+    )
     assert desc["ExportStatus"] == "COMPLETED" and desc["ExportType"] == "INCREMENTAL_EXPORT"
     assert desc["IncrementalExportSpecification"]["ExportViewType"] == "NEW_AND_OLD_IMAGES"
     records = _incremental_records(s3, bucket, desc)
-    assert set(records) == {"modify", "delete", "insert"}  # created-and-deleted and later writes absent
+    assert set(records) == {
+        "modify",
+        "delete",
+        "insert",
+    }  # created-and-deleted and later writes absent
     for rec in records.values():
-        assert int(rec["Metadata"]["WriteTimestampMicros"]["N"]) >= int(start.timestamp() * 1_000_000)
+        assert int(rec["Metadata"]["WriteTimestampMicros"]["N"]) >= int(
+            start.timestamp() * 1_000_000
+        )
         assert set(rec["Keys"]) == {"pk", "sk"}
     assert records["modify"]["OldImage"]["v"] == {"S": "old"}
     assert records["modify"]["NewImage"]["v"] == {"S": "new"}
-    assert "NewImage" not in records["delete"] and records["delete"]["OldImage"]["v"] == {"S": "old"}
-    assert "OldImage" not in records["insert"] and records["insert"]["NewImage"]["v"] == {"S": "new"}
+    assert "NewImage" not in records["delete"] and records["delete"]["OldImage"]["v"] == {
+        "S": "old"
+    }
+    assert "OldImage" not in records["insert"] and records["insert"]["NewImage"]["v"] == {
+        "S": "new"
+    }
     assert list(records["modify"]) == ["Metadata", "Keys", "NewImage", "OldImage"]
 
     summary = read_json(s3, bucket, desc["ExportManifest"])
@@ -602,8 +693,13 @@ def test_incremental_export_records(aws, ddb, s3):
     assert summary["exportToTime"] == iso(start + timedelta(minutes=20))
     assert summary["itemCount"] == 3
 
-    new_only = export(ddb, table, bucket, ExportType="INCREMENTAL_EXPORT",
-                      IncrementalExportSpecification={**spec, "ExportViewType": "NEW_IMAGE"})
+    new_only = export(
+        ddb,
+        table,
+        bucket,
+        ExportType="INCREMENTAL_EXPORT",
+        IncrementalExportSpecification={**spec, "ExportViewType": "NEW_IMAGE"},
+    )
     records = _incremental_records(s3, bucket, new_only)
     assert all("OldImage" not in r for r in records.values())
     assert set(records["delete"]) == {"Metadata", "Keys"}
@@ -615,26 +711,42 @@ def test_incremental_ion_and_window_rules(aws, ddb, s3):
     bucket = make_bucket(s3)
     table, start = _incremental_fixture(aws, ddb)
     arn = table_arn(ddb, table)
-    desc = export(ddb, table, bucket, ExportType="INCREMENTAL_EXPORT", ExportFormat="ION",
-                  IncrementalExportSpecification={"ExportFromTime": start,
-                                                  "ExportToTime": start + timedelta(minutes=20)})
-    parsed = [from_ion(simpleion.loads(line, single_value=False)[0]) for line in export_lines(s3, bucket, desc)]
+    desc = export(
+        ddb,
+        table,
+        bucket,
+        ExportType="INCREMENTAL_EXPORT",
+        ExportFormat="ION",
+        IncrementalExportSpecification={
+            "ExportFromTime": start,
+            "ExportToTime": start + timedelta(minutes=20),
+        },
+    )
+    parsed = [
+        from_ion(simpleion.loads(line, single_value=False)[0])
+        for line in export_lines(s3, bucket, desc)
+    ]
     by_key = {rec["Keys"]["pk"]: rec for rec in parsed}
-    assert by_key["modify"]["OldImage"]["v"] == "old" and by_key["modify"]["NewImage"]["sk"] == Decimal(1)
+    assert by_key["modify"]["OldImage"]["v"] == "old" and by_key["modify"]["NewImage"][
+        "sk"
+    ] == Decimal(1)
     assert isinstance(by_key["insert"]["Metadata"]["WriteTimestampMicros"], Decimal)
 
     bad_windows = [
-        (start, start + timedelta(minutes=10)),                        # shorter than 15 minutes
-        (start - timedelta(hours=20), start + timedelta(hours=5)),     # longer than 24 hours
-        (start - timedelta(hours=2), start - timedelta(hours=1)),      # before PITR was enabled
-        (start, datetime.now(timezone.utc) + timedelta(hours=1)),      # ends in the future
-        (start + timedelta(minutes=30), start),                        # reversed
+        (start, start + timedelta(minutes=10)),  # shorter than 15 minutes
+        (start - timedelta(hours=20), start + timedelta(hours=5)),  # longer than 24 hours
+        (start - timedelta(hours=2), start - timedelta(hours=1)),  # before PITR was enabled
+        (start, datetime.now(timezone.utc) + timedelta(hours=1)),  # ends in the future
+        (start + timedelta(minutes=30), start),  # reversed
     ]
     for frm, to in bad_windows:
         with pytest.raises(ClientError) as err:
             ddb.export_table_to_point_in_time(
-                TableArn=arn, S3Bucket=bucket, ExportType="INCREMENTAL_EXPORT",
-                IncrementalExportSpecification={"ExportFromTime": frm, "ExportToTime": to})
+                TableArn=arn,
+                S3Bucket=bucket,
+                ExportType="INCREMENTAL_EXPORT",
+                IncrementalExportSpecification={"ExportFromTime": frm, "ExportToTime": to},
+            )
         assert err.value.response["Error"]["Code"] == "InvalidExportTimeException", (frm, to)
 
 
@@ -658,7 +770,9 @@ def test_throttle_injection(aws, ddb, s3):
     with pytest.raises(ClientError) as err:
         no_retry.describe_export(ExportArn=resp["ExportDescription"]["ExportArn"])
     assert err.value.response["Error"]["Code"] == "ThrottlingException"
-    assert len(ddb.list_exports(TableArn=arn)["ExportSummaries"]) == 1  # throttled calls started nothing
+    assert (
+        len(ddb.list_exports(TableArn=arn)["ExportSummaries"]) == 1
+    )  # throttled calls started nothing
     wait_terminal(ddb, resp["ExportDescription"]["ExportArn"])
 
 
@@ -667,7 +781,9 @@ def test_fail_next_export(aws, ddb, s3):
     aws.fail_next_export("S3AccessDenied", "Access Denied (Service: Amazon S3; Status Code: 403)")
     first = export(ddb, table, bucket)
     assert first["ExportStatus"] == "FAILED"
-    assert first["FailureCode"] == "S3AccessDenied" and first["FailureMessage"].startswith("Access Denied")
+    assert first["FailureCode"] == "S3AccessDenied" and first["FailureMessage"].startswith(
+        "Access Denied"
+    )
     second = export(ddb, table, bucket)  # only the next one
     assert second["ExportStatus"] == "COMPLETED"
 
@@ -679,16 +795,25 @@ def test_fail_next_export(aws, ddb, s3):
 
 def test_sample_table_and_env(aws, monkeypatch):
     env = aws.env()
-    assert env["AWS_ENDPOINT_URL"] == aws.endpoint and re.match(r"^http://127\.0\.0\.1:\d+$", aws.endpoint)
-    assert {k: env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")} == {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+    assert env["AWS_ENDPOINT_URL"] == aws.endpoint and re.match(
+        r"^http://127\.0\.0\.1:\d+$", aws.endpoint
+    )
+    assert {
+        k: env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+    } == {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+    }
     assert env["AWS_DEFAULT_REGION"] == env["AWS_REGION"] == "us-east-1"
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     client = boto3.client("dynamodb")  # endpoint from AWS_ENDPOINT_URL only
     name = _name("sushi")
     fixed_now = datetime(2026, 11, 21, 3, 0, tzinfo=timezone.utc)
-    items = create_sample_table(client, table_name=name, n_items=120, seed=11, days=3, now=fixed_now)
+    items = create_sample_table(
+        client, table_name=name, n_items=120, seed=11, days=3, now=fixed_now
+    )
     assert items == sample_items(n_items=120, seed=11, days=3, now=fixed_now)  # deterministic
     assert len({(i["tableid"], i["datetime"]) for i in items}) == 120
     assert client.describe_table(TableName=name)["Table"]["ItemCount"] in (0, 120)
@@ -698,5 +823,8 @@ def test_sample_table_and_env(aws, monkeypatch):
     kinds = {k: type(v) for i in items for k, v in i.items()}
     assert kinds["quantity"] is Decimal and kinds["toppings"] is set and kinds["options"] is dict
     assert {"price", "is_takeout", "note", "extras", "coupon"} <= set(kinds)
-    assert all(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|\+09:00)$", i["datetime"]) for i in items)
+    assert all(
+        re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|\+09:00)$", i["datetime"])
+        for i in items
+    )
     assert len({i["menu"] for i in items}) == 10

@@ -51,7 +51,9 @@ def test_rejects_a_malformed_arn_like_motos():
 
 def test_names_a_malformed_files_line():
     with pytest.raises(ManifestError, match="line 2"):
-        parse_manifest_files('{"itemCount":1,"md5Checksum":"x","etag":"y","dataFileS3Key":"k"}\n{"oops": 1}\n')
+        parse_manifest_files(
+            '{"itemCount":1,"md5Checksum":"x","etag":"y","dataFileS3Key":"k"}\n{"oops": 1}\n'
+        )
 
 
 @mock_aws
@@ -63,11 +65,16 @@ def test_read_manifest_cross_checks_counts_and_verifies_md5():
     key = "AWSDynamoDB/01668227450456-b6733290/data/aaaaaaaaaaaaaaaaaaaaaaaaaa.json.gz"
     md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
     s3.put_object(Bucket="bkt", Key=key, Body=body)
-    files_line = json.dumps({"itemCount": 1, "md5Checksum": md5, "etag": "e-1", "dataFileS3Key": key})
+    files_line = json.dumps(
+        {"itemCount": 1, "md5Checksum": md5, "etag": "e-1", "dataFileS3Key": key}
+    )
     s3.put_object(Bucket="bkt", Key=summary["manifestFilesS3Key"], Body=files_line)
     summary["itemCount"] = 1
-    s3.put_object(Bucket="bkt", Key="AWSDynamoDB/01668227450456-b6733290/manifest-summary.json",
-                  Body=json.dumps(summary))
+    s3.put_object(
+        Bucket="bkt",
+        Key="AWSDynamoDB/01668227450456-b6733290/manifest-summary.json",
+        Body=json.dumps(summary),
+    )
     m = read_manifest(s3, "bkt", "AWSDynamoDB/01668227450456-b6733290/manifest-summary.json")
     assert verify_data_files(s3, "bkt", m.files) == []
 
@@ -77,7 +84,10 @@ def test_read_manifest_cross_checks_counts_and_verifies_md5():
     assert verify_data_files(s3, "bkt", m.files)[0].startswith("missing")
 
     summary["itemCount"] = 7
-    s3.put_object(Bucket="bkt", Key="AWSDynamoDB/01668227450456-b6733290/manifest-summary.json",
-                  Body=json.dumps(summary))
+    s3.put_object(
+        Bucket="bkt",
+        Key="AWSDynamoDB/01668227450456-b6733290/manifest-summary.json",
+        Body=json.dumps(summary),
+    )
     with pytest.raises(ManifestError, match="lists 1 items but"):
         read_manifest(s3, "bkt", "AWSDynamoDB/01668227450456-b6733290/manifest-summary.json")

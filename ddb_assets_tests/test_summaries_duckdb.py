@@ -8,7 +8,7 @@ from ddb_assets.summaries import SummaryError, load_summaries, materialize_duckd
 def con():
     c = duckdb.connect()
     c.execute("SET TimeZone = 'Asia/Tokyo'")  # must not leak into results
-    c.execute('CREATE SCHEMA shop')
+    c.execute("CREATE SCHEMA shop")
     c.execute("""CREATE TABLE shop.orders AS SELECT * FROM (VALUES
         (1, 'u1', 10.50::DECIMAL(38,2), '2023-07-01T00:00:00Z'),
         (2, 'u1', 5.25, '2023-06-30T23:59:59Z'),
@@ -22,7 +22,8 @@ def test_materialize_builds_table_with_metadata(tmp_path, con):
     (tmp_path / "july.sql").write_text(
         "-- description: July sales\nSELECT uid, SUM(amount) AS total FROM shop.orders\n"
         "WHERE from_iso8601_timestamp(created_at) >= from_iso8601_timestamp('2023-07-01T00:00:00')\n"
-        "GROUP BY uid")
+        "GROUP BY uid"
+    )
     (tmp_path / "top.sql").write_text("SELECT uid, total FROM july ORDER BY total DESC LIMIT 1")
     july, top = load_summaries(tmp_path, {"orders"}, "shop")
     res = materialize_duckdb(con, july, "shop")
@@ -31,8 +32,7 @@ def test_materialize_builds_table_with_metadata(tmp_path, con):
     assert res.columns == [("uid", "VARCHAR"), ("total", "DECIMAL(38,2)")]
     assert res.column_lineage == {"uid": [("orders", "uid")], "total": [("orders", "amount")]}
     assert "| uid | total |" in res.preview and "| u1 | 10.50 |" in res.preview
-    assert sorted(con.execute("SELECT * FROM shop.july").fetchall()) == [
-        ("u1", 10.5), ("u2", 1.0)]
+    assert sorted(con.execute("SELECT * FROM shop.july").fetchall()) == [("u1", 10.5), ("u2", 1.0)]
     # session settings are restored
     assert con.execute("SELECT current_setting('TimeZone')").fetchone()[0] == "Asia/Tokyo"
     top_res = materialize_duckdb(con, top, "shop")  # unqualified ref resolves to the schema

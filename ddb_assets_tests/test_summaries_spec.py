@@ -14,9 +14,13 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 
 def test_header_and_deps_with_database_qualified_refs(tmp_path):
-    write(tmp_path, "daily_sales.sql", "-- description: Sales per day\n-- owners: a@x.com, team-b\n"
-          "-- freshness_hours: 26\n\nWITH o AS (SELECT * FROM shop.orders)\n"
-          "SELECT o.id, u.name FROM o JOIN users u ON o.uid = u.uid;\n")
+    write(
+        tmp_path,
+        "daily_sales.sql",
+        "-- description: Sales per day\n-- owners: a@x.com, team-b\n"
+        "-- freshness_hours: 26\n\nWITH o AS (SELECT * FROM shop.orders)\n"
+        "SELECT o.id, u.name FROM o JOIN users u ON o.uid = u.uid;\n",
+    )
     write(tmp_path, "top_users.sql", "SELECT name FROM shop.daily_sales LIMIT 3")
     specs = load_summaries(tmp_path, KNOWN, "shop")
     assert [s.name for s in specs] == ["daily_sales", "top_users"]  # dependencies first
@@ -75,7 +79,8 @@ def test_header_typo_and_partitioned_by(tmp_path):
     with pytest.raises(SummaryError, match="unknown header key 'owner'"):
         parse_header("-- owner: me\nSELECT 1", source="x.sql")
     assert parse_header("-- Just a note\n-- description: d\nSELECT 1\n-- owners: late") == {
-        "description": "d"}
+        "description": "d"
+    }
     write(tmp_path, "p.sql", "-- partitioned_by: day\nSELECT day, id FROM orders")
     with pytest.raises(SummaryError, match="must be the last column"):
         load_summaries(tmp_path, KNOWN, "shop")

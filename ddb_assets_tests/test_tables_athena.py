@@ -18,21 +18,40 @@ DATA = "s3://bucket/exports/orders/AWSDynamoDB/01700000000000-abcdef/data/"
 TYPED = "s3://bucket/typed/orders/"
 
 
-
 def responder(discovery_rows, count=3, unfit=1):
     def respond(sql):
         if sql.startswith("WITH items AS"):
-            return QueryResult(columns=["attribute", "tag", "items", "numbers", "max_int_digits", "max_scale",
-                                        "unfit"], rows=discovery_rows, bytes_scanned=1000)
+            return QueryResult(
+                columns=[
+                    "attribute",
+                    "tag",
+                    "items",
+                    "numbers",
+                    "max_int_digits",
+                    "max_scale",
+                    "unfit",
+                ],
+                rows=discovery_rows,
+                bytes_scanned=1000,
+            )
         if sql.startswith("SELECT count(*)"):
-            return QueryResult(rows=[(count,) + (unfit,) * sql.count("count(\"")])
+            return QueryResult(rows=[(count,) + (unfit,) * sql.count('count("')])
         return None
+
     return respond
 
 
-DAY1 = [("pk", "S", 3, 0, None, None, 0), ("qty", "N", 3, 3, 4, 2, 0), ("tiny", "N", 1, 1, None, None, 1),
-        ("O'Brien", "S", 1, 0, None, None, 0), ("mixed", "N", 2, 2, 1, 0, 0), ("mixed", "S", 1, 0, None, None, 0),
-        ("tags", "SS", 2, 0, None, None, 0), ("m", "M", 1, 0, None, None, 0), ("when", "S", 3, 0, None, None, 0)]
+DAY1 = [
+    ("pk", "S", 3, 0, None, None, 0),
+    ("qty", "N", 3, 3, 4, 2, 0),
+    ("tiny", "N", 1, 1, None, None, 1),
+    ("O'Brien", "S", 1, 0, None, None, 0),
+    ("mixed", "N", 2, 2, 1, 0, 0),
+    ("mixed", "S", 1, 0, None, None, 0),
+    ("tags", "SS", 2, 0, None, None, 0),
+    ("m", "M", 1, 0, None, None, 0),
+    ("when", "S", 3, 0, None, None, 0),
+]
 
 
 @mock_aws
@@ -40,32 +59,60 @@ def test_register_ctas_swap_and_view():
     glue = boto3.client("glue", region_name="us-east-1")
     glue.create_database(DatabaseInput={"Name": "analytics"})
     runner = RecordingSqlRunner(responder(DAY1))
-    res = load_snapshot_athena(runner, glue, database="analytics", table="orders", snapshot_date=dt.date(2024, 1, 1),
-                               data_s3_uri=DATA, typed_s3_uri=TYPED, export_format="DYNAMODB_JSON",
-                               overrides={"when": ColumnOverride(type="timestamp")}, run_id="run-1")
+    res = load_snapshot_athena(
+        runner,
+        glue,
+        database="analytics",
+        table="orders",
+        snapshot_date=dt.date(2024, 1, 1),
+        data_s3_uri=DATA,
+        typed_s3_uri=TYPED,
+        export_format="DYNAMODB_JSON",
+        overrides={"when": ColumnOverride(type="timestamp")},
+        run_id="run-1",
+    )
     # raw export registered through Glue, pointing at data/ only
-    raw = glue.get_partition(DatabaseName="analytics", TableName="orders__export", PartitionValues=["2024-01-01"])
+    raw = glue.get_partition(
+        DatabaseName="analytics", TableName="orders__export", PartitionValues=["2024-01-01"]
+    )
     assert raw["Partition"]["StorageDescriptor"]["Location"] == DATA
-    assert glue.get_table(DatabaseName="analytics", Name="orders__export")["Table"]["StorageDescriptor"][
-        "Columns"] == [{"Name": "line", "Type": "string"}]
+    assert glue.get_table(DatabaseName="analytics", Name="orders__export")["Table"][
+        "StorageDescriptor"
+    ]["Columns"] == [{"Name": "line", "Type": "string"}]
     # every statement parsed as Athena SQL (the runner checks) and is one of the planned steps
     assert [s.split()[0] for s in runner.statements] == ["WITH", "CREATE", "SELECT", "CREATE"]
     for s in runner.statements:
         assert sqlglot.parse_one(s, read="athena") is not None
     ctas = runner.statements[1]
-    assert "external_location = 's3://bucket/typed/orders/snapshot_date=2024-01-01/run_id=run-1/'" in ctas
+    assert (
+        "external_location = 's3://bucket/typed/orders/snapshot_date=2024-01-01/run_id=run-1/'"
+        in ctas
+    )
     assert "'O''Brien'" in ctas and "'$.Item'" in ctas
     assert "decimal(38,2)" in ctas and "from_iso8601_timestamp" in ctas
     # typed partition swapped in via Glue at the per-run location, mapping stored with it
-    part = glue.get_partition(DatabaseName="analytics", TableName="orders__snapshots",
-                              PartitionValues=["2024-01-01"])["Partition"]
+    part = glue.get_partition(
+        DatabaseName="analytics", TableName="orders__snapshots", PartitionValues=["2024-01-01"]
+    )["Partition"]
     assert part["StorageDescriptor"]["Location"] == res.typed_location
     mapping = json.loads(part["Parameters"]["ddb_assets.columns"])
     assert {m["column"]: m["attribute"] for m in mapping}["o_brien"] == "O'Brien"
-    cols = {c["Name"]: c["Type"] for c in glue.get_table(DatabaseName="analytics", Name="orders__snapshots")[
-        "Table"]["StorageDescriptor"]["Columns"]}
-    assert cols["qty"] == "decimal(38,2)" and cols["tags"] == "array<string>" and cols["when_"] == "timestamp"
-    assert cols["mixed"] == "string" and cols["mixed__type"] == "string" and cols["tiny__raw"] == "string"
+    cols = {
+        c["Name"]: c["Type"]
+        for c in glue.get_table(DatabaseName="analytics", Name="orders__snapshots")["Table"][
+            "StorageDescriptor"
+        ]["Columns"]
+    }
+    assert (
+        cols["qty"] == "decimal(38,2)"
+        and cols["tags"] == "array<string>"
+        and cols["when_"] == "timestamp"
+    )
+    assert (
+        cols["mixed"] == "string"
+        and cols["mixed__type"] == "string"
+        and cols["tiny__raw"] == "string"
+    )
     # CTAS catalog entry dropped; view over the latest snapshot
     with pytest.raises(glue.exceptions.EntityNotFoundException):
         glue.get_table(DatabaseName="analytics", Name="orders__ctas_run_1")
@@ -75,21 +122,57 @@ def test_register_ctas_swap_and_view():
     assert {c.attribute for c in res.conflicts} == {"mixed"}
 
     # day 2: a new attribute, qty changes type; re-run of day 2 swaps the location
-    day2 = [("pk", "S", 3, 0, None, None, 0), ("qty", "S", 3, 0, None, None, 0), ("fresh", "BOOL", 3, 0, None, None, 0)]
+    day2 = [
+        ("pk", "S", 3, 0, None, None, 0),
+        ("qty", "S", 3, 0, None, None, 0),
+        ("fresh", "BOOL", 3, 0, None, None, 0),
+    ]
     runner2 = RecordingSqlRunner(responder(day2, unfit=0))
-    r2 = load_snapshot_athena(runner2, glue, database="analytics", table="orders", snapshot_date=dt.date(2024, 1, 2),
-                              data_s3_uri=DATA.replace("abcdef", "bcdefa"), typed_s3_uri=TYPED,
-                              export_format="DYNAMODB_JSON", overrides={}, run_id="run-2")
+    r2 = load_snapshot_athena(
+        runner2,
+        glue,
+        database="analytics",
+        table="orders",
+        snapshot_date=dt.date(2024, 1, 2),
+        data_s3_uri=DATA.replace("abcdef", "bcdefa"),
+        typed_s3_uri=TYPED,
+        export_format="DYNAMODB_JSON",
+        overrides={},
+        run_id="run-2",
+    )
     kinds = {(c.kind, c.column) for c in r2.schema_changes}
-    assert ("added", "fresh") in kinds and ("type_changed", "qty") in kinds and ("removed", "tags") in kinds
-    cols = {c["Name"]: c["Type"] for c in glue.get_table(DatabaseName="analytics", Name="orders__snapshots")[
-        "Table"]["StorageDescriptor"]["Columns"]}
-    assert cols["qty"] == "decimal(38,2)" and cols["qty__v2"] == "string" and cols["fresh"] == "boolean"
+    assert (
+        ("added", "fresh") in kinds
+        and ("type_changed", "qty") in kinds
+        and ("removed", "tags") in kinds
+    )
+    cols = {
+        c["Name"]: c["Type"]
+        for c in glue.get_table(DatabaseName="analytics", Name="orders__snapshots")["Table"][
+            "StorageDescriptor"
+        ]["Columns"]
+    }
+    assert (
+        cols["qty"] == "decimal(38,2)"
+        and cols["qty__v2"] == "string"
+        and cols["fresh"] == "boolean"
+    )
     assert '"qty__v2" AS "qty"' in runner2.statements[-1]
     runner3 = RecordingSqlRunner(responder(day2, unfit=0))
-    load_snapshot_athena(runner3, glue, database="analytics", table="orders", snapshot_date=dt.date(2024, 1, 2),
-                         data_s3_uri=DATA, typed_s3_uri=TYPED, export_format="DYNAMODB_JSON", run_id="run-3")
-    parts = glue.get_partitions(DatabaseName="analytics", TableName="orders__snapshots")["Partitions"]
+    load_snapshot_athena(
+        runner3,
+        glue,
+        database="analytics",
+        table="orders",
+        snapshot_date=dt.date(2024, 1, 2),
+        data_s3_uri=DATA,
+        typed_s3_uri=TYPED,
+        export_format="DYNAMODB_JSON",
+        run_id="run-3",
+    )
+    parts = glue.get_partitions(DatabaseName="analytics", TableName="orders__snapshots")[
+        "Partitions"
+    ]
     locs = {p["Values"][0]: p["StorageDescriptor"]["Location"] for p in parts}
     assert len(parts) == 2 and locs["2024-01-02"].endswith("run_id=run-3/")
 
@@ -100,14 +183,39 @@ def test_ion_and_bad_inputs_are_refused_before_any_side_effect():
     glue.create_database(DatabaseInput={"Name": "analytics"})
     runner = RecordingSqlRunner()
     with pytest.raises(UnsupportedOnAthena):
-        load_snapshot_athena(runner, glue, database="analytics", table="orders", snapshot_date=dt.date(2024, 1, 1),
-                             data_s3_uri=DATA, typed_s3_uri=TYPED, export_format="ION", run_id="r")
+        load_snapshot_athena(
+            runner,
+            glue,
+            database="analytics",
+            table="orders",
+            snapshot_date=dt.date(2024, 1, 1),
+            data_s3_uri=DATA,
+            typed_s3_uri=TYPED,
+            export_format="ION",
+            run_id="r",
+        )
     with pytest.raises(ValueError, match="data/"):
-        load_snapshot_athena(runner, glue, database="analytics", table="orders", snapshot_date=dt.date(2024, 1, 1),
-                             data_s3_uri="s3://bucket/exports/orders/", typed_s3_uri=TYPED, run_id="r")
+        load_snapshot_athena(
+            runner,
+            glue,
+            database="analytics",
+            table="orders",
+            snapshot_date=dt.date(2024, 1, 1),
+            data_s3_uri="s3://bucket/exports/orders/",
+            typed_s3_uri=TYPED,
+            run_id="r",
+        )
     with pytest.raises(ValueError):
-        load_snapshot_athena(runner, glue, database="analytics", table="Orders; DROP", snapshot_date=dt.date(2024, 1, 1),
-                             data_s3_uri=DATA, typed_s3_uri=TYPED, run_id="r")
+        load_snapshot_athena(
+            runner,
+            glue,
+            database="analytics",
+            table="Orders; DROP",
+            snapshot_date=dt.date(2024, 1, 1),
+            data_s3_uri=DATA,
+            typed_s3_uri=TYPED,
+            run_id="r",
+        )
     assert runner.statements == []
     assert glue.get_tables(DatabaseName="analytics")["TableList"] == []
 

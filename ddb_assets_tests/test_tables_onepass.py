@@ -25,10 +25,14 @@ def minified(tmp_path, name, items, files=2):
 
 
 def item(i):
-    it = {"pk": {"S": f"p{i:04d} \"q\" é \\ {chr(0x2028)}"}, "n": {"N": str(i % 7)},
-          "amt": {"N": f"{i}.{i % 10}5"}, "flag": {"BOOL": i % 3 == 0},
-          "m": {"M": {"a": {"S": f"x{i}"}, "geo": {"M": {"lat": {"N": f"35.{i:04d}"}}}}},
-          "l": {"L": [{"N": str(i)}, {"S": "s"}]}}
+    it = {
+        "pk": {"S": f'p{i:04d} "q" é \\ {chr(0x2028)}'},
+        "n": {"N": str(i % 7)},
+        "amt": {"N": f"{i}.{i % 10}5"},
+        "flag": {"BOOL": i % 3 == 0},
+        "m": {"M": {"a": {"S": f"x{i}"}, "geo": {"M": {"lat": {"N": f"35.{i:04d}"}}}}},
+        "l": {"L": [{"N": str(i)}, {"S": "s"}]},
+    }
     if i % 2:
         it["tags"] = {"SS": ["a", f"b{i}"]}
     if i % 3 == 1:
@@ -64,8 +68,12 @@ class Spy:
 
 def snapshot(con, table="t"):
     cur = con.execute(f"SELECT * FROM wh.{table} ORDER BY ALL")
-    meta = con.execute(f"SELECT * EXCLUDE (load_seq) FROM wh.{table}__columns ORDER BY snapshot_date, ordinal").fetchall()
-    counts = con.execute(f"SELECT snapshot_date, count(*) FROM wh.{table}__snapshots GROUP BY ALL ORDER BY ALL").fetchall()
+    meta = con.execute(
+        f"SELECT * EXCLUDE (load_seq) FROM wh.{table}__columns ORDER BY snapshot_date, ordinal"
+    ).fetchall()
+    counts = con.execute(
+        f"SELECT snapshot_date, count(*) FROM wh.{table}__snapshots GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
     return [d[0] for d in cur.description], cur.fetchall(), meta, counts
 
 
@@ -76,9 +84,17 @@ def load_days(days, monkeypatch, one_pass: bool, overrides=None):
             m.setattr(duckdb_engine, "_load_direct", lambda *a: None)
         con = duckdb.connect()
         for day, paths in days:
-            res = load_snapshot_duckdb(con, schema="wh", table="t", snapshot_date=day, data_files=paths,
-                                       overrides=overrides)
-        assert not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_ddb_stage%'").fetchone()[0]
+            res = load_snapshot_duckdb(
+                con,
+                schema="wh",
+                table="t",
+                snapshot_date=day,
+                data_files=paths,
+                overrides=overrides,
+            )
+        assert not con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_ddb_stage%'"
+        ).fetchone()[0]
         return res, snapshot(con)
 
 
@@ -96,13 +112,19 @@ def same_as_staged(days, monkeypatch, overrides=None):
 def test_a_clean_export_takes_one_pass_and_matches_the_staged_load(tmp_path, monkeypatch):
     monkeypatch.setattr(duckdb_engine, "_SAMPLE_ITEMS", 8)
     items = [item(i) for i in range(120)]
-    items[100]["n"] = {"N": "-1234567"}  # more integer digits than the sample: exact metadata anyway
+    items[100]["n"] = {
+        "N": "-1234567"
+    }  # more integer digits than the sample: exact metadata anyway
     paths = minified(tmp_path, "d1", items, files=3)
     spy, res, (_, rows, meta, counts) = same_as_staged([(D1, paths)], monkeypatch)
     assert spy.one_pass and spy.attempts == 1
     assert counts == [(D1, 120)]
     types = {c.name: c.sql_type for c in res.columns}
-    assert types["n"] == "decimal(38,0)" and types["amt"] == "decimal(38,2)" and types["ns"] == "array<decimal(38,1)>"
+    assert (
+        types["n"] == "decimal(38,0)"
+        and types["amt"] == "decimal(38,2)"
+        and types["ns"] == "array<decimal(38,1)>"
+    )
     assert {r[2]: r[9] for r in meta}["n"] == 7  # max_int_digits of every row, not of the sample
 
 
@@ -116,25 +138,35 @@ def test_an_attribute_only_later_files_have_is_in_the_spread_sample(tmp_path, mo
     assert "promo" in {c.attribute for c in res.columns}
 
 
-@pytest.mark.parametrize("late, attempts, one_pass", [
-    ({"new": {"S": "attribute not sampled"}}, 2, True),
-    ({"amt": {"N": "7.125"}}, 2, True),               # a larger scale: the plan's decimal(38,2) would round it
-    ({"ns": {"NS": ["1.00001"]}}, 2, True),
-    ({"m": {"M": {"a": {"S": "y"}, "extra": {"S": "key not sampled"}}}}, 2, True),
-    ({"l": {"L": [{"BOOL": True}]}}, 2, True),
-    ({"tags": {"SS": ["x \"y\" é"]}, "new2": {"BS": ["AAEC"]}}, 2, True),
-    ({"n": {"N": "1E+40"}}, 1, False),               # fits no DECIMAL(38): the staged load keeps its text
-    ({"n": {"S": "seven"}}, 1, False),               # a type conflict: the staged load
-])
-def test_a_line_the_guess_misses_stops_the_insert_and_joins_the_sample(tmp_path, monkeypatch, late, attempts,
-                                                                       one_pass):
+@pytest.mark.parametrize(
+    "late, attempts, one_pass",
+    [
+        ({"new": {"S": "attribute not sampled"}}, 2, True),
+        (
+            {"amt": {"N": "7.125"}},
+            2,
+            True,
+        ),  # a larger scale: the plan's decimal(38,2) would round it
+        ({"ns": {"NS": ["1.00001"]}}, 2, True),
+        ({"m": {"M": {"a": {"S": "y"}, "extra": {"S": "key not sampled"}}}}, 2, True),
+        ({"l": {"L": [{"BOOL": True}]}}, 2, True),
+        ({"tags": {"SS": ['x "y" é']}, "new2": {"BS": ["AAEC"]}}, 2, True),
+        ({"n": {"N": "1E+40"}}, 1, False),  # fits no DECIMAL(38): the staged load keeps its text
+        ({"n": {"S": "seven"}}, 1, False),  # a type conflict: the staged load
+    ],
+)
+def test_a_line_the_guess_misses_stops_the_insert_and_joins_the_sample(
+    tmp_path, monkeypatch, late, attempts, one_pass
+):
     """The first attempt rolls back (day 1 stays as it was); the line joins the sample and the
     second attempt loads every row (or the staged load does), exactly as the staged load does."""
     monkeypatch.setattr(duckdb_engine, "_SAMPLE_ITEMS", 6)
     day1 = minified(tmp_path, "d1", [item(i) for i in range(40)])
     items = [item(i) for i in range(60)]
     items[45] = {**items[45], **late}
-    spy, res, (_, _, _, counts) = same_as_staged([(D1, day1), (D2, minified(tmp_path, "d2", items))], monkeypatch)
+    spy, res, (_, _, _, counts) = same_as_staged(
+        [(D1, day1), (D2, minified(tmp_path, "d2", items))], monkeypatch
+    )
     assert counts == [(D1, 40), (D2, 60)]
     assert (spy.attempts, spy.one_pass) == (attempts, one_pass)
 
@@ -144,9 +176,13 @@ def test_two_different_misses_fall_back_to_the_staged_load(tmp_path, monkeypatch
     items = [item(i) for i in range(60)]
     items[40]["new"] = {"S": "one"}
     items[50]["amt"] = {"N": "0.000001"}
-    spy, res, (_, _, meta, counts) = same_as_staged([(D1, minified(tmp_path, "d1", items))], monkeypatch)
+    spy, res, (_, _, meta, counts) = same_as_staged(
+        [(D1, minified(tmp_path, "d1", items))], monkeypatch
+    )
     assert spy.attempts == duckdb_engine._DIRECT_ATTEMPTS and not spy.one_pass
-    assert counts == [(D1, 60)] and {c.name: c.sql_type for c in res.columns}["amt"] == "decimal(38,6)"
+    assert (
+        counts == [(D1, 60)] and {c.name: c.sql_type for c in res.columns}["amt"] == "decimal(38,6)"
+    )
 
 
 @pytest.mark.parametrize("case", ["conflict", "override on a number", "not minified"])
@@ -163,18 +199,27 @@ def test_what_one_pass_leaves_to_the_staged_load(tmp_path, monkeypatch, case):
     paths = minified(tmp_path, "d1", items)
     if case == "not minified":
         for p in paths:
-            lines = gzip.open(p, "rt", encoding="utf-8").read().split("\n")  # not splitlines: U+2028
+            lines = (
+                gzip.open(p, "rt", encoding="utf-8").read().split("\n")
+            )  # not splitlines: U+2028
             with gzip.open(p, "wt", encoding="utf-8") as out:
                 out.writelines(json.dumps(json.loads(x)) + "\n" for x in lines if x)
     spy, res, (_, _, _, counts) = same_as_staged([(D1, paths)], monkeypatch, overrides)
     assert not spy.one_pass and spy.attempts == 0 and counts == [(D1, 30)]
 
 
-def test_a_bad_line_is_reported_as_the_staged_load_reports_it_and_nothing_changes(tmp_path, monkeypatch):
+def test_a_bad_line_is_reported_as_the_staged_load_reports_it_and_nothing_changes(
+    tmp_path, monkeypatch
+):
     monkeypatch.setattr(duckdb_engine, "_SAMPLE_ITEMS", 4)
     con = duckdb.connect()
-    load_snapshot_duckdb(con, schema="wh", table="t", snapshot_date=D1,
-                         data_files=minified(tmp_path, "d1", [item(i) for i in range(20)]))
+    load_snapshot_duckdb(
+        con,
+        schema="wh",
+        table="t",
+        snapshot_date=D1,
+        data_files=minified(tmp_path, "d1", [item(i) for i in range(20)]),
+    )
     before = snapshot(con)
     paths = minified(tmp_path, "d2", [item(i) for i in range(20)])
     with gzip.open(paths[1], "at", encoding="utf-8") as out:
@@ -184,7 +229,9 @@ def test_a_bad_line_is_reported_as_the_staged_load_reports_it_and_nothing_change
     assert snapshot(con) == before
 
 
-def test_free_text_that_often_needs_escapes_is_measured_exactly_and_still_checked(tmp_path, monkeypatch):
+def test_free_text_that_often_needs_escapes_is_measured_exactly_and_still_checked(
+    tmp_path, monkeypatch
+):
     """An attribute whose sampled values often need JSON escapes (quotes, line breaks) is
     measured exactly on every row by the row length check, not through the fallback of
     every row it makes fall short; one that rarely or never does stays cheap. The check
@@ -192,23 +239,51 @@ def test_free_text_that_often_needs_escapes_is_measured_exactly_and_still_checke
     monkeypatch.setattr(duckdb_engine, "_SAMPLE_ITEMS", 40)  # the first 20 lines of each file
     chosen = []
     real = duckdb_engine._exact_lengths
-    monkeypatch.setattr(duckdb_engine, "_exact_lengths", lambda *a: chosen.append(real(*a)) or chosen[-1])
-    items = [{"pk": {"S": f"p{i:04d}"}, "note": {"S": f'say "hi"\n{i}' if i % 3 else f"plain {i}"},
-              "rare": {"S": 'a "quote"' if i == 0 else f"r{i}"}, "n": {"N": str(i)}} for i in range(120)]
+    monkeypatch.setattr(
+        duckdb_engine, "_exact_lengths", lambda *a: chosen.append(real(*a)) or chosen[-1]
+    )
+    items = [
+        {
+            "pk": {"S": f"p{i:04d}"},
+            "note": {"S": f'say "hi"\n{i}' if i % 3 else f"plain {i}"},
+            "rare": {"S": 'a "quote"' if i == 0 else f"r{i}"},
+            "n": {"N": str(i)},
+        }
+        for i in range(120)
+    ]
     items[100]["new"] = {"S": "not sampled"}  # on a row whose note has escapes
-    spy, res, (_, _, _, counts) = same_as_staged([(D1, minified(tmp_path, "d1", items))], monkeypatch)
+    spy, res, (_, _, _, counts) = same_as_staged(
+        [(D1, minified(tmp_path, "d1", items))], monkeypatch
+    )
     assert (spy.attempts, spy.one_pass) == (2, True) and counts == [(D1, 120)]
     assert chosen == [{"note"}, {"note"}]
     assert "new" in {c.attribute for c in res.columns}
     # the cheap branch of the check renders exactly the chosen attributes
-    sql = duckdb_engine._length_ok_sql(["note", "pk"], {"note": {"S": "VARCHAR"}, "pk": {"S": "VARCHAR"}}, {"note"})
-    cheap = sql[:sql.index(" THEN true ELSE ")]
+    sql = duckdb_engine._length_ok_sql(
+        ["note", "pk"], {"note": {"S": "VARCHAR"}, "pk": {"S": "VARCHAR"}}, {"note"}
+    )
+    cheap = sql[: sql.index(" THEN true ELSE ")]
     assert 'to_json(a1."S")' in cheap and 'to_json(a2."S")' not in cheap
 
 
-NUMBERS = ["0", "-0", "5", "-12.5", "12.50", "0.001", "1.5E+3", "1.5e-3", "-2E2", "1e-40", "1E+40",
-           "12345678901234567890123456789012345678", "1234567890123456789012345678901234567.8",
-           "0.12345678901234567890123456789012345678", "00012.3400", "99999999999999999999999999999999999999"]
+NUMBERS = [
+    "0",
+    "-0",
+    "5",
+    "-12.5",
+    "12.50",
+    "0.001",
+    "1.5E+3",
+    "1.5e-3",
+    "-2E2",
+    "1e-40",
+    "1E+40",
+    "12345678901234567890123456789012345678",
+    "1234567890123456789012345678901234567.8",
+    "0.12345678901234567890123456789012345678",
+    "00012.3400",
+    "99999999999999999999999999999999999999",
+]
 
 
 @pytest.mark.parametrize("scale", [0, 1, 2, 6, 37])
@@ -217,31 +292,53 @@ def test_number_check_is_exactly_fits_the_decimal(scale):
     without rounding (decided here with Python's decimal)."""
     con = duckdb.connect()
     duckdb_engine._prepare(con)
-    got = con.execute(f"SELECT x, {duckdb_engine._number_check_sql('v', 'N', scale)} "
-                      f"FROM (SELECT x, {{'N': x}} AS v FROM unnest(?::VARCHAR[]) AS u(x))", [NUMBERS]).fetchall()
+    got = con.execute(
+        f"SELECT x, {duckdb_engine._number_check_sql('v', 'N', scale)} "
+        f"FROM (SELECT x, {{'N': x}} AS v FROM unnest(?::VARCHAR[]) AS u(x))",
+        [NUMBERS],
+    ).fetchall()
     for x, ok in got:
         with localcontext() as ctx:
             ctx.prec = 200
             d = Decimal(x)
-            want = d == d.quantize(Decimal(1).scaleb(-scale)) and abs(d) < Decimal(10) ** (38 - scale)
+            want = d == d.quantize(Decimal(1).scaleb(-scale)) and abs(d) < Decimal(10) ** (
+                38 - scale
+            )
         assert ok == want, (x, scale)
-    sets = con.execute(f"SELECT {duckdb_engine._number_check_sql('v', 'NS', 1)} FROM (SELECT {{'NS': x}} AS v "
-                       f"FROM (VALUES (['1.5', '2']), (['1.5', '2.25']), (NULL)) AS t(x))").fetchall()
+    sets = con.execute(
+        f"SELECT {duckdb_engine._number_check_sql('v', 'NS', 1)} FROM (SELECT {{'NS': x}} AS v "
+        f"FROM (VALUES (['1.5', '2']), (['1.5', '2.25']), (NULL)) AS t(x))"
+    ).fetchall()
     assert [r[0] for r in sets] == [True, False, True]
 
 
-@pytest.mark.parametrize("late_amt, attempts, amt_type", [
-    (None, 1, "decimal(38,2)"),       # yesterday's decimal(38,2) is kept though the sample only shows one digit
-    ("3.25", 1, "decimal(38,2)"),     # a later row needs both digits: the column's scale covers it
-    ("3.125", 2, "decimal(38,3)"),    # a later row needs three: stopped, learned, the column widened
-])
-def test_a_day_whose_sample_shows_a_smaller_scale(tmp_path, monkeypatch, late_amt, attempts, amt_type):
+@pytest.mark.parametrize(
+    "late_amt, attempts, amt_type",
+    [
+        (
+            None,
+            1,
+            "decimal(38,2)",
+        ),  # yesterday's decimal(38,2) is kept though the sample only shows one digit
+        ("3.25", 1, "decimal(38,2)"),  # a later row needs both digits: the column's scale covers it
+        (
+            "3.125",
+            2,
+            "decimal(38,3)",
+        ),  # a later row needs three: stopped, learned, the column widened
+    ],
+)
+def test_a_day_whose_sample_shows_a_smaller_scale(
+    tmp_path, monkeypatch, late_amt, attempts, amt_type
+):
     monkeypatch.setattr(duckdb_engine, "_SAMPLE_ITEMS", 6)
     day1 = minified(tmp_path, "d1", [item(i) for i in range(40)])
     items = [{**item(i), "amt": {"N": f"{i}.5"}} for i in range(60)]
     if late_amt:
         items[45]["amt"] = {"N": late_amt}
-    spy, res, (_, rows, _, _) = same_as_staged([(D1, day1), (D2, minified(tmp_path, "d2", items))], monkeypatch)
+    spy, res, (_, rows, _, _) = same_as_staged(
+        [(D1, day1), (D2, minified(tmp_path, "d2", items))], monkeypatch
+    )
     assert (spy.attempts, spy.one_pass) == (attempts, True)
     assert {c.name: c.sql_type for c in res.columns}["amt"] == amt_type
 
@@ -254,8 +351,12 @@ def load_limits(tmp_path, monkeypatch, threads: int, items: list) -> dict:
 
     def limit(con):
         # DuckDB shows the limit to 0.1 of its unit: compare in whole MiB.
-        return round(duckdb_engine._parse_size(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
-                     / (1024 * 1024))
+        return round(
+            duckdb_engine._parse_size(
+                con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+            )
+            / (1024 * 1024)
+        )
 
     def direct(con, *a):
         seen["one pass"] = limit(con)
@@ -269,8 +370,9 @@ def load_limits(tmp_path, monkeypatch, threads: int, items: list) -> dict:
     monkeypatch.setattr(duckdb_engine, "_discover_staged", staged)
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     con.execute(f"SET threads = {threads}")
-    res = load_snapshot_duckdb(con, schema="wh", table="t", snapshot_date=D1,
-                               data_files=minified(tmp_path, "d1", items))
+    res = load_snapshot_duckdb(
+        con, schema="wh", table="t", snapshot_date=D1, data_files=minified(tmp_path, "d1", items)
+    )
     assert res.row_count == len(items)
     return seen
 
@@ -288,7 +390,9 @@ def test_the_load_memory_limits_follow_duckdbs_threads(tmp_path, monkeypatch, th
 def test_exports_of_long_lines_get_the_larger_memory_allowances(tmp_path, monkeypatch, doc, long):
     """Items with large attributes need larger buffers per DuckDB thread (measured: lines of
     1.2 KB and more run out of the default one-pass allowance); the first lines decide."""
-    seen = load_limits(tmp_path, monkeypatch, 2, [{**item(i), "doc": {"S": "y" * doc}} for i in range(10)])
+    seen = load_limits(
+        tmp_path, monkeypatch, 2, [{**item(i), "doc": {"S": "y" * doc}} for i in range(10)]
+    )
     assert (seen["one pass"], seen["staged"]) == ((528, 1024) if long else (160, 256))
 
 
@@ -297,7 +401,7 @@ def test_the_sample_is_bounded_in_bytes_as_well_as_in_lines(tmp_path, monkeypatc
     alone ran out of memory with 35 KB items). The sample stops at a byte budget per file."""
     monkeypatch.setattr(duckdb_engine, "_SAMPLE_BYTES", 24_000)
     items = [{**item(i), "doc": {"S": "y" * 1_000}} for i in range(200)]
-    files = [str(f) for f in minified(tmp_path, "d", items)]   # 2 files, lines of ~1.3 KB
+    files = [str(f) for f in minified(tmp_path, "d", items)]  # 2 files, lines of ~1.3 KB
     con = duckdb.connect()
     duckdb_engine._spread_sample(con, "s", files)
     assert 2 * 9 <= con.execute("SELECT count(*) FROM s").fetchone()[0] <= 2 * 10
@@ -307,10 +411,17 @@ def test_the_sample_is_bounded_in_bytes_as_well_as_in_lines(tmp_path, monkeypatc
 
 def test_out_of_memory_is_not_reported_as_an_unreadable_export():
     con = duckdb.connect()
-    err = duckdb_engine._read_error(con, duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate"))
+    err = duckdb_engine._read_error(
+        con, duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate")
+    )
     assert isinstance(err, MemoryError)
-    assert all(w in str(err) for w in ("memory_limit", "threads", "LOAD_MEMORY_PER_THREAD", "DIRECT_MEMORY_PER_THREAD"))
-    assert isinstance(duckdb_engine._read_error(con, duckdb.InvalidInputException("bad line")), ExportReadError)
+    assert all(
+        w in str(err)
+        for w in ("memory_limit", "threads", "LOAD_MEMORY_PER_THREAD", "DIRECT_MEMORY_PER_THREAD")
+    )
+    assert isinstance(
+        duckdb_engine._read_error(con, duckdb.InvalidInputException("bad line")), ExportReadError
+    )
 
 
 def test_a_load_that_renders_everything_in_sql_never_imports_pyarrow(tmp_path):
@@ -320,11 +431,15 @@ def test_a_load_that_renders_everything_in_sql_never_imports_pyarrow(tmp_path):
     import sys
 
     paths = [str(p) for p in minified(tmp_path, "d1", [item(i) for i in range(20)])]
-    code = ("import sys, datetime, duckdb\n"
-            "from ddb_assets.tables.duckdb_engine import load_snapshot_duckdb\n"
-            "con = duckdb.connect()\n"
-            f"load_snapshot_duckdb(con, schema='w', table='t', snapshot_date=datetime.date(2024, 1, 1), data_files={paths!r})\n"
-            "assert con.execute('SELECT count(*) FROM w.t WHERE m IS NOT NULL AND l IS NOT NULL').fetchone()[0] == 20\n"
-            "print('pyarrow' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    code = (
+        "import sys, datetime, duckdb\n"
+        "from ddb_assets.tables.duckdb_engine import load_snapshot_duckdb\n"
+        "con = duckdb.connect()\n"
+        f"load_snapshot_duckdb(con, schema='w', table='t', snapshot_date=datetime.date(2024, 1, 1), data_files={paths!r})\n"
+        "assert con.execute('SELECT count(*) FROM w.t WHERE m IS NOT NULL AND l IS NOT NULL').fetchone()[0] == 20\n"
+        "print('pyarrow' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "False"

@@ -12,11 +12,26 @@ from ddb_assets.tables.checks import check_row_count, check_schema_drift
 from ddb_assets.tables.codec import ion_lines_to_dynamodb_json, item_to_ion_line, plain_json
 from ddb_assets.tables.naming import assign_column_names, safe_name
 from ddb_assets.tables.plan import ColumnInfo
-from ddb_assets.tables.types import InvalidTypeError, choose_scale, fits_decimal, number_shape, parse_type
+from ddb_assets.tables.types import (
+    InvalidTypeError,
+    choose_scale,
+    fits_decimal,
+    number_shape,
+    parse_type,
+)
 
 
-@pytest.mark.parametrize("text,shape", [("123.4500", (3, 2)), ("1E-130", (0, 130)), ("-0", (0, 0)),
-                                        ("1500", (4, 0)), ("9.9E+125", (126, 0)), ("0.05", (0, 2))])
+@pytest.mark.parametrize(
+    "text,shape",
+    [
+        ("123.4500", (3, 2)),
+        ("1E-130", (0, 130)),
+        ("-0", (0, 0)),
+        ("1500", (4, 0)),
+        ("9.9E+125", (126, 0)),
+        ("0.05", (0, 2)),
+    ],
+)
 def test_number_shape(text, shape):
     assert number_shape(text) == shape
 
@@ -35,7 +50,10 @@ def test_naming_rule():
     assert safe_name("a__b") == "a_b"
     names = assign_column_names(["Name", "name", "name_2"])
     assert names == {"name": "name", "name_2": "name_2", "Name": "name_3"}
-    assert assign_column_names(["Name", "name"], history={"Name": "name"}) == {"Name": "name", "name": "name_2"}
+    assert assign_column_names(["Name", "name"], history={"Name": "name"}) == {
+        "Name": "name",
+        "name": "name_2",
+    }
     assert assign_column_names(["x"], renames={"x": "y"}) == {"x": "y"}
     with pytest.raises(ValueError):
         assign_column_names(["x"], renames={"x": "Bad Name"})
@@ -66,10 +84,16 @@ def test_checks():
 
 
 def test_codecs_round_trip_exactly():
-    item = {"n": {"N": "1E-130"}, "b": {"B": "AAH/"}, "s": {"SS": ["é"]}, "ns": {"NS": ["1.50"]},
-            "m": {"M": {"x": {"L": [{"NULL": True}, {"BOOL": False}]}}}}
+    item = {
+        "n": {"N": "1E-130"},
+        "b": {"B": "AAH/"},
+        "s": {"SS": ["é"]},
+        "ns": {"NS": ["1.50"]},
+        "m": {"M": {"x": {"L": [{"NULL": True}, {"BOOL": False}]}}},
+    }
     line = item_to_ion_line(item)
     back = json.loads(next(ion_lines_to_dynamodb_json(io.BytesIO(line.encode()))))["Item"]
     assert back == item
-    assert json.loads(plain_json('{"M":{"a":{"N":"12345678901234567890123456789012345678"}}}'),
-                      parse_int=Decimal) == {"a": Decimal("12345678901234567890123456789012345678")}
+    assert json.loads(
+        plain_json('{"M":{"a":{"N":"12345678901234567890123456789012345678"}}}'), parse_int=Decimal
+    ) == {"a": Decimal("12345678901234567890123456789012345678")}

@@ -55,14 +55,18 @@ CHAIN_TIMEOUT = 240.0
 
 CHROMIUM = chromium_path()
 pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install -y chromium)"),
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="needs Debian's chromium (apt-get install -y chromium)"
+    ),
     pytest.mark.skipif(sys.platform != "linux", reason="the no-orphan check reads /proc"),
 ]
 
 SENSORS = """query { workspaceOrError { ... on Workspace { locationEntries {
   locationOrLoadError { ... on RepositoryLocation { repositories {
     sensors { name sensorState { status } } } } } } } } }"""
-ASSET_NODES = """{ assetNodes { assetKey { path } dependencyKeys { path } groupName isPartitioned } }"""
+ASSET_NODES = (
+    """{ assetNodes { assetKey { path } dependencyKeys { path } groupName isPartitioned } }"""
+)
 MATERIALIZATIONS = """query($k: AssetKeyInput!, $p: [String!]) { assetOrError(assetKey: $k) {
   ... on Asset { assetMaterializations(partitions: $p, limit: 1) { partition timestamp runId
     metadataEntries { label __typename
@@ -87,8 +91,9 @@ def _config(tmp: Path) -> Path:
 
 
 def _materialization(url: str, key: list[str], partition: str | None = None):
-    data = graphql(url, MATERIALIZATIONS, {"k": {"path": key},
-                                           "p": [partition] if partition else None})
+    data = graphql(
+        url, MATERIALIZATIONS, {"k": {"path": key}, "p": [partition] if partition else None}
+    )
     mats = (data["assetOrError"] or {}).get("assetMaterializations") or []
     return mats[0] if mats else None
 
@@ -99,8 +104,11 @@ def _failed_runs(url: str) -> str:
     lines = []
     for r in bad:
         events = graphql(url, RUN_FAILURE, {"id": r["runId"]})["logsForRun"].get("events", [])
-        errs = [e.get("error", {}).get("message") or e.get("message") for e in events
-                if e["__typename"] in ("ExecutionStepFailureEvent", "RunFailureEvent")]
+        errs = [
+            e.get("error", {}).get("message") or e.get("message")
+            for e in events
+            if e["__typename"] in ("ExecutionStepFailureEvent", "RunFailureEvent")
+        ]
         lines.append(f"run {r['runId'][:8]} ({r['jobName']}) {r['status']}: {errs}")
     return "\n".join(lines)
 
@@ -132,24 +140,50 @@ def test_ui_chain_end_to_end(tmp_path):
     marker = uuid.uuid4().hex
     env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "AWS_ENDPOINT_URL")}
     env.update({MARKER_ENV: marker, "PYTHONUNBUFFERED": "1"})
-    cmd = [sys.executable, "-m", "ddb_assets.cli", "dev", "--port", str(port),
-           "--export-seconds", "3", "--sensor-interval", "5", "--items", "600",
-           "--config", str(_config(tmp_path)), "--dagster-home", str(tmp_path / "dagster_home")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ddb_assets.cli",
+        "dev",
+        "--port",
+        str(port),
+        "--export-seconds",
+        "3",
+        "--sensor-interval",
+        "5",
+        "--items",
+        "600",
+        "--config",
+        str(_config(tmp_path)),
+        "--dagster-home",
+        str(tmp_path / "dagster_home"),
+    ]
     with log_path.open("w") as log:
         # Its own session, like a terminal job: the test signals it by PID, never by name.
-        proc = subprocess.Popen(cmd, cwd=str(REPO), env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=str(REPO),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         # -- the webserver is up and the automation sensor started -------------------------
-        wait_until("ddb-assets dev to print the UI URL",
-                   lambda: proc.poll() is not None or f"Dagster UI: {url}" in log_path.read_text(),
-                   timeout=180, on_timeout=lambda: _tail(log_path))
+        wait_until(
+            "ddb-assets dev to print the UI URL",
+            lambda: proc.poll() is not None or f"Dagster UI: {url}" in log_path.read_text(),
+            timeout=180,
+            on_timeout=lambda: _tail(log_path),
+        )
         assert proc.poll() is None, f"ddb-assets dev exited early:\n{_tail(log_path)}"
         # Both sensors the chain needs run by default, with no click.
-        states = {sensor["name"]: sensor["sensorState"]["status"]
-                  for entry in graphql(url, SENSORS)["workspaceOrError"]["locationEntries"]
-                  for repo in entry["locationOrLoadError"]["repositories"]
-                  for sensor in repo["sensors"]}
+        states = {
+            sensor["name"]: sensor["sensorState"]["status"]
+            for entry in graphql(url, SENSORS)["workspaceOrError"]["locationEntries"]
+            for repo in entry["locationOrLoadError"]["repositories"]
+            for sensor in repo["sensors"]
+        }
         assert states.get("dynamodb_export_sensor") == "RUNNING", states
         assert states.get("summaries_automation") == "RUNNING", states
 
@@ -162,12 +196,22 @@ def test_ui_chain_end_to_end(tmp_path):
 
         partition = (datetime.now(ZoneInfo("Asia/Tokyo")).date() - timedelta(days=1)).isoformat()
         with chromium_page(CHROMIUM) as page:
-            lineage = (f"{url}/assets/{'/'.join(SUMMARY)}"
-                       "?view=lineage&lineageScope=upstream&lineageDepth=2")
+            lineage = (
+                f"{url}/assets/{'/'.join(SUMMARY)}"
+                "?view=lineage&lineageScope=upstream&lineageDepth=2"
+            )
             page.goto(lineage, wait_until="networkidle", timeout=60_000)
-            text = wait_for_text(page, ["sushi_orders", "summaries", "export",
-                                        "menu_daily_quantity", "Never materialized",
-                                        "35 partitions"])
+            text = wait_for_text(
+                page,
+                [
+                    "sushi_orders",
+                    "summaries",
+                    "export",
+                    "menu_daily_quantity",
+                    "Never materialized",
+                    "35 partitions",
+                ],
+            )
             assert "Welcome to Dagster" not in text  # nux is off: no dialog over the graph
             shot = screenshot(page, ARTIFACTS / "01-asset-graph.png")
             for name in ("export", "sushi_orders", "menu_daily_quantity", "35 partitions"):
@@ -182,14 +226,19 @@ def test_ui_chain_end_to_end(tmp_path):
             assert xs["export"] < xs["sushi_orders"] < xs["menu_daily_quantity"], xs
 
             # -- 2. launch yesterday's export partition: Materialize… → Latest → Launch 1 run
-            page.goto(f"{url}/assets/{'/'.join(EXPORT)}", wait_until="networkidle",
-                      timeout=60_000)
+            page.goto(f"{url}/assets/{'/'.join(EXPORT)}", wait_until="networkidle", timeout=60_000)
             wait_for_text(page, ["Materialize…", "Never materialized"])
             page.locator("button:has-text('Materialize…')").first.click()
             dialog = page.get_by_role("dialog")
             dialog.get_by_role("button", name="Latest", exact=True).click()
-            text = wait_for_text(page, ["Launch runs to materialize dynamodb / sushi_orders / export",
-                                        "1 partition", "Launch 1 run"])
+            text = wait_for_text(
+                page,
+                [
+                    "Launch runs to materialize dynamodb / sushi_orders / export",
+                    "1 partition",
+                    "Launch 1 run",
+                ],
+            )
             launch = dialog.get_by_role("button", name="Launch 1 run")
             assert launch.is_visible() and launch.is_enabled(), text[-1500:]
             screenshot(page, ARTIFACTS / "02-launch-partition.png")
@@ -212,13 +261,19 @@ def test_ui_chain_end_to_end(tmp_path):
                 failed = _failed_runs(url)
                 if failed:
                     raise AssertionError(f"a run failed:\n{failed}\n{_tail(log_path, 30)}")
-                return (_materialization(url, EXPORT, partition)
-                        and _materialization(url, TABLE, partition)
-                        and _materialization(url, SUMMARY))
+                return (
+                    _materialization(url, EXPORT, partition)
+                    and _materialization(url, TABLE, partition)
+                    and _materialization(url, SUMMARY)
+                )
 
-            wait_until(f"export → athena/sushi_orders [{partition}] → summary", chain_done,
-                       timeout=CHAIN_TIMEOUT, every=2.0,
-                       on_timeout=lambda: f"{_runs_summary(url)}\n{_tail(log_path, 40)}")
+            wait_until(
+                f"export → athena/sushi_orders [{partition}] → summary",
+                chain_done,
+                timeout=CHAIN_TIMEOUT,
+                every=2.0,
+                on_timeout=lambda: f"{_runs_summary(url)}\n{_tail(log_path, 40)}",
+            )
             chain_seconds = time.monotonic() - t0
             table_mat = _materialization(url, TABLE, partition)
             assert table_mat["partition"] == partition
@@ -229,14 +284,16 @@ def test_ui_chain_end_to_end(tmp_path):
             table_tags = {t["key"]: t["value"] for t in by_id[table_mat["runId"]]["tags"]}
             assert table_tags.get("dagster/sensor_name") == "dynamodb_export_sensor", table_tags
             summary_tags = {t["key"]: t["value"] for t in by_id[summary_mat["runId"]]["tags"]}
-            assert any(k.startswith("dagster/") and "automat" in k + v
-                       for k, v in summary_tags.items()), summary_tags
+            assert any(
+                k.startswith("dagster/") and "automat" in k + v for k, v in summary_tags.items()
+            ), summary_tags
 
             md = {e["label"]: e for e in summary_mat["metadataEntries"]}
             row_count = md["dagster/row_count"]["intValue"]
             assert row_count > 0
-            lineage_md = {c["columnName"]: c["columnDeps"]
-                          for c in md["dagster/column_lineage"]["lineage"]}
+            lineage_md = {
+                c["columnName"]: c["columnDeps"] for c in md["dagster/column_lineage"]["lineage"]
+            }
             assert {"path": TABLE} in [d["assetKey"] for d in lineage_md["total_quantity"]]
 
             page.goto(lineage, wait_until="networkidle", timeout=60_000)
@@ -254,22 +311,36 @@ def test_ui_chain_end_to_end(tmp_path):
                         pass
 
             page.on("response", _keep)
-            page.goto(f"{url}/assets/{'/'.join(SUMMARY)}", wait_until="networkidle",
-                      timeout=60_000)
-            text = wait_for_text(page, ["Row count", str(row_count), "Columns", "order_date",
-                                        "total_quantity", "athena / sushi_orders"])
+            page.goto(f"{url}/assets/{'/'.join(SUMMARY)}", wait_until="networkidle", timeout=60_000)
+            text = wait_for_text(
+                page,
+                [
+                    "Row count",
+                    str(row_count),
+                    "Columns",
+                    "order_date",
+                    "total_quantity",
+                    "athena / sushi_orders",
+                ],
+            )
             shot = screenshot(page, ARTIFACTS / "04-summary-overview.png")
             assert "Row count" in shot and str(row_count) in shot
             # Dagster OSS renders no column-lineage view (its column links cell is a
             # Dagster+ feature), so check that the lineage reached the page's own data.
             delivered = [json.loads(b) for b in fetched if "TableColumnLineageMetadataEntry" in b]
             assert delivered, "the summary page never received dagster/column_lineage"
-            assert "total_quantity" in json.dumps(delivered) and '"quantity"' in json.dumps(delivered)
+            assert "total_quantity" in json.dumps(delivered) and '"quantity"' in json.dumps(
+                delivered
+            )
 
-            page.goto(f"{url}/assets/{'/'.join(SUMMARY)}?view=events", wait_until="networkidle",
-                      timeout=60_000)
-            text = wait_for_text(page, ["dagster/row_count", str(row_count),
-                                        "dagster/column_schema", "preview"])
+            page.goto(
+                f"{url}/assets/{'/'.join(SUMMARY)}?view=events",
+                wait_until="networkidle",
+                timeout=60_000,
+            )
+            text = wait_for_text(
+                page, ["dagster/row_count", str(row_count), "dagster/column_schema", "preview"]
+            )
             screenshot(page, ARTIFACTS / "05-summary-events.png")
 
             page.goto(f"{url}/automation", wait_until="networkidle", timeout=60_000)
@@ -282,16 +353,28 @@ def test_ui_chain_end_to_end(tmp_path):
         proc.send_signal(signal.SIGINT)
         rc = proc.wait(timeout=60)
         assert rc == 0, _tail(log_path)
-        left = wait_until("every process to exit", lambda: not processes_with_env(MARKER_ENV, marker)
-                          or None, timeout=10, on_timeout=lambda: str(processes_with_env(MARKER_ENV, marker)))
+        left = wait_until(
+            "every process to exit",
+            lambda: not processes_with_env(MARKER_ENV, marker) or None,
+            timeout=10,
+            on_timeout=lambda: str(processes_with_env(MARKER_ENV, marker)),
+        )
         assert left is True
         assert not port_open(port), "the webserver still listens"
         log_text = log_path.read_text()
         assert "stopped" in log_text.splitlines()[-1]
         total = time.monotonic() - started
-        (ARTIFACTS / "timings.json").write_text(json.dumps(
-            {"chain_seconds": round(chain_seconds, 1), "total_seconds": round(total, 1),
-             "partition": partition, "summary_row_count": row_count}, indent=2))
+        (ARTIFACTS / "timings.json").write_text(
+            json.dumps(
+                {
+                    "chain_seconds": round(chain_seconds, 1),
+                    "total_seconds": round(total, 1),
+                    "partition": partition,
+                    "summary_row_count": row_count,
+                },
+                indent=2,
+            )
+        )
         assert total < 280, f"the UI test took {total:.0f} s"
     except BaseException:
         (ARTIFACTS / "failure.txt").write_text(traceback.format_exc())

@@ -7,9 +7,6 @@ COMPLETED. The request is idempotent (deterministic ClientToken and S3 prefix), 
 overlapping or repeated runs never start a second export; ``force: true`` re-exports.
 """
 
-
-from typing import Optional
-
 import dagster as dg
 
 from ddb_assets.assets.keys import export_key, partition_date, partitions_def
@@ -29,7 +26,7 @@ class ExportRequestConfig(dg.Config):
     """Start a new export even if this partition already has one (a deliberate re-export)."""
     attempt: int = 0
     """Set by the sensor when it retries a FAILED export."""
-    previous_export_arn: Optional[str] = None
+    previous_export_arn: str | None = None
     """The FAILED export this attempt retries (its FailureCode is shown in the run)."""
 
 
@@ -49,8 +46,11 @@ def build_export_asset(t: TableConfig) -> dg.AssetsDefinition:
             f"({t.schedule.timezone}). Requesting returns at once; the export sensor "
             "records the materialization when DynamoDB reports the export COMPLETED."
         ),
-        metadata={"dynamodb_table": t.source_table, "s3_bucket": t.s3_bucket,
-                  "export_format": t.export_format},
+        metadata={
+            "dynamodb_table": t.source_table,
+            "s3_bucket": t.s3_bucket,
+            "export_format": t.export_format,
+        },
     )
     def _export(context: dg.AssetExecutionContext, config: ExportRequestConfig, aws: AwsResource):
         day = partition_date(context.partition_key)
@@ -68,29 +68,44 @@ def build_export_asset(t: TableConfig) -> dg.AssetsDefinition:
                         f"{config.attempt} time(s); last: {prev.failure_code}: "
                         f"{prev.failure_message}"
                     ),
-                    metadata={"failure_code": prev.failure_code or "",
-                              "failure_message": prev.failure_message or "",
-                              "export_arn": prev.arn},
+                    metadata={
+                        "failure_code": prev.failure_code or "",
+                        "failure_message": prev.failure_message or "",
+                        "export_arn": prev.arn,
+                    },
                     allow_retries=False,
                 )
         generation = config.attempt
         if config.force:
             generation = f"force:{context.run.run_id}"
         req = ExportRequest.for_partition(
-            table_name=t.source_table, sql_name=t.name, partition=day,
-            tz=t.schedule.timezone, s3_bucket=t.s3_bucket, base_prefix=t.s3_prefix,
-            export_format=t.export_format, generation=generation,
+            table_name=t.source_table,
+            sql_name=t.name,
+            partition=day,
+            tz=t.schedule.timezone,
+            s3_bucket=t.s3_bucket,
+            base_prefix=t.s3_prefix,
+            export_format=t.export_format,
+            generation=generation,
         )
         try:
-            outcome = request_export(ddb, aws.client("s3"), req, force=config.force,
-                                     max_concurrent=t.max_concurrent_exports)
+            outcome = request_export(
+                ddb,
+                aws.client("s3"),
+                req,
+                force=config.force,
+                max_concurrent=t.max_concurrent_exports,
+            )
         except ExportTimeOutsideWindowError as exc:
-            raise dg.Failure(description=f"partition {day} is not exportable: {exc}",
-                             metadata={"code": exc.code or ""},
-                             allow_retries=exc.retryable) from exc
+            raise dg.Failure(
+                description=f"partition {day} is not exportable: {exc}",
+                metadata={"code": exc.code or ""},
+                allow_retries=exc.retryable,
+            ) from exc
         except ExportError as exc:
-            raise dg.Failure(description=str(exc), metadata={"code": exc.code or ""},
-                             allow_retries=exc.retryable) from exc
+            raise dg.Failure(
+                description=str(exc), metadata={"code": exc.code or ""}, allow_retries=exc.retryable
+            ) from exc
         d = outcome.export
         context.log.info(
             f"{'reusing' if outcome.reused else 'requested'} export {d.arn} ({d.status}) "
@@ -100,12 +115,16 @@ def build_export_asset(t: TableConfig) -> dg.AssetsDefinition:
         # Yield the observation and no output: the asset is a generator that produces no
         # value, so the partition is not marked materialized until the sensor says so.
         yield dg.AssetObservation(
-            asset_key=key, partition=context.partition_key,
+            asset_key=key,
+            partition=context.partition_key,
             metadata={
-                "export_arn": d.arn, "export_status": d.status,
-                "export_time": req.export_time.isoformat(), "client_token": req.client_token,
+                "export_arn": d.arn,
+                "export_status": d.status,
+                "export_time": req.export_time.isoformat(),
+                "client_token": req.client_token,
                 "s3_prefix": f"s3://{req.s3_bucket}/{req.s3_prefix}/",
-                "attempt": config.attempt, "reused": outcome.reused,
+                "attempt": config.attempt,
+                "reused": outcome.reused,
             },
         )
 

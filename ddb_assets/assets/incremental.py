@@ -29,17 +29,21 @@ apply run starts, so the current table stays at the position being compared.
 
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Optional
 
 import dagster as dg
 
-from ddb_assets.athena.catalog import ensure_database
 from ddb_assets.assets.metadata import query_metadata, table_metadata
+from ddb_assets.athena.catalog import ensure_database
 from ddb_assets.config import ProjectConfig, TableConfig
 from ddb_assets.incremental import duckdb_chain as dc
 from ddb_assets.incremental.athena_chain import AthenaChain
 from ddb_assets.incremental.chain import (
-    ChainSpec, apply_ready_on, check_current_on, comparison_export, comparison_in_flight, read_state_on,
+    ChainSpec,
+    apply_ready_on,
+    check_current_on,
+    comparison_export,
+    comparison_in_flight,
+    read_state_on,
     request_next,
 )
 from ddb_assets.incremental.exports import ChainExportFailedError
@@ -49,9 +53,9 @@ from ddb_assets.tables.athena_engine import UnsupportedOnAthena
 
 SENSOR_NAME = "incremental_export_sensor"
 CHECK_NAME = "matches_full_export"
-CHAIN_TAG = "ddb_assets/chain"            # the table of an apply or check run
-CHECK_TAG = "ddb_assets/chain_check"      # "<generation>:<To>" of a check run
-STEP_TAG = "ddb_assets/chain_step"        # "<table>:<step>" of an apply run the sensor launched
+CHAIN_TAG = "ddb_assets/chain"  # the table of an apply or check run
+CHECK_TAG = "ddb_assets/chain_check"  # "<generation>:<To>" of a check run
+STEP_TAG = "ddb_assets/chain_step"  # "<table>:<step>" of an apply run the sensor launched
 # Apply runs of one step the sensor launches again after the earlier ones ended without moving
 # the chain (see _apply_run_key).
 APPLY_RUN_RETRIES = 3
@@ -74,29 +78,41 @@ def incremental_tables(cfg: ProjectConfig) -> list[TableConfig]:
 
 
 def _position_metadata(state: dc.ChainState) -> dict:
-    return {"chain_seeded": state.seeded, "chain_generation": state.generation,
-            "chain_last_to": state.last_to.isoformat() if state.last_to else "",
-            "chain_windows": len(state.windows(state.generation))}
+    return {
+        "chain_seeded": state.seeded,
+        "chain_generation": state.generation,
+        "chain_last_to": state.last_to.isoformat() if state.last_to else "",
+        "chain_windows": len(state.windows(state.generation)),
+    }
 
 
 def athena_location(cfg: ProjectConfig, t: TableConfig) -> str:
     """Where the Athena engine keeps a table's change history (Iceberg data and metadata)."""
     if not cfg.typed_s3_uri:
-        raise dg.Failure("typed_s3_uri is not set in the config: on the athena engine the change history's "
-                         "Iceberg tables are written there (e.g. s3://my-bucket/typed/)")
+        raise dg.Failure(
+            "typed_s3_uri is not set in the config: on the athena engine the change history's "
+            "Iceberg tables are written there (e.g. s3://my-bucket/typed/)"
+        )
     return f"{cfg.typed_s3_uri.rstrip('/')}/{t.name}__history/"
 
 
 @contextmanager
-def _chain_warehouse(cfg: ProjectConfig, t: TableConfig, aws: AwsResource, warehouse: WarehouseResource,
-                     athena: AthenaResource):
+def _chain_warehouse(
+    cfg: ProjectConfig,
+    t: TableConfig,
+    aws: AwsResource,
+    warehouse: WarehouseResource,
+    athena: AthenaResource,
+):
     """The table's warehouse for :mod:`ddb_assets.incremental.chain`: a DuckDB connection
     (closed afterwards) or an :class:`AthenaChain` on the Athena resource's runner."""
     if cfg.engine_for(t) == "athena":
         a = cfg.athena_for(t)
         glue = aws.client("glue")
         ensure_database(glue, a.database)
-        runner = athena.runner(database=a.database, workgroup=a.workgroup, output_location=a.output_location)
+        runner = athena.runner(
+            database=a.database, workgroup=a.workgroup, output_location=a.output_location
+        )
         yield AthenaChain(runner, glue, a.database, t.name, athena_location(cfg, t))
         return
     con = warehouse.connect()
@@ -113,8 +129,10 @@ def _tables_now(wh, database: str, t: TableConfig, seeded: bool) -> tuple[dict, 
     if isinstance(wh, AthenaChain):
         return wh.row_counts(), wh.current_columns()
     n = dc.Names(database, t.name)
-    rows = {k: wh.execute(f"SELECT count(*) FROM {tbl}").fetchone()[0]
-            for k, tbl in (("changes", n.changes), ("current", n.current))}
+    rows = {
+        k: wh.execute(f"SELECT count(*) FROM {tbl}").fetchone()[0]
+        for k, tbl in (("changes", n.changes), ("current", n.current))
+    }
     return rows, dc._current_columns(wh, n)
 
 
@@ -127,38 +145,64 @@ def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDef
     @dg.multi_asset(
         name=f"{t.name}_change_history",
         specs=[
-            dg.AssetSpec(changes_key(t), group_name=t.name, kinds=kinds | {"dynamodb"},
-                         description=(f"`{database}.{t.name}_changes`: one row per changed item per "
-                                      f"{t.incremental.window_minutes}-minute window (operation, write time, "
-                                      "keys, typed new_/old_ values), partitioned by change_date.")),
-            dg.AssetSpec(current_key(t), group_name=t.name, kinds=kinds,
-                         deps=[changes_key(t)],
-                         description=(f"`{database}.{t.name}_current`: the table now, kept by MERGE-ing "
-                                      "each window (deletes included).")),
+            dg.AssetSpec(
+                changes_key(t),
+                group_name=t.name,
+                kinds=kinds | {"dynamodb"},
+                description=(
+                    f"`{database}.{t.name}_changes`: one row per changed item per "
+                    f"{t.incremental.window_minutes}-minute window (operation, write time, "
+                    "keys, typed new_/old_ values), partitioned by change_date."
+                ),
+            ),
+            dg.AssetSpec(
+                current_key(t),
+                group_name=t.name,
+                kinds=kinds,
+                deps=[changes_key(t)],
+                description=(
+                    f"`{database}.{t.name}_current`: the table now, kept by MERGE-ing "
+                    "each window (deletes included)."
+                ),
+            ),
         ],
-        check_specs=[dg.AssetCheckSpec(
-            CHECK_NAME, asset=current_key(t), blocking=True,
-            description=("The current table equals a full export taken at the chain's position (the last "
-                         "applied window's To): same keys, every typed column equal. Run by "
-                         f"{SENSOR_NAME} once that export is COMPLETED; counts of missing / extra / "
-                         "different rows and examples in the metadata."))],
+        check_specs=[
+            dg.AssetCheckSpec(
+                CHECK_NAME,
+                asset=current_key(t),
+                blocking=True,
+                description=(
+                    "The current table equals a full export taken at the chain's position (the last "
+                    "applied window's To): same keys, every typed column equal. Run by "
+                    f"{SENSOR_NAME} once that export is COMPLETED; counts of missing / extra / "
+                    "different rows and examples in the metadata."
+                ),
+            )
+        ],
         # Subsettable only so the check can run on its own: the two assets always go together.
         can_subset=True,
         pool="duckdb_warehouse" if engine == "duckdb" else None,
     )
-    def _apply(context: dg.AssetExecutionContext, aws: AwsResource, warehouse: WarehouseResource,
-               athena: AthenaResource):
+    def _apply(
+        context: dg.AssetExecutionContext,
+        aws: AwsResource,
+        warehouse: WarehouseResource,
+        athena: AthenaResource,
+    ):
         selected = set(context.selected_asset_keys)
         if selected and selected != {changes_key(t), current_key(t)}:
-            raise dg.Failure(f"{changes_key(t).to_user_string()} and {current_key(t).to_user_string()} are "
-                             "written together (each window applied to both): select both")
+            raise dg.Failure(
+                f"{changes_key(t).to_user_string()} and {current_key(t).to_user_string()} are "
+                "written together (each window applied to both): select both"
+            )
         if selected:
             yield from _materialize(context, aws, warehouse, athena)
         if check_key(t) in context.selected_asset_check_keys:
             yield _check(context, aws, warehouse, athena)
 
-    def _check(context, aws: AwsResource, warehouse: WarehouseResource,
-               athena: AthenaResource) -> dg.AssetCheckResult:
+    def _check(
+        context, aws: AwsResource, warehouse: WarehouseResource, athena: AthenaResource
+    ) -> dg.AssetCheckResult:
         tag = context.run.tags.get(CHECK_TAG)
         expect = None
         if tag:
@@ -166,46 +210,94 @@ def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDef
             expect = (int(gen), datetime.fromisoformat(to))
         with _chain_warehouse(cfg, t, aws, warehouse, athena) as wh:
             try:
-                outcome = check_current_on(wh, aws.client("dynamodb"), aws.client("s3"), spec, expect=expect)
+                outcome = check_current_on(
+                    wh, aws.client("dynamodb"), aws.client("s3"), spec, expect=expect
+                )
             except ChainExportFailedError as exc:
                 return dg.AssetCheckResult(
-                    check_name=CHECK_NAME, asset_key=current_key(t), passed=False,
+                    check_name=CHECK_NAME,
+                    asset_key=current_key(t),
+                    passed=False,
                     severity=dg.AssetCheckSeverity.WARN,
                     description=f"not compared: the comparison export FAILED: {exc}",
-                    metadata={"compared": False, "failure_code": exc.code or "",
-                              "failure_message": exc.failure_message or ""})
+                    metadata={
+                        "compared": False,
+                        "failure_code": exc.code or "",
+                        "failure_message": exc.failure_message or "",
+                    },
+                )
             queries = _query_md(wh)
-        pos = {"chain_generation": outcome.generation,
-               "chain_last_to": outcome.position.isoformat() if outcome.position else ""}
+        pos = {
+            "chain_generation": outcome.generation,
+            "chain_last_to": outcome.position.isoformat() if outcome.position else "",
+        }
         if outcome.status != "compared":
-            why = {"not_seeded": "the chain is not seeded yet",
-                   "superseded": "the chain moved on before the comparison ran (a later check compares the new "
-                                 "position)",
-                   "waiting": (f"the comparison export {outcome.export.arn if outcome.export else ''} is "
-                               f"{outcome.export.status if outcome.export else ''}; {SENSOR_NAME} runs this "
-                               "check when it is COMPLETED")}[outcome.status]
-            return dg.AssetCheckResult(check_name=CHECK_NAME, asset_key=current_key(t), passed=False,
-                                       severity=dg.AssetCheckSeverity.WARN, description=f"not compared: {why}",
-                                       metadata={"compared": False, **pos})
+            why = {
+                "not_seeded": "the chain is not seeded yet",
+                "superseded": "the chain moved on before the comparison ran (a later check compares the new "
+                "position)",
+                "waiting": (
+                    f"the comparison export {outcome.export.arn if outcome.export else ''} is "
+                    f"{outcome.export.status if outcome.export else ''}; {SENSOR_NAME} runs this "
+                    "check when it is COMPLETED"
+                ),
+            }[outcome.status]
+            return dg.AssetCheckResult(
+                check_name=CHECK_NAME,
+                asset_key=current_key(t),
+                passed=False,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=f"not compared: {why}",
+                metadata={"compared": False, **pos},
+            )
         c = outcome.comparison
-        md = {"compared": True, **pos, "export_arn": outcome.export.arn, "current_rows": c.current_rows,
-              "export_items": c.export_items, "missing_rows": c.missing, "extra_rows": c.extra,
-              "different_rows": c.different,
-              "examples": dg.MetadataValue.json([{"kind": k, "key": key, "columns": d} for k, key, d in c.examples]),
-              "compared_columns": dg.MetadataValue.json(list(c.columns)), **queries}
-        desc = ("identical to the full export at " if c.identical else "DIFFERS from the full export at ") + \
-            f"{pos['chain_last_to']}: {c.missing} missing, {c.extra} extra, {c.different} different row(s)"
-        return dg.AssetCheckResult(check_name=CHECK_NAME, asset_key=current_key(t), passed=c.identical,
-                                   severity=dg.AssetCheckSeverity.ERROR, description=desc, metadata=md)
+        md = {
+            "compared": True,
+            **pos,
+            "export_arn": outcome.export.arn,
+            "current_rows": c.current_rows,
+            "export_items": c.export_items,
+            "missing_rows": c.missing,
+            "extra_rows": c.extra,
+            "different_rows": c.different,
+            "examples": dg.MetadataValue.json(
+                [{"kind": k, "key": key, "columns": d} for k, key, d in c.examples]
+            ),
+            "compared_columns": dg.MetadataValue.json(list(c.columns)),
+            **queries,
+        }
+        desc = (
+            (
+                "identical to the full export at "
+                if c.identical
+                else "DIFFERS from the full export at "
+            )
+            + f"{pos['chain_last_to']}: {c.missing} missing, {c.extra} extra, {c.different} different row(s)"
+        )
+        return dg.AssetCheckResult(
+            check_name=CHECK_NAME,
+            asset_key=current_key(t),
+            passed=c.identical,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=desc,
+            metadata=md,
+        )
 
-    def _materialize(context, aws: AwsResource, warehouse: WarehouseResource, athena: AthenaResource):
+    def _materialize(
+        context, aws: AwsResource, warehouse: WarehouseResource, athena: AthenaResource
+    ):
         with _chain_warehouse(cfg, t, aws, warehouse, athena) as wh:
             try:
                 results = apply_ready_on(wh, aws.client("dynamodb"), aws.client("s3"), spec)
             except ChainExportFailedError as exc:
-                raise dg.Failure(str(exc), metadata={"failure_code": exc.code or "",
-                                                     "failure_message": exc.failure_message or "",
-                                                     "export_arns": [a.arn for a in exc.attempts]}) from exc
+                raise dg.Failure(
+                    str(exc),
+                    metadata={
+                        "failure_code": exc.code or "",
+                        "failure_message": exc.failure_message or "",
+                        "export_arns": [a.arn for a in exc.attempts],
+                    },
+                ) from exc
             except UnsupportedOnAthena as exc:
                 raise dg.Failure(str(exc)) from exc
             state = read_state_on(wh, spec)
@@ -215,20 +307,52 @@ def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDef
         for r in results:
             if r.gap:
                 context.log.warning(r.gap)
-            context.log.info(f"{r.kind} g{r.generation} -> {r.window_to.isoformat()}: "
-                             f"{'applied ' + str(r.records) + ' records' if r.applied else r.skipped_reason}")
+            context.log.info(
+                f"{r.kind} g{r.generation} -> {r.window_to.isoformat()}: "
+                f"{'applied ' + str(r.records) + ' records' if r.applied else r.skipped_reason}"
+            )
         applied = [r for r in results if r.applied]
         pos = _position_metadata(state)
-        steps = dg.MetadataValue.json([{"kind": r.kind, "generation": r.generation,
-                                        "from": r.window_from.isoformat() if r.window_from else None,
-                                        "to": r.window_to.isoformat(), "records": r.records,
-                                        "operations": r.operations, "gap": r.gap} for r in applied])
-        yield dg.MaterializeResult(asset_key=changes_key(t), metadata={
-            **table_metadata(table_name=f"{database}.{t.name}_changes", row_count=rows.get("changes", 0),
-                             columns=[], uri=uri and uri + "changes/"), **pos, "applied": steps, **queries})
-        yield dg.MaterializeResult(asset_key=current_key(t), metadata={
-            **table_metadata(table_name=f"{database}.{t.name}_current", row_count=rows.get("current", 0),
-                             columns=cols, uri=uri and uri + "current/"), **pos})
+        steps = dg.MetadataValue.json(
+            [
+                {
+                    "kind": r.kind,
+                    "generation": r.generation,
+                    "from": r.window_from.isoformat() if r.window_from else None,
+                    "to": r.window_to.isoformat(),
+                    "records": r.records,
+                    "operations": r.operations,
+                    "gap": r.gap,
+                }
+                for r in applied
+            ]
+        )
+        yield dg.MaterializeResult(
+            asset_key=changes_key(t),
+            metadata={
+                **table_metadata(
+                    table_name=f"{database}.{t.name}_changes",
+                    row_count=rows.get("changes", 0),
+                    columns=[],
+                    uri=uri and uri + "changes/",
+                ),
+                **pos,
+                "applied": steps,
+                **queries,
+            },
+        )
+        yield dg.MaterializeResult(
+            asset_key=current_key(t),
+            metadata={
+                **table_metadata(
+                    table_name=f"{database}.{t.name}_current",
+                    row_count=rows.get("current", 0),
+                    columns=cols,
+                    uri=uri and uri + "current/",
+                ),
+                **pos,
+            },
+        )
 
     return _apply
 
@@ -240,19 +364,29 @@ def _query_md(wh) -> dict:
     return query_metadata(query_ids=wh.query_ids, bytes_scanned=wh.bytes_scanned)
 
 
-def _position(instance, t: TableConfig) -> tuple[bool, int, Optional[datetime]]:
+def _position(instance, t: TableConfig) -> tuple[bool, int, datetime | None]:
     """The chain position recorded by the latest materialization of the change table."""
     res = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=changes_key(t)), limit=1)
     if not res.records:
         return False, -1, None
-    md = {k: getattr(v, "value", v) for k, v in res.records[0].asset_materialization.metadata.items()}
+    md = {
+        k: getattr(v, "value", v) for k, v in res.records[0].asset_materialization.metadata.items()
+    }
     last = md.get("chain_last_to") or None
-    return bool(md.get("chain_seeded")), int(md.get("chain_generation", -1)), \
-        datetime.fromisoformat(last) if last else None
+    return (
+        bool(md.get("chain_seeded")),
+        int(md.get("chain_generation", -1)),
+        datetime.fromisoformat(last) if last else None,
+    )
 
 
-_ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-           dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+_ACTIVE = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
 
 
 def _check_run_key(t: TableConfig, gen: int, last_to: datetime) -> str:
@@ -263,10 +397,18 @@ def _check_done(instance, t: TableConfig, gen: int, last_to: datetime) -> bool:
     """Whether the check of this position already ran (an evaluation with its position) or
     its run was launched (a crashed run is not re-launched: the run key is spent)."""
     rec = instance.get_latest_asset_check_evaluation_record(check_key(t))
-    ev = rec.event.dagster_event.event_specific_data if rec and rec.event and rec.event.dagster_event else None
+    ev = (
+        rec.event.dagster_event.event_specific_data
+        if rec and rec.event and rec.event.dagster_event
+        else None
+    )
     if ev is not None:
         md = {k: getattr(v, "value", v) for k, v in ev.metadata.items()}
-        if md.get("compared") and md.get("chain_generation") == gen and md.get("chain_last_to") == last_to.isoformat():
+        if (
+            md.get("compared")
+            and md.get("chain_generation") == gen
+            and md.get("chain_last_to") == last_to.isoformat()
+        ):
             return True
     key = _check_run_key(t, gen, last_to)
     return bool(instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": key}), limit=1))
@@ -274,8 +416,12 @@ def _check_done(instance, t: TableConfig, gen: int, last_to: datetime) -> bool:
 
 def _check_running(instance, t: TableConfig) -> bool:
     """A check run of this table is queued or running (apply runs wait for it)."""
-    return any(CHECK_TAG in r.tags for r in instance.get_runs(
-        filters=dg.RunsFilter(tags={CHAIN_TAG: t.name}, statuses=_ACTIVE), limit=20))
+    return any(
+        CHECK_TAG in r.tags
+        for r in instance.get_runs(
+            filters=dg.RunsFilter(tags={CHAIN_TAG: t.name}, statuses=_ACTIVE), limit=20
+        )
+    )
 
 
 def evaluate_incremental_tick(instance, cfg: ProjectConfig, ddb, s3):
@@ -293,22 +439,34 @@ def evaluate_incremental_tick(instance, cfg: ProjectConfig, ddb, s3):
             runs.append(check)
             continue  # apply next tick: the current table stays at the compared position
         if _check_running(instance, t):
-            messages.append(f"{t.name}: the {CHECK_NAME} check is running; windows are applied after it")
+            messages.append(
+                f"{t.name}: the {CHECK_NAME} check is running; windows are applied after it"
+            )
             continue
         if report.ready or report.exhausted is not None:
             # Exhausted retries: the apply run fails with AWS's FailureCode / FailureMessage.
-            step = f"{t.name}:" + (report.ready or
-                                   f"export-failed:g{report.generation}:{report.exhausted.attempts[-1].arn}")
-            run_key = _apply_run_key(instance, step, retry=report.ready is not None, messages=messages)
+            step = f"{t.name}:" + (
+                report.ready
+                or f"export-failed:g{report.generation}:{report.exhausted.attempts[-1].arn}"
+            )
+            run_key = _apply_run_key(
+                instance, step, retry=report.ready is not None, messages=messages
+            )
             if run_key is not None:
-                runs.append(dg.RunRequest(run_key=run_key, asset_selection=[changes_key(t), current_key(t)],
-                                          asset_check_keys=[], tags={CHAIN_TAG: t.name, STEP_TAG: step}))
+                runs.append(
+                    dg.RunRequest(
+                        run_key=run_key,
+                        asset_selection=[changes_key(t), current_key(t)],
+                        asset_check_keys=[],
+                        tags={CHAIN_TAG: t.name, STEP_TAG: step},
+                    )
+                )
         elif report.waiting:
             messages.append(f"{t.name}: {report.waiting}")
     return runs, messages
 
 
-def _apply_run_key(instance, step: str, *, retry: bool, messages: list) -> Optional[str]:
+def _apply_run_key(instance, step: str, *, retry: bool, messages: list) -> str | None:
     """The run key of the apply run for ``step`` (``<table>:<step>``), or None to launch nothing.
 
     The chain position comes from the latest materialization, so a run that ended without one
@@ -318,7 +476,9 @@ def _apply_run_key(instance, step: str, *, retry: bool, messages: list) -> Optio
     (``<step>:retry<n>``), up to :data:`APPLY_RUN_RETRIES` times: the ledger skips whatever that
     run had already committed, and its materialization records the position. A step whose
     export FAILED every attempt (``retry`` False) is not retried: its run fails on purpose."""
-    earlier = instance.get_runs(filters=dg.RunsFilter(tags={STEP_TAG: step}), limit=APPLY_RUN_RETRIES + 2)
+    earlier = instance.get_runs(
+        filters=dg.RunsFilter(tags={STEP_TAG: step}), limit=APPLY_RUN_RETRIES + 2
+    )
     if not earlier or not retry or any(r.status in _ACTIVE for r in earlier):
         return step
     if len(earlier) > APPLY_RUN_RETRIES:
@@ -326,18 +486,28 @@ def _apply_run_key(instance, step: str, *, retry: bool, messages: list) -> Optio
         messages.append(
             f"{step}: {len(earlier)} apply runs of this step ended ({last.status.value}, last run {last.run_id}) "
             f"without moving the chain; the sensor stops launching it after {APPLY_RUN_RETRIES} retries. Read that run's logs, fix the cause and materialize "
-            "athena/<table>_changes and athena/<table>_current (the ledger skips what is already applied)")
+            "athena/<table>_changes and athena/<table>_current (the ledger skips what is already applied)"
+        )
         return None
-    messages.append(f"{step}: the earlier apply run {earlier[0].run_id} ended {earlier[0].status.value} without "
-                    f"moving the chain; launching it again (retry {len(earlier)} of {APPLY_RUN_RETRIES})")
+    messages.append(
+        f"{step}: the earlier apply run {earlier[0].run_id} ended {earlier[0].status.value} without "
+        f"moving the chain; launching it again (retry {len(earlier)} of {APPLY_RUN_RETRIES})"
+    )
     return f"{step}:retry{len(earlier)}"
 
 
-def _check_request(instance, t, spec, ddb, s3, report, seeded, gen, last_to, messages) -> Optional[dg.RunRequest]:
+def _check_request(
+    instance, t, spec, ddb, s3, report, seeded, gen, last_to, messages
+) -> dg.RunRequest | None:
     """The check-only run for the chain's position, when its comparison export is COMPLETED.
     The export is requested only when the chain is caught up (no step ready): a position the
     chain is about to leave is not worth a full export."""
-    if not seeded or last_to is None or report.gap is not None or _check_done(instance, t, gen, last_to):
+    if (
+        not seeded
+        or last_to is None
+        or report.gap is not None
+        or _check_done(instance, t, gen, last_to)
+    ):
         return None
     caught_up = report.ready is None and report.exhausted is None
     try:
@@ -349,10 +519,15 @@ def _check_request(instance, t, spec, ddb, s3, report, seeded, gen, last_to, mes
     else:
         status = e.status if e is not None else None
     if status in ("COMPLETED", "FAILED"):
-        return dg.RunRequest(run_key=_check_run_key(t, gen, last_to), asset_selection=[],
-                             asset_check_keys=[check_key(t)],
-                             tags={CHAIN_TAG: t.name, CHECK_TAG: f"{gen}:{last_to.isoformat()}"})
-    if status == "IN_PROGRESS" or (status is None and comparison_in_flight(ddb, spec, gen, last_to)):
+        return dg.RunRequest(
+            run_key=_check_run_key(t, gen, last_to),
+            asset_selection=[],
+            asset_check_keys=[check_key(t)],
+            tags={CHAIN_TAG: t.name, CHECK_TAG: f"{gen}:{last_to.isoformat()}"},
+        )
+    if status == "IN_PROGRESS" or (
+        status is None and comparison_in_flight(ddb, spec, gen, last_to)
+    ):
         # Hold the next window: applying it would leave the position being compared.
         report.ready = None
         report.waiting = f"comparison export for {last_to.isoformat()} is IN_PROGRESS; the next window waits for its check"
@@ -366,19 +541,26 @@ def build_incremental_sensor(cfg: ProjectConfig) -> dg.SensorDefinition:
         name=SENSOR_NAME,
         minimum_interval_seconds=cfg.sensor.interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        target=dg.AssetSelection.assets(*[k for t in tables for k in (changes_key(t), current_key(t))]),
-        description=("Requests each table's next incremental exports (windows ending at or before the "
-                     "latest restorable time), reports PITR gaps, and applies a window once its "
-                     "export is COMPLETED."),
+        target=dg.AssetSelection.assets(
+            *[k for t in tables for k in (changes_key(t), current_key(t))]
+        ),
+        description=(
+            "Requests each table's next incremental exports (windows ending at or before the "
+            "latest restorable time), reports PITR gaps, and applies a window once its "
+            "export is COMPLETED."
+        ),
     )
     def _sensor(context: dg.SensorEvaluationContext, aws: AwsResource):
-        runs, messages = evaluate_incremental_tick(context.instance, cfg, aws.client("dynamodb"),
-                                                   aws.client("s3"))
+        runs, messages = evaluate_incremental_tick(
+            context.instance, cfg, aws.client("dynamodb"), aws.client("s3")
+        )
         for m in messages:
             if "max_export_retries" in m or "stops launching" in m:
                 context.log.error(m)
             else:
-                (context.log.warning if "gap" in m.lower() or "FAILED" in m else context.log.info)(m)
+                (context.log.warning if "gap" in m.lower() or "FAILED" in m else context.log.info)(
+                    m
+                )
         if not runs:
             return dg.SkipReason("; ".join(messages) or "nothing to do")
         return dg.SensorResult(run_requests=runs)

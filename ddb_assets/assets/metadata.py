@@ -1,36 +1,49 @@
 """Standard Dagster metadata for table-like materializations (one place, both layers)."""
 
 import uuid
-from typing import Iterable, Mapping, Optional, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import dagster as dg
 
 
-def table_metadata(*, table_name: str, row_count: int, columns: Iterable[tuple[str, str]],
-                   uri: Optional[str] = None,
-                   lineage: Optional[Mapping[str, Sequence[tuple[dg.AssetKey, str]]]] = None,
-                   column_descriptions: Optional[Mapping[str, str]] = None) -> dict:
+def table_metadata(
+    *,
+    table_name: str,
+    row_count: int,
+    columns: Iterable[tuple[str, str]],
+    uri: str | None = None,
+    lineage: Mapping[str, Sequence[tuple[dg.AssetKey, str]]] | None = None,
+    column_descriptions: Mapping[str, str] | None = None,
+) -> dict:
     md: dict = {
         "dagster/table_name": table_name,
         "dagster/row_count": dg.MetadataValue.int(int(row_count)),
-        "dagster/column_schema": dg.TableSchema(columns=[
-            dg.TableColumn(name=n, type=str(t),
-                           description=(column_descriptions or {}).get(n))
-            for n, t in columns
-        ]),
+        "dagster/column_schema": dg.TableSchema(
+            columns=[
+                dg.TableColumn(name=n, type=str(t), description=(column_descriptions or {}).get(n))
+                for n, t in columns
+            ]
+        ),
     }
     if uri:
         md["dagster/uri"] = dg.MetadataValue.path(uri)
     if lineage:
-        md["dagster/column_lineage"] = dg.TableColumnLineage(deps_by_column={
-            col: [dg.TableColumnDep(asset_key=k, column_name=c) for k, c in deps]
-            for col, deps in lineage.items() if deps
-        })
+        md["dagster/column_lineage"] = dg.TableColumnLineage(
+            deps_by_column={
+                col: [dg.TableColumnDep(asset_key=k, column_name=c) for k, c in deps]
+                for col, deps in lineage.items()
+                if deps
+            }
+        )
     return md
 
 
-def query_metadata(*, query_ids: Sequence[str] = (), bytes_scanned: Optional[int] = None,
-                   elapsed_ms: Optional[int] = None) -> dict:
+def query_metadata(
+    *,
+    query_ids: Sequence[str] = (),
+    bytes_scanned: int | None = None,
+    elapsed_ms: int | None = None,
+) -> dict:
     md: dict = {}
     if query_ids:
         md["query_ids"] = ", ".join(q for q in query_ids if q)

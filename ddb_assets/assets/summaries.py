@@ -10,16 +10,18 @@ from datetime import timedelta
 
 import dagster as dg
 
-from ddb_assets.athena.catalog import ensure_database
 from ddb_assets.assets.keys import summary_key, table_key
 from ddb_assets.assets.metadata import attempt_id, query_metadata, table_metadata
+from ddb_assets.athena.catalog import ensure_database
 from ddb_assets.config import ProjectConfig
 from ddb_assets.resources import AthenaResource, AwsResource, WarehouseResource
 from ddb_assets.summaries import SummarySpec, load_summaries, materialize_athena, materialize_duckdb
 
 DEFAULT_FRESHNESS_HOURS = 26  # a daily table, plus time for the export to land
 
-AUTOMATION = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+AUTOMATION = (
+    dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+)
 
 
 def _upstream_key(cfg: ProjectConfig, name: str) -> dg.AssetKey:
@@ -31,7 +33,8 @@ def build_summary_asset(cfg: ProjectConfig, spec: SummarySpec) -> dg.AssetsDefin
     deps = [
         # A summary reads the latest snapshot (the table's view): the last partition.
         dg.AssetDep(table_key(cfg.table(d)), partition_mapping=dg.LastPartitionMapping())
-        if d in tables else dg.AssetDep(summary_key(d))
+        if d in tables
+        else dg.AssetDep(summary_key(d))
         for d in spec.deps
     ]
     engine = cfg.defaults.engine
@@ -51,8 +54,12 @@ def build_summary_asset(cfg: ProjectConfig, spec: SummarySpec) -> dg.AssetsDefin
         metadata={"sql_file": str(spec.path)},
         pool="duckdb_warehouse" if engine == "duckdb" else None,
     )
-    def _summary(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                 athena: AthenaResource, aws: AwsResource) -> dg.MaterializeResult:
+    def _summary(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        athena: AthenaResource,
+        aws: AwsResource,
+    ) -> dg.MaterializeResult:
         if engine == "duckdb":
             con = warehouse.connect()
             try:
@@ -61,26 +68,45 @@ def build_summary_asset(cfg: ProjectConfig, spec: SummarySpec) -> dg.AssetsDefin
                 con.close()
         else:
             if not cfg.summaries_s3_uri:
-                raise dg.Failure("summaries_s3_uri is not set in the config: Athena writes "
-                                 "summary tables there (e.g. s3://my-bucket/summaries/)")
+                raise dg.Failure(
+                    "summaries_s3_uri is not set in the config: Athena writes "
+                    "summary tables there (e.g. s3://my-bucket/summaries/)"
+                )
             a = cfg.defaults.athena
-            runner = athena.runner(database=database, workgroup=a.workgroup,
-                                   output_location=a.output_location)
+            runner = athena.runner(
+                database=database, workgroup=a.workgroup, output_location=a.output_location
+            )
             glue = aws.client("glue")
             ensure_database(glue, database)
-            result = materialize_athena(runner, glue, spec, database,
-                                        cfg.summaries_s3_uri, attempt_id(context))
-        lineage = {col: [(_upstream_key(cfg, tbl), c) for tbl, c in deps_]
-                   for col, deps_ in result.column_lineage.items()}
+            result = materialize_athena(
+                runner, glue, spec, database, cfg.summaries_s3_uri, attempt_id(context)
+            )
+        lineage = {
+            col: [(_upstream_key(cfg, tbl), c) for tbl, c in deps_]
+            for col, deps_ in result.column_lineage.items()
+        }
         # The open-source UI does not draw dagster/column_lineage; say it in each
         # column's description too, so the Columns table shows where values come from.
-        sources = {col: "from " + ", ".join(f"{k.to_user_string()}.{c}" for k, c in deps_)
-                   for col, deps_ in lineage.items() if deps_}
-        md = table_metadata(table_name=result.table_name, row_count=result.row_count,
-                            columns=result.columns, uri=result.location, lineage=lineage,
-                            column_descriptions=sources)
-        md.update(query_metadata(query_ids=result.query_ids, bytes_scanned=result.bytes_scanned,
-                                 elapsed_ms=result.elapsed_ms))
+        sources = {
+            col: "from " + ", ".join(f"{k.to_user_string()}.{c}" for k, c in deps_)
+            for col, deps_ in lineage.items()
+            if deps_
+        }
+        md = table_metadata(
+            table_name=result.table_name,
+            row_count=result.row_count,
+            columns=result.columns,
+            uri=result.location,
+            lineage=lineage,
+            column_descriptions=sources,
+        )
+        md.update(
+            query_metadata(
+                query_ids=result.query_ids,
+                bytes_scanned=result.bytes_scanned,
+                elapsed_ms=result.elapsed_ms,
+            )
+        )
         md["sql"] = dg.MetadataValue.md(f"```sql\n{result.sql}\n```")
         md["preview"] = dg.MetadataValue.md(result.preview or "(no rows)")
         return dg.MaterializeResult(metadata=md)

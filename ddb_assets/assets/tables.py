@@ -12,9 +12,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from ddb_assets.athena.catalog import ensure_database
 from ddb_assets.assets.keys import export_key, partition_date, partitions_def, table_key
 from ddb_assets.assets.metadata import attempt_id, query_metadata, table_metadata
+from ddb_assets.athena.catalog import ensure_database
 from ddb_assets.config import ProjectConfig, TableConfig
 from ddb_assets.dynamodb.manifest import Manifest, ManifestError, read_manifest, verify_data_files
 from ddb_assets.resources import AthenaResource, AwsResource, WarehouseResource
@@ -27,17 +27,21 @@ DRIFT_CHECK = "schema_drift"
 
 
 def _overrides(t: TableConfig) -> dict[str, ColumnOverride]:
-    return {a: ColumnOverride(type=c.type, rename=c.rename, drop=c.drop) for a, c in t.columns.items()}
+    return {
+        a: ColumnOverride(type=c.type, rename=c.rename, drop=c.drop) for a, c in t.columns.items()
+    }
 
 
 def _reported_export(instance, t: TableConfig, partition: str) -> dict:
     res = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=export_key(t), asset_partitions=[partition]), limit=1)
+        dg.AssetRecordsFilter(asset_key=export_key(t), asset_partitions=[partition]), limit=1
+    )
     if not res.records:
         raise dg.Failure(
             f"no completed export is recorded for {t.name} [{partition}]: materialize "
             f"dynamodb/{t.name}/export for this partition and let the export sensor see it "
-            "complete (or run `ddb-assets refresh`)")
+            "complete (or run `ddb-assets refresh`)"
+        )
     md = res.records[0].asset_materialization.metadata
     return {k: getattr(v, "value", v) for k, v in md.items()}
 
@@ -59,9 +63,15 @@ def _load_duckdb(cfg, t, warehouse, s3, manifest: Manifest, day) -> SnapshotResu
         con = warehouse.connect()
         try:
             return load_snapshot_duckdb(
-                con, schema=cfg.athena_for(t).database, table=t.name, snapshot_date=day,
-                data_files=files, export_format=manifest.summary.output_format,
-                overrides=_overrides(t), work_dir=tmp)
+                con,
+                schema=cfg.athena_for(t).database,
+                table=t.name,
+                snapshot_date=day,
+                data_files=files,
+                export_format=manifest.summary.output_format,
+                overrides=_overrides(t),
+                work_dir=tmp,
+            )
         finally:
             con.close()
 
@@ -71,18 +81,27 @@ def _load_athena(cfg, t, context, aws, athena, manifest: Manifest, day) -> Snaps
 
     a = cfg.athena_for(t)
     if not cfg.typed_s3_uri:
-        raise dg.Failure("typed_s3_uri is not set in the config: Athena writes the typed "
-                         "snapshots there (e.g. s3://my-bucket/typed/)")
-    runner = athena.runner(database=a.database, workgroup=a.workgroup,
-                           output_location=a.output_location)
+        raise dg.Failure(
+            "typed_s3_uri is not set in the config: Athena writes the typed "
+            "snapshots there (e.g. s3://my-bucket/typed/)"
+        )
+    runner = athena.runner(
+        database=a.database, workgroup=a.workgroup, output_location=a.output_location
+    )
     glue = aws.client("glue")
     ensure_database(glue, a.database)
     return load_snapshot_athena(
-        runner, glue, database=a.database, table=t.name, snapshot_date=day,
+        runner,
+        glue,
+        database=a.database,
+        table=t.name,
+        snapshot_date=day,
         data_s3_uri=manifest.summary.data_uri,
         typed_s3_uri=f"{cfg.typed_s3_uri.rstrip('/')}/{t.name}/",
-        export_format=manifest.summary.output_format, overrides=_overrides(t),
-        run_id=attempt_id(context))
+        export_format=manifest.summary.output_format,
+        overrides=_overrides(t),
+        run_id=attempt_id(context),
+    )
 
 
 def build_table_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition:
@@ -90,15 +109,27 @@ def build_table_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition
     engine = cfg.engine_for(t)
     database = cfg.athena_for(t).database
     checks = [
-        dg.AssetCheckSpec(ROW_COUNT_CHECK, asset=key, blocking=True,
-                          description="Rows in the snapshot equal the export manifest's itemCount."),
-        dg.AssetCheckSpec(DRIFT_CHECK, asset=key,
-                          description="Warns when attributes appear, disappear or change type."),
+        dg.AssetCheckSpec(
+            ROW_COUNT_CHECK,
+            asset=key,
+            blocking=True,
+            description="Rows in the snapshot equal the export manifest's itemCount.",
+        ),
+        dg.AssetCheckSpec(
+            DRIFT_CHECK,
+            asset=key,
+            description="Warns when attributes appear, disappear or change type.",
+        ),
     ]
     if t.verify_checksums:
-        checks.append(dg.AssetCheckSpec(
-            FILES_CHECK, asset=key, blocking=True,
-            description="Every data file in manifest-files.json exists and its MD5 matches."))
+        checks.append(
+            dg.AssetCheckSpec(
+                FILES_CHECK,
+                asset=key,
+                blocking=True,
+                description="Every data file in manifest-files.json exists and its MD5 matches.",
+            )
+        )
 
     @dg.asset(
         key=key,
@@ -114,8 +145,12 @@ def build_table_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition
         ),
         pool="duckdb_warehouse" if engine == "duckdb" else None,
     )
-    def _table(context: dg.AssetExecutionContext, aws: AwsResource,
-               warehouse: WarehouseResource, athena: AthenaResource):
+    def _table(
+        context: dg.AssetExecutionContext,
+        aws: AwsResource,
+        warehouse: WarehouseResource,
+        athena: AthenaResource,
+    ):
         partition = context.partition_key
         day = partition_date(partition)
         export = _reported_export(context.instance, t, partition)
@@ -129,13 +164,16 @@ def build_table_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition
         if t.verify_checksums:
             problems = verify_data_files(s3, bucket, manifest.files)
             yield dg.AssetCheckResult(
-                check_name=FILES_CHECK, passed=not problems,
-                metadata={"files": len(manifest.files), "problems": "\n".join(problems) or "none"})
+                check_name=FILES_CHECK,
+                passed=not problems,
+                metadata={"files": len(manifest.files), "problems": "\n".join(problems) or "none"},
+            )
             if problems:
                 raise dg.Failure(
                     f"{len(problems)} data file(s) of export {export['export_arn']} do not match "
                     "manifest-files.json; nothing was loaded. Re-export the partition with "
-                    "force: true. " + "; ".join(problems[:5]))
+                    "force: true. " + "; ".join(problems[:5])
+                )
 
         if engine == "duckdb":
             result = _load_duckdb(cfg, t, warehouse, s3, manifest, day)
@@ -145,22 +183,38 @@ def build_table_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition
             uri = result.typed_location
 
         lineage = {c.name: [(export_key(t), c.attribute)] for c in result.columns if c.attribute}
-        descriptions = {c.name: f"DynamoDB attribute {c.attribute!r} "
-                        f"({'/'.join(c.dynamodb_types) or 'no values'})" for c in result.columns}
-        md = table_metadata(table_name=f"{database}.{t.name}", row_count=result.row_count,
-                            columns=[(c.name, c.sql_type) for c in result.columns], uri=uri,
-                            lineage=lineage, column_descriptions=descriptions)
-        md.update(query_metadata(query_ids=result.query_ids,
-                                 bytes_scanned=result.bytes_scanned if engine == "athena" else None))
-        md.update({
-            "snapshot_date": partition,
-            "export_arn": export["export_arn"],
-            "export_item_count": manifest.summary.item_count,
-            "column_to_attribute": dg.MetadataValue.json(result.name_map),
-            "type_conflicts": dg.MetadataValue.json([c.__dict__ for c in result.conflicts]),
-            "unfit_numbers": dg.MetadataValue.json([u.__dict__ for u in result.unfit_numbers]),
-            "schema_changes": dg.MetadataValue.json([s.__dict__ for s in result.schema_changes]),
-        })
+        descriptions = {
+            c.name: f"DynamoDB attribute {c.attribute!r} "
+            f"({'/'.join(c.dynamodb_types) or 'no values'})"
+            for c in result.columns
+        }
+        md = table_metadata(
+            table_name=f"{database}.{t.name}",
+            row_count=result.row_count,
+            columns=[(c.name, c.sql_type) for c in result.columns],
+            uri=uri,
+            lineage=lineage,
+            column_descriptions=descriptions,
+        )
+        md.update(
+            query_metadata(
+                query_ids=result.query_ids,
+                bytes_scanned=result.bytes_scanned if engine == "athena" else None,
+            )
+        )
+        md.update(
+            {
+                "snapshot_date": partition,
+                "export_arn": export["export_arn"],
+                "export_item_count": manifest.summary.item_count,
+                "column_to_attribute": dg.MetadataValue.json(result.name_map),
+                "type_conflicts": dg.MetadataValue.json([c.__dict__ for c in result.conflicts]),
+                "unfit_numbers": dg.MetadataValue.json([u.__dict__ for u in result.unfit_numbers]),
+                "schema_changes": dg.MetadataValue.json(
+                    [s.__dict__ for s in result.schema_changes]
+                ),
+            }
+        )
         changes = result.schema_changes
         yield dg.MaterializeResult(
             metadata=md,
@@ -168,15 +222,18 @@ def build_table_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition
                 dg.AssetCheckResult(
                     check_name=ROW_COUNT_CHECK,
                     passed=result.row_count == manifest.summary.item_count,
-                    metadata={"rows": result.row_count, "itemCount": manifest.summary.item_count}),
+                    metadata={"rows": result.row_count, "itemCount": manifest.summary.item_count},
+                ),
                 dg.AssetCheckResult(
-                    check_name=DRIFT_CHECK, passed=not changes,
+                    check_name=DRIFT_CHECK,
+                    passed=not changes,
                     severity=dg.AssetCheckSeverity.WARN,
-                    metadata={"changes": dg.MetadataValue.json(
-                        [s.__dict__ for s in changes]),
-                        "summary": ", ".join(f"{s.kind} {s.column}" for s in changes) or "none"}),
+                    metadata={
+                        "changes": dg.MetadataValue.json([s.__dict__ for s in changes]),
+                        "summary": ", ".join(f"{s.kind} {s.column}" for s in changes) or "none",
+                    },
+                ),
             ],
         )
 
     return _table
-

@@ -15,8 +15,12 @@ def ensure_database(glue, name: str) -> bool:
         if exc.response.get("Error", {}).get("Code") != "EntityNotFoundException":
             raise
     try:
-        glue.create_database(DatabaseInput={
-            "Name": name, "Description": "Tables kept by ddb_assets (DynamoDB exports)"})
+        glue.create_database(
+            DatabaseInput={
+                "Name": name,
+                "Description": "Tables kept by ddb_assets (DynamoDB exports)",
+            }
+        )
     except ClientError as exc:  # created concurrently by another run
         if exc.response.get("Error", {}).get("Code") != "AlreadyExistsException":
             raise

@@ -9,8 +9,9 @@ A failed query raises :class:`AthenaQueryError` with Athena's state-change reaso
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import sqlglot
 from sqlglot.errors import ParseError
@@ -27,8 +28,15 @@ class QueryResult:
 
 
 class AthenaQueryError(RuntimeError):
-    def __init__(self, message: str, *, query_id: str | None = None, state: str | None = None,
-                 reason: str | None = None, sql: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        query_id: str | None = None,
+        state: str | None = None,
+        reason: str | None = None,
+        sql: str | None = None,
+    ):
         super().__init__(message)
         self.query_id = query_id
         self.state = state
@@ -59,10 +67,16 @@ class AthenaClient:
     is :func:`pyathena.connect`, and the connection is made lazily on first use.
     """
 
-    def __init__(self, *, database: str, workgroup: str = "primary",
-                 output_location: str | None = None, region_name: str | None = None,
-                 endpoint_url: str | None = None,
-                 connect: Callable[..., Any] | None = None):
+    def __init__(
+        self,
+        *,
+        database: str,
+        workgroup: str = "primary",
+        output_location: str | None = None,
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
+        connect: Callable[..., Any] | None = None,
+    ):
         self.database = database
         self.workgroup = workgroup
         self.output_location = output_location
@@ -99,7 +113,9 @@ class AthenaClient:
             raise AthenaQueryError(
                 f"Athena query failed: {reason}",
                 query_id=getattr(cursor, "query_id", None),
-                state=getattr(cursor, "state", None), reason=reason, sql=sql,
+                state=getattr(cursor, "state", None),
+                reason=reason,
+                sql=sql,
             ) from exc
         rows: list[tuple] = []
         columns: list[str] = []
@@ -110,8 +126,11 @@ class AthenaClient:
         if elapsed is None:
             elapsed = int((time.monotonic() - started) * 1000)
         return QueryResult(
-            query_id=getattr(cursor, "query_id", None), columns=columns, rows=rows,
-            bytes_scanned=getattr(cursor, "data_scanned_in_bytes", None), elapsed_ms=elapsed,
+            query_id=getattr(cursor, "query_id", None),
+            columns=columns,
+            rows=rows,
+            bytes_scanned=getattr(cursor, "data_scanned_in_bytes", None),
+            elapsed_ms=elapsed,
             output_location=getattr(cursor, "output_location", None),
         )
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Callable, Iterator, Optional
 from zoneinfo import ZoneInfo
 
 from botocore.exceptions import ClientError
@@ -79,7 +79,7 @@ def partition_prefix(base_prefix: str, table: str, partition: date) -> str:
     return f"{base}/{tail}" if base else tail
 
 
-def partition_of_prefix(s3_prefix: Optional[str]) -> Optional[tuple[str, date]]:
+def partition_of_prefix(s3_prefix: str | None) -> tuple[str, date] | None:
     """Inverse of :func:`partition_prefix`: ``(table, day)`` or None for foreign prefixes."""
     if not s3_prefix:
         return None
@@ -115,46 +115,56 @@ def export_started_at(arn: str) -> datetime:
 class ExportDescription:
     arn: str
     status: str  # IN_PROGRESS | COMPLETED | FAILED
-    table_arn: Optional[str] = None
-    export_time: Optional[datetime] = None
-    start_time: Optional[datetime] = None
-    end_time: Optional[datetime] = None
-    s3_bucket: Optional[str] = None
-    s3_prefix: Optional[str] = None
-    manifest_key: Optional[str] = None  # manifest-summary.json
-    item_count: Optional[int] = None
-    billed_size_bytes: Optional[int] = None
-    export_format: Optional[str] = None
+    table_arn: str | None = None
+    export_time: datetime | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    s3_bucket: str | None = None
+    s3_prefix: str | None = None
+    manifest_key: str | None = None  # manifest-summary.json
+    item_count: int | None = None
+    billed_size_bytes: int | None = None
+    export_format: str | None = None
     export_type: str = FULL_EXPORT
-    client_token: Optional[str] = None
-    failure_code: Optional[str] = None
-    failure_message: Optional[str] = None
+    client_token: str | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
 
     @classmethod
-    def from_api(cls, d: dict) -> "ExportDescription":
+    def from_api(cls, d: dict) -> ExportDescription:
         return cls(
-            arn=d["ExportArn"], status=d.get("ExportStatus", "IN_PROGRESS"),
-            table_arn=d.get("TableArn"), export_time=_utc(d.get("ExportTime")),
-            start_time=_utc(d.get("StartTime")), end_time=_utc(d.get("EndTime")),
-            s3_bucket=d.get("S3Bucket"), s3_prefix=d.get("S3Prefix"),
-            manifest_key=d.get("ExportManifest"), item_count=d.get("ItemCount"),
-            billed_size_bytes=d.get("BilledSizeBytes"), export_format=d.get("ExportFormat"),
-            export_type=d.get("ExportType") or FULL_EXPORT, client_token=d.get("ClientToken"),
-            failure_code=d.get("FailureCode"), failure_message=d.get("FailureMessage"),
+            arn=d["ExportArn"],
+            status=d.get("ExportStatus", "IN_PROGRESS"),
+            table_arn=d.get("TableArn"),
+            export_time=_utc(d.get("ExportTime")),
+            start_time=_utc(d.get("StartTime")),
+            end_time=_utc(d.get("EndTime")),
+            s3_bucket=d.get("S3Bucket"),
+            s3_prefix=d.get("S3Prefix"),
+            manifest_key=d.get("ExportManifest"),
+            item_count=d.get("ItemCount"),
+            billed_size_bytes=d.get("BilledSizeBytes"),
+            export_format=d.get("ExportFormat"),
+            export_type=d.get("ExportType") or FULL_EXPORT,
+            client_token=d.get("ClientToken"),
+            failure_code=d.get("FailureCode"),
+            failure_message=d.get("FailureMessage"),
         )
 
     @property
-    def manifest_uri(self) -> Optional[str]:
+    def manifest_uri(self) -> str | None:
         if self.s3_bucket and self.manifest_key:
             return f"s3://{self.s3_bucket}/{self.manifest_key}"
         return None
 
 
-def _utc(value) -> Optional[datetime]:
+def _utc(value) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return (
+            value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        )
     return datetime.fromtimestamp(float(value), tz=timezone.utc)
 
 
@@ -177,7 +187,7 @@ def recent_exports(ddb, table_arn: str, since: datetime) -> Iterator[tuple[str, 
         kwargs = {"TableArn": table_arn, "MaxResults": 25}
         if token:
             kwargs["NextToken"] = token
-        page = _call(lambda: ddb.list_exports(**kwargs), table=None)
+        page = _call(lambda: ddb.list_exports(**kwargs), table=None)  # noqa: B023 (called at once)
         for s in page.get("ExportSummaries", []):
             try:
                 started = export_started_at(s["ExportArn"])
@@ -206,16 +216,32 @@ class ExportRequest:
     client_token: str = ""
 
     @classmethod
-    def for_partition(cls, *, table_name: str, sql_name: str, partition: date, tz: str,
-                      s3_bucket: str, base_prefix: str, export_format: str,
-                      generation: int | str = 0) -> "ExportRequest":
+    def for_partition(
+        cls,
+        *,
+        table_name: str,
+        sql_name: str,
+        partition: date,
+        tz: str,
+        s3_bucket: str,
+        base_prefix: str,
+        export_format: str,
+        generation: int | str = 0,
+    ) -> ExportRequest:
         prefix = partition_prefix(base_prefix, sql_name, partition)
         export_time = partition_export_time(partition, tz)
-        token = client_token(table_name, partition.isoformat(), export_format, s3_bucket,
-                             prefix, generation)
-        return cls(table_name=table_name, partition=partition, export_time=export_time,
-                   s3_bucket=s3_bucket, s3_prefix=prefix, export_format=export_format,
-                   client_token=token)
+        token = client_token(
+            table_name, partition.isoformat(), export_format, s3_bucket, prefix, generation
+        )
+        return cls(
+            table_name=table_name,
+            partition=partition,
+            export_time=export_time,
+            s3_bucket=s3_bucket,
+            s3_prefix=prefix,
+            export_format=export_format,
+            client_token=token,
+        )
 
 
 @dataclass(frozen=True)
@@ -239,31 +265,50 @@ def _translate(exc: ClientError, *, table: str | None) -> ExportError:
     if code in ("TableNotFoundException", "ResourceNotFoundException"):
         return TableNotFoundError(
             f"DynamoDB table {t!r} not found ({code}: {msg}); check dynamodb_table in the "
-            "config and the region/account of your credentials", code=code)
+            "config and the region/account of your credentials",
+            code=code,
+        )
     if code == "PointInTimeRecoveryUnavailableException":
         return PitrDisabledError(f"{code}: {msg}. Fix: " + _PITR_FIX.format(t=t), code=code)
     if code == "InvalidExportTimeException":
         return ExportTimeOutsideWindowError(
             f"{code}: {msg}. The requested time is outside the table's point-in-time "
-            "recovery window: this partition is not exportable", code=code)
-    if code in ("LimitExceededException", "ThrottlingException",
-                "ProvisionedThroughputExceededException", "RequestLimitExceeded"):
+            "recovery window: this partition is not exportable",
+            code=code,
+        )
+    if code in (
+        "LimitExceededException",
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+    ):
         return ExportThrottledError(
             f"{code}: {msg}. DynamoDB allows a limited number of concurrent exports per "
-            "account; lower max_concurrent_exports or retry later", code=code, retryable=True)
+            "account; lower max_concurrent_exports or retry later",
+            code=code,
+            retryable=True,
+        )
     if code == "ExportConflictException":
         return ExportConflictError(
             f"{code}: {msg}. DynamoDB saw this request's ClientToken within the last 8 hours "
             "with other parameters, or a conflicting write to the S3 location; if the "
             "partition's settings changed on purpose, re-export it with force: true",
-            code=code, retryable=True)
+            code=code,
+            retryable=True,
+        )
     if code == "ExportNotFoundException":
         return ExportError(f"{code}: {msg}", code=code)
     return ExportError(f"{code or type(exc).__name__}: {msg}", code=code or None)
 
 
-def _call(fn: Callable, *, table: str | None, attempts: int = 6, base_delay: float = 0.5,
-          sleep: Callable[[float], None] = time.sleep):
+def _call(
+    fn: Callable,
+    *,
+    table: str | None,
+    attempts: int = 6,
+    base_delay: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+):
     """Call ``fn`` with capped exponential backoff on throttling, translating errors."""
     for attempt in range(1, attempts + 1):
         try:
@@ -275,14 +320,17 @@ def _call(fn: Callable, *, table: str | None, attempts: int = 6, base_delay: flo
                 continue
             if isinstance(err, ExportThrottledError):
                 raise ExportThrottledError(
-                    f"{err} (gave up after {attempts} attempts with backoff)", code=err.code,
-                    retryable=True) from exc
+                    f"{err} (gave up after {attempts} attempts with backoff)",
+                    code=err.code,
+                    retryable=True,
+                ) from exc
             raise err from exc
     raise AssertionError("unreachable")
 
 
-def check_pitr_window(ddb, table_name: str, export_time: datetime,
-                      now: datetime | None = None) -> tuple[datetime, datetime]:
+def check_pitr_window(
+    ddb, table_name: str, export_time: datetime, now: datetime | None = None
+) -> tuple[datetime, datetime]:
     """Raise unless PITR is on and ``export_time`` lies inside its window."""
     desc = _call(lambda: ddb.describe_continuous_backups(TableName=table_name), table=table_name)
     pitr = desc["ContinuousBackupsDescription"].get("PointInTimeRecoveryDescription", {})
@@ -290,25 +338,30 @@ def check_pitr_window(ddb, table_name: str, export_time: datetime,
         raise PitrDisabledError(
             f"point-in-time recovery is {pitr.get('PointInTimeRecoveryStatus', 'DISABLED')} on "
             f"{table_name!r}, and exports need it. Fix: " + _PITR_FIX.format(t=table_name),
-            code="PointInTimeRecoveryUnavailableException")
+            code="PointInTimeRecoveryUnavailableException",
+        )
     earliest = _utc(pitr.get("EarliestRestorableDateTime"))
     latest = _utc(pitr.get("LatestRestorableDateTime")) or (now or datetime.now(timezone.utc))
     if export_time > (now or datetime.now(timezone.utc)):
         raise ExportTimeOutsideWindowError(
             f"the export time {export_time.isoformat()} is in the future: the partition's day "
-            "has not ended yet; request it after that time", code="InvalidExportTimeException",
-            retryable=True)
+            "has not ended yet; request it after that time",
+            code="InvalidExportTimeException",
+            retryable=True,
+        )
     if earliest is not None and export_time < earliest:
         raise ExportTimeOutsideWindowError(
             f"the export time {export_time.isoformat()} is before the earliest restorable "
             f"time {earliest.isoformat()} of {table_name!r} (PITR keeps at most 35 days, and "
             "nothing from before it was enabled): this partition is not exportable",
-            code="InvalidExportTimeException")
+            code="InvalidExportTimeException",
+        )
     return earliest, latest
 
 
-def find_completed_export(s3, bucket: str, prefix: str, export_time: datetime,
-                          export_format: str) -> Optional[str]:
+def find_completed_export(
+    s3, bucket: str, prefix: str, export_time: datetime, export_format: str
+) -> str | None:
     """The manifest-summary key of a finished export already under ``prefix``, if any.
 
     This catches repeats that the ClientToken can no longer (tokens are remembered for
@@ -330,8 +383,11 @@ def find_completed_export(s3, bucket: str, prefix: str, export_time: datetime,
                     summary = parse_manifest_summary(body)
                 except Exception:
                     continue
-                if summary.export_time == export_time and summary.output_format == export_format \
-                        and summary.export_type == FULL_EXPORT:
+                if (
+                    summary.export_time == export_time
+                    and summary.output_format == export_format
+                    and summary.export_type == FULL_EXPORT
+                ):
                     found.append((summary.start_time, summary.export_arn))
         if not page.get("IsTruncated"):
             break
@@ -341,16 +397,25 @@ def find_completed_export(s3, bucket: str, prefix: str, export_time: datetime,
     return max(found)[1]
 
 
-def count_in_progress(ddb, table_arn: str, now: datetime | None = None,
-                      lookback: timedelta = timedelta(hours=24)) -> int:
+def count_in_progress(
+    ddb, table_arn: str, now: datetime | None = None, lookback: timedelta = timedelta(hours=24)
+) -> int:
     since = (now or datetime.now(timezone.utc)) - lookback
     return sum(1 for _, status in recent_exports(ddb, table_arn, since) if status == "IN_PROGRESS")
 
 
-def request_export(ddb, s3, req: ExportRequest, *, force: bool = False,
-                   max_concurrent: int | None = None, wait_for_slot_seconds: float = 1800,
-                   poll_seconds: float = 15, sleep: Callable[[float], None] = time.sleep,
-                   now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> RequestOutcome:
+def request_export(
+    ddb,
+    s3,
+    req: ExportRequest,
+    *,
+    force: bool = False,
+    max_concurrent: int | None = None,
+    wait_for_slot_seconds: float = 1800,
+    poll_seconds: float = 15,
+    sleep: Callable[[float], None] = time.sleep,
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+) -> RequestOutcome:
     """Ask DynamoDB for the partition's export, or return the one that already answers it.
 
     Idempotent: unless ``force``, an export already completed under the partition's prefix
@@ -363,8 +428,9 @@ def request_export(ddb, s3, req: ExportRequest, *, force: bool = False,
     check_pitr_window(ddb, table, req.export_time, now=now())
 
     if not force:
-        arn = find_completed_export(s3, req.s3_bucket, req.s3_prefix, req.export_time,
-                                    req.export_format)
+        arn = find_completed_export(
+            s3, req.s3_bucket, req.s3_prefix, req.export_time, req.export_format
+        )
         if arn:
             return RequestOutcome(describe_export(ddb, arn), reused=True)
 
@@ -375,12 +441,20 @@ def request_export(ddb, s3, req: ExportRequest, *, force: bool = False,
                 raise ExportThrottledError(
                     f"{table!r} still has {max_concurrent} exports in progress after "
                     f"{wait_for_slot_seconds:.0f} s; raise max_concurrent_exports or retry later",
-                    code="ConcurrencyCap", retryable=True)
+                    code="ConcurrencyCap",
+                    retryable=True,
+                )
             sleep(poll_seconds)
 
-    params = dict(TableArn=table_arn, ExportTime=req.export_time, ClientToken=req.client_token,
-                  S3Bucket=req.s3_bucket, S3Prefix=req.s3_prefix, ExportFormat=req.export_format,
-                  ExportType=FULL_EXPORT)
+    params = dict(
+        TableArn=table_arn,
+        ExportTime=req.export_time,
+        ClientToken=req.client_token,
+        S3Bucket=req.s3_bucket,
+        S3Prefix=req.s3_prefix,
+        ExportFormat=req.export_format,
+        ExportType=FULL_EXPORT,
+    )
     resp = _call(lambda: ddb.export_table_to_point_in_time(**params), table=table, sleep=sleep)
     # Within 8 hours DynamoDB answers a repeated ClientToken with the export it started.
     return RequestOutcome(ExportDescription.from_api(resp["ExportDescription"]), reused=False)

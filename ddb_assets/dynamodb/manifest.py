@@ -11,9 +11,10 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Optional
+from typing import Any
 
 EXPORT_ARN = re.compile(
     r"^arn:aws[a-z-]*:dynamodb:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
@@ -30,23 +31,23 @@ class ManifestSummary:
     export_arn: str
     export_id: str
     table_arn: str
-    table_id: Optional[str]
+    table_id: str | None
     start_time: datetime
-    end_time: Optional[datetime]
+    end_time: datetime | None
     export_time: datetime
     s3_bucket: str
-    s3_prefix: Optional[str]
+    s3_prefix: str | None
     manifest_files_key: str
     billed_size_bytes: int
     item_count: int
     output_format: str
-    s3_sse_algorithm: Optional[str] = None
-    s3_sse_kms_key_id: Optional[str] = None
-    version: Optional[str] = None
+    s3_sse_algorithm: str | None = None
+    s3_sse_kms_key_id: str | None = None
+    version: str | None = None
     export_type: str = "FULL_EXPORT"
-    export_from_time: Optional[datetime] = None
-    export_to_time: Optional[datetime] = None
-    output_view: Optional[str] = None
+    export_from_time: datetime | None = None
+    export_to_time: datetime | None = None
+    output_view: str | None = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -75,7 +76,7 @@ class DataFile:
     etag: str
 
 
-def parse_time(value: Any) -> Optional[datetime]:
+def parse_time(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, (int, float)):
@@ -98,8 +99,16 @@ def parse_manifest_summary(text: str) -> ManifestSummary:
         raise ManifestError(f"manifest-summary.json is not JSON: {exc}") from None
     if not isinstance(d, dict):
         raise ManifestError("manifest-summary.json must hold one JSON object")
-    required = ["exportArn", "tableArn", "startTime", "exportTime", "s3Bucket",
-                "manifestFilesS3Key", "itemCount", "outputFormat"]
+    required = [
+        "exportArn",
+        "tableArn",
+        "startTime",
+        "exportTime",
+        "s3Bucket",
+        "manifestFilesS3Key",
+        "itemCount",
+        "outputFormat",
+    ]
     missing = [k for k in required if k not in d]
     if missing:
         raise ManifestError(f"manifest-summary.json lacks {', '.join(missing)}")
@@ -116,17 +125,26 @@ def parse_manifest_summary(text: str) -> ManifestSummary:
             f"folder AWSDynamoDB/{export_id}/"
         )
     return ManifestSummary(
-        export_arn=d["exportArn"], export_id=export_id, table_arn=d["tableArn"],
-        table_id=d.get("tableId"), start_time=parse_time(d["startTime"]),
-        end_time=parse_time(d.get("endTime")), export_time=parse_time(d["exportTime"]),
-        s3_bucket=d["s3Bucket"], s3_prefix=d.get("s3Prefix"),
+        export_arn=d["exportArn"],
+        export_id=export_id,
+        table_arn=d["tableArn"],
+        table_id=d.get("tableId"),
+        start_time=parse_time(d["startTime"]),
+        end_time=parse_time(d.get("endTime")),
+        export_time=parse_time(d["exportTime"]),
+        s3_bucket=d["s3Bucket"],
+        s3_prefix=d.get("s3Prefix"),
         manifest_files_key=d["manifestFilesS3Key"],
-        billed_size_bytes=int(d.get("billedSizeBytes") or 0), item_count=int(d["itemCount"]),
-        output_format=d["outputFormat"], s3_sse_algorithm=d.get("s3SseAlgorithm"),
-        s3_sse_kms_key_id=d.get("s3SseKmsKeyId"), version=d.get("version"),
+        billed_size_bytes=int(d.get("billedSizeBytes") or 0),
+        item_count=int(d["itemCount"]),
+        output_format=d["outputFormat"],
+        s3_sse_algorithm=d.get("s3SseAlgorithm"),
+        s3_sse_kms_key_id=d.get("s3SseKmsKeyId"),
+        version=d.get("version"),
         export_type=d.get("exportType") or "FULL_EXPORT",
         export_from_time=parse_time(d.get("exportFromTime")),
-        export_to_time=parse_time(d.get("exportToTime")), output_view=d.get("outputView"),
+        export_to_time=parse_time(d.get("exportToTime")),
+        output_view=d.get("outputView"),
         raw=d,
     )
 
@@ -138,10 +156,18 @@ def parse_manifest_files(text: str) -> list[DataFile]:
             continue
         try:
             d = json.loads(line)
-            files.append(DataFile(key=d["dataFileS3Key"], item_count=int(d["itemCount"]),
-                                  md5_base64=d["md5Checksum"], etag=d["etag"]))
+            files.append(
+                DataFile(
+                    key=d["dataFileS3Key"],
+                    item_count=int(d["itemCount"]),
+                    md5_base64=d["md5Checksum"],
+                    etag=d["etag"],
+                )
+            )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise ManifestError(f"manifest-files.json line {n} is malformed ({exc!r}): {line[:200]}") from None
+            raise ManifestError(
+                f"manifest-files.json line {n} is malformed ({exc!r}): {line[:200]}"
+            ) from None
     return files
 
 
@@ -194,7 +220,9 @@ def verify_data_files(s3, bucket: str, files: Iterable[DataFile]) -> list[str]:
         except s3.exceptions.NoSuchKey:
             problems.append(f"missing: s3://{bucket}/{f.key}")
             continue
-        got = md5_base64(iter(lambda: body.read(1 << 20), b""))
+        got = md5_base64(iter(lambda: body.read(1 << 20), b""))  # noqa: B023 (consumed at once)
         if got != f.md5_base64:
-            problems.append(f"md5 mismatch: s3://{bucket}/{f.key} is {got}, manifest says {f.md5_base64}")
+            problems.append(
+                f"md5 mismatch: s3://{bucket}/{f.key} is {got}, manifest says {f.md5_base64}"
+            )
     return problems

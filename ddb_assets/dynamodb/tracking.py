@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
-from typing import Optional
 
 from ddb_assets.dynamodb.exports import ExportDescription, describe_export
 
@@ -36,15 +35,19 @@ class SensorState:
     recovered: bool = False  # True when this state was rebuilt from nothing
 
     def to_cursor(self) -> str:
-        return json.dumps({
-            "v": CURSOR_VERSION,
-            "pending": [asdict(p) for p in self.pending.values()],
-            "observed_upto": self.observed_upto,
-            "last_reconcile": self.last_reconcile,
-        }, sort_keys=True, separators=(",", ":"))
+        return json.dumps(
+            {
+                "v": CURSOR_VERSION,
+                "pending": [asdict(p) for p in self.pending.values()],
+                "observed_upto": self.observed_upto,
+                "last_reconcile": self.last_reconcile,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
 
     @classmethod
-    def from_cursor(cls, cursor: Optional[str]) -> "SensorState":
+    def from_cursor(cls, cursor: str | None) -> SensorState:
         """Parse a cursor; an empty, foreign or corrupted one gives a fresh state.
 
         A fresh state has ``recovered=True`` so the next tick reconciles with DynamoDB.
@@ -59,8 +62,11 @@ class SensorState:
             for p in pending.values():
                 date.fromisoformat(p.partition)
             observed = {str(k): int(v) for k, v in dict(d.get("observed_upto", {})).items()}
-            return cls(pending=pending, observed_upto=observed,
-                       last_reconcile=float(d.get("last_reconcile", 0.0)))
+            return cls(
+                pending=pending,
+                observed_upto=observed,
+                last_reconcile=float(d.get("last_reconcile", 0.0)),
+            )
         except (ValueError, TypeError, KeyError, AttributeError):
             return cls(recovered=True)
 
@@ -92,13 +98,13 @@ def poll_pending(ddb, state: SensorState) -> tuple[list[Finished], list[Finished
     return completed, failed
 
 
-def seconds_since(t: Optional[datetime], now: Optional[datetime] = None) -> Optional[float]:
+def seconds_since(t: datetime | None, now: datetime | None = None) -> float | None:
     if t is None:
         return None
     return round(((now or datetime.now(timezone.utc)) - t).total_seconds(), 3)
 
 
-def export_metadata(d: ExportDescription, *, now: Optional[datetime] = None) -> dict:
+def export_metadata(d: ExportDescription, *, now: datetime | None = None) -> dict:
     """Plain metadata for a completed export (the Dagster layer wraps the values)."""
     data_uri = None
     if d.s3_bucket and d.manifest_key:
@@ -117,4 +123,3 @@ def export_metadata(d: ExportDescription, *, now: Optional[datetime] = None) -> 
         "end_time": d.end_time.isoformat() if d.end_time else None,
         "noticed_after_seconds": seconds_since(d.end_time, now),
     }
-

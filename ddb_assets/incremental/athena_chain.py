@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Mapping, Optional, Sequence
 
 from ddb_assets.dynamodb.exports import export_id_of
 from ddb_assets.incremental import athena_sql as q
@@ -54,7 +54,8 @@ def check_format(export_format: str) -> None:
     if export_format == "ION":
         raise UnsupportedOnAthena(
             "ION exports cannot be typed by the Athena engine (the Ion Hive SerDe needs a declared schema, "
-            "so attributes cannot be discovered): export this table as DYNAMODB_JSON, or use engine: duckdb")
+            "so attributes cannot be discovered): export this table as DYNAMODB_JSON, or use engine: duckdb"
+        )
     if export_format != "DYNAMODB_JSON":
         raise ValueError(f"unknown export_format {export_format!r}")
 
@@ -70,15 +71,28 @@ class _Plan:
     plans: list[ColumnPlan]
     key_attributes: list[str]
     stats: list[AttributeStats]
-    committed_types: dict[str, str]      # column -> canonical type, as of the ledger
+    committed_types: dict[str, str]  # column -> canonical type, as of the ledger
     seen_attributes: set[str]
 
     def to_json(self) -> str:
-        return json.dumps({"key_attributes": self.key_attributes,
-                           "stats": json.loads(tch.stats_to_json(self.stats)),
-                           "columns": [{"column": p.column, "attribute": p.attribute, "role": p.role,
-                                        "type": p.type.canonical()} for p in self.plans]},
-                          ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return json.dumps(
+            {
+                "key_attributes": self.key_attributes,
+                "stats": json.loads(tch.stats_to_json(self.stats)),
+                "columns": [
+                    {
+                        "column": p.column,
+                        "attribute": p.attribute,
+                        "role": p.role,
+                        "type": p.type.canonical(),
+                    }
+                    for p in self.plans
+                ],
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+            separators=(",", ":"),
+        )
 
 
 @dataclass
@@ -91,14 +105,16 @@ class AthenaChain:
     glue: object
     database: str
     table: str
-    location: str                     # S3 folder the Iceberg tables live under
+    location: str  # S3 folder the Iceberg tables live under
     query_ids: list = field(default_factory=list)
     bytes_scanned: int = 0
 
     def __post_init__(self):
         self.n = q.Names(self.database, self.table)
         if not re.match(r"^s3://[^/]+/", self.location or ""):
-            raise ValueError(f"location must be an S3 folder (s3://bucket/prefix/), got {self.location!r}")
+            raise ValueError(
+                f"location must be an S3 folder (s3://bucket/prefix/), got {self.location!r}"
+            )
 
     # -- running -----------------------------------------------------------------------------
     def run(self, sql: str):
@@ -108,23 +124,35 @@ class AthenaChain:
         self.bytes_scanned += res.bytes_scanned or 0
         return res
 
-    def _glue_table(self, suffix: str) -> Optional[dict]:
+    def _glue_table(self, suffix: str) -> dict | None:
         try:
-            return self.glue.get_table(DatabaseName=self.database, Name=self.table + suffix)["Table"]
+            return self.glue.get_table(DatabaseName=self.database, Name=self.table + suffix)[
+                "Table"
+            ]
         except self.glue.exceptions.EntityNotFoundException:
             return None
 
     def _columns(self, suffix: str) -> dict[str, str]:
         t = self._glue_table(suffix)
-        return {} if t is None else {c["Name"].lower(): c["Type"] for c in t["StorageDescriptor"]["Columns"]}
+        return (
+            {}
+            if t is None
+            else {c["Name"].lower(): c["Type"] for c in t["StorageDescriptor"]["Columns"]}
+        )
 
     # -- state -------------------------------------------------------------------------------
-    def _ledger(self) -> tuple[dc.ChainState, Optional[dict]]:
+    def _ledger(self) -> tuple[dc.ChainState, dict | None]:
         if self._glue_table("__chain") is None:
             return dc.ChainState(), None
         rows = self.run(q.ledger_select_sql(self.n)).rows
-        state = dc.ChainState([dc.LedgerRow(int(r[0]), r[1], int(r[2]), utc(r[3]), utc(r[4]), r[5],
-                                            int(r[6] or 0), r[7]) for r in rows])
+        state = dc.ChainState(
+            [
+                dc.LedgerRow(
+                    int(r[0]), r[1], int(r[2]), utc(r[3]), utc(r[4]), r[5], int(r[6] or 0), r[7]
+                )
+                for r in rows
+            ]
+        )
         plans = [r[8] for r in rows if r[8]]
         return state, (json.loads(plans[-1]) if plans else None)
 
@@ -142,24 +170,37 @@ class AthenaChain:
         return stats_from_rows(self.run(q.discovery_over(items_sql)).rows)
 
     # -- planning and schema evolution ----------------------------------------------------------
-    def _plan(self, new_stats: Sequence[AttributeStats], committed: Optional[dict], key_attributes: Sequence[str],
-              overrides: Mapping[str, ColumnOverride]) -> _Plan:
+    def _plan(
+        self,
+        new_stats: Sequence[AttributeStats],
+        committed: dict | None,
+        key_attributes: Sequence[str],
+        overrides: Mapping[str, ColumnOverride],
+    ) -> _Plan:
         old_stats = tch.stats_from_json(json.dumps(committed["stats"])) if committed else []
         old_cols = committed["columns"] if committed else []
         keys = list(committed["key_attributes"]) if committed else list(key_attributes)
         stats = tch.merge_stats(old_stats, new_stats)
         history = {c["attribute"]: c["column"] for c in old_cols if c["role"] == ROLE_VALUE}
         previous = {c["column"]: c["type"] for c in old_cols}
-        plans, _ = tch.plan_image_columns(stats, overrides, history=history,
-                                          previous_types={c: parse_type(t) for c, t in previous.items()})
+        plans, _ = tch.plan_image_columns(
+            stats,
+            overrides,
+            history=history,
+            previous_types={c: parse_type(t) for c, t in previous.items()},
+        )
         return _Plan(plans, keys, stats, previous, {s.attribute for s in old_stats})
 
     def _evolve(self, plan: _Plan) -> tuple[list[str], list[str]]:
         """Make the change and current tables' columns match ``plan``; idempotent (decided
         against the ledger's committed plan and the catalog, see the module docs)."""
         added, retyped = [], []
-        targets = {"_changes": [(c, root, p) for c, root, p in q.change_columns(plan.plans, plan.key_attributes)],
-                   "_current": [(p.column, "Item", p) for p in plan.plans]}
+        targets = {
+            "_changes": [
+                (c, root, p) for c, root, p in q.change_columns(plan.plans, plan.key_attributes)
+            ],
+            "_current": [(p.column, "Item", p) for p in plan.plans],
+        }
         for suffix, cols in targets.items():
             existing = self._columns(suffix)
             adds, fills = [], []
@@ -177,8 +218,9 @@ class AthenaChain:
                 elif committed != want:
                     retyped.append(col)
                 if (committed != want or phys is None or wrong) and (
-                        committed is not None or p.attribute in plan.seen_attributes):
-                    fills.append((col, root, p))   # rows already stored may hold values
+                    committed is not None or p.attribute in plan.seen_attributes
+                ):
+                    fills.append((col, root, p))  # rows already stored may hold values
             if adds:
                 self.run(q.add_columns_sql(self.database, self.table + suffix, adds))
             if fills:
@@ -186,56 +228,126 @@ class AthenaChain:
         return added, retyped
 
     def _create(self, plan: _Plan) -> None:
-        for sql in q.ddl_statements(self.database, self.table, plan.plans, plan.key_attributes, self.location):
+        for sql in q.ddl_statements(
+            self.database, self.table, plan.plans, plan.key_attributes, self.location
+        ):
             self.run(sql)
 
     # -- results ---------------------------------------------------------------------------
     def current_columns(self) -> list[tuple[str, str]]:
         t = self._glue_table("_current")
-        return [] if t is None else [(c["Name"], c["Type"]) for c in t["StorageDescriptor"]["Columns"]]
+        return (
+            [] if t is None else [(c["Name"], c["Type"]) for c in t["StorageDescriptor"]["Columns"]]
+        )
 
     def row_counts(self) -> dict[str, int]:
-        return {"changes": int(self.run(q.count_sql(self.n.changes)).rows[0][0]),
-                "current": int(self.run(q.count_sql(self.n.current)).rows[0][0])}
+        return {
+            "changes": int(self.run(q.count_sql(self.n.changes)).rows[0][0]),
+            "current": int(self.run(q.count_sql(self.n.current)).rows[0][0]),
+        }
 
     def _operations(self, generation: int, window_from: datetime, source: str) -> dict:
-        return {r[0]: int(r[1]) for r in self.run(q.operations_sql(self.n, generation, window_from, source)).rows}
+        return {
+            r[0]: int(r[1])
+            for r in self.run(q.operations_sql(self.n, generation, window_from, source)).rows
+        }
 
     # -- steps -------------------------------------------------------------------------------
-    def apply_window(self, *, generation: int, window: Window, export_arn: str, data_s3_uri: str,
-                     export_format: str = "DYNAMODB_JSON", view_type: str = "NEW_AND_OLD_IMAGES",
-                     overrides: Mapping[str, ColumnOverride] | None = None, tz: str = "UTC") -> dc.ApplyResult:
+    def apply_window(
+        self,
+        *,
+        generation: int,
+        window: Window,
+        export_arn: str,
+        data_s3_uri: str,
+        export_format: str = "DYNAMODB_JSON",
+        view_type: str = "NEW_AND_OLD_IMAGES",
+        overrides: Mapping[str, ColumnOverride] | None = None,
+        tz: str = "UTC",
+    ) -> dc.ApplyResult:
         """Apply one incremental export. A window already in the ledger is skipped; one that
         does not start at the chain's last To raises :class:`~.duckdb_chain.ChainOrderError`."""
         check_format(export_format)
         state, committed = self._ledger()
         if state.has_window(generation, window):
-            return dc.ApplyResult(False, "window", generation, window.start, window.end,
-                                  skipped_reason=f"window {window.label} is already applied (generation {generation})")
+            return dc.ApplyResult(
+                False,
+                "window",
+                generation,
+                window.start,
+                window.end,
+                skipped_reason=f"window {window.label} is already applied (generation {generation})",
+            )
         if not state.seeded or state.generation != generation or state.last_to != window.start:
             raise dc.ChainOrderError(
                 f"window {window.label} (generation {generation}) does not continue the chain of "
                 f"{self.table!r}: the chain is at generation {state.generation}, last To "
-                f"{state.last_to.isoformat() if state.last_to else 'unseeded'}; windows apply in order")
+                f"{state.last_to.isoformat() if state.last_to else 'unseeded'}; windows apply in order"
+            )
         self._register("__increments", "window_label", window.label, data_s3_uri)
-        plan = self._plan(self._discover(q.window_items_sql(self.n, window)), committed, (), overrides or {})
+        plan = self._plan(
+            self._discover(q.window_items_sql(self.n, window)), committed, (), overrides or {}
+        )
         added, retyped = self._evolve(plan)
-        for sql in q.window_statements(self.database, self.table, plan.plans, plan.key_attributes,
-                                       generation=generation, window=window, export_arn=export_arn,
-                                       view_type=view_type, tz=tz):
+        for sql in q.window_statements(
+            self.database,
+            self.table,
+            plan.plans,
+            plan.key_attributes,
+            generation=generation,
+            window=window,
+            export_arn=export_arn,
+            view_type=view_type,
+            tz=tz,
+        ):
             self.run(sql)
         ops = self._operations(generation, window.start, q.SOURCE_INCREMENTAL)
         count = sum(ops.values())
-        self.run(q.ledger_insert_sql(self.n, [q.LedgerEntry(state.rows[-1].seq + 1, "window", generation, window.start,
-                                                            window.end, export_arn, count, None, plan.to_json())],
-                                     unless=q.window_applied_where(generation, window)))
-        return dc.ApplyResult(True, "window", generation, window.start, window.end, count, ops,
-                              self.current_columns(), added, retyped)
+        self.run(
+            q.ledger_insert_sql(
+                self.n,
+                [
+                    q.LedgerEntry(
+                        state.rows[-1].seq + 1,
+                        "window",
+                        generation,
+                        window.start,
+                        window.end,
+                        export_arn,
+                        count,
+                        None,
+                        plan.to_json(),
+                    )
+                ],
+                unless=q.window_applied_where(generation, window),
+            )
+        )
+        return dc.ApplyResult(
+            True,
+            "window",
+            generation,
+            window.start,
+            window.end,
+            count,
+            ops,
+            self.current_columns(),
+            added,
+            retyped,
+        )
 
-    def apply_seed(self, *, generation: int, seed_time: datetime, export_arn: str, data_s3_uri: str,
-                   key_attributes: Sequence[str], export_format: str = "DYNAMODB_JSON",
-                   overrides: Mapping[str, ColumnOverride] | None = None, tz: str = "UTC",
-                   gap: Optional[str] = None) -> dc.ApplyResult:
+    def apply_seed(
+        self,
+        *,
+        generation: int,
+        seed_time: datetime,
+        export_arn: str,
+        data_s3_uri: str,
+        key_attributes: Sequence[str],
+        export_format: str = "DYNAMODB_JSON",
+        overrides: Mapping[str, ColumnOverride] | None = None,
+        tz: str = "UTC",
+        gap: str | None = None,
+    ) -> dc.ApplyResult:
         """Seed the chain (generation 0: the current table is the full export) or re-seed it
         after a PITR gap (generation + 1): the net difference between current and the fresh
         export becomes ``source = 'reseed'`` change rows over ``[last To, seed time)``, MERGEd,
@@ -245,46 +357,148 @@ class AthenaChain:
         overrides = overrides or {}
         state, committed = self._ledger()
         if any(r.kind == "seed" and r.generation == generation for r in state.rows):
-            return dc.ApplyResult(False, "seed", generation, None, seed_time,
-                                  skipped_reason=f"seed of generation {generation} is already applied")
+            return dc.ApplyResult(
+                False,
+                "seed",
+                generation,
+                None,
+                seed_time,
+                skipped_reason=f"seed of generation {generation} is already applied",
+            )
         if state.seeded and generation != state.generation + 1:
-            raise dc.ChainOrderError(f"seed generation {generation} does not follow {state.generation}")
+            raise dc.ChainOrderError(
+                f"seed generation {generation} does not follow {state.generation}"
+            )
         export_id = export_id_of(export_arn)
         self._ensure_raw()
         self._register("__full_exports", "export_id", export_id, data_s3_uri)
         seq = state.rows[-1].seq + 1 if state.rows else 1
         if not state.seeded:
-            plan = self._plan(self._discover(q.export_items_sql(self.n, export_id)), None, key_attributes, overrides)
+            plan = self._plan(
+                self._discover(q.export_items_sql(self.n, export_id)),
+                None,
+                key_attributes,
+                overrides,
+            )
             self._create(plan)
             added, retyped = self._evolve(plan)
-            self.run(q.seed_current_sql(self.n, plan.plans, plan.key_attributes, export_id, seed_time))
+            self.run(
+                q.seed_current_sql(self.n, plan.plans, plan.key_attributes, export_id, seed_time)
+            )
             count = int(self.run(q.count_sql(self.n.current)).rows[0][0])
-            self.run(q.ledger_insert_sql(self.n, [q.LedgerEntry(seq, "seed", generation, None, seed_time, export_arn,
-                                                                count, None, plan.to_json())],
-                                         unless=q.seed_applied_where(generation)))
-            return dc.ApplyResult(True, "seed", generation, None, seed_time, count, {}, self.current_columns(),
-                                  added, retyped)
+            self.run(
+                q.ledger_insert_sql(
+                    self.n,
+                    [
+                        q.LedgerEntry(
+                            seq,
+                            "seed",
+                            generation,
+                            None,
+                            seed_time,
+                            export_arn,
+                            count,
+                            None,
+                            plan.to_json(),
+                        )
+                    ],
+                    unless=q.seed_applied_where(generation),
+                )
+            )
+            return dc.ApplyResult(
+                True,
+                "seed",
+                generation,
+                None,
+                seed_time,
+                count,
+                {},
+                self.current_columns(),
+                added,
+                retyped,
+            )
         last_to = state.last_to
         if seed_time < last_to:
-            raise dc.ChainOrderError(f"re-seed time {seed_time.isoformat()} is before the chain's last To "
-                                     f"{last_to.isoformat()}")
+            raise dc.ChainOrderError(
+                f"re-seed time {seed_time.isoformat()} is before the chain's last To "
+                f"{last_to.isoformat()}"
+            )
         keys = committed["key_attributes"] if committed else list(key_attributes)
-        plan = self._plan(self._discover(q.net_change_items_sql(self.n, keys, export_id, seed_time)), committed,
-                          keys, overrides)
+        plan = self._plan(
+            self._discover(q.net_change_items_sql(self.n, keys, export_id, seed_time)),
+            committed,
+            keys,
+            overrides,
+        )
         added, retyped = self._evolve(plan)
-        self.run(q.insert_changes_sql(self.n, plan.plans, plan.key_attributes,
-                                      q.net_change_sql(self.n, plan.key_attributes, export_id, seed_time),
-                                      source=q.SOURCE_RESEED, generation=generation, window_from=last_to,
-                                      window_to=seed_time, export_arn=export_arn, tz=tz))
-        self.run(q.merge_sql(self.n, plan.plans, generation=generation, window_from=last_to, source=q.SOURCE_RESEED))
+        self.run(
+            q.insert_changes_sql(
+                self.n,
+                plan.plans,
+                plan.key_attributes,
+                q.net_change_sql(self.n, plan.key_attributes, export_id, seed_time),
+                source=q.SOURCE_RESEED,
+                generation=generation,
+                window_from=last_to,
+                window_to=seed_time,
+                export_arn=export_arn,
+                tz=tz,
+            )
+        )
+        self.run(
+            q.merge_sql(
+                self.n,
+                plan.plans,
+                generation=generation,
+                window_from=last_to,
+                source=q.SOURCE_RESEED,
+            )
+        )
         ops = self._operations(generation, last_to, q.SOURCE_RESEED)
         count = sum(ops.values())
-        self.run(q.ledger_insert_sql(self.n, [
-            q.LedgerEntry(seq, "gap", generation, last_to, seed_time, None, count, gap or "re-seeded", plan.to_json()),
-            q.LedgerEntry(seq + 1, "seed", generation, None, seed_time, export_arn, count, None, plan.to_json())],
-            unless=q.seed_applied_where(generation)))
-        return dc.ApplyResult(True, "seed", generation, last_to, seed_time, count, ops, self.current_columns(),
-                              added, retyped, gap=gap or "re-seeded")
+        self.run(
+            q.ledger_insert_sql(
+                self.n,
+                [
+                    q.LedgerEntry(
+                        seq,
+                        "gap",
+                        generation,
+                        last_to,
+                        seed_time,
+                        None,
+                        count,
+                        gap or "re-seeded",
+                        plan.to_json(),
+                    ),
+                    q.LedgerEntry(
+                        seq + 1,
+                        "seed",
+                        generation,
+                        None,
+                        seed_time,
+                        export_arn,
+                        count,
+                        None,
+                        plan.to_json(),
+                    ),
+                ],
+                unless=q.seed_applied_where(generation),
+            )
+        )
+        return dc.ApplyResult(
+            True,
+            "seed",
+            generation,
+            last_to,
+            seed_time,
+            count,
+            ops,
+            self.current_columns(),
+            added,
+            retyped,
+            gap=gap or "re-seeded",
+        )
 
     # -- the check -------------------------------------------------------------------------
     def _plans_now(self, committed: dict, overrides: Mapping[str, ColumnOverride]) -> _Plan:
@@ -293,13 +507,21 @@ class AthenaChain:
         got = [(p.column, p.type.canonical()) for p in plan.plans]
         want = [(c["column"], c["type"]) for c in committed["columns"]]
         if got != want:
-            raise RuntimeError(f"the column plan of {self.n.current} cannot be re-derived (overrides changed since "
-                               f"the last window?): stored {want}, now {got}")
+            raise RuntimeError(
+                f"the column plan of {self.n.current} cannot be re-derived (overrides changed since "
+                f"the last window?): stored {want}, now {got}"
+            )
         return plan
 
-    def compare(self, *, export_arn: str, data_s3_uri: str, export_format: str = "DYNAMODB_JSON",
-                overrides: Mapping[str, ColumnOverride] | None = None,
-                examples: int = COMPARE_EXAMPLES) -> dc.Comparison:
+    def compare(
+        self,
+        *,
+        export_arn: str,
+        data_s3_uri: str,
+        export_format: str = "DYNAMODB_JSON",
+        overrides: Mapping[str, ColumnOverride] | None = None,
+        examples: int = COMPARE_EXAMPLES,
+    ) -> dc.Comparison:
         """The current table against a full export (taken at the chain's last To), in Athena:
         the export typed with the current table's plan and value SQL, FULL OUTER JOIN on the
         key; rows missing / extra / different (a typed column, set columns as sets, or the
@@ -325,34 +547,61 @@ class AthenaChain:
             detail = {}
             if kind == "different":
                 for i, name in enumerate(names):
-                    flag, cv, ev = r[5 + 3 * i: 8 + 3 * i]
+                    flag, cv, ev = r[5 + 3 * i : 8 + 3 * i]
                     if flag:
                         detail[name] = [cv, ev]
             out.append((kind, k, detail))
         missing, extra, different = (counts.get(x, 0) for x in ("missing", "extra", "different"))
-        return dc.Comparison(not (missing or extra or different), current_rows, export_items, missing, extra,
-                             different, tuple(out), tuple(names))
+        return dc.Comparison(
+            not (missing or extra or different),
+            current_rows,
+            export_items,
+            missing,
+            extra,
+            different,
+            tuple(out),
+            tuple(names),
+        )
 
     # -- the engine-neutral steps of ddb_assets.incremental.chain ------------------------------
     def chain_state(self) -> dc.ChainState:
         return self.read_state()
 
-    def seed_step(self, ddb, s3, spec, seed, generation: int, gap: Optional[str]) -> dc.ApplyResult:
+    def seed_step(self, ddb, s3, spec, seed, generation: int, gap: str | None) -> dc.ApplyResult:
         from ddb_assets.dynamodb.manifest import read_manifest
 
         m = read_manifest(s3, seed.s3_bucket, seed.manifest_key).summary
-        return self.apply_seed(generation=generation, seed_time=seed.export_time, export_arn=seed.arn,
-                               data_s3_uri=m.data_uri, key_attributes=dc.key_attributes_of(ddb, spec.table_name),
-                               export_format=m.output_format, overrides=spec.overrides, tz=spec.tz, gap=gap)
+        return self.apply_seed(
+            generation=generation,
+            seed_time=seed.export_time,
+            export_arn=seed.arn,
+            data_s3_uri=m.data_uri,
+            key_attributes=dc.key_attributes_of(ddb, spec.table_name),
+            export_format=m.output_format,
+            overrides=spec.overrides,
+            tz=spec.tz,
+            gap=gap,
+        )
 
     def window_step(self, ddb, s3, spec, generation: int, window: Window, m) -> dc.ApplyResult:
-        return self.apply_window(generation=generation, window=window, export_arn=m.export_arn,
-                                 data_s3_uri=m.data_uri, export_format=m.output_format, view_type=spec.view_type,
-                                 overrides=spec.overrides, tz=spec.tz)
+        return self.apply_window(
+            generation=generation,
+            window=window,
+            export_arn=m.export_arn,
+            data_s3_uri=m.data_uri,
+            export_format=m.output_format,
+            view_type=spec.view_type,
+            overrides=spec.overrides,
+            tz=spec.tz,
+        )
 
     def compare_step(self, ddb, s3, spec, export) -> dc.Comparison:
         from ddb_assets.dynamodb.manifest import read_manifest
 
         m = read_manifest(s3, spec.s3_bucket, export.manifest_key).summary
-        return self.compare(export_arn=m.export_arn, data_s3_uri=m.data_uri, export_format=m.output_format,
-                            overrides=spec.overrides)
+        return self.compare(
+            export_arn=m.export_arn,
+            data_s3_uri=m.data_uri,
+            export_format=m.output_format,
+            overrides=spec.overrides,
+        )

@@ -43,9 +43,9 @@ Timestamps: ``write_ts`` is ``from_unixtime_nanos(WriteTimestampMicros * 1000)``
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Optional, Sequence
 
 from ddb_assets.incremental.windows import Window, utc
 from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_name
@@ -55,18 +55,43 @@ from ddb_assets.tables.plan import ROLE_VALUE, ColumnPlan
 
 SOURCE_INCREMENTAL = "incremental"
 SOURCE_RESEED = "reseed"
-TS = "timestamp(6)"   # Iceberg's timestamp
+TS = "timestamp(6)"  # Iceberg's timestamp
 
-_FIXED = [("change_date", "date"), ("write_ts", "timestamp"), ("write_micros", "bigint"),
-          ("operation", "string"), ("source", "string"), ("generation", "int"),
-          ("window_from", "timestamp"), ("window_to", "timestamp"), ("export_arn", "string"),
-          ("item_key", "string"), ("new_image", "string"), ("old_image", "string")]
-CURRENT_META = [("_ddb_key", "string"), ("_ddb_item", "string"), ("_ddb_write_ts", "timestamp"),
-                ("_ddb_window_to", "timestamp")]
-LEDGER = [("seq", "int"), ("kind", "string"), ("generation", "int"), ("window_from", "timestamp"),
-          ("window_to", "timestamp"), ("export_arn", "string"), ("records", "bigint"), ("note", "string"),
-          ("applied_at", "timestamp"), ("plan", "string")]
-_ICEBERG = "TBLPROPERTIES ('table_type' = 'ICEBERG', 'format' = 'PARQUET', 'write_compression' = 'ZSTD')"
+_FIXED = [
+    ("change_date", "date"),
+    ("write_ts", "timestamp"),
+    ("write_micros", "bigint"),
+    ("operation", "string"),
+    ("source", "string"),
+    ("generation", "int"),
+    ("window_from", "timestamp"),
+    ("window_to", "timestamp"),
+    ("export_arn", "string"),
+    ("item_key", "string"),
+    ("new_image", "string"),
+    ("old_image", "string"),
+]
+CURRENT_META = [
+    ("_ddb_key", "string"),
+    ("_ddb_item", "string"),
+    ("_ddb_write_ts", "timestamp"),
+    ("_ddb_window_to", "timestamp"),
+]
+LEDGER = [
+    ("seq", "int"),
+    ("kind", "string"),
+    ("generation", "int"),
+    ("window_from", "timestamp"),
+    ("window_to", "timestamp"),
+    ("export_arn", "string"),
+    ("records", "bigint"),
+    ("note", "string"),
+    ("applied_at", "timestamp"),
+    ("plan", "string"),
+]
+_ICEBERG = (
+    "TBLPROPERTIES ('table_type' = 'ICEBERG', 'format' = 'PARQUET', 'write_compression' = 'ZSTD')"
+)
 _RAW_FORMAT = "ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\u0001'"
 
 
@@ -116,23 +141,38 @@ def _bare(name: str) -> str:
     return validate_catalog_name(name, "column")
 
 
-def change_columns(plans: Sequence[ColumnPlan], key_attributes: Sequence[str]) -> list[tuple[str, str, ColumnPlan]]:
+def change_columns(
+    plans: Sequence[ColumnPlan], key_attributes: Sequence[str]
+) -> list[tuple[str, str, ColumnPlan]]:
     """(column, image root, plan) of the change table's typed columns: key_, new_, old_."""
-    out = [("key_" + p.column, "Keys", p) for p in plans if p.attribute in key_attributes and p.role == ROLE_VALUE]
+    out = [
+        ("key_" + p.column, "Keys", p)
+        for p in plans
+        if p.attribute in key_attributes and p.role == ROLE_VALUE
+    ]
     out += [("new_" + p.column, "NewImage", p) for p in plans]
     out += [("old_" + p.column, "OldImage", p) for p in plans]
     return out
 
 
-def ddl_statements(database: str, table: str, plans: Sequence[ColumnPlan], key_attributes: Sequence[str],
-                   location: str) -> list[str]:
+def ddl_statements(
+    database: str,
+    table: str,
+    plans: Sequence[ColumnPlan],
+    key_attributes: Sequence[str],
+    location: str,
+) -> list[str]:
     """CREATE statements for the raw, change, current and ledger tables (IF NOT EXISTS)."""
     n = Names(database, table)
     base = location.rstrip("/")
-    changes = ", ".join([f"{c} {t}" for c, t in _FIXED]
-                        + [f"{_bare(c)} {p.type.glue()}" for c, _, p in change_columns(plans, key_attributes)])
-    current = ", ".join([f"{_bare(p.column)} {p.type.glue()}" for p in plans]
-                        + [f"{c} {t}" for c, t in CURRENT_META])
+    changes = ", ".join(
+        [f"{c} {t}" for c, t in _FIXED]
+        + [f"{_bare(c)} {p.type.glue()}" for c, _, p in change_columns(plans, key_attributes)]
+    )
+    current = ", ".join(
+        [f"{_bare(p.column)} {p.type.glue()}" for p in plans]
+        + [f"{c} {t}" for c, t in CURRENT_META]
+    )
     return [
         f"CREATE EXTERNAL TABLE IF NOT EXISTS {n.bare('__increments')} (line string) "
         f"PARTITIONED BY (window_label string) {_RAW_FORMAT} LOCATION {sql_literal(base + '/increments/')}",
@@ -147,15 +187,19 @@ def ddl_statements(database: str, table: str, plans: Sequence[ColumnPlan], key_a
     ]
 
 
-def add_partition_sql(database: str, table: str, raw_suffix: str, key: str, value: str, data_s3_uri: str) -> str:
+def add_partition_sql(
+    database: str, table: str, raw_suffix: str, key: str, value: str, data_s3_uri: str
+) -> str:
     """Register one export's ``data/`` folder as a partition of a raw table (idempotent)."""
     n = Names(database, table)
     if raw_suffix not in ("__increments", "__full_exports"):
         raise ValueError(f"not a raw table of the chain: {raw_suffix!r}")
     if not data_s3_uri.rstrip("/").endswith("/data"):
         raise ValueError(f"{data_s3_uri!r} must be an export's data/ folder")
-    return (f"ALTER TABLE {n.bare(raw_suffix)} ADD IF NOT EXISTS PARTITION ({_bare(key)} = {sql_literal(value)}) "
-            f"LOCATION {sql_literal(data_s3_uri.rstrip('/') + '/')}")
+    return (
+        f"ALTER TABLE {n.bare(raw_suffix)} ADD IF NOT EXISTS PARTITION ({_bare(key)} = {sql_literal(value)}) "
+        f"LOCATION {sql_literal(data_s3_uri.rstrip('/') + '/')}"
+    )
 
 
 # --- item images -----------------------------------------------------------------------
@@ -175,7 +219,9 @@ def key_text_sql(key_attributes: Sequence[str], image_map: str) -> str:
     parts = []
     for i, a in enumerate(sorted(key_attributes)):
         head = ("{" if i == 0 else ",") + json.dumps(a, ensure_ascii=False) + ":"
-        parts.append(f"{sql_literal(head)} || json_format(element_at({image_map}, {sql_literal(a)}))")
+        parts.append(
+            f"{sql_literal(head)} || json_format(element_at({image_map}, {sql_literal(a)}))"
+        )
     if not parts:
         raise ValueError("a chain needs the table's key attributes")
     return "(" + " || ".join(parts) + " || '}')"
@@ -196,9 +242,11 @@ def export_lines_sql(n: Names, export_id: str) -> str:
 
 def _records_from_lines(lines_sql: str) -> str:
     """(ts, keys_json, new_json, old_json) of incremental export lines."""
-    return (f"SELECT CAST(json_extract_scalar(line, '$.Metadata.WriteTimestampMicros.N') AS bigint) AS ts, "
-            f"json_extract(line, '$.Keys') AS keys_json, json_extract(line, '$.NewImage') AS new_json, "
-            f"json_extract(line, '$.OldImage') AS old_json FROM ({lines_sql})")
+    return (
+        f"SELECT CAST(json_extract_scalar(line, '$.Metadata.WriteTimestampMicros.N') AS bigint) AS ts, "
+        f"json_extract(line, '$.Keys') AS keys_json, json_extract(line, '$.NewImage') AS new_json, "
+        f"json_extract(line, '$.OldImage') AS old_json FROM ({lines_sql})"
+    )
 
 
 # --- discovery: the snapshot loader's statistics query over other items -------------------
@@ -222,8 +270,10 @@ def discovery_over(items_sql: str) -> str:
 def window_items_sql(n: Names, window: Window) -> str:
     """Every image of a window (keys, new and old image) as one item each, as the DuckDB engine
     feeds its discovery."""
-    return (f"SELECT {_map('x')} AS item FROM ({_records_from_lines(window_lines_sql(n, window))}) "
-            f"CROSS JOIN UNNEST(ARRAY[keys_json, new_json, old_json]) AS u(x) WHERE x IS NOT NULL")
+    return (
+        f"SELECT {_map('x')} AS item FROM ({_records_from_lines(window_lines_sql(n, window))}) "
+        f"CROSS JOIN UNNEST(ARRAY[keys_json, new_json, old_json]) AS u(x) WHERE x IS NOT NULL"
+    )
 
 
 def export_items_sql(n: Names, export_id: str) -> str:
@@ -232,14 +282,28 @@ def export_items_sql(n: Names, export_id: str) -> str:
 
 # --- change rows, MERGE, ledger ------------------------------------------------------------
 
-def _change_select(n: Names, plans: Sequence[ColumnPlan], key_attributes: Sequence[str], records_sql: str, *,
-                   source: str, generation: int, window_from: datetime, window_to: datetime,
-                   export_arn: Optional[str], view_type: str, tz: str) -> str:
+
+def _change_select(
+    n: Names,
+    plans: Sequence[ColumnPlan],
+    key_attributes: Sequence[str],
+    records_sql: str,
+    *,
+    source: str,
+    generation: int,
+    window_from: datetime,
+    window_to: datetime,
+    export_arn: str | None,
+    view_type: str,
+    tz: str,
+) -> str:
     cols = change_columns(plans, key_attributes)
     roots = {"Keys": "keys", "NewImage": "new_map", "OldImage": "old_map"}
     typed = [f"{typed_sql(p, roots[root])} AS {quote_ident(c)}" for c, root, p in cols]
-    op_new_image = (f"WHEN {sql_literal(view_type)} = 'NEW_IMAGE' AND item_key IN (SELECT _ddb_key FROM {n.current}) "
-                    "THEN 'MODIFY' ")
+    op_new_image = (
+        f"WHEN {sql_literal(view_type)} = 'NEW_IMAGE' AND item_key IN (SELECT _ddb_key FROM {n.current}) "
+        "THEN 'MODIFY' "
+    )
     arn = sql_literal(export_arn) if export_arn else "CAST(NULL AS varchar)"
     return (
         f"SELECT CAST(CAST(wts AT TIME ZONE {sql_literal(tz)} AS timestamp) AS date) AS change_date, "
@@ -247,43 +311,83 @@ def _change_select(n: Names, plans: Sequence[ColumnPlan], key_attributes: Sequen
         f"CASE WHEN new_image IS NULL THEN 'REMOVE' WHEN old_image IS NOT NULL THEN 'MODIFY' {op_new_image}"
         f"ELSE 'INSERT' END AS operation, {sql_literal(source)} AS source, {int(generation)} AS generation, "
         f"CAST({ts_literal(window_from)} AS {TS}) AS window_from, CAST({ts_literal(window_to)} AS {TS}) AS window_to, "
-        f"{arn} AS export_arn, item_key, new_image, old_image" + "".join(", " + t for t in typed) + " FROM ("
+        f"{arn} AS export_arn, item_key, new_image, old_image"
+        + "".join(", " + t for t in typed)
+        + " FROM ("
         f"SELECT ts, from_unixtime_nanos(ts * 1000) AS wts, {key_text_sql(key_attributes, _map('keys_json'))} "
         f"AS item_key, json_format(new_json) AS new_image, json_format(old_json) AS old_image, "
         f"{_map('keys_json')} AS keys, {_map('new_json')} AS new_map, {_map('old_json')} AS old_map "
-        f"FROM ({records_sql}))")
+        f"FROM ({records_sql}))"
+    )
 
 
 def _step_where(generation: int, window_from: datetime, source: str) -> str:
-    return (f"generation = {int(generation)} AND window_from = CAST({ts_literal(window_from)} AS {TS}) "
-            f"AND source = {sql_literal(source)}")
+    return (
+        f"generation = {int(generation)} AND window_from = CAST({ts_literal(window_from)} AS {TS}) "
+        f"AND source = {sql_literal(source)}"
+    )
 
 
-def insert_changes_sql(n: Names, plans: Sequence[ColumnPlan], key_attributes: Sequence[str], records_sql: str, *,
-                       source: str, generation: int, window_from: datetime, window_to: datetime,
-                       export_arn: Optional[str], view_type: str = "NEW_AND_OLD_IMAGES", tz: str = "UTC") -> str:
+def insert_changes_sql(
+    n: Names,
+    plans: Sequence[ColumnPlan],
+    key_attributes: Sequence[str],
+    records_sql: str,
+    *,
+    source: str,
+    generation: int,
+    window_from: datetime,
+    window_to: datetime,
+    export_arn: str | None,
+    view_type: str = "NEW_AND_OLD_IMAGES",
+    tz: str = "UTC",
+) -> str:
     """The step's change rows, inserted once (nothing when the step's rows are there)."""
     names = [c for c, _ in _FIXED] + [c for c, _, _ in change_columns(plans, key_attributes)]
-    select = _change_select(n, plans, key_attributes, records_sql, source=source, generation=generation,
-                            window_from=window_from, window_to=window_to, export_arn=export_arn,
-                            view_type=view_type, tz=tz)
-    return (f"INSERT INTO {n.changes} ({', '.join(quote_ident(c) for c in names)}) SELECT * FROM ({select}) "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {n.changes} WHERE {_step_where(generation, window_from, source)})")
+    select = _change_select(
+        n,
+        plans,
+        key_attributes,
+        records_sql,
+        source=source,
+        generation=generation,
+        window_from=window_from,
+        window_to=window_to,
+        export_arn=export_arn,
+        view_type=view_type,
+        tz=tz,
+    )
+    return (
+        f"INSERT INTO {n.changes} ({', '.join(quote_ident(c) for c in names)}) SELECT * FROM ({select}) "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {n.changes} WHERE {_step_where(generation, window_from, source)})"
+    )
 
 
-def merge_sql(n: Names, plans: Sequence[ColumnPlan], *, generation: int, window_from: datetime, source: str) -> str:
+def merge_sql(
+    n: Names, plans: Sequence[ColumnPlan], *, generation: int, window_from: datetime, source: str
+) -> str:
     """Apply one step's change rows to the current table (deletes included)."""
     sets = [f"{quote_ident(p.column)} = s.{quote_ident('new_' + p.column)}" for p in plans]
-    sets += ["_ddb_item = s.new_image", "_ddb_write_ts = s.write_ts", "_ddb_window_to = s.window_to"]
+    sets += [
+        "_ddb_item = s.new_image",
+        "_ddb_write_ts = s.write_ts",
+        "_ddb_window_to = s.window_to",
+    ]
     ins_cols = [quote_ident(p.column) for p in plans] + [c for c, _ in CURRENT_META]
     ins_vals = [f"s.{quote_ident('new_' + p.column)}" for p in plans] + [
-        "s.item_key", "s.new_image", "s.write_ts", "s.window_to"]
-    return (f"MERGE INTO {n.current} AS t USING (SELECT * FROM {n.changes} WHERE "
-            f"{_step_where(generation, window_from, source)}) AS s ON t._ddb_key = s.item_key "
-            f"WHEN MATCHED AND s.operation = 'REMOVE' THEN DELETE "
-            f"WHEN MATCHED THEN UPDATE SET {', '.join(sets)} "
-            f"WHEN NOT MATCHED AND s.operation <> 'REMOVE' THEN INSERT ({', '.join(ins_cols)}) "
-            f"VALUES ({', '.join(ins_vals)})")
+        "s.item_key",
+        "s.new_image",
+        "s.write_ts",
+        "s.window_to",
+    ]
+    return (
+        f"MERGE INTO {n.current} AS t USING (SELECT * FROM {n.changes} WHERE "
+        f"{_step_where(generation, window_from, source)}) AS s ON t._ddb_key = s.item_key "
+        f"WHEN MATCHED AND s.operation = 'REMOVE' THEN DELETE "
+        f"WHEN MATCHED THEN UPDATE SET {', '.join(sets)} "
+        f"WHEN NOT MATCHED AND s.operation <> 'REMOVE' THEN INSERT ({', '.join(ins_cols)}) "
+        f"VALUES ({', '.join(ins_vals)})"
+    )
 
 
 @dataclass(frozen=True)
@@ -291,15 +395,15 @@ class LedgerEntry:
     seq: int
     kind: str
     generation: int
-    window_from: Optional[datetime]
+    window_from: datetime | None
     window_to: datetime
-    export_arn: Optional[str]
+    export_arn: str | None
     records: int
-    note: Optional[str]
+    note: str | None
     plan: str
 
 
-def _opt(value: Optional[str], sql_type: str = "varchar") -> str:
+def _opt(value: str | None, sql_type: str = "varchar") -> str:
     return sql_literal(value) if value is not None else f"CAST(NULL AS {sql_type})"
 
 
@@ -307,18 +411,26 @@ def ledger_insert_sql(n: Names, entries: Sequence[LedgerEntry], *, unless: str) 
     """Append ledger rows in one commit, unless a row matching ``unless`` is there."""
     rows = []
     for e in entries:
-        wf = f"CAST({ts_literal(e.window_from)} AS {TS})" if e.window_from else f"CAST(NULL AS {TS})"
-        rows.append(f"({int(e.seq)}, {sql_literal(e.kind)}, {int(e.generation)}, {wf}, "
-                    f"CAST({ts_literal(e.window_to)} AS {TS}), {_opt(e.export_arn)}, CAST({int(e.records)} AS bigint), "
-                    f"{_opt(e.note)}, CAST(current_timestamp AT TIME ZONE 'UTC' AS {TS}), {sql_literal(e.plan)})")
+        wf = (
+            f"CAST({ts_literal(e.window_from)} AS {TS})" if e.window_from else f"CAST(NULL AS {TS})"
+        )
+        rows.append(
+            f"({int(e.seq)}, {sql_literal(e.kind)}, {int(e.generation)}, {wf}, "
+            f"CAST({ts_literal(e.window_to)} AS {TS}), {_opt(e.export_arn)}, CAST({int(e.records)} AS bigint), "
+            f"{_opt(e.note)}, CAST(current_timestamp AT TIME ZONE 'UTC' AS {TS}), {sql_literal(e.plan)})"
+        )
     names = ", ".join(c for c, _ in LEDGER)
-    return (f"INSERT INTO {n.ledger} ({names}) SELECT * FROM (VALUES {', '.join(rows)}) AS v({names}) "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {n.ledger} WHERE {unless})")
+    return (
+        f"INSERT INTO {n.ledger} ({names}) SELECT * FROM (VALUES {', '.join(rows)}) AS v({names}) "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {n.ledger} WHERE {unless})"
+    )
 
 
 def window_applied_where(generation: int, window: Window) -> str:
-    return (f"kind = 'window' AND generation = {int(generation)} AND "
-            f"window_from = CAST({ts_literal(window.start)} AS {TS})")
+    return (
+        f"kind = 'window' AND generation = {int(generation)} AND "
+        f"window_from = CAST({ts_literal(window.start)} AS {TS})"
+    )
 
 
 def seed_applied_where(generation: int) -> str:
@@ -329,37 +441,71 @@ def ledger_select_sql(n: Names) -> str:
     return f"SELECT {', '.join(c for c, _ in LEDGER if c != 'applied_at')} FROM {n.ledger} ORDER BY seq"
 
 
-def window_statements(database: str, table: str, plans: Sequence[ColumnPlan], key_attributes: Sequence[str], *,
-                      generation: int, window: Window, export_arn: str, view_type: str = "NEW_AND_OLD_IMAGES",
-                      tz: str = "UTC") -> list[str]:
+def window_statements(
+    database: str,
+    table: str,
+    plans: Sequence[ColumnPlan],
+    key_attributes: Sequence[str],
+    *,
+    generation: int,
+    window: Window,
+    export_arn: str,
+    view_type: str = "NEW_AND_OLD_IMAGES",
+    tz: str = "UTC",
+) -> list[str]:
     """The change rows and the MERGE of one window, once its raw partition is registered
     (:func:`add_partition_sql`: discovery reads it first) and its columns exist; the ledger
     row (:func:`ledger_insert_sql`) follows them. See the module docs for why each is safe
     to repeat."""
     n = Names(database, table)
     return [
-        insert_changes_sql(n, plans, key_attributes, _records_from_lines(window_lines_sql(n, window)),
-                           source=SOURCE_INCREMENTAL, generation=generation, window_from=window.start,
-                           window_to=window.end, export_arn=export_arn, view_type=view_type, tz=tz),
-        merge_sql(n, plans, generation=generation, window_from=window.start, source=SOURCE_INCREMENTAL),
+        insert_changes_sql(
+            n,
+            plans,
+            key_attributes,
+            _records_from_lines(window_lines_sql(n, window)),
+            source=SOURCE_INCREMENTAL,
+            generation=generation,
+            window_from=window.start,
+            window_to=window.end,
+            export_arn=export_arn,
+            view_type=view_type,
+            tz=tz,
+        ),
+        merge_sql(
+            n, plans, generation=generation, window_from=window.start, source=SOURCE_INCREMENTAL
+        ),
     ]
 
 
 # --- seed, re-seed -----------------------------------------------------------------------------
 
-def seed_current_sql(n: Names, plans: Sequence[ColumnPlan], key_attributes: Sequence[str], export_id: str,
-                     seed_time: datetime) -> str:
+
+def seed_current_sql(
+    n: Names,
+    plans: Sequence[ColumnPlan],
+    key_attributes: Sequence[str],
+    export_id: str,
+    seed_time: datetime,
+) -> str:
     """Fill the (empty) current table from a full export (nothing when it has rows)."""
     cols = [quote_ident(p.column) for p in plans] + [c for c, _ in CURRENT_META]
     vals = [typed_sql(p, "item") for p in plans] + [
-        key_text_sql(key_attributes, "item"), "json_format(item_json)", f"CAST(NULL AS {TS})",
-        f"CAST({ts_literal(seed_time)} AS {TS})"]
-    return (f"INSERT INTO {n.current} ({', '.join(cols)}) SELECT {', '.join(vals)} FROM ("
-            f"SELECT {_ITEM} AS item_json, {_map(_ITEM)} AS item "
-            f"FROM ({export_lines_sql(n, export_id)})) WHERE NOT EXISTS (SELECT 1 FROM {n.current})")
+        key_text_sql(key_attributes, "item"),
+        "json_format(item_json)",
+        f"CAST(NULL AS {TS})",
+        f"CAST({ts_literal(seed_time)} AS {TS})",
+    ]
+    return (
+        f"INSERT INTO {n.current} ({', '.join(cols)}) SELECT {', '.join(vals)} FROM ("
+        f"SELECT {_ITEM} AS item_json, {_map(_ITEM)} AS item "
+        f"FROM ({export_lines_sql(n, export_id)})) WHERE NOT EXISTS (SELECT 1 FROM {n.current})"
+    )
 
 
-def net_change_sql(n: Names, key_attributes: Sequence[str], export_id: str, seed_time: datetime) -> str:
+def net_change_sql(
+    n: Names, key_attributes: Sequence[str], export_id: str, seed_time: datetime
+) -> str:
     """(ts, keys_json, new_json, old_json) of every item whose image differs between the
     current table and a fresh full export (FULL OUTER JOIN on the key; images compared as
     canonical JSON: ``json_parse`` orders object keys), write time = the seed time."""
@@ -371,25 +517,34 @@ def net_change_sql(n: Names, key_attributes: Sequence[str], export_id: str, seed
         f"SELECT {_ITEM} AS item_json, {_map(_ITEM)} AS item "
         f"FROM ({export_lines_sql(n, export_id)}))) AS s ON c.k = s.k "
         f"WHERE c.k IS NULL OR s.k IS NULL "
-        f"OR json_format(json_parse(c.item)) <> json_format(json_parse(json_format(s.item_json)))")
+        f"OR json_format(json_parse(c.item)) <> json_format(json_parse(json_format(s.item_json)))"
+    )
 
 
-
-def net_change_items_sql(n: Names, key_attributes: Sequence[str], export_id: str, seed_time: datetime) -> str:
+def net_change_items_sql(
+    n: Names, key_attributes: Sequence[str], export_id: str, seed_time: datetime
+) -> str:
     """The re-seed's discovery input: every image of the net change plus the seed's items (as
     the DuckDB engine discovers over both)."""
-    return (f"SELECT {_map('x')} AS item FROM ({net_change_sql(n, key_attributes, export_id, seed_time)}) "
-            f"CROSS JOIN UNNEST(ARRAY[keys_json, new_json, old_json]) AS u(x) WHERE x IS NOT NULL "
-            f"UNION ALL {export_items_sql(n, export_id)}")
+    return (
+        f"SELECT {_map('x')} AS item FROM ({net_change_sql(n, key_attributes, export_id, seed_time)}) "
+        f"CROSS JOIN UNNEST(ARRAY[keys_json, new_json, old_json]) AS u(x) WHERE x IS NOT NULL "
+        f"UNION ALL {export_items_sql(n, export_id)}"
+    )
 
 
 # --- schema evolution ----------------------------------------------------------------------
 
-def add_columns_sql(database: str, table_suffix_name: str, columns: Sequence[tuple[str, str]]) -> str:
+
+def add_columns_sql(
+    database: str, table_suffix_name: str, columns: Sequence[tuple[str, str]]
+) -> str:
     validate_catalog_name(database, "database")
     validate_catalog_name(table_suffix_name, "table")
-    return (f"ALTER TABLE {database}.{table_suffix_name} ADD COLUMNS "
-            f"({', '.join(f'{_bare(c)} {t}' for c, t in columns)})")
+    return (
+        f"ALTER TABLE {database}.{table_suffix_name} ADD COLUMNS "
+        f"({', '.join(f'{_bare(c)} {t}' for c, t in columns)})"
+    )
 
 
 def drop_column_sql(database: str, table_suffix_name: str, column: str) -> str:
@@ -399,14 +554,21 @@ def drop_column_sql(database: str, table_suffix_name: str, column: str) -> str:
 
 
 # The raw JSON each typed column is re-derived from when its type changes.
-RAW_SOURCES = {"Keys": "item_key", "NewImage": "new_image", "OldImage": "old_image", "Item": "_ddb_item"}
+RAW_SOURCES = {
+    "Keys": "item_key",
+    "NewImage": "new_image",
+    "OldImage": "old_image",
+    "Item": "_ddb_item",
+}
 
 
 def rederive_sql(qualified_table: str, columns: Sequence[tuple[str, str, ColumnPlan]]) -> str:
     """``UPDATE`` that recomputes typed columns from the stored raw images; ``columns`` are
     (column, root in :data:`RAW_SOURCES`, plan)."""
-    sets = [f"{quote_ident(c)} = {typed_sql(p, _map('json_parse(' + RAW_SOURCES[root] + ')'))}"
-            for c, root, p in columns]
+    sets = [
+        f"{quote_ident(c)} = {typed_sql(p, _map('json_parse(' + RAW_SOURCES[root] + ')'))}"
+        for c, root, p in columns
+    ]
     return f"UPDATE {qualified_table} SET {', '.join(sets)}"
 
 
@@ -426,30 +588,53 @@ def _text_sql(p: ColumnPlan, x: str) -> str:
     return f"CAST({x} AS varchar)"
 
 
-def compare_sql(n: Names, plans: Sequence[ColumnPlan], key_attributes: Sequence[str], export_id: str,
-                examples: int) -> tuple[str, list[str]]:
+def compare_sql(
+    n: Names,
+    plans: Sequence[ColumnPlan],
+    key_attributes: Sequence[str],
+    export_id: str,
+    examples: int,
+) -> tuple[str, list[str]]:
     """One query: the current table FULL OUTER JOIN a full export typed the same way, on the
     key. Rows: up to ``examples`` per kind (missing / extra / different; one ``same`` row
     carries the totals when nothing differs) with ``kind, k, n_kind, n_current, n_export``,
     then per compared column a flag and the two values as text. Returns (sql, column names)."""
-    def cmp(side: str, i: int, p: Optional[ColumnPlan]) -> str:
+
+    def cmp(side: str, i: int, p: ColumnPlan | None) -> str:
         if p is None:
             return f"array_sort(map_keys({_map(f'json_parse({side}_item)')}))"
         c = f"{side}_{i}"
         return f"array_sort({c})" if p.source_tag in _SETS and p.type.name == "array" else c
 
     checked = [(p.column, p) for p in plans] + [("(attributes)", None)]
-    diff = [f"(({cmp('c', i, p)}) IS DISTINCT FROM ({cmp('e', i, p)}))" for i, (_, p) in enumerate(checked)]
-    pairs = ", ".join([f"c.{quote_ident(p.column)} AS c_{i}, e.{quote_ident(p.column)} AS e_{i}"
-                       for i, (_, p) in enumerate(checked) if p is not None])
-    export = ", ".join([f"{typed_sql(p, 'item')} AS {quote_ident(p.column)}" for p in plans]
-                       + [f"{key_text_sql(key_attributes, 'item')} AS _ddb_key", "json_format(item_json) AS _ddb_item"])
+    diff = [
+        f"(({cmp('c', i, p)}) IS DISTINCT FROM ({cmp('e', i, p)}))"
+        for i, (_, p) in enumerate(checked)
+    ]
+    pairs = ", ".join(
+        [
+            f"c.{quote_ident(p.column)} AS c_{i}, e.{quote_ident(p.column)} AS e_{i}"
+            for i, (_, p) in enumerate(checked)
+            if p is not None
+        ]
+    )
+    export = ", ".join(
+        [f"{typed_sql(p, 'item')} AS {quote_ident(p.column)}" for p in plans]
+        + [
+            f"{key_text_sql(key_attributes, 'item')} AS _ddb_key",
+            "json_format(item_json) AS _ddb_item",
+        ]
+    )
     outs = []
     for i, (_, p) in enumerate(checked):
         outs.append(f"{diff[i]} AS f_{i}")
         if p is None:
-            outs.append(f"CASE WHEN {diff[i]} THEN json_format(CAST({cmp('c', i, p)} AS json)) END AS cv_{i}")
-            outs.append(f"CASE WHEN {diff[i]} THEN json_format(CAST({cmp('e', i, p)} AS json)) END AS ev_{i}")
+            outs.append(
+                f"CASE WHEN {diff[i]} THEN json_format(CAST({cmp('c', i, p)} AS json)) END AS cv_{i}"
+            )
+            outs.append(
+                f"CASE WHEN {diff[i]} THEN json_format(CAST({cmp('e', i, p)} AS json)) END AS ev_{i}"
+            )
         else:
             outs.append(f"CASE WHEN {diff[i]} THEN {_text_sql(p, f'c_{i}')} END AS cv_{i}")
             outs.append(f"CASE WHEN {diff[i]} THEN {_text_sql(p, f'e_{i}')} END AS ev_{i}")
@@ -465,7 +650,8 @@ def compare_sql(n: Names, plans: Sequence[ColumnPlan], key_attributes: Sequence[
         f"count(*) OVER (PARTITION BY kind) AS n_kind, count(c_key) OVER () AS n_current, "
         f"count(e_key) OVER () AS n_export FROM d) "
         f"SELECT kind, k, n_kind, n_current, n_export, {', '.join(outs)} FROM r "
-        f"WHERE (kind <> 'same' AND i <= {int(examples)}) OR (kind = 'same' AND i = 1) ORDER BY kind, k")
+        f"WHERE (kind <> 'same' AND i <= {int(examples)}) OR (kind = 'same' AND i = 1) ORDER BY kind, k"
+    )
     return sql, [c for c, _ in checked]
 
 
@@ -474,5 +660,7 @@ def count_sql(qualified_table: str, where: str = "") -> str:
 
 
 def operations_sql(n: Names, generation: int, window_from: datetime, source: str) -> str:
-    return (f"SELECT operation, count(*) FROM {n.changes} WHERE {_step_where(generation, window_from, source)} "
-            f"GROUP BY operation")
+    return (
+        f"SELECT operation, count(*) FROM {n.changes} WHERE {_step_where(generation, window_from, source)} "
+        f"GROUP BY operation"
+    )

@@ -28,26 +28,36 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Mapping, Optional
 
 from ddb_assets.dynamodb.exports import ExportError, describe_export
 from ddb_assets.dynamodb.manifest import read_manifest
 from ddb_assets.incremental import duckdb_chain as dc
 from ddb_assets.incremental.exports import (
-    ChainExport, ChainExportFailedError, ChainExportRequest, ensure_with_retries, find_completed,
+    ChainExport,
+    ChainExportFailedError,
+    ChainExportRequest,
+    ensure_with_retries,
+    find_completed,
     find_seed_exports,
 )
 from ddb_assets.incremental.windows import (
-    PitrGap, PitrStatus, Window, detect_gap, next_windows, read_pitr, utc,
+    PitrGap,
+    PitrStatus,
+    Window,
+    detect_gap,
+    next_windows,
+    read_pitr,
+    utc,
 )
 from ddb_assets.tables.types import ColumnOverride
 
 
 @dataclass(frozen=True)
 class ChainSpec:
-    table_name: str            # DynamoDB table
+    table_name: str  # DynamoDB table
     sql_name: str
     schema: str
     s3_bucket: str
@@ -56,51 +66,80 @@ class ChainSpec:
     view_type: str = "NEW_AND_OLD_IMAGES"
     export_format: str = "DYNAMODB_JSON"
     max_in_flight: int = 3
-    seed_export_arn: Optional[str] = None
+    seed_export_arn: str | None = None
     overrides: Mapping[str, ColumnOverride] = field(default_factory=dict)
     tz: str = "UTC"
     max_export_retries: int = 2
 
     @classmethod
-    def from_config(cls, cfg, t) -> "ChainSpec":
+    def from_config(cls, cfg, t) -> ChainSpec:
         inc = t.incremental
-        overrides = {a: ColumnOverride(type=c.type, rename=c.rename, drop=c.drop) for a, c in t.columns.items()}
-        return cls(table_name=t.source_table, sql_name=t.name, schema=cfg.athena_for(t).database,
-                   s3_bucket=t.s3_bucket, base_prefix=t.s3_prefix, window=timedelta(minutes=inc.window_minutes),
-                   view_type=inc.view_type, export_format=t.export_format,
-                   max_in_flight=inc.max_windows_in_flight, seed_export_arn=inc.seed_export_arn,
-                   overrides=overrides, tz=t.schedule.timezone, max_export_retries=t.max_export_retries)
+        overrides = {
+            a: ColumnOverride(type=c.type, rename=c.rename, drop=c.drop)
+            for a, c in t.columns.items()
+        }
+        return cls(
+            table_name=t.source_table,
+            sql_name=t.name,
+            schema=cfg.athena_for(t).database,
+            s3_bucket=t.s3_bucket,
+            base_prefix=t.s3_prefix,
+            window=timedelta(minutes=inc.window_minutes),
+            view_type=inc.view_type,
+            export_format=t.export_format,
+            max_in_flight=inc.max_windows_in_flight,
+            seed_export_arn=inc.seed_export_arn,
+            overrides=overrides,
+            tz=t.schedule.timezone,
+            max_export_retries=t.max_export_retries,
+        )
 
     def window_request(self, generation: int, window: Window) -> ChainExportRequest:
         return ChainExportRequest.for_window(
-            table_name=self.table_name, sql_name=self.sql_name, generation=generation, window=window,
-            s3_bucket=self.s3_bucket, base_prefix=self.base_prefix, export_format=self.export_format,
-            view_type=self.view_type)
+            table_name=self.table_name,
+            sql_name=self.sql_name,
+            generation=generation,
+            window=window,
+            s3_bucket=self.s3_bucket,
+            base_prefix=self.base_prefix,
+            export_format=self.export_format,
+            view_type=self.view_type,
+        )
 
     def seed_request(self, generation: int, export_time: datetime) -> ChainExportRequest:
         return ChainExportRequest.for_seed(
-            table_name=self.table_name, sql_name=self.sql_name, generation=generation,
-            export_time=export_time, s3_bucket=self.s3_bucket, base_prefix=self.base_prefix,
-            export_format=self.export_format)
+            table_name=self.table_name,
+            sql_name=self.sql_name,
+            generation=generation,
+            export_time=export_time,
+            s3_bucket=self.s3_bucket,
+            base_prefix=self.base_prefix,
+            export_format=self.export_format,
+        )
 
     def check_request(self, generation: int, export_time: datetime) -> ChainExportRequest:
         return ChainExportRequest.for_check(
-            table_name=self.table_name, sql_name=self.sql_name, generation=generation,
-            export_time=export_time, s3_bucket=self.s3_bucket, base_prefix=self.base_prefix,
-            export_format=self.export_format)
+            table_name=self.table_name,
+            sql_name=self.sql_name,
+            generation=generation,
+            export_time=export_time,
+            s3_bucket=self.s3_bucket,
+            base_prefix=self.base_prefix,
+            export_format=self.export_format,
+        )
 
 
 @dataclass
 class RequestReport:
     generation: int
     pitr: PitrStatus
-    gap: Optional[PitrGap] = None
+    gap: PitrGap | None = None
     exports: list[ChainExport] = field(default_factory=list)
-    ready: Optional[str] = None        # label of the next step that can be applied now
-    waiting: Optional[str] = None      # why nothing is ready
+    ready: str | None = None  # label of the next step that can be applied now
+    waiting: str | None = None  # why nothing is ready
     failed: list[str] = field(default_factory=list)
-    retried: list[str] = field(default_factory=list)   # FAILED attempts that were retried
-    exhausted: Optional[ChainExportFailedError] = None  # every attempt of the next step FAILED
+    retried: list[str] = field(default_factory=list)  # FAILED attempts that were retried
+    exhausted: ChainExportFailedError | None = None  # every attempt of the next step FAILED
 
 
 def _floor_minute(t: datetime) -> datetime:
@@ -112,8 +151,9 @@ def _ceil_second(t: datetime) -> datetime:
     return t if t.microsecond == 0 else t.replace(microsecond=0) + timedelta(seconds=1)
 
 
-def request_next(ddb, s3, spec: ChainSpec, *, seeded: bool, generation: int,
-                 last_to: Optional[datetime]) -> RequestReport:
+def request_next(
+    ddb, s3, spec: ChainSpec, *, seeded: bool, generation: int, last_to: datetime | None
+) -> RequestReport:
     """Request what the chain needs next (idempotently) and say what is ready."""
     pitr = read_pitr(ddb, spec.table_name)
     table_arn = ddb.describe_table(TableName=spec.table_name)["Table"]["TableArn"]
@@ -122,16 +162,21 @@ def request_next(ddb, s3, spec: ChainSpec, *, seeded: bool, generation: int,
         gen = 0 if not seeded else generation + 1
         report = RequestReport(gen, pitr, gap)
         if not pitr.enabled:
-            report.waiting = (gap.message if gap else
-                              f"point-in-time recovery is disabled on {spec.table_name!r}: the chain "
-                              "cannot be seeded until it is enabled")
+            report.waiting = (
+                gap.message
+                if gap
+                else f"point-in-time recovery is disabled on {spec.table_name!r}: the chain "
+                "cannot be seeded until it is enabled"
+            )
             return report
         if gen == 0 and spec.seed_export_arn:
             d = describe_export(ddb, spec.seed_export_arn)
             report.ready = f"seed:g0:{d.arn}" if d.status == "COMPLETED" else None
             report.waiting = None if report.ready else f"seed export {d.arn} is {d.status}"
             return report
-        seeds = find_seed_exports(ddb, s3, table_arn, spec.s3_bucket, spec.base_prefix, spec.sql_name, gen)
+        seeds = find_seed_exports(
+            ddb, s3, table_arn, spec.s3_bucket, spec.base_prefix, spec.sql_name, gen
+        )
         done = [d for d in seeds if d.status == "COMPLETED"]
         if done:
             report.ready = f"seed:g{gen}:{done[0].arn}"
@@ -147,11 +192,17 @@ def request_next(ddb, s3, spec: ChainSpec, *, seeded: bool, generation: int,
         if last_to is not None and seed_time < last_to:
             seed_time = _ceil_second(last_to)
         if seed_time > pitr.latest:
-            report.waiting = (f"the seed of generation {gen} waits until {seed_time.isoformat()} is "
-                              "restorable")
+            report.waiting = (
+                f"the seed of generation {gen} waits until {seed_time.isoformat()} is restorable"
+            )
             return report
-        e, failed = ensure_with_retries(ddb, s3, spec.seed_request(gen, seed_time),
-                                        max_retries=spec.max_export_retries, table_arn=table_arn)
+        e, failed = ensure_with_retries(
+            ddb,
+            s3,
+            spec.seed_request(gen, seed_time),
+            max_retries=spec.max_export_retries,
+            table_arn=table_arn,
+        )
         report.retried += [f"seed: export {f.arn} FAILED ({f.failure}), retried" for f in failed]
         report.exports.append(e)
         if e.status == "FAILED":
@@ -165,18 +216,28 @@ def request_next(ddb, s3, spec: ChainSpec, *, seeded: bool, generation: int,
     report = RequestReport(generation, pitr)
     windows = next_windows(last_to, spec.window, pitr.latest, spec.max_in_flight)
     if not windows:
-        report.waiting = (f"next window [{last_to.isoformat()}, {(last_to + spec.window).isoformat()}) ends "
-                          f"after the latest restorable time {pitr.latest.isoformat()}: not requested yet")
+        report.waiting = (
+            f"next window [{last_to.isoformat()}, {(last_to + spec.window).isoformat()}) ends "
+            f"after the latest restorable time {pitr.latest.isoformat()}: not requested yet"
+        )
         return report
     for w in windows:
         try:
-            e, failed = ensure_with_retries(ddb, s3, spec.window_request(generation, w),
-                                            max_retries=spec.max_export_retries, table_arn=table_arn, pitr=pitr)
+            e, failed = ensure_with_retries(
+                ddb,
+                s3,
+                spec.window_request(generation, w),
+                max_retries=spec.max_export_retries,
+                table_arn=table_arn,
+                pitr=pitr,
+            )
         except ExportError as exc:
             report.failed.append(f"{w.label}: {exc}")
             break
-        report.retried += [f"{w.label}: export {f.arn} FAILED ({f.failure}), retried with a new ClientToken"
-                           for f in failed]
+        report.retried += [
+            f"{w.label}: export {f.arn} FAILED ({f.failure}), retried with a new ClientToken"
+            for f in failed
+        ]
         report.exports.append(e)
         if e.status == "FAILED":
             err = ChainExportFailedError(failed + [e])
@@ -215,20 +276,44 @@ class _DuckDBWarehouse:
     def chain_state(self) -> dc.ChainState:
         return dc.read_chain_state(self.con, self.spec.schema, self.spec.sql_name)
 
-    def seed_step(self, ddb, s3, spec: ChainSpec, seed, generation: int, gap: Optional[str]) -> dc.ApplyResult:
+    def seed_step(
+        self, ddb, s3, spec: ChainSpec, seed, generation: int, gap: str | None
+    ) -> dc.ApplyResult:
         files, fmt = _download(s3, seed.s3_bucket, seed.manifest_key, self.tmp)
         return dc.apply_seed(
-            self.con, schema=spec.schema, table=spec.sql_name, generation=generation, seed_time=seed.export_time,
-            export_arn=seed.arn, data_files=files, export_format=fmt,
-            key_attributes=dc.key_attributes_of(ddb, spec.table_name), overrides=spec.overrides,
-            tz=spec.tz, gap=gap, work_dir=self.tmp)
+            self.con,
+            schema=spec.schema,
+            table=spec.sql_name,
+            generation=generation,
+            seed_time=seed.export_time,
+            export_arn=seed.arn,
+            data_files=files,
+            export_format=fmt,
+            key_attributes=dc.key_attributes_of(ddb, spec.table_name),
+            overrides=spec.overrides,
+            tz=spec.tz,
+            gap=gap,
+            work_dir=self.tmp,
+        )
 
-    def window_step(self, ddb, s3, spec: ChainSpec, generation: int, w: Window, m) -> dc.ApplyResult:
+    def window_step(
+        self, ddb, s3, spec: ChainSpec, generation: int, w: Window, m
+    ) -> dc.ApplyResult:
         files, fmt = _download(s3, m.s3_bucket, m.manifest_summary_key, self.tmp)
         result = dc.apply_window(
-            self.con, schema=spec.schema, table=spec.sql_name, generation=generation, window=w,
-            export_arn=m.export_arn, data_files=files, export_format=fmt, view_type=spec.view_type,
-            overrides=spec.overrides, tz=spec.tz, work_dir=self.tmp)
+            self.con,
+            schema=spec.schema,
+            table=spec.sql_name,
+            generation=generation,
+            window=w,
+            export_arn=m.export_arn,
+            data_files=files,
+            export_format=fmt,
+            view_type=spec.view_type,
+            overrides=spec.overrides,
+            tz=spec.tz,
+            work_dir=self.tmp,
+        )
         for f in files:
             os.remove(f)
         return result
@@ -236,8 +321,15 @@ class _DuckDBWarehouse:
     def compare_step(self, ddb, s3, spec: ChainSpec, e: ChainExport) -> dc.Comparison:
         files, fmt = _download(s3, spec.s3_bucket, e.manifest_key, self.tmp)
         return dc.compare_with_full_export(
-            self.con, schema=spec.schema, table=spec.sql_name, data_files=files, export_format=fmt,
-            key_attributes=dc.key_attributes_of(ddb, spec.table_name), overrides=spec.overrides, work_dir=self.tmp)
+            self.con,
+            schema=spec.schema,
+            table=spec.sql_name,
+            data_files=files,
+            export_format=fmt,
+            key_attributes=dc.key_attributes_of(ddb, spec.table_name),
+            overrides=spec.overrides,
+            work_dir=self.tmp,
+        )
 
 
 def _apply_steps(wh, ddb, s3, spec: ChainSpec, max_windows: int) -> list[dc.ApplyResult]:
@@ -254,8 +346,13 @@ def _apply_steps(wh, ddb, s3, spec: ChainSpec, max_windows: int) -> list[dc.Appl
             seed = d if d.status == "COMPLETED" else None
         elif pitr.enabled:
             table_arn = ddb.describe_table(TableName=spec.table_name)["Table"]["TableArn"]
-            done = [d for d in find_seed_exports(ddb, s3, table_arn, spec.s3_bucket, spec.base_prefix,
-                                                 spec.sql_name, gen) if d.status == "COMPLETED"]
+            done = [
+                d
+                for d in find_seed_exports(
+                    ddb, s3, table_arn, spec.s3_bucket, spec.base_prefix, spec.sql_name, gen
+                )
+                if d.status == "COMPLETED"
+            ]
             seed = done[0] if done else None
         if seed is None:
             return results
@@ -292,7 +389,9 @@ def read_state_on(warehouse, spec: ChainSpec) -> dc.ChainState:
     return dc.read_chain_state(warehouse, spec.schema, spec.sql_name)
 
 
-def apply_ready_on(warehouse, ddb, s3, spec: ChainSpec, *, max_windows: int = 100) -> list[dc.ApplyResult]:
+def apply_ready_on(
+    warehouse, ddb, s3, spec: ChainSpec, *, max_windows: int = 100
+) -> list[dc.ApplyResult]:
     """:func:`apply_ready` on either engine: ``warehouse`` is a DuckDB connection or an
     :class:`~ddb_assets.incremental.athena_chain.AthenaChain` (whose data stays in S3)."""
     if _is_athena(warehouse):
@@ -300,12 +399,15 @@ def apply_ready_on(warehouse, ddb, s3, spec: ChainSpec, *, max_windows: int = 10
     return apply_ready(warehouse, ddb, s3, spec, max_windows=max_windows)
 
 
-def _raise_if_exhausted(ddb, s3, spec: ChainSpec, req: ChainExportRequest, pitr: PitrStatus) -> None:
+def _raise_if_exhausted(
+    ddb, s3, spec: ChainSpec, req: ChainExportRequest, pitr: PitrStatus
+) -> None:
     """Fail loudly when every attempt of the next window's export FAILED (the walk through
     the attempts is idempotent: it starts an export only for an attempt not yet made)."""
     table_arn = ddb.describe_table(TableName=spec.table_name)["Table"]["TableArn"]
-    e, failed = ensure_with_retries(ddb, s3, req, max_retries=spec.max_export_retries, table_arn=table_arn,
-                                    pitr=pitr)
+    e, failed = ensure_with_retries(
+        ddb, s3, req, max_retries=spec.max_export_retries, table_arn=table_arn, pitr=pitr
+    )
     if e.status == "FAILED":
         raise ChainExportFailedError(failed + [e])
 
@@ -318,8 +420,9 @@ def advance(con, ddb, s3, spec: ChainSpec) -> tuple[RequestReport, list[dc.Apply
 def advance_on(warehouse, ddb, s3, spec: ChainSpec) -> tuple[RequestReport, list[dc.ApplyResult]]:
     """:func:`advance` on either engine (see :func:`apply_ready_on`)."""
     state = read_state_on(warehouse, spec)
-    report = request_next(ddb, s3, spec, seeded=state.seeded, generation=state.generation,
-                          last_to=state.last_to)
+    report = request_next(
+        ddb, s3, spec, seeded=state.seeded, generation=state.generation, last_to=state.last_to
+    )
     return report, apply_ready_on(warehouse, ddb, s3, spec)
 
 
@@ -327,8 +430,9 @@ def advance_on(warehouse, ddb, s3, spec: ChainSpec) -> tuple[RequestReport, list
 # The current table against a full export at the chain's position
 
 
-def comparison_export(ddb, s3, spec: ChainSpec, generation: int, at: datetime, *,
-                      request: bool = True) -> Optional[ChainExport]:
+def comparison_export(
+    ddb, s3, spec: ChainSpec, generation: int, at: datetime, *, request: bool = True
+) -> ChainExport | None:
     """The full export with ExportTime ``at`` (the chain's last To) to compare the current
     table with: the generation's seed when it was taken at exactly ``at`` (the position right
     after seeding), else the ``check`` export, requested idempotently (and retried) when
@@ -344,8 +448,13 @@ def comparison_export(ddb, s3, spec: ChainSpec, generation: int, at: datetime, *
     if not request:
         return None
     table_arn = ddb.describe_table(TableName=spec.table_name)["Table"]["TableArn"]
-    e, failed = ensure_with_retries(ddb, s3, spec.check_request(generation, at),
-                                    max_retries=spec.max_export_retries, table_arn=table_arn)
+    e, failed = ensure_with_retries(
+        ddb,
+        s3,
+        spec.check_request(generation, at),
+        max_retries=spec.max_export_retries,
+        table_arn=table_arn,
+    )
     if e.status == "FAILED":
         raise ChainExportFailedError(failed + [e])
     return e
@@ -373,16 +482,18 @@ class CheckOutcome:
 
     status: str
     generation: int = -1
-    position: Optional[datetime] = None
-    export: Optional[ChainExport] = None
-    comparison: Optional[dc.Comparison] = None
+    position: datetime | None = None
+    export: ChainExport | None = None
+    comparison: dc.Comparison | None = None
 
     @property
     def passed(self) -> bool:
-        return self.status == "compared" and self.comparison is not None and self.comparison.identical
+        return (
+            self.status == "compared" and self.comparison is not None and self.comparison.identical
+        )
 
 
-def _check(wh, ddb, s3, spec: ChainSpec, expect: Optional[tuple[int, datetime]]) -> CheckOutcome:
+def _check(wh, ddb, s3, spec: ChainSpec, expect: tuple[int, datetime] | None) -> CheckOutcome:
     state = wh.chain_state()
     if not state.seeded:
         return CheckOutcome("not_seeded")
@@ -395,7 +506,9 @@ def _check(wh, ddb, s3, spec: ChainSpec, expect: Optional[tuple[int, datetime]])
     return CheckOutcome("compared", gen, at, e, wh.compare_step(ddb, s3, spec, e))
 
 
-def check_current(con, ddb, s3, spec: ChainSpec, *, expect: Optional[tuple[int, datetime]] = None) -> CheckOutcome:
+def check_current(
+    con, ddb, s3, spec: ChainSpec, *, expect: tuple[int, datetime] | None = None
+) -> CheckOutcome:
     """Compare ``<table>_current`` with a full export taken at the chain's last To (row by
     row, in DuckDB). ``expect``: the (generation, To) the caller means to check; when the
     chain has moved on since, the outcome is ``superseded`` and nothing is compared."""
@@ -403,8 +516,9 @@ def check_current(con, ddb, s3, spec: ChainSpec, *, expect: Optional[tuple[int, 
         return _check(_DuckDBWarehouse(con, spec, tmp), ddb, s3, spec, expect)
 
 
-def check_current_on(warehouse, ddb, s3, spec: ChainSpec, *,
-                     expect: Optional[tuple[int, datetime]] = None) -> CheckOutcome:
+def check_current_on(
+    warehouse, ddb, s3, spec: ChainSpec, *, expect: tuple[int, datetime] | None = None
+) -> CheckOutcome:
     """:func:`check_current` on either engine (on Athena the comparison runs in Athena SQL)."""
     if _is_athena(warehouse):
         return _check(warehouse, ddb, s3, spec, expect)

@@ -28,9 +28,9 @@ import gzip
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterable, Mapping, Optional, Sequence
 
 from ddb_assets.incremental import records as rec
 from ddb_assets.incremental.windows import Window, utc
@@ -77,13 +77,13 @@ class Names:
 @dataclass(frozen=True)
 class LedgerRow:
     seq: int
-    kind: str               # seed | window | gap
+    kind: str  # seed | window | gap
     generation: int
-    window_from: Optional[datetime]
+    window_from: datetime | None
     window_to: datetime
-    export_arn: Optional[str]
+    export_arn: str | None
     records: int
-    note: Optional[str]
+    note: str | None
 
 
 @dataclass
@@ -101,14 +101,21 @@ class ChainState:
         return max((r.generation for r in self.rows if r.kind == "seed"), default=-1)
 
     @property
-    def last_to(self) -> Optional[datetime]:
+    def last_to(self) -> datetime | None:
         return self.rows[-1].window_to if self.rows else None
 
-    def windows(self, generation: Optional[int] = None) -> list[LedgerRow]:
-        return [r for r in self.rows if r.kind == "window" and (generation is None or r.generation == generation)]
+    def windows(self, generation: int | None = None) -> list[LedgerRow]:
+        return [
+            r
+            for r in self.rows
+            if r.kind == "window" and (generation is None or r.generation == generation)
+        ]
 
     def has_window(self, generation: int, window: Window) -> bool:
-        return any(r.window_from == window.start and r.window_to == window.end for r in self.windows(generation))
+        return any(
+            r.window_from == window.start and r.window_to == window.end
+            for r in self.windows(generation)
+        )
 
 
 @dataclass
@@ -116,33 +123,41 @@ class ApplyResult:
     applied: bool
     kind: str
     generation: int
-    window_from: Optional[datetime]
+    window_from: datetime | None
     window_to: datetime
     records: int = 0
     operations: dict = field(default_factory=dict)
-    columns: list = field(default_factory=list)       # (name, type) of the current table
+    columns: list = field(default_factory=list)  # (name, type) of the current table
     added_columns: list = field(default_factory=list)
     retyped_columns: list = field(default_factory=list)
-    skipped_reason: Optional[str] = None
-    gap: Optional[str] = None
+    skipped_reason: str | None = None
+    gap: str | None = None
 
 
-def _naive(t: Optional[datetime]) -> Optional[datetime]:
+def _naive(t: datetime | None) -> datetime | None:
     return None if t is None else utc(t).replace(tzinfo=None)
 
 
 def _exists(con, schema: str, name: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-                            [schema, name]).fetchone()[0])
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+            [schema, name],
+        ).fetchone()[0]
+    )
 
 
 def read_chain_state(con, schema: str, table: str) -> ChainState:
     n = Names(schema, table)
     if not _exists(con, schema, table + "__chain"):
         return ChainState()
-    rows = con.execute(f"SELECT seq, kind, generation, window_from, window_to, export_arn, records, note "
-                       f"FROM {n.ledger} ORDER BY seq").fetchall()
-    return ChainState([LedgerRow(r[0], r[1], r[2], utc(r[3]), utc(r[4]), r[5], r[6], r[7]) for r in rows])
+    rows = con.execute(
+        f"SELECT seq, kind, generation, window_from, window_to, export_arn, records, note "
+        f"FROM {n.ledger} ORDER BY seq"
+    ).fetchall()
+    return ChainState(
+        [LedgerRow(r[0], r[1], r[2], utc(r[3]), utc(r[4]), r[5], r[6], r[7]) for r in rows]
+    )
 
 
 def _ensure_tables(con, n: Names) -> None:
@@ -192,8 +207,13 @@ class _Layout:
         return out
 
 
-def _evolve(con, n: Names, stats_files: Sequence[str], key_attributes: Sequence[str],
-            overrides: Mapping[str, ColumnOverride]) -> tuple[_Layout, list[str], list[str]]:
+def _evolve(
+    con,
+    n: Names,
+    stats_files: Sequence[str],
+    key_attributes: Sequence[str],
+    overrides: Mapping[str, ColumnOverride],
+) -> tuple[_Layout, list[str], list[str]]:
     """Plan columns on the cumulative statistics; add / re-derive columns as needed."""
     known_keys, old_stats, old_cols = _load_plan(con, n)
     key_attributes = list(known_keys or key_attributes)
@@ -201,14 +221,23 @@ def _evolve(con, n: Names, stats_files: Sequence[str], key_attributes: Sequence[
     stats = tch.merge_stats(old_stats, new_stats)
     history = {c["attribute"]: c["column"] for c in old_cols if c["role"] == ROLE_VALUE}
     previous = {c["column"]: c["type"] for c in old_cols}
-    plans, _ = tch.plan_image_columns(stats, overrides, history=history,
-                                      previous_types={c: parse_type(t) for c, t in previous.items()})
+    plans, _ = tch.plan_image_columns(
+        stats,
+        overrides,
+        history=history,
+        previous_types={c: parse_type(t) for c, t in previous.items()},
+    )
     layout = _Layout(plans, key_attributes)
     seen_attrs = {s.attribute for s in old_stats}
     added, retyped = [], []
     targets = [(n.changes, col, root, p) for col, root, p in layout.change_columns()]
     targets += [(n.current, p.column, "Item", p) for p in plans]
-    raw = {"Keys": "CAST(item_key AS JSON)", "New": "new_image", "Old": "old_image", "Item": "_ddb_item"}
+    raw = {
+        "Keys": "CAST(item_key AS JSON)",
+        "New": "new_image",
+        "Old": "old_image",
+        "Item": "_ddb_item",
+    }
     for tbl, col, root, p in targets:
         want = p.type.canonical()
         had = previous.get(p.column)
@@ -223,24 +252,59 @@ def _evolve(con, n: Names, stats_files: Sequence[str], key_attributes: Sequence[
         if had is not None or p.attribute in seen_attrs:  # existing rows may hold values
             x = f"json_extract({raw[root]}, $1)"
             ptr = "/" + p.attribute.replace("~", "~0").replace("/", "~1")
-            con.execute(f"UPDATE {tbl} SET {quote_ident(col)} = {tch.value_sql_duckdb_json(p, x)}", [ptr])
+            con.execute(
+                f"UPDATE {tbl} SET {quote_ident(col)} = {tch.value_sql_duckdb_json(p, x)}", [ptr]
+            )
     con.execute(f"DELETE FROM {n.plan}")
-    con.execute(f"INSERT INTO {n.plan} VALUES (?, ?, ?)", [
-        json.dumps(key_attributes), tch.stats_to_json(stats),
-        json.dumps([{"column": p.column, "attribute": p.attribute, "role": p.role,
-                     "type": p.type.canonical()} for p in plans])])
+    con.execute(
+        f"INSERT INTO {n.plan} VALUES (?, ?, ?)",
+        [
+            json.dumps(key_attributes),
+            tch.stats_to_json(stats),
+            json.dumps(
+                [
+                    {
+                        "column": p.column,
+                        "attribute": p.attribute,
+                        "role": p.role,
+                        "type": p.type.canonical(),
+                    }
+                    for p in plans
+                ]
+            ),
+        ],
+    )
     return layout, added, retyped
 
 
-def _insert_changes(con, n: Names, layout: _Layout, records_file: str, *, tz: str, source: str,
-                    generation: int, window_from: datetime, window_to: datetime,
-                    export_arn: Optional[str], view_type: str) -> None:
+def _insert_changes(
+    con,
+    n: Names,
+    layout: _Layout,
+    records_file: str,
+    *,
+    tz: str,
+    source: str,
+    generation: int,
+    window_from: datetime,
+    window_to: datetime,
+    export_arn: str | None,
+    view_type: str,
+) -> None:
     cols = layout.change_columns()
     by_root: dict[str, list[tuple[str, ColumnPlan]]] = {"Keys": [], "New": [], "Old": []}
     for col, root, p in cols:
         by_root[root].append((col, p))
     attrs = {root: sorted({p.attribute for _, p in lst}) for root, lst in by_root.items()}
-    params: list = [tz, source, generation, _naive(window_from), _naive(window_to), export_arn, view_type]
+    params: list = [
+        tz,
+        source,
+        generation,
+        _naive(window_from),
+        _naive(window_to),
+        export_arn,
+        view_type,
+    ]
     inner = []
     for root, alias in (("Keys", "kv"), ("New", "nv"), ("Old", "ov")):
         if attrs[root]:
@@ -254,77 +318,197 @@ def _insert_changes(con, n: Names, layout: _Layout, records_file: str, *, tz: st
         x = f"{alias}[{attrs[root].index(p.attribute) + 1}]"
         exprs.append(tch.value_sql_duckdb(p, x))
         names.append(quote_ident(col))
-    op = (f"CASE WHEN new_image IS NULL THEN 'REMOVE' WHEN old_image IS NOT NULL THEN 'MODIFY' "
-          f"WHEN $7 = 'NEW_IMAGE' AND k IN (SELECT _ddb_key FROM {n.current}) THEN 'MODIFY' ELSE 'INSERT' END")
-    fixed = ["change_date", "write_ts", "write_micros", "operation", "source", "generation", "window_from",
-             "window_to", "export_arn", "item_key", "new_image", "old_image"]
-    fixed_exprs = ["CAST(timezone($1, timezone('UTC', make_timestamp(ts))) AS DATE)", "make_timestamp(ts)", "ts",
-                   op, "$2", "$3", "$4", "$5", "$6", "k", "new_image", "old_image"]
-    sql = (f"INSERT INTO {n.changes} ({', '.join(fixed + names)}) "
-           f"SELECT {', '.join(fixed_exprs + exprs)} FROM ("
-           f"SELECT json ->> 'k' AS k, CAST(json ->> 'ts' AS BIGINT) AS ts, json -> 'New' AS new_image, "
-           f"json -> 'Old' AS old_image{''.join(', ' + i for i in inner)} FROM {src}) ORDER BY ts, k")
+    op = (
+        f"CASE WHEN new_image IS NULL THEN 'REMOVE' WHEN old_image IS NOT NULL THEN 'MODIFY' "
+        f"WHEN $7 = 'NEW_IMAGE' AND k IN (SELECT _ddb_key FROM {n.current}) THEN 'MODIFY' ELSE 'INSERT' END"
+    )
+    fixed = [
+        "change_date",
+        "write_ts",
+        "write_micros",
+        "operation",
+        "source",
+        "generation",
+        "window_from",
+        "window_to",
+        "export_arn",
+        "item_key",
+        "new_image",
+        "old_image",
+    ]
+    fixed_exprs = [
+        "CAST(timezone($1, timezone('UTC', make_timestamp(ts))) AS DATE)",
+        "make_timestamp(ts)",
+        "ts",
+        op,
+        "$2",
+        "$3",
+        "$4",
+        "$5",
+        "$6",
+        "k",
+        "new_image",
+        "old_image",
+    ]
+    sql = (
+        f"INSERT INTO {n.changes} ({', '.join(fixed + names)}) "
+        f"SELECT {', '.join(fixed_exprs + exprs)} FROM ("
+        f"SELECT json ->> 'k' AS k, CAST(json ->> 'ts' AS BIGINT) AS ts, json -> 'New' AS new_image, "
+        f"json -> 'Old' AS old_image{''.join(', ' + i for i in inner)} FROM {src}) ORDER BY ts, k"
+    )
     con.execute(sql, params)
 
 
-def _merge_current(con, n: Names, layout: _Layout, *, generation: int, window_from: datetime,
-                   source: str) -> None:
+def _merge_current(
+    con, n: Names, layout: _Layout, *, generation: int, window_from: datetime, source: str
+) -> None:
     """Apply one window's change rows to the current table (deletes included)."""
     sets = [f"{quote_ident(p.column)} = s.{quote_ident('new_' + p.column)}" for p in layout.plans]
-    sets += ["_ddb_item = s.new_image", "_ddb_write_ts = s.write_ts", "_ddb_window_to = s.window_to"]
-    cols = [quote_ident(p.column) for p in layout.plans] + ["_ddb_key", "_ddb_item", "_ddb_write_ts",
-                                                              "_ddb_window_to"]
+    sets += [
+        "_ddb_item = s.new_image",
+        "_ddb_write_ts = s.write_ts",
+        "_ddb_window_to = s.window_to",
+    ]
+    cols = [quote_ident(p.column) for p in layout.plans] + [
+        "_ddb_key",
+        "_ddb_item",
+        "_ddb_write_ts",
+        "_ddb_window_to",
+    ]
     vals = [f"s.{quote_ident('new_' + p.column)}" for p in layout.plans] + [
-        "s.item_key", "s.new_image", "s.write_ts", "s.window_to"]
+        "s.item_key",
+        "s.new_image",
+        "s.write_ts",
+        "s.window_to",
+    ]
     con.execute(
         f"MERGE INTO {n.current} AS t USING (SELECT * FROM {n.changes} WHERE generation = $1 "
         f"AND window_from = $2 AND source = $3) AS s ON t._ddb_key = s.item_key "
         f"WHEN MATCHED AND s.operation = 'REMOVE' THEN DELETE "
         f"WHEN MATCHED THEN UPDATE SET {', '.join(sets)} "
         f"WHEN NOT MATCHED AND s.operation <> 'REMOVE' THEN INSERT ({', '.join(cols)}) VALUES ({', '.join(vals)})",
-        [generation, _naive(window_from), source])
+        [generation, _naive(window_from), source],
+    )
 
 
-def _ledger(con, n: Names, kind: str, generation: int, window_from, window_to, export_arn, records, note=None):
+def _ledger(
+    con,
+    n: Names,
+    kind: str,
+    generation: int,
+    window_from,
+    window_to,
+    export_arn,
+    records,
+    note=None,
+):
     seq = con.execute(f"SELECT coalesce(max(seq), 0) + 1 FROM {n.ledger}").fetchone()[0]
-    con.execute(f"INSERT INTO {n.ledger} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [seq, kind, generation, _naive(window_from), _naive(window_to), export_arn, records, note,
-                 datetime.now(timezone.utc).replace(tzinfo=None)])
+    con.execute(
+        f"INSERT INTO {n.ledger} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            seq,
+            kind,
+            generation,
+            _naive(window_from),
+            _naive(window_to),
+            export_arn,
+            records,
+            note,
+            datetime.now(timezone.utc).replace(tzinfo=None),
+        ],
+    )
 
 
 def _current_columns(con, n: Names) -> list[tuple[str, str]]:
-    return [(r[0], r[1]) for r in con.execute(
-        "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
-        "ORDER BY column_index", [n.schema, n.table + "_current"]).fetchall()]
+    return [
+        (r[0], r[1])
+        for r in con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
+            "ORDER BY column_index",
+            [n.schema, n.table + "_current"],
+        ).fetchall()
+    ]
 
 
 def _operations(con, n: Names, generation: int, window_from: datetime, source: str) -> dict:
-    return dict(con.execute(f"SELECT operation, count(*) FROM {n.changes} WHERE generation = ? AND "
-                            f"window_from = ? AND source = ? GROUP BY operation",
-                            [generation, _naive(window_from), source]).fetchall())
+    return dict(
+        con.execute(
+            f"SELECT operation, count(*) FROM {n.changes} WHERE generation = ? AND "
+            f"window_from = ? AND source = ? GROUP BY operation",
+            [generation, _naive(window_from), source],
+        ).fetchall()
+    )
 
 
-def apply_window(con, *, schema: str, table: str, generation: int, window: Window, export_arn: str,
-                 data_files: Sequence[str], export_format: str = "DYNAMODB_JSON",
-                 view_type: str = "NEW_AND_OLD_IMAGES", overrides: Mapping[str, ColumnOverride] | None = None,
-                 tz: str = "UTC", work_dir: str | None = None) -> ApplyResult:
+def apply_window(
+    con,
+    *,
+    schema: str,
+    table: str,
+    generation: int,
+    window: Window,
+    export_arn: str,
+    data_files: Sequence[str],
+    export_format: str = "DYNAMODB_JSON",
+    view_type: str = "NEW_AND_OLD_IMAGES",
+    overrides: Mapping[str, ColumnOverride] | None = None,
+    tz: str = "UTC",
+    work_dir: str | None = None,
+) -> ApplyResult:
     """Apply one incremental export: change rows + MERGE into current + ledger row, in one
     transaction. A window already in the ledger is skipped; one that does not start at the
     chain's last To raises :class:`ChainOrderError` (windows apply in order, exactly once)."""
     n = Names(schema, table)
     with tempfile.TemporaryDirectory(prefix="ddb_changes_", dir=work_dir) as tmp:
-        images, records_file = os.path.join(tmp, "images.json.gz"), os.path.join(tmp, "records.json.gz")
-        count = rec.write_staging((r for f in data_files for r in rec.read_records(str(f), export_format)),
-                                  images, records_file)
-        return _apply(con, n, kind="window", generation=generation, window_from=window.start,
-                      window_to=window.end, export_arn=export_arn, images=images, records_file=records_file,
-                      count=count, view_type=view_type, overrides=overrides or {}, tz=tz,
-                      source=SOURCE_INCREMENTAL, window=window)
+        images, records_file = (
+            os.path.join(tmp, "images.json.gz"),
+            os.path.join(tmp, "records.json.gz"),
+        )
+        count = rec.write_staging(
+            (r for f in data_files for r in rec.read_records(str(f), export_format)),
+            images,
+            records_file,
+        )
+        return _apply(
+            con,
+            n,
+            kind="window",
+            generation=generation,
+            window_from=window.start,
+            window_to=window.end,
+            export_arn=export_arn,
+            images=images,
+            records_file=records_file,
+            count=count,
+            view_type=view_type,
+            overrides=overrides or {},
+            tz=tz,
+            source=SOURCE_INCREMENTAL,
+            window=window,
+        )
 
 
-def _apply(con, n: Names, *, kind, generation, window_from, window_to, export_arn, images, records_file,
-           count, view_type, overrides, tz, source, window=None, key_attributes=(), gap=None,
-           seed_files=None) -> ApplyResult:
+def _apply(
+    con,
+    n: Names,
+    *,
+    kind,
+    generation,
+    window_from,
+    window_to,
+    export_arn,
+    images,
+    records_file,
+    count,
+    view_type,
+    overrides,
+    tz,
+    source,
+    window=None,
+    key_attributes=(),
+    gap=None,
+    seed_files=None,
+) -> ApplyResult:
     tch.prepare_duckdb(con)
     con.execute("BEGIN TRANSACTION")
     try:
@@ -333,66 +517,121 @@ def _apply(con, n: Names, *, kind, generation, window_from, window_to, export_ar
         if kind == "window":
             if state.has_window(generation, window):
                 con.execute("ROLLBACK")
-                return ApplyResult(False, kind, generation, window_from, window_to,
-                                   skipped_reason=f"window {window.label} is already applied (generation {generation})")
+                return ApplyResult(
+                    False,
+                    kind,
+                    generation,
+                    window_from,
+                    window_to,
+                    skipped_reason=f"window {window.label} is already applied (generation {generation})",
+                )
             if not state.seeded or state.generation != generation or state.last_to != window.start:
                 raise ChainOrderError(
                     f"window {window.label} (generation {generation}) does not continue the chain of "
                     f"{n.table!r}: the chain is at generation {state.generation}, last To "
-                    f"{state.last_to.isoformat() if state.last_to else 'unseeded'}; windows apply in order")
+                    f"{state.last_to.isoformat() if state.last_to else 'unseeded'}; windows apply in order"
+                )
         else:
             if any(r.kind == "seed" and r.generation == generation for r in state.rows):
                 con.execute("ROLLBACK")
-                return ApplyResult(False, kind, generation, None, window_to,
-                                   skipped_reason=f"seed of generation {generation} is already applied")
+                return ApplyResult(
+                    False,
+                    kind,
+                    generation,
+                    None,
+                    window_to,
+                    skipped_reason=f"seed of generation {generation} is already applied",
+                )
             if state.seeded and generation != state.generation + 1:
-                raise ChainOrderError(f"seed generation {generation} does not follow {state.generation}")
+                raise ChainOrderError(
+                    f"seed generation {generation} does not follow {state.generation}"
+                )
         stats_files = [images] + ([seed_files] if seed_files else [])
         layout, added, retyped = _evolve(con, n, stats_files, key_attributes, overrides)
         if kind == "seed" and not state.seeded:
             _insert_seed(con, n, layout, seed_files, window_to)
         if records_file is not None:
-            _insert_changes(con, n, layout, records_file, tz=tz, source=source, generation=generation,
-                            window_from=window_from, window_to=window_to, export_arn=export_arn,
-                            view_type=view_type)
-            _merge_current(con, n, layout, generation=generation, window_from=window_from, source=source)
+            _insert_changes(
+                con,
+                n,
+                layout,
+                records_file,
+                tz=tz,
+                source=source,
+                generation=generation,
+                window_from=window_from,
+                window_to=window_to,
+                export_arn=export_arn,
+                view_type=view_type,
+            )
+            _merge_current(
+                con, n, layout, generation=generation, window_from=window_from, source=source
+            )
         if gap:
             _ledger(con, n, "gap", generation, window_from, window_to, None, count, gap)
-        _ledger(con, n, kind, generation, window_from if kind == "window" else None, window_to, export_arn,
-                count)
+        _ledger(
+            con,
+            n,
+            kind,
+            generation,
+            window_from if kind == "window" else None,
+            window_to,
+            export_arn,
+            count,
+        )
         ops = _operations(con, n, generation, window_from, source) if records_file else {}
         cols = _current_columns(con, n)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return ApplyResult(True, kind, generation, window_from, window_to, count, ops, cols, added, retyped, gap=gap)
+    return ApplyResult(
+        True, kind, generation, window_from, window_to, count, ops, cols, added, retyped, gap=gap
+    )
 
 
 def _insert_seed(con, n: Names, layout: _Layout, seed_file: str, seed_time: datetime) -> None:
     _insert_items(con, n.current, layout.plans, seed_file, seed_time)
 
 
-def _insert_items(con, target: str, plans: Sequence[ColumnPlan], item_file: str,
-                  window_to: Optional[datetime]) -> None:
+def _insert_items(
+    con, target: str, plans: Sequence[ColumnPlan], item_file: str, window_to: datetime | None
+) -> None:
     """Typed rows of ``target`` (the current table's shape) from a staging file of
     ``{"k": key, "Item": image}`` lines."""
     attrs = sorted({p.attribute for p in plans})
     cols = [quote_ident(p.column) for p in plans]
     exprs = [tch.value_sql_duckdb(p, f"v[{attrs.index(p.attribute) + 1}]") for p in plans]
     inner = f", {tch.tag_structs_sql('json_extract(json, $1)')} AS v" if attrs else ""
-    params = ([[_pointer("Item", a) for a in attrs]] if attrs else []) + [[item_file], _naive(window_to)]
+    params = ([[_pointer("Item", a) for a in attrs]] if attrs else []) + [
+        [item_file],
+        _naive(window_to),
+    ]
     nf, nt = len(params) - 1, len(params)
     con.execute(
         f"INSERT INTO {target} ({', '.join(cols + ['_ddb_key', '_ddb_item', '_ddb_window_to'])}) "
         f"SELECT {', '.join(exprs + ['k', 'item', f'${nt}'])} FROM (SELECT json ->> 'k' AS k, "
-        f"json -> 'Item' AS item{inner} FROM {_READ.format(files=f'${nf}')})", params)
+        f"json -> 'Item' AS item{inner} FROM {_READ.format(files=f'${nf}')})",
+        params,
+    )
 
 
-def apply_seed(con, *, schema: str, table: str, generation: int, seed_time: datetime, export_arn: str,
-               data_files: Sequence[str], key_attributes: Sequence[str], export_format: str = "DYNAMODB_JSON",
-               overrides: Mapping[str, ColumnOverride] | None = None, tz: str = "UTC",
-               gap: Optional[str] = None, work_dir: str | None = None) -> ApplyResult:
+def apply_seed(
+    con,
+    *,
+    schema: str,
+    table: str,
+    generation: int,
+    seed_time: datetime,
+    export_arn: str,
+    data_files: Sequence[str],
+    key_attributes: Sequence[str],
+    export_format: str = "DYNAMODB_JSON",
+    overrides: Mapping[str, ColumnOverride] | None = None,
+    tz: str = "UTC",
+    gap: str | None = None,
+    work_dir: str | None = None,
+) -> ApplyResult:
     """Seed the chain (generation 0: the current table is the full export) or re-seed it
     after a PITR gap (generation + 1): the net difference between the current table and the
     fresh full export is written to the change table as ``source = 'reseed'`` rows over
@@ -403,26 +642,65 @@ def apply_seed(con, *, schema: str, table: str, generation: int, seed_time: date
     with tempfile.TemporaryDirectory(prefix="ddb_seed_", dir=work_dir) as tmp:
         seed_file = os.path.join(tmp, "seed.json.gz")
         count = _stage_items(data_files, export_format, key_attributes, seed_file)
-        state = read_chain_state(con, schema, table) if _exists(con, schema, table + "__chain") else ChainState()
+        state = (
+            read_chain_state(con, schema, table)
+            if _exists(con, schema, table + "__chain")
+            else ChainState()
+        )
         if not state.seeded:
-            return _apply(con, n, kind="seed", generation=generation, window_from=None, window_to=seed_time,
-                          export_arn=export_arn, images=seed_file, records_file=None, count=count,
-                          view_type="NEW_AND_OLD_IMAGES", overrides=overrides or {}, tz=tz,
-                          source=SOURCE_RESEED, key_attributes=key_attributes, seed_files=seed_file)
+            return _apply(
+                con,
+                n,
+                kind="seed",
+                generation=generation,
+                window_from=None,
+                window_to=seed_time,
+                export_arn=export_arn,
+                images=seed_file,
+                records_file=None,
+                count=count,
+                view_type="NEW_AND_OLD_IMAGES",
+                overrides=overrides or {},
+                tz=tz,
+                source=SOURCE_RESEED,
+                key_attributes=key_attributes,
+                seed_files=seed_file,
+            )
         last_to = state.last_to
         if seed_time < last_to:
-            raise ChainOrderError(f"re-seed time {seed_time.isoformat()} is before the chain's last To "
-                                  f"{last_to.isoformat()}")
-        images, records_file = os.path.join(tmp, "images.json.gz"), os.path.join(tmp, "records.json.gz")
+            raise ChainOrderError(
+                f"re-seed time {seed_time.isoformat()} is before the chain's last To "
+                f"{last_to.isoformat()}"
+            )
+        images, records_file = (
+            os.path.join(tmp, "images.json.gz"),
+            os.path.join(tmp, "records.json.gz"),
+        )
         changed = _stage_net_change(con, n, seed_file, seed_time, images, records_file)
-        return _apply(con, n, kind="seed", generation=generation, window_from=last_to, window_to=seed_time,
-                      export_arn=export_arn, images=images, records_file=records_file, count=changed,
-                      view_type="NEW_AND_OLD_IMAGES", overrides=overrides or {}, tz=tz, source=SOURCE_RESEED,
-                      key_attributes=key_attributes, gap=gap or "re-seeded", seed_files=seed_file)
+        return _apply(
+            con,
+            n,
+            kind="seed",
+            generation=generation,
+            window_from=last_to,
+            window_to=seed_time,
+            export_arn=export_arn,
+            images=images,
+            records_file=records_file,
+            count=changed,
+            view_type="NEW_AND_OLD_IMAGES",
+            overrides=overrides or {},
+            tz=tz,
+            source=SOURCE_RESEED,
+            key_attributes=key_attributes,
+            gap=gap or "re-seeded",
+            seed_files=seed_file,
+        )
 
 
-def _stage_items(data_files: Sequence[str], export_format: str, key_attributes: Sequence[str],
-                 staged: str) -> int:
+def _stage_items(
+    data_files: Sequence[str], export_format: str, key_attributes: Sequence[str], staged: str
+) -> int:
     """Stream a full export's items to a staging file of ``{"k": key, "Item": image}`` lines
     (canonical JSON); returns the number of items. Nothing is held in memory."""
     count = 0
@@ -441,25 +719,33 @@ _COPY_LINES = "(FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x01',
 _RESEED = "_ddb_reseed"
 
 
-def _stage_net_change(con, n: Names, seed_file: str, seed_time: datetime, images: str, records: str) -> int:
+def _stage_net_change(
+    con, n: Names, seed_file: str, seed_time: datetime, images: str, records: str
+) -> int:
     """The net change between the current table and a fresh full export, computed in DuckDB
     (FULL OUTER JOIN on the item key; an item counts as changed when its stored JSON text
     differs), written as the two staging files :func:`_apply` reads (write time = the seed
     time; an absent image left out). Returns the number of changed items."""
     micros = int(seed_time.timestamp()) * 1_000_000 + seed_time.microsecond
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {_RESEED} AS SELECT coalesce(c._ddb_key, s.k) AS k, "
-                f"s.item AS new, CAST(c._ddb_item AS VARCHAR) AS old "
-                f"FROM {n.current} AS c FULL OUTER JOIN (SELECT json ->> 'k' AS k, CAST(json -> 'Item' AS VARCHAR) "
-                f"AS item FROM {_READ.format(files='$1')}) AS s ON c._ddb_key = s.k "
-                f"WHERE c._ddb_key IS NULL OR s.k IS NULL OR CAST(c._ddb_item AS VARCHAR) IS DISTINCT FROM s.item",
-                [[seed_file]])
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_RESEED} AS SELECT coalesce(c._ddb_key, s.k) AS k, "
+        f"s.item AS new, CAST(c._ddb_item AS VARCHAR) AS old "
+        f"FROM {n.current} AS c FULL OUTER JOIN (SELECT json ->> 'k' AS k, CAST(json -> 'Item' AS VARCHAR) "
+        f"AS item FROM {_READ.format(files='$1')}) AS s ON c._ddb_key = s.k "
+        f"WHERE c._ddb_key IS NULL OR s.k IS NULL OR CAST(c._ddb_item AS VARCHAR) IS DISTINCT FROM s.item",
+        [[seed_file]],
+    )
     try:
-        con.execute(f"COPY (SELECT '{{\"k\":' || CAST(to_json(k) AS VARCHAR) || ',\"ts\":{micros},\"Keys\":' || k "
-                    f"|| coalesce(',\"New\":' || new, '') || coalesce(',\"Old\":' || old, '') || '}}' "
-                    f"FROM {_RESEED} ORDER BY k) TO '{_sql_path(records)}' {_COPY_LINES}")
-        con.execute(f"COPY (SELECT '{{\"Item\":' || x || '}}' FROM (SELECT k AS x FROM {_RESEED} UNION ALL "
-                    f"SELECT new FROM {_RESEED} WHERE new IS NOT NULL UNION ALL "
-                    f"SELECT old FROM {_RESEED} WHERE old IS NOT NULL)) TO '{_sql_path(images)}' {_COPY_LINES}")
+        con.execute(
+            f'COPY (SELECT \'{{"k":\' || CAST(to_json(k) AS VARCHAR) || \',"ts":{micros},"Keys":\' || k '
+            f"|| coalesce(',\"New\":' || new, '') || coalesce(',\"Old\":' || old, '') || '}}' "
+            f"FROM {_RESEED} ORDER BY k) TO '{_sql_path(records)}' {_COPY_LINES}"
+        )
+        con.execute(
+            f"COPY (SELECT '{{\"Item\":' || x || '}}' FROM (SELECT k AS x FROM {_RESEED} UNION ALL "
+            f"SELECT new FROM {_RESEED} WHERE new IS NOT NULL UNION ALL "
+            f"SELECT old FROM {_RESEED} WHERE old IS NOT NULL)) TO '{_sql_path(images)}' {_COPY_LINES}"
+        )
         return con.execute(f"SELECT count(*) FROM {_RESEED}").fetchone()[0]
     finally:
         con.execute(f"DROP TABLE IF EXISTS {_RESEED}")
@@ -474,11 +760,11 @@ class Comparison:
     identical: bool
     current_rows: int
     export_items: int
-    missing: int      # in the export, not in current
-    extra: int        # in current, not in the export
-    different: int    # same key, some typed column (or the set of attributes) differs
-    examples: tuple = ()   # (kind, item key, {column: [current, export]} for "different")
-    columns: tuple = ()    # the columns compared
+    missing: int  # in the export, not in current
+    extra: int  # in current, not in the export
+    different: int  # same key, some typed column (or the set of attributes) differs
+    examples: tuple = ()  # (kind, item key, {column: [current, export]} for "different")
+    columns: tuple = ()  # the columns compared
 
 
 # Examples kept per kind (missing / extra / different).
@@ -492,20 +778,33 @@ def _plans_now(con, n: Names, overrides: Mapping[str, ColumnOverride]) -> list[C
     cumulative statistics (the same inputs as the last :func:`_evolve`, so the same plans)."""
     _, stats, cols = _load_plan(con, n)
     history = {c["attribute"]: c["column"] for c in cols if c["role"] == ROLE_VALUE}
-    plans, _ = tch.plan_image_columns(stats, overrides, history=history,
-                                      previous_types={c["column"]: parse_type(c["type"]) for c in cols})
+    plans, _ = tch.plan_image_columns(
+        stats,
+        overrides,
+        history=history,
+        previous_types={c["column"]: parse_type(c["type"]) for c in cols},
+    )
     got = [(p.column, p.type.canonical()) for p in plans]
     want = [(c["column"], c["type"]) for c in cols]
     if got != want:
-        raise RuntimeError(f"the column plan of {n.current} cannot be re-derived (overrides changed since the "
-                           f"last window?): stored {want}, now {got}")
+        raise RuntimeError(
+            f"the column plan of {n.current} cannot be re-derived (overrides changed since the "
+            f"last window?): stored {want}, now {got}"
+        )
     return plans
 
 
-def compare_with_full_export(con, *, schema: str, table: str, data_files: Sequence[str],
-                             key_attributes: Sequence[str], export_format: str = "DYNAMODB_JSON",
-                             overrides: Mapping[str, ColumnOverride] | None = None,
-                             work_dir: str | None = None) -> Comparison:
+def compare_with_full_export(
+    con,
+    *,
+    schema: str,
+    table: str,
+    data_files: Sequence[str],
+    key_attributes: Sequence[str],
+    export_format: str = "DYNAMODB_JSON",
+    overrides: Mapping[str, ColumnOverride] | None = None,
+    work_dir: str | None = None,
+) -> Comparison:
     """The current table against a full export taken at the chain's last To, in DuckDB.
 
     The export is streamed to a staging file and loaded into a TEMP table with the current
@@ -521,7 +820,9 @@ def compare_with_full_export(con, *, schema: str, table: str, data_files: Sequen
     with tempfile.TemporaryDirectory(prefix="ddb_cmp_", dir=work_dir) as tmp:
         staged = os.path.join(tmp, "export.json.gz")
         count = _stage_items(data_files, export_format, key_attributes, staged)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_CMP_EXPORT} AS SELECT * FROM {n.current} LIMIT 0")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_CMP_EXPORT} AS SELECT * FROM {n.current} LIMIT 0"
+        )
         try:
             _insert_items(con, _CMP_EXPORT, plans, staged, None)
             return _compare_sql(con, n.current, _CMP_EXPORT, plans, count)
@@ -530,13 +831,24 @@ def compare_with_full_export(con, *, schema: str, table: str, data_files: Sequen
             con.execute(f"DROP TABLE IF EXISTS {_CMP_DIFF}")
 
 
-def _compare_sql(con, current: str, export: str, plans: Sequence[ColumnPlan], export_items: int) -> Comparison:
+def _compare_sql(
+    con, current: str, export: str, plans: Sequence[ColumnPlan], export_items: int
+) -> Comparison:
     def cmp_expr(side: str, p: ColumnPlan) -> str:
         c = f"{side}.{quote_ident(p.column)}"
-        return f"list_sort({c})" if p.source_tag in ("SS", "NS", "BS") and p.type.name == "array" else c
+        return (
+            f"list_sort({c})"
+            if p.source_tag in ("SS", "NS", "BS") and p.type.name == "array"
+            else c
+        )
 
     checks = [(p.column, f"{cmp_expr('c', p)} IS DISTINCT FROM {cmp_expr('e', p)}") for p in plans]
-    checks.append(("(attributes)", "list_sort(json_keys(c._ddb_item)) IS DISTINCT FROM list_sort(json_keys(e._ddb_item))"))
+    checks.append(
+        (
+            "(attributes)",
+            "list_sort(json_keys(c._ddb_item)) IS DISTINCT FROM list_sort(json_keys(e._ddb_item))",
+        )
+    )
     names = [c for c, _ in checks]
     differs = " OR ".join(f"({x})" for _, x in checks) or "false"
     flags = ", ".join(f"CASE WHEN {x} THEN {i} END" for i, (_, x) in enumerate(checks, 1))
@@ -546,28 +858,42 @@ def _compare_sql(con, current: str, export: str, plans: Sequence[ColumnPlan], ex
         f"AS kind, coalesce(c._ddb_key, e._ddb_key) AS k, "
         f"list_filter([{flags}], lambda v: v IS NOT NULL) AS cols "
         f"FROM {current} AS c FULL OUTER JOIN {export} AS e ON c._ddb_key = e._ddb_key "
-        f"WHERE c._ddb_key IS NULL OR e._ddb_key IS NULL OR {differs}")
+        f"WHERE c._ddb_key IS NULL OR e._ddb_key IS NULL OR {differs}"
+    )
     counts = dict(con.execute(f"SELECT kind, count(*) FROM {_CMP_DIFF} GROUP BY kind").fetchall())
     current_rows = con.execute(f"SELECT count(*) FROM {current}").fetchone()[0]
     rows = con.execute(
         f"SELECT kind, k, cols FROM (SELECT *, row_number() OVER (PARTITION BY kind ORDER BY k) AS i "
-        f"FROM {_CMP_DIFF}) WHERE i <= {COMPARE_EXAMPLES} ORDER BY kind, k").fetchall()
+        f"FROM {_CMP_DIFF}) WHERE i <= {COMPARE_EXAMPLES} ORDER BY kind, k"
+    ).fetchall()
     examples = []
     for kind, k, cols in rows:
         detail = {}
         if kind == "different":
             sel = ", ".join(
                 f"CAST(c.{quote_ident(names[i - 1])} AS VARCHAR), CAST(e.{quote_ident(names[i - 1])} AS VARCHAR)"
-                if names[i - 1] != "(attributes)" else
-                "CAST(list_sort(json_keys(c._ddb_item)) AS VARCHAR), CAST(list_sort(json_keys(e._ddb_item)) AS VARCHAR)"
-                for i in cols)
-            vals = con.execute(f"SELECT {sel} FROM {current} AS c JOIN {export} AS e ON c._ddb_key = e._ddb_key "
-                               f"WHERE c._ddb_key = ?", [k]).fetchone()
+                if names[i - 1] != "(attributes)"
+                else "CAST(list_sort(json_keys(c._ddb_item)) AS VARCHAR), CAST(list_sort(json_keys(e._ddb_item)) AS VARCHAR)"
+                for i in cols
+            )
+            vals = con.execute(
+                f"SELECT {sel} FROM {current} AS c JOIN {export} AS e ON c._ddb_key = e._ddb_key "
+                f"WHERE c._ddb_key = ?",
+                [k],
+            ).fetchone()
             detail = {names[i - 1]: [vals[2 * j], vals[2 * j + 1]] for j, i in enumerate(cols)}
         examples.append((kind, k, detail))
     missing, extra, different = (int(counts.get(x, 0)) for x in ("missing", "extra", "different"))
-    return Comparison(not (missing or extra or different), int(current_rows), export_items, missing, extra,
-                      different, tuple(examples), tuple(names))
+    return Comparison(
+        not (missing or extra or different),
+        int(current_rows),
+        export_items,
+        missing,
+        extra,
+        different,
+        tuple(examples),
+        tuple(names),
+    )
 
 
 def key_attributes_of(ddb, table_name: str) -> list[str]:
@@ -576,7 +902,9 @@ def key_attributes_of(ddb, table_name: str) -> list[str]:
 
     desc = _call(lambda: ddb.describe_table(TableName=table_name), table=table_name)["Table"]
     order = {"HASH": 0, "RANGE": 1}
-    return [k["AttributeName"] for k in sorted(desc["KeySchema"], key=lambda k: order[k["KeyType"]])]
+    return [
+        k["AttributeName"] for k in sorted(desc["KeySchema"], key=lambda k: order[k["KeyType"]])
+    ]
 
 
 def iter_files(paths: Iterable) -> list[str]:

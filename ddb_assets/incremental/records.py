@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Iterable, Iterator, Optional
+from typing import IO
 
 INSERT, MODIFY, REMOVE = "INSERT", "MODIFY", "REMOVE"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
 
 
-def canonical(image: Optional[dict]) -> Optional[str]:
+def canonical(image: dict | None) -> str | None:
     """Canonical JSON text of a DynamoDB-typed image (sorted keys; sets as given)."""
     return None if image is None else _dumps(image)
 
@@ -37,8 +38,8 @@ def key_text(keys: dict) -> str:
 class ChangeRecord:
     keys: dict
     write_micros: int
-    new: Optional[dict]
-    old: Optional[dict]
+    new: dict | None
+    old: dict | None
 
     @property
     def key(self) -> str:
@@ -72,7 +73,9 @@ def _ion_records(fp: IO[bytes]) -> Iterator[ChangeRecord]:
     for top in simpleion.load(fp, single_value=False, parse_eagerly=False):
         meta = top.get("Metadata") or {}
         ts = meta.get("WriteTimestampMicros")
-        yield ChangeRecord(image(top["Keys"]), int(ts), image(top.get("NewImage")), image(top.get("OldImage")))
+        yield ChangeRecord(
+            image(top["Keys"]), int(ts), image(top.get("NewImage")), image(top.get("OldImage"))
+        )
 
 
 def read_records(path: str, export_format: str = "DYNAMODB_JSON") -> Iterator[ChangeRecord]:
@@ -105,8 +108,10 @@ def read_items(path: str, export_format: str = "DYNAMODB_JSON") -> Iterator[dict
 def write_staging(records: Iterable[ChangeRecord], images_path: str, records_path: str) -> int:
     """Write the two staging files; returns the number of records."""
     n = 0
-    with gzip.open(images_path, "wt", encoding="utf-8", compresslevel=1) as fi, \
-            gzip.open(records_path, "wt", encoding="utf-8", compresslevel=1) as fr:
+    with (
+        gzip.open(images_path, "wt", encoding="utf-8", compresslevel=1) as fi,
+        gzip.open(records_path, "wt", encoding="utf-8", compresslevel=1) as fr,
+    ):
         for r in records:
             n += 1
             fi.write('{"Item":' + _dumps(r.keys) + "}\n")

@@ -56,4 +56,3 @@ class StackClock:
 
     def now_micros(self) -> int:
         return to_micros(self.now())
-

@@ -34,9 +34,10 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult
@@ -55,7 +56,9 @@ MAX_INCREMENTAL = timedelta(hours=24)
 EXPORT_ARN_RE = re.compile(
     r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/[A-Za-z0-9_.-]+/export/\d{14}-[0-9a-f]{8}$"
 )
-TABLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:dynamodb:([a-z0-9-]+):(\d{12}):table/([A-Za-z0-9_.-]{3,255})$")
+TABLE_ARN_RE = re.compile(
+    r"^arn:aws[a-z-]*:dynamodb:([a-z0-9-]+):(\d{12}):table/([A-Za-z0-9_.-]{3,255})$"
+)
 
 
 def ddb_error(code: str, message: str) -> JsonRESTError:
@@ -69,7 +72,7 @@ def iso_ms(dt: datetime) -> str:
 
 
 def _attr_size(attr: dict[str, Any]) -> int:
-    (tag, value), = attr.items()
+    ((tag, value),) = attr.items()
     if tag == "S":
         return len(value.encode("utf-8"))
     if tag == "N":
@@ -115,7 +118,7 @@ class _Injection:
 
 @dataclass
 class ExportJob:
-    state: "FidelityState"
+    state: FidelityState
     arn: str
     export_id: str
     account: str
@@ -224,14 +227,20 @@ class ExportJob:
 
     # -- the work -----------------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"ddb-export-{self.export_id}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"ddb-export-{self.export_id}", daemon=True
+        )
         self._thread.start()
 
     def _duration(self) -> float:
         return max(self.state.export_seconds, time.monotonic() - self._requested_mono)
 
     def _finish(
-        self, outcome: str, code: str | None = None, message: str | None = None, duration: float | None = None
+        self,
+        outcome: str,
+        code: str | None = None,
+        message: str | None = None,
+        duration: float | None = None,
     ) -> None:
         duration = self._duration() if duration is None else duration
         self.end_time = self.start_time + timedelta(seconds=duration)
@@ -270,9 +279,13 @@ class ExportJob:
     def _records(self) -> list[dict[str, Any]]:
         st = self.state
         if self.export_type == "FULL_EXPORT":
-            images = st.table_state_at(self.account, self.region, self.table_name, self.table_id, self.export_time)
+            images = st.table_state_at(
+                self.account, self.region, self.table_name, self.table_id, self.export_time
+            )
             return [{"Item": image} for image in images]
-        changes = st.history.changes(self.table_id, to_micros(self.from_time), to_micros(self.to_time))
+        changes = st.history.changes(
+            self.table_id, to_micros(self.from_time), to_micros(self.to_time)
+        )
         records = []
         for ch in sorted(changes, key=lambda c: c.write_micros):
             rec: dict[str, Any] = {
@@ -296,7 +309,8 @@ class ExportJob:
         manifest_lines = []
         for chunk in chunks:
             text = "".join(
-                (ion_line(r) if ion else json.dumps(r, ensure_ascii=False, separators=(",", ":"))) + "\n"
+                (ion_line(r) if ion else json.dumps(r, ensure_ascii=False, separators=(",", ":")))
+                + "\n"
                 for r in chunk
             )
             body = gzip.compress(text.encode("utf-8"), mtime=0)
@@ -318,7 +332,8 @@ class ExportJob:
             self.billed_size_bytes = sum(item_size(r["Item"]) for r in records)
         else:
             self.billed_size_bytes = sum(
-                item_size(r.get("NewImage") or {}) + item_size(r.get("OldImage") or {}) for r in records
+                item_size(r.get("NewImage") or {}) + item_size(r.get("OldImage") or {})
+                for r in records
             )
         files_body = ("\n".join(manifest_lines) + "\n").encode("utf-8")
         files_key = f"{self.base_key}/manifest-files.json"
@@ -365,7 +380,9 @@ class ExportJob:
         """One-part multipart upload, as DynamoDB does (so the ETag ends in ``-1``)."""
         extra = {"ServerSideEncryption": "AES256"} if self.sse_algorithm == "AES256" else {}
         up = s3.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)
-        part = s3.upload_part(Bucket=self.bucket, Key=key, UploadId=up["UploadId"], PartNumber=1, Body=body)
+        part = s3.upload_part(
+            Bucket=self.bucket, Key=key, UploadId=up["UploadId"], PartNumber=1, Body=body
+        )
         done = s3.complete_multipart_upload(
             Bucket=self.bucket,
             Key=key,
@@ -468,7 +485,9 @@ class FidelityState:
             return None
         return to_wire(dynamo_to_dict(item.attrs))
 
-    def read_item(self, account: str, region: str, table_name: str, key: dict[str, Any]) -> Image | None:
+    def read_item(
+        self, account: str, region: str, table_name: str, key: dict[str, Any]
+    ) -> Image | None:
         backend = self.backend(account, region)
         table = backend.get_table(table_name)
         hash_key, range_key = backend.get_keys_value(table, key)
@@ -518,8 +537,11 @@ def _call_action(self):
         inj = st.take_injection(self._get_action())
         if inj is not None:
             err = ddb_error(inj.code, inj.message)
-            headers = {"status": err.code, "Content-Type": "application/x-amz-json-1.0",
-                       "x-amzn-ErrorType": inj.code}
+            headers = {
+                "status": err.code,
+                "Content-Type": "application/x-amz-json-1.0",
+                "x-amzn-ErrorType": inj.code,
+            }
             return err.code, headers, err.description
     return _ORIGINALS["call_action"](self)
 
@@ -555,7 +577,12 @@ def _targets_transact(self) -> list[tuple[str, dict]]:
         for op, spec in entry.items():
             if op == "Put":
                 table = self.dynamodb_backend.get_table(spec["TableName"])
-                out.append((spec["TableName"], {k: spec["Item"][k] for k in FidelityState.key_names(table)}))
+                out.append(
+                    (
+                        spec["TableName"],
+                        {k: spec["Item"][k] for k in FidelityState.key_names(table)},
+                    )
+                )
             elif op in ("Update", "Delete"):
                 out.append((spec["TableName"], dict(spec["Key"])))
     return out
@@ -611,7 +638,8 @@ def _partiql(name: str) -> Callable:
         st = STATE
         original = _ORIGINALS[name]
         statements = [self.body.get("Statement", "")] + [
-            s.get("Statement", "") for s in (self.body.get("Statements") or self.body.get("TransactStatements") or [])
+            s.get("Statement", "")
+            for s in (self.body.get("Statements") or self.body.get("TransactStatements") or [])
         ]
         if st is None or all(s.strip().upper().startswith("SELECT") for s in statements if s):
             return original(self)
@@ -627,7 +655,9 @@ def _partiql(name: str) -> Callable:
                 for kid in set(old_items) | set(new_items):
                     old, new = old_items.get(kid), new_items.get(kid)
                     if old != new:
-                        st.history.record(st.table_id(table), key_of(new or old, names), ts, old, new)
+                        st.history.record(
+                            st.table_id(table), key_of(new or old, names), ts, old, new
+                        )
         return result
 
     handler.__name__ = name
@@ -685,12 +715,16 @@ def _update_continuous_backups(self):
             table = self.dynamodb_backend.get_table(self.body["TableName"])
         except Exception:  # noqa: BLE001
             return _ORIGINALS["update_continuous_backups"](self)
-        was = table.continuous_backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"]
+        was = table.continuous_backups["PointInTimeRecoveryDescription"][
+            "PointInTimeRecoveryStatus"
+        ]
         _ORIGINALS["update_continuous_backups"](self)
         pitr = table.continuous_backups["PointInTimeRecoveryDescription"]
         if pitr["PointInTimeRecoveryStatus"] == "ENABLED" and was != "ENABLED":
             pitr["EarliestRestorableDateTime"] = st.clock.now().timestamp()
-        return ActionResult({"ContinuousBackupsDescription": _continuous_backups_description(st, table)})
+        return ActionResult(
+            {"ContinuousBackupsDescription": _continuous_backups_description(st, table)}
+        )
 
 
 def _describe_continuous_backups(self):
@@ -699,7 +733,9 @@ def _describe_continuous_backups(self):
         table = self.dynamodb_backend.get_table(self.body["TableName"])
     except Exception:  # noqa: BLE001
         return _ORIGINALS["describe_continuous_backups"](self)
-    return ActionResult({"ContinuousBackupsDescription": _continuous_backups_description(st, table)})
+    return ActionResult(
+        {"ContinuousBackupsDescription": _continuous_backups_description(st, table)}
+    )
 
 
 def _fingerprint(body: dict[str, Any]) -> dict[str, Any]:
@@ -710,7 +746,8 @@ def _fingerprint(body: dict[str, Any]) -> dict[str, Any]:
     spec = fp.get("IncrementalExportSpecification")
     if isinstance(spec, dict):
         fp["IncrementalExportSpecification"] = {
-            k: (to_micros(as_utc(v)) if k in ("ExportFromTime", "ExportToTime") else v) for k, v in spec.items()
+            k: (to_micros(as_utc(v)) if k in ("ExportFromTime", "ExportToTime") else v)
+            for k, v in spec.items()
         }
     fp.setdefault("ExportFormat", "DYNAMODB_JSON")
     fp.setdefault("ExportType", "FULL_EXPORT")
@@ -732,23 +769,31 @@ def _export_table_to_point_in_time(self):
         raise _validation(f"Invalid TableArn: {table_arn!r} is not a valid DynamoDB table ARN")
     bucket = body.get("S3Bucket")
     if not bucket:
-        raise _validation("1 validation error detected: Value at 's3Bucket' failed to satisfy constraint: "
-                          "Member must not be null")
+        raise _validation(
+            "1 validation error detected: Value at 's3Bucket' failed to satisfy constraint: "
+            "Member must not be null"
+        )
     prefix = body.get("S3Prefix")
     if prefix is not None and prefix == "":
         raise _validation("S3Prefix must not be empty")
     fmt = body.get("ExportFormat", "DYNAMODB_JSON")
     if fmt not in ("DYNAMODB_JSON", "ION"):
-        raise _validation(f"1 validation error detected: Value '{fmt}' at 'exportFormat' failed to satisfy "
-                          "constraint: Member must satisfy enum value set: [ION, DYNAMODB_JSON]")
+        raise _validation(
+            f"1 validation error detected: Value '{fmt}' at 'exportFormat' failed to satisfy "
+            "constraint: Member must satisfy enum value set: [ION, DYNAMODB_JSON]"
+        )
     export_type = body.get("ExportType", "FULL_EXPORT")
     if export_type not in ("FULL_EXPORT", "INCREMENTAL_EXPORT"):
-        raise _validation(f"1 validation error detected: Value '{export_type}' at 'exportType' failed to "
-                          "satisfy constraint: Member must satisfy enum value set: [FULL_EXPORT, INCREMENTAL_EXPORT]")
+        raise _validation(
+            f"1 validation error detected: Value '{export_type}' at 'exportType' failed to "
+            "satisfy constraint: Member must satisfy enum value set: [FULL_EXPORT, INCREMENTAL_EXPORT]"
+        )
     sse = body.get("S3SseAlgorithm") or "AES256"
     if sse not in ("AES256", "KMS"):
-        raise _validation(f"1 validation error detected: Value '{sse}' at 's3SseAlgorithm' failed to satisfy "
-                          "constraint: Member must satisfy enum value set: [KMS, AES256]")
+        raise _validation(
+            f"1 validation error detected: Value '{sse}' at 's3SseAlgorithm' failed to satisfy "
+            "constraint: Member must satisfy enum value set: [KMS, AES256]"
+        )
     token = body.get("ClientToken")
     if token == "":
         raise _validation("ClientToken must not be empty")
@@ -776,13 +821,19 @@ def _export_table_to_point_in_time(self):
             raise ddb_error("TableNotFoundException", f"Table not found: {table_arn}")
         window = st.pitr_window(table)
         if window is None:
-            raise ddb_error("PointInTimeRecoveryUnavailableException",
-                            f"Point in time recovery is not enabled for table '{table_name}'")
+            raise ddb_error(
+                "PointInTimeRecoveryUnavailableException",
+                f"Point in time recovery is not enabled for table '{table_name}'",
+            )
         earliest, latest = window
 
         export_time = from_time = to_time = view = None
         if export_type == "FULL_EXPORT":
-            export_time = as_utc(body["ExportTime"]) if body.get("ExportTime") is not None else min(now, latest)
+            export_time = (
+                as_utc(body["ExportTime"])
+                if body.get("ExportTime") is not None
+                else min(now, latest)
+            )
             if export_time < earliest or export_time > latest:
                 raise ddb_error(
                     "InvalidExportTimeException",
@@ -792,22 +843,32 @@ def _export_table_to_point_in_time(self):
         else:
             spec = body.get("IncrementalExportSpecification") or {}
             if spec.get("ExportFromTime") is None:
-                raise _validation("IncrementalExportSpecification.ExportFromTime is required for INCREMENTAL_EXPORT")
+                raise _validation(
+                    "IncrementalExportSpecification.ExportFromTime is required for INCREMENTAL_EXPORT"
+                )
             from_time = as_utc(spec["ExportFromTime"])
-            to_time = as_utc(spec["ExportToTime"]) if spec.get("ExportToTime") is not None else latest
+            to_time = (
+                as_utc(spec["ExportToTime"]) if spec.get("ExportToTime") is not None else latest
+            )
             view = spec.get("ExportViewType") or "NEW_AND_OLD_IMAGES"
             if view not in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES"):
-                raise _validation(f"1 validation error detected: Value '{view}' at "
-                                  "'incrementalExportSpecification.exportViewType' failed to satisfy constraint: "
-                                  "Member must satisfy enum value set: [NEW_AND_OLD_IMAGES, NEW_IMAGE]")
+                raise _validation(
+                    f"1 validation error detected: Value '{view}' at "
+                    "'incrementalExportSpecification.exportViewType' failed to satisfy constraint: "
+                    "Member must satisfy enum value set: [NEW_AND_OLD_IMAGES, NEW_IMAGE]"
+                )
             if from_time >= to_time:
-                raise ddb_error("InvalidExportTimeException",
-                                "Incremental export period from time should not be greater or equal to "
-                                "incremental export period to time")
+                raise ddb_error(
+                    "InvalidExportTimeException",
+                    "Incremental export period from time should not be greater or equal to "
+                    "incremental export period to time",
+                )
             if not (MIN_INCREMENTAL <= to_time - from_time <= MAX_INCREMENTAL):
-                raise ddb_error("InvalidExportTimeException",
-                                "Difference between export period from time and export period to time should be "
-                                "at least 15 minutes and at most 24 hours")
+                raise ddb_error(
+                    "InvalidExportTimeException",
+                    "Difference between export period from time and export period to time should be "
+                    "at least 15 minutes and at most 24 hours",
+                )
             if from_time < earliest or to_time > latest:
                 raise ddb_error(
                     "InvalidExportTimeException",
@@ -866,8 +927,10 @@ def _list_exports(self):
     account, region = self.current_account, self.region
     max_results = body.get("MaxResults") or 25
     if not 1 <= int(max_results) <= 25:
-        raise _validation("1 validation error detected: Value at 'maxResults' failed to satisfy constraint: "
-                          "Member must have value between 1 and 25")
+        raise _validation(
+            "1 validation error detected: Value at 'maxResults' failed to satisfy constraint: "
+            "Member must have value between 1 and 25"
+        )
     table_arn = body.get("TableArn")
     offset = 0
     if body.get("NextToken"):
@@ -882,8 +945,11 @@ def _list_exports(self):
     backend = self.dynamodb_backend
     live_ids = {FidelityState.table_id(t) for t in list(backend.tables.values())}
     jobs = [
-        j for j in list(st.exports.values())
-        if j.account == account and j.region == region and j.table_id in live_ids
+        j
+        for j in list(st.exports.values())
+        if j.account == account
+        and j.region == region
+        and j.table_id in live_ids
         and (table_arn is None or j.table_arn == table_arn)
     ]
     jobs.sort(key=lambda j: (j.start_time, j.export_id), reverse=True)  # newest first, as AWS

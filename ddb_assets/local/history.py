@@ -8,8 +8,9 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 Image = dict[str, Any]  # DynamoDB JSON wire form: {"pk": {"S": "a"}, "b": {"B": "<base64>"}}
 
@@ -92,7 +93,7 @@ class WriteHistory:
         with self._lock:
             table = self._tables.get(table_id, {})
             out: list[Image] = []
-            for kid, events in table.items():
+            for events in table.values():
                 ev = self._last_before(events, at_micros, inclusive=True)
                 if ev is not None and ev[2] is not None:
                     out.append(ev[2])

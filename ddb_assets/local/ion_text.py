@@ -81,7 +81,7 @@ def _b64(value: Any) -> str:
 
 def ion_value(attr: dict[str, Any]) -> str:
     """One DynamoDB attribute value (``{"S": "x"}`` etc., B as base64 text) as Ion text."""
-    (tag, value), = attr.items()
+    ((tag, value),) = attr.items()
     if tag == "S":
         return ion_string(value)
     if tag == "N":

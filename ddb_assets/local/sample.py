@@ -3,19 +3,44 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 MENUS = [
-    "maguro", "salmon", "hamachi", "ebi", "ika", "tamago", "uni", "ikura", "anago", "kappa_maki",
+    "maguro",
+    "salmon",
+    "hamachi",
+    "ebi",
+    "ika",
+    "tamago",
+    "uni",
+    "ikura",
+    "anago",
+    "kappa_maki",
 ]
 PRICES = {
-    "maguro": "3.5", "salmon": "2.75", "hamachi": "3.25", "ebi": "2.5", "ika": "2", "tamago": "1.5",
-    "uni": "6.8", "ikura": "5.25", "anago": "4", "kappa_maki": "1.25",
+    "maguro": "3.5",
+    "salmon": "2.75",
+    "hamachi": "3.25",
+    "ebi": "2.5",
+    "ika": "2",
+    "tamago": "1.5",
+    "uni": "6.8",
+    "ikura": "5.25",
+    "anago": "4",
+    "kappa_maki": "1.25",
 }
 TOPPINGS = ["wasabi", "ginger", "shiso", "negi", "ponzu", "mayo"]
-NOTES = ["no wasabi", "extra ginger, please", 'say "itadakimasu"', "アレルギー: えび", "line1\nline2", ""]
+NOTES = [
+    "no wasabi",
+    "extra ginger, please",
+    'say "itadakimasu"',
+    "アレルギー: えび",
+    "line1\nline2",
+    "",
+]
 JST = timezone(timedelta(hours=9))
 
 
@@ -27,7 +52,9 @@ def _iso(dt: datetime, rng: random.Random) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
-def sample_items(n_items: int = 3000, seed: int = 7, days: int = 3, now: datetime | None = None) -> list[dict[str, Any]]:
+def sample_items(
+    n_items: int = 3000, seed: int = 7, days: int = 3, now: datetime | None = None
+) -> list[dict[str, Any]]:
     """The items ``create_sample_table`` writes, in plain Python form (Decimal, set, bytes...)."""
     rng = random.Random(seed)
     now = now or datetime.now(timezone.utc)
@@ -59,9 +86,15 @@ def sample_items(n_items: int = 3000, seed: int = 7, days: int = 3, now: datetim
         if rng.random() < 0.1:
             item["note"] = rng.choice(NOTES)
         if rng.random() < 0.2:
-            item["options"] = {"wasabi": rng.random() < 0.7, "size": rng.choice(["regular", "large"])}
+            item["options"] = {
+                "wasabi": rng.random() < 0.7,
+                "size": rng.choice(["regular", "large"]),
+            }
         if rng.random() < 0.1:
-            item["extras"] = [rng.choice(["miso_soup", "tea", "edamame"]), Decimal(rng.randint(1, 3))]
+            item["extras"] = [
+                rng.choice(["miso_soup", "tea", "edamame"]),
+                Decimal(rng.randint(1, 3)),
+            ]
         if rng.random() < 0.05:
             item["coupon"] = None
         items.append(item)
@@ -109,8 +142,9 @@ def create_sample_table(
     return items
 
 
-def seed_sample_tables(stack, tables, *, n_items: int = 3000,
-                       log: Callable[[str], None] = print) -> dict[str, list[dict[str, Any]]]:
+def seed_sample_tables(
+    stack, tables, *, n_items: int = 3000, log: Callable[[str], None] = print
+) -> dict[str, list[dict[str, Any]]]:
     """Fill a ``LocalAWS`` stack for the demo and ``ddb-assets dev``: per configured table,
     its export bucket and the sample order log; returns the items written per table.
 
@@ -127,10 +161,17 @@ def seed_sample_tables(stack, tables, *, n_items: int = 3000,
             buckets.add(t.s3_bucket)
         stack.set_now(now - timedelta(days=4))
         try:
-            written[t.name] = create_sample_table(ddb, table_name=t.source_table, n_items=n_items,
-                                                  days=3, now=now - timedelta(days=1, hours=1))
+            written[t.name] = create_sample_table(
+                ddb,
+                table_name=t.source_table,
+                n_items=n_items,
+                days=3,
+                now=now - timedelta(days=1, hours=1),
+            )
         finally:
             stack.reset_clock()
-        log(f"DynamoDB table {t.source_table}: {len(written[t.name])} sample items; "
-            f"exports go to s3://{t.s3_bucket}/{t.s3_prefix}/")
+        log(
+            f"DynamoDB table {t.source_table}: {len(written[t.name])} sample items; "
+            f"exports go to s3://{t.s3_bucket}/{t.s3_prefix}/"
+        )
     return written

@@ -42,7 +42,9 @@ class LocalAWS:
         reset: bool = True,
     ) -> None:
         self._port = port
-        self.export_seconds = _default_export_seconds() if export_seconds is None else float(export_seconds)
+        self.export_seconds = (
+            _default_export_seconds() if export_seconds is None else float(export_seconds)
+        )
         self.region = region
         self.items_per_file = items_per_file
         self.pitr_lag_seconds = pitr_lag_seconds
@@ -56,7 +58,7 @@ class LocalAWS:
         self._old_log_level: int | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
-    def start(self) -> "LocalAWS":
+    def start(self) -> LocalAWS:
         if self._server is not None:
             return self
         from moto.server import ThreadedMotoServer
@@ -84,7 +86,9 @@ class LocalAWS:
         self._endpoint = f"http://{host}:{port}"
         state.endpoint = self._endpoint
         if self._reset:
-            req = urllib.request.Request(f"{self._endpoint}/moto-api/reset", data=b"", method="POST")
+            req = urllib.request.Request(
+                f"{self._endpoint}/moto-api/reset", data=b"", method="POST"
+            )
             urllib.request.urlopen(req, timeout=10).read()
         return self
 
@@ -102,7 +106,7 @@ class LocalAWS:
                 logging.getLogger("werkzeug").setLevel(self._old_log_level)
                 self._old_log_level = None
 
-    def __enter__(self) -> "LocalAWS":
+    def __enter__(self) -> LocalAWS:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -144,7 +148,9 @@ class LocalAWS:
         params.update(kwargs)
         return boto3.session.Session().client(service, **params)
 
-    def configure(self, *, export_seconds: float | None = None, items_per_file: int | None = None) -> None:
+    def configure(
+        self, *, export_seconds: float | None = None, items_per_file: int | None = None
+    ) -> None:
         """Change the IN_PROGRESS duration / data-file split for exports requested from now on."""
         if export_seconds is not None:
             self.export_seconds = float(export_seconds)
@@ -213,7 +219,9 @@ def serve_forever(
 ) -> None:
     """Run the local stack in the foreground until SIGINT/SIGTERM, then stop it cleanly."""
     stop = threading.Event()
-    stack = LocalAWS(port=port, export_seconds=export_seconds, region=region, items_per_file=items_per_file)
+    stack = LocalAWS(
+        port=port, export_seconds=export_seconds, region=region, items_per_file=items_per_file
+    )
     previous = {}
 
     def _handler(signum, frame):  # noqa: ARG001
@@ -223,8 +231,13 @@ def serve_forever(
         previous[sig] = signal.signal(sig, _handler)
     try:
         with stack:
-            print(f"Local AWS stack (moto + DynamoDB export fidelity) on {stack.endpoint}", flush=True)
-            print(f"Exports stay IN_PROGRESS for {stack.export_seconds:g}s. Point clients at it with:", flush=True)
+            print(
+                f"Local AWS stack (moto + DynamoDB export fidelity) on {stack.endpoint}", flush=True
+            )
+            print(
+                f"Exports stay IN_PROGRESS for {stack.export_seconds:g}s. Point clients at it with:",
+                flush=True,
+            )
             for key, value in stack.env().items():
                 print(f"export {key}={value}", flush=True)
             print("Press Ctrl+C to stop.", flush=True)

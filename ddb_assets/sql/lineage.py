@@ -6,7 +6,7 @@ Feeds ``dagster/column_lineage``. Built on sqlglot's optimizer (``qualify``) and
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import sqlglot
 from sqlglot import exp
@@ -32,9 +32,13 @@ def strip_database(tree: exp.Expression, database: str | None) -> exp.Expression
     return tree
 
 
-def column_lineage(sql: str | exp.Expression, schema: Mapping[str, Mapping[str, str]],
-                   *, database: str | None = None,
-                   dialect: str = "athena") -> dict[str, list[tuple[str, str]]]:
+def column_lineage(
+    sql: str | exp.Expression,
+    schema: Mapping[str, Mapping[str, str]],
+    *,
+    database: str | None = None,
+    dialect: str = "athena",
+) -> dict[str, list[tuple[str, str]]]:
     """``{output_column: [(upstream_table, upstream_column), ...]}`` for a SELECT.
 
     ``schema`` maps table name → column → type for every table the SELECT reads (needed to
@@ -44,11 +48,11 @@ def column_lineage(sql: str | exp.Expression, schema: Mapping[str, Mapping[str, 
     """
     tree = sqlglot.parse_one(sql, read=dialect) if isinstance(sql, str) else sql.copy()
     tree = strip_database(tree, database)
-    lowered = {str(t).lower(): {str(c).lower(): ty for c, ty in cols.items()}
-               for t, cols in schema.items()}
+    lowered = {
+        str(t).lower(): {str(c).lower(): ty for c, ty in cols.items()} for t, cols in schema.items()
+    }
     try:
-        qualified = qualify(tree, schema=lowered, dialect=dialect,
-                            validate_qualify_columns=False)
+        qualified = qualify(tree, schema=lowered, dialect=dialect, validate_qualify_columns=False)
         scope = build_scope(qualified)
     except SqlglotError as exc:
         raise LineageError(f"cannot resolve the SELECT's columns: {exc}") from exc
@@ -57,8 +61,9 @@ def column_lineage(sql: str | exp.Expression, schema: Mapping[str, Mapping[str, 
     result: dict[str, list[tuple[str, str]]] = {}
     for name in qualified.named_selects:
         try:
-            node = _sqlglot_lineage(name, qualified, schema=lowered, dialect=dialect,
-                                    scope=scope, copy=True)
+            node = _sqlglot_lineage(
+                name, qualified, schema=lowered, dialect=dialect, scope=scope, copy=True
+            )
         except SqlglotError as exc:
             raise LineageError(f"column {name!r}: {exc}") from exc
         pairs: set[tuple[str, str]] = set()

@@ -16,11 +16,11 @@ from sqlglot import exp
 class TableRef:
     """One reference to a table in the SQL text (CTE names excluded)."""
 
-    name: str                 # table name as written, lower-cased (Athena folds case)
-    db: str | None            # database qualifier, if written (``db.table``)
-    catalog: str | None       # catalog qualifier, if written (``awsdatacatalog.db.table``)
-    line: int                 # 1-based line of the table name in the SQL text
-    col: int                  # 1-based column where the name ends (sqlglot's position)
+    name: str  # table name as written, lower-cased (Athena folds case)
+    db: str | None  # database qualifier, if written (``db.table``)
+    catalog: str | None  # catalog qualifier, if written (``awsdatacatalog.db.table``)
+    line: int  # 1-based line of the table name in the SQL text
+    col: int  # 1-based column where the name ends (sqlglot's position)
 
     @property
     def qualified_name(self) -> str:
@@ -51,8 +51,15 @@ def table_refs_of(tree: exp.Expression) -> list[TableRef]:
         if db is None and name in _cte_names_in_scope(table):
             continue
         meta = table.this.meta
-        refs.append(TableRef(name=name, db=db, catalog=catalog,
-                             line=int(meta.get("line", 1)), col=int(meta.get("col", 0))))
+        refs.append(
+            TableRef(
+                name=name,
+                db=db,
+                catalog=catalog,
+                line=int(meta.get("line", 1)),
+                col=int(meta.get("col", 0)),
+            )
+        )
     refs.sort(key=lambda r: (r.line, r.col))
     return refs
 

@@ -43,7 +43,8 @@ Known differences left (not translated)
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -156,8 +157,9 @@ def prepare_duckdb_connection(con: Any) -> Any:
     return con
 
 
-def athena_to_duckdb(sql: str, schema: Mapping[str, Mapping[str, str]] | None = None,
-                     *, pretty: bool = False) -> str:
+def athena_to_duckdb(
+    sql: str, schema: Mapping[str, Mapping[str, str]] | None = None, *, pretty: bool = False
+) -> str:
     """Translate Athena SQL (one or more statements) to DuckDB SQL with the same meaning.
 
     ``schema`` (``{table: {column: athena_type}}``) is optional; with it, column types are
@@ -177,8 +179,11 @@ def athena_to_duckdb(sql: str, schema: Mapping[str, Mapping[str, str]] | None = 
         tree = _annotate(tree, schema)
         tree = _rewrite(tree)
         try:
-            out.append(tree.sql(dialect="duckdb", pretty=pretty,
-                                unsupported_level=sqlglot.ErrorLevel.RAISE))
+            out.append(
+                tree.sql(
+                    dialect="duckdb", pretty=pretty, unsupported_level=sqlglot.ErrorLevel.RAISE
+                )
+            )
         except SqlglotError as exc:
             raise TranspileError(f"cannot express in DuckDB: {exc}") from exc
     return ";\n".join(out)
@@ -188,16 +193,23 @@ def athena_to_duckdb(sql: str, schema: Mapping[str, Mapping[str, str]] | None = 
 # Type annotation
 
 
-def _annotate(tree: exp.Expression, schema: Mapping[str, Mapping[str, str]] | None) -> exp.Expression:
+def _annotate(
+    tree: exp.Expression, schema: Mapping[str, Mapping[str, str]] | None
+) -> exp.Expression:
     from sqlglot.optimizer.annotate_types import annotate_types
 
     if schema:
         try:
             from sqlglot.optimizer.qualify import qualify
 
-            qualified = qualify(tree.copy(), schema=_lower_schema(schema), dialect="athena",
-                                validate_qualify_columns=False, quote_identifiers=True,
-                                identify=False)
+            qualified = qualify(
+                tree.copy(),
+                schema=_lower_schema(schema),
+                dialect="athena",
+                validate_qualify_columns=False,
+                quote_identifiers=True,
+                identify=False,
+            )
             return annotate_types(qualified, schema=_lower_schema(schema), dialect="athena")
         except SqlglotError:
             pass
@@ -208,8 +220,9 @@ def _annotate(tree: exp.Expression, schema: Mapping[str, Mapping[str, str]] | No
 
 
 def _lower_schema(schema: Mapping[str, Mapping[str, str]]) -> dict:
-    return {str(t).lower(): {str(c).lower(): ty for c, ty in cols.items()}
-            for t, cols in schema.items()}
+    return {
+        str(t).lower(): {str(c).lower(): ty for c, ty in cols.items()} for t, cols in schema.items()
+    }
 
 
 def _type_of(node: exp.Expression) -> exp.DataType.Type:
@@ -281,7 +294,9 @@ def _from_iso8601_timestamp(node: exp.FromISO8601Timestamp) -> exp.Expression:
     return _dd(
         "date_trunc('millisecond', CASE WHEN regexp_matches(__x__, '" + _HAS_OFFSET_RE + "') "
         "THEN CAST(__x__ AS TIMESTAMPTZ) ELSE timezone('UTC', CAST(__x__ AS TIMESTAMP)) END)",
-        "TIMESTAMPTZ", x=node.this)
+        "TIMESTAMPTZ",
+        x=node.this,
+    )
 
 
 def _from_iso8601_date(node: exp.Expression) -> exp.Expression:
@@ -324,8 +339,9 @@ def _format_datetime(node: exp.Anonymous) -> exp.Expression:
     pattern = args[1]
     if not (isinstance(pattern, exp.Literal) and pattern.is_string):
         raise TranspileError("format_datetime: only a literal pattern can be translated for DuckDB")
-    return _fn("strftime", _utc_wall_clock(args[0]),
-               exp.Literal.string(joda_to_strftime(pattern.this)))
+    return _fn(
+        "strftime", _utc_wall_clock(args[0]), exp.Literal.string(joda_to_strftime(pattern.this))
+    )
 
 
 def _to_wall_clock(ts: exp.Expression, zone: exp.Expression) -> exp.Expression:
@@ -333,8 +349,9 @@ def _to_wall_clock(ts: exp.Expression, zone: exp.Expression) -> exp.Expression:
     if t == _TZ:
         return _dd("timezone(__z__, __x__)", "TIMESTAMP", z=zone, x=ts)
     if t in _NAIVE_TS or t == _DATE:
-        return _dd("timezone(__z__, timezone('UTC', CAST(__x__ AS TIMESTAMP)))", "TIMESTAMP",
-                   z=zone, x=ts)
+        return _dd(
+            "timezone(__z__, timezone('UTC', CAST(__x__ AS TIMESTAMP)))", "TIMESTAMP", z=zone, x=ts
+        )
     # Unknown type: a naive value becomes an instant in the session zone (UTC once prepared).
     return _dd("timezone(__z__, CAST(__x__ AS TIMESTAMPTZ))", "TIMESTAMP", z=zone, x=ts)
 
@@ -366,7 +383,10 @@ def _to_iso8601(node: exp.Anonymous) -> exp.Expression:
     return _dd(
         "CASE typeof(__x__) WHEN 'DATE' THEN strftime(__x__, '%Y-%m-%d') "
         f"WHEN 'TIMESTAMP WITH TIME ZONE' THEN strftime(timezone('UTC', __x__), {_ISO_TS}) || 'Z' "
-        f"ELSE strftime(__x__, {_ISO_TS}) END", "VARCHAR", x=x)
+        f"ELSE strftime(__x__, {_ISO_TS}) END",
+        "VARCHAR",
+        x=x,
+    )
 
 
 def _approx_distinct(node: exp.ApproxDistinct) -> exp.Expression:
@@ -375,8 +395,10 @@ def _approx_distinct(node: exp.ApproxDistinct) -> exp.Expression:
 
 def _approx_quantile(node: exp.ApproxQuantile) -> exp.Expression:
     if node.args.get("weight") is not None:
-        raise TranspileError("approx_percentile with a weight has no DuckDB equivalent; "
-                             "drop the weight or compute it in a CTE")
+        raise TranspileError(
+            "approx_percentile with a weight has no DuckDB equivalent; "
+            "drop the weight or compute it in a CTE"
+        )
     if node.args.get("accuracy") is not None:
         pass  # an accuracy only loosens Trino's bound; the exact answer is within it
     return _fn("quantile_disc", node.this, node.args["quantile"])
@@ -389,15 +411,23 @@ def _map_agg(node: exp.Anonymous) -> exp.Expression:
     pairs = "list({'k': __k__, 'v': __v__}) FILTER (WHERE __k__ IS NOT NULL)"
     return _dd(
         f"map_from_entries(list_filter({pairs}, lambda e, i: "
-        f"list_position(list_transform({pairs}, lambda p: p.k), e.k) = i))", k=k, v=v)
+        f"list_position(list_transform({pairs}, lambda p: p.k), e.k) = i))",
+        k=k,
+        v=v,
+    )
 
 
 def _json_extract_scalar(node: exp.JSONExtractScalar) -> exp.Expression:
     path = node.expression
     path_sql = path.sql(dialect="duckdb") if isinstance(path, exp.Expression) else str(path)
     path_lit = sqlglot.parse_one(path_sql, read="duckdb")
-    return _dd("CASE WHEN json_type(__j__, __p__) IN ('OBJECT', 'ARRAY') THEN NULL ELSE __e__ END",
-               "VARCHAR", j=node.this, p=path_lit, e=node.copy())
+    return _dd(
+        "CASE WHEN json_type(__j__, __p__) IN ('OBJECT', 'ARRAY') THEN NULL ELSE __e__ END",
+        "VARCHAR",
+        j=node.this,
+        p=path_lit,
+        e=node.copy(),
+    )
 
 
 def _cardinality(node: exp.ArraySize) -> exp.Expression:
@@ -430,12 +460,16 @@ def _try_cast(node: exp.TryCast) -> exp.Expression | None:
         return _dd(float_branch, x=x)
     if t != _UNKNOWN:
         return None
-    return _dd(f"CASE WHEN typeof(__x__) = 'VARCHAR' THEN {varchar_branch} "
-               f"WHEN typeof(__x__) IN ('DOUBLE', 'FLOAT') THEN {float_branch} "
-               f"ELSE TRY_CAST(__x__ AS {to_sql}) END", x=x)
+    return _dd(
+        f"CASE WHEN typeof(__x__) = 'VARCHAR' THEN {varchar_branch} "
+        f"WHEN typeof(__x__) IN ('DOUBLE', 'FLOAT') THEN {float_branch} "
+        f"ELSE TRY_CAST(__x__ AS {to_sql}) END",
+        x=x,
+    )
 
 
 # -- UNNEST ------------------------------------------------------------------------------
+
 
 def _unnest_kind(arg: exp.Expression, n_args: int, n_cols: int) -> tuple[str, int]:
     """('map', 2) | ('rows', n_fields) | ('array', 1) for one UNNEST argument."""
@@ -468,8 +502,14 @@ def _unnest(node: exp.Unnest) -> exp.Expression | None:
     alias = node.args.get("alias")
     cols = list(alias.columns) if alias is not None else []
     offset = node.args.get("offset")
-    kinds = [_unnest_kind(a, len(args), len(cols) - (1 if offset and not isinstance(
-        offset, exp.Expression) else 0)) for a in args]
+    kinds = [
+        _unnest_kind(
+            a,
+            len(args),
+            len(cols) - (1 if offset and not isinstance(offset, exp.Expression) else 0),
+        )
+        for a in args
+    ]
     if len(args) == 1 and kinds[0][0] == "array":
         return None  # DuckDB's own UNNEST (and WITH ORDINALITY) means the same
     selects: list[exp.Expression] = []
@@ -497,9 +537,12 @@ def _unnest(node: exp.Unnest) -> exp.Expression | None:
     width = sum(n for _, n in kinds) + (1 if offset else 0)
     if names and len(names) != width:
         raise TranspileError(f"UNNEST gives {width} columns but is aliased with {len(names)} names")
-    table_alias = exp.TableAlias(this=(alias.this.copy() if alias is not None and alias.this
-                                       else exp.to_identifier("_unnest")),
-                                 columns=names)
+    table_alias = exp.TableAlias(
+        this=(
+            alias.this.copy() if alias is not None and alias.this else exp.to_identifier("_unnest")
+        ),
+        columns=names,
+    )
     select = exp.Select(expressions=selects)
     if isinstance(parent, exp.From):
         return exp.Subquery(this=select, alias=table_alias)
@@ -509,8 +552,13 @@ def _unnest(node: exp.Unnest) -> exp.Expression | None:
 # -- JSON --------------------------------------------------------------------------------
 
 _JSON = exp.DataType.Type.JSON
-_VARCHARS = {exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT, exp.DataType.Type.CHAR,
-             exp.DataType.Type.NVARCHAR, exp.DataType.Type.NCHAR}
+_VARCHARS = {
+    exp.DataType.Type.VARCHAR,
+    exp.DataType.Type.TEXT,
+    exp.DataType.Type.CHAR,
+    exp.DataType.Type.NVARCHAR,
+    exp.DataType.Type.NCHAR,
+}
 
 
 def _is_json(x: exp.Expression) -> bool | None:
@@ -523,16 +571,29 @@ def _is_json(x: exp.Expression) -> bool | None:
     if t == _JSON:
         return True
     if t in (_UNKNOWN, exp.DataType.Type.NULL):
-        return None if isinstance(x, (exp.Column, exp.Anonymous, exp.Dot, exp.Bracket,
-                                      exp.Func, exp.Paren)) else False
+        return (
+            None
+            if isinstance(x, (exp.Column, exp.Anonymous, exp.Dot, exp.Bracket, exp.Func, exp.Paren))
+            else False
+        )
     return False
 
 
 def _json_scalar_text(x: exp.Expression, *, try_: bool) -> exp.Expression:
-    fail = "NULL" if try_ else ("error('INVALID_CAST_ARGUMENT: Cannot cast ' || CAST(__j__ AS VARCHAR) "
-                                "|| ' to varchar')")
-    return _dd(f"CASE WHEN json_type(__j__) IN ('ARRAY', 'OBJECT') THEN {fail} "
-               "ELSE json_extract_string(__j__, '$') END", "VARCHAR", j=x)
+    fail = (
+        "NULL"
+        if try_
+        else (
+            "error('INVALID_CAST_ARGUMENT: Cannot cast ' || CAST(__j__ AS VARCHAR) "
+            "|| ' to varchar')"
+        )
+    )
+    return _dd(
+        f"CASE WHEN json_type(__j__) IN ('ARRAY', 'OBJECT') THEN {fail} "
+        "ELSE json_extract_string(__j__, '$') END",
+        "VARCHAR",
+        j=x,
+    )
 
 
 def _cast_json_to_varchar(node: exp.Cast, *, try_: bool) -> exp.Expression | None:
@@ -547,8 +608,13 @@ def _cast_json_to_varchar(node: exp.Cast, *, try_: bool) -> exp.Expression | Non
         return _json_scalar_text(x, try_=try_)
     as_json = _dd("CAST(__x__ AS JSON)", "JSON", x=x)
     plain = node.copy()
-    return _dd("CASE WHEN typeof(__x__) = 'JSON' THEN __s__ ELSE __p__ END", "VARCHAR",
-               x=x, s=_json_scalar_text(as_json, try_=try_), p=plain)
+    return _dd(
+        "CASE WHEN typeof(__x__) = 'JSON' THEN __s__ ELSE __p__ END",
+        "VARCHAR",
+        x=x,
+        s=_json_scalar_text(as_json, try_=try_),
+        p=plain,
+    )
 
 
 def _cast(node: exp.Cast) -> exp.Expression | None:
@@ -564,22 +630,31 @@ def _json_array_length(node: exp.Anonymous) -> exp.Expression:
     if len(node.expressions) != 1:
         raise TranspileError("json_array_length takes one argument")
     # one flat CASE: DuckDB folds a nested CASE of constants and would fail on bad JSON
-    return _dd("CASE WHEN NOT json_valid(__j__) THEN NULL WHEN json_type(__j__) = 'ARRAY' "
-               "THEN CAST(json_array_length(__j__) AS BIGINT) END", "BIGINT",
-               j=node.expressions[0])
+    return _dd(
+        "CASE WHEN NOT json_valid(__j__) THEN NULL WHEN json_type(__j__) = 'ARRAY' "
+        "THEN CAST(json_array_length(__j__) AS BIGINT) END",
+        "BIGINT",
+        j=node.expressions[0],
+    )
 
 
 def _json_size(node: exp.Anonymous) -> exp.Expression:
     if len(node.expressions) != 2:
         raise TranspileError("json_size takes (json, path)")
     j, p = node.expressions
-    return _dd("CASE WHEN json_type(__j__, __p__) IS NULL THEN NULL "
-               "WHEN json_type(__j__, __p__) = 'OBJECT' THEN CAST(len(json_keys(__j__, __p__)) AS BIGINT) "
-               "WHEN json_type(__j__, __p__) = 'ARRAY' THEN CAST(json_array_length(__j__, __p__) AS BIGINT) "
-               "ELSE CAST(0 AS BIGINT) END", "BIGINT", j=j, p=p)
+    return _dd(
+        "CASE WHEN json_type(__j__, __p__) IS NULL THEN NULL "
+        "WHEN json_type(__j__, __p__) = 'OBJECT' THEN CAST(len(json_keys(__j__, __p__)) AS BIGINT) "
+        "WHEN json_type(__j__, __p__) = 'ARRAY' THEN CAST(json_array_length(__j__, __p__) AS BIGINT) "
+        "ELSE CAST(0 AS BIGINT) END",
+        "BIGINT",
+        j=j,
+        p=p,
+    )
 
 
 # -- Lambdas -----------------------------------------------------------------------------
+
 
 def _lambda_body(lam: exp.Expression, values: list[exp.Expression]) -> exp.Expression:
     """The body of ``lam`` with its parameters replaced by ``values``."""
@@ -587,14 +662,19 @@ def _lambda_body(lam: exp.Expression, values: list[exp.Expression]) -> exp.Expre
         raise TranspileError(f"expected a lambda, got {lam.sql('athena')}")
     params = [p.name for p in lam.expressions]
     if len(params) != len(values):
-        raise TranspileError(f"lambda {lam.sql('athena')} takes {len(params)} arguments, "
-                             f"{len(values)} given")
+        raise TranspileError(
+            f"lambda {lam.sql('athena')} takes {len(params)} arguments, {len(values)} given"
+        )
     mapping = dict(zip(params, values))
     body = lam.this.copy()
 
     def sub(n: exp.Expression) -> exp.Expression:
-        if isinstance(n, (exp.Identifier, exp.Column)) and not isinstance(n.parent, (exp.Column, exp.Dot)) \
-                and (not isinstance(n, exp.Column) or not n.table) and n.name in mapping:
+        if (
+            isinstance(n, (exp.Identifier, exp.Column))
+            and not isinstance(n.parent, (exp.Column, exp.Dot))
+            and (not isinstance(n, exp.Column) or not n.table)
+            and n.name in mapping
+        ):
             return mapping[n.name].copy()
         return n
 
@@ -604,8 +684,11 @@ def _lambda_body(lam: exp.Expression, values: list[exp.Expression]) -> exp.Expre
 
 
 def _match(name: str) -> Callable[[exp.Anonymous], exp.Expression]:
-    fold = {"all_match": ("AND", "true"), "any_match": ("OR", "false"),
-            "none_match": ("OR", "false")}[name]
+    fold = {
+        "all_match": ("AND", "true"),
+        "any_match": ("OR", "false"),
+        "none_match": ("OR", "false"),
+    }[name]
 
     def handler(node: exp.Anonymous) -> exp.Expression:
         if len(node.expressions) != 2:
@@ -613,8 +696,12 @@ def _match(name: str) -> Callable[[exp.Anonymous], exp.Expression]:
         arr, pred = node.expressions
         op, init = fold
         # Three-valued AND/OR fold: false AND NULL = false, true AND NULL = NULL, etc.
-        reduced = _dd(f"list_reduce(list_transform(__a__, __f__), lambda _acc, _b: _acc {op} _b, {init})",
-                      "BOOLEAN", a=arr, f=pred)
+        reduced = _dd(
+            f"list_reduce(list_transform(__a__, __f__), lambda _acc, _b: _acc {op} _b, {init})",
+            "BOOLEAN",
+            a=arr,
+            f=pred,
+        )
         if name == "none_match":
             return _dd("NOT (__r__)", "BOOLEAN", r=reduced)
         return reduced
@@ -626,8 +713,9 @@ def _reduce(node: exp.Reduce) -> exp.Expression | None:
     finish = node.args.get("finish")
     if finish is None:
         return None
-    reduced = exp.Reduce(this=node.this.copy(), initial=node.args["initial"].copy(),
-                         merge=node.args["merge"].copy())
+    reduced = exp.Reduce(
+        this=node.this.copy(), initial=node.args["initial"].copy(), merge=node.args["merge"].copy()
+    )
     return _lambda_body(finish, [reduced])
 
 
@@ -637,25 +725,40 @@ def _zip_with(node: exp.Anonymous) -> exp.Expression:
     a, b, fn = node.expressions
     body = _lambda_body(fn, [_dd("_p[1]"), _dd("_p[2]")])
     lam = exp.Lambda(this=body, expressions=[exp.to_identifier("_p")])
-    return _dd("CASE WHEN __a__ IS NULL OR __b__ IS NULL THEN NULL "
-               "ELSE list_transform(list_zip(__a__, __b__), __f__) END", a=a, b=b, f=lam)
+    return _dd(
+        "CASE WHEN __a__ IS NULL OR __b__ IS NULL THEN NULL "
+        "ELSE list_transform(list_zip(__a__, __b__), __f__) END",
+        a=a,
+        b=b,
+        f=lam,
+    )
 
 
 # -- Strings, dates ----------------------------------------------------------------------
+
 
 def _split(node: exp.Split) -> exp.Expression | None:
     limit = node.args.get("limit")
     if limit is None:
         return None
-    return _dd("CASE WHEN len(str_split(__s__, __d__)) <= __n__ THEN str_split(__s__, __d__) "
-               "ELSE list_concat(str_split(__s__, __d__)[1:__n__ - 1], "
-               "[array_to_string(str_split(__s__, __d__)[__n__:], __d__)]) END",
-               s=node.this, d=node.expression, n=limit)
+    return _dd(
+        "CASE WHEN len(str_split(__s__, __d__)) <= __n__ THEN str_split(__s__, __d__) "
+        "ELSE list_concat(str_split(__s__, __d__)[1:__n__ - 1], "
+        "[array_to_string(str_split(__s__, __d__)[__n__:], __d__)]) END",
+        s=node.this,
+        d=node.expression,
+        n=limit,
+    )
 
 
 def _regexp_extract(node: exp.RegexpExtract) -> exp.Expression:
-    return _dd("CASE WHEN regexp_matches(__s__, __p__) THEN __e__ END", "VARCHAR",
-               s=node.this, p=node.expression, e=node.copy())
+    return _dd(
+        "CASE WHEN regexp_matches(__s__, __p__) THEN __e__ END",
+        "VARCHAR",
+        s=node.this,
+        p=node.expression,
+        e=node.copy(),
+    )
 
 
 def _unit_of(node: exp.Expression) -> str:
@@ -665,12 +768,23 @@ def _unit_of(node: exp.Expression) -> str:
 
 
 def _date_diff(node: exp.DateDiff) -> exp.Expression:
-    return _dd("date_sub(__u__, __a__, __b__)", "BIGINT",
-               u=exp.Literal.string(_unit_of(node)), a=node.expression, b=node.this)
+    return _dd(
+        "date_sub(__u__, __a__, __b__)",
+        "BIGINT",
+        u=exp.Literal.string(_unit_of(node)),
+        a=node.expression,
+        b=node.this,
+    )
 
 
 def _date_add(node: exp.DateAdd) -> exp.Expression | None:
-    if _type_of(node.this) != _DATE or _unit_of(node) not in ("day", "week", "month", "quarter", "year"):
+    if _type_of(node.this) != _DATE or _unit_of(node) not in (
+        "day",
+        "week",
+        "month",
+        "quarter",
+        "year",
+    ):
         return None
     new = exp.Cast(this=node.copy(), to=exp.DataType.build("DATE"))
     new.type = exp.DataType.build("DATE")
@@ -681,8 +795,12 @@ def _from_unixtime_nanos(node: exp.Anonymous) -> exp.Expression:
     if len(node.expressions) != 1:
         raise TranspileError("from_unixtime_nanos takes one argument")
     # floor division in integers (a double cannot hold today's nanoseconds exactly)
-    return _dd("timezone('UTC', make_timestamp(CAST((CAST(__n__ AS HUGEINT) - ((CAST(__n__ AS HUGEINT) % 1000) "
-               "+ 1000) % 1000) // 1000 AS BIGINT)))", "TIMESTAMPTZ", n=node.expressions[0])
+    return _dd(
+        "timezone('UTC', make_timestamp(CAST((CAST(__n__ AS HUGEINT) - ((CAST(__n__ AS HUGEINT) % 1000) "
+        "+ 1000) % 1000) // 1000 AS BIGINT)))",
+        "TIMESTAMPTZ",
+        n=node.expressions[0],
+    )
 
 
 _ANONYMOUS: dict[str, Callable[[Any], exp.Expression | None]] = {
@@ -783,8 +901,13 @@ def joda_to_strftime(pattern: str) -> str:
             if spec is None:
                 raise TranspileError(
                     f"format_datetime pattern {pattern!r}: {c * count!r} has no DuckDB "
-                    "strftime equivalent" + (" (values carry no zone in DuckDB; format "
-                                             "at_timezone(ts, zone) instead)" if c in "zZ" else ""))
+                    "strftime equivalent"
+                    + (
+                        " (values carry no zone in DuckDB; format at_timezone(ts, zone) instead)"
+                        if c in "zZ"
+                        else ""
+                    )
+                )
             out.append(spec)
             i = j
             continue

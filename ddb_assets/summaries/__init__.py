@@ -13,7 +13,16 @@ from ddb_assets.summaries.spec import (
 )
 
 __all__ = [
-    "HEADER_KEYS", "SummaryError", "SummaryResult", "SummarySpec", "ctas_sql",
-    "load_summaries", "load_summary", "markdown_table", "materialize_athena",
-    "materialize_duckdb", "parse_header", "staging_table_name",
+    "HEADER_KEYS",
+    "SummaryError",
+    "SummaryResult",
+    "SummarySpec",
+    "ctas_sql",
+    "load_summaries",
+    "load_summary",
+    "markdown_table",
+    "materialize_athena",
+    "materialize_duckdb",
+    "parse_header",
+    "staging_table_name",
 ]

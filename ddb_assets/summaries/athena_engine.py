@@ -33,8 +33,15 @@ from ddb_assets.summaries.result import PREVIEW_ROWS, SummaryResult, markdown_ta
 from ddb_assets.summaries.spec import SummaryError, SummarySpec
 
 # TableInput keys that update_table/create_table accept (get_table returns more).
-_TABLE_INPUT_KEYS = ("Description", "Owner", "Retention", "StorageDescriptor", "PartitionKeys",
-                     "TableType", "Parameters")
+_TABLE_INPUT_KEYS = (
+    "Description",
+    "Owner",
+    "Retention",
+    "StorageDescriptor",
+    "PartitionKeys",
+    "TableType",
+    "Parameters",
+)
 
 
 def _sql_string(value: str) -> str:
@@ -55,8 +62,7 @@ def ctas_sql(spec: SummarySpec, database: str, staging: str, location: str) -> s
     if spec.partitioned_by:
         cols = ", ".join(_sql_string(c) for c in spec.partitioned_by)
         props.append(f"partitioned_by = ARRAY[{cols}]")
-    return (f"CREATE TABLE {qualified(database, staging)}\n"
-            f"WITH ({', '.join(props)})\nAS\n{spec.sql}")
+    return f"CREATE TABLE {qualified(database, staging)}\nWITH ({', '.join(props)})\nAS\n{spec.sql}"
 
 
 def _not_found(exc: ClientError) -> bool:
@@ -86,7 +92,9 @@ def _upstream_schema(glue: Any, database: str, deps: tuple[str, ...]) -> dict:
         table = _get_table(glue, database, dep)
         if table is None:
             continue
-        cols = table.get("StorageDescriptor", {}).get("Columns", []) + table.get("PartitionKeys", [])
+        cols = table.get("StorageDescriptor", {}).get("Columns", []) + table.get(
+            "PartitionKeys", []
+        )
         out[dep] = {c["Name"]: c.get("Type", "varchar") for c in cols}
     return out
 
@@ -98,11 +106,18 @@ def _run(runner: SqlRunner, sql: str, spec: SummarySpec, what: str):
         reason = exc.reason or str(exc)
         raise SummaryError(
             f"{spec.path.name}: {what} failed in Athena (query {exc.query_id}, state "
-            f"{exc.state}): {reason}") from exc
+            f"{exc.state}): {reason}"
+        ) from exc
 
 
-def materialize_athena(runner: SqlRunner, glue_client: Any, spec: SummarySpec, database: str,
-                       s3_location_root: str, run_id: str) -> SummaryResult:
+def materialize_athena(
+    runner: SqlRunner,
+    glue_client: Any,
+    spec: SummarySpec,
+    database: str,
+    s3_location_root: str,
+    run_id: str,
+) -> SummaryResult:
     """CTAS into a versioned location, then atomically swap the Glue table (see module doc).
 
     ``run_id`` must be unique per attempt (a CTAS refuses a non-empty location).
@@ -110,15 +125,18 @@ def materialize_athena(runner: SqlRunner, glue_client: Any, spec: SummarySpec, d
     database = validate_catalog_name(database, what="database")
     name = validate_catalog_name(spec.name, what="summary name")
     if not re.fullmatch(r"[A-Za-z0-9_.=-]+", run_id or ""):
-        raise SummaryError(f"run_id {run_id!r} cannot be part of an S3 location; use letters, "
-                           "digits, '-', '_', '.' or '='")
+        raise SummaryError(
+            f"run_id {run_id!r} cannot be part of an S3 location; use letters, "
+            "digits, '-', '_', '.' or '='"
+        )
     if not s3_location_root.startswith("s3://"):
         raise SummaryError(f"s3_location_root {s3_location_root!r} must start with s3://")
     if spec.partitioned_by:
         raise SummaryError(
             f"{spec.path.name}: partitioned_by is not supported for Athena materialization yet "
             "(a partitioned table cannot be swapped atomically with one catalog write); "
-            "remove the header line")
+            "remove the header line"
+        )
     location = f"{s3_location_root.rstrip('/')}/{name}/{run_id}/"
     staging = staging_table_name(name, run_id)
 
@@ -153,16 +171,23 @@ def materialize_athena(runner: SqlRunner, glue_client: Any, spec: SummarySpec, d
 
         staged = _get_table(glue_client, database, staging)
         if staged is None:
-            raise SummaryError(f"{spec.path.name}: Athena reported success but the staging "
-                               f"table {database}.{staging} is not in the Glue catalog")
+            raise SummaryError(
+                f"{spec.path.name}: Athena reported success but the staging "
+                f"table {database}.{staging} is not in the Glue catalog"
+            )
         table_input = {k: staged[k] for k in _TABLE_INPUT_KEYS if k in staged}
         table_input["Name"] = name
         table_input["TableType"] = "EXTERNAL_TABLE"
         if spec.description:
             table_input["Description"] = spec.description[:2048]
         params = dict(table_input.get("Parameters") or {})
-        params.update({"ddb_assets.summary": name, "ddb_assets.run_id": run_id,
-                       "ddb_assets.source_file": spec.path.name})
+        params.update(
+            {
+                "ddb_assets.summary": name,
+                "ddb_assets.run_id": run_id,
+                "ddb_assets.source_file": spec.path.name,
+            }
+        )
         if spec.owners:
             params["ddb_assets.owners"] = ",".join(spec.owners)
         table_input["Parameters"] = params
@@ -180,16 +205,23 @@ def materialize_athena(runner: SqlRunner, glue_client: Any, spec: SummarySpec, d
     sd = table_input.get("StorageDescriptor", {})
     columns = [(c["Name"], c.get("Type", "")) for c in sd.get("Columns", [])]
     try:
-        lineage = column_lineage(spec.sql, _upstream_schema(glue_client, database, spec.deps),
-                                 database=database)
+        lineage = column_lineage(
+            spec.sql, _upstream_schema(glue_client, database, spec.deps), database=database
+        )
     except LineageError:
         lineage = {}
     preview_cols = previewed.columns or [c for c, _ in columns]
     return SummaryResult(
-        table_name=f"{database}.{name}", row_count=row_count, columns=columns,
-        column_lineage=lineage, sql=";\n".join(statements), query_ids=query_ids,
-        bytes_scanned=bytes_scanned, elapsed_ms=elapsed_ms,
-        preview=markdown_table(preview_cols, previewed.rows), location=location,
+        table_name=f"{database}.{name}",
+        row_count=row_count,
+        columns=columns,
+        column_lineage=lineage,
+        sql=";\n".join(statements),
+        query_ids=query_ids,
+        bytes_scanned=bytes_scanned,
+        elapsed_ms=elapsed_ms,
+        preview=markdown_table(preview_cols, previewed.rows),
+        location=location,
         engine="athena",
     )
 

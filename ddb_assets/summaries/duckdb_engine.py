@@ -35,7 +35,8 @@ def _table_columns(con: Any, schema: str, table: str) -> list[tuple[str, str]]:
     rows = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-        [schema, table]).fetchall()
+        [schema, table],
+    ).fetchall()
     return [(r[0], r[1]) for r in rows]
 
 
@@ -83,8 +84,10 @@ def materialize_duckdb(con: Any, spec: SummarySpec, schema: str) -> SummaryResul
             con.execute("COMMIT")
         except Exception as exc:
             con.execute("ROLLBACK")
-            raise SummaryError(f"{spec.path.name}: building {schema}.{name} on DuckDB failed "
-                               f"(the previous table is unchanged): {exc}") from exc
+            raise SummaryError(
+                f"{spec.path.name}: building {schema}.{name} on DuckDB failed "
+                f"(the previous table is unchanged): {exc}"
+            ) from exc
     finally:
         con.execute(f"SET search_path = {_sql_string(old_path)}")
         con.execute(f"SET TimeZone = {_sql_string(old_tz)}")
@@ -95,8 +98,15 @@ def materialize_duckdb(con: Any, spec: SummarySpec, schema: str) -> SummaryResul
     except LineageError:
         lineage = {}
     return SummaryResult(
-        table_name=f"{schema}.{name}", row_count=int(row_count),
-        columns=_table_columns(con, schema, name), column_lineage=lineage,
-        sql=statement, query_ids=[], bytes_scanned=None, elapsed_ms=elapsed_ms,
-        preview=markdown_table(preview_cols, preview_rows), location=None, engine="duckdb",
+        table_name=f"{schema}.{name}",
+        row_count=int(row_count),
+        columns=_table_columns(con, schema, name),
+        column_lineage=lineage,
+        sql=statement,
+        query_ids=[],
+        bytes_scanned=None,
+        elapsed_ms=elapsed_ms,
+        preview=markdown_table(preview_cols, preview_rows),
+        location=None,
+        engine="duckdb",
     )

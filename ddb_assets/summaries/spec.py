@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import graphlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import sqlglot
 from sqlglot import exp
@@ -39,15 +39,15 @@ class SummaryError(ValueError):
 
 @dataclass(frozen=True)
 class SummarySpec:
-    name: str                              # table name = file stem
+    name: str  # table name = file stem
     path: Path
-    sql: str                               # the SELECT as written, without a trailing ';'
+    sql: str  # the SELECT as written, without a trailing ';'
     description: str = ""
     owners: tuple[str, ...] = ()
-    deps: tuple[str, ...] = ()             # tables it reads (project tables and summaries)
+    deps: tuple[str, ...] = ()  # tables it reads (project tables and summaries)
     partitioned_by: tuple[str, ...] = ()
     freshness_hours: float | None = None
-    database: str = ""                     # the Athena database (= DuckDB schema)
+    database: str = ""  # the Athena database (= DuckDB schema)
     header: dict[str, str] = field(default_factory=dict, compare=False)
     refs: tuple[TableRef, ...] = field(default=(), compare=False)
 
@@ -73,7 +73,8 @@ def parse_header(text: str, *, source: str = "<sql>") -> dict[str, str]:
         if key not in HEADER_KEYS:
             raise SummaryError(
                 f"{source} line {lineno}: unknown header key {key!r}; allowed keys: "
-                f"{', '.join(HEADER_KEYS)} (write free text as a comment without a colon)")
+                f"{', '.join(HEADER_KEYS)} (write free text as a comment without a colon)"
+            )
         if key in header:
             raise SummaryError(f"{source} line {lineno}: header key {key!r} given twice")
         header[key] = m.group(2)
@@ -90,12 +91,15 @@ def _parse_one_select(text: str, source: str) -> exp.Query:
     except ParseError as exc:
         raise SummaryError(f"{source}: cannot parse as Athena SQL: {exc}") from exc
     if len(statements) != 1:
-        raise SummaryError(f"{source}: expected exactly one SELECT statement, found "
-                           f"{len(statements)}")
+        raise SummaryError(
+            f"{source}: expected exactly one SELECT statement, found {len(statements)}"
+        )
     tree = statements[0]
     if not isinstance(tree, exp.Query):
-        raise SummaryError(f"{source}: expected a SELECT (or WITH ... SELECT), found "
-                           f"{tree.key.upper()}; the summary's table is created for you")
+        raise SummaryError(
+            f"{source}: expected a SELECT (or WITH ... SELECT), found "
+            f"{tree.key.upper()}; the summary's table is created for you"
+        )
     return tree
 
 
@@ -112,16 +116,18 @@ def _resolve(ref: TableRef, database: str) -> str | None:
     return None
 
 
-def load_summary(path: Path, known_tables: Iterable[str], database: str,
-                 summary_names: Iterable[str] = ()) -> SummarySpec:
+def load_summary(
+    path: Path, known_tables: Iterable[str], database: str, summary_names: Iterable[str] = ()
+) -> SummarySpec:
     """Parse one summary file; ``summary_names`` are the other summaries it may read."""
     path = Path(path)
     source = path.name
     try:
         name = validate_catalog_name(path.stem, what="summary name")
     except InvalidIdentifierError as exc:
-        raise SummaryError(f"{path}: the file name is the table name: {exc} Rename the file "
-                           "accordingly.") from exc
+        raise SummaryError(
+            f"{path}: the file name is the table name: {exc} Rename the file accordingly."
+        ) from exc
     text = path.read_text(encoding="utf-8")
     header = parse_header(text, source=source)
     sql = _strip_trailing_semicolons(text)
@@ -136,10 +142,14 @@ def load_summary(path: Path, known_tables: Iterable[str], database: str,
             listing = ", ".join(sorted(known)) or "(none)"
             hint = ""
             if table is None:
-                hint = (f" (only tables of database {database!r} can be read: write "
-                        f"\"{ref.name}\" or \"{database}.{ref.name}\")")
-            raise SummaryError(f"{source} line {ref.line}: unknown table "
-                               f"\"{ref.qualified_name}\"{hint}; known tables: {listing}")
+                hint = (
+                    f" (only tables of database {database!r} can be read: write "
+                    f'"{ref.name}" or "{database}.{ref.name}")'
+                )
+            raise SummaryError(
+                f"{source} line {ref.line}: unknown table "
+                f'"{ref.qualified_name}"{hint}; known tables: {listing}'
+            )
         if table not in deps:
             deps.append(table)
 
@@ -150,8 +160,10 @@ def load_summary(path: Path, known_tables: Iterable[str], database: str,
         except ValueError:
             freshness = -1.0
         if not freshness > 0:
-            raise SummaryError(f"{source}: freshness_hours must be a positive number of "
-                               f"hours, got {header['freshness_hours']!r}")
+            raise SummaryError(
+                f"{source}: freshness_hours must be a positive number of "
+                f"hours, got {header['freshness_hours']!r}"
+            )
     partitioned_by = _comma_list(header.get("partitioned_by", ""))
     for col in partitioned_by:
         try:
@@ -160,17 +172,25 @@ def load_summary(path: Path, known_tables: Iterable[str], database: str,
             raise SummaryError(f"{source}: partitioned_by: {exc}") from exc
     if partitioned_by:
         selects = [s.lower() for s in tree.named_selects]
-        if selects[-len(partitioned_by):] != list(partitioned_by):
+        if selects[-len(partitioned_by) :] != list(partitioned_by):
             raise SummaryError(
                 f"{source}: partitioned_by {', '.join(partitioned_by)} must be the last "
                 f"column(s) of the SELECT, in that order (Athena CTAS requires it); the "
-                f"SELECT ends with {', '.join(selects[-len(partitioned_by):])}")
+                f"SELECT ends with {', '.join(selects[-len(partitioned_by) :])}"
+            )
 
     return SummarySpec(
-        name=name, path=path, sql=sql, description=header.get("description", ""),
-        owners=_comma_list(header.get("owners", "")), deps=tuple(deps),
-        partitioned_by=partitioned_by, freshness_hours=freshness, database=database,
-        header=header, refs=tuple(refs),
+        name=name,
+        path=path,
+        sql=sql,
+        description=header.get("description", ""),
+        owners=_comma_list(header.get("owners", "")),
+        deps=tuple(deps),
+        partitioned_by=partitioned_by,
+        freshness_hours=freshness,
+        database=database,
+        header=header,
+        refs=tuple(refs),
     )
 
 
@@ -189,17 +209,20 @@ def load_summaries(folder: Path, known_tables: set[str], database: str) -> list[
     names = [p.stem for p in paths]
     clash = sorted(set(names) & set(known_tables))
     if clash:
-        raise SummaryError(f"summary file(s) {', '.join(n + '.sql' for n in clash)} would "
-                           "replace the project table of the same name; rename the file(s)")
-    specs = {p.stem: load_summary(p, known_tables, database, summary_names=names)
-             for p in paths}
+        raise SummaryError(
+            f"summary file(s) {', '.join(n + '.sql' for n in clash)} would "
+            "replace the project table of the same name; rename the file(s)"
+        )
+    specs = {p.stem: load_summary(p, known_tables, database, summary_names=names) for p in paths}
 
     sorter = graphlib.TopologicalSorter(
-        {name: [d for d in spec.deps if d in specs] for name, spec in specs.items()})
+        {name: [d for d in spec.deps if d in specs] for name, spec in specs.items()}
+    )
     try:
         order = list(sorter.static_order())
     except graphlib.CycleError as exc:
         cycle = exc.args[1]
-        raise SummaryError("dependency cycle between summaries: "
-                           + " -> ".join(f"{n}.sql" for n in cycle)) from exc
+        raise SummaryError(
+            "dependency cycle between summaries: " + " -> ".join(f"{n}.sql" for n in cycle)
+        ) from exc
     return [specs[n] for n in order]

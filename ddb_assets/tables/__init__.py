@@ -7,11 +7,27 @@ Entry points: :func:`load_snapshot_duckdb` (local warehouse), :func:`load_snapsh
 from ddb_assets.tables.athena_engine import UnsupportedOnAthena, load_snapshot_athena
 from ddb_assets.tables.checks import check_row_count, check_schema_drift, schema_drift
 from ddb_assets.tables.duckdb_engine import ExportReadError, load_snapshot_duckdb
-from ddb_assets.tables.plan import ColumnInfo, SchemaChange, SnapshotResult, TypeConflict, UnfitNumbers
+from ddb_assets.tables.plan import (
+    ColumnInfo,
+    SchemaChange,
+    SnapshotResult,
+    TypeConflict,
+    UnfitNumbers,
+)
 from ddb_assets.tables.types import ColumnOverride
 
 __all__ = [
-    "ColumnInfo", "ColumnOverride", "ExportReadError", "SchemaChange", "SnapshotResult", "TypeConflict",
-    "UnfitNumbers", "UnsupportedOnAthena", "check_row_count", "check_schema_drift", "load_snapshot_athena",
-    "load_snapshot_duckdb", "schema_drift",
+    "ColumnInfo",
+    "ColumnOverride",
+    "ExportReadError",
+    "SchemaChange",
+    "SnapshotResult",
+    "TypeConflict",
+    "UnfitNumbers",
+    "UnsupportedOnAthena",
+    "check_row_count",
+    "check_schema_drift",
+    "load_snapshot_athena",
+    "load_snapshot_duckdb",
+    "schema_drift",
 ]

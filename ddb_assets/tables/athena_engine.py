@@ -35,15 +35,28 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
 
 from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_name
 from ddb_assets.tables.naming import PARTITION_COLUMN
 from ddb_assets.tables.plan import (
-    ROLE_RAW, ROLE_TYPE, AttributeStats, ColumnInfo, ColumnPlan, SnapshotResult, UnfitNumbers,
-    diff_columns, plan_columns,
+    ROLE_RAW,
+    ROLE_TYPE,
+    AttributeStats,
+    ColumnInfo,
+    ColumnPlan,
+    SnapshotResult,
+    UnfitNumbers,
+    diff_columns,
+    plan_columns,
 )
-from ddb_assets.tables.types import DECIMAL_PRECISION, DYNAMODB_TYPES, ColumnOverride, TypeSpec, parse_type
+from ddb_assets.tables.types import (
+    DECIMAL_PRECISION,
+    DYNAMODB_TYPES,
+    ColumnOverride,
+    TypeSpec,
+    parse_type,
+)
 
 COLUMNS_PARAMETER = "ddb_assets.columns"
 RAW_SERDE = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
@@ -163,8 +176,10 @@ def value_sql(p: ColumnPlan, w: str) -> str:
             x = f"json_extract_scalar({w}, '$.N')"
             return f"CASE WHEN NOT {_fits_sql(x, s)} THEN {x} END"
         xs = f"CAST(json_extract({w}, '$.NS') AS array(varchar))"
-        return (f"CASE WHEN NOT all_match({xs}, n -> {_fits_sql('n', s)}) "
-                f"THEN json_format(json_extract({w}, '$.NS')) END")
+        return (
+            f"CASE WHEN NOT all_match({xs}, n -> {_fits_sql('n', s)}) "
+            f"THEN json_format(json_extract({w}, '$.NS')) END"
+        )
     tag = p.source_tag
     if p.override_type:
         return _cast_sql(_text_sql(w, tag), p.type, tag, w)
@@ -197,14 +212,24 @@ def value_sql(p: ColumnPlan, w: str) -> str:
     raise ValueError(f"no conversion for DynamoDB type {tag!r}")
 
 
-def ctas_sql(database: str, ctas_table: str, raw_table: str, snapshot_date: dt.date,
-             plans: list[ColumnPlan], location: str) -> str:
+def ctas_sql(
+    database: str,
+    ctas_table: str,
+    raw_table: str,
+    snapshot_date: dt.date,
+    plans: list[ColumnPlan],
+    location: str,
+) -> str:
     attrs = sorted({p.attribute for p in plans})
     alias = {a: f"a{i}" for i, a in enumerate(attrs, 1)}
-    inner = ", ".join(f"element_at(item, {sql_literal(a)}) AS {alias[a]}" for a in attrs) or "1 AS one"
-    cols = ", ".join(f"{value_sql(p, alias[p.attribute])} AS {quote_ident(p.physical)}" for p in plans)
+    inner = (
+        ", ".join(f"element_at(item, {sql_literal(a)}) AS {alias[a]}" for a in attrs) or "1 AS one"
+    )
+    cols = ", ".join(
+        f"{value_sql(p, alias[p.attribute])} AS {quote_ident(p.physical)}" for p in plans
+    )
     if not cols:
-        cols = "CAST(NULL AS varchar) AS \"_empty\""
+        cols = 'CAST(NULL AS varchar) AS "_empty"'
     return (
         f"CREATE TABLE {qualified(database, ctas_table)} WITH (format = 'PARQUET', "
         f"write_compression = 'ZSTD', external_location = {sql_literal(location)}) AS "
@@ -224,47 +249,75 @@ def _glue_upsert_table(glue, database: str, table_input: dict) -> None:
         glue.update_table(DatabaseName=database, TableInput=table_input)
 
 
-def _glue_upsert_partition(glue, database: str, table: str, values: list[str], partition_input: dict) -> None:
+def _glue_upsert_partition(
+    glue, database: str, table: str, values: list[str], partition_input: dict
+) -> None:
     try:
         glue.get_partition(DatabaseName=database, TableName=table, PartitionValues=values)
     except glue.exceptions.EntityNotFoundException:
-        glue.create_partition(DatabaseName=database, TableName=table, PartitionInput=partition_input)
+        glue.create_partition(
+            DatabaseName=database, TableName=table, PartitionInput=partition_input
+        )
     else:
-        glue.update_partition(DatabaseName=database, TableName=table, PartitionValueList=values,
-                              PartitionInput=partition_input)
+        glue.update_partition(
+            DatabaseName=database,
+            TableName=table,
+            PartitionValueList=values,
+            PartitionInput=partition_input,
+        )
 
 
 def _all_partitions(glue, database: str, table: str) -> list[dict]:
     out: list[dict] = []
     try:
-        for page in glue.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=table):
+        for page in glue.get_paginator("get_partitions").paginate(
+            DatabaseName=database, TableName=table
+        ):
             out.extend(page["Partitions"])
     except glue.exceptions.EntityNotFoundException:
         return []
     return out
 
 
-def register_raw_export(glue, *, database: str, table: str, snapshot_date: dt.date, data_s3_uri: str) -> str:
+def register_raw_export(
+    glue, *, database: str, table: str, snapshot_date: dt.date, data_s3_uri: str
+) -> str:
     """Glue table ``<table>__export`` with partition ``snapshot_date`` at the ``data/`` folder."""
     if not re.match(r"^s3://[^/]+/(.+/)?data/?$", data_s3_uri):
-        raise ValueError(f"data_s3_uri must be the export's data/ folder (s3://.../data/), got {data_s3_uri!r}")
+        raise ValueError(
+            f"data_s3_uri must be the export's data/ folder (s3://.../data/), got {data_s3_uri!r}"
+        )
     location = data_s3_uri.rstrip("/") + "/"
     raw = table + "__export"
-    serde = {"SerializationLibrary": RAW_SERDE,
-             "Parameters": {"field.delim": "\u0001", "serialization.format": "\u0001"}}
-    sd = {"Columns": [{"Name": "line", "Type": "string"}],
-          "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
-          "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-          "SerdeInfo": serde}
-    _glue_upsert_table(glue, database, {
-        "Name": raw, "TableType": "EXTERNAL_TABLE",
-        "Parameters": {"classification": "dynamodb_json", "EXTERNAL": "TRUE"},
-        "PartitionKeys": [{"Name": PARTITION_COLUMN, "Type": "date"}],
-        "StorageDescriptor": dict(sd, Location=location.rsplit("/data/", 1)[0] + "/"),
-    })
+    serde = {
+        "SerializationLibrary": RAW_SERDE,
+        "Parameters": {"field.delim": "\u0001", "serialization.format": "\u0001"},
+    }
+    sd = {
+        "Columns": [{"Name": "line", "Type": "string"}],
+        "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+        "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+        "SerdeInfo": serde,
+    }
+    _glue_upsert_table(
+        glue,
+        database,
+        {
+            "Name": raw,
+            "TableType": "EXTERNAL_TABLE",
+            "Parameters": {"classification": "dynamodb_json", "EXTERNAL": "TRUE"},
+            "PartitionKeys": [{"Name": PARTITION_COLUMN, "Type": "date"}],
+            "StorageDescriptor": dict(sd, Location=location.rsplit("/data/", 1)[0] + "/"),
+        },
+    )
     values = [snapshot_date.isoformat()]
-    _glue_upsert_partition(glue, database, raw, values,
-                           {"Values": values, "StorageDescriptor": dict(sd, Location=location)})
+    _glue_upsert_partition(
+        glue,
+        database,
+        raw,
+        values,
+        {"Values": values, "StorageDescriptor": dict(sd, Location=location)},
+    )
     return raw
 
 
@@ -287,7 +340,8 @@ def load_snapshot_athena(
         raise UnsupportedOnAthena(
             "ION exports cannot be typed by the Athena engine: the Ion Hive SerDe needs a declared "
             "schema, so the full-pass attribute discovery is impossible. Export this table as "
-            "DYNAMODB_JSON (or load it with the DuckDB engine).")
+            "DYNAMODB_JSON (or load it with the DuckDB engine)."
+        )
     if export_format != "DYNAMODB_JSON":
         raise ValueError(f"unknown export_format {export_format!r}")
     if not re.match(r"^[A-Za-z0-9_-]{1,64}$", run_id or ""):
@@ -303,15 +357,16 @@ def load_snapshot_athena(
         scanned += res.bytes_scanned or 0
         return res
 
-    raw = register_raw_export(glue, database=database, table=table, snapshot_date=snapshot_date,
-                              data_s3_uri=data_s3_uri)
+    raw = register_raw_export(
+        glue, database=database, table=table, snapshot_date=snapshot_date, data_s3_uri=data_s3_uri
+    )
     stats = stats_from_rows(run(discovery_sql(database, raw, snapshot_date)).rows)
 
     snapshots = table + "__snapshots"
     parts = _all_partitions(glue, database, snapshots)
     parts.sort(key=lambda p: p["Values"][0])
     history: dict[str, str] = {}
-    by_column: dict[str, tuple[str, str]] = {}   # column -> (physical, type), latest wins
+    by_column: dict[str, tuple[str, str]] = {}  # column -> (physical, type), latest wins
     snapshot_cols: dict[str, list[dict]] = {}
     for part in parts:
         cols = json.loads(part.get("Parameters", {}).get(COLUMNS_PARAMETER, "[]"))
@@ -321,12 +376,16 @@ def load_snapshot_athena(
                 history[c["attribute"]] = c["column"]
             by_column[c["column"]] = (c["physical"], c["type"])
     try:
-        table_cols = glue.get_table(DatabaseName=database, Name=snapshots)["Table"]["StorageDescriptor"]["Columns"]
+        table_cols = glue.get_table(DatabaseName=database, Name=snapshots)["Table"][
+            "StorageDescriptor"
+        ]["Columns"]
     except glue.exceptions.EntityNotFoundException:
         table_cols = []
     physical_types = {c["Name"]: c["Type"] for c in table_cols}
     previous_types = {col: parse_type(t) for col, (_, t) in by_column.items()}
-    plans, conflicts = plan_columns(stats, overrides, history=history, previous_types=previous_types)
+    plans, conflicts = plan_columns(
+        stats, overrides, history=history, previous_types=previous_types
+    )
     for p in plans:
         prev = by_column.get(p.column)
         if prev is not None and prev[1] == p.type.canonical():
@@ -348,34 +407,68 @@ def load_snapshot_athena(
     except glue.exceptions.EntityNotFoundException:
         pass
 
-    sd = {"Columns": table_cols, "Location": typed_s3_uri.rstrip("/") + "/",
-          "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-          "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-          "SerdeInfo": {"SerializationLibrary": PARQUET_SERDE, "Parameters": {}}}
-    _glue_upsert_table(glue, database, {
-        "Name": snapshots, "TableType": "EXTERNAL_TABLE",
-        "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE"},
-        "PartitionKeys": [{"Name": PARTITION_COLUMN, "Type": "date"}], "StorageDescriptor": sd})
+    sd = {
+        "Columns": table_cols,
+        "Location": typed_s3_uri.rstrip("/") + "/",
+        "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+        "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+        "SerdeInfo": {"SerializationLibrary": PARQUET_SERDE, "Parameters": {}},
+    }
+    _glue_upsert_table(
+        glue,
+        database,
+        {
+            "Name": snapshots,
+            "TableType": "EXTERNAL_TABLE",
+            "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE"},
+            "PartitionKeys": [{"Name": PARTITION_COLUMN, "Type": "date"}],
+            "StorageDescriptor": sd,
+        },
+    )
     values = [snapshot_date.isoformat()]
     mapping = [p.as_dict() for p in plans]
-    _glue_upsert_partition(glue, database, snapshots, values, {
-        "Values": values, "StorageDescriptor": dict(sd, Location=location),
-        "Parameters": {COLUMNS_PARAMETER: json.dumps(mapping, ensure_ascii=False), "run_id": run_id}})
+    _glue_upsert_partition(
+        glue,
+        database,
+        snapshots,
+        values,
+        {
+            "Values": values,
+            "StorageDescriptor": dict(sd, Location=location),
+            "Parameters": {
+                COLUMNS_PARAMETER: json.dumps(mapping, ensure_ascii=False),
+                "run_id": run_id,
+            },
+        },
+    )
     snapshot_cols[values[0]] = mapping
 
-    count_sql = ", ".join(["count(*)"] + [f"count({quote_ident(p.physical)})" for p in plans if p.role == ROLE_RAW])
-    counts = run(f"SELECT {count_sql} FROM {qualified(database, snapshots)} "
-                 f"WHERE {quote_ident(PARTITION_COLUMN)} = {_date(snapshot_date)}").rows
+    count_sql = ", ".join(
+        ["count(*)"] + [f"count({quote_ident(p.physical)})" for p in plans if p.role == ROLE_RAW]
+    )
+    counts = run(
+        f"SELECT {count_sql} FROM {qualified(database, snapshots)} "
+        f"WHERE {quote_ident(PARTITION_COLUMN)} = {_date(snapshot_date)}"
+    ).rows
     counts = list(counts[0]) if counts else [0] * (1 + sum(p.role == ROLE_RAW for p in plans))
     raw_plans = [p for p in plans if p.role == ROLE_RAW]
-    unfit = [UnfitNumbers(p.attribute, p.column[: -len("__raw")], p.column, int(c or 0))
-             for p, c in zip(raw_plans, counts[1:])]
+    unfit = [
+        UnfitNumbers(p.attribute, p.column[: -len("__raw")], p.column, int(c or 0))
+        for p, c in zip(raw_plans, counts[1:])
+    ]
 
     latest = max(snapshot_cols)
-    view_cols = ", ".join([f"{quote_ident(c['physical'])} AS {quote_ident(c['column'])}" for c in snapshot_cols[latest]]
-                          + [quote_ident(PARTITION_COLUMN)])
-    run(f"CREATE OR REPLACE VIEW {qualified(database, table)} AS SELECT {view_cols} "
-        f"FROM {qualified(database, snapshots)} WHERE {quote_ident(PARTITION_COLUMN)} = DATE '{latest}'")
+    view_cols = ", ".join(
+        [
+            f"{quote_ident(c['physical'])} AS {quote_ident(c['column'])}"
+            for c in snapshot_cols[latest]
+        ]
+        + [quote_ident(PARTITION_COLUMN)]
+    )
+    run(
+        f"CREATE OR REPLACE VIEW {qualified(database, table)} AS SELECT {view_cols} "
+        f"FROM {qualified(database, snapshots)} WHERE {quote_ident(PARTITION_COLUMN)} = DATE '{latest}'"
+    )
 
     prev_dates = [d for d in snapshot_cols if d < values[0]]
     changes = []
@@ -385,12 +478,29 @@ def load_snapshot_athena(
         old = {c["column"]: (c["type"], c["attribute"]) for c in snapshot_cols[max(prev_dates)]}
         changes = diff_columns(old, {p.column: (p.type.canonical(), p.attribute) for p in plans})
     return SnapshotResult(
-        engine="athena", snapshot_date=snapshot_date, row_count=int(counts[0] or 0),
-        columns=[ColumnInfo(p.column, p.type.canonical(), p.attribute, tuple(p.dynamodb_types), p.role, p.physical)
-                 for p in plans],
-        name_map={p.column: p.attribute for p in plans}, conflicts=conflicts, unfit_numbers=unfit,
-        schema_changes=changes, previous_snapshot_date=prev_date,
-        view_name=qualified(database, table), physical_table_name=qualified(database, snapshots),
-        latest_snapshot_date=dt.date.fromisoformat(latest), typed_location=location,
-        query_ids=query_ids, bytes_scanned=scanned,
+        engine="athena",
+        snapshot_date=snapshot_date,
+        row_count=int(counts[0] or 0),
+        columns=[
+            ColumnInfo(
+                p.column,
+                p.type.canonical(),
+                p.attribute,
+                tuple(p.dynamodb_types),
+                p.role,
+                p.physical,
+            )
+            for p in plans
+        ],
+        name_map={p.column: p.attribute for p in plans},
+        conflicts=conflicts,
+        unfit_numbers=unfit,
+        schema_changes=changes,
+        previous_snapshot_date=prev_date,
+        view_name=qualified(database, table),
+        physical_table_name=qualified(database, snapshots),
+        latest_snapshot_date=dt.date.fromisoformat(latest),
+        typed_location=location,
+        query_ids=query_ids,
+        bytes_scanned=scanned,
     )

@@ -21,7 +21,6 @@ import resource
 import tempfile
 import time
 
-
 from ddb_assets.tables.codec import item_to_ion_line
 
 
@@ -32,18 +31,29 @@ def make_item(i: int, rng: random.Random) -> dict:
         "status": {"S": rng.choice(["NEW", "PAID", "SHIPPED", "CANCELLED"])},
         "amount": {"N": f"{rng.randrange(10**7) / 100:.2f}"},
         "quantity": {"N": str(rng.randrange(1, 50))},
-        "createdAt": {"S": f"2024-0{rng.randrange(1, 10)}-1{rng.randrange(10)}T0{rng.randrange(10)}:00:00Z"},
+        "createdAt": {
+            "S": f"2024-0{rng.randrange(1, 10)}-1{rng.randrange(10)}T0{rng.randrange(10)}:00:00Z"
+        },
         "gift": {"BOOL": rng.random() < 0.1},
         "tags": {"SS": rng.sample(["a", "b", "c", "d", "e"], 2)},
-        "address": {"M": {"city": {"S": "Tokyo"}, "zip": {"S": f"{rng.randrange(10**7):07d}"},
-                          "geo": {"M": {"lat": {"N": "35.6"}, "lon": {"N": "139.7"}}}}},
+        "address": {
+            "M": {
+                "city": {"S": "Tokyo"},
+                "zip": {"S": f"{rng.randrange(10**7):07d}"},
+                "geo": {"M": {"lat": {"N": "35.6"}, "lon": {"N": "139.7"}}},
+            }
+        },
     }
     if i % 3 == 0:
-        item["lines"] = {"L": [{"M": {"sku": {"S": f"s{k}"}, "n": {"N": str(k)}}} for k in range(2)]}
+        item["lines"] = {
+            "L": [{"M": {"sku": {"S": f"s{k}"}, "n": {"N": str(k)}}} for k in range(2)]
+        }
     return item
 
 
-def write_export(directory: str, items: int, files: int = 4, fmt: str = "DYNAMODB_JSON", seed: int = 7) -> list[str]:
+def write_export(
+    directory: str, items: int, files: int = 4, fmt: str = "DYNAMODB_JSON", seed: int = 7
+) -> list[str]:
     rng = random.Random(seed)
     paths = []
     per = (items + files - 1) // files
@@ -106,16 +116,33 @@ def main() -> None:
         else:
             con = duckdb.connect(os.path.join(tmp, "w.duckdb"))
             con.execute(f"SET threads = {args.threads}")
-            res = load_snapshot_duckdb(con, schema="bench", table="orders", snapshot_date=dt.date(2024, 1, 1),
-                                       data_files=paths, export_format=args.format,
-                                       overrides={"createdAt": ColumnOverride(type="timestamp")})
+            res = load_snapshot_duckdb(
+                con,
+                schema="bench",
+                table="orders",
+                snapshot_date=dt.date(2024, 1, 1),
+                data_files=paths,
+                export_format=args.format,
+                overrides={"createdAt": ColumnOverride(type="timestamp")},
+            )
             n = res.row_count
         secs, c1 = time.perf_counter() - t0, os.times()
         cpu = sum(c1[:4]) - sum(c0[:4])
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(json.dumps({"items": n, "gz_bytes": size, "seconds": round(secs, 2), "cpu_seconds": round(cpu, 2),
-                          "items_per_s": round(n / secs), "peak_rss_mb": round(rss / 1024),
-                          "rss_before_load_mb": round(rss0 / 1024), "mode": "baseline" if args.baseline else "duckdb"}))
+        print(
+            json.dumps(
+                {
+                    "items": n,
+                    "gz_bytes": size,
+                    "seconds": round(secs, 2),
+                    "cpu_seconds": round(cpu, 2),
+                    "items_per_s": round(n / secs),
+                    "peak_rss_mb": round(rss / 1024),
+                    "rss_before_load_mb": round(rss0 / 1024),
+                    "mode": "baseline" if args.baseline else "duckdb",
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -21,20 +21,31 @@ loader, value for value).
 from __future__ import annotations
 
 import json
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from ddb_assets.tables.plan import AttributeStats, ColumnPlan, TypeConflict, plan_columns
 from ddb_assets.tables.types import DYNAMODB_TYPES, ColumnOverride, TypeSpec
 
 # How ``json_transform`` reads each DynamoDB type tag of a value (M / L stay JSON: the value
 # SQL renders them to plain JSON itself).
-_TAG_TYPES = {"S": "VARCHAR", "N": "VARCHAR", "B": "VARCHAR", "BOOL": "BOOLEAN", "NULL": "BOOLEAN",
-              "SS": ["VARCHAR"], "NS": ["VARCHAR"], "BS": ["VARCHAR"], "M": "JSON", "L": "JSON"}
+_TAG_TYPES = {
+    "S": "VARCHAR",
+    "N": "VARCHAR",
+    "B": "VARCHAR",
+    "BOOL": "BOOLEAN",
+    "NULL": "BOOLEAN",
+    "SS": ["VARCHAR"],
+    "NS": ["VARCHAR"],
+    "BS": ["VARCHAR"],
+    "M": "JSON",
+    "L": "JSON",
+}
 # Tag names only (no attribute name ever): safe as a SQL literal.
 TAG_STRUCTURE = json.dumps({t: _TAG_TYPES[t] for t in DYNAMODB_TYPES}, separators=(",", ":"))
 
 
 # --- the one coupling to duckdb_engine's private helpers --------------------------------
+
 
 class _Engine:
     """``duckdb_engine``'s private helpers, adapted to what the change history needs. Every
@@ -56,7 +67,9 @@ class _Engine:
         keys: list[str] = []
         sql = eng._value_sql(plan, s, DYNAMODB_TYPES, None, keys)
         if keys:  # pragma: no cover - only with a typed structure
-            raise RuntimeError("duckdb_engine._value_sql asked for bound keys without a typed structure")
+            raise RuntimeError(
+                "duckdb_engine._value_sql asked for bound keys without a typed structure"
+            )
         return sql
 
 
@@ -65,12 +78,15 @@ _engine = _Engine()
 
 # --- public hooks -----------------------------------------------------------------------
 
+
 def prepare_duckdb(con) -> None:
     """The macros and UDFs the DuckDB value SQL needs (idempotent per connection)."""
     _engine.prepare(con)
 
 
-def discover_image_stats(con, image_files: Sequence[str], guess: Sequence[str] = ()) -> list[AttributeStats]:
+def discover_image_stats(
+    con, image_files: Sequence[str], guess: Sequence[str] = ()
+) -> list[AttributeStats]:
     """Full-pass attribute statistics of gzip JSON-lines files of ``{"Item": image}``."""
     from ddb_assets.tables.duckdb_engine import discover_attributes
 
@@ -89,14 +105,22 @@ def tag_structs_sql(xs: str) -> str:
     return f"list_transform({xs}, lambda v: json_transform(v, '{TAG_STRUCTURE}'))"
 
 
-def merge_stats(old: Iterable[AttributeStats], new: Iterable[AttributeStats]) -> list[AttributeStats]:
+def merge_stats(
+    old: Iterable[AttributeStats], new: Iterable[AttributeStats]
+) -> list[AttributeStats]:
     """Cumulative statistics: type counts add up, number shapes take the widest."""
     out: dict[str, AttributeStats] = {}
     for st in list(old) + list(new):
         cur = out.get(st.attribute)
         if cur is None:
-            out[st.attribute] = AttributeStats(st.attribute, dict(st.type_counts), st.numbers,
-                                               st.max_int_digits, st.max_scale, st.unfit_alone)
+            out[st.attribute] = AttributeStats(
+                st.attribute,
+                dict(st.type_counts),
+                st.numbers,
+                st.max_int_digits,
+                st.max_scale,
+                st.unfit_alone,
+            )
             continue
         for tag, n in st.type_counts.items():
             cur.type_counts[tag] = cur.type_counts.get(tag, 0) + n

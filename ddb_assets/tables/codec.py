@@ -21,8 +21,9 @@ import base64
 import gzip
 import json
 import re
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import IO, Iterable, Iterator
+from typing import IO
 
 try:
     from orjson import Fragment as _Fragment
@@ -48,7 +49,7 @@ def _number(text: str) -> str:
 def _plain(value: dict) -> str:
     if len(value) != 1:
         raise ValueError(f"not a DynamoDB attribute value: {value!r}")
-    (tag, v), = value.items()
+    ((tag, v),) = value.items()
     if tag == "S":
         return _dumps(v)
     if tag == "N":
@@ -124,7 +125,7 @@ def value_text(wrapper_json: str | None) -> str | None:
     if wrapper_json is None:
         return None
     value = json.loads(wrapper_json)
-    (tag, v), = value.items()
+    ((tag, v),) = value.items()
     if tag in ("S", "N", "B"):
         return v
     if tag == "NULL":
@@ -136,9 +137,9 @@ def value_text(wrapper_json: str | None) -> str | None:
 
 # --- ION -------------------------------------------------------------------------------
 
+
 def _ion_value(x) -> dict:
     from amazon.ion.core import IonType
-
     from amazon.ion.simple_types import IonPyNull
 
     t = getattr(x, "ion_type", None)
@@ -177,8 +178,14 @@ def _ion_value(x) -> dict:
         if "$dynamodb_SS" in annotations:
             return {"SS": [str(v) for v in x]}
         if "$dynamodb_NS" in annotations:
-            return {"NS": [_decimal_text(Decimal(v)) if not isinstance(v, int) or isinstance(v, bool)
-                           else str(v) for v in x]}
+            return {
+                "NS": [
+                    _decimal_text(Decimal(v))
+                    if not isinstance(v, int) or isinstance(v, bool)
+                    else str(v)
+                    for v in x
+                ]
+            }
         if "$dynamodb_BS" in annotations:
             return {"BS": [base64.b64encode(bytes(v)).decode("ascii") for v in x]}
         return {"L": [_ion_value(v) for v in x]}
@@ -206,11 +213,13 @@ def ion_lines_to_dynamodb_json(fp: IO[bytes]) -> Iterator[str]:
 # _IonUnsupported and the file is read again with amazon.ion, so the result never depends
 # on which reader ran (the tests compare both on the same lines).
 
+
 class _IonUnsupported(ValueError):
     pass
 
 
-_ION_TOKEN = re.compile(r"""
+_ION_TOKEN = re.compile(
+    r"""
   "(?:[^"\\\n]|\\.)*"
 | (?:[A-Za-z_$][A-Za-z0-9_$]*|'(?:[^'\\\n]|\\.)*')::
 | '(?:[^'\\\n]|\\.)*'
@@ -220,10 +229,30 @@ _ION_TOKEN = re.compile(r"""
 | [{}\[\],:]
 | [ \t\r\n]+
 | .
-""", re.VERBOSE | re.DOTALL).findall
-_ION_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[abtnfrv?0'\"/\\]|\r\n|\r|\n)")
-_ION_SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", "v": "\v", "?": "?",
-                       "0": "\0", "'": "'", '"': '"', "/": "/", "\\": "\\", "\n": "", "\r": "", "\r\n": ""}
+""",
+    re.VERBOSE | re.DOTALL,
+).findall
+_ION_ESCAPE = re.compile(
+    r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[abtnfrv?0'\"/\\]|\r\n|\r|\n)"
+)
+_ION_SIMPLE_ESCAPES = {
+    "a": "\a",
+    "b": "\b",
+    "t": "\t",
+    "n": "\n",
+    "f": "\f",
+    "r": "\r",
+    "v": "\v",
+    "?": "?",
+    "0": "\0",
+    "'": "'",
+    '"': '"',
+    "/": "/",
+    "\\": "\\",
+    "\n": "",
+    "\r": "",
+    "\r\n": "",
+}
 
 
 def _ion_unescape_one(m) -> str:
@@ -256,7 +285,9 @@ def _ion_number(text: str) -> str:
 
 
 def _ion_blob(text: str) -> str:
-    return base64.b64encode(base64.b64decode("".join(text[2:-2].split()), validate=True)).decode("ascii")
+    return base64.b64encode(base64.b64decode("".join(text[2:-2].split()), validate=True)).decode(
+        "ascii"
+    )
 
 
 def _ion_tokens(line: str) -> list:
@@ -353,7 +384,12 @@ def fast_ion_line_to_dynamodb_json(line: str) -> str | None:
         if i == len(toks):
             return None
         value, i = _ion_parse_value(toks, i)
-        if i != len(toks) or "M" not in value or set(value["M"]) != {"Item"} or "M" not in value["M"]["Item"]:
+        if (
+            i != len(toks)
+            or "M" not in value
+            or set(value["M"]) != {"Item"}
+            or "M" not in value["M"]["Item"]
+        ):
             raise _IonUnsupported("not one {Item:{...}} value on the line")
     except IndexError:
         raise _IonUnsupported("incomplete value on the line") from None
@@ -373,6 +409,7 @@ def ion_to_dynamodb_json(src: str, dst: str) -> int:
     def slow():
         with gzip.open(src, "rb") as fin:
             yield from ion_lines_to_dynamodb_json(fin)
+
     return _write_lines(dst, slow())
 
 
@@ -406,7 +443,7 @@ def _ion_decimal(text: str) -> str:
 
 
 def _ion_text(value: dict) -> str:
-    (tag, v), = value.items()
+    ((tag, v),) = value.items()
     if tag == "S":
         return _dumps(v)
     if tag == "N":
@@ -434,4 +471,3 @@ def item_to_ion_line(item: dict) -> str:
     """One ION export line for a DynamoDB-typed item, as DynamoDB writes it (for tests and
     benchmarks): ``$ion_1_0 {Item:{...}}``."""
     return "$ion_1_0 {Item:" + _ion_text({"M": item}) + "}"
-

@@ -79,15 +79,23 @@ import os
 import pathlib
 import re
 import tempfile
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_name
 from ddb_assets.tables import codec
 from ddb_assets.tables.athena_engine import sql_literal
 from ddb_assets.tables.naming import PARTITION_COLUMN
 from ddb_assets.tables.plan import (
-    ROLE_RAW, ROLE_TYPE, ROLE_VALUE, AttributeStats, ColumnInfo, ColumnPlan, SnapshotResult,
-    UnfitNumbers, diff_columns, plan_columns,
+    ROLE_RAW,
+    ROLE_TYPE,
+    ROLE_VALUE,
+    AttributeStats,
+    ColumnInfo,
+    ColumnPlan,
+    SnapshotResult,
+    UnfitNumbers,
+    diff_columns,
+    plan_columns,
 )
 from ddb_assets.tables.types import DECIMAL_PRECISION, ColumnOverride, TypeSpec, parse_type
 
@@ -124,20 +132,33 @@ def _read_error(con, exc: Exception) -> Exception:
     import duckdb
 
     if isinstance(exc, duckdb.OutOfMemoryException):
-        limit, threads = con.execute("SELECT current_setting('memory_limit'), current_setting('threads')").fetchone()
+        limit, threads = con.execute(
+            "SELECT current_setting('memory_limit'), current_setting('threads')"
+        ).fetchone()
         return MemoryError(
             f"DuckDB ran out of memory loading the export (memory_limit {limit} during the load, threads {threads}). "
             f"The load caps DuckDB's buffer pool at the lower of the connection's memory_limit and an allowance per "
             f"thread (ddb_assets.tables.duckdb_engine.DIRECT_MEMORY_PER_THREAD for the one-pass load, "
             f"LOAD_MEMORY_PER_THREAD for the staged one; the *_LONG ones when the export's first lines are "
-            f"LONG_LINE bytes or longer): raise the lower of the two, or use fewer threads ({exc})")
+            f"LONG_LINE bytes or longer): raise the lower of the two, or use fewer threads ({exc})"
+        )
     return ExportReadError(f"cannot read the export as DYNAMODB_JSON: {exc}")
 
 
 # Every DynamoDB type tag, in the order the SQL tests them, and how json_transform reads it.
 _TAGS = ("S", "N", "B", "BOOL", "NULL", "SS", "NS", "BS", "M", "L")
-_LOAD_TAG_TYPES = {"S": "VARCHAR", "N": "VARCHAR", "B": "VARCHAR", "BOOL": "BOOLEAN", "NULL": "BOOLEAN",
-                   "SS": ["VARCHAR"], "NS": ["VARCHAR"], "BS": ["VARCHAR"], "M": "JSON", "L": "JSON"}
+_LOAD_TAG_TYPES = {
+    "S": "VARCHAR",
+    "N": "VARCHAR",
+    "B": "VARCHAR",
+    "BOOL": "BOOLEAN",
+    "NULL": "BOOLEAN",
+    "SS": ["VARCHAR"],
+    "NS": ["VARCHAR"],
+    "BS": ["VARCHAR"],
+    "M": "JSON",
+    "L": "JSON",
+}
 # A JSON number as DynamoDB usually writes it; anything else goes through _ddb_json_number.
 _JSON_NUMBER_RE = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?"
 # Limits for rendering M / L values to plain JSON in SQL; beyond them a Python UDF does it.
@@ -156,12 +177,18 @@ def _prepare(con) -> None:
 
         return pa.array(codec.plain_json_many(texts.to_pylist()), type=pa.string())
 
-    udfs = [("_ddb_json_number", codec.json_number, {}),
-            ("_ddb_plain_json_batch", plain_json_arrow, {"type": "arrow"})]
+    udfs = [
+        ("_ddb_json_number", codec.json_number, {}),
+        ("_ddb_plain_json_batch", plain_json_arrow, {"type": "arrow"}),
+    ]
     for name, fn, kw in udfs:
         try:
             con.create_function(name, fn, ["VARCHAR"], "VARCHAR", side_effects=False, **kw)
-        except (duckdb.CatalogException, duckdb.NotImplementedException, duckdb.InvalidInputException) as exc:
+        except (
+            duckdb.CatalogException,
+            duckdb.NotImplementedException,
+            duckdb.InvalidInputException,
+        ) as exc:
             if "already" not in str(exc).lower():
                 raise
 
@@ -187,8 +214,14 @@ def _groups(attributes: Sequence[str]) -> tuple[list[list[str]], dict[str, tuple
     return groups, where
 
 
-def _frame(attributes: Sequence[str], types: Mapping[str, object], params: dict, extra: str = "",
-           parsed: Mapping[str, tuple[str, str]] | None = None, source: str | None = None) -> str:
+def _frame(
+    attributes: Sequence[str],
+    types: Mapping[str, object],
+    params: dict,
+    extra: str = "",
+    parsed: Mapping[str, tuple[str, str]] | None = None,
+    source: str | None = None,
+) -> str:
     """``SELECT a1, a2, ... [, extra] FROM <export>``: ``a<i>`` is the i-th attribute's
     DynamoDB value as a STRUCT with one field per type tag (``types[attr]`` gives the
     json_transform structure of each), parsed once per line. Attribute names only travel
@@ -198,19 +231,30 @@ def _frame(attributes: Sequence[str], types: Mapping[str, object], params: dict,
     for g, members in enumerate(groups):
         params[f"s{g}"] = json.dumps({"Item": {a: types[a] for a in members}}, ensure_ascii=False)
         transforms.append(f"json_transform(json, $s{g}) AS j{g}")
-    cols = [f"struct_extract_at(j{where[a][0]}.Item, {where[a][1]}) AS a{i}" for i, a in enumerate(attributes, 1)]
+    cols = [
+        f"struct_extract_at(j{where[a][0]}.Item, {where[a][1]}) AS a{i}"
+        for i, a in enumerate(attributes, 1)
+    ]
     for i, a in enumerate(attributes, 1):
         if parsed and a in parsed:  # a{i}_t: the a{i}.<tag> JSON text parsed after a structure
             tag, structure = parsed[a]
-            cols.append(f"json_transform(struct_extract_at(j{where[a][0]}.Item, {where[a][1]}).\"{tag}\", "
-                        f"{structure}) AS a{i}_t")
+            cols.append(
+                f'json_transform(struct_extract_at(j{where[a][0]}.Item, {where[a][1]})."{tag}", '
+                f"{structure}) AS a{i}_t"
+            )
     inner = ", ".join(["json"] + transforms)
     outer = ", ".join(cols + ([extra] if extra else [])) or "1 AS one"
     return f"SELECT {outer} FROM (SELECT {inner} FROM {source or _source_sql()})"
 
 
-def _stats_pass(con, files: Sequence[str], attributes: Sequence[str], known: Sequence[str],
-                tags_hint: Mapping[str, Sequence[str]] | None = None, stage: "_Stage | None" = None):
+def _stats_pass(
+    con,
+    files: Sequence[str],
+    attributes: Sequence[str],
+    known: Sequence[str],
+    tags_hint: Mapping[str, Sequence[str]] | None = None,
+    stage: _Stage | None = None,
+):
     """One scan: per-attribute type counts and N shapes for ``attributes``, plus the names
     of attributes present in the data but not in ``known``.
 
@@ -231,8 +275,12 @@ def _stats_pass(con, files: Sequence[str], attributes: Sequence[str], known: Seq
         frame = f"SELECT * FROM {stage.rows}"
     else:
         # Every tag read as VARCHAR: only N needs its value, the others only their presence.
-        frame = _frame(attributes, {a: {t: "VARCHAR" for t in tags[a]} for a in attributes}, params,
-                       extra="list_filter(json_keys(json, '/Item'), lambda k: NOT list_contains($known, k)) AS u")
+        frame = _frame(
+            attributes,
+            {a: {t: "VARCHAR" for t in tags[a]} for a in attributes},
+            params,
+            extra="list_filter(json_keys(json, '/Item'), lambda k: NOT list_contains($known, k)) AS u",
+        )
     inner, aggs = [], []
     for i, a in enumerate(attributes, 1):
         inner.append(f"a{i}")
@@ -240,8 +288,10 @@ def _stats_pass(con, files: Sequence[str], attributes: Sequence[str], known: Seq
         aggs += [f'count(a{i}."{t}")' for t in tags[a]]
         if "N" in tags[a]:
             inner.append(f"_ddb_numshape(a{i}.N) AS z{i}")
-            aggs.append(f"max(CASE WHEN z{i}.i + z{i}.s <= {fit} THEN z{i}.i END), "
-                        f"max(CASE WHEN z{i}.i + z{i}.s <= {fit} THEN z{i}.s END), count_if(z{i}.i + z{i}.s > {fit})")
+            aggs.append(
+                f"max(CASE WHEN z{i}.i + z{i}.s <= {fit} THEN z{i}.i END), "
+                f"max(CASE WHEN z{i}.i + z{i}.s <= {fit} THEN z{i}.s END), count_if(z{i}.i + z{i}.s > {fit})"
+            )
     aggs.append("list_distinct(flatten(list(u) FILTER (WHERE len(u) > 0)))")
     sql = f"SELECT {', '.join(aggs)} FROM (SELECT {', '.join(inner + ['u'])} FROM ({frame}))"
     try:
@@ -262,12 +312,21 @@ def _stats_pass(con, files: Sequence[str], attributes: Sequence[str], known: Seq
             if attr in hint:
                 incomplete.append(attr)
                 continue
-            raise ExportReadError(f"attribute {attr!r} has an unknown DynamoDB type tag "
-                                  f"{_unknown_tag(con, files, attr)!r}")
+            raise ExportReadError(
+                f"attribute {attr!r} has an unknown DynamoDB type tag "
+                f"{_unknown_tag(con, files, attr)!r}"
+            )
         hist = {t: c for t, c in sorted(counts.items()) if c}
-        stats.append(AttributeStats(attr, hist, counts.get("N", 0),
-                                    None if max_int is None else int(max_int),
-                                    None if max_scale is None else int(max_scale), int(unfit or 0)))
+        stats.append(
+            AttributeStats(
+                attr,
+                hist,
+                counts.get("N", 0),
+                None if max_int is None else int(max_int),
+                None if max_scale is None else int(max_scale),
+                int(unfit or 0),
+            )
+        )
     with_sets = [st for st in stats if "NS" in st.type_counts]
     if with_sets:
         _number_set_stats(con, files, with_sets, stage)
@@ -278,31 +337,41 @@ def _unknown_tag(con, files: Sequence[str], attr: str) -> str:
     row = con.execute(
         f"SELECT t FROM (SELECT unnest(json_keys(json, $p)) AS t FROM {_source_sql()}) "
         f"WHERE NOT list_contains($tags, t) LIMIT 1",
-        {"files": list(files), "p": _json_pointer(attr), "tags": list(_TAGS)}).fetchone()
+        {"files": list(files), "p": _json_pointer(attr), "tags": list(_TAGS)},
+    ).fetchone()
     return row[0] if row else "?"
 
 
-def _number_set_stats(con, files: Sequence[str], stats: list[AttributeStats], stage: "_Stage | None" = None) -> None:
+def _number_set_stats(
+    con, files: Sequence[str], stats: list[AttributeStats], stage: _Stage | None = None
+) -> None:
     """Number shapes of NS elements (one more scan of the files, or of the stage, only
     when number sets exist)."""
     fit = DECIMAL_PRECISION
     params: dict = {"files": list(files)}
     if stage is not None:
         params = {}
-        frame = f"SELECT {', '.join(f'{stage.alias[st.attribute]} AS a{i}' for i, st in enumerate(stats, 1))} " \
-                f"FROM {stage.rows}"
+        frame = (
+            f"SELECT {', '.join(f'{stage.alias[st.attribute]} AS a{i}' for i, st in enumerate(stats, 1))} "
+            f"FROM {stage.rows}"
+        )
     else:
-        frame = _frame([st.attribute for st in stats], {st.attribute: {"NS": ["VARCHAR"]} for st in stats}, params)
+        frame = _frame(
+            [st.attribute for st in stats],
+            {st.attribute: {"NS": ["VARCHAR"]} for st in stats},
+            params,
+        )
     elems = ", ".join(f"unnest(a{i}.NS) AS x{i}" for i in range(1, len(stats) + 1))
     aggs = ", ".join(
         f"count(x{i}), max(CASE WHEN z{i}.i + z{i}.s <= {fit} THEN z{i}.i END), "
         f"max(CASE WHEN z{i}.i + z{i}.s <= {fit} THEN z{i}.s END), count_if(z{i}.i + z{i}.s > {fit})"
-        for i in range(1, len(stats) + 1))
+        for i in range(1, len(stats) + 1)
+    )
     shapes = ", ".join(f"x{i}, _ddb_numshape(x{i}) AS z{i}" for i in range(1, len(stats) + 1))
     sql = f"SELECT {aggs} FROM (SELECT {shapes} FROM (SELECT {elems} FROM ({frame})))"
     row = con.execute(sql, params).fetchone()
     for i, st in enumerate(stats):
-        count, max_int, max_scale, unfit = row[4 * i: 4 * i + 4]
+        count, max_int, max_scale, unfit = row[4 * i : 4 * i + 4]
         st.numbers += int(count or 0)
         st.unfit_alone += int(unfit or 0)
         if max_int is not None:
@@ -311,8 +380,9 @@ def _number_set_stats(con, files: Sequence[str], stats: list[AttributeStats], st
             st.max_scale = max(st.max_scale or 0, int(max_scale))
 
 
-def discover_attributes(con, files: Sequence[str], guess: Sequence[str] = (),
-                        structures: dict | None = None) -> list[AttributeStats]:
+def discover_attributes(
+    con, files: Sequence[str], guess: Sequence[str] = (), structures: dict | None = None
+) -> list[AttributeStats]:
     """Full pass over every item: each attribute, the DynamoDB types it appears with (and
     how often), and the shape of its numbers. ``guess`` (the attributes of the previous
     snapshot) plus the attributes of the first items let the common case take one scan;
@@ -324,7 +394,9 @@ def discover_attributes(con, files: Sequence[str], guess: Sequence[str] = (),
     sample = _sample_structure(con, files)
     if structures is not None:
         structures.update(sample)
-    hint = {a: list(w) for a, w in sample.items() if isinstance(w, dict) and w and set(w) <= set(_TAGS)}
+    hint = {
+        a: list(w) for a, w in sample.items() if isinstance(w, dict) and w and set(w) <= set(_TAGS)
+    }
     guess = sorted(set(guess) | set(sample))
     stats, incomplete, unknown = _stats_pass(con, files, guess, guess, hint)
     if unknown or incomplete:
@@ -359,7 +431,7 @@ class _Stage:
     files: Sequence[str] = ()
     known: Sequence[str] = ()
     sample: Mapping | None = None
-    rest: "_Stage | None" = None
+    rest: _Stage | None = None
     filtered: bool = False  # rows whose _bad is set belong to ``rest``: read the others only
     # Not a table: the one-pass load (:func:`_load_direct`) inserts straight from ``files``
     # parsed after these structures, every line checked as it is read; the row length
@@ -376,7 +448,7 @@ class _Stage:
         """The stage's own rows, as a FROM item."""
         return f"(SELECT * FROM {self.name} WHERE _bad IS NULL)" if self.filtered else self.name
 
-    def parts(self) -> list["_Stage"]:
+    def parts(self) -> list[_Stage]:
         return [self] + (self.rest.parts() if self.rest is not None else [])
 
 
@@ -387,7 +459,7 @@ def _stage_name() -> str:
     return f"_ddb_stage_{os.getpid()}_{next(_STAGE_SEQ)}"
 
 
-def _drop_stage(con, stage: "_Stage | None") -> None:
+def _drop_stage(con, stage: _Stage | None) -> None:
     if stage is None:
         return
     for part in stage.parts():
@@ -397,12 +469,21 @@ def _drop_stage(con, stage: "_Stage | None") -> None:
 def _hint(sample: Mapping) -> dict[str, list[str]]:
     """Per sampled attribute, the tags its values had (attributes whose values were not
     all DynamoDB wrappers have no hint)."""
-    return {a: list(w) for a, w in sample.items() if isinstance(w, dict) and w and set(w) <= set(_TAGS)}
+    return {
+        a: list(w) for a, w in sample.items() if isinstance(w, dict) and w and set(w) <= set(_TAGS)
+    }
 
 
-def _stage_export(con, files: Sequence[str], known: Sequence[str], sample: Mapping, *,
-                  attributes: Sequence[str] | None = None, tags: Mapping[str, Sequence[str]] | None = None,
-                  source: str | None = None) -> _Stage:
+def _stage_export(
+    con,
+    files: Sequence[str],
+    known: Sequence[str],
+    sample: Mapping,
+    *,
+    attributes: Sequence[str] | None = None,
+    tags: Mapping[str, Sequence[str]] | None = None,
+    source: str | None = None,
+) -> _Stage:
     """Parse every line once (``json_transform`` after the guessed attributes and tags)
     into a temporary table that both the statistics and the typed insert read. A temporary
     table of a file-backed warehouse spills to disk (compressed), so memory stays bounded.
@@ -422,21 +503,34 @@ def _stage_export(con, files: Sequence[str], known: Sequence[str], sample: Mappi
         extra = "CAST(NULL AS VARCHAR[]) AS u"
     tags = {a: [t for t in _TAGS if t in hint[a]] if a in hint else list(_TAGS) for a in attributes}
     typed: dict[str, dict] = {}
-    params: dict = {"files": list(files), "known": attributes} if "$known" in extra else {"files": list(files)}
+    params: dict = (
+        {"files": list(files), "known": attributes} if "$known" in extra else {"files": list(files)}
+    )
     if source is not None:
         del params["files"]
     parsed = {}
     for i, a in enumerate(attributes, 1):
         non_null = [t for t in sampled.get(a, ()) if t != "NULL"]
-        if a in sampled and len(non_null) == 1 and non_null[0] in ("M", "L") and non_null[0] in tags[a]:
+        if (
+            a in sampled
+            and len(non_null) == 1
+            and non_null[0] in ("M", "L")
+            and non_null[0] in tags[a]
+        ):
             structure = _typed_structure({non_null[0]: sample[a][non_null[0]]}, [_RENDER_MAX_NODES])
             if structure is not None:
                 typed[a] = structure
-                (tag, content), = structure.items()
+                ((tag, content),) = structure.items()
                 params[f"ta{i}"] = json.dumps(content, ensure_ascii=False)
                 parsed[a] = (tag, f"$ta{i}")
-    frame = _frame(attributes, {a: {t: _LOAD_TAG_TYPES[t] for t in tags[a]} for a in attributes}, params,
-                   extra=extra, parsed=parsed, source=source)
+    frame = _frame(
+        attributes,
+        {a: {t: _LOAD_TAG_TYPES[t] for t in tags[a]} for a in attributes},
+        params,
+        extra=extra,
+        parsed=parsed,
+        source=source,
+    )
     name = _stage_name()
     try:
         con.execute(f"CREATE TEMP TABLE {name} AS {frame}", params)
@@ -475,11 +569,14 @@ def _fast_guess(sample: Mapping, known: Sequence[str] | Mapping = ()):
             if structure is None:
                 return None
             typed[a] = structure
-        structures[a] = {t: (typed[a][t] if a in typed and t in typed[a] else _LOAD_TAG_TYPES[t]) for t in tags[a]}
+        structures[a] = {
+            t: (typed[a][t] if a in typed and t in typed[a] else _LOAD_TAG_TYPES[t])
+            for t in tags[a]
+        }
     return hint, attributes, tags, typed, structures
 
 
-def _fast_stage(con, files: Sequence[str], known: Sequence[str], sample: Mapping) -> "_Stage | None":
+def _fast_stage(con, files: Sequence[str], known: Sequence[str], sample: Mapping) -> _Stage | None:
     """The common case in one parse: when the sampled guess gives every attribute's tags
     and every M / L attribute a single-tag structure, each line is parsed once with the
     M / L structure nested in the attribute's (no raw M / L text, no ``json_keys``).
@@ -510,16 +607,33 @@ def _fast_stage(con, files: Sequence[str], known: Sequence[str], sample: Mapping
             if part is stage:
                 # Attributes or tags the guess missed that are scalars or sets: the rows
                 # that have them take one more fast part, after the guess plus those.
-                more = {a: [t for t in _TAGS if t in set(t_) | set(tags.get(a, ()))] for a, t_ in found.items()}
+                more = {
+                    a: [t for t in _TAGS if t in set(t_) | set(tags.get(a, ()))]
+                    for a, t_ in found.items()
+                }
                 grown = [a for a in more if more[a] != tags.get(a)]
-                if grown and all(not ({"M", "L"} & set(more[a])) and set(more[a]) <= set(_TAGS) for a in grown):
+                if grown and all(
+                    not ({"M", "L"} & set(more[a])) and set(more[a]) <= set(_TAGS) for a in grown
+                ):
                     both = {**tags, **more}
-                    nxt = _fast_part(con, None, rows, sorted(both), both, typed,
-                                     {**structures, **{a: {t: _LOAD_TAG_TYPES[t] for t in more[a]} for a in grown}})
+                    nxt = _fast_part(
+                        con,
+                        None,
+                        rows,
+                        sorted(both),
+                        both,
+                        typed,
+                        {
+                            **structures,
+                            **{a: {t: _LOAD_TAG_TYPES[t] for t in more[a]} for a in grown},
+                        },
+                    )
                     if nxt is not None:
                         part.rest = part = nxt
                         continue
-            part.rest = _stage_export(con, files, known, sample, attributes=sorted(found), tags=found, source=rows)
+            part.rest = _stage_export(
+                con, files, known, sample, attributes=sorted(found), tags=found, source=rows
+            )
             break
     except BaseException:
         _drop_stage(con, stage)
@@ -527,7 +641,7 @@ def _fast_stage(con, files: Sequence[str], known: Sequence[str], sample: Mapping
     return stage
 
 
-def _fast_part(con, files, source, attributes, tags, typed, structures) -> "_Stage | None":
+def _fast_part(con, files, source, attributes, tags, typed, structures) -> _Stage | None:
     """Parse ``files`` (or the lines of ``source``) once after ``structures`` into a
     temporary table, with the row length check of :func:`_fast_stage`: a row that fails
     it keeps its line in ``_bad``. None when the parse fails."""
@@ -538,16 +652,23 @@ def _fast_part(con, files, source, attributes, tags, typed, structures) -> "_Sta
     cols = ", ".join(alias[a] for a in attributes)
     name = _stage_name()
     try:
-        con.execute(f"CREATE TEMP TABLE {name} AS SELECT {cols}, CAST(NULL AS VARCHAR[]) AS u, "
-                    f"CASE WHEN {ok} THEN NULL ELSE _line END AS _bad FROM ({frame})", params)
+        con.execute(
+            f"CREATE TEMP TABLE {name} AS SELECT {cols}, CAST(NULL AS VARCHAR[]) AS u, "
+            f"CASE WHEN {ok} THEN NULL ELSE _line END AS _bad FROM ({frame})",
+            params,
+        )
         bad = con.execute(f"SELECT count(_bad) FROM {name}").fetchone()[0]
     except Exception:
         con.execute(f"DROP TABLE IF EXISTS {name}")
         return None
-    return _Stage(name, list(attributes), dict(tags), dict(tags), typed, fast=True, filtered=bool(bad))
+    return _Stage(
+        name, list(attributes), dict(tags), dict(tags), typed, fast=True, filtered=bool(bad)
+    )
 
 
-def _length_ok_sql(attributes: Sequence[str], structures: Mapping[str, dict], exact: Sequence[str] = ()) -> str:
+def _length_ok_sql(
+    attributes: Sequence[str], structures: Mapping[str, dict], exact: Sequence[str] = ()
+) -> str:
     """SQL boolean over a frame of ``attributes`` parsed after ``structures`` (column
     ``a<i>`` per attribute) and the line (``_line``): true when the line's DynamoDB JSON
     length equals the length recomputed from the parsed values, i.e. the parse dropped
@@ -559,8 +680,10 @@ def _length_ok_sql(attributes: Sequence[str], structures: Mapping[str, dict], ex
     def total(cheap: bool) -> str:
         # {"Item":{...}}: 10 characters, plus per attribute "name":<value> and a comma, one
         # comma less (an attribute whose value has no known tag counts 0: less than its text).
-        parts = " + ".join(_len_wrapper(alias[a], structures[a], 0, cheap and a not in exact, _json_len(a) + 1)
-                           for a in attributes)
+        parts = " + ".join(
+            _len_wrapper(alias[a], structures[a], 0, cheap and a not in exact, _json_len(a) + 1)
+            for a in attributes
+        )
         return f"10 + greatest({parts}, 1)"
 
     # The cheap total counts strings without their escapes: never more than the exact
@@ -569,7 +692,7 @@ def _length_ok_sql(attributes: Sequence[str], structures: Mapping[str, dict], ex
     return f"coalesce(CASE WHEN strlen(_line) = {total(True)} THEN true ELSE strlen(_line) = {total(False)} END, false)"
 
 
-def _exact_lengths(con, part: "_Stage", structures: Mapping[str, dict]) -> frozenset[str]:
+def _exact_lengths(con, part: _Stage, structures: Mapping[str, dict]) -> frozenset[str]:
     """The attributes that the row length check measures exactly on every row, from
     sampled fast stage ``part`` (parsed after ``structures``): those whose cheap length
     (strings without their escapes) falls short in at least one sampled row in
@@ -578,14 +701,26 @@ def _exact_lengths(con, part: "_Stage", structures: Mapping[str, dict]) -> froze
     fifth of the rows of the benchmark's ``note``) is cheaper to render once per row: 6-8 %
     of the load's CPU time there. The check is the same either way; only its cost changes."""
     alias = part.alias
-    shorts = [f"count(*) FILTER (WHERE {_len_wrapper(alias[a], structures[a], 0, True)} "
-              f"<> {_len_wrapper(alias[a], structures[a], 0, False)})" for a in part.attributes]
+    shorts = [
+        f"count(*) FILTER (WHERE {_len_wrapper(alias[a], structures[a], 0, True)} "
+        f"<> {_len_wrapper(alias[a], structures[a], 0, False)})"
+        for a in part.attributes
+    ]
     row = con.execute(f"SELECT count(*), {', '.join(shorts)} FROM {part.rows}").fetchone()
-    return frozenset(a for a, short in zip(part.attributes, row[1:]) if short and short * len(part.attributes) >= row[0])
+    return frozenset(
+        a
+        for a, short in zip(part.attributes, row[1:])
+        if short and short * len(part.attributes) >= row[0]
+    )
 
 
-def _rest_tags(con, name: str, attributes: Sequence[str], alias: Mapping[str, str],
-               tags: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+def _rest_tags(
+    con,
+    name: str,
+    attributes: Sequence[str],
+    alias: Mapping[str, str],
+    tags: Mapping[str, Sequence[str]],
+) -> dict[str, list[str]]:
     """Every attribute of the rows of fast stage ``name`` that its guess did not cover
     (``_bad``), with every tag its values have there: a sampled attribute keeps the
     sampled tags unless one of those rows has a value with none of them (its parsed
@@ -593,20 +728,33 @@ def _rest_tags(con, name: str, attributes: Sequence[str], alias: Mapping[str, st
     as JSON, only their presence is used). An attribute whose values have no known tag
     gets every tag (the statistics then name the unknown one)."""
     bad = f"{name} WHERE _bad IS NOT NULL"
-    flags = [f"bool_or({alias[a]} IS NOT NULL AND " + " AND ".join(f'{alias[a]}."{t}" IS NULL' for t in tags[a]) + ")"
-             for a in attributes]
+    flags = [
+        f"bool_or({alias[a]} IS NOT NULL AND "
+        + " AND ".join(f'{alias[a]}."{t}" IS NULL' for t in tags[a])
+        + ")"
+        for a in attributes
+    ]
     row = con.execute(f"SELECT {', '.join(flags)} FROM {bad}").fetchone()
     out = {a: list(tags[a]) for a, missed in zip(attributes, row) if not missed}
-    found = [r[0] for r in con.execute(f"SELECT DISTINCT unnest(json_keys(_bad, '/Item')) FROM {bad}").fetchall()]
+    found = [
+        r[0]
+        for r in con.execute(
+            f"SELECT DISTINCT unnest(json_keys(_bad, '/Item')) FROM {bad}"
+        ).fetchall()
+    ]
     other = sorted(a for a in found if a not in out)
     if other:
         params: dict = {}
-        frame = _frame(other, {a: {t: "JSON" for t in _TAGS} for a in other}, params,
-                       source=f"(SELECT _bad AS json FROM {bad})")
+        frame = _frame(
+            other,
+            {a: {t: "JSON" for t in _TAGS} for a in other},
+            params,
+            source=f"(SELECT _bad AS json FROM {bad})",
+        )
         aggs = [f'bool_or(a{i}."{t}" IS NOT NULL)' for i in range(1, len(other) + 1) for t in _TAGS]
         row = con.execute(f"SELECT {', '.join(aggs)} FROM ({frame})", params).fetchone()
         for i, a in enumerate(other):
-            seen = [t for t, hit in zip(_TAGS, row[i * len(_TAGS):(i + 1) * len(_TAGS)]) if hit]
+            seen = [t for t, hit in zip(_TAGS, row[i * len(_TAGS) : (i + 1) * len(_TAGS)]) if hit]
             out[a] = seen or list(_TAGS)
     return {a: out[a] for a in sorted(out) if a in found}
 
@@ -633,13 +781,17 @@ def _len_tag(f: str, tag: str, sub, depth: int, cheap: bool = False) -> str:
     if tag in ("BOOL", "NULL"):
         return f"(5 - CAST({f} AS INTEGER))"
     if tag == "M":  # {"k":<v>,...}: each key with its colon and a comma, one comma less
-        parts = [_len_wrapper(f"struct_extract_at({f}, {pos})", v, depth + 1, cheap, _json_len(k) + 1)
-                 for pos, (k, v) in enumerate(sub.items(), 1)]
+        parts = [
+            _len_wrapper(f"struct_extract_at({f}, {pos})", v, depth + 1, cheap, _json_len(k) + 1)
+            for pos, (k, v) in enumerate(sub.items(), 1)
+        ]
         return f"(CASE WHEN {f} IS NOT NULL THEN 1 + greatest({' + '.join(parts)}, 1) END)"
     if tag == "L":
         e = f"l{depth}"
-        return (f"(CASE WHEN {f} IS NOT NULL THEN 1 + greatest(coalesce(list_sum(list_transform({f}, lambda {e}: "
-                f"{_len_wrapper(e, sub[0], depth + 1, cheap, 0)})), 0), 1) END)")
+        return (
+            f"(CASE WHEN {f} IS NOT NULL THEN 1 + greatest(coalesce(list_sum(list_transform({f}, lambda {e}: "
+            f"{_len_wrapper(e, sub[0], depth + 1, cheap, 0)})), 0), 1) END)"
+        )
     raise ValueError(tag)  # pragma: no cover
 
 
@@ -647,8 +799,10 @@ def _len_wrapper(x: str, typed: dict, depth: int, cheap: bool = False, prefix: i
     """SQL integer: ``prefix`` (a key and its colon) plus the length of the wrapper
     ``{"tag":<value>}`` plus one (a comma) when ``x`` holds a value of a known tag, else 0
     (never NULL)."""
-    branches = [f'coalesce({prefix + len(tag) + 6} + {_len_tag(f"{x}.{chr(34)}{tag}{chr(34)}", tag, sub, depth, cheap)}, 0)'
-                for tag, sub in typed.items()]
+    branches = [
+        f"coalesce({prefix + len(tag) + 6} + {_len_tag(f'{x}.{chr(34)}{tag}{chr(34)}', tag, sub, depth, cheap)}, 0)"
+        for tag, sub in typed.items()
+    ]
     return "(" + " + ".join(branches) + ")"
 
 
@@ -684,7 +838,9 @@ def _discover_staged(con, files: Sequence[str], known: Sequence[str], structures
     try:
         per_part, incomplete, unknown = [], [], []
         for part in stage.parts():
-            stats, inc, unk = _stats_pass(con, files, part.attributes, part.attributes, part.hint, stage=part)
+            stats, inc, unk = _stats_pass(
+                con, files, part.attributes, part.attributes, part.hint, stage=part
+            )
             per_part.append(stats)
             incomplete += [a for a in inc if a not in incomplete]
             unknown += [a for a in unk if a not in unknown]
@@ -705,11 +861,18 @@ def _sample_structure(con, files: Sequence[str]) -> dict:
     (:data:`_SAMPLE_BYTES`)."""
     params = {"files": list(files[:1])}
     try:
-        size = con.execute(f"SELECT avg(strlen(json)) FROM (SELECT json FROM {_source_sql()} LIMIT 16)",
-                           params).fetchone()[0] or 1
+        size = (
+            con.execute(
+                f"SELECT avg(strlen(json)) FROM (SELECT json FROM {_source_sql()} LIMIT 16)", params
+            ).fetchone()[0]
+            or 1
+        )
         n = min(_SAMPLE_ITEMS, max(16, int(_SAMPLE_BYTES // size)))
-        row = con.execute(f"SELECT json_group_structure(json -> '$.Item') FROM (SELECT json FROM {_source_sql()} "
-                          f"LIMIT {n})", params).fetchone()
+        row = con.execute(
+            f"SELECT json_group_structure(json -> '$.Item') FROM (SELECT json FROM {_source_sql()} "
+            f"LIMIT {n})",
+            params,
+        ).fetchone()
     except Exception as exc:
         raise _read_error(con, exc) from exc
     structure = json.loads(row[0]) if row and row[0] else None
@@ -721,6 +884,7 @@ def _json_pointer(attribute: str) -> str:
 
 
 # --- M / L values to plain JSON in SQL ---------------------------------------------------
+
 
 def _typed_structure(w, budget: list[int], depth: int = 0):
     """The json_transform structure for a DynamoDB value whose json_group_structure is
@@ -786,13 +950,17 @@ def _render_tag(f: str, tag: str, sub, keys: list[str], depth: int, typed_text: 
         for pos, (k, v) in enumerate(sub.items(), 1):
             keys.append(json.dumps(k, ensure_ascii=False) + ":")
             c = f"struct_extract_at({f}, {pos})"
-            parts.append(f"CASE WHEN {c} IS NOT NULL THEN $keys[{len(keys)}] || "
-                         f"{_render_wrapper(c, v, keys, depth + 1, typed_text)} END")
+            parts.append(
+                f"CASE WHEN {c} IS NOT NULL THEN $keys[{len(keys)}] || "
+                f"{_render_wrapper(c, v, keys, depth + 1, typed_text)} END"
+            )
         return f"'{{' || concat_ws(',', {', '.join(parts)}) || '}}'"
     if tag == "L":
         e = f"e{depth}"
-        return (f"'[' || array_to_string(list_transform({f}, lambda {e}: "
-                f"{_render_wrapper(e, sub[0], keys, depth + 1, typed_text)}), ',') || ']'")
+        return (
+            f"'[' || array_to_string(list_transform({f}, lambda {e}: "
+            f"{_render_wrapper(e, sub[0], keys, depth + 1, typed_text)}), ',') || ']'"
+        )
     raise ValueError(tag)  # pragma: no cover - _typed_structure only lets known tags through
 
 
@@ -821,26 +989,36 @@ def _overhead_tag(f: str, tag: str, sub, depth: int) -> str:
     if tag == "NS":  # {"NS":[…]} plus two quotes per number
         return f"(7 + 2 * len({f}))"
     if tag == "M":
-        parts = [f"CASE WHEN struct_extract_at({f}, {pos}) IS NULL THEN 0 ELSE "
-                 f"{_overhead_wrapper(f'struct_extract_at({f}, {pos})', v, depth + 1)} END"
-                 for pos, (k, v) in enumerate(sub.items(), 1)]
+        parts = [
+            f"CASE WHEN struct_extract_at({f}, {pos}) IS NULL THEN 0 ELSE "
+            f"{_overhead_wrapper(f'struct_extract_at({f}, {pos})', v, depth + 1)} END"
+            for pos, (k, v) in enumerate(sub.items(), 1)
+        ]
         return "(" + " + ".join(["6"] + parts) + ")"
     if tag == "L":
         e = f"o{depth}"
         # an element without a known tag counts -10^12: no text length can match then
-        return (f"(6 + coalesce(list_sum(list_transform({f}, lambda {e}: "
-                f"coalesce({_overhead_wrapper(e, sub[0], depth + 1)}, -1000000000000))), 0))")
+        return (
+            f"(6 + coalesce(list_sum(list_transform({f}, lambda {e}: "
+            f"coalesce({_overhead_wrapper(e, sub[0], depth + 1)}, -1000000000000))), 0))"
+        )
     return str(_WRAPPER_CHARS[tag])
 
 
 def _overhead_wrapper(x: str, typed: dict, depth: int) -> str:
-    branches = [f'WHEN {x}."{tag}" IS NOT NULL THEN {_overhead_tag(f"{x}.{chr(34)}{tag}{chr(34)}", tag, sub, depth)}'
-                for tag, sub in typed.items()]
+    branches = [
+        f'WHEN {x}."{tag}" IS NOT NULL THEN {_overhead_tag(f"{x}.{chr(34)}{tag}{chr(34)}", tag, sub, depth)}'
+        for tag, sub in typed.items()
+    ]
     return "(CASE " + " ".join(branches) + " END)"
 
 
 def _tag_sql(x: str, tags: Sequence[str]) -> str:
-    return "CASE " + " ".join(f"WHEN {x}.\"{t}\" IS NOT NULL THEN '{t}'" for t in _TAGS if t in tags) + " END"
+    return (
+        "CASE "
+        + " ".join(f"WHEN {x}.\"{t}\" IS NOT NULL THEN '{t}'" for t in _TAGS if t in tags)
+        + " END"
+    )
 
 
 def _value_text_sql(x: str, tags: Sequence[str]) -> str:
@@ -868,21 +1046,30 @@ def _value_text_sql(x: str, tags: Sequence[str]) -> str:
 def _cast_text(text: str, target: TypeSpec, source_tag: str | None, x: str) -> str:
     """SQL that converts an attribute's text to an override type (strict casts)."""
     if target.name == "timestamp":
-        return (f"CASE WHEN regexp_matches({text}, '(Z|z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
-                f"THEN timezone('UTC', CAST({text} AS TIMESTAMPTZ)) ELSE CAST({text} AS TIMESTAMP) END")
+        return (
+            f"CASE WHEN regexp_matches({text}, '(Z|z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
+            f"THEN timezone('UTC', CAST({text} AS TIMESTAMPTZ)) ELSE CAST({text} AS TIMESTAMP) END"
+        )
     if target.name == "json":
         return f"CAST({text} AS JSON)"
     if target.name == "binary":
         if source_tag == "B":
-            return f"from_base64({x}.\"B\")"
+            return f'from_base64({x}."B")'
         return f"CAST({text} AS BLOB)"
     if target.name in ("struct", "array"):
         return f"CAST(CAST({text} AS JSON) AS {target.duckdb()})"
     return f"CAST({text} AS {target.duckdb()})"
 
 
-def _value_sql(p: ColumnPlan, x: str, tags: Sequence[str], typed: dict | None, keys: list[str],
-               plain: str | None = None, exact: bool = False) -> str:
+def _value_sql(
+    p: ColumnPlan,
+    x: str,
+    tags: Sequence[str],
+    typed: dict | None,
+    keys: list[str],
+    plain: str | None = None,
+    exact: bool = False,
+) -> str:
     """SQL for one column given ``x``, the attribute's value as a STRUCT with a field per
     DynamoDB type tag in ``tags`` (NULL when the item lacks the attribute). ``typed``: the
     structure of a single-tag M / L attribute when it can be rendered in SQL (parsed in
@@ -895,12 +1082,14 @@ def _value_sql(p: ColumnPlan, x: str, tags: Sequence[str], typed: dict | None, k
         if p.source_tag == "N":
             return f"CASE WHEN NOT _ddb_fits({x}.N, {s}) THEN {x}.N END"
         ns = f"{x}.NS"
-        return (f"CASE WHEN NOT coalesce(list_bool_and(list_transform({ns}, lambda n: _ddb_fits(n, {s}))), true) "
-                f"THEN CAST(to_json({ns}) AS VARCHAR) END")
+        return (
+            f"CASE WHEN NOT coalesce(list_bool_and(list_transform({ns}, lambda n: _ddb_fits(n, {s}))), true) "
+            f"THEN CAST(to_json({ns}) AS VARCHAR) END"
+        )
     tag = p.source_tag
     if p.override_type:
         if tag in ("S", "N"):
-            text = f"({x}.\"{tag}\")"
+            text = f'({x}."{tag}")'
         elif tag == "BOOL":
             text = f"(CASE WHEN {x}.\"BOOL\" THEN 'true' WHEN NOT {x}.\"BOOL\" THEN 'false' END)"
         else:
@@ -918,15 +1107,17 @@ def _value_sql(p: ColumnPlan, x: str, tags: Sequence[str], typed: dict | None, k
             return f"CASE WHEN _ddb_fits({x}.N, {s}) THEN TRY_CAST({x}.N AS {p.type.duckdb()}) END"
         return f"CAST({x}.N AS {p.type.duckdb()})"
     if tag == "BOOL":
-        return f"{x}.\"BOOL\""
+        return f'{x}."BOOL"'
     if tag == "B":
         return f"from_base64({x}.B)"
     if tag == "SS":
         return f"{x}.SS"
     if tag == "NS":
         if p.needs_fit_check:
-            return (f"CASE WHEN coalesce(list_bool_and(list_transform({x}.NS, lambda n: _ddb_fits(n, {s}))), true) "
-                    f"THEN TRY_CAST({x}.NS AS {p.type.duckdb()}) END")
+            return (
+                f"CASE WHEN coalesce(list_bool_and(list_transform({x}.NS, lambda n: _ddb_fits(n, {s}))), true) "
+                f"THEN TRY_CAST({x}.NS AS {p.type.duckdb()}) END"
+            )
         return f"CAST({x}.NS AS {p.type.duckdb()})"
     if tag == "BS":
         return f"list_transform({x}.BS, lambda b: from_base64(b))"
@@ -938,20 +1129,22 @@ def _value_sql(p: ColumnPlan, x: str, tags: Sequence[str], typed: dict | None, k
             t = f"{x}_t"
             plain = plain or _plain_sql(x, typed, keys)
             if exact:  # every row's length was checked when staged (:func:`_fast_stage`)
-                return f"CAST(CASE WHEN {x}.\"{tag}\" IS NOT NULL THEN {plain} END AS JSON)"
+                return f'CAST(CASE WHEN {x}."{tag}" IS NOT NULL THEN {plain} END AS JSON)'
             # The source text minus every wrapper is exactly as long as the rendering
             # only if the structure dropped nothing (an unknown key or tag drops text).
             extra = _overhead_tag(t, tag, typed[tag], 0)
-            return (f"CAST(CASE WHEN {x}.\"{tag}\" IS NULL THEN NULL "
-                    f"WHEN strlen(CAST({x}.\"{tag}\" AS VARCHAR)) = strlen({plain}) + {extra} - 6 THEN {plain} "
-                    f"ELSE {udf} END AS JSON)")
+            return (
+                f'CAST(CASE WHEN {x}."{tag}" IS NULL THEN NULL '
+                f'WHEN strlen(CAST({x}."{tag}" AS VARCHAR)) = strlen({plain}) + {extra} - 6 THEN {plain} '
+                f"ELSE {udf} END AS JSON)"
+            )
         return f"CAST(_ddb_plain_json_batch('{{\"{tag}\":' || CAST({x}.\"{tag}\" AS VARCHAR) || '}}') AS JSON)"
     raise ValueError(f"no conversion for DynamoDB type {tag!r}")
 
 
 def _plain_sql(x: str, typed: dict, keys: list[str]) -> str:
     """Plain JSON text of a single-tag M / L value parsed in ``<x>_t`` after ``typed``."""
-    (tag, sub), = typed.items()
+    ((tag, sub),) = typed.items()
     return _render_tag(f"{x}_t", tag, sub, keys, 0, False)
 
 
@@ -977,7 +1170,9 @@ _FILES_DDL = """CREATE TABLE IF NOT EXISTS {files} (
 # rows) for files half the size (31 vs 56 MB; zstd's default level costs a fifth more);
 # DuckDB's own table storage costs about a seventh more CPU for the whole load. Row groups
 # are cut by bytes (items can be 400 KB each), within the load's capped memory.
-PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE_BYTES '16MB'"
+PARQUET_OPTIONS = (
+    "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE_BYTES '16MB'"
+)
 _MEMORY_ROOTS: dict[str, str] = {}
 
 
@@ -985,7 +1180,9 @@ def snapshot_root(con) -> pathlib.Path:
     """The folder that holds the snapshot files of the connection's current database:
     ``<warehouse file>.snapshots`` next to the file, or (an in-memory database) a
     temporary folder removed when the process exits."""
-    row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    row = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
     if row and row[0]:
         path = pathlib.Path(row[0]).resolve()
         return path.with_name(path.name + ".snapshots")
@@ -1014,15 +1211,17 @@ class _SnapshotWriter:
     """The files one load writes: fresh names in the snapshot's folder, so nothing is
     overwritten; the caller removes them when the load fails (see :func:`_load`)."""
 
-    def __init__(self, root: pathlib.Path, schema: str, table: str, snapshot_date: dt.date, load_seq: int):
+    def __init__(
+        self, root: pathlib.Path, schema: str, table: str, snapshot_date: dt.date, load_seq: int
+    ):
         import uuid
 
         self.root = root
         self.folder = _snapshot_folder(schema, table, snapshot_date)
         self.prefix = f"{load_seq:06d}-{uuid.uuid4().hex[:12]}"
-        self.written: list[tuple[str, int]] = []   # (path relative to root, rows)
-        self.created: list[pathlib.Path] = []      # every file made, written or not
-        self.stats: list[dict] = []                # per written file: the writer's column statistics
+        self.written: list[tuple[str, int]] = []  # (path relative to root, rows)
+        self.created: list[pathlib.Path] = []  # every file made, written or not
+        self.stats: list[dict] = []  # per written file: the writer's column statistics
 
     def path(self, folder: pathlib.PurePosixPath | None = None) -> tuple[str, pathlib.Path]:
         rel = str((folder or self.folder) / f"{self.prefix}-{len(self.created):04d}.parquet")
@@ -1031,11 +1230,19 @@ class _SnapshotWriter:
         self.created.append(full)
         return rel, full
 
-    def copy(self, con, select: str, params: dict | None = None,
-             folder: pathlib.PurePosixPath | None = None) -> int:
+    def copy(
+        self,
+        con,
+        select: str,
+        params: dict | None = None,
+        folder: pathlib.PurePosixPath | None = None,
+    ) -> int:
         """``COPY (select) TO`` a new file of the snapshot; returns its rows."""
         rel, full = self.path(folder)
-        cur = con.execute(f"COPY ({select}) TO {sql_literal(str(full))} ({PARQUET_OPTIONS}, RETURN_STATS)", params or {})
+        cur = con.execute(
+            f"COPY ({select}) TO {sql_literal(str(full))} ({PARQUET_OPTIONS}, RETURN_STATS)",
+            params or {},
+        )
         names = [d[0] for d in cur.description]
         (row,) = cur.fetchall()
         rows = int(row[names.index("count")])
@@ -1049,7 +1256,7 @@ class _SnapshotWriter:
     def drop_empty(self) -> None:
         """Remove files without rows (a stage part can be empty), keeping one if all are:
         it carries the snapshot's typed columns."""
-        keep = [i for i, (_, n) in enumerate(self.written) if n] or [0][:len(self.written)]
+        keep = [i for i, (_, n) in enumerate(self.written) if n] or [0][: len(self.written)]
         for i, (rel, _) in enumerate(self.written):
             if i not in keep:
                 with contextlib.suppress(OSError):
@@ -1076,42 +1283,66 @@ def _remove_files(root: pathlib.Path, rels: Sequence[str]) -> None:
             full.parent.rmdir()
 
 
-def _migrate_table(con, schema: str, table: str, snapshots: str, meta: str, files_tbl: str,
-                   writer: _SnapshotWriter) -> None:
+def _migrate_table(
+    con, schema: str, table: str, snapshots: str, meta: str, files_tbl: str, writer: _SnapshotWriter
+) -> None:
     """A warehouse written before snapshots were Parquet files keeps them in a table
     ``T__snapshots``: write every snapshot of it to its files (typed as its column
     metadata says) and drop the table, in the load's transaction."""
-    rows = con.execute(f"SELECT snapshot_date, list(physical_column ORDER BY ordinal), "
-                       f"list(physical_type ORDER BY ordinal) FROM {meta} GROUP BY snapshot_date "
-                       f"ORDER BY snapshot_date").fetchall()
+    rows = con.execute(
+        f"SELECT snapshot_date, list(physical_column ORDER BY ordinal), "
+        f"list(physical_type ORDER BY ordinal) FROM {meta} GROUP BY snapshot_date "
+        f"ORDER BY snapshot_date"
+    ).fetchall()
     for snapshot_date, physicals, types in rows:
-        cols = ", ".join([quote_ident(PARTITION_COLUMN)] + [
-            f"CAST({quote_ident(c)} AS {parse_type(t).duckdb()}) AS {quote_ident(c)}"
-            for c, t in zip(physicals, types)])
-        n = writer.copy(con, f"SELECT {cols} FROM {snapshots} WHERE {quote_ident(PARTITION_COLUMN)} = $d",
-                        {"d": snapshot_date}, folder=_snapshot_folder(schema, table, snapshot_date))
-        con.execute(f"INSERT INTO {files_tbl} VALUES (?, ?, ?)", [snapshot_date, writer.written[-1][0], n])
+        cols = ", ".join(
+            [quote_ident(PARTITION_COLUMN)]
+            + [
+                f"CAST({quote_ident(c)} AS {parse_type(t).duckdb()}) AS {quote_ident(c)}"
+                for c, t in zip(physicals, types)
+            ]
+        )
+        n = writer.copy(
+            con,
+            f"SELECT {cols} FROM {snapshots} WHERE {quote_ident(PARTITION_COLUMN)} = $d",
+            {"d": snapshot_date},
+            folder=_snapshot_folder(schema, table, snapshot_date),
+        )
+        con.execute(
+            f"INSERT INTO {files_tbl} VALUES (?, ?, ?)", [snapshot_date, writer.written[-1][0], n]
+        )
     writer.written.clear()
     writer.stats.clear()
     con.execute(f"DROP TABLE {snapshots}")
 
 
-def _snapshot_views(con, root: pathlib.Path, snapshots: str, view: str, meta: str, files_tbl: str,
-                    latest: dt.date | None) -> None:
+def _snapshot_views(
+    con,
+    root: pathlib.Path,
+    snapshots: str,
+    view: str,
+    meta: str,
+    files_tbl: str,
+    latest: dt.date | None,
+) -> None:
     """``T__snapshots`` (every snapshot) and ``T`` (the latest one) as views over the
     snapshot files. A physical column has the type of its latest load; older files whose
     column was narrower (a widened DECIMAL scale) are cast to it. Snapshots with the same
     columns and types share one ``read_parquet``."""
-    rows = con.execute(f"SELECT snapshot_date, physical_column, physical_type, column_name FROM {meta} "
-                       f"ORDER BY load_seq, ordinal").fetchall()
-    current: dict[str, str] = {}   # physical column -> its latest type (in the order first seen)
+    rows = con.execute(
+        f"SELECT snapshot_date, physical_column, physical_type, column_name FROM {meta} "
+        f"ORDER BY load_seq, ordinal"
+    ).fetchall()
+    current: dict[str, str] = {}  # physical column -> its latest type (in the order first seen)
     per_date: dict[dt.date, dict[str, str]] = {}
     for d, phys, ptype, _ in rows:
         current[phys] = ptype
         per_date.setdefault(d, {})[phys] = ptype
     order = list(current)
     files: dict[dt.date, list[str]] = {}
-    for d, rel in con.execute(f"SELECT snapshot_date, file FROM {files_tbl} ORDER BY snapshot_date, file").fetchall():
+    for d, rel in con.execute(
+        f"SELECT snapshot_date, file FROM {files_tbl} ORDER BY snapshot_date, file"
+    ).fetchall():
         files.setdefault(d, []).append(str(root / rel))
     date_col = quote_ident(PARTITION_COLUMN)
 
@@ -1122,7 +1353,11 @@ def _snapshot_views(con, root: pathlib.Path, snapshots: str, view: str, meta: st
         """Physical column ``phys`` typed as now, from files that hold it as ``in_file``."""
         if in_file is None:
             return f"CAST(NULL AS {typed(phys)}) AS {quote_ident(name)}"
-        value = quote_ident(phys) if in_file == current[phys] else f"CAST({quote_ident(phys)} AS {typed(phys)})"
+        value = (
+            quote_ident(phys)
+            if in_file == current[phys]
+            else f"CAST({quote_ident(phys)} AS {typed(phys)})"
+        )
         return f"{value} AS {quote_ident(name)}"
 
     groups: dict[tuple, list[str]] = {}
@@ -1141,10 +1376,14 @@ def _snapshot_views(con, root: pathlib.Path, snapshots: str, view: str, meta: st
     latest_cols = [(c, p, t) for d, p, t, c in rows if d == latest]
     if latest is not None and files.get(latest):
         select = ", ".join([read(p, t, c) for c, p, t in latest_cols] + [date_col])
-        con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT {select} FROM {_read_files_sql(files[latest])}")
+        con.execute(
+            f"CREATE OR REPLACE VIEW {view} AS SELECT {select} FROM {_read_files_sql(files[latest])}"
+        )
     else:
         # No rows (an empty export): the latest snapshot's columns, typed, and no row.
-        select = ", ".join([read(p, None, c) for c, p, _ in latest_cols] + [f"CAST(NULL AS DATE) AS {date_col}"])
+        select = ", ".join(
+            [read(p, None, c) for c, p, _ in latest_cols] + [f"CAST(NULL AS DATE) AS {date_col}"]
+        )
         con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT {select} WHERE false")
 
 
@@ -1164,7 +1403,11 @@ class _GuessMissed(Exception):
 
 def _spread(n: int, k: int) -> list[int]:
     """Up to ``k`` indexes spread evenly over ``n`` files, the first and the last included."""
-    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)}) if n > k >= 2 else list(range(min(n, max(k, 1))))
+    return (
+        sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
+        if n > k >= 2
+        else list(range(min(n, max(k, 1))))
+    )
 
 
 def _spread_sample(con, name: str, files: Sequence[str]) -> None:
@@ -1177,7 +1420,7 @@ def _spread_sample(con, name: str, files: Sequence[str]) -> None:
     n = len(files)
     picks = _spread(n, _SAMPLE_FILES)
     per = max(1, -(-_SAMPLE_ITEMS // len(picks)))
-    budget = _SAMPLE_BYTES // len(picks)   # per file; at least one line of each
+    budget = _SAMPLE_BYTES // len(picks)  # per file; at least one line of each
     lines: list[str] = []
     for i in picks:
         used = 0
@@ -1188,7 +1431,9 @@ def _spread_sample(con, name: str, files: Sequence[str]) -> None:
                     used += len(line)
                     if used >= budget:
                         break
-    con.execute(f"CREATE TEMP TABLE {name} AS SELECT CAST(unnest($lines) AS JSON) AS json", {"lines": lines})
+    con.execute(
+        f"CREATE TEMP TABLE {name} AS SELECT CAST(unnest($lines) AS JSON) AS json", {"lines": lines}
+    )
 
 
 def _load_direct(con, schema, table, snapshot_date, files, overrides) -> SnapshotResult | None:
@@ -1229,24 +1474,46 @@ def _load_direct(con, schema, table, snapshot_date, files, overrides) -> Snapsho
             hint, attributes, tags, typed, structures = guess
             if any(a in overrides and {"N", "NS"} & set(tags[a]) for a in attributes):
                 return None
-            part = _fast_part(con, None, f"(SELECT json FROM {name})", attributes, tags, typed, structures)
+            part = _fast_part(
+                con, None, f"(SELECT json FROM {name})", attributes, tags, typed, structures
+            )
             if part is None:
                 return None
             try:
                 if part.filtered:
                     return None
-                stats, incomplete, unknown = _stats_pass(con, files, attributes, attributes, hint, stage=part)
+                stats, incomplete, unknown = _stats_pass(
+                    con, files, attributes, attributes, hint, stage=part
+                )
                 exact = _exact_lengths(con, part, structures)
             finally:
                 _drop_stage(con, part)
-            if incomplete or unknown or any(
-                    len(st.non_null_types) > 1 or st.unfit_alone
-                    or (st.max_int_digits or 0) + (st.max_scale or 0) > DECIMAL_PRECISION for st in stats):
+            if (
+                incomplete
+                or unknown
+                or any(
+                    len(st.non_null_types) > 1
+                    or st.unfit_alone
+                    or (st.max_int_digits or 0) + (st.max_scale or 0) > DECIMAL_PRECISION
+                    for st in stats
+                )
+            ):
                 return None  # type conflicts, numbers that fit no DECIMAL(38, s) together: staged
-            stage = _Stage("", list(attributes), hint, tags, typed, fast=True, files=list(files), direct=structures,
-                           exact=exact)
+            stage = _Stage(
+                "",
+                list(attributes),
+                hint,
+                tags,
+                typed,
+                fast=True,
+                files=list(files),
+                direct=structures,
+                exact=exact,
+            )
             try:
-                return _load(con, schema, table, snapshot_date, files, stats, overrides, sample, stage)
+                return _load(
+                    con, schema, table, snapshot_date, files, stats, overrides, sample, stage
+                )
             except _GuessMissed:
                 return None
             except duckdb.InterruptException:
@@ -1267,7 +1534,7 @@ def _missed_line(exc: Exception) -> str | None:
     at = text.find(_MISSED)
     if at < 0:
         return None
-    text = text[at + len(_MISSED):]
+    text = text[at + len(_MISSED) :]
     try:
         _, end = json.JSONDecoder().raw_decode(text)
     except ValueError:
@@ -1280,8 +1547,10 @@ def _fits_sql(x: str, scale: int) -> str:
     exactly a DECIMAL(38, scale): at most 38 - scale characters, no exponent, at most
     ``scale`` digits after the point. (Cheap, and true for most numbers; the others are
     decided by their shape, :func:`_ddb_fits`.)"""
-    return (f"(strlen({x}) <= {DECIMAL_PRECISION - scale} AND NOT contains({x}, 'e') AND NOT contains({x}, 'E') "
-            f"AND (instr({x}, '.') = 0 OR strlen({x}) - instr({x}, '.') <= {scale}))")
+    return (
+        f"(strlen({x}) <= {DECIMAL_PRECISION - scale} AND NOT contains({x}, 'e') AND NOT contains({x}, 'E') "
+        f"AND (instr({x}, '.') = 0 OR strlen({x}) - instr({x}, '.') <= {scale}))"
+    )
 
 
 def _number_check_sql(x: str, tag: str, scale: int) -> str:
@@ -1289,10 +1558,14 @@ def _number_check_sql(x: str, tag: str, scale: int) -> str:
     true when there is none. CASE, not OR, so the exact test only runs when the cheap one
     fails (a projection evaluates every operand of OR, and a lambda every CASE branch)."""
     if tag == "N":
-        return (f"CASE WHEN {x}.N IS NULL OR {_fits_sql(f'{x}.N', scale)} THEN true "
-                f"ELSE _ddb_fits({x}.N, {scale}) END")
-    return (f"CASE WHEN {x}.NS IS NULL OR list_bool_and(list_transform({x}.NS, lambda e: {_fits_sql('e', scale)})) "
-            f"THEN true ELSE coalesce(list_bool_and(list_transform({x}.NS, lambda e: _ddb_fits(e, {scale}))), true) END")
+        return (
+            f"CASE WHEN {x}.N IS NULL OR {_fits_sql(f'{x}.N', scale)} THEN true "
+            f"ELSE _ddb_fits({x}.N, {scale}) END"
+        )
+    return (
+        f"CASE WHEN {x}.NS IS NULL OR list_bool_and(list_transform({x}.NS, lambda e: {_fits_sql('e', scale)})) "
+        f"THEN true ELSE coalesce(list_bool_and(list_transform({x}.NS, lambda e: _ddb_fits(e, {scale}))), true) END"
+    )
 
 
 def _direct_rows(part: _Stage, plans, params: dict) -> str:
@@ -1304,7 +1577,12 @@ def _direct_rows(part: _Stage, plans, params: dict) -> str:
     checks = [_length_ok_sql(part.attributes, part.direct, part.exact)]
     alias = part.alias
     for p in plans:
-        if p.role != ROLE_VALUE or p.override_type or p.needs_fit_check or p.source_tag not in ("N", "NS"):
+        if (
+            p.role != ROLE_VALUE
+            or p.override_type
+            or p.needs_fit_check
+            or p.source_tag not in ("N", "NS")
+        ):
             continue
         checks.append(_number_check_sql(alias[p.attribute], p.source_tag, p.decimal_scale))
     guard = " AND ".join(checks)
@@ -1314,8 +1592,17 @@ def _direct_rows(part: _Stage, plans, params: dict) -> str:
 
 
 def _plan_key(p: ColumnPlan) -> tuple:
-    return (p.column, p.type.canonical(), p.attribute, p.role, tuple(p.dynamodb_types), p.source_tag,
-            p.decimal_scale, p.needs_fit_check, p.override_type)
+    return (
+        p.column,
+        p.type.canonical(),
+        p.attribute,
+        p.role,
+        tuple(p.dynamodb_types),
+        p.source_tag,
+        p.decimal_scale,
+        p.needs_fit_check,
+        p.override_type,
+    )
 
 
 def _footer_values(stats: Mapping, rows: int, p: ColumnPlan) -> tuple | None:
@@ -1337,13 +1624,16 @@ def _footer_values(stats: Mapping, rows: int, p: ColumnPlan) -> tuple | None:
     if num.get("min_is_exact") != "true" or num.get("max_is_exact") != "true":
         return None
     from decimal import Decimal, InvalidOperation
+
     try:
         return values, numbers, max(abs(Decimal(num["min"])), abs(Decimal(num["max"])))
     except (KeyError, InvalidOperation):
         return None
 
 
-def _direct_stats(con, written: str, plans, sampled, footer: tuple[int, Mapping] | None = None) -> list[AttributeStats]:
+def _direct_stats(
+    con, written: str, plans, sampled, footer: tuple[int, Mapping] | None = None
+) -> list[AttributeStats]:
     """Every row's statistics after a one-pass write, read from the typed columns of the
     snapshot's new files (``written``, a FROM item; every number was checked to fit its
     column exactly, so the column holds its exact value): per attribute the count of its
@@ -1371,7 +1661,9 @@ def _direct_stats(con, written: str, plans, sampled, footer: tuple[int, Mapping]
         col = quote_ident(p.physical)
         scale = p.decimal_scale or 0
         low = min(st.max_scale or 0, scale)
-        shapes = [f"count({col})", f"max(abs({col}))"] + [f"bool_and({col} = round({col}, {k}))" for k in range(low, scale)]
+        shapes = [f"count({col})", f"max(abs({col}))"] + [
+            f"bool_and({col} = round({col}, {k}))" for k in range(low, scale)
+        ]
         reads.append((st, p, len(aggs), shapes, low))
         aggs.append(f"count({col})")
         if p.source_tag == "N":
@@ -1380,22 +1672,30 @@ def _direct_stats(con, written: str, plans, sampled, footer: tuple[int, Mapping]
     for st, p, at, shapes, low in reads:
         st.type_counts[p.source_tag] = int(row[at])
         if p.source_tag == "N":
-            values = row[at + 1:at + 1 + len(shapes)]
+            values = row[at + 1 : at + 1 + len(shapes)]
         elif p.source_tag == "NS":
             col = quote_ident(p.physical)
-            values = con.execute(f"SELECT {', '.join(shapes)} FROM (SELECT unnest({col}) AS {col} FROM {written})"
-                                 ).fetchone()
+            values = con.execute(
+                f"SELECT {', '.join(shapes)} FROM (SELECT unnest({col}) AS {col} FROM {written})"
+            ).fetchone()
         else:
             continue
         count, biggest, *whole = values
         st.numbers, st.unfit_alone = int(count), 0
-        st.max_int_digits = None if biggest is None else (len(str(int(biggest))) if biggest >= 1 else 0)
-        st.max_scale = None if biggest is None else next((low + k for k, ok in enumerate(whole) if ok),
-                                                         p.decimal_scale or 0)
+        st.max_int_digits = (
+            None if biggest is None else (len(str(int(biggest))) if biggest >= 1 else 0)
+        )
+        st.max_scale = (
+            None
+            if biggest is None
+            else next((low + k for k, ok in enumerate(whole) if ok), p.decimal_scale or 0)
+        )
     return out
 
 
-def _direct_stats_from_footer(by_attr, sampled, rows: int, footer: Mapping) -> list[AttributeStats] | None:
+def _direct_stats_from_footer(
+    by_attr, sampled, rows: int, footer: Mapping
+) -> list[AttributeStats] | None:
     """:func:`_direct_stats` from the writer's statistics; None when a column needs its
     file read."""
     out = [dataclasses.replace(st, type_counts=dict(st.type_counts)) for st in sampled]
@@ -1403,7 +1703,9 @@ def _direct_stats_from_footer(by_attr, sampled, rows: int, footer: Mapping) -> l
         p = by_attr.get(st.attribute)
         if p is None or p.source_tag is None:
             continue
-        if p.source_tag in ("N", "NS") and min(st.max_scale or 0, p.decimal_scale or 0) < (p.decimal_scale or 0):
+        if p.source_tag in ("N", "NS") and min(st.max_scale or 0, p.decimal_scale or 0) < (
+            p.decimal_scale or 0
+        ):
             return None  # a scale to test: only the values tell
         got = _footer_values(footer, rows, p)
         if got is None:
@@ -1412,7 +1714,9 @@ def _direct_stats_from_footer(by_attr, sampled, rows: int, footer: Mapping) -> l
         st.type_counts[p.source_tag] = values
         if p.source_tag in ("N", "NS"):
             st.numbers, st.unfit_alone = numbers, 0
-            st.max_int_digits = None if biggest is None else (len(str(int(biggest))) if biggest >= 1 else 0)
+            st.max_int_digits = (
+                None if biggest is None else (len(str(int(biggest))) if biggest >= 1 else 0)
+            )
             st.max_scale = None if biggest is None else (p.decimal_scale or 0)
     return out
 
@@ -1446,27 +1750,39 @@ def load_snapshot_duckdb(
         _prepare(con)
         long = bool(files) and _longest_line(files) >= LONG_LINE
         if files:
-            with _load_settings(con, _memory_limit(con, DIRECT_MEMORY_PER_THREAD_LONG if long
-                                                  else DIRECT_MEMORY_PER_THREAD)):
+            with _load_settings(
+                con,
+                _memory_limit(
+                    con, DIRECT_MEMORY_PER_THREAD_LONG if long else DIRECT_MEMORY_PER_THREAD
+                ),
+            ):
                 result = _load_direct(con, schema, table, snapshot_date, files, overrides)
             if result is not None:
                 return result
-        with _load_settings(con, _memory_limit(con, LOAD_MEMORY_PER_THREAD_LONG if long else LOAD_MEMORY_PER_THREAD)):
+        with _load_settings(
+            con, _memory_limit(con, LOAD_MEMORY_PER_THREAD_LONG if long else LOAD_MEMORY_PER_THREAD)
+        ):
             structures: dict = {}
             stats, stage = [], None
             if files:
-                stats, stage = _discover_staged(con, files, _known_attributes(con, schema, table), structures)
+                stats, stage = _discover_staged(
+                    con, files, _known_attributes(con, schema, table), structures
+                )
             try:
-                return _load(con, schema, table, snapshot_date, files, stats, overrides, structures, stage)
+                return _load(
+                    con, schema, table, snapshot_date, files, stats, overrides, structures, stage
+                )
             finally:
                 _drop_stage(con, stage)
 
 
 # The child loads codec.py by its path: no package import, and the module's folder (which
 # holds a types.py) never lands on sys.path.
-_ION_CHILD = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('_ddb_codec', sys.argv[1]); "
-              "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
-              "m.ion_to_dynamodb_json(sys.argv[2], sys.argv[3])")
+_ION_CHILD = (
+    "import importlib.util, sys; spec = importlib.util.spec_from_file_location('_ddb_codec', sys.argv[1]); "
+    "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
+    "m.ion_to_dynamodb_json(sys.argv[2], sys.argv[3])"
+)
 
 
 def _ion_to_json_files(files: Sequence[str], tmp: str) -> list[str]:
@@ -1491,13 +1807,23 @@ def _ion_to_json_files(files: Sequence[str], tmp: str) -> list[str]:
         while pending or running:
             while pending and len(running) < workers:
                 f, d = pending.pop(0)
-                running.append((f, subprocess.Popen([sys.executable, "-c", _ION_CHILD, codec.__file__, f, d],
-                                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)))
+                running.append(
+                    (
+                        f,
+                        subprocess.Popen(
+                            [sys.executable, "-c", _ION_CHILD, codec.__file__, f, d],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE,
+                        ),
+                    )
+                )
             f, proc = running.pop(0)
             _, err = proc.communicate()
             if proc.returncode != 0:
                 lines = err.decode("utf-8", "replace").strip().splitlines()
-                raise ExportReadError(f"cannot read {f} as an ION export: {lines[-1] if lines else proc.returncode}")
+                raise ExportReadError(
+                    f"cannot read {f} as an ION export: {lines[-1] if lines else proc.returncode}"
+                )
     finally:
         for _, proc in running:
             proc.kill()
@@ -1506,20 +1832,28 @@ def _ion_to_json_files(files: Sequence[str], tmp: str) -> list[str]:
 
 
 def _table_exists(con, schema: str, name: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-                            [schema, name]).fetchone()[0])
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+            [schema, name],
+        ).fetchone()[0]
+    )
 
 
 def _known_attributes(con, schema: str, table: str) -> dict[str, list[str]]:
     """The attributes of the table's earlier snapshots, each with the DynamoDB types it had."""
     if not _table_exists(con, schema, table + "__columns"):
         return {}
-    rows = con.execute(f"SELECT attribute, list_distinct(flatten(list(dynamodb_types))) "
-                       f"FROM {qualified(schema, table + '__columns')} GROUP BY attribute ORDER BY attribute").fetchall()
+    rows = con.execute(
+        f"SELECT attribute, list_distinct(flatten(list(dynamodb_types))) "
+        f"FROM {qualified(schema, table + '__columns')} GROUP BY attribute ORDER BY attribute"
+    ).fetchall()
     return {a: sorted(t or []) for a, t in rows}
 
 
-def _load(con, schema, table, snapshot_date, files, stats, overrides, structures, stage=None) -> SnapshotResult:
+def _load(
+    con, schema, table, snapshot_date, files, stats, overrides, structures, stage=None
+) -> SnapshotResult:
     snapshots = qualified(schema, table + "__snapshots")
     meta = qualified(schema, table + "__columns")
     loads = qualified(schema, table + "__loads")
@@ -1535,14 +1869,18 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides, structures
         if not _table_exists(con, schema, table + "__loads"):
             # A warehouse written before the load log: rebuild it from the column metadata.
             con.execute(_LOADS_DDL.format(loads=loads))
-            con.execute(f"INSERT INTO {loads} SELECT snapshot_date, max(load_seq), max(coalesce(row_count, 0)) "
-                        f"FROM {meta} GROUP BY snapshot_date")
+            con.execute(
+                f"INSERT INTO {loads} SELECT snapshot_date, max(load_seq), max(coalesce(row_count, 0)) "
+                f"FROM {meta} GROUP BY snapshot_date"
+            )
         hist_rows = con.execute(
             f"SELECT attribute, column_name, physical_column, physical_type, max_int_digits, load_seq, "
-            f"snapshot_date, sql_type, role FROM {meta} ORDER BY load_seq, ordinal").fetchall()
+            f"snapshot_date, sql_type, role FROM {meta} ORDER BY load_seq, ordinal"
+        ).fetchall()
         last_seq, prev_date = con.execute(
             f"SELECT max(load_seq), max(snapshot_date) FILTER (WHERE snapshot_date < ?) FROM {loads}",
-            [snapshot_date]).fetchone()
+            [snapshot_date],
+        ).fetchone()
         load_seq = 1 + max([r[5] for r in hist_rows] + [last_seq or 0])
         writer = _SnapshotWriter(root, schema, table, snapshot_date, load_seq)
         if _table_exists(con, schema, table + "__snapshots"):  # a table, not the view
@@ -1550,15 +1888,17 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides, structures
         history = {a: c for a, c, _, _, _, _, _, _, role in hist_rows if role == "value"}
         # physical column -> (current canonical type, max integer digits ever stored)
         physical: dict[str, list] = {}
-        by_column: dict[str, str] = {}   # column name -> its latest physical column
-        for attr, col, phys, ptype, mi, seq, sdate, _, _ in hist_rows:
+        by_column: dict[str, str] = {}  # column name -> its latest physical column
+        for _attr, col, phys, ptype, mi, _seq, _sdate, _, _ in hist_rows:
             entry = physical.setdefault(phys, [ptype, mi])
             entry[0] = ptype
             if mi is not None:
                 entry[1] = max(entry[1] or 0, mi)
             by_column[col] = phys
         previous_types = {c: parse_type(physical[p][0]) for c, p in by_column.items()}
-        plans, conflicts = plan_columns(stats, overrides, history=history, previous_types=previous_types)
+        plans, conflicts = plan_columns(
+            stats, overrides, history=history, previous_types=previous_types
+        )
 
         # Physical columns: reuse when the type matches, widen a decimal scale when every
         # stored value still fits (the views cast older files to it), otherwise add a new
@@ -1569,8 +1909,11 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides, structures
             if phys is not None and physical[phys][0] == want:
                 p.physical = phys
                 continue
-            if phys is not None and _can_widen(parse_type(physical[phys][0]), p.type,
-                                               max(physical[phys][1] or 0, p.max_int_digits or 0)):
+            if phys is not None and _can_widen(
+                parse_type(physical[phys][0]),
+                p.type,
+                max(physical[phys][1] or 0, p.max_int_digits or 0),
+            ):
                 physical[phys][0] = want
                 p.physical = phys
                 continue
@@ -1581,22 +1924,37 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides, structures
             physical[name] = [want, p.max_int_digits]
             p.physical = name
 
-        replaced = [r[0] for r in con.execute(f"SELECT file FROM {files_tbl} WHERE snapshot_date = ?",
-                                              [snapshot_date]).fetchall()]
+        replaced = [
+            r[0]
+            for r in con.execute(
+                f"SELECT file FROM {files_tbl} WHERE snapshot_date = ?", [snapshot_date]
+            ).fetchall()
+        ]
         con.execute(f"DELETE FROM {files_tbl} WHERE snapshot_date = ?", [snapshot_date])
         row_count = 0
         if files:
-            row_count = _insert(con, writer, snapshot_date, files, plans, stats, overrides, structures, stage)
+            row_count = _insert(
+                con, writer, snapshot_date, files, plans, stats, overrides, structures, stage
+            )
             writer.drop_empty()
         written = _read_files_sql(writer.files()) if writer.written else None
         if stage is not None and stage.direct is not None and written:
             # The plan came from the sample; the statistics of every row (the writer's, or
             # read back from the typed columns) must give the same plan (else rolled back).
-            exact = _direct_stats(con, written, plans, stats,
-                                  (writer.written[0][1], writer.stats[0]) if len(writer.stats) == 1 else None)
-            again, conflicts = plan_columns(exact, overrides, history=history, previous_types=previous_types)
+            exact = _direct_stats(
+                con,
+                written,
+                plans,
+                stats,
+                (writer.written[0][1], writer.stats[0]) if len(writer.stats) == 1 else None,
+            )
+            again, conflicts = plan_columns(
+                exact, overrides, history=history, previous_types=previous_types
+            )
             if [_plan_key(p) for p in again] != [_plan_key(p) for p in plans]:
-                raise _GuessMissed("the statistics of every row give another plan than the sample's")
+                raise _GuessMissed(
+                    "the statistics of every row give another plan than the sample's"
+                )
             for p, q in zip(plans, again):
                 p.max_int_digits = q.max_int_digits
 
@@ -1604,8 +1962,21 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides, structures
         for i, p in enumerate(plans):
             con.execute(
                 f"INSERT INTO {meta} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [snapshot_date, i, p.column, p.physical, p.type.canonical(), physical[p.physical][0],
-                 p.attribute, p.role, p.dynamodb_types, p.max_int_digits, load_seq, row_count])
+                [
+                    snapshot_date,
+                    i,
+                    p.column,
+                    p.physical,
+                    p.type.canonical(),
+                    physical[p.physical][0],
+                    p.attribute,
+                    p.role,
+                    p.dynamodb_types,
+                    p.max_int_digits,
+                    load_seq,
+                    row_count,
+                ],
+            )
 
         unfit: list[UnfitNumbers] = []
         for p in plans:
@@ -1615,9 +1986,17 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides, structures
                 f"SELECT count({quote_ident(p.physical)}), "
                 f"(list({quote_ident(p.physical)} ORDER BY {quote_ident(p.physical)}) "
                 f"FILTER (WHERE {quote_ident(p.physical)} IS NOT NULL))[1:5] "
-                f"FROM {written}").fetchone()
-            unfit.append(UnfitNumbers(p.attribute, p.column[: -len("__raw")], p.column, int(count),
-                                      tuple(examples or ())))
+                f"FROM {written}"
+            ).fetchone()
+            unfit.append(
+                UnfitNumbers(
+                    p.attribute,
+                    p.column[: -len("__raw")],
+                    p.column,
+                    int(count),
+                    tuple(examples or ()),
+                )
+            )
 
         con.execute(f"DELETE FROM {loads} WHERE snapshot_date = ?", [snapshot_date])
         con.execute(f"INSERT INTO {loads} VALUES (?, ?, ?)", [snapshot_date, load_seq, row_count])
@@ -1628,9 +2007,13 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides, structures
 
         changes = []
         if prev_date is not None:
-            old = {c: (t, a) for c, t, a in con.execute(
-                f"SELECT column_name, sql_type, attribute FROM {meta} WHERE snapshot_date = ?",
-                [prev_date]).fetchall()}
+            old = {
+                c: (t, a)
+                for c, t, a in con.execute(
+                    f"SELECT column_name, sql_type, attribute FROM {meta} WHERE snapshot_date = ?",
+                    [prev_date],
+                ).fetchall()
+            }
             new = {p.column: (p.type.canonical(), p.attribute) for p in plans}
             changes = diff_columns(old, new)
         con.execute("COMMIT")
@@ -1643,12 +2026,27 @@ def _load(con, schema, table, snapshot_date, files, stats, overrides, structures
     _remove_files(root, replaced)
 
     return SnapshotResult(
-        engine="duckdb", snapshot_date=snapshot_date, row_count=int(row_count),
-        columns=[ColumnInfo(p.column, p.type.canonical(), p.attribute, tuple(p.dynamodb_types), p.role, p.physical)
-                 for p in plans],
+        engine="duckdb",
+        snapshot_date=snapshot_date,
+        row_count=int(row_count),
+        columns=[
+            ColumnInfo(
+                p.column,
+                p.type.canonical(),
+                p.attribute,
+                tuple(p.dynamodb_types),
+                p.role,
+                p.physical,
+            )
+            for p in plans
+        ],
         name_map={p.column: p.attribute for p in plans},
-        conflicts=conflicts, unfit_numbers=unfit, schema_changes=changes,
-        previous_snapshot_date=prev_date, view_name=view, physical_table_name=snapshots,
+        conflicts=conflicts,
+        unfit_numbers=unfit,
+        schema_changes=changes,
+        previous_snapshot_date=prev_date,
+        view_name=view,
+        physical_table_name=snapshots,
         latest_snapshot_date=latest,
     )
 
@@ -1657,31 +2055,59 @@ def _columns_sql(plans, exprs: Sequence[str]) -> str:
     """The select list of a snapshot file: ``snapshot_date`` and every physical column,
     each cast to its column's type (a part may lack a column: its NULL is typed too)."""
     date, *values = exprs
-    return ", ".join([f"CAST({date} AS DATE) AS {quote_ident(PARTITION_COLUMN)}"] + [
-        f"CAST({e} AS {p.type.duckdb()}) AS {quote_ident(p.physical)}" for p, e in zip(plans, values)])
+    return ", ".join(
+        [f"CAST({date} AS DATE) AS {quote_ident(PARTITION_COLUMN)}"]
+        + [
+            f"CAST({e} AS {p.type.duckdb()}) AS {quote_ident(p.physical)}"
+            for p, e in zip(plans, values)
+        ]
+    )
 
 
-def _insert(con, writer: _SnapshotWriter, snapshot_date, files, plans, stats, overrides, structures,
-            stage=None) -> int:
+def _insert(
+    con,
+    writer: _SnapshotWriter,
+    snapshot_date,
+    files,
+    plans,
+    stats,
+    overrides,
+    structures,
+    stage=None,
+) -> int:
     """One typed ``COPY (SELECT ...) TO`` a Parquet file of the snapshot per part of the
     stage (:func:`_fast_stage`, :func:`_stage_export`), or straight from the export files
     (one parse per line) when there is none. Returns the rows written."""
     tags_of = {st.attribute: [t for t in _TAGS if t in st.type_counts] for st in stats}
     attrs = sorted({p.attribute for p in plans})
-    if stage is not None and stage.fast and any(
-            p.attribute in stage.typed and p.role != ROLE_TYPE
-            and not (p.role == ROLE_VALUE and not p.override_type and p.source_tag in stage.typed[p.attribute])
-            for p in plans):
+    if (
+        stage is not None
+        and stage.fast
+        and any(
+            p.attribute in stage.typed
+            and p.role != ROLE_TYPE
+            and not (
+                p.role == ROLE_VALUE
+                and not p.override_type
+                and p.source_tag in stage.typed[p.attribute]
+            )
+            for p in plans
+        )
+    ):
         if stage.direct is not None:
             raise _GuessMissed("a column needs an M / L value's text")
         # A column that needs an M / L value's text: stage the general way (raw text kept),
         # with every attribute and every tag the statistics found.
-        general = _stage_export(con, stage.files, stage.known, stage.sample or {}, attributes=attrs, tags=tags_of)
+        general = _stage_export(
+            con, stage.files, stage.known, stage.sample or {}, attributes=attrs, tags=tags_of
+        )
         _drop_stage(con, stage)
         for f in dataclasses.fields(general):
             setattr(stage, f.name, getattr(general, f.name))
     if stage is not None:
-        return sum(_insert_part(con, writer, snapshot_date, plans, tags_of, part) for part in stage.parts())
+        return sum(
+            _insert_part(con, writer, snapshot_date, plans, tags_of, part) for part in stage.parts()
+        )
     types: dict[str, dict] = {}
     typed: dict[str, dict | None] = {}
     for a in attrs:
@@ -1697,16 +2123,28 @@ def _insert(con, writer: _SnapshotWriter, snapshot_date, files, plans, stats, ov
     alias = {a: f"a{i}" for i, a in enumerate(attrs, 1)}
     # Renderings of M / L values used by a column: computed once per row, in an inner SELECT.
     plain_cols = {a: _plain_sql(alias[a], typed[a], keys) for a in attrs if typed[a] is not None}
-    exprs = _columns_sql(plans, ["$date"] + [
-        _value_sql(p, alias[p.attribute], tags_of[p.attribute], typed[p.attribute], keys,
-                   f"{alias[p.attribute]}_p" if p.attribute in plain_cols else None) for p in plans])
+    exprs = _columns_sql(
+        plans,
+        ["$date"]
+        + [
+            _value_sql(
+                p,
+                alias[p.attribute],
+                tags_of[p.attribute],
+                typed[p.attribute],
+                keys,
+                f"{alias[p.attribute]}_p" if p.attribute in plain_cols else None,
+            )
+            for p in plans
+        ],
+    )
     rendered = "".join(f", {sql} AS {alias[a]}_p" for a, sql in plain_cols.items())
     if keys:
         params["keys"] = keys
     parsed = {}
     for a in attrs:
         if typed[a] is not None:
-            (tag, content), = typed[a].items()
+            ((tag, content),) = typed[a].items()
             params[f"t{alias[a]}"] = json.dumps(content, ensure_ascii=False)
             parsed[a] = (tag, f"$t{alias[a]}")
     frame = _frame(attrs, types, params, parsed=parsed)
@@ -1716,8 +2154,14 @@ def _insert(con, writer: _SnapshotWriter, snapshot_date, files, plans, stats, ov
 def _single_m_or_l(plans, attribute: str) -> str | None:
     """The tag (M or L) of the attribute's value column when it holds a single-tag M / L
     value (no override), else None."""
-    single = [p.source_tag for p in plans if p.attribute == attribute and p.role == ROLE_VALUE
-              and not p.override_type and p.source_tag in ("M", "L")]
+    single = [
+        p.source_tag
+        for p in plans
+        if p.attribute == attribute
+        and p.role == ROLE_VALUE
+        and not p.override_type
+        and p.source_tag in ("M", "L")
+    ]
     return single[0] if single else None
 
 
@@ -1743,8 +2187,17 @@ def _insert_part(con, writer: _SnapshotWriter, snapshot_date, plans, tags_of, pa
         if not tags or (p.source_tag is not None and p.source_tag not in tags):
             exprs.append("NULL")
             continue
-        exprs.append(_value_sql(p, alias[a], tags, typed[a], keys, f"{alias[a]}_p" if a in plain_cols else None,
-                                exact=part.fast))
+        exprs.append(
+            _value_sql(
+                p,
+                alias[a],
+                tags,
+                typed[a],
+                keys,
+                f"{alias[a]}_p" if a in plain_cols else None,
+                exact=part.fast,
+            )
+        )
     rendered = "".join(f", {sql} AS {alias[a]}_p" for a, sql in plain_cols.items())
     if keys:
         params["keys"] = keys
@@ -1752,9 +2205,18 @@ def _insert_part(con, writer: _SnapshotWriter, snapshot_date, plans, tags_of, pa
     if part.direct is not None:
         source = _direct_rows(part, plans, params)
     if part.fast:  # the M / L structure is nested in the value: <x>_t is its tag's field
-        source = "(SELECT *" + "".join(f', {alias[a]}."{next(iter(part.typed[a]))}" AS {alias[a]}_t'
-                                       for a in attrs if typed[a] is not None) + f" FROM {source})"
-    return writer.copy(con, f"SELECT {_columns_sql(plans, exprs)} FROM (SELECT *{rendered} FROM {source})", params)
+        source = (
+            "(SELECT *"
+            + "".join(
+                f', {alias[a]}."{next(iter(part.typed[a]))}" AS {alias[a]}_t'
+                for a in attrs
+                if typed[a] is not None
+            )
+            + f" FROM {source})"
+        )
+    return writer.copy(
+        con, f"SELECT {_columns_sql(plans, exprs)} FROM (SELECT *{rendered} FROM {source})", params
+    )
 
 
 # DuckDB's own memory during a load into a file-backed warehouse (the caller's limit if
@@ -1807,7 +2269,9 @@ def _load_settings(con, memory_limit: int):
     buffer pool of at most ``memory_limit`` bytes when the warehouse is a file (an
     in-memory one must hold its data)."""
     wanted = {"preserve_insertion_order": "false"}
-    in_file = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    in_file = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
     if in_file and in_file[0]:
         current = _parse_size(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
         if current is None or current > memory_limit:
@@ -1827,8 +2291,18 @@ def _load_settings(con, memory_limit: int):
             con.execute(f"SET {name} = {_sql_setting(value)}")
 
 
-_SIZE_UNITS = {"b": 1, "bytes": 1, "kb": 1000, "mb": 1000 ** 2, "gb": 1000 ** 3, "tb": 1000 ** 4,
-               "kib": 1024, "mib": 1024 ** 2, "gib": 1024 ** 3, "tib": 1024 ** 4}
+_SIZE_UNITS = {
+    "b": 1,
+    "bytes": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
 
 
 def _parse_size(text, middle: bool = False) -> int | None:
@@ -1855,6 +2329,10 @@ def _can_widen(old: TypeSpec, new: TypeSpec, max_int_digits: int) -> bool:
     """A DECIMAL(38, s) (or array of it) can take a larger scale if every value still fits."""
     if old.name == "array" and new.name == "array":
         old, new = old.element, new.element
-    return (old.name == "decimal" and new.name == "decimal"
-            and old.precision == new.precision == DECIMAL_PRECISION
-            and new.scale > old.scale and max_int_digits <= DECIMAL_PRECISION - new.scale)
+    return (
+        old.name == "decimal"
+        and new.name == "decimal"
+        and old.precision == new.precision == DECIMAL_PRECISION
+        and new.scale > old.scale
+        and max_int_digits <= DECIMAL_PRECISION - new.scale
+    )

@@ -21,14 +21,15 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 PARTITION_COLUMN = "snapshot_date"
 MAX_NAME = 120
 SAFE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 # Reserved words of Trino/Athena, Hive DDL and DuckDB that would need quoting.
-RESERVED = frozenset("""
+RESERVED = frozenset(
+    """
 all alter analyze and any array as asc at authorization between bigint binary boolean both
 by call case cast char check collate column commit constraint create cross cube current
 current_date current_path current_role current_time current_timestamp current_user
@@ -41,7 +42,8 @@ partition pivot position preceding prepare primary range recursive references re
 right rollup row rows select semi set show similar smallint some struct table tablesample
 then time timestamp to trailing true truncate uescape union unique unknown unnest unpivot
 update user using values varchar view when where window with within
-""".split())
+""".split()
+)
 
 
 def safe_name(attribute: str) -> str:
@@ -69,7 +71,12 @@ def safe_name(attribute: str) -> str:
 
 
 def check_rename(name: str, attribute: str) -> str:
-    if not SAFE_NAME.match(name) or "__" in name or name == PARTITION_COLUMN or len(name) > MAX_NAME:
+    if (
+        not SAFE_NAME.match(name)
+        or "__" in name
+        or name == PARTITION_COLUMN
+        or len(name) > MAX_NAME
+    ):
         raise ValueError(
             f"rename {name!r} for attribute {attribute!r} is not a safe column name: use "
             "[a-z_][a-z0-9_]* without '__', at most 120 characters, not 'snapshot_date'"
@@ -97,7 +104,9 @@ def assign_column_names(
             col = check_rename(renames[attr], attr)
             if col in taken:
                 other = next(a for a, c in result.items() if c == col)
-                raise ValueError(f"renames give attributes {other!r} and {attr!r} the same column {col!r}")
+                raise ValueError(
+                    f"renames give attributes {other!r} and {attr!r} the same column {col!r}"
+                )
             result[attr] = col
             taken.add(col)
     # Names used by other attributes in earlier snapshots stay theirs.

@@ -25,18 +25,27 @@ JSON array of strings); they are counted in :attr:`SnapshotResult.unfit_numbers`
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 from ddb_assets.tables.naming import assign_column_names
 from ddb_assets.tables.types import (
-    BINARY, BOOLEAN, DECIMAL_PRECISION, JSON, STRING, ColumnOverride, TypeSpec, array_of,
-    choose_scale, decimal_type, parse_type,
+    BINARY,
+    BOOLEAN,
+    DECIMAL_PRECISION,
+    JSON,
+    STRING,
+    ColumnOverride,
+    TypeSpec,
+    array_of,
+    choose_scale,
+    decimal_type,
+    parse_type,
 )
 
 ROLE_VALUE = "value"
-ROLE_TYPE = "type"   # <col>__type: the DynamoDB type tag of a conflicted attribute
-ROLE_RAW = "raw"     # <col>__raw: exact text of numbers that do not fit the decimal column
+ROLE_TYPE = "type"  # <col>__type: the DynamoDB type tag of a conflicted attribute
+ROLE_RAW = "raw"  # <col>__raw: exact text of numbers that do not fit the decimal column
 
 
 @dataclass
@@ -45,10 +54,10 @@ class AttributeStats:
 
     attribute: str
     type_counts: dict[str, int] = field(default_factory=dict)
-    numbers: int = 0                 # N values plus NS elements
+    numbers: int = 0  # N values plus NS elements
     max_int_digits: int | None = None  # among numbers that fit DECIMAL(38) on their own
-    max_scale: int | None = None       # idem
-    unfit_alone: int = 0               # numbers needing more than 38 digits
+    max_scale: int | None = None  # idem
+    unfit_alone: int = 0  # numbers needing more than 38 digits
 
     @property
     def non_null_types(self) -> list[str]:
@@ -57,29 +66,34 @@ class AttributeStats:
 
 @dataclass
 class ColumnPlan:
-    column: str                 # the name analysts see
+    column: str  # the name analysts see
     type: TypeSpec
     attribute: str
     role: str = ROLE_VALUE
     dynamodb_types: list[str] = field(default_factory=list)
-    source_tag: str | None = None   # the single non-NULL tag, None for conflicts / null-only
+    source_tag: str | None = None  # the single non-NULL tag, None for conflicts / null-only
     decimal_scale: int | None = None
-    needs_fit_check: bool = False   # some numbers may not fit -> guard the cast
+    needs_fit_check: bool = False  # some numbers may not fit -> guard the cast
     override_type: bool = False
-    physical: str | None = None     # column in the snapshots table (set by the engine)
+    physical: str | None = None  # column in the snapshots table (set by the engine)
     max_int_digits: int | None = None
 
     def as_dict(self) -> dict:
-        return {"column": self.column, "physical": self.physical, "type": self.type.canonical(),
-                "attribute": self.attribute, "role": self.role,
-                "dynamodb_types": list(self.dynamodb_types),
-                "max_int_digits": self.max_int_digits}
+        return {
+            "column": self.column,
+            "physical": self.physical,
+            "type": self.type.canonical(),
+            "attribute": self.attribute,
+            "role": self.role,
+            "dynamodb_types": list(self.dynamodb_types),
+            "max_int_digits": self.max_int_digits,
+        }
 
 
 @dataclass(frozen=True)
 class ColumnInfo:
     name: str
-    sql_type: str          # canonical (Hive spelling), e.g. decimal(38,2)
+    sql_type: str  # canonical (Hive spelling), e.g. decimal(38,2)
     attribute: str
     dynamodb_types: tuple[str, ...]
     role: str = ROLE_VALUE
@@ -105,7 +119,7 @@ class UnfitNumbers:
 
 @dataclass(frozen=True)
 class SchemaChange:
-    kind: str                 # "added" | "removed" | "type_changed"
+    kind: str  # "added" | "removed" | "type_changed"
     column: str
     attribute: str | None
     old_type: str | None = None
@@ -118,15 +132,15 @@ class SnapshotResult:
     snapshot_date: dt.date
     row_count: int
     columns: list[ColumnInfo]
-    name_map: dict[str, str]                  # column -> attribute
+    name_map: dict[str, str]  # column -> attribute
     conflicts: list[TypeConflict]
     unfit_numbers: list[UnfitNumbers]
     schema_changes: list[SchemaChange]
     previous_snapshot_date: dt.date | None
-    view_name: str                            # qualified, quoted
-    physical_table_name: str                  # qualified, quoted
+    view_name: str  # qualified, quoted
+    physical_table_name: str  # qualified, quoted
     latest_snapshot_date: dt.date | None = None
-    typed_location: str | None = None         # Athena: the Parquet location of this run
+    typed_location: str | None = None  # Athena: the Parquet location of this run
     query_ids: list[str] = field(default_factory=list)
     bytes_scanned: int = 0
 
@@ -173,7 +187,9 @@ def plan_columns(
     stats = {s.attribute: s for s in stats}
     for attr, ov in overrides.items():
         if not isinstance(ov, ColumnOverride):
-            raise TypeError(f"override for {attr!r} must be a ColumnOverride, got {type(ov).__name__}")
+            raise TypeError(
+                f"override for {attr!r} must be a ColumnOverride, got {type(ov).__name__}"
+            )
         if ov.type is not None:
             parse_type(ov.type)  # fail early on a bad type, even if the attribute is absent
     kept = [a for a in stats if not overrides.get(a, ColumnOverride()).drop]
@@ -188,9 +204,14 @@ def plan_columns(
         ov = overrides.get(attr, ColumnOverride())
         tags = st.non_null_types
         seen = sorted(st.type_counts)
-        plan = ColumnPlan(column=col, type=STRING, attribute=attr, dynamodb_types=seen,
-                          source_tag=tags[0] if len(tags) == 1 else None,
-                          max_int_digits=st.max_int_digits)
+        plan = ColumnPlan(
+            column=col,
+            type=STRING,
+            attribute=attr,
+            dynamodb_types=seen,
+            source_tag=tags[0] if len(tags) == 1 else None,
+            max_int_digits=st.max_int_digits,
+        )
         if ov.type is not None:
             plan.type = parse_type(ov.type)
             plan.override_type = True
@@ -201,35 +222,63 @@ def plan_columns(
                 scale = choose_scale(st.max_int_digits, st.max_scale)
                 prev = previous_types.get(col)
                 prev_dec = prev.element if prev is not None and prev.name == "array" else prev
-                if (prev_dec is not None and prev_dec.name == "decimal"
-                        and prev_dec.precision == DECIMAL_PRECISION
-                        and (st.max_scale or 0) <= prev_dec.scale
-                        and (st.max_int_digits or 0) <= DECIMAL_PRECISION - prev_dec.scale):
+                if (
+                    prev_dec is not None
+                    and prev_dec.name == "decimal"
+                    and prev_dec.precision == DECIMAL_PRECISION
+                    and (st.max_scale or 0) <= prev_dec.scale
+                    and (st.max_int_digits or 0) <= DECIMAL_PRECISION - prev_dec.scale
+                ):
                     scale = prev_dec.scale
                 plan.decimal_scale = scale
                 mi, ms = st.max_int_digits or 0, st.max_scale or 0
-                plan.needs_fit_check = st.unfit_alone > 0 or ms > scale or mi > DECIMAL_PRECISION - scale
+                plan.needs_fit_check = (
+                    st.unfit_alone > 0 or ms > scale or mi > DECIMAL_PRECISION - scale
+                )
             plan.type = _default_type(tag, scale)
         plans.append(plan)
         if len(tags) > 1:
-            conflicts.append(TypeConflict(
-                attribute=attr, column=col, type_counts=dict(st.type_counts),
-                resolution=(f"cast to {plan.type.canonical()} from each value's text" if ov.type
-                            else f"string column {col!r} with each value's exact text; "
-                                 f"DynamoDB type per row in {col + '__type'!r}"),
-            ))
+            conflicts.append(
+                TypeConflict(
+                    attribute=attr,
+                    column=col,
+                    type_counts=dict(st.type_counts),
+                    resolution=(
+                        f"cast to {plan.type.canonical()} from each value's text"
+                        if ov.type
+                        else f"string column {col!r} with each value's exact text; "
+                        f"DynamoDB type per row in {col + '__type'!r}"
+                    ),
+                )
+            )
             if ov.type is None:
-                plans.append(ColumnPlan(column=col + "__type", type=STRING, attribute=attr,
-                                        role=ROLE_TYPE, dynamodb_types=seen))
+                plans.append(
+                    ColumnPlan(
+                        column=col + "__type",
+                        type=STRING,
+                        attribute=attr,
+                        role=ROLE_TYPE,
+                        dynamodb_types=seen,
+                    )
+                )
         if plan.needs_fit_check and not plan.override_type:
-            plans.append(ColumnPlan(column=col + "__raw", type=STRING, attribute=attr,
-                                    role=ROLE_RAW, dynamodb_types=seen, source_tag=plan.source_tag,
-                                    decimal_scale=plan.decimal_scale))
+            plans.append(
+                ColumnPlan(
+                    column=col + "__raw",
+                    type=STRING,
+                    attribute=attr,
+                    role=ROLE_RAW,
+                    dynamodb_types=seen,
+                    source_tag=plan.source_tag,
+                    decimal_scale=plan.decimal_scale,
+                )
+            )
     return plans, conflicts
 
 
-def diff_columns(old: Mapping[str, tuple[str, str | None]],
-                 new: Mapping[str, tuple[str, str | None]]) -> list[SchemaChange]:
+def diff_columns(
+    old: Mapping[str, tuple[str, str | None]], new: Mapping[str, tuple[str, str | None]]
+) -> list[SchemaChange]:
     """Schema changes between two snapshots' columns, each column -> (type, attribute)."""
     changes: list[SchemaChange] = []
     for col in sorted(new.keys() - old.keys()):

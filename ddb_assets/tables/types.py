@@ -33,21 +33,55 @@ class InvalidTypeError(ValueError):
 
 
 _SIMPLE = {
-    "string": "string", "varchar": "string", "text": "string",
-    "timestamp": "timestamp", "date": "date",
-    "bigint": "bigint", "long": "bigint", "int": "int", "integer": "int",
-    "double": "double", "boolean": "boolean", "bool": "boolean",
-    "binary": "binary", "varbinary": "binary", "json": "json",
+    "string": "string",
+    "varchar": "string",
+    "text": "string",
+    "timestamp": "timestamp",
+    "date": "date",
+    "bigint": "bigint",
+    "long": "bigint",
+    "int": "int",
+    "integer": "int",
+    "double": "double",
+    "boolean": "boolean",
+    "bool": "boolean",
+    "binary": "binary",
+    "varbinary": "binary",
+    "json": "json",
 }
-_DUCKDB = {"string": "VARCHAR", "timestamp": "TIMESTAMP", "date": "DATE", "bigint": "BIGINT",
-           "int": "INTEGER", "double": "DOUBLE", "boolean": "BOOLEAN", "binary": "BLOB",
-           "json": "JSON"}
-_ATHENA = {"string": "varchar", "timestamp": "timestamp", "date": "date", "bigint": "bigint",
-           "int": "integer", "double": "double", "boolean": "boolean", "binary": "varbinary",
-           "json": "varchar"}
-_GLUE = {"string": "string", "timestamp": "timestamp", "date": "date", "bigint": "bigint",
-         "int": "int", "double": "double", "boolean": "boolean", "binary": "binary",
-         "json": "string"}
+_DUCKDB = {
+    "string": "VARCHAR",
+    "timestamp": "TIMESTAMP",
+    "date": "DATE",
+    "bigint": "BIGINT",
+    "int": "INTEGER",
+    "double": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "binary": "BLOB",
+    "json": "JSON",
+}
+_ATHENA = {
+    "string": "varchar",
+    "timestamp": "timestamp",
+    "date": "date",
+    "bigint": "bigint",
+    "int": "integer",
+    "double": "double",
+    "boolean": "boolean",
+    "binary": "varbinary",
+    "json": "varchar",
+}
+_GLUE = {
+    "string": "string",
+    "timestamp": "timestamp",
+    "date": "date",
+    "bigint": "bigint",
+    "int": "int",
+    "double": "double",
+    "boolean": "boolean",
+    "binary": "binary",
+    "json": "string",
+}
 
 
 @dataclass(frozen=True)
@@ -58,8 +92,8 @@ class TypeSpec:
     name: str
     precision: int | None = None
     scale: int | None = None
-    element: "TypeSpec | None" = None
-    fields: tuple[tuple[str, "TypeSpec"], ...] = field(default=())
+    element: TypeSpec | None = None
+    fields: tuple[tuple[str, TypeSpec], ...] = field(default=())
 
     def canonical(self) -> str:
         if self.name == "decimal":
@@ -76,7 +110,11 @@ class TypeSpec:
         if self.name == "array":
             return f"{self.element.duckdb()}[]"
         if self.name == "struct":
-            return "STRUCT(" + ", ".join(f"{quote_ident(n)} {t.duckdb()}" for n, t in self.fields) + ")"
+            return (
+                "STRUCT("
+                + ", ".join(f"{quote_ident(n)} {t.duckdb()}" for n, t in self.fields)
+                + ")"
+            )
         return _DUCKDB[self.name]
 
     def athena(self) -> str:
@@ -85,7 +123,9 @@ class TypeSpec:
         if self.name == "array":
             return f"array({self.element.athena()})"
         if self.name == "struct":
-            return "row(" + ", ".join(f"{quote_ident(n)} {t.athena()}" for n, t in self.fields) + ")"
+            return (
+                "row(" + ", ".join(f"{quote_ident(n)} {t.athena()}" for n, t in self.fields) + ")"
+            )
         return _ATHENA[self.name]
 
     def glue(self) -> str:
@@ -159,7 +199,9 @@ def _parse(tokens: list[str], i: int, text: str) -> tuple[TypeSpec, int]:
                 i += 2
             i = _expect(tokens, i, ")", text)
         if not (1 <= precision <= DECIMAL_PRECISION and 0 <= scale <= precision):
-            raise InvalidTypeError(f"decimal({precision},{scale}) in {text!r}: need 1 <= p <= 38, 0 <= s <= p")
+            raise InvalidTypeError(
+                f"decimal({precision},{scale}) in {text!r}: need 1 <= p <= 38, 0 <= s <= p"
+            )
         return decimal_type(scale, precision), i
     if word == "array":
         i = _expect(tokens, i, "<", text)
@@ -191,6 +233,7 @@ def _parse(tokens: list[str], i: int, text: str) -> tuple[TypeSpec, int]:
 
 
 # --- exact number shapes --------------------------------------------------------------
+
 
 def number_shape(text: str) -> tuple[int, int]:
     """(integer digits, fractional digits) a DynamoDB number needs, exactly.

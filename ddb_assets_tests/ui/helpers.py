@@ -9,19 +9,29 @@ import socket
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
-def chromium_path() -> Optional[str]:
-    for p in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
-              shutil.which("chromium-browser")):
+def chromium_path() -> str | None:
+    for p in (
+        os.environ.get("CHROMIUM"),
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
         if p and Path(p).exists():
             return p
     return None
@@ -39,10 +49,13 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def graphql(url: str, query: str, variables: Optional[dict] = None) -> dict:
-    req = urllib.request.Request(f"{url}/graphql", method="POST",
-                                 data=json.dumps({"query": query, "variables": variables or {}}).encode(),
-                                 headers={"Content-Type": "application/json"})
+def graphql(url: str, query: str, variables: dict | None = None) -> dict:
+    req = urllib.request.Request(
+        f"{url}/graphql",
+        method="POST",
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         body = json.load(r)
     if body.get("errors"):
@@ -50,15 +63,22 @@ def graphql(url: str, query: str, variables: Optional[dict] = None) -> dict:
     return body["data"]
 
 
-def wait_until(what: str, fn: Callable[[], object], timeout: float, every: float = 1.0,
-               on_timeout: Callable[[], str] = lambda: "") -> object:
+def wait_until(
+    what: str,
+    fn: Callable[[], object],
+    timeout: float,
+    every: float = 1.0,
+    on_timeout: Callable[[], str] = lambda: "",
+) -> object:
     deadline = time.monotonic() + timeout
     while True:
         value = fn()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}. {on_timeout()}")
+            raise AssertionError(
+                f"timed out after {timeout:.0f} s waiting for {what}. {on_timeout()}"
+            )
         time.sleep(every)
 
 
@@ -91,8 +111,12 @@ def chromium_page(executable: str, *, width: int = 1400, height: int = 900) -> I
         with sync_playwright() as p:
             # launch_persistent_context is how Playwright takes --user-data-dir.
             ctx = p.chromium.launch_persistent_context(
-                profile, executable_path=executable, headless=True, args=CHROMIUM_FLAGS,
-                viewport={"width": width, "height": height})
+                profile,
+                executable_path=executable,
+                headless=True,
+                args=CHROMIUM_FLAGS,
+                viewport={"width": width, "height": height},
+            )
             try:
                 page = ctx.pages[0] if ctx.pages else ctx.new_page()
                 yield page
@@ -106,8 +130,9 @@ def page_text(page) -> str:
     return page.inner_text("body")
 
 
-def wait_for_text(page, needles: list[str], timeout: float = 60.0,
-                  absent: tuple[str, ...] = ("Loading...",)) -> str:
+def wait_for_text(
+    page, needles: list[str], timeout: float = 60.0, absent: tuple[str, ...] = ("Loading...",)
+) -> str:
     """Wait until the page's visible text contains every needle and none of ``absent``
     (by default: until live data has loaded); returns that text."""
     deadline = time.monotonic() + timeout
