@@ -33,3 +33,82 @@ def local_env(monkeypatch):
             monkeypatch.setenv(k, v)
         monkeypatch.setenv("DDB_ASSETS_ENV", "local")
         yield stack
+
+
+# Layer of every test module (unit / integration / ui), and the engines it runs. A module may
+# instead set its own ``pytestmark``; a module with neither fails collection, so a new file
+# cannot silently fall outside `pytest -m unit` / `-m integration`.
+LAYERS = {
+    "unit": {
+        "test_config",
+        "test_incremental_typing",
+        "test_manifest",
+        "test_sql_refs_lineage",
+        "test_sql_transpile",
+        "test_summaries_spec",
+        "test_tables_duckdb_parity",
+        "test_tables_fastpaths",
+        "test_tables_storage",
+        "test_tables_units",
+    },
+    "integration": {
+        "test_athena_chain",
+        "test_athena_emulated",
+        "test_backfill",
+        "test_bench_smoke",
+        "test_boundaries",
+        "test_definitions",
+        "test_demo_e2e",
+        "test_export_lifecycle",
+        "test_incremental_athena",
+        "test_incremental_chain",
+        "test_incremental_check",
+        "test_incremental_dagster",
+        "test_local_lifecycle",
+        "test_local_stack",
+        "test_summaries_athena",
+        "test_summaries_duckdb",
+        "test_tables_athena",
+        "test_tables_duckdb",
+        "test_tables_onepass",
+    },
+    "ui": {"test_ui"},
+}
+DUCKDB_ENGINE = {
+    "test_backfill",
+    "test_demo_e2e",
+    "test_incremental_chain",
+    "test_incremental_check",
+    "test_incremental_dagster",
+    "test_incremental_typing",
+    "test_summaries_duckdb",
+    "test_tables_duckdb",
+    "test_tables_duckdb_parity",
+    "test_tables_fastpaths",
+    "test_tables_onepass",
+    "test_tables_storage",
+    "test_tables_units",
+    "test_ui",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    unclassified = set()
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        own = {m.name for m in item.iter_markers()} & set(LAYERS)
+        if not own:
+            layer = next((k for k, mods in LAYERS.items() if module in mods), None)
+            if layer is None:
+                unclassified.add(module)
+                continue
+            item.add_marker(getattr(pytest.mark, layer))
+        if module in DUCKDB_ENGINE:
+            item.add_marker(pytest.mark.duckdb)
+    if unclassified:
+        raise pytest.UsageError(
+            "test modules without a layer marker: "
+            + ", ".join(sorted(unclassified))
+            + ": add `pytestmark = pytest.mark.unit` (or integration / ui) to the module, "
+            "or list it in LAYERS in ddb_assets_tests/conftest.py"
+        )
