@@ -23,12 +23,10 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
+from io import BufferedIOBase
 from typing import IO
 
-try:
-    from orjson import Fragment as _Fragment
-except ImportError:  # pragma: no cover - orjson is a dependency
-    _Fragment = None
+from orjson import Fragment as _Fragment
 
 _JSON_NUMBER = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -42,7 +40,10 @@ def _number(text: str) -> str:
         d = Decimal(text)
     except Exception:
         return _dumps(text)
-    s = format(d, "f") if abs(d.as_tuple().exponent) < 50 else str(d)
+    exponent = d.as_tuple().exponent
+    if not isinstance(exponent, int):  # NaN or Infinity: no JSON number spells it
+        return _dumps(text)
+    s = format(d, "f") if abs(exponent) < 50 else str(d)
     return s if _JSON_NUMBER.match(s) else _dumps(text)
 
 
@@ -198,7 +199,7 @@ def _decimal_text(d: Decimal) -> str:
     return str(d)
 
 
-def ion_lines_to_dynamodb_json(fp: IO[bytes]) -> Iterator[str]:
+def ion_lines_to_dynamodb_json(fp: IO[bytes] | BufferedIOBase) -> Iterator[str]:
     """Yield one DYNAMODB_JSON line (``{"Item":{...}}``) per value of an ION export stream."""
     from amazon.ion import simpleion
 

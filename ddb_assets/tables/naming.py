@@ -114,10 +114,10 @@ def assign_column_names(
     for attr in attrs:
         if attr in result:
             continue
-        col = history.get(attr)
-        if col is not None and col not in taken:
-            result[attr] = col
-            taken.add(col)
+        kept = history.get(attr)
+        if kept is not None and kept not in taken:
+            result[attr] = kept
+            taken.add(kept)
     blocked = taken | set(reserved_by_history)
     pending = [a for a in attrs if a not in result]
     pending.sort(key=lambda a: (safe_name(a) != a, a))

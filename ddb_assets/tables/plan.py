@@ -184,7 +184,7 @@ def plan_columns(
     decimal keeps its scale when the new numbers fit it).
     """
     overrides = dict(overrides or {})
-    stats = {s.attribute: s for s in stats}
+    by_attr: dict[str, AttributeStats] = {s.attribute: s for s in stats}
     for attr, ov in overrides.items():
         if not isinstance(ov, ColumnOverride):
             raise TypeError(
@@ -192,14 +192,14 @@ def plan_columns(
             )
         if ov.type is not None:
             parse_type(ov.type)  # fail early on a bad type, even if the attribute is absent
-    kept = [a for a in stats if not overrides.get(a, ColumnOverride()).drop]
-    renames = {a: overrides[a].rename for a in kept if a in overrides and overrides[a].rename}
+    kept = [a for a in by_attr if not overrides.get(a, ColumnOverride()).drop]
+    renames = {a: r for a in kept if a in overrides and (r := overrides[a].rename)}
     names = assign_column_names(kept, history=history, renames=renames)
     previous_types = dict(previous_types or {})
     plans: list[ColumnPlan] = []
     conflicts: list[TypeConflict] = []
     for attr in sorted(kept, key=lambda a: names[a]):
-        st = stats[attr]
+        st = by_attr[attr]
         col = names[attr]
         ov = overrides.get(attr, ColumnOverride())
         tags = st.non_null_types
@@ -226,6 +226,7 @@ def plan_columns(
                     prev_dec is not None
                     and prev_dec.name == "decimal"
                     and prev_dec.precision == DECIMAL_PRECISION
+                    and prev_dec.scale is not None
                     and (st.max_scale or 0) <= prev_dec.scale
                     and (st.max_int_digits or 0) <= DECIMAL_PRECISION - prev_dec.scale
                 ):

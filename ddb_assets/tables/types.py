@@ -99,6 +99,7 @@ class TypeSpec:
         if self.name == "decimal":
             return f"decimal({self.precision},{self.scale})"
         if self.name == "array":
+            assert self.element is not None
             return f"array<{self.element.canonical()}>"
         if self.name == "struct":
             return "struct<" + ",".join(f"{n}:{t.canonical()}" for n, t in self.fields) + ">"
@@ -108,6 +109,7 @@ class TypeSpec:
         if self.name == "decimal":
             return f"DECIMAL({self.precision},{self.scale})"
         if self.name == "array":
+            assert self.element is not None
             return f"{self.element.duckdb()}[]"
         if self.name == "struct":
             return (
@@ -121,6 +123,7 @@ class TypeSpec:
         if self.name == "decimal":
             return f"decimal({self.precision},{self.scale})"
         if self.name == "array":
+            assert self.element is not None
             return f"array({self.element.athena()})"
         if self.name == "struct":
             return (
@@ -132,6 +135,7 @@ class TypeSpec:
         if self.name == "decimal":
             return f"decimal({self.precision},{self.scale})"
         if self.name == "array":
+            assert self.element is not None
             return f"array<{self.element.glue()}>"
         if self.name == "struct":
             return "struct<" + ",".join(f"{n}:{t.glue()}" for n, t in self.fields) + ">"
@@ -248,6 +252,8 @@ def number_shape(text: str) -> tuple[int, int]:
     if d == 0:
         return 0, 0
     sign, digits, exp = d.normalize().as_tuple()
+    if not isinstance(exp, int):  # "n", "N" or "F": NaN, sNaN or Infinity
+        raise ValueError(f"not a finite number: {text!r}")
     n = len(digits)
     point = n + exp  # digits before the decimal point
     return max(point, 0), max(-exp, 0) if exp < 0 else 0
