@@ -330,7 +330,7 @@ def _call(
 
 def check_pitr_window(
     ddb, table_name: str, export_time: datetime, now: datetime | None = None
-) -> tuple[datetime, datetime]:
+) -> tuple[datetime | None, datetime]:
     """Raise unless PITR is on and ``export_time`` lies inside its window."""
     desc = _call(lambda: ddb.describe_continuous_backups(TableName=table_name), table=table_name)
     pitr = desc["ContinuousBackupsDescription"].get("PointInTimeRecoveryDescription", {})

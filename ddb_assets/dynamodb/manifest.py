@@ -92,6 +92,13 @@ def parse_time(value: Any) -> datetime | None:
         raise ManifestError(f"not an ISO-8601 time in the manifest: {value!r}") from None
 
 
+def _required_time(d: dict[str, Any], key: str) -> datetime:
+    value = parse_time(d[key])
+    if value is None:
+        raise ManifestError(f"manifest-summary.json has {key}: null; it must be an ISO-8601 time")
+    return value
+
+
 def parse_manifest_summary(text: str) -> ManifestSummary:
     try:
         d = json.loads(text)
@@ -129,9 +136,9 @@ def parse_manifest_summary(text: str) -> ManifestSummary:
         export_id=export_id,
         table_arn=d["tableArn"],
         table_id=d.get("tableId"),
-        start_time=parse_time(d["startTime"]),
+        start_time=_required_time(d, "startTime"),
         end_time=parse_time(d.get("endTime")),
-        export_time=parse_time(d["exportTime"]),
+        export_time=_required_time(d, "exportTime"),
         s3_bucket=d["s3Bucket"],
         s3_prefix=d.get("s3Prefix"),
         manifest_files_key=d["manifestFilesS3Key"],

@@ -75,11 +75,10 @@ class ChainExportRequest:
 
     @property
     def label(self) -> str:
-        return (
-            self.window.label
-            if self.window is not None
-            else f"{self.kind} {_stamp(self.export_time)}"
-        )
+        if self.window is not None:
+            return self.window.label
+        assert self.export_time is not None  # seed and check requests always carry one
+        return f"{self.kind} {_stamp(self.export_time)}"
 
     def retry(self, attempt: int) -> ChainExportRequest:
         """The same export, attempt ``attempt``: same prefix, its own ClientToken."""
@@ -335,7 +334,7 @@ def ensure_export(
             code="InvalidExportTimeException",
             retryable=True,
         )
-    params = dict(
+    params: dict[str, object] = dict(
         TableArn=table_arn,
         ClientToken=req.client_token,
         S3Bucket=req.s3_bucket,
@@ -413,13 +412,14 @@ def ensure_with_retries(
     IN_PROGRESS, or the last FAILED one when every attempt failed) and the FAILED attempts
     before it. Callers raise :class:`ChainExportFailedError` when the answer is FAILED."""
     failed: list[ChainExport] = []
-    e = None
     for attempt in range(max_retries + 1):
         e = ensure_export(ddb, s3, req.retry(attempt), table_arn=table_arn, pitr=pitr)
         if e.status != "FAILED":
             return e, failed
         failed.append(e)
-    return e, failed[:-1]
+    if not failed:
+        raise ValueError(f"max_retries must be 0 or more, got {max_retries}")
+    return failed[-1], failed[:-1]
 
 
 def describe_as_json(e: ChainExport) -> str:

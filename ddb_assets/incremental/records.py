@@ -19,6 +19,7 @@ import gzip
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from io import BufferedIOBase
 from typing import IO
 
 INSERT, MODIFY, REMOVE = "INSERT", "MODIFY", "REMOVE"
@@ -62,7 +63,7 @@ def parse_json_record(line: str) -> ChangeRecord:
     return ChangeRecord(d["Keys"], int(ts), d.get("NewImage"), d.get("OldImage"))
 
 
-def _ion_records(fp: IO[bytes]) -> Iterator[ChangeRecord]:
+def _ion_records(fp: IO[bytes] | BufferedIOBase) -> Iterator[ChangeRecord]:
     from amazon.ion import simpleion
 
     from ddb_assets.tables.codec import _ion_value
@@ -73,6 +74,8 @@ def _ion_records(fp: IO[bytes]) -> Iterator[ChangeRecord]:
     for top in simpleion.load(fp, single_value=False, parse_eagerly=False):
         meta = top.get("Metadata") or {}
         ts = meta.get("WriteTimestampMicros")
+        if ts is None:
+            raise ValueError(f"not an incremental export record (no WriteTimestampMicros): {top}")
         yield ChangeRecord(
             image(top["Keys"]), int(ts), image(top.get("NewImage")), image(top.get("OldImage"))
         )
@@ -130,5 +133,5 @@ def write_staging(records: Iterable[ChangeRecord], images_path: str, records_pat
 def key_of(image: dict, key_attributes: Iterable[str]) -> dict:
     missing = [a for a in key_attributes if a not in image]
     if missing:
-        raise ValueError(f"item lacks key attribute(s) {missing}: {canonical(image)[:200]}")
+        raise ValueError(f"item lacks key attribute(s) {missing}: {_dumps(image)[:200]}")
     return {a: image[a] for a in key_attributes}

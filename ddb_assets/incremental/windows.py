@@ -15,12 +15,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, overload
 
 MIN_WINDOW = timedelta(minutes=15)
 MAX_WINDOW = timedelta(hours=24)
 
 
-def utc(value) -> datetime | None:
+@overload
+def utc(value: None) -> None: ...
+@overload
+def utc(value: datetime | float | str | Decimal) -> datetime: ...
+def utc(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
