@@ -20,7 +20,7 @@ class LineageError(ValueError):
     """The SELECT cannot be resolved against the schema."""
 
 
-def strip_database(tree: exp.Expression, database: str | None) -> exp.Expression:
+def strip_database(tree: exp.Expr, database: str | None) -> exp.Expr:
     """Drop ``<database>.`` (and ``awsdatacatalog.<database>.``) from table references."""
     if not database:
         return tree
@@ -48,7 +48,7 @@ def column_lineage(
     """
     tree = sqlglot.parse_one(sql, read=dialect) if isinstance(sql, str) else sql.copy()
     tree = strip_database(tree, database)
-    lowered = {
+    lowered: dict[str, object] = {
         str(t).lower(): {str(c).lower(): ty for c, ty in cols.items()} for t, cols in schema.items()
     }
     try:

@@ -30,7 +30,7 @@ class TableRef:
 def _cte_names_in_scope(table: exp.Table) -> set[str]:
     """Names of CTEs visible from ``table``: those of every enclosing WITH."""
     names: set[str] = set()
-    node: exp.Expression | None = table.parent
+    node: exp.Expr | None = table.parent
     while node is not None:
         with_ = node.args.get("with_") or node.args.get("with")
         if isinstance(with_, exp.With):
@@ -39,7 +39,7 @@ def _cte_names_in_scope(table: exp.Table) -> set[str]:
     return names
 
 
-def table_refs_of(tree: exp.Expression) -> list[TableRef]:
+def table_refs_of(tree: exp.Expr) -> list[TableRef]:
     """Table references of a parsed statement, in text order, CTE references excluded."""
     refs: list[TableRef] = []
     for table in tree.find_all(exp.Table):
