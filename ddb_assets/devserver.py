@@ -133,7 +133,7 @@ def prepare_home(home: Path, *, keep: bool) -> None:
 def session_processes(marker: str) -> list[int]:
     """PIDs of live processes whose environment carries ``SESSION_ENV=marker`` (Linux /proc)."""
     needle = f"{SESSION_ENV}={marker}".encode()
-    found = []
+    found: list[int] = []
     proc = Path("/proc")
     if not proc.exists():
         return found

@@ -36,6 +36,8 @@ def _execute(
     defs: dg.Definitions, instance, keys, *, partition_key=None, run_config=None, tags=None
 ):
     job = defs.resolve_implicit_job_def_def_for_assets(keys)
+    if job is None:
+        raise ChainError(f"no asset job of the definitions can run {keys}")
     # The run's own events go to the instance; the terminal shows warnings and errors.
     run_config = {
         **(run_config or {}),
@@ -105,6 +107,8 @@ def run_chain(
             raise ChainError(f"export request for {p} failed: {_failure_text(res)}")
 
     if ddb is None:
+        if not defs.resources or "aws" not in defs.resources:
+            raise ChainError("the definitions have no 'aws' resource to reach DynamoDB with")
         ddb = defs.resources["aws"].client("dynamodb")
     cursor = None  # a fresh cursor: the tick reconciles with DynamoDB, as after a restart
     remaining = set(partitions)

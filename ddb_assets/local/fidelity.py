@@ -37,11 +37,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult
 from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.models.utilities import dynamo_to_dict
 from moto.dynamodb.responses import DynamoHandler
 
@@ -279,18 +280,22 @@ class ExportJob:
     def _records(self) -> list[dict[str, Any]]:
         st = self.state
         if self.export_type == "FULL_EXPORT":
+            assert self.export_time is not None  # CreateExport validated it
             images = st.table_state_at(
                 self.account, self.region, self.table_name, self.table_id, self.export_time
             )
             return [{"Item": image} for image in images]
+        assert self.from_time is not None and self.to_time is not None  # CreateExport validated
         changes = st.history.changes(
             self.table_id, to_micros(self.from_time), to_micros(self.to_time)
         )
         records = []
         for ch in sorted(changes, key=lambda c: c.write_micros):
+            either = ch.new or ch.old
+            assert either is not None  # a net change has an image before or after it
             rec: dict[str, Any] = {
                 "Metadata": {"WriteTimestampMicros": {"N": str(ch.write_micros)}},
-                "Keys": key_of(ch.new or ch.old, self.key_names),
+                "Keys": key_of(either, self.key_names),
             }
             if ch.new is not None:
                 rec["NewImage"] = ch.new
@@ -351,10 +356,12 @@ class ExportJob:
             "tableId": self.table_id,
         }
         if self.export_type == "INCREMENTAL_EXPORT":
+            assert self.from_time is not None and self.to_time is not None  # CreateExport validated
             summary["exportFromTime"] = iso_ms(self.from_time)
             summary["exportToTime"] = iso_ms(self.to_time)
             summary["exportTime"] = iso_ms(self.to_time)
         else:
+            assert self.export_time is not None  # CreateExport validated it
             summary["exportTime"] = iso_ms(self.export_time)
         summary.update(
             {
@@ -479,8 +486,14 @@ class FidelityState:
     def key_names(table) -> list[str]:
         return [n for n in (table.hash_key_attr, table.range_key_attr) if n]
 
+    @overload
     @staticmethod
-    def image(item) -> Image | None:
+    def image(item: None) -> None: ...
+    @overload
+    @staticmethod
+    def image(item: Item) -> Image: ...
+    @staticmethod
+    def image(item: Item | None) -> Image | None:
         if item is None:
             return None
         return to_wire(dynamo_to_dict(item.attrs))
@@ -669,7 +682,7 @@ def _create_table(self):
     try:
         table = self.dynamodb_backend.get_table(self.body["TableName"])
         tid = FidelityState.table_id(table)
-        result.result["TableDescription"]["TableId"] = tid  # type: ignore[index]
+        result.result["TableDescription"]["TableId"] = tid
     except Exception:  # noqa: BLE001
         pass
     return result
@@ -679,7 +692,7 @@ def _describe_table(self):
     result = _ORIGINALS["describe_table"](self)
     try:
         table = self.dynamodb_backend.get_table(self.body["TableName"])
-        result.result["Table"]["TableId"] = FidelityState.table_id(table)  # type: ignore[index]
+        result.result["Table"]["TableId"] = FidelityState.table_id(table)
     except Exception:  # noqa: BLE001
         pass
     return result

@@ -8,10 +8,13 @@ import signal
 import threading
 import urllib.request
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddb_assets.local import fidelity
 from ddb_assets.local.clock import StackClock
+
+if TYPE_CHECKING:
+    from moto.server import ThreadedMotoServer
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 EXPORT_SECONDS_ENV = "DDB_ASSETS_LOCAL_EXPORT_SECONDS"
@@ -52,7 +55,7 @@ class LocalAWS:
         self.clock = StackClock()
         self._quiet = quiet
         self._reset = reset
-        self._server = None
+        self._server: ThreadedMotoServer | None = None
         self._state: fidelity.FidelityState | None = None
         self._endpoint: str | None = None
         self._old_log_level: int | None = None
