@@ -42,6 +42,14 @@ def test_parses_dynamodbs_own_manifest_files():
     assert f.key.startswith("AWSDynamoDB/01668227450456-b6733290/data/")
 
 
+@pytest.mark.parametrize("key", ["startTime", "exportTime"])
+def test_a_null_time_in_the_summary_is_refused_by_name(key):
+    d = json.loads((AWS / "manifest-summary.json").read_text())
+    d[key] = None
+    with pytest.raises(ManifestError, match=f"{key}: null"):
+        parse_manifest_summary(json.dumps(d))
+
+
 def test_rejects_a_malformed_arn_like_motos():
     d = json.loads((AWS / "manifest-summary.json").read_text())
     d["exportArn"] = "arn:aws:dynamodb:us-east-1:123456789012:table/arn:aws:dynamodb:x/import/abc"

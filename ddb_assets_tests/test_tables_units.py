@@ -36,6 +36,12 @@ def test_number_shape(text, shape):
     assert number_shape(text) == shape
 
 
+@pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity"])
+def test_number_shape_refuses_what_is_not_a_finite_number(text):
+    with pytest.raises(ValueError, match="not a finite number"):
+        number_shape(text)
+
+
 def test_choose_scale_prefers_integer_digits_when_38_is_exceeded():
     assert choose_scale(5, 2) == 2
     assert choose_scale(38, 2) == 0
