@@ -52,7 +52,7 @@ def _split_s3(uri: str) -> tuple[str, str]:
 
 
 def _load_duckdb(cfg, t, warehouse, s3, manifest: Manifest, day) -> SnapshotResult:
-    from ddb_assets.tables.duckdb_engine import load_snapshot_duckdb
+    from ddb_assets.tables.duckdb import load_snapshot_duckdb
 
     with tempfile.TemporaryDirectory(prefix=f"ddb-assets-{t.name}-") as tmp:
         files = []
