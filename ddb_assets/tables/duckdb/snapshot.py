@@ -6,6 +6,7 @@ commit."""
 
 from __future__ import annotations
 
+from ddb_assets import table_names
 from ddb_assets.sql.identifiers import qualified, quote_ident
 from ddb_assets.tables.duckdb.insert import insert_rows
 from ddb_assets.tables.duckdb.recheck import GuessMissed, direct_stats, plan_key
@@ -36,10 +37,10 @@ from ddb_assets.tables.types import DECIMAL_PRECISION, TypeSpec, parse_type
 def write_snapshot(
     con, schema, table, snapshot_date, files, stats, overrides, structures, stage=None
 ) -> SnapshotResult:
-    snapshots = qualified(schema, table + "__snapshots")
-    meta = qualified(schema, table + "__columns")
-    loads = qualified(schema, table + "__loads")
-    files_tbl = qualified(schema, table + "__files")
+    snapshots = qualified(schema, table_names.snapshots(table))
+    meta = qualified(schema, table_names.columns(table))
+    loads = qualified(schema, table_names.loads(table))
+    files_tbl = qualified(schema, table_names.files(table))
     view = qualified(schema, table)
     root = snapshot_root(con)
     writer: SnapshotWriter | None = None
@@ -48,7 +49,7 @@ def write_snapshot(
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
         con.execute(META_DDL.format(meta=meta))
         con.execute(FILES_DDL.format(files=files_tbl))
-        if not table_exists(con, schema, table + "__loads"):
+        if not table_exists(con, schema, table_names.loads(table)):
             # A warehouse written before the load log: rebuild it from the column metadata.
             con.execute(LOADS_DDL.format(loads=loads))
             con.execute(
@@ -65,7 +66,7 @@ def write_snapshot(
         ).fetchone()
         load_seq = 1 + max([r[5] for r in hist_rows] + [last_seq or 0])
         writer = SnapshotWriter(root, schema, table, snapshot_date, load_seq)
-        if table_exists(con, schema, table + "__snapshots"):  # a table, not the view
+        if table_exists(con, schema, table_names.snapshots(table)):  # a table, not the view
             migrate_table(con, schema, table, snapshots, meta, files_tbl, writer)
         history = {a: c for a, c, _, _, _, _, _, _, role in hist_rows if role == "value"}
         # physical column -> (current canonical type, max integer digits ever stored)

@@ -12,6 +12,7 @@ import pathlib
 import tempfile
 from collections.abc import Sequence
 
+from ddb_assets import table_names
 from ddb_assets.sql.identifiers import qualified, quote_ident
 from ddb_assets.tables.athena_engine import sql_literal
 from ddb_assets.tables.naming import PARTITION_COLUMN
@@ -269,10 +270,10 @@ def table_exists(con, schema: str, name: str) -> bool:
 
 def known_attributes(con, schema: str, table: str) -> dict[str, list[str]]:
     """The attributes of the table's earlier snapshots, each with the DynamoDB types it had."""
-    if not table_exists(con, schema, table + "__columns"):
+    if not table_exists(con, schema, table_names.columns(table)):
         return {}
     rows = con.execute(
         f"SELECT attribute, list_distinct(flatten(list(dynamodb_types))) "
-        f"FROM {qualified(schema, table + '__columns')} GROUP BY attribute ORDER BY attribute"
+        f"FROM {qualified(schema, table_names.columns(table))} GROUP BY attribute ORDER BY attribute"
     ).fetchall()
     return {a: sorted(t or []) for a, t in rows}
