@@ -107,11 +107,6 @@ class AthenaEngine(Engine):
 
     @contextmanager
     def change_history(self, target: TableTarget) -> Iterator[AthenaChain]:
+        location = self.history_location(target.name)
         runner = self._runner(target.athena)
-        yield AthenaChain(
-            runner,
-            self.aws.client("glue"),
-            target.database,
-            target.name,
-            self.history_location(target.name),
-        )
+        yield AthenaChain(runner, self.aws.client("glue"), target.database, target.name, location)
