@@ -28,6 +28,7 @@ apply run starts, so the current table stays at the position being compared.
 """
 
 from datetime import datetime
+from typing import Any
 
 import dagster as dg
 
@@ -86,6 +87,9 @@ def _position_metadata(state: model.ChainState) -> dict:
 
 
 def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition:
+    if t.incremental is None:
+        raise ValueError(f"table {t.name!r} has no incremental config: it has no change history")
+    incremental = t.incremental
     engine_cls = engine_class(cfg)
     target = TableTarget.of(cfg, t)
     database = target.database
@@ -101,7 +105,7 @@ def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDef
                 kinds=kinds | {"dynamodb"},
                 description=(
                     f"`{database}.{table_names.changes(t.name)}`: one row per changed item per "
-                    f"{t.incremental.window_minutes}-minute window (operation, write time, "
+                    f"{incremental.window_minutes}-minute window (operation, write time, "
                     "keys, typed new_/old_ values), partitioned by change_date."
                 ),
             ),
@@ -170,7 +174,7 @@ def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDef
                     },
                 )
             queries = _query_md(wh)
-        pos = {
+        pos: dict[str, Any] = {
             "chain_generation": outcome.generation,
             "chain_last_to": outcome.position.isoformat() if outcome.position else "",
         }
@@ -193,11 +197,12 @@ def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDef
                 description=f"not compared: {why}",
                 metadata={"compared": False, **pos},
             )
-        c = outcome.comparison
-        md = {
+        c, export = outcome.comparison, outcome.export
+        assert c is not None and export is not None, "a compared outcome has both"
+        md: dict[str, Any] = {
             "compared": True,
             **pos,
-            "export_arn": outcome.export.arn,
+            "export_arn": export.arn,
             "current_rows": c.current_rows,
             "export_items": c.export_items,
             "missing_rows": c.missing,
@@ -383,12 +388,14 @@ def evaluate_incremental_tick(instance, cfg: ProjectConfig, ddb, s3):
                 f"{t.name}: the {CHECK_NAME} check is running; windows are applied after it"
             )
             continue
-        if report.ready or report.exhausted is not None:
+        exhausted = report.exhausted
+        if report.ready or exhausted is not None:
             # Exhausted retries: the apply run fails with AWS's FailureCode / FailureMessage.
-            step = f"{t.name}:" + (
-                report.ready
-                or f"export-failed:g{report.generation}:{report.exhausted.attempts[-1].arn}"
-            )
+            if report.ready:
+                step = f"{t.name}:{report.ready}"
+            else:
+                assert exhausted is not None
+                step = f"{t.name}:export-failed:g{report.generation}:{exhausted.attempts[-1].arn}"
             run_key = _apply_run_key(
                 instance, step, retry=report.ready is not None, messages=messages
             )
@@ -455,7 +462,7 @@ def _check_request(
     except ChainExportFailedError as exc:
         messages.append(f"{t.name}: {exc}")
         e = None
-        status = "FAILED"  # the check run reports the failure (not compared)
+        status: str | None = "FAILED"  # the check run reports the failure (not compared)
     else:
         status = e.status if e is not None else None
     if status in ("COMPLETED", "FAILED"):

@@ -53,6 +53,23 @@ from ddb_assets.incremental.windows import (
 from ddb_assets.tables.types import ColumnOverride
 
 
+def _latest_restorable(pitr: PitrStatus, table_name: str) -> datetime:
+    """PITR's latest restorable time, which DynamoDB reports whenever PITR is enabled."""
+    if pitr.latest is None:
+        raise ExportError(
+            f"point-in-time recovery on {table_name!r} reports no latest restorable time: "
+            "check `aws dynamodb describe-continuous-backups` for the table, then retry"
+        )
+    return pitr.latest
+
+
+def _chain_to(last_to: datetime | None) -> datetime:
+    """The seeded chain's last To (a seeded ledger always has one)."""
+    if last_to is None:
+        raise model.ChainOrderError("the chain is seeded but its ledger has no last To")
+    return last_to
+
+
 class ChainWarehouse(Protocol):
     """One table's change history in an engine: what :func:`apply_ready`, :func:`advance`,
     :func:`check_current` and :func:`read_state` run on. The DuckDB engine's is
@@ -190,7 +207,7 @@ def request_next(
     """Request what the chain needs next (idempotently) and say what is ready."""
     pitr = read_pitr(ddb, spec.table_name)
     table_arn = ddb.describe_table(TableName=spec.table_name)["Table"]["TableArn"]
-    gap = detect_gap(pitr, last_to, spec.table_name) if seeded else None
+    gap = detect_gap(pitr, _chain_to(last_to), spec.table_name) if seeded else None
     if not seeded or gap is not None:
         gen = 0 if not seeded else generation + 1
         report = RequestReport(gen, pitr, gap)
@@ -219,12 +236,13 @@ def request_next(
             return report
         # To the minute, so ticks of the same minute ask for the same export; never before the
         # earliest restorable time (rounded up to a whole second: ExportTime travels in ms).
-        seed_time = _floor_minute(pitr.latest)
+        latest = _latest_restorable(pitr, spec.table_name)
+        seed_time = _floor_minute(latest)
         if pitr.earliest is not None and seed_time < pitr.earliest:
             seed_time = _ceil_second(pitr.earliest)
         if last_to is not None and seed_time < last_to:
             seed_time = _ceil_second(last_to)
-        if seed_time > pitr.latest:
+        if seed_time > latest:
             report.waiting = (
                 f"the seed of generation {gen} waits until {seed_time.isoformat()} is restorable"
             )
@@ -247,11 +265,12 @@ def request_next(
         return report
 
     report = RequestReport(generation, pitr)
-    windows = next_windows(last_to, spec.window, pitr.latest, spec.max_in_flight)
+    chain_to, latest = _chain_to(last_to), _latest_restorable(pitr, spec.table_name)
+    windows = next_windows(chain_to, spec.window, latest, spec.max_in_flight)
     if not windows:
         report.waiting = (
-            f"next window [{last_to.isoformat()}, {(last_to + spec.window).isoformat()}) ends "
-            f"after the latest restorable time {pitr.latest.isoformat()}: not requested yet"
+            f"next window [{chain_to.isoformat()}, {(chain_to + spec.window).isoformat()}) ends "
+            f"after the latest restorable time {latest.isoformat()}: not requested yet"
         )
         return report
     for w in windows:
@@ -293,7 +312,7 @@ def _apply_steps(wh, ddb, s3, spec: ChainSpec, max_windows: int) -> list[model.A
     results: list[model.ApplyResult] = []
     state = wh.chain_state()
     pitr = read_pitr(ddb, spec.table_name)
-    gap = detect_gap(pitr, state.last_to, spec.table_name) if state.seeded else None
+    gap = detect_gap(pitr, _chain_to(state.last_to), spec.table_name) if state.seeded else None
     if not state.seeded or gap is not None:
         gen = 0 if not state.seeded else state.generation + 1
         seed = None
@@ -314,7 +333,8 @@ def _apply_steps(wh, ddb, s3, spec: ChainSpec, max_windows: int) -> list[model.A
             return results
         results.append(wh.seed_step(ddb, s3, spec, seed, gen, gap.message if gap else None))
         state = wh.chain_state()
-    for w in next_windows(state.last_to, spec.window, pitr.latest, max_windows):
+    latest = _latest_restorable(pitr, spec.table_name)
+    for w in next_windows(_chain_to(state.last_to), spec.window, latest, max_windows):
         m = find_completed(s3, spec.window_request(state.generation, w))
         if m is None:
             _raise_if_exhausted(ddb, s3, spec, spec.window_request(state.generation, w), pitr)
@@ -436,6 +456,7 @@ def _check(wh, ddb, s3, spec: ChainSpec, expect: tuple[int, datetime] | None) ->
     if expect is not None and (expect[0], utc(expect[1])) != (gen, at):
         return CheckOutcome("superseded", gen, at)
     e = comparison_export(ddb, s3, spec, gen, at)
+    assert e is not None, "a requested comparison export is returned or raises"
     if e.status != "COMPLETED":
         return CheckOutcome("waiting", gen, at, e)
     return CheckOutcome("compared", gen, at, e, wh.compare_step(ddb, s3, spec, e))

@@ -36,9 +36,11 @@ def _direct_rows(part: Stage, plans, params: dict) -> str:
     """The FROM item of the one-pass insert: the files parsed after ``part.direct``, each
     line checked in column ``_ok`` (true, or the first line that fails raises
     :data:`MISSED` with the line)."""
-    frame = frame_sql(part.attributes, part.direct, params, extra="json AS _line")
+    direct = part.direct
+    assert direct is not None, "only a one-pass part is read straight from its files"
+    frame = frame_sql(part.attributes, direct, params, extra="json AS _line")
     params["files"] = list(part.files)
-    checks = [length_ok_sql(part.attributes, part.direct, part.exact)]
+    checks = [length_ok_sql(part.attributes, direct, part.exact)]
     alias = part.alias
     for p in plans:
         if (
@@ -126,7 +128,7 @@ def insert_rows(
     keys: list[str] = []
     alias = {a: f"a{i}" for i, a in enumerate(attrs, 1)}
     # Renderings of M / L values used by a column: computed once per row, in an inner SELECT.
-    plain_cols = {a: plain_sql(alias[a], typed[a], keys) for a in attrs if typed[a] is not None}
+    plain_cols = {a: plain_sql(alias[a], t, keys) for a in attrs if (t := typed[a]) is not None}
     exprs = _columns_sql(
         plans,
         ["$date"]
@@ -147,8 +149,8 @@ def insert_rows(
         params["keys"] = keys
     parsed = {}
     for a in attrs:
-        if typed[a] is not None:
-            ((tag, content),) = typed[a].items()
+        if (t := typed[a]) is not None:
+            ((tag, content),) = t.items()
             params[f"t{alias[a]}"] = json.dumps(content, ensure_ascii=False)
             parsed[a] = (tag, f"$t{alias[a]}")
     frame = frame_sql(attrs, types, params, parsed=parsed)
@@ -183,7 +185,7 @@ def _insert_part(con, writer: SnapshotWriter, snapshot_date, plans, tags_of, par
     params: dict = {"date": snapshot_date}
     keys: list[str] = []
     # Renderings of M / L values used by a column: computed once per row, in an inner SELECT.
-    plain_cols = {a: plain_sql(alias[a], typed[a], keys) for a in attrs if typed[a] is not None}
+    plain_cols = {a: plain_sql(alias[a], t, keys) for a in attrs if (t := typed[a]) is not None}
     exprs = ["$date" if part.direct is None else "CASE WHEN _ok THEN $date END"]
     for p in plans:
         a = p.attribute

@@ -37,13 +37,15 @@ def _footer_values(stats: Mapping, rows: int, p: ColumnPlan) -> tuple | None:
     """(values, numbers, largest absolute number) of plan ``p``'s column from the Parquet
     writer's own statistics of the file (``COPY ... RETURN_STATS``, counted over every
     row), or None when they are missing or inexact (then the file is read)."""
-    top = stats.get(quote_ident(p.physical))
+    assert p.physical is not None, "the engine names every planned column before it loads"
+    column = quote_ident(p.physical)
+    top = stats.get(column)
     if top is None or "null_count" not in top:
         return None
     values = rows - int(top["null_count"])
     if p.source_tag not in ("N", "NS"):
         return values, None, None
-    num = top if p.source_tag == "N" else stats.get(f'{quote_ident(p.physical)}."element"')
+    num = top if p.source_tag == "N" else stats.get(f'{column}."element"')
     if num is None or "null_count" not in num or "num_values" not in num:
         return None
     numbers = values if p.source_tag == "N" else int(num["num_values"]) - int(num["null_count"])

@@ -6,13 +6,13 @@ must be exactly a value of its DECIMAL column (:func:`number_check_sql`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from ddb_assets.tables.types import DECIMAL_PRECISION
 
 
 def length_ok_sql(
-    attributes: Sequence[str], structures: Mapping[str, dict], exact: Sequence[str] = ()
+    attributes: Sequence[str], structures: Mapping[str, dict], exact: Collection[str] = ()
 ) -> str:
     """SQL boolean over a frame of ``attributes`` parsed after ``structures`` (column
     ``a<i>`` per attribute) and the line (``_line``): true when the line's DynamoDB JSON
