@@ -49,6 +49,22 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
+from sqlglot.tokens import TokenType
+
+from ddb_assets.sql import transpile_trino as _trino
+from ddb_assets.sql import transpile_zones as _zones
+from ddb_assets.sql._sqlgen import (
+    _DATE,
+    _HAS_OFFSET_RE,
+    _INTEGER_TYPES,
+    _NAIVE_TS,
+    _TZ,
+    _UNKNOWN,
+    TranspileError,
+    _dd,
+    _fn,
+    _type_of,
+)
 
 __all__ = [
     "FIXES",
@@ -57,10 +73,6 @@ __all__ = [
     "joda_to_strftime",
     "prepare_duckdb_connection",
 ]
-
-
-class TranspileError(ValueError):
-    """Athena SQL that cannot be given the same meaning on DuckDB."""
 
 
 # What each fix does, for documentation and the README of the summaries folder.
@@ -125,27 +137,6 @@ FIXES: dict[str, str] = {
     "zone); no DuckDB function",
 }
 
-_INTEGER_TYPES = {
-    exp.DataType.Type.TINYINT,
-    exp.DataType.Type.SMALLINT,
-    exp.DataType.Type.INT,
-    exp.DataType.Type.BIGINT,
-}
-_TZ = exp.DataType.Type.TIMESTAMPTZ
-_NAIVE_TS = {
-    exp.DataType.Type.TIMESTAMP,
-    exp.DataType.Type.TIMESTAMP_MS,
-    exp.DataType.Type.TIMESTAMP_S,
-    exp.DataType.Type.TIMESTAMPNTZ,
-}
-_DATE = exp.DataType.Type.DATE
-_UNKNOWN = exp.DataType.Type.UNKNOWN
-
-# An ISO 8601 time part followed by an explicit offset: only then is the string an instant
-# by itself; otherwise Trino reads it in the session zone (UTC on Athena).
-_HAS_OFFSET_RE = r"T[0-9:.,]*([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$"
-
-
 # ---------------------------------------------------------------------------------------
 # Public API
 
@@ -168,16 +159,21 @@ def athena_to_duckdb(
     ``typeof`` switch or leaving the expression as is.
     Raises :class:`TranspileError` for a parse error or an unsupported construct.
     """
-    try:
-        trees = sqlglot.parse(sql, read="athena")
-    except ParseError as exc:
-        raise TranspileError(f"cannot parse as Athena SQL: {exc}") from exc
+    trees = _parse(sql)
     out = []
     for tree in trees:
         if tree is None:
             continue
         tree = _annotate(tree, schema)
+        refused = _trino.unsupported_functions(tree)
+        if refused:
+            raise TranspileError(
+                "the DuckDB engine cannot run this Athena SQL with Trino's meaning: "
+                + "; ".join(f"{name}: {reason}" for name, reason in refused)
+            )
+        _trino.annotate_decimals(tree)
         tree = _rewrite(tree)
+        tree = _zones.output_instants(tree)
         try:
             out.append(
                 tree.sql(
@@ -225,44 +221,6 @@ def _lower_schema(schema: Mapping[str, Mapping[str, str]]) -> dict:
     }
 
 
-def _type_of(node: exp.Expression) -> exp.DataType.Type:
-    t = getattr(node, "type", None)
-    if t is None:
-        return _UNKNOWN
-    return t.this
-
-
-# ---------------------------------------------------------------------------------------
-# Templates: DuckDB SQL with __a__, __b__ placeholders replaced by expression nodes.
-
-_TEMPLATE_CACHE: dict[str, exp.Expression] = {}
-
-
-def _dd(template: str, type_: str | None = None, **args: exp.Expression) -> exp.Expression:
-    base = _TEMPLATE_CACHE.get(template)
-    if base is None:
-        base = sqlglot.parse_one(template, read="duckdb")
-        _TEMPLATE_CACHE[template] = base
-    tree = base.copy()
-    for col in list(tree.find_all(exp.Column)):
-        name = col.name
-        if col.table == "" and name.startswith("__") and name.endswith("__"):
-            key = name.strip("_")
-            arg = args[key].copy()
-            if isinstance(arg, (exp.JSONExtract, exp.JSONExtractScalar)):
-                # DuckDB prints these as `j -> path`; bare inside a call, sqlglot (e.g. a
-                # test harness re-parsing our output) reads that back as a lambda
-                arg = exp.Paren(this=arg)
-            col.replace(arg)
-    if type_ is not None:
-        tree.type = exp.DataType.build(type_, dialect="duckdb")
-    return tree
-
-
-def _fn(name: str, *args: exp.Expression) -> exp.Anonymous:
-    return exp.Anonymous(this=name, expressions=[a.copy() for a in args])
-
-
 # ---------------------------------------------------------------------------------------
 # The rewrite: deepest nodes first, so each fix sees already-fixed arguments.
 
@@ -277,6 +235,8 @@ def _rewrite(tree: exp.Expression) -> exp.Expression:
             continue
         if getattr(new, "type", None) is None and getattr(node, "type", None) is not None:
             new.type = node.type
+        if node.meta and "tdec" in node.meta and "tdec" not in new.meta:
+            new.meta["tdec"] = node.meta["tdec"]  # Trino's numeric type, for the parent
         if node is tree:
             tree = new
         else:
@@ -291,23 +251,20 @@ def _handler_for(node: exp.Expression) -> Callable[[exp.Expression], exp.Express
 
 
 def _from_iso8601_timestamp(node: exp.FromISO8601Timestamp) -> exp.Expression:
-    return _dd(
+    new = _dd(
         "date_trunc('millisecond', CASE WHEN regexp_matches(__x__, '" + _HAS_OFFSET_RE + "') "
         "THEN CAST(__x__ AS TIMESTAMPTZ) ELSE timezone('UTC', CAST(__x__ AS TIMESTAMP)) END)",
         "TIMESTAMPTZ",
         x=node.this,
     )
+    return _zones.remember_iso_zone(new, node.this)
 
 
 def _from_iso8601_date(node: exp.Expression) -> exp.Expression:
     return _dd("CAST(__x__ AS DATE)", "DATE", x=node.this)
 
 
-def _utc_wall_clock(x: exp.Expression) -> exp.Expression:
-    """An instant as its UTC wall-clock time, whatever the DuckDB session zone."""
-    if _type_of(x) == _TZ:
-        return _dd("timezone('UTC', __x__)", "TIMESTAMP", x=x)
-    return x
+_utc_wall_clock = _zones.wall_of  # the value's own zone when known, else UTC
 
 
 def _date_trunc(node: exp.TimestampTrunc) -> exp.Expression | None:
@@ -315,7 +272,14 @@ def _date_trunc(node: exp.TimestampTrunc) -> exp.Expression | None:
         unit = node.args.get("unit")
         unit_text = unit.name if isinstance(unit, exp.Expression) else str(unit)
         inner = _fn("date_trunc", exp.Literal.string(unit_text.lower()), _utc_wall_clock(node.this))
+        if _zones.has_own_zone(node.this):
+            # truncated in the value's own zone; the instant moves by what the wall clock lost
+            w = _zones.wall_of(node.this)
+            new = _dd("__x__ + (__t__ - __w__)", "TIMESTAMPTZ", x=node.this, t=inner, w=w)
+            return _zones.keep_zone(new, node.this, inner)
         return _dd("timezone('UTC', __t__)", "TIMESTAMPTZ", t=inner)
+    if node.this.meta and "zone" in node.this.meta:
+        node.meta["zone"] = node.this.meta["zone"]
     if _type_of(node.this) == _DATE:
         new = exp.Cast(this=node.copy(), to=exp.DataType.build("DATE"))
         new.type = exp.DataType.build("DATE")
@@ -345,6 +309,12 @@ def _format_datetime(node: exp.Anonymous) -> exp.Expression:
 
 
 def _to_wall_clock(ts: exp.Expression, zone: exp.Expression) -> exp.Expression:
+    new = _wall_clock_in(ts, zone)
+    new.meta["zone"] = zone.copy()  # an output column becomes the instant again
+    return new
+
+
+def _wall_clock_in(ts: exp.Expression, zone: exp.Expression) -> exp.Expression:
     t = _type_of(ts)
     if t == _TZ:
         return _dd("timezone(__z__, __x__)", "TIMESTAMP", z=zone, x=ts)
@@ -376,6 +346,13 @@ def _to_iso8601(node: exp.Anonymous) -> exp.Expression:
     t = _type_of(x)
     if t == _DATE:
         return _dd("strftime(__x__, '%Y-%m-%d')", "VARCHAR", x=x)
+    if t == _TZ and _zones.has_own_zone(x):
+        return _dd(
+            f"strftime(__w__, {_ISO_TS}) || __o__",
+            "VARCHAR",
+            w=_zones.wall_of(x),
+            o=_zones.iso_offset(x),
+        )
     if t == _TZ:
         return _dd(f"strftime(timezone('UTC', __x__), {_ISO_TS}) || 'Z'", "VARCHAR", x=x)
     if t in _NAIVE_TS:
@@ -434,11 +411,11 @@ def _cardinality(node: exp.ArraySize) -> exp.Expression:
     x = node.this
     t = getattr(x, "type", None)
     if t is not None and t.this == exp.DataType.Type.MAP:
-        return _fn("cardinality", x)
+        return _dd("CAST(cardinality(__x__) AS BIGINT)", "BIGINT", x=x)
     if t is not None and t.this in (exp.DataType.Type.ARRAY, exp.DataType.Type.LIST):
         return _fn("len", x)
     # Unknown: DuckDB's cardinality() takes maps and lists (len() rejects maps).
-    return _fn("cardinality", x)
+    return _dd("CAST(cardinality(__x__) AS BIGINT)", "BIGINT", x=x)
 
 
 def _try_cast(node: exp.TryCast) -> exp.Expression | None:
@@ -816,7 +793,7 @@ _ANONYMOUS: dict[str, Callable[[Any], exp.Expression | None]] = {
     "json_size": _json_size,
     "from_unixtime_nanos": _from_unixtime_nanos,
 }
-_TYPED: dict[type, Callable[[Any], exp.Expression | None]] = {
+_TYPED_BASE: dict[type, Callable[[Any], exp.Expression | None]] = {
     exp.FromISO8601Timestamp: _from_iso8601_timestamp,
     exp.FromISO8601Date: _from_iso8601_date,
     exp.TimestampTrunc: _date_trunc,
@@ -836,6 +813,93 @@ _TYPED: dict[type, Callable[[Any], exp.Expression | None]] = {
     exp.DateDiff: _date_diff,
     exp.DateAdd: _date_add,
 }
+
+
+def _chain(*handlers: Callable[[Any], exp.Expression | None]):
+    """The first handler that rewrites the node wins."""
+
+    def handler(node: exp.Expression) -> exp.Expression | None:
+        for h in handlers:
+            new = h(node)
+            if new is not None and new is not node:
+                return new
+        return None
+
+    return handler
+
+
+def _json_guarded(handler: Callable[[Any], exp.Expression | None]):
+    """Trino's JSON functions give NULL for text that is not JSON; DuckDB's fail."""
+
+    def guarded(node: exp.Expression) -> exp.Expression | None:
+        arg = node.this if not isinstance(node, exp.Anonymous) else node.expressions[0]
+        new = handler(node)
+        if _is_json(arg) is True:
+            return new
+        body = new if new is not None else node.copy()
+        out = _dd("CASE WHEN json_valid(__j__) THEN __e__ END", j=arg, e=body)
+        if isinstance(node, exp.JSONExtract):
+            out.type = exp.DataType.build("JSON")
+        else:
+            out.type = getattr(body, "type", None) or getattr(node, "type", None)
+        return out
+
+    return guarded
+
+
+def _cast_timestamp(node: exp.Cast) -> exp.Expression | None:
+    """Naive timestamps print with Trino's milliseconds; TIMESTAMP(p) stays a TIMESTAMP."""
+    to = node.args["to"]
+    if not isinstance(to, exp.DataType):
+        return None
+    if to.this in _NAIVE_TS and to.expressions:
+        new = node.copy()
+        new.set("to", exp.DataType.build("TIMESTAMP"))
+        return new
+    if to.this in (exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT) and _type_of(node.this) in (
+        _NAIVE_TS
+    ):
+        t = node.this.type
+        whole = bool(t.expressions) and str(t.expressions[0].this) == "0"
+        fmt = "'%Y-%m-%d %H:%M:%S'" if whole else _zones.ISO_MS
+        return _dd(f"strftime(__x__, {fmt})", "VARCHAR", x=node.this)
+    return None
+
+
+_TYPED: dict[type, Callable[[Any], exp.Expression | None]] = {**_trino.TYPED, **_TYPED_BASE}
+_TYPED[exp.Cast] = _chain(_zones.cast_from_tz, _cast_timestamp, _cast, _trino._cast_double_to_int)
+_TYPED[exp.TryCast] = _chain(_trino._try_cast_boolean, _try_cast)
+_TYPED[exp.Div] = _trino._decimal_div
+_TYPED[exp.JSONExtract] = _json_guarded(lambda n: None)
+_TYPED[exp.JSONExtractScalar] = _json_guarded(_json_extract_scalar)
+for _node in (*_zones.FIELD_NODES, exp.Extract):
+    _TYPED[_node] = _zones.field_of_wall
+_ANONYMOUS.update(_trino.ANONYMOUS)
+_ANONYMOUS["json_size"] = _json_guarded(_json_size)
+_ANONYMOUS["timezone_hour"] = _zones.timezone_hour_minute("hour")
+_ANONYMOUS["timezone_minute"] = _zones.timezone_hour_minute("minute")
+
+
+def _parse(sql: str) -> list:
+    """Parse Athena SQL; ``DECIMAL '1.50'`` keeps Trino's type, decimal(3, 2) (sqlglot
+    would read it as a bare DECIMAL, which DuckDB takes for DECIMAL(18, 3))."""
+    try:
+        tokens = sqlglot.tokenize(sql, read="athena")
+    except SqlglotError as exc:
+        raise TranspileError(f"cannot parse as Athena SQL: {exc}") from exc
+    pieces, last = [], 0
+    for a, b in zip(tokens, tokens[1:]):
+        if a.token_type == TokenType.DECIMAL and b.token_type == TokenType.STRING:
+            ps = _trino.literal_decimal(b.text, integers=True)
+            if ps is None:
+                raise TranspileError(f"DECIMAL '{b.text}' is not a decimal literal")
+            pieces += [sql[last : a.start], f"CAST('{b.text}' AS DECIMAL({ps[0]}, {ps[1]}))"]
+            last = b.end + 1  # past the closing quote
+    pieces.append(sql[last:])
+    try:
+        return sqlglot.parse("".join(pieces), read="athena")
+    except ParseError as exc:
+        raise TranspileError(f"cannot parse as Athena SQL: {exc}") from exc
 
 
 # ---------------------------------------------------------------------------------------
