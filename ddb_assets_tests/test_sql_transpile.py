@@ -648,3 +648,85 @@ def test_from_unixtime_nanos_is_the_instant_floored_to_microseconds(utc_con):
     assert got[5] == dt.datetime(2023, 11, 15, 7, 13, 20, 123456)  # Tokyo wall clock
     with pytest.raises(TranspileError):
         athena_to_duckdb("SELECT from_unixtime_nanos(1, 2)")
+
+
+# --- found by the differential corpus (ddb_assets_tests/corpus); expected values and types
+# measured on Trino 476 -------------------------------------------------------------------
+
+
+def typed_row(con, athena_sql, schema=None):
+    cur = con.execute(athena_to_duckdb(athena_sql, schema=schema))
+    return cur.fetchone(), [str(d[1]) for d in cur.description]
+
+
+def test_decimal_division_avg_and_counts_have_trinos_types_and_values(con):
+    con.execute("CREATE TABLE dec3 AS SELECT * FROM (VALUES (1.25), (2.50), (2.50)) t(x)")
+    con.execute("ALTER TABLE dec3 ALTER x TYPE DECIMAL(3, 2)")
+    row, types = typed_row(
+        con,
+        "SELECT DECIMAL '10.00' / 3 AS a, DECIMAL '-2.5' / 2 AS b, avg(x) AS c, "
+        "count_if(x > 1) AS d, sum(CAST(x AS integer)) AS e FROM dec3",
+        schema={"dec3": {"x": "decimal(3,2)"}},
+    )
+    assert row == (Decimal("3.33"), Decimal("-1.3"), Decimal("2.08"), 3, 7)
+    assert types == ["DECIMAL(4,2)", "DECIMAL(2,1)", "DECIMAL(3,2)", "BIGINT", "BIGINT"]
+
+
+def test_decimal_rounding_functions_keep_trinos_types(con):
+    row, types = typed_row(
+        con,
+        "SELECT round(DECIMAL '9.99', 1), floor(DECIMAL '-1.5'), DECIMAL '7.5' % 2, "
+        "sign(DECIMAL '-3.2'), 0.25 * 4",
+    )
+    assert row == (Decimal("10.0"), Decimal("-2"), Decimal("1.5"), Decimal("-1"), Decimal("1.00"))
+    assert types == [
+        "DECIMAL(4,2)",
+        "DECIMAL(2,0)",
+        "DECIMAL(2,1)",
+        "DECIMAL(1,0)",
+        "DECIMAL(12,2)",
+    ]
+
+
+def test_iso_strings_keep_their_own_zone(con):
+    (h, d, i, v, z) = one(
+        con,
+        "SELECT hour(from_iso8601_timestamp('2024-01-31T23:30:00+09:00')), "
+        "date_trunc('day', from_iso8601_timestamp('2024-01-31T23:30:00+09:00')), "
+        "to_iso8601(from_iso8601_timestamp('2024-01-31T23:30:00-05:00')), "
+        "CAST(from_iso8601_timestamp('2024-01-31T23:30:00.5+05:30') AS varchar), "
+        "timezone_hour(from_iso8601_timestamp('2024-01-31T23:30:00-05:00'))",
+    )
+    assert h == 23
+    assert d == dt.datetime(2024, 1, 30, 15, tzinfo=UTC)  # 2024-01-31 00:00 +09:00
+    assert i == "2024-01-31T23:30:00.000-05:00"
+    assert v == "2024-01-31 23:30:00.500 +05:30"
+    assert z == -5
+
+
+def test_json_of_text_that_is_not_json_is_null_and_small_functions(con):
+    assert one(
+        con,
+        "SELECT json_extract_scalar('not json', '$.a'), json_array_length('nope'), "
+        "regexp_replace('ab-cd', '(\\w+)-(\\w+)', '$2+$1'), try_cast('yes' AS boolean), "
+        "try_cast('T' AS boolean), CAST(2.5E0 AS integer), CAST(-2.5E0 AS integer), "
+        "array_position(ARRAY['a'], 'z'), repeat('x', 2)",
+    ) == (None, None, "cd+ab", None, True, 3, -3, 0, ["x", "x"])
+
+
+def test_refusals_name_the_function_and_the_reason():
+    from ddb_assets.sql.transpile import REFUSALS, check_supported, unsupported_functions
+
+    sql = "SELECT url_extract_host(u), approx_percentile(x, 0.5), lower(u) FROM t"
+    found = unsupported_functions(sql)
+    assert [name for name, _ in found] == ["url_extract_host", "approx_percentile"]
+    assert all(reason == REFUSALS[name] for name, reason in found)
+    assert unsupported_functions("SELECT lower(u) FROM t") == []
+    with pytest.raises(TranspileError, match="url_extract_host: no DuckDB function"):
+        check_supported(sql)
+    with pytest.raises(TranspileError, match="approx_percentile"):
+        athena_to_duckdb(sql)  # the DuckDB engine refuses it when it transpiles too
+    with pytest.raises(TranspileError, match=r"json_format\(json_parse"):
+        athena_to_duckdb("SELECT json_format(json_parse(j)) FROM t")
+    # a literal whose keys are already in order prints the same on both engines
+    athena_to_duckdb("""SELECT json_format(json_parse('{"a": 1, "b": [2]}'))""")

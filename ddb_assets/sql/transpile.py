@@ -3,7 +3,13 @@
 sqlglot (``read="athena"``, ``write="duckdb"``) does most of the work. This module adds
 our fixes for what sqlglot passes through unchanged (DuckDB then fails with "function
 does not exist") or translates to something that runs but means something else. Each fix
-is listed in :data:`FIXES` and has a value test in ``ddb_assets_tests/test_sql_transpile.py``.
+is listed in :data:`FIXES` and has a value test in ``ddb_assets_tests/test_sql_transpile.py``;
+the differential corpus (``ddb_assets_tests/corpus``) runs Athena queries on real Trino and
+through this module on DuckDB and compares results and column types. What cannot be given
+Trino's meaning is refused (:data:`REFUSALS`, :func:`unsupported_functions`,
+:func:`check_supported`): a :class:`TranspileError` names the function and the reason.
+Trino's result types and the corpus's fixes live in :mod:`ddb_assets.sql.transpile_trino`,
+per-value time zones in :mod:`ddb_assets.sql.transpile_zones`.
 
 Time zones (the decision)
 -------------------------
@@ -13,22 +19,23 @@ Time zones (the decision)
   depend on the session zone at all, so a laptop in Asia/Tokyo gets Athena's boundaries.
 * ``timestamp with time zone`` maps to DuckDB ``TIMESTAMPTZ``: an instant. Comparisons,
   ``BETWEEN``, ordering, ``min``/``max`` and arithmetic are instant-based in both engines,
-  so they agree. What DuckDB cannot keep is Trino's *per-value* zone: a value parsed from
-  ``...+09:00`` is, in DuckDB, the same instant shown in UTC. Field extraction,
-  ``date_trunc``, ``date_format`` and ``to_iso8601`` of such a value therefore work in UTC.
-  To work in local wall-clock time write ``at_timezone(ts, 'Asia/Tokyo')`` (or
-  ``ts AT TIME ZONE 'Asia/Tokyo'``): it becomes DuckDB ``timezone(zone, ts)``, a plain
-  ``TIMESTAMP`` holding the wall-clock time in that zone, which every later
-  ``date_trunc``/``format_datetime`` handles as Trino does for that zone. (Comparing such
-  a wall-clock value to an instant is the one thing that then differs; compare instants.)
+  so they agree. DuckDB does not keep Trino's *per-value* zone; the transpiler carries it
+  where the SQL shows it: field extraction, ``date_trunc``, ``date_format``,
+  ``format_datetime``, ``to_iso8601``, ``timezone_hour`` and ``CAST`` to varchar / date /
+  timestamp of ``from_iso8601_timestamp('...+09:00')`` work in +09:00 as in Trino. A value
+  that went through a CTE or subquery column has lost its zone and is read in UTC.
+  ``at_timezone(ts, 'Asia/Tokyo')`` (or ``ts AT TIME ZONE 'Asia/Tokyo'``) becomes DuckDB
+  ``timezone(zone, ts)``, a plain ``TIMESTAMP`` holding the wall-clock time in that zone,
+  which every later ``date_trunc``/``format_datetime``/``hour`` handles as Trino does for
+  that zone; selected as an output column it becomes the instant again (Trino's
+  ``timestamp with time zone``). Comparing such a wall-clock value to an instant inside a
+  query is the one thing that then differs; compare instants.
 * Trino timestamps here are millisecond precision (``timestamp(3)``):
   ``from_iso8601_timestamp`` truncates extra fraction digits to milliseconds, and
   ``to_iso8601`` prints milliseconds, as Athena does.
 
 Known differences left (not translated)
 ---------------------------------------
-* ``typeof`` returns DuckDB's names (``INTEGER``, ``VARCHAR``, ``INTEGER[]``), not Trino's
-  (``integer``, ``varchar(1)``, ``array(integer)``).
 * ``UNNEST(x) AS t(a, b)`` with ``x`` of unknown type is taken for a map; an array of
   two-field rows needs its type (``schema``). ``date_add`` on a DATE stays a DATE only when
   the type is known.
@@ -36,12 +43,14 @@ Known differences left (not translated)
   ``12.5``); Trino goes through double formatting, which can differ for exponents.
 * ``regexp_extract`` of a group that did not take part in a match gives ``''`` (Trino NULL);
   patterns are RE2 in DuckDB, Java-style (joni) in Trino.
-* ``json_extract``/``json_extract_scalar`` of text that is not JSON fail in DuckDB (NULL in
-  Trino). ``histogram`` counts are UBIGINT (Trino bigint); the values are the same.
+* Decimal types follow Trino's rules only where the operands' types are known (columns
+  given in ``schema``, literals, casts); elsewhere DuckDB's (``avg`` of an untyped decimal is
+  a DOUBLE).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -65,11 +74,15 @@ from ddb_assets.sql._sqlgen import (
     _fn,
     _type_of,
 )
+from ddb_assets.sql.transpile_trino import REFUSALS
 
 __all__ = [
     "FIXES",
+    "REFUSALS",
     "TranspileError",
     "athena_to_duckdb",
+    "check_supported",
+    "unsupported_functions",
     "joda_to_strftime",
     "prepare_duckdb_connection",
 ]
@@ -132,6 +145,23 @@ FIXES: dict[str, str] = {
     "CAST parses the text; use json_parse to parse)",
     "json_size": "size of the object/array at the path, 0 for a scalar, NULL if the path "
     "selects nothing (no DuckDB function)",
+    "decimal arithmetic": "Trino's result types (decimal(p, s) rules), exact division and "
+    "avg rounded half up (DuckDB divides decimals in DOUBLE); see transpile_trino",
+    "count_if / sum of integers / cardinality / histogram / array_position": "bigint, as "
+    "in Trino (DuckDB: HUGEINT / UBIGINT / INTEGER); array_position is 0 when not found",
+    "per-value zones": "from_iso8601_timestamp keeps the offset written in the string for "
+    "fields, date_trunc, formatting, to_iso8601, timezone_hour and CAST; see transpile_zones",
+    "AT TIME ZONE output": "an output column is the instant (timestamp with time zone)",
+    "JSON functions of text": "NULL for text that is not JSON, as in Trino (DuckDB fails)",
+    "DECIMAL '1.50'": "decimal(3, 2), as in Trino (sqlglot would give DuckDB DECIMAL(18, 3))",
+    "regexp_replace": "$1 group references become \\1",
+    "try_cast to boolean": "only true/false/t/f/1/0 (DuckDB also takes yes/no)",
+    "CAST(double AS integer)": "rounds half away from zero (DuckDB: half to even)",
+    "CAST(json AS map(k, json))": "a JSON null value stays JSON null",
+    "CAST(timestamp AS varchar)": "milliseconds printed, as Trino's timestamp(3)",
+    "repeat / format / codepoint / hamming_distance / nan / infinity / is_finite / "
+    "with_timezone / parse_datetime / current_timezone / date + interval / sequence of "
+    "dates": "Trino's meaning and types (see transpile_trino)",
     "from_unixtime_nanos": "the instant (TIMESTAMPTZ) of an integer count of nanoseconds since the "
     "epoch, floored to DuckDB's microseconds (Trino keeps nanoseconds: timestamp(9) with time "
     "zone); no DuckDB function",
@@ -146,6 +176,34 @@ def prepare_duckdb_connection(con: Any) -> Any:
     con.execute("LOAD icu")  # built in; LOAD never downloads (INSTALL would)
     con.execute("SET TimeZone = 'UTC'")
     return con
+
+
+def unsupported_functions(
+    sql: str, schema: Mapping[str, Mapping[str, str]] | None = None
+) -> list[tuple[str, str]]:
+    """``(function, reason)`` for each function of ``sql`` the DuckDB engine refuses
+    (:data:`REFUSALS`): there is no DuckDB translation with Trino's meaning. Empty when
+    the SQL can run. Raises :class:`TranspileError` only for SQL that does not parse."""
+    out: list[tuple[str, str]] = []
+    for tree in _parse(sql):
+        if tree is not None:
+            for found in _trino.unsupported_functions(_annotate(tree, schema)):
+                if found not in out:
+                    out.append(found)
+    return out
+
+
+def check_supported(sql: str, schema: Mapping[str, Mapping[str, str]] | None = None) -> None:
+    """Raise :class:`TranspileError` naming each refused function and the reason."""
+    refused = unsupported_functions(sql, schema)
+    if refused:
+        raise TranspileError(_refusal_message(refused))
+
+
+def _refusal_message(refused: list[tuple[str, str]]) -> str:
+    return "the DuckDB engine cannot run this Athena SQL with Trino's meaning: " + "; ".join(
+        f"{name}: {reason}" for name, reason in refused
+    )
 
 
 def athena_to_duckdb(
@@ -167,10 +225,7 @@ def athena_to_duckdb(
         tree = _annotate(tree, schema)
         refused = _trino.unsupported_functions(tree)
         if refused:
-            raise TranspileError(
-                "the DuckDB engine cannot run this Athena SQL with Trino's meaning: "
-                + "; ".join(f"{name}: {reason}" for name, reason in refused)
-            )
+            raise TranspileError(_refusal_message(refused))
         _trino.annotate_decimals(tree)
         tree = _rewrite(tree)
         tree = _zones.output_instants(tree)
@@ -836,6 +891,12 @@ def _json_guarded(handler: Callable[[Any], exp.Expression | None]):
         new = handler(node)
         if _is_json(arg) is True:
             return new
+        if isinstance(arg, exp.Literal) and arg.is_string:
+            try:  # decided now: DuckDB folds a constant CASE and would fail on bad JSON
+                json.loads(arg.this)
+                return new
+            except ValueError:
+                return exp.Null()
         body = new if new is not None else node.copy()
         out = _dd("CASE WHEN json_valid(__j__) THEN __e__ END", j=arg, e=body)
         if isinstance(node, exp.JSONExtract):
@@ -867,7 +928,13 @@ def _cast_timestamp(node: exp.Cast) -> exp.Expression | None:
 
 
 _TYPED: dict[type, Callable[[Any], exp.Expression | None]] = {**_trino.TYPED, **_TYPED_BASE}
-_TYPED[exp.Cast] = _chain(_zones.cast_from_tz, _cast_timestamp, _cast, _trino._cast_double_to_int)
+_TYPED[exp.Cast] = _chain(
+    _zones.cast_from_tz,
+    _cast_timestamp,
+    _cast,
+    _trino._cast_double_to_int,
+    _trino._cast_to_map_of_json,
+)
 _TYPED[exp.TryCast] = _chain(_trino._try_cast_boolean, _try_cast)
 _TYPED[exp.Div] = _trino._decimal_div
 _TYPED[exp.JSONExtract] = _json_guarded(lambda n: None)

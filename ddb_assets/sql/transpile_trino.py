@@ -64,8 +64,6 @@ REFUSALS: dict[str, str] = {
     "array_intersect": "DuckDB's list functions do not keep Trino's first-occurrence order",
     "json_format(json_parse(...))": "Trino's json_parse sorts object keys, DuckDB keeps "
     "them in input order, so the text differs; json_format a json_extract result instead",
-    "CAST(json AS map(..., json))": "a JSON null value stays JSON null in Trino and becomes "
-    "SQL NULL on DuckDB; use json_extract(j, '$.key') per key",
     "CAST(double AS varchar)": "Trino prints doubles in Java's scientific form (1.5E0); cast "
     "to decimal(p, s) first, or format with format('%.2f', x)",
 }
@@ -115,14 +113,6 @@ def _pattern_refused(node: exp.Expression) -> str | None:
         and not _keys_in_order(node.this.this)
     ):
         return "json_format(json_parse(...))"
-    if isinstance(node, exp.Cast) and isinstance(node.args.get("to"), exp.DataType):
-        to = node.args["to"]
-        if (
-            to.this == exp.DataType.Type.MAP
-            and len(to.expressions) == 2
-            and to.expressions[1].this == exp.DataType.Type.JSON
-        ):
-            return "CAST(json AS map(..., json))"
     return None
 
 
@@ -516,6 +506,24 @@ def _sequence(node: exp.GenerateSeries) -> exp.Expression | None:
     if _type_of(node.args.get("start")) != _DATE:
         return None
     return _dd("CAST(__x__ AS DATE[])", "DATE[]", x=node.copy())
+
+
+def _cast_to_map_of_json(node: exp.Cast) -> exp.Expression | None:
+    """CAST(j AS map(k, json)): a JSON null value stays JSON null, as in Trino (DuckDB's
+    CAST makes it SQL NULL)."""
+    to = node.args["to"]
+    if not (
+        isinstance(to, exp.DataType)
+        and to.this == exp.DataType.Type.MAP
+        and len(to.expressions) == 2
+        and to.expressions[1].this == exp.DataType.Type.JSON
+    ):
+        return None
+    return _dd(
+        "map(map_keys(__m__), "
+        "list_transform(map_values(__m__), lambda v: coalesce(v, CAST('null' AS JSON))))",
+        m=node.copy(),
+    )
 
 
 def _cast_double_to_int(node: exp.Cast) -> exp.Expression | None:

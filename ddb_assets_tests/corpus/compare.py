@@ -183,7 +183,8 @@ def _canon_json(v: Any) -> Any:
 
 
 def trino_value(v: Any, ty: str) -> Any:
-    """A value from Trino's client protocol as a comparable Python value."""
+    """A value from Trino (its client protocol's JSON text, or the Python client's objects)
+    as a comparable Python value."""
     if v is None:
         return None
     if ty.startswith("array("):
@@ -191,7 +192,10 @@ def trino_value(v: Any, ty: str) -> Any:
         return [trino_value(x, inner) for x in v]
     if ty.startswith("map("):
         k, val = _split_top(ty[4:-1])
-        return {trino_value(_key_text(kk, k), k): trino_value(x, val) for kk, x in v.items()}
+        return {
+            trino_value(_key_text(kk, k) if isinstance(kk, str) else kk, k): trino_value(x, val)
+            for kk, x in v.items()
+        }
     if ty.startswith("row("):
         types = [f.partition(" ")[2] for f in _split_top(ty[4:-1])]
         return tuple(trino_value(x, t) for x, t in zip(v, types))
@@ -200,13 +204,15 @@ def trino_value(v: Any, ty: str) -> Any:
     if ty in ("double", "real"):
         return float(v)
     if ty == "timestamp with time zone":
+        if isinstance(v, dt.datetime):
+            return v.astimezone(dt.timezone.utc)
         return _trino_instant(v)
     if ty == "timestamp":
-        return _parse_naive(v)
+        return v if isinstance(v, dt.datetime) else _parse_naive(v)
     if ty == "date":
-        return dt.date.fromisoformat(v)
+        return v if isinstance(v, dt.date) else dt.date.fromisoformat(v)
     if ty == "varbinary":
-        return base64.b64decode(v)
+        return bytes(v) if isinstance(v, (bytes, bytearray)) else base64.b64decode(v)
     if ty == "json":
         return _json_value(v)
     return v
