@@ -261,13 +261,29 @@ def _annotate(
                 quote_identifiers=True,
                 identify=False,
             )
-            return annotate_types(qualified, schema=_lower_schema(schema), dialect="athena")
+            # CTEs and subqueries that only rename or compute per row are merged into the
+            # query that reads them (sqlglot's own rule): a value then keeps what the
+            # transpiler knows about it, e.g. the zone of an ISO string
+            if isinstance(qualified, exp.Query):
+                from sqlglot.optimizer.merge_subqueries import merge_subqueries
+
+                qualified = merge_subqueries(qualified)
+            return _trino_types(
+                annotate_types(qualified, schema=_lower_schema(schema), dialect="athena")
+            )
         except SqlglotError:
             pass
     try:
-        return annotate_types(tree, dialect="athena")
+        return _trino_types(annotate_types(tree, dialect="athena"))
     except SqlglotError:
         return tree
+
+
+def _trino_types(tree: exp.Expression) -> exp.Expression:
+    """Types sqlglot infers differently from Trino: from_unixtime is an instant."""
+    for node in tree.find_all(exp.UnixToTime):
+        node.type = exp.DataType.build("TIMESTAMPTZ")
+    return tree
 
 
 def _lower_schema(schema: Mapping[str, Mapping[str, str]]) -> dict:

@@ -21,7 +21,6 @@ Decimal typing follows Trino's documented rules (``decimal(p, s)``; integers cou
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -62,8 +61,6 @@ REFUSALS: dict[str, str] = {
     "array_union": "DuckDB's list functions do not keep Trino's first-occurrence order",
     "array_except": "DuckDB's list functions do not keep Trino's first-occurrence order",
     "array_intersect": "DuckDB's list functions do not keep Trino's first-occurrence order",
-    "json_format(json_parse(...))": "Trino's json_parse sorts object keys, DuckDB keeps "
-    "them in input order, so the text differs; json_format a json_extract result instead",
     "CAST(double AS varchar)": "Trino prints doubles in Java's scientific form (1.5E0); cast "
     "to decimal(p, s) first, or format with format('%.2f', x)",
 }
@@ -107,32 +104,7 @@ def _function_name(node: exp.Expression) -> str | None:
 def _pattern_refused(node: exp.Expression) -> str | None:
     if isinstance(node, exp.Cast) and _is_double_to_varchar(node):
         return "CAST(double AS varchar)"
-    if (
-        isinstance(node, exp.JSONFormat)
-        and isinstance(node.this, exp.ParseJSON)
-        and not _keys_in_order(node.this.this)
-    ):
-        return "json_format(json_parse(...))"
     return None
-
-
-def _keys_in_order(text: exp.Expression) -> bool:
-    """A JSON literal whose objects' keys are already sorted prints the same on both."""
-    if not (isinstance(text, exp.Literal) and text.is_string):
-        return False
-    ok = True
-
-    def hook(pairs):
-        nonlocal ok
-        keys = [k for k, _ in pairs]
-        ok = ok and keys == sorted(keys)
-        return dict(pairs)
-
-    try:
-        json.loads(text.this, object_pairs_hook=hook)
-    except ValueError:
-        return True  # both engines fail on text that is not JSON
-    return ok
 
 
 def _is_double_to_varchar(node: exp.Cast) -> bool:
@@ -223,6 +195,8 @@ def _decimal_of(node: exp.Expression) -> tuple[str, int, int] | None:  # noqa: C
         return tdec(node.this)
     if isinstance(node, (exp.Min, exp.Max, exp.Abs, exp.AnyValue)):
         return tdec(node.this)
+    if isinstance(node, (exp.Count, exp.CountIf, exp.Length, exp.ArraySize)):
+        return "int", 19, 0  # bigint
     if isinstance(node, exp.Sum):
         a = tdec(node.this)
         if a is None:
@@ -508,6 +482,56 @@ def _sequence(node: exp.GenerateSeries) -> exp.Expression | None:
     return _dd("CAST(__x__ AS DATE[])", "DATE[]", x=node.copy())
 
 
+JSON_SORT_DEPTH = 4
+
+
+def _canonical_json_sql(x: str, depth: int) -> str:
+    """DuckDB SQL: the JSON text of ``x`` with every object's keys sorted, as Trino's
+    json_parse writes it (to ``depth`` levels of nesting; below that DuckDB's text)."""
+    if depth == 0:
+        return f"CAST({x} AS VARCHAR)"
+    k, p = f"k{depth}", f"p{depth}"
+    pointer = f"'/' || replace(replace({k}, '~', '~0'), '/', '~1')"  # RFC 6901
+    children = (
+        f"CASE json_type({x}) WHEN 'OBJECT' THEN list_transform(list_sort(json_keys({x})), "
+        f"lambda {k}: {{'k': {k}, 'v': json_extract({x}, {pointer}), 'o': true}}) "
+        f"WHEN 'ARRAY' THEN list_transform(range(CAST(json_array_length({x}) AS BIGINT)), "
+        f"lambda {k}: {{'k': CAST({k} AS VARCHAR), 'v': json_extract({x}, '$[' || {k} || ']'), "
+        f"'o': false}}) END"
+    )
+    inner = _canonical_json_sql(f"{p}.v", depth - 1)
+    body = (
+        f"array_to_string(list_transform({children}, lambda {p}: CASE WHEN {p}.o THEN "
+        f"CAST(to_json({p}.k) AS VARCHAR) || ':' ELSE '' END || {inner}), ',')"
+    )
+    return (
+        f"CASE WHEN json_type({x}) IN ('OBJECT', 'ARRAY') THEN "
+        f"CASE json_type({x}) WHEN 'OBJECT' THEN '{{' ELSE '[' END || {body} || "
+        f"CASE json_type({x}) WHEN 'OBJECT' THEN '}}' ELSE ']' END ELSE CAST({x} AS VARCHAR) END"
+    )
+
+
+def _json_parse(node: exp.ParseJSON) -> exp.Expression:
+    """Marks the value: Trino's json_parse sorts object keys, which shows once it is text."""
+    new = node.copy()
+    new.meta["json_parsed"] = True
+    return new
+
+
+def _json_format(node: exp.JSONFormat) -> exp.Expression | None:
+    """json_format of a json_parse result: the keys sorted as Trino's json_parse does (to
+    JSON_SORT_DEPTH levels of nesting; deeper objects keep DuckDB's order)."""
+    if not (node.this.meta and node.this.meta.get("json_parsed")):
+        return None
+    return _dd(
+        "list_transform([CAST(__x__ AS JSON)], lambda r: "
+        + _canonical_json_sql("r", JSON_SORT_DEPTH)
+        + ")[1]",
+        "VARCHAR",
+        x=node.this,
+    )
+
+
 def _cast_to_map_of_json(node: exp.Cast) -> exp.Expression | None:
     """CAST(j AS map(k, json)): a JSON null value stays JSON null, as in Trino (DuckDB's
     CAST makes it SQL NULL)."""
@@ -585,6 +609,8 @@ TYPED: dict[type, Callable[[Any], exp.Expression | None]] = {
     exp.Format: _format,
     exp.ArrayPosition: _array_position,
     exp.ParseDatetime: _parse_datetime,
+    exp.ParseJSON: _json_parse,
+    exp.JSONFormat: _json_format,
     exp.CurrentTimezone: lambda n: _dd("current_setting('TimeZone')", "VARCHAR"),
     exp.Length: _length,
     exp.RegexpReplace: _regexp_replace,

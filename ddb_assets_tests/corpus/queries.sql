@@ -835,3 +835,28 @@ SELECT CAST(from_iso8601_timestamp(created_at) AT TIME ZONE 'Asia/Tokyo' AS date
        channel, count(*) AS orders, sum(total) AS revenue, avg(qty) AS avg_qty,
        count_if(paid) AS paid_orders
 FROM orders GROUP BY 1, 2
+
+-- ===================================================================== values through CTEs
+-- name: cte_parsed_timestamp_hour
+WITH o AS (SELECT order_id, from_iso8601_timestamp(created_at) AS ts FROM orders)
+SELECT order_id, hour(ts) AS h FROM o ORDER BY order_id
+
+-- name: cte_parsed_timestamp_daily
+WITH o AS (SELECT from_iso8601_timestamp(created_at) AS ts, total FROM orders)
+SELECT date_trunc('day', ts) AS day, sum(total) AS revenue FROM o GROUP BY 1
+
+-- name: subquery_tokyo_wall_clock_hour
+SELECT h, count(*) AS n FROM (
+  SELECT hour(from_iso8601_timestamp(created_at) AT TIME ZONE 'Asia/Tokyo') AS h FROM orders) GROUP BY h
+
+-- name: cte_tokyo_local_then_date
+WITH o AS (SELECT from_iso8601_timestamp(created_at) AT TIME ZONE 'Asia/Tokyo' AS local_ts FROM orders)
+SELECT CAST(local_ts AS date) AS day, count(*) AS n FROM o GROUP BY 1
+
+-- name: cte_epoch_timestamp_day
+WITH o AS (SELECT from_unixtime(CAST(updated_epoch AS bigint)) AS ts FROM orders)
+SELECT date_trunc('day', ts) AS day, count(*) AS n FROM o GROUP BY 1
+
+-- name: cte_decimal_then_average
+WITH o AS (SELECT customer_id, total * (1 - discount_rate) AS net FROM orders)
+SELECT customer_id, avg(net) AS avg_net, sum(net) / count(*) AS mean_net FROM o GROUP BY customer_id
