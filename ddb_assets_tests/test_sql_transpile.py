@@ -735,3 +735,20 @@ def test_json_parse_sorts_object_keys_like_trino(con):
         """SELECT json_format(json_parse('{"b":1,"a":[1,2,{"d":null,"c":"x~/y"}],"":{"z":1}}')),
         json_format(json_extract('{"b":1,"a":2}', '$'))""",
     ) == ('{"":{"z":1},"a":[1,2,{"c":"x~/y","d":null}],"b":1}', '{"b":1,"a":2}')
+
+
+def test_strings_and_decimal_supertypes_like_trino(con):
+    # Trino 476: NULL, '', 'STRAßE', 1.500 decimal(4,3), coalesce(decimal(2,1), integer)
+    # is decimal(11,1), a UNION of decimal(2,1) and decimal(4,3) is decimal(4,3)
+    row, types = typed_row(
+        con,
+        "SELECT split_part('a-b', '-', 5), substr('abc', 0), upper('straße'), "
+        "CASE WHEN true THEN DECIMAL '1.5' ELSE DECIMAL '0.125' END, coalesce(DECIMAL '1.5', 2)",
+    )
+    assert row == (None, "", "STRAßE", Decimal("1.500"), Decimal("1.5"))
+    assert types[3:] == ["DECIMAL(4,3)", "DECIMAL(11,1)"]
+    cur = con.execute(
+        athena_to_duckdb("SELECT DECIMAL '1.5' AS x UNION ALL SELECT DECIMAL '0.125' ORDER BY 1")
+    )
+    assert cur.fetchall() == [(Decimal("0.125"),), (Decimal("1.500"),)]
+    assert str(cur.description[0][1]) == "DECIMAL(4,3)"

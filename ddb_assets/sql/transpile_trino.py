@@ -195,6 +195,8 @@ def _decimal_of(node: exp.Expression) -> tuple[str, int, int] | None:  # noqa: C
         return tdec(node.this)
     if isinstance(node, (exp.Min, exp.Max, exp.Abs, exp.AnyValue)):
         return tdec(node.this)
+    if isinstance(node, (exp.Case, exp.If, exp.Coalesce)):
+        return _common_decimal(_branches(node))
     if isinstance(node, (exp.Count, exp.CountIf, exp.Length, exp.ArraySize)):
         return "int", 19, 0  # bigint
     if isinstance(node, exp.Sum):
@@ -241,6 +243,71 @@ def _decimal_of(node: exp.Expression) -> tuple[str, int, int] | None:  # noqa: C
         a = tdec(node.this)
         return ("dec", 1, 0) if a and a[0] == "dec" else a
     return None
+
+
+def _branches(node: exp.Expression) -> list[exp.Expression]:
+    """The value branches of CASE / IF / COALESCE."""
+    if isinstance(node, exp.Case):
+        out = [i.args["true"] for i in node.args.get("ifs") or []]
+        return out + ([node.args["default"]] if node.args.get("default") else [])
+    if isinstance(node, exp.If):
+        return [node.args["true"]] + ([node.args["false"]] if node.args.get("false") else [])
+    return [node.this, *node.expressions]
+
+
+def _common_decimal(values: list[exp.Expression]) -> tuple[str, int, int] | None:
+    """Trino's common type of decimal (and integer) values: enough integer digits and
+    fraction digits for every one of them (NULL literals do not count)."""
+    types = [tdec(v) for v in values if not isinstance(v, exp.Null)]
+    if not types or None in types:
+        return None
+    known = [t for t in types if t is not None]
+    if all(t[0] == "int" for t in known):
+        return "int", max(t[1] for t in known), 0
+    s = max(t[2] for t in known)
+    return "dec", min(38, max(t[1] - t[2] for t in known) + s), s
+
+
+def _supertype_branches(node: exp.Expression) -> exp.Expression | None:
+    """DuckDB's common type of DECIMAL(38,2) and DECIMAL(38,4) keeps scale 2 (it cuts
+    digits); Trino's is decimal(38, 4): each branch is cast to Trino's common type."""
+    t = tdec(node)
+    if t is None or t[0] != "dec":
+        return None
+    new = node.copy()
+    for b in _branches(new):
+        if not isinstance(b, exp.Null) and tdec(b) != t:
+            b.replace(_as_decimal(b.copy(), t))
+    return new
+
+
+def _set_operation(node: exp.SetOperation) -> exp.Expression | None:
+    """UNION / INTERSECT / EXCEPT of decimals of different scales: Trino's common type."""
+    left, right = node.left, node.right
+    if not isinstance(left, exp.Select) or not isinstance(right, exp.Select):
+        return None
+    changed = False
+    for a, b in zip(left.expressions, right.expressions):
+        t = _common_decimal(
+            [
+                a.unalias() if isinstance(a, exp.Alias) else a,
+                b.unalias() if isinstance(b, exp.Alias) else b,
+            ]
+        )
+        if t is None or t[0] != "dec":
+            continue
+        for side in (a, b):
+            inner = side.this if isinstance(side, exp.Alias) else side
+            if tdec(inner) != t:
+                cast = _as_decimal(inner.copy(), t)
+                if isinstance(side, exp.Alias):
+                    side.set("this", cast)
+                else:
+                    side.replace(
+                        exp.Alias(this=cast, alias=exp.to_identifier(side.output_name or "_col"))
+                    )
+                changed = True
+    return None if not changed else node
 
 
 def _as_decimal(node: exp.Expression, t: tuple[str, int, int]) -> exp.Expression:
@@ -575,6 +642,38 @@ def _try_cast_boolean(node: exp.TryCast) -> exp.Expression | None:
     )
 
 
+def _split_part(node: exp.SplitPart) -> exp.Expression:
+    # Trino: NULL past the last part (DuckDB: '')
+    return _dd(
+        "CASE WHEN __n__ > len(string_split(__s__, __d__)) THEN NULL ELSE __e__ END",
+        "VARCHAR",
+        n=node.args["part_index"],
+        s=node.this,
+        d=node.args["delimiter"],
+        e=node.copy(),
+    )
+
+
+def _substring(node: exp.Substring) -> exp.Expression | None:
+    # Trino: substr(s, 0) is '' (DuckDB counts 0 as 1)
+    start = node.args.get("start")
+    if start is None or (isinstance(start, exp.Literal) and start.this not in ("0", 0)):
+        return None
+    return _dd("CASE WHEN __p__ = 0 THEN '' ELSE __e__ END", "VARCHAR", p=start, e=node.copy())
+
+
+def _upper(node: exp.Upper) -> exp.Expression:
+    # Trino upper-cases code point by code point: ß has no single upper case and stays
+    # (DuckDB gives ẞ)
+    return _dd(
+        "CASE WHEN contains(__s__, 'ß') THEN array_to_string(list_transform(string_split("
+        "__s__, ''), lambda c: CASE WHEN c = 'ß' THEN c ELSE upper(c) END), '') "
+        "ELSE upper(__s__) END",
+        "VARCHAR",
+        s=node.this,
+    )
+
+
 def _map_cardinality(node: exp.Expression) -> exp.Expression:
     return _dd("CAST(__x__ AS BIGINT)", "BIGINT", x=node)
 
@@ -610,6 +709,15 @@ TYPED: dict[type, Callable[[Any], exp.Expression | None]] = {
     exp.ArrayPosition: _array_position,
     exp.ParseDatetime: _parse_datetime,
     exp.ParseJSON: _json_parse,
+    exp.SplitPart: _split_part,
+    exp.Substring: _substring,
+    exp.Upper: _upper,
+    exp.Case: _supertype_branches,
+    exp.If: _supertype_branches,
+    exp.Coalesce: _supertype_branches,
+    exp.Union: _set_operation,
+    exp.Intersect: _set_operation,
+    exp.Except: _set_operation,
     exp.JSONFormat: _json_format,
     exp.CurrentTimezone: lambda n: _dd("current_setting('TimeZone')", "VARCHAR"),
     exp.Length: _length,

@@ -860,3 +860,97 @@ SELECT date_trunc('day', ts) AS day, count(*) AS n FROM o GROUP BY 1
 -- name: cte_decimal_then_average
 WITH o AS (SELECT customer_id, total * (1 - discount_rate) AS net FROM orders)
 SELECT customer_id, avg(net) AS avg_net, sum(net) / count(*) AS mean_net FROM o GROUP BY customer_id
+
+-- ===================================================================== more edge cases
+-- name: coalesce_decimals_of_different_scales
+SELECT order_id, coalesce(temperature_c, unit_price) AS a, coalesce(discount_rate, 0) AS b FROM orders ORDER BY order_id
+
+-- name: case_returning_decimals
+SELECT order_id, CASE WHEN paid THEN total ELSE discount_rate END AS v FROM orders ORDER BY order_id
+
+-- name: union_of_decimal_columns
+SELECT total AS v FROM orders WHERE qty = 1 UNION ALL SELECT discount_rate FROM orders WHERE qty = 2
+
+-- name: aggregates_over_no_rows
+SELECT sum(total) AS s, avg(total) AS a, count(*) AS n, max(order_id) AS m, array_agg(order_id) AS ids
+FROM orders WHERE order_id = 'none'
+
+-- name: aggregates_over_nulls_only
+SELECT sum(CAST(NULL AS decimal(10, 2))) AS s, avg(CAST(NULL AS double)) AS a, count(note) AS n
+FROM orders WHERE note IS NULL
+
+-- name: decimal_compared_with_double
+SELECT count(*) AS n FROM orders WHERE total > 99.5E0
+
+-- name: decimal_plus_double
+SELECT order_id, total + 0.5E0 AS d FROM orders ORDER BY order_id
+
+-- name: division_by_zero_in_try
+SELECT try(1 / 0) AS a, try(DECIMAL '1.0' / 0) AS b
+
+-- name: in_list_with_null
+SELECT count(*) AS n FROM orders WHERE channel IN ('web', NULL)
+
+-- name: not_in_with_missing_values
+SELECT count(*) AS n FROM orders WHERE channel NOT IN ('web', 'ios')
+
+-- name: split_part_out_of_range
+SELECT split_part('a-b', '-', 5) AS a, split_part('a-b', '-', 2) AS b
+
+-- name: substr_beyond_length
+SELECT substr('abc', 5) AS a, substr('abc', 2, 10) AS b, substr('abc', 0) AS c
+
+-- name: lpad_truncates
+SELECT lpad('abcdef', 3, 'x') AS a, rpad('ab', 5, 'xy') AS b
+
+-- name: element_at_missing_map_key
+SELECT element_at(MAP(ARRAY['a'], ARRAY[1]), 'z') AS a
+
+-- name: cardinality_of_null
+SELECT cardinality(CAST(NULL AS array(varchar))) AS a
+
+-- name: date_add_month_end
+SELECT date_add('month', 1, DATE '2024-01-31') AS a, date_add('year', 1, DATE '2024-02-29') AS b
+
+-- name: date_diff_month_boundaries
+SELECT date_diff('month', DATE '2024-01-31', DATE '2024-02-29') AS a, date_diff('month', DATE '2024-01-15', DATE '2024-03-14') AS b
+
+-- name: week_of_year_year_boundary
+SELECT week_of_year(DATE '2024-12-30') AS a, year_of_week(DATE '2024-12-30') AS b, day_of_week(DATE '2024-12-29') AS c
+
+-- name: date_format_more_specifiers
+SELECT date_format(TIMESTAMP '2024-06-05 07:08:09.123', '%a %W %j %e %c %k %l %p %f') AS f
+
+-- name: format_datetime_more_patterns
+SELECT format_datetime(TIMESTAMP '2024-06-05 07:08:09.123', 'EEEE, MMMM d, yyyy h:mm a SSS') AS f
+
+-- name: concat_ws_skips_nulls
+SELECT concat_ws('-', 'a', NULL, 'c') AS a
+
+-- name: length_of_unicode
+SELECT length('日本語') AS a, upper('straße') AS b, lower('ÀÉ') AS c
+
+-- name: array_agg_keeps_nulls
+SELECT array_agg(channel ORDER BY order_id) AS chans FROM orders WHERE order_id <= 'o0006'
+
+-- name: window_sum_decimal_running_by_day
+SELECT order_id, sum(total) OVER (PARTITION BY CAST(from_iso8601_timestamp(created_at) AT TIME ZONE 'UTC' AS date)
+  ORDER BY order_id) AS running FROM orders ORDER BY order_id
+
+-- name: string_to_number_casts
+SELECT CAST('42' AS bigint) AS a, CAST('3.5' AS double) AS b, CAST('-0.125' AS decimal(4, 3)) AS c
+
+-- name: count_distinct_multiple_groups
+SELECT status, count(DISTINCT customer_id) AS customers, count(DISTINCT channel) AS channels FROM orders GROUP BY status
+
+-- name: having_on_decimal_sum
+SELECT customer_id, sum(total) AS spent FROM orders GROUP BY customer_id HAVING sum(total) > 1000
+
+-- name: exists_tag_with_any_match
+SELECT count(*) AS n FROM orders WHERE any_match(tags, t -> t IN ('vip', 'gift'))
+
+-- name: ratings_filter_decimals
+SELECT order_id, filter(ratings, r -> r > 3.5) AS high FROM orders WHERE ratings IS NOT NULL ORDER BY order_id
+
+-- name: transform_decimal_array
+SELECT order_id, transform(ratings, r -> r * 2) AS doubled FROM orders WHERE ratings IS NOT NULL ORDER BY order_id
