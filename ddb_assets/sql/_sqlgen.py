@@ -32,7 +32,7 @@ _UNKNOWN = exp.DataType.Type.UNKNOWN
 _HAS_OFFSET_RE = r"T[0-9:.,]*([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$"
 
 
-def _type_of(node: exp.Expression) -> exp.DataType.Type:
+def _type_of(node: exp.Expr | None) -> exp.DType:
     t = getattr(node, "type", None)
     if t is None:
         return _UNKNOWN
@@ -42,10 +42,10 @@ def _type_of(node: exp.Expression) -> exp.DataType.Type:
 # ---------------------------------------------------------------------------------------
 # Templates: DuckDB SQL with __a__, __b__ placeholders replaced by expression nodes.
 
-_TEMPLATE_CACHE: dict[str, exp.Expression] = {}
+_TEMPLATE_CACHE: dict[str, exp.Expr] = {}
 
 
-def _dd(template: str, type_: str | None = None, **args: exp.Expression) -> exp.Expression:
+def _dd(template: str, type_: str | None = None, **args: exp.Expr) -> exp.Expr:
     base = _TEMPLATE_CACHE.get(template)
     if base is None:
         base = sqlglot.parse_one(template, read="duckdb")
@@ -66,5 +66,5 @@ def _dd(template: str, type_: str | None = None, **args: exp.Expression) -> exp.
     return tree
 
 
-def _fn(name: str, *args: exp.Expression) -> exp.Anonymous:
+def _fn(name: str, *args: exp.Expr) -> exp.Anonymous:
     return exp.Anonymous(this=name, expressions=[a.copy() for a in args])

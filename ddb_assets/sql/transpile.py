@@ -50,7 +50,6 @@ Known differences left (not translated)
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -73,6 +72,16 @@ from ddb_assets.sql._sqlgen import (
     _dd,
     _fn,
     _type_of,
+)
+from ddb_assets.sql.joda import joda_to_strftime
+from ddb_assets.sql.transpile_arrays import _match, _reduce, _unnest, _zip_with
+from ddb_assets.sql.transpile_json import (
+    _cast,
+    _cast_json_to_varchar,
+    _json_array_length,
+    _json_extract_scalar,
+    _json_guarded,
+    _json_size,
 )
 from ddb_assets.sql.transpile_trino import REFUSALS
 
@@ -244,9 +253,7 @@ def athena_to_duckdb(
 # Type annotation
 
 
-def _annotate(
-    tree: exp.Expression, schema: Mapping[str, Mapping[str, str]] | None
-) -> exp.Expression:
+def _annotate(tree: exp.Expr, schema: Mapping[str, Mapping[str, str]] | None) -> exp.Expr:
     from sqlglot.optimizer.annotate_types import annotate_types
 
     if schema:
@@ -279,7 +286,7 @@ def _annotate(
         return tree
 
 
-def _trino_types(tree: exp.Expression) -> exp.Expression:
+def _trino_types(tree: exp.Expr) -> exp.Expr:
     """Types sqlglot infers differently from Trino: from_unixtime is an instant."""
     for node in tree.find_all(exp.UnixToTime):
         node.type = exp.DataType.build("TIMESTAMPTZ")
@@ -296,7 +303,7 @@ def _lower_schema(schema: Mapping[str, Mapping[str, str]]) -> dict:
 # The rewrite: deepest nodes first, so each fix sees already-fixed arguments.
 
 
-def _rewrite(tree: exp.Expression) -> exp.Expression:
+def _rewrite(tree: exp.Expr) -> exp.Expr:
     for node in reversed(list(tree.dfs())):
         handler = _handler_for(node)
         if handler is None:
@@ -315,13 +322,13 @@ def _rewrite(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
-def _handler_for(node: exp.Expression) -> Callable[[exp.Expression], exp.Expression | None] | None:
+def _handler_for(node: exp.Expr) -> Callable[[exp.Expr], exp.Expr | None] | None:
     if isinstance(node, exp.Anonymous):
         return _ANONYMOUS.get(str(node.this).lower())
     return _TYPED.get(type(node))
 
 
-def _from_iso8601_timestamp(node: exp.FromISO8601Timestamp) -> exp.Expression:
+def _from_iso8601_timestamp(node: exp.FromISO8601Timestamp) -> exp.Expr:
     new = _dd(
         "date_trunc('millisecond', CASE WHEN regexp_matches(__x__, '" + _HAS_OFFSET_RE + "') "
         "THEN CAST(__x__ AS TIMESTAMPTZ) ELSE timezone('UTC', CAST(__x__ AS TIMESTAMP)) END)",
@@ -331,17 +338,17 @@ def _from_iso8601_timestamp(node: exp.FromISO8601Timestamp) -> exp.Expression:
     return _zones.remember_iso_zone(new, node.this)
 
 
-def _from_iso8601_date(node: exp.Expression) -> exp.Expression:
+def _from_iso8601_date(node: exp.Expr) -> exp.Expr:
     return _dd("CAST(__x__ AS DATE)", "DATE", x=node.this)
 
 
 _utc_wall_clock = _zones.wall_of  # the value's own zone when known, else UTC
 
 
-def _date_trunc(node: exp.TimestampTrunc) -> exp.Expression | None:
+def _date_trunc(node: exp.TimestampTrunc) -> exp.Expr | None:
     if _type_of(node.this) == _TZ:
         unit = node.args.get("unit")
-        unit_text = unit.name if isinstance(unit, exp.Expression) else str(unit)
+        unit_text = unit.name if isinstance(unit, exp.Expr) else str(unit)
         inner = _fn("date_trunc", exp.Literal.string(unit_text.lower()), _utc_wall_clock(node.this))
         if _zones.has_own_zone(node.this):
             # truncated in the value's own zone; the instant moves by what the wall clock lost
@@ -358,7 +365,7 @@ def _date_trunc(node: exp.TimestampTrunc) -> exp.Expression | None:
     return None
 
 
-def _time_to_str(node: exp.TimeToStr) -> exp.Expression | None:
+def _time_to_str(node: exp.TimeToStr) -> exp.Expr | None:
     fmt = node.args.get("format")
     if not isinstance(fmt, exp.Literal) or not fmt.is_string:
         return None
@@ -367,7 +374,7 @@ def _time_to_str(node: exp.TimeToStr) -> exp.Expression | None:
     return _fn("strftime", _utc_wall_clock(node.this), exp.Literal.string(text))
 
 
-def _format_datetime(node: exp.Anonymous) -> exp.Expression:
+def _format_datetime(node: exp.Anonymous) -> exp.Expr:
     args = node.expressions
     if len(args) != 2:
         raise TranspileError("format_datetime takes (timestamp, pattern)")
@@ -379,13 +386,13 @@ def _format_datetime(node: exp.Anonymous) -> exp.Expression:
     )
 
 
-def _to_wall_clock(ts: exp.Expression, zone: exp.Expression) -> exp.Expression:
+def _to_wall_clock(ts: exp.Expr, zone: exp.Expr) -> exp.Expr:
     new = _wall_clock_in(ts, zone)
     new.meta["zone"] = zone.copy()  # an output column becomes the instant again
     return new
 
 
-def _wall_clock_in(ts: exp.Expression, zone: exp.Expression) -> exp.Expression:
+def _wall_clock_in(ts: exp.Expr, zone: exp.Expr) -> exp.Expr:
     t = _type_of(ts)
     if t == _TZ:
         return _dd("timezone(__z__, __x__)", "TIMESTAMP", z=zone, x=ts)
@@ -397,20 +404,20 @@ def _wall_clock_in(ts: exp.Expression, zone: exp.Expression) -> exp.Expression:
     return _dd("timezone(__z__, CAST(__x__ AS TIMESTAMPTZ))", "TIMESTAMP", z=zone, x=ts)
 
 
-def _at_timezone(node: exp.Anonymous) -> exp.Expression:
+def _at_timezone(node: exp.Anonymous) -> exp.Expr:
     if len(node.expressions) != 2:
         raise TranspileError("at_timezone takes (timestamp, zone)")
     return _to_wall_clock(node.expressions[0], node.expressions[1])
 
 
-def _at_time_zone(node: exp.AtTimeZone) -> exp.Expression:
+def _at_time_zone(node: exp.AtTimeZone) -> exp.Expr:
     return _to_wall_clock(node.this, node.args["zone"])
 
 
 _ISO_TS = "'%Y-%m-%dT%H:%M:%S.%g'"
 
 
-def _to_iso8601(node: exp.Anonymous) -> exp.Expression:
+def _to_iso8601(node: exp.Anonymous) -> exp.Expr:
     if len(node.expressions) != 1:
         raise TranspileError("to_iso8601 takes one argument")
     x = node.expressions[0]
@@ -437,11 +444,11 @@ def _to_iso8601(node: exp.Anonymous) -> exp.Expression:
     )
 
 
-def _approx_distinct(node: exp.ApproxDistinct) -> exp.Expression:
+def _approx_distinct(node: exp.ApproxDistinct) -> exp.Expr:
     return exp.Count(this=exp.Distinct(expressions=[node.this.copy()]))
 
 
-def _approx_quantile(node: exp.ApproxQuantile) -> exp.Expression:
+def _approx_quantile(node: exp.ApproxQuantile) -> exp.Expr:
     if node.args.get("weight") is not None:
         raise TranspileError(
             "approx_percentile with a weight has no DuckDB equivalent; "
@@ -452,7 +459,7 @@ def _approx_quantile(node: exp.ApproxQuantile) -> exp.Expression:
     return _fn("quantile_disc", node.this, node.args["quantile"])
 
 
-def _map_agg(node: exp.Anonymous) -> exp.Expression:
+def _map_agg(node: exp.Anonymous) -> exp.Expr:
     if len(node.expressions) != 2:
         raise TranspileError("map_agg takes (key, value)")
     k, v = node.expressions
@@ -465,20 +472,7 @@ def _map_agg(node: exp.Anonymous) -> exp.Expression:
     )
 
 
-def _json_extract_scalar(node: exp.JSONExtractScalar) -> exp.Expression:
-    path = node.expression
-    path_sql = path.sql(dialect="duckdb") if isinstance(path, exp.Expression) else str(path)
-    path_lit = sqlglot.parse_one(path_sql, read="duckdb")
-    return _dd(
-        "CASE WHEN json_type(__j__, __p__) IN ('OBJECT', 'ARRAY') THEN NULL ELSE __e__ END",
-        "VARCHAR",
-        j=node.this,
-        p=path_lit,
-        e=node.copy(),
-    )
-
-
-def _cardinality(node: exp.ArraySize) -> exp.Expression:
+def _cardinality(node: exp.ArraySize) -> exp.Expr:
     x = node.this
     t = getattr(x, "type", None)
     if t is not None and t.this == exp.DataType.Type.MAP:
@@ -489,7 +483,7 @@ def _cardinality(node: exp.ArraySize) -> exp.Expression:
     return _dd("CAST(cardinality(__x__) AS BIGINT)", "BIGINT", x=x)
 
 
-def _try_cast(node: exp.TryCast) -> exp.Expression | None:
+def _try_cast(node: exp.TryCast) -> exp.Expr | None:
     json_text = _cast_json_to_varchar(node, try_=True)
     if json_text is not None:
         return json_text
@@ -516,276 +510,10 @@ def _try_cast(node: exp.TryCast) -> exp.Expression | None:
     )
 
 
-# -- UNNEST ------------------------------------------------------------------------------
-
-
-def _unnest_kind(arg: exp.Expression, n_args: int, n_cols: int) -> tuple[str, int]:
-    """('map', 2) | ('rows', n_fields) | ('array', 1) for one UNNEST argument."""
-    t = getattr(arg, "type", None)
-    if t is not None and t.this == exp.DataType.Type.MAP:
-        return "map", 2
-    if isinstance(arg, (exp.Map, exp.VarMap, exp.MapFromEntries)):
-        return "map", 2
-    if t is not None and t.this in (exp.DataType.Type.ARRAY, exp.DataType.Type.LIST):
-        inner = t.expressions[0] if t.expressions else None
-        if isinstance(inner, exp.DataType) and inner.this == exp.DataType.Type.STRUCT:
-            return "rows", len(inner.expressions)
-        return "array", 1
-    if isinstance(arg, exp.Array):
-        return "array", 1
-    # Unknown type: a lone argument with more column names than one is a map (two names)
-    # or an array of rows (more names). Several arguments of unknown type are arrays.
-    if n_args == 1 and n_cols == 2:
-        return "map", 2
-    if n_args == 1 and n_cols > 2:
-        return "rows", n_cols
-    return "array", 1
-
-
-def _unnest(node: exp.Unnest) -> exp.Expression | None:
-    parent = node.parent
-    if not isinstance(parent, (exp.Join, exp.From)) or node.arg_key != "this":
-        return None
-    args = node.expressions
-    alias = node.args.get("alias")
-    cols = list(alias.columns) if alias is not None else []
-    offset = node.args.get("offset")
-    kinds = [
-        _unnest_kind(
-            a,
-            len(args),
-            len(cols) - (1 if offset and not isinstance(offset, exp.Expression) else 0),
-        )
-        for a in args
-    ]
-    if len(args) == 1 and kinds[0][0] == "array":
-        return None  # DuckDB's own UNNEST (and WITH ORDINALITY) means the same
-    selects: list[exp.Expression] = []
-    lengths: list[exp.Expression] = []
-    for a, (kind, _) in zip(args, kinds):
-        if kind == "map":
-            selects += [_dd("unnest(map_keys(__m__))", m=a), _dd("unnest(map_values(__m__))", m=a)]
-            lengths.append(_dd("CAST(cardinality(__m__) AS BIGINT)", m=a))
-        elif kind == "rows":
-            selects.append(_dd("unnest(__a__, max_depth := 2)", a=a))
-            lengths.append(_fn("len", a))
-        else:
-            selects.append(_fn("unnest", a))
-            lengths.append(_fn("len", a))
-    names = [c.copy() for c in cols]
-    if offset:
-        longest = lengths[0] if len(lengths) == 1 else _fn("greatest", *lengths)
-        selects.append(_dd("unnest(range(1, __n__ + 1))", n=longest))
-        if isinstance(offset, exp.Expression):
-            names.append(offset.copy())
-        elif names:
-            pass  # the ordinality column is already the last alias column
-        else:
-            names.append(exp.to_identifier("ordinality"))
-    width = sum(n for _, n in kinds) + (1 if offset else 0)
-    if names and len(names) != width:
-        raise TranspileError(f"UNNEST gives {width} columns but is aliased with {len(names)} names")
-    table_alias = exp.TableAlias(
-        this=(
-            alias.this.copy() if alias is not None and alias.this else exp.to_identifier("_unnest")
-        ),
-        columns=names,
-    )
-    select = exp.Select(expressions=selects)
-    if isinstance(parent, exp.From):
-        return exp.Subquery(this=select, alias=table_alias)
-    return exp.Lateral(this=exp.Subquery(this=select), alias=table_alias)
-
-
-# -- JSON --------------------------------------------------------------------------------
-
-_JSON = exp.DataType.Type.JSON
-_VARCHARS = {
-    exp.DataType.Type.VARCHAR,
-    exp.DataType.Type.TEXT,
-    exp.DataType.Type.CHAR,
-    exp.DataType.Type.NVARCHAR,
-    exp.DataType.Type.NCHAR,
-}
-
-
-def _is_json(x: exp.Expression) -> bool | None:
-    """True: JSON; False: some other known type; None: unknown."""
-    if isinstance(x, (exp.JSONExtract, exp.ParseJSON)):
-        return True
-    if isinstance(x, exp.Cast) and x.to.this == _JSON:
-        return True
-    t = _type_of(x)
-    if t == _JSON:
-        return True
-    if t in (_UNKNOWN, exp.DataType.Type.NULL):
-        return (
-            None
-            if isinstance(x, (exp.Column, exp.Anonymous, exp.Dot, exp.Bracket, exp.Func, exp.Paren))
-            else False
-        )
-    return False
-
-
-def _json_scalar_text(x: exp.Expression, *, try_: bool) -> exp.Expression:
-    fail = (
-        "NULL"
-        if try_
-        else (
-            "error('INVALID_CAST_ARGUMENT: Cannot cast ' || CAST(__j__ AS VARCHAR) "
-            "|| ' to varchar')"
-        )
-    )
-    return _dd(
-        f"CASE WHEN json_type(__j__) IN ('ARRAY', 'OBJECT') THEN {fail} "
-        "ELSE json_extract_string(__j__, '$') END",
-        "VARCHAR",
-        j=x,
-    )
-
-
-def _cast_json_to_varchar(node: exp.Cast, *, try_: bool) -> exp.Expression | None:
-    to = node.args["to"]
-    if not isinstance(to, exp.DataType) or to.this not in _VARCHARS:
-        return None
-    x = node.this
-    known = _is_json(x)
-    if known is False:
-        return None
-    if known:
-        return _json_scalar_text(x, try_=try_)
-    as_json = _dd("CAST(__x__ AS JSON)", "JSON", x=x)
-    plain = node.copy()
-    return _dd(
-        "CASE WHEN typeof(__x__) = 'JSON' THEN __s__ ELSE __p__ END",
-        "VARCHAR",
-        x=x,
-        s=_json_scalar_text(as_json, try_=try_),
-        p=plain,
-    )
-
-
-def _cast(node: exp.Cast) -> exp.Expression | None:
-    to = node.args["to"]
-    if isinstance(to, exp.DataType) and to.this == _JSON and _is_json(node.this) is not True:
-        # Trino: CAST('x' AS JSON) is the JSON string "x" (json_parse parses); DuckDB's
-        # CAST parses the text. to_json gives Trino's value for scalars, arrays and maps.
-        return _dd("to_json(__x__)", "JSON", x=node.this)
-    return _cast_json_to_varchar(node, try_=False)
-
-
-def _json_array_length(node: exp.Anonymous) -> exp.Expression:
-    if len(node.expressions) != 1:
-        raise TranspileError("json_array_length takes one argument")
-    # one flat CASE: DuckDB folds a nested CASE of constants and would fail on bad JSON
-    return _dd(
-        "CASE WHEN NOT json_valid(__j__) THEN NULL WHEN json_type(__j__) = 'ARRAY' "
-        "THEN CAST(json_array_length(__j__) AS BIGINT) END",
-        "BIGINT",
-        j=node.expressions[0],
-    )
-
-
-def _json_size(node: exp.Anonymous) -> exp.Expression:
-    if len(node.expressions) != 2:
-        raise TranspileError("json_size takes (json, path)")
-    j, p = node.expressions
-    return _dd(
-        "CASE WHEN json_type(__j__, __p__) IS NULL THEN NULL "
-        "WHEN json_type(__j__, __p__) = 'OBJECT' THEN CAST(len(json_keys(__j__, __p__)) AS BIGINT) "
-        "WHEN json_type(__j__, __p__) = 'ARRAY' THEN CAST(json_array_length(__j__, __p__) AS BIGINT) "
-        "ELSE CAST(0 AS BIGINT) END",
-        "BIGINT",
-        j=j,
-        p=p,
-    )
-
-
-# -- Lambdas -----------------------------------------------------------------------------
-
-
-def _lambda_body(lam: exp.Expression, values: list[exp.Expression]) -> exp.Expression:
-    """The body of ``lam`` with its parameters replaced by ``values``."""
-    if not isinstance(lam, exp.Lambda):
-        raise TranspileError(f"expected a lambda, got {lam.sql('athena')}")
-    params = [p.name for p in lam.expressions]
-    if len(params) != len(values):
-        raise TranspileError(
-            f"lambda {lam.sql('athena')} takes {len(params)} arguments, {len(values)} given"
-        )
-    mapping = dict(zip(params, values))
-    body = lam.this.copy()
-
-    def sub(n: exp.Expression) -> exp.Expression:
-        if (
-            isinstance(n, (exp.Identifier, exp.Column))
-            and not isinstance(n.parent, (exp.Column, exp.Dot))
-            and (not isinstance(n, exp.Column) or not n.table)
-            and n.name in mapping
-        ):
-            return mapping[n.name].copy()
-        return n
-
-    if isinstance(body, (exp.Identifier, exp.Column)) and body.name in mapping:
-        return mapping[body.name].copy()
-    return body.transform(sub)
-
-
-def _match(name: str) -> Callable[[exp.Anonymous], exp.Expression]:
-    fold = {
-        "all_match": ("AND", "true"),
-        "any_match": ("OR", "false"),
-        "none_match": ("OR", "false"),
-    }[name]
-
-    def handler(node: exp.Anonymous) -> exp.Expression:
-        if len(node.expressions) != 2:
-            raise TranspileError(f"{name} takes (array, predicate)")
-        arr, pred = node.expressions
-        op, init = fold
-        # Three-valued AND/OR fold: false AND NULL = false, true AND NULL = NULL, etc.
-        reduced = _dd(
-            f"list_reduce(list_transform(__a__, __f__), lambda _acc, _b: _acc {op} _b, {init})",
-            "BOOLEAN",
-            a=arr,
-            f=pred,
-        )
-        if name == "none_match":
-            return _dd("NOT (__r__)", "BOOLEAN", r=reduced)
-        return reduced
-
-    return handler
-
-
-def _reduce(node: exp.Reduce) -> exp.Expression | None:
-    finish = node.args.get("finish")
-    if finish is None:
-        return None
-    reduced = exp.Reduce(
-        this=node.this.copy(), initial=node.args["initial"].copy(), merge=node.args["merge"].copy()
-    )
-    return _lambda_body(finish, [reduced])
-
-
-def _zip_with(node: exp.Anonymous) -> exp.Expression:
-    if len(node.expressions) != 3:
-        raise TranspileError("zip_with takes (array, array, function)")
-    a, b, fn = node.expressions
-    body = _lambda_body(fn, [_dd("_p[1]"), _dd("_p[2]")])
-    lam = exp.Lambda(this=body, expressions=[exp.to_identifier("_p")])
-    return _dd(
-        "CASE WHEN __a__ IS NULL OR __b__ IS NULL THEN NULL "
-        "ELSE list_transform(list_zip(__a__, __b__), __f__) END",
-        a=a,
-        b=b,
-        f=lam,
-    )
-
-
 # -- Strings, dates ----------------------------------------------------------------------
 
 
-def _split(node: exp.Split) -> exp.Expression | None:
+def _split(node: exp.Split) -> exp.Expr | None:
     limit = node.args.get("limit")
     if limit is None:
         return None
@@ -799,7 +527,7 @@ def _split(node: exp.Split) -> exp.Expression | None:
     )
 
 
-def _regexp_extract(node: exp.RegexpExtract) -> exp.Expression:
+def _regexp_extract(node: exp.RegexpExtract) -> exp.Expr:
     return _dd(
         "CASE WHEN regexp_matches(__s__, __p__) THEN __e__ END",
         "VARCHAR",
@@ -809,13 +537,13 @@ def _regexp_extract(node: exp.RegexpExtract) -> exp.Expression:
     )
 
 
-def _unit_of(node: exp.Expression) -> str:
+def _unit_of(node: exp.Expr) -> str:
     unit = node.args.get("unit")
-    text = unit.name if isinstance(unit, exp.Expression) else str(unit or "day")
+    text = unit.name if isinstance(unit, exp.Expr) else str(unit or "day")
     return text.lower()
 
 
-def _date_diff(node: exp.DateDiff) -> exp.Expression:
+def _date_diff(node: exp.DateDiff) -> exp.Expr:
     return _dd(
         "date_sub(__u__, __a__, __b__)",
         "BIGINT",
@@ -825,7 +553,7 @@ def _date_diff(node: exp.DateDiff) -> exp.Expression:
     )
 
 
-def _date_add(node: exp.DateAdd) -> exp.Expression | None:
+def _date_add(node: exp.DateAdd) -> exp.Expr | None:
     if _type_of(node.this) != _DATE or _unit_of(node) not in (
         "day",
         "week",
@@ -839,7 +567,7 @@ def _date_add(node: exp.DateAdd) -> exp.Expression | None:
     return new
 
 
-def _from_unixtime_nanos(node: exp.Anonymous) -> exp.Expression:
+def _from_unixtime_nanos(node: exp.Anonymous) -> exp.Expr:
     if len(node.expressions) != 1:
         raise TranspileError("from_unixtime_nanos takes one argument")
     # floor division in integers (a double cannot hold today's nanoseconds exactly)
@@ -851,7 +579,7 @@ def _from_unixtime_nanos(node: exp.Anonymous) -> exp.Expression:
     )
 
 
-_ANONYMOUS: dict[str, Callable[[Any], exp.Expression | None]] = {
+_ANONYMOUS: dict[str, Callable[[Any], exp.Expr | None]] = {
     "format_datetime": _format_datetime,
     "at_timezone": _at_timezone,
     "to_iso8601": _to_iso8601,
@@ -864,7 +592,7 @@ _ANONYMOUS: dict[str, Callable[[Any], exp.Expression | None]] = {
     "json_size": _json_size,
     "from_unixtime_nanos": _from_unixtime_nanos,
 }
-_TYPED_BASE: dict[type, Callable[[Any], exp.Expression | None]] = {
+_TYPED_BASE: dict[type, Callable[[Any], exp.Expr | None]] = {
     exp.FromISO8601Timestamp: _from_iso8601_timestamp,
     exp.FromISO8601Date: _from_iso8601_date,
     exp.TimestampTrunc: _date_trunc,
@@ -886,10 +614,10 @@ _TYPED_BASE: dict[type, Callable[[Any], exp.Expression | None]] = {
 }
 
 
-def _chain(*handlers: Callable[[Any], exp.Expression | None]):
+def _chain(*handlers: Callable[[Any], exp.Expr | None]):
     """The first handler that rewrites the node wins."""
 
-    def handler(node: exp.Expression) -> exp.Expression | None:
+    def handler(node: exp.Expr) -> exp.Expr | None:
         for h in handlers:
             new = h(node)
             if new is not None and new is not node:
@@ -899,32 +627,7 @@ def _chain(*handlers: Callable[[Any], exp.Expression | None]):
     return handler
 
 
-def _json_guarded(handler: Callable[[Any], exp.Expression | None]):
-    """Trino's JSON functions give NULL for text that is not JSON; DuckDB's fail."""
-
-    def guarded(node: exp.Expression) -> exp.Expression | None:
-        arg = node.this if not isinstance(node, exp.Anonymous) else node.expressions[0]
-        new = handler(node)
-        if _is_json(arg) is True:
-            return new
-        if isinstance(arg, exp.Literal) and arg.is_string:
-            try:  # decided now: DuckDB folds a constant CASE and would fail on bad JSON
-                json.loads(arg.this)
-                return new
-            except ValueError:
-                return exp.Null()
-        body = new if new is not None else node.copy()
-        out = _dd("CASE WHEN json_valid(__j__) THEN __e__ END", j=arg, e=body)
-        if isinstance(node, exp.JSONExtract):
-            out.type = exp.DataType.build("JSON")
-        else:
-            out.type = getattr(body, "type", None) or getattr(node, "type", None)
-        return out
-
-    return guarded
-
-
-def _cast_timestamp(node: exp.Cast) -> exp.Expression | None:
+def _cast_timestamp(node: exp.Cast) -> exp.Expr | None:
     """Naive timestamps print with Trino's milliseconds; TIMESTAMP(p) stays a TIMESTAMP."""
     to = node.args["to"]
     if not isinstance(to, exp.DataType):
@@ -943,7 +646,7 @@ def _cast_timestamp(node: exp.Cast) -> exp.Expression | None:
     return None
 
 
-_TYPED: dict[type, Callable[[Any], exp.Expression | None]] = {**_trino.TYPED, **_TYPED_BASE}
+_TYPED: dict[type, Callable[[Any], exp.Expr | None]] = {**_trino.TYPED, **_TYPED_BASE}
 _TYPED[exp.Cast] = _chain(
     _zones.cast_from_tz,
     _cast_timestamp,
@@ -983,81 +686,3 @@ def _parse(sql: str) -> list:
         return sqlglot.parse("".join(pieces), read="athena")
     except ParseError as exc:
         raise TranspileError(f"cannot parse as Athena SQL: {exc}") from exc
-
-
-# ---------------------------------------------------------------------------------------
-# Joda-Time patterns (Trino's format_datetime) → strftime (DuckDB)
-
-_JODA: dict[str, Callable[[int], str | None]] = {
-    "y": lambda n: "%y" if n == 2 else "%Y",
-    "Y": lambda n: "%y" if n == 2 else "%Y",
-    "x": lambda n: "%G" if n != 2 else None,
-    "w": lambda n: "%V" if n == 2 else ("%-V" if n == 1 else None),
-    "e": lambda n: "%u" if n == 1 else None,
-    "E": lambda n: "%A" if n >= 4 else "%a",
-    "M": lambda n: {1: "%-m", 2: "%m", 3: "%b"}.get(n, "%B"),
-    "d": lambda n: {1: "%-d", 2: "%d"}.get(n),
-    "D": lambda n: {1: "%-j", 3: "%j"}.get(n),
-    "a": lambda n: "%p",
-    "h": lambda n: {1: "%-I", 2: "%I"}.get(n),
-    "H": lambda n: {1: "%-H", 2: "%H"}.get(n),
-    "m": lambda n: {1: "%-M", 2: "%M"}.get(n),
-    "s": lambda n: {1: "%-S", 2: "%S"}.get(n),
-    "S": lambda n: {3: "%g", 6: "%f", 9: "%n"}.get(n),
-}
-
-
-def joda_to_strftime(pattern: str) -> str:
-    """Translate a Joda-Time pattern (``yyyy-MM-dd HH:mm:ss``) to a strftime format.
-
-    Raises :class:`TranspileError` for letters DuckDB cannot print the same way (time zone
-    letters ``z``/``Z``: DuckDB values carry no zone; see the module docstring).
-    """
-    out: list[str] = []
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == "'":
-            j = i + 1
-            if j < n and pattern[j] == "'":
-                out.append("'")
-                i += 2
-                continue
-            text = []
-            while j < n:
-                if pattern[j] == "'":
-                    if j + 1 < n and pattern[j + 1] == "'":
-                        text.append("'")
-                        j += 2
-                        continue
-                    break
-                text.append(pattern[j])
-                j += 1
-            else:
-                raise TranspileError(f"format_datetime pattern {pattern!r}: unterminated quote")
-            out.append("".join(text).replace("%", "%%"))
-            i = j + 1
-            continue
-        if c.isascii() and c.isalpha():
-            j = i
-            while j < n and pattern[j] == c:
-                j += 1
-            count = j - i
-            conv = _JODA.get(c)
-            spec = conv(count) if conv else None
-            if spec is None:
-                raise TranspileError(
-                    f"format_datetime pattern {pattern!r}: {c * count!r} has no DuckDB "
-                    "strftime equivalent"
-                    + (
-                        " (values carry no zone in DuckDB; format at_timezone(ts, zone) instead)"
-                        if c in "zZ"
-                        else ""
-                    )
-                )
-            out.append(spec)
-            i = j
-            continue
-        out.append("%%" if c == "%" else c)
-        i += 1
-    return "".join(out)

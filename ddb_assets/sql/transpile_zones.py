@@ -28,14 +28,14 @@ _NUMERIC_OFFSET = r"T[0-9:.,]*[+-][0-9]{2}(:?[0-9]{2})?$"
 ISO_MS = "'%Y-%m-%d %H:%M:%S.%g'"
 
 
-def utc_wall_clock(x: exp.Expression) -> exp.Expression:
+def utc_wall_clock(x: exp.Expr) -> exp.Expr:
     """An instant as its UTC wall-clock time, whatever the DuckDB session zone."""
     if _type_of(x) == _TZ:
         return _dd("timezone('UTC', __x__)", "TIMESTAMP", x=x)
     return x
 
 
-def wall_of(x: exp.Expression) -> exp.Expression:
+def wall_of(x: exp.Expr) -> exp.Expr:
     """The wall-clock time Trino would show for ``x`` (its own zone when known, else UTC)."""
     wall = x.meta.get("wall") if x.meta else None
     if wall is not None:
@@ -43,12 +43,12 @@ def wall_of(x: exp.Expression) -> exp.Expression:
     return utc_wall_clock(x)
 
 
-def zone_text_of(x: exp.Expression) -> exp.Expression:
+def zone_text_of(x: exp.Expr) -> exp.Expr:
     z = x.meta.get("zone_text") if x.meta else None
     return z.copy() if z is not None else exp.Literal.string("UTC")
 
 
-def remember_iso_zone(new: exp.Expression, text: exp.Expression) -> exp.Expression:
+def remember_iso_zone(new: exp.Expr, text: exp.Expr) -> exp.Expr:
     """Attach the wall clock and zone name written in ISO 8601 string ``text`` to ``new``."""
     wall = _dd(
         "date_trunc('millisecond', CAST(regexp_replace(__s__, '"
@@ -71,18 +71,18 @@ def remember_iso_zone(new: exp.Expression, text: exp.Expression) -> exp.Expressi
     return new
 
 
-def keep_zone(new: exp.Expression, old: exp.Expression, wall: exp.Expression) -> exp.Expression:
+def keep_zone(new: exp.Expr, old: exp.Expr, wall: exp.Expr) -> exp.Expr:
     if old.meta and "zone_text" in old.meta:
         new.meta["wall"] = wall
         new.meta["zone_text"] = old.meta["zone_text"]
     return new
 
 
-def has_own_zone(x: exp.Expression) -> bool:
+def has_own_zone(x: exp.Expr) -> bool:
     return bool(x.meta) and "wall" in x.meta
 
 
-def iso_offset(x: exp.Expression) -> exp.Expression:
+def iso_offset(x: exp.Expr) -> exp.Expr:
     """'Z' or '+09:00' as ``to_iso8601`` prints the zone of ``x``."""
     return _dd(
         "CASE WHEN __z__ = 'UTC' THEN 'Z' ELSE __z__ END",
@@ -91,7 +91,7 @@ def iso_offset(x: exp.Expression) -> exp.Expression:
     )
 
 
-def tz_to_varchar(x: exp.Expression) -> exp.Expression:
+def tz_to_varchar(x: exp.Expr) -> exp.Expr:
     return _dd(
         f"strftime(__w__, {ISO_MS}) || ' ' || __z__",
         "VARCHAR",
@@ -100,7 +100,7 @@ def tz_to_varchar(x: exp.Expression) -> exp.Expression:
     )
 
 
-def zone_offset_minutes(x: exp.Expression) -> exp.Expression:
+def zone_offset_minutes(x: exp.Expr) -> exp.Expr:
     return _dd("date_diff('minute', timezone('UTC', __x__), __w__)", "BIGINT", x=x, w=wall_of(x))
 
 
@@ -121,14 +121,14 @@ FIELD_NODES = (
 )
 
 
-def field_of_wall(node: exp.Expression) -> exp.Expression | None:
+def field_of_wall(node: exp.Expr) -> exp.Expr | None:
     if isinstance(node, exp.Extract):
         arg = node.expression
         if _type_of(arg) != _TZ:
             return None
-        new = node.copy()
-        new.set("expression", wall_of(arg))
-        return new
+        extract = node.copy()
+        extract.set("expression", wall_of(arg))
+        return extract
     arg = node.this
     if _type_of(arg) != _TZ:
         return None
@@ -138,7 +138,7 @@ def field_of_wall(node: exp.Expression) -> exp.Expression | None:
 
 
 def timezone_hour_minute(unit: str):
-    def handler(node: exp.Anonymous) -> exp.Expression:
+    def handler(node: exp.Anonymous) -> exp.Expr:
         (x,) = node.expressions
         m = zone_offset_minutes(x)
         if unit == "hour":
@@ -148,7 +148,7 @@ def timezone_hour_minute(unit: str):
     return handler
 
 
-def cast_from_tz(node: exp.Cast) -> exp.Expression | None:
+def cast_from_tz(node: exp.Cast) -> exp.Expr | None:
     """CAST of a timestamp with time zone to varchar / timestamp / date, in its zone."""
     x = node.this
     if _type_of(x) != _TZ:
@@ -167,7 +167,7 @@ def cast_from_tz(node: exp.Cast) -> exp.Expression | None:
     return None
 
 
-def output_instants(tree: exp.Expression) -> exp.Expression:
+def output_instants(tree: exp.Expr) -> exp.Expr:
     """Output columns that are AT TIME ZONE wall clocks become instants, as in Trino."""
     selects = [tree] if isinstance(tree, exp.Select) else []
     if isinstance(tree, exp.SetOperation):
