@@ -954,3 +954,61 @@ SELECT order_id, filter(ratings, r -> r > 3.5) AS high FROM orders WHERE ratings
 
 -- name: transform_decimal_array
 SELECT order_id, transform(ratings, r -> r * 2) AS doubled FROM orders WHERE ratings IS NOT NULL ORDER BY order_id
+
+-- ===================================================================== summaries users write
+-- name: summary_daily_revenue_tokyo_formatted
+SELECT date_format(from_iso8601_timestamp(created_at) AT TIME ZONE 'Asia/Tokyo', '%Y-%m-%d') AS day,
+       count(*) AS orders, sum(total) AS revenue, round(avg(total), 2) AS avg_order
+FROM orders WHERE status <> 'CANCELLED' GROUP BY 1
+
+-- name: summary_paid_share_percent
+SELECT channel, round(100.0 * count_if(paid) / count(*), 1) AS paid_pct FROM orders GROUP BY channel
+
+-- name: summary_top_customers_by_revenue
+SELECT customer_id, revenue, rank FROM (
+  SELECT customer_id, sum(total) AS revenue, rank() OVER (ORDER BY sum(total) DESC) AS rank
+  FROM orders GROUP BY customer_id) WHERE rank <= 5
+
+-- name: summary_tags_per_day
+SELECT CAST(from_iso8601_timestamp(created_at) AS date) AS day, t.tag, count(*) AS n
+FROM orders CROSS JOIN UNNEST(tags) AS t(tag) GROUP BY 1, 2
+
+-- name: summary_customer_lifetime
+SELECT c.customer_id, c.tier, count(o.order_id) AS orders, coalesce(sum(o.total), 0) AS spent,
+       min(from_iso8601_timestamp(o.created_at)) AS first_order
+FROM customers c LEFT JOIN orders o ON o.customer_id = c.customer_id GROUP BY c.customer_id, c.tier
+
+-- name: summary_sku_units_from_json
+WITH items AS (
+  SELECT json_extract_scalar(i, '$.sku') AS sku, CAST(json_extract_scalar(i, '$.qty') AS bigint) AS qty
+  FROM orders CROSS JOIN UNNEST(CAST(json_extract(payload, '$.items') AS array(json))) AS t(i))
+SELECT sku, sum(qty) AS units, count(*) AS lines FROM items GROUP BY sku
+
+-- name: summary_week_over_week
+WITH weekly AS (
+  SELECT date_trunc('week', CAST(from_iso8601_timestamp(created_at) AT TIME ZONE 'UTC' AS date)) AS wk, sum(total) AS revenue
+  FROM orders GROUP BY 1)
+SELECT wk, revenue, revenue - lag(revenue) OVER (ORDER BY wk) AS change FROM weekly
+
+-- name: summary_status_pivot
+SELECT customer_id, count_if(status = 'PAID') AS paid, count_if(status = 'SHIPPED') AS shipped,
+       sum(CASE WHEN status = 'CANCELLED' THEN total ELSE 0 END) AS cancelled_value
+FROM orders GROUP BY customer_id
+
+-- name: summary_first_and_last_status
+SELECT customer_id, min_by(status, order_id) AS first_status, max_by(status, order_id) AS last_status
+FROM orders GROUP BY customer_id
+
+-- name: summary_email_domains
+SELECT lower(regexp_extract(email, '@(.+)$', 1)) AS domain, count(DISTINCT customer_id) AS customers
+FROM orders GROUP BY 1
+
+-- name: summary_hourly_heatmap
+SELECT day_of_week(from_iso8601_timestamp(created_at) AT TIME ZONE 'Asia/Tokyo') AS dow,
+       hour(from_iso8601_timestamp(created_at) AT TIME ZONE 'Asia/Tokyo') AS h, count(*) AS n
+FROM orders GROUP BY 1, 2
+
+-- name: summary_discount_buckets
+SELECT CASE WHEN discount_rate = 0 THEN 'none' WHEN discount_rate < 0.1 THEN 'small' ELSE 'large' END AS bucket,
+       count(*) AS n, sum(total * discount_rate) AS discount_value
+FROM orders GROUP BY 1
