@@ -7,7 +7,7 @@ task's imports loaded, before any data is read.
 
 Tasks:
 
-* ``load``      :func:`ddb_assets.tables.duckdb_engine.load_snapshot_duckdb` into a fresh
+* ``load``      :func:`ddb_assets.tables.duckdb.load_snapshot_duckdb` into a fresh
                 DuckDB file (DuckDB's default threads = cores); optionally then reads the
                 column chunk sizes of the typed snapshot's own Parquet files for the
                 bytes-scanned figure.
@@ -46,7 +46,7 @@ def _cpu() -> float:
 def task_load(args: dict) -> dict:
     import duckdb
 
-    from ddb_assets.tables.duckdb_engine import load_snapshot_duckdb
+    from ddb_assets.tables.duckdb import load_snapshot_duckdb
     from ddb_assets.tables.types import ColumnOverride
 
     rss0 = _rss_mb()
@@ -107,7 +107,7 @@ def _parquet_bytes(con, queries: list[list[str]]) -> dict:
     import pyarrow.parquet as pq
 
     from ddb_assets.sql.identifiers import quote_ident
-    from ddb_assets.tables.duckdb_engine import snapshot_root
+    from ddb_assets.tables.duckdb import snapshot_root
 
     root = snapshot_root(con)
     paths = [

@@ -64,7 +64,7 @@ def profile_load(args: dict) -> dict:
     import duckdb
 
     from ddb_assets.tables import codec
-    from ddb_assets.tables.duckdb_engine import load_snapshot_duckdb
+    from ddb_assets.tables.duckdb import load_snapshot_duckdb
 
     out: dict = {"statements": {}}
     with tempfile.TemporaryDirectory(prefix="ddb_bench_prof_", dir=args.get("tmp")) as tmp:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ddb_assets import table_names
 from ddb_assets.sql.identifiers import validate_catalog_name
 
 CONFIG_ENV_VAR = "DDB_ASSETS_CONFIG"
@@ -28,11 +29,6 @@ _COLUMN_TYPES = re.compile(
     r"^(string|varchar|timestamp|date|bigint|integer|int|double|boolean|json|binary"
     r"|decimal\(\s*\d{1,2}\s*,\s*\d{1,2}\s*\))$"
 )
-
-
-# Names the engines derive from a table's name T (T__snapshots, T__columns, T__loads and
-# T__files on DuckDB; T__export on Athena): a configured table cannot take one of them.
-RESERVED_TABLE_SUFFIXES = ("__snapshots", "__columns", "__loads", "__files", "__export")
 
 
 class ConfigError(ValueError):
@@ -156,12 +152,17 @@ class TableConfig(_Model):
     @classmethod
     def _name(cls, v: str) -> str:
         validate_catalog_name(v, "table name")  # its error is a ValueError
-        for suffix in RESERVED_TABLE_SUFFIXES:
-            if v.endswith(suffix) and len(v) > len(suffix):
-                raise ValueError(
-                    f"{v!r} ends in {suffix!r}, the name of a table that the typed tables of "
-                    f"{v[: -len(suffix)]!r} use; choose another name, e.g. {v[: -len(suffix)] + suffix[1:]!r}"
-                )
+        suffix = table_names.reserved_ending(v)
+        if suffix is not None and v.endswith(suffix):
+            raise ValueError(
+                f"{v!r} ends in {suffix!r}, the name of a table that the typed tables of "
+                f"{v[: -len(suffix)]!r} use; choose another name, e.g. {v[: -len(suffix)] + suffix[1:]!r}"
+            )
+        if suffix is not None:
+            raise ValueError(
+                f"{v!r} holds {suffix!r}, which marks the engines' transient tables; choose "
+                f"another name, e.g. {v.replace(suffix, suffix[1:])!r}"
+            )
         return v
 
     @field_validator("dynamodb_table")
@@ -264,7 +265,32 @@ class ProjectConfig(_Model):
             if t.name in seen:
                 raise ValueError(f"tables: the name {t.name!r} appears twice; names must be unique")
             seen.add(t.name)
+        self._no_derived_name_taken()
         return self
+
+    def _no_derived_name_taken(self) -> None:
+        """No configured table may be named like another one's derived table (e.g. a table
+        ``orders_current`` next to an incremental ``orders``): both would write the same
+        table, and Dagster would refuse the duplicate asset key."""
+        own = {t.name: i for i, t in enumerate(self.tables)}
+        for i, t in enumerate(self.tables):
+            incremental = t.incremental is not None and t.incremental.enabled
+            for name, what in table_names.occupied(t.name, incremental=incremental).items():
+                j = own.get(name)
+                if j is not None and j != i:
+                    raise ValueError(
+                        f"tables.{j}.name: {name!r} is also {what} (tables.{i}); give this "
+                        f"table another name, e.g. {name + '_table'!r}"
+                    )
+
+    def occupied_names(self) -> dict[str, str]:
+        """Every table name the configured tables take (their own and their derived ones,
+        :func:`ddb_assets.table_names.occupied`), with what each is."""
+        out: dict[str, str] = {}
+        for t in self.tables:
+            incremental = t.incremental is not None and t.incremental.enabled
+            out.update(table_names.occupied(t.name, incremental=incremental))
+        return out
 
     def table(self, name: str) -> TableConfig:
         for t in self.tables:

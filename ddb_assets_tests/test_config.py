@@ -113,3 +113,69 @@ def test_athena_engine_without_typed_s3_uri_is_refused_with_the_fix():
     ):
         parse_config({"tables": [{"name": "o", "s3_bucket": "bkt", "engine": "athena"}]})
     parse_config({"tables": [{"name": "o", "s3_bucket": "bkt"}]})  # duckdb needs none
+
+
+@pytest.mark.parametrize("order", ["incremental first", "incremental last"])
+@pytest.mark.parametrize("derived", ["orders_current", "orders_changes"])
+def test_a_table_named_like_another_tables_change_history_is_refused(order, derived):
+    """An incremental table ``orders`` writes ``orders_current`` and ``orders_changes`` (and
+    their asset keys): a configured table of either name would collide with them (Dagster's
+    ``Duplicate asset key`` at best). Refused at load, naming the table's field and the fix."""
+    tables = [
+        {"name": "orders", "s3_bucket": "bkt", "incremental": {"enabled": True}},
+        {"name": derived, "s3_bucket": "bkt"},
+    ]
+    if order == "incremental last":
+        tables.reverse()
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"tables": tables})
+    field = f"tables.{tables.index({'name': derived, 's3_bucket': 'bkt'})}.name"
+    lines = str(exc.value).splitlines()
+    assert len(lines) == 2 and field in lines[1] and "give this table another name" in lines[1]
+    assert repr(derived) in lines[1] and "incremental table 'orders'" in lines[1]
+
+
+def test_the_same_names_are_fine_without_change_history():
+    cfg = parse_config(
+        {
+            "tables": [
+                {"name": "orders", "s3_bucket": "bkt"},
+                {"name": "orders_current", "s3_bucket": "bkt"},
+            ]
+        }
+    )
+    assert [t.name for t in cfg.tables] == ["orders", "orders_current"]
+    assert "orders_current" in cfg.occupied_names() and "orders_changes" not in cfg.occupied_names()
+
+
+@pytest.mark.parametrize(
+    "name, fix",
+    [
+        ("orders__chain", "'orders_chain'"),
+        ("orders__history", "'orders_history'"),
+        ("orders__ctas_x", "'orders_ctas_x'"),
+    ],
+)
+def test_names_the_engines_derive_are_refused_as_table_names(name, fix):
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"tables": [{"name": name, "s3_bucket": "bkt"}]})
+    assert "tables.0.name" in str(exc.value) and fix in str(exc.value)
+
+
+def test_derived_names_come_from_one_place():
+    """The asset keys and the engines use ddb_assets.table_names: the keys of an incremental
+    table's history are the derived names the config reserves."""
+    from ddb_assets import table_names
+    from ddb_assets.assets.incremental import changes_key, current_key
+    from ddb_assets.incremental.duckdb_chain import Names
+
+    cfg = parse_config(
+        {"tables": [{"name": "orders", "s3_bucket": "bkt", "incremental": {"enabled": True}}]}
+    )
+    t = cfg.tables[0]
+    occupied = cfg.occupied_names()
+    assert changes_key(t).path[-1] in occupied and current_key(t).path[-1] in occupied
+    n = Names("s", "orders")
+    for name in (n.changes, n.current, n.ledger, n.plan):
+        assert name.split(".")[-1].strip('"') in occupied
+    assert table_names.snapshots("orders") in occupied

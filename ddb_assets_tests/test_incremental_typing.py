@@ -1,7 +1,7 @@
 """The change history types item images exactly like the snapshot loader: the same items,
 loaded as a snapshot (``load_snapshot_duckdb``) and as a chain seed (the current table),
 give the same columns, types and values. This pins ``ddb_assets.tables.changes`` to
-``duckdb_engine``'s value SQL, whose private helpers it adapts in one place."""
+the value SQL of :mod:`ddb_assets.tables.duckdb`, which it uses through its public names."""
 
 import datetime as dt
 import gzip

@@ -92,3 +92,24 @@ def test_summary_named_like_a_table_is_refused(tmp_path):
     write(tmp_path, "orders.sql", "SELECT 1 AS x")
     with pytest.raises(SummaryError, match="orders.sql would replace the project table"):
         load_summaries(tmp_path, KNOWN, "shop")
+
+
+def test_a_summary_named_like_a_derived_table_is_refused(tmp_path):
+    """A summary ``orders_current.sql`` would overwrite the change history's table of an
+    incremental ``orders`` (the names come from ddb_assets.table_names via the config)."""
+    from ddb_assets.config import parse_config
+
+    cfg = parse_config(
+        {"tables": [{"name": "orders", "s3_bucket": "bkt", "incremental": {"enabled": True}}]}
+    )
+    write(tmp_path, "orders_current.sql", "SELECT 1 AS x")
+    with pytest.raises(
+        SummaryError,
+        match=r"orders_current.sql would replace the current-state table of incremental "
+        r"table 'orders'; rename the file",
+    ):
+        load_summaries(tmp_path, {"orders"}, "shop", cfg.occupied_names())
+    (tmp_path / "orders_current.sql").rename(tmp_path / "orders_now.sql")
+    assert [s.name for s in load_summaries(tmp_path, {"orders"}, "shop", cfg.occupied_names())] == [
+        "orders_now"
+    ]

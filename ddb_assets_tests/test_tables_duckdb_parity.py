@@ -147,16 +147,20 @@ def test_staged_m_and_l_values_are_exact_when_rows_differ_from_the_sample(
     it never saw, escapes) are caught by the length check and rendered by the codec."""
     from decimal import Decimal
 
-    from ddb_assets.tables import codec, duckdb_engine
+    from ddb_assets.tables import codec
+    from ddb_assets.tables.duckdb import sample as duckdb_sample
+    from ddb_assets.tables.duckdb import snapshot as duckdb_snapshot
 
-    monkeypatch.setattr(duckdb_engine, "_SAMPLE_ITEMS", 2)
+    monkeypatch.setattr(duckdb_sample, "SAMPLE_ITEMS", 2)
     calls = []
     real = codec.plain_json_many
     monkeypatch.setattr(codec, "plain_json_many", lambda texts: calls.append(1) or real(texts))
     staged = []
-    real_insert = duckdb_engine._insert
+    real_insert = duckdb_snapshot.insert_rows
     monkeypatch.setattr(
-        duckdb_engine, "_insert", lambda *a: staged.append(a[-1] is not None) or real_insert(*a)
+        duckdb_snapshot,
+        "insert_rows",
+        lambda *a: staged.append(a[-1] is not None) or real_insert(*a),
     )
     regular = {"M": {"a": {"S": "x"}, "n": {"N": "1.50"}, "in": {"M": {"b": {"BOOL": True}}}}}
     lst = {"L": [{"M": {"k": {"S": "v"}}}]}
@@ -272,23 +276,25 @@ def test_fast_stage_matches_the_general_stage(tmp_path, monkeypatch, late, ascii
     """Minified exports the sample covers take the one-parse stage (length check per line);
     a line the guess does not fully cover is staged again on its own (the rest); both give the
     same snapshot as the general stage."""
-    from ddb_assets.tables import duckdb_engine
+    from ddb_assets.tables.duckdb import load as duckdb_load
+    from ddb_assets.tables.duckdb import sample as duckdb_sample
+    from ddb_assets.tables.duckdb import staged as duckdb_staged
 
-    monkeypatch.setattr(duckdb_engine, "_SAMPLE_ITEMS", 2)
+    monkeypatch.setattr(duckdb_sample, "SAMPLE_ITEMS", 2)
     monkeypatch.setattr(
-        duckdb_engine, "_load_direct", lambda *a: None
+        duckdb_load, "load_direct", lambda *a: None
     )  # the staged load (one-pass: test_tables_onepass)
     items = _FAST_BASE + ([late] if late else [])
     paths = _minified_export(tmp_path, "x", items, ascii_only)
     fast = []
-    real_fast = duckdb_engine._fast_stage
+    real_fast = duckdb_staged.fast_stage
     monkeypatch.setattr(
-        duckdb_engine, "_fast_stage", lambda *a: fast.append(real_fast(*a)) or fast[-1]
+        duckdb_staged, "fast_stage", lambda *a: fast.append(real_fast(*a)) or fast[-1]
     )
     con = duckdb.connect()
     res = load(con, D1, paths)
     got = view(con)
-    monkeypatch.setattr(duckdb_engine, "_fast_stage", lambda *a: None)
+    monkeypatch.setattr(duckdb_staged, "fast_stage", lambda *a: None)
     con2 = duckdb.connect()
     res2 = load(con2, D1, paths)
     assert got == view(con2)

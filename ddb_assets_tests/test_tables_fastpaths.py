@@ -21,7 +21,12 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from ddb_assets.tables import ExportReadError, codec, duckdb_engine, load_snapshot_duckdb
+from ddb_assets.tables import ExportReadError, codec, load_snapshot_duckdb
+from ddb_assets.tables.duckdb import decoding as duckdb_decoding
+from ddb_assets.tables.duckdb import load as duckdb_load
+from ddb_assets.tables.duckdb import rowcheck as duckdb_rowcheck
+from ddb_assets.tables.duckdb import sample as duckdb_sample
+from ddb_assets.tables.duckdb import staged as duckdb_staged
 from ddb_assets_tests.exports import minified_export
 
 STRINGS = [
@@ -231,7 +236,7 @@ def write(tmp_path, items, name="data", files=2):
 
 @pytest.fixture
 def small_sample(monkeypatch):
-    monkeypatch.setattr(duckdb_engine, "_SAMPLE_ITEMS", 3)
+    monkeypatch.setattr(duckdb_sample, "SAMPLE_ITEMS", 3)
 
 
 def test_m_and_l_values_are_exact_when_rows_differ_from_the_sampled_structure(
@@ -357,10 +362,10 @@ def _load_rows(
     stages = []
     if monkeypatch is not None:
         # These tests are about the staged load: the one-pass load steps aside.
-        monkeypatch.setattr(duckdb_engine, "_load_direct", lambda *a: None)
-        real = duckdb_engine._fast_stage
+        monkeypatch.setattr(duckdb_load, "load_direct", lambda *a: None)
+        real = duckdb_staged.fast_stage
         monkeypatch.setattr(
-            duckdb_engine, "_fast_stage", lambda *a: stages.append(real(*a)) or stages[-1]
+            duckdb_staged, "fast_stage", lambda *a: stages.append(real(*a)) or stages[-1]
         )
     con = con or duckdb.connect()
     res = load_snapshot_duckdb(con, schema="w", table="t", snapshot_date=date, data_files=paths)
@@ -456,7 +461,7 @@ def test_a_row_the_fast_path_cannot_represent_among_many_good_ones(
     rows, res, stage = _load_rows(tmp_path, items, monkeypatch, files=3)
     assert res.row_count == len(items)
     assert stage is not None
-    monkeypatch.setattr(duckdb_engine, "_fast_stage", lambda *a: None)
+    monkeypatch.setattr(duckdb_staged, "fast_stage", lambda *a: None)
     general_rows, general_res, _ = _load_rows(tmp_path, items, name="general", files=3)
     assert rows == general_rows and res.columns == general_res.columns
     _check_base(rows, items[:150] + items[151:])
@@ -521,12 +526,12 @@ def test_length_check_cheap_total_never_exceeds_the_exact_one():
         w = json.loads(
             con.execute("SELECT json_structure(CAST(? AS JSON) -> '$.x')", [doc]).fetchone()[0]
         )
-        typed = duckdb_engine._typed_structure(w, [duckdb_engine._RENDER_MAX_NODES])
+        typed = duckdb_decoding.typed_structure(w, [duckdb_decoding.RENDER_MAX_NODES])
         if typed is None:
             continue
         want = len(text.encode("utf-8")) + 1  # the wrapper and its comma
         x = "json_transform(CAST($d AS JSON), $s).x"
-        cheap, exact = (duckdb_engine._len_wrapper(x, typed, 0, c) for c in (True, False))
+        cheap, exact = (duckdb_rowcheck.len_wrapper(x, typed, 0, c) for c in (True, False))
         got = con.execute(
             f"SELECT {cheap}, {exact}", {"d": doc, "s": json.dumps({"x": typed})}
         ).fetchone()
@@ -539,7 +544,7 @@ def test_length_check_cheap_total_never_exceeds_the_exact_one():
             k = next(iter(sub))
             narrow = {tag: {kk: vv for kk, vv in sub.items() if kk != k}} if len(sub) > 1 else None
             if narrow:
-                e = duckdb_engine._len_wrapper(x, narrow, 0, False)
+                e = duckdb_rowcheck.len_wrapper(x, narrow, 0, False)
                 got = con.execute(
                     f"SELECT {e}", {"d": doc, "s": json.dumps({"x": narrow})}
                 ).fetchone()[0]

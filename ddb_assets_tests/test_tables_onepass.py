@@ -1,4 +1,4 @@
-"""The one-pass load (``duckdb_engine._load_direct``): a plan from a sample spread over the
+"""The one-pass load (``duckdb_load.load_direct``): a plan from a sample spread over the
 files, one INSERT that parses and checks every line, statistics read back from the typed
 columns. Every case is compared with the staged load of the same export (the one-pass load
 switched off): the same snapshot, the same column metadata, the same result."""
@@ -13,8 +13,16 @@ from decimal import Decimal, localcontext
 import duckdb
 import pytest
 
-from ddb_assets.tables import duckdb_engine, load_snapshot_duckdb
-from ddb_assets.tables.duckdb_engine import ExportReadError
+from ddb_assets.tables import load_snapshot_duckdb
+from ddb_assets.tables.duckdb import ExportReadError
+from ddb_assets.tables.duckdb import decoding as duckdb_decoding
+from ddb_assets.tables.duckdb import load as duckdb_load
+from ddb_assets.tables.duckdb import memory as duckdb_memory
+from ddb_assets.tables.duckdb import onepass as duckdb_onepass
+from ddb_assets.tables.duckdb import rowcheck as duckdb_rowcheck
+from ddb_assets.tables.duckdb import sample as duckdb_sample
+from ddb_assets.tables.duckdb import snapshot as duckdb_snapshot
+from ddb_assets.tables.duckdb import staged as duckdb_staged
 from ddb_assets_tests.exports import minified_export
 
 D1, D2 = dt.date(2024, 1, 1), dt.date(2024, 1, 2)
@@ -49,7 +57,7 @@ class Spy:
 
     def __init__(self, monkeypatch):
         self.attempts, self.one_pass = 0, False
-        real_load, real_direct = duckdb_engine._load, duckdb_engine._load_direct
+        real_load, real_direct = duckdb_snapshot.write_snapshot, duckdb_load.load_direct
 
         def load(*a, **k):
             if a[-1] is not None and a[-1].direct is not None:
@@ -62,8 +70,9 @@ class Spy:
             self.one_pass = result is not None
             return result
 
-        monkeypatch.setattr(duckdb_engine, "_load", load)
-        monkeypatch.setattr(duckdb_engine, "_load_direct", direct)
+        monkeypatch.setattr(duckdb_onepass, "write_snapshot", load)
+        monkeypatch.setattr(duckdb_staged, "write_snapshot", load)
+        monkeypatch.setattr(duckdb_load, "load_direct", direct)
 
 
 def snapshot(con, table="t"):
@@ -81,7 +90,7 @@ def load_days(days, monkeypatch, one_pass: bool, overrides=None):
     """Load each (date, paths) in turn into a fresh warehouse; the last result and the state."""
     with monkeypatch.context() as m:
         if not one_pass:
-            m.setattr(duckdb_engine, "_load_direct", lambda *a: None)
+            m.setattr(duckdb_load, "load_direct", lambda *a: None)
         con = duckdb.connect()
         for day, paths in days:
             res = load_snapshot_duckdb(
@@ -110,7 +119,7 @@ def same_as_staged(days, monkeypatch, overrides=None):
 
 
 def test_a_clean_export_takes_one_pass_and_matches_the_staged_load(tmp_path, monkeypatch):
-    monkeypatch.setattr(duckdb_engine, "_SAMPLE_ITEMS", 8)
+    monkeypatch.setattr(duckdb_sample, "SAMPLE_ITEMS", 8)
     items = [item(i) for i in range(120)]
     items[100]["n"] = {
         "N": "-1234567"
@@ -129,7 +138,7 @@ def test_a_clean_export_takes_one_pass_and_matches_the_staged_load(tmp_path, mon
 
 
 def test_an_attribute_only_later_files_have_is_in_the_spread_sample(tmp_path, monkeypatch):
-    monkeypatch.setattr(duckdb_engine, "_SAMPLE_ITEMS", 8)
+    monkeypatch.setattr(duckdb_sample, "SAMPLE_ITEMS", 8)
     items = [item(i) for i in range(80)]
     for it in items[60:]:
         it["promo"] = {"S": "P1"}
@@ -160,7 +169,7 @@ def test_a_line_the_guess_misses_stops_the_insert_and_joins_the_sample(
 ):
     """The first attempt rolls back (day 1 stays as it was); the line joins the sample and the
     second attempt loads every row (or the staged load does), exactly as the staged load does."""
-    monkeypatch.setattr(duckdb_engine, "_SAMPLE_ITEMS", 6)
+    monkeypatch.setattr(duckdb_sample, "SAMPLE_ITEMS", 6)
     day1 = minified(tmp_path, "d1", [item(i) for i in range(40)])
     items = [item(i) for i in range(60)]
     items[45] = {**items[45], **late}
@@ -172,14 +181,14 @@ def test_a_line_the_guess_misses_stops_the_insert_and_joins_the_sample(
 
 
 def test_two_different_misses_fall_back_to_the_staged_load(tmp_path, monkeypatch):
-    monkeypatch.setattr(duckdb_engine, "_SAMPLE_ITEMS", 6)  # items 0-2 and 30-32
+    monkeypatch.setattr(duckdb_sample, "SAMPLE_ITEMS", 6)  # items 0-2 and 30-32
     items = [item(i) for i in range(60)]
     items[40]["new"] = {"S": "one"}
     items[50]["amt"] = {"N": "0.000001"}
     spy, res, (_, _, meta, counts) = same_as_staged(
         [(D1, minified(tmp_path, "d1", items))], monkeypatch
     )
-    assert spy.attempts == duckdb_engine._DIRECT_ATTEMPTS and not spy.one_pass
+    assert spy.attempts == duckdb_onepass.DIRECT_ATTEMPTS and not spy.one_pass
     assert (
         counts == [(D1, 60)] and {c.name: c.sql_type for c in res.columns}["amt"] == "decimal(38,6)"
     )
@@ -189,7 +198,7 @@ def test_two_different_misses_fall_back_to_the_staged_load(tmp_path, monkeypatch
 def test_what_one_pass_leaves_to_the_staged_load(tmp_path, monkeypatch, case):
     from ddb_assets.tables.types import ColumnOverride
 
-    monkeypatch.setattr(duckdb_engine, "_SAMPLE_ITEMS", 6)
+    monkeypatch.setattr(duckdb_sample, "SAMPLE_ITEMS", 6)
     items = [item(i) for i in range(30)]
     overrides = None
     if case == "conflict":
@@ -211,7 +220,7 @@ def test_what_one_pass_leaves_to_the_staged_load(tmp_path, monkeypatch, case):
 def test_a_bad_line_is_reported_as_the_staged_load_reports_it_and_nothing_changes(
     tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(duckdb_engine, "_SAMPLE_ITEMS", 4)
+    monkeypatch.setattr(duckdb_sample, "SAMPLE_ITEMS", 4)
     con = duckdb.connect()
     load_snapshot_duckdb(
         con,
@@ -236,11 +245,11 @@ def test_free_text_that_often_needs_escapes_is_measured_exactly_and_still_checke
     measured exactly on every row by the row length check, not through the fallback of
     every row it makes fall short; one that rarely or never does stays cheap. The check
     still catches what the guess misses on a row with such a value."""
-    monkeypatch.setattr(duckdb_engine, "_SAMPLE_ITEMS", 40)  # the first 20 lines of each file
+    monkeypatch.setattr(duckdb_sample, "SAMPLE_ITEMS", 40)  # the first 20 lines of each file
     chosen = []
-    real = duckdb_engine._exact_lengths
+    real = duckdb_onepass.exact_lengths
     monkeypatch.setattr(
-        duckdb_engine, "_exact_lengths", lambda *a: chosen.append(real(*a)) or chosen[-1]
+        duckdb_onepass, "exact_lengths", lambda *a: chosen.append(real(*a)) or chosen[-1]
     )
     items = [
         {
@@ -259,7 +268,7 @@ def test_free_text_that_often_needs_escapes_is_measured_exactly_and_still_checke
     assert chosen == [{"note"}, {"note"}]
     assert "new" in {c.attribute for c in res.columns}
     # the cheap branch of the check renders exactly the chosen attributes
-    sql = duckdb_engine._length_ok_sql(
+    sql = duckdb_rowcheck.length_ok_sql(
         ["note", "pk"], {"note": {"S": "VARCHAR"}, "pk": {"S": "VARCHAR"}}, {"note"}
     )
     cheap = sql[: sql.index(" THEN true ELSE ")]
@@ -291,9 +300,9 @@ def test_number_check_is_exactly_fits_the_decimal(scale):
     """The insert's number check says yes exactly when the text is a DECIMAL(38, scale) value
     without rounding (decided here with Python's decimal)."""
     con = duckdb.connect()
-    duckdb_engine._prepare(con)
+    duckdb_decoding.prepare(con)
     got = con.execute(
-        f"SELECT x, {duckdb_engine._number_check_sql('v', 'N', scale)} "
+        f"SELECT x, {duckdb_rowcheck.number_check_sql('v', 'N', scale)} "
         f"FROM (SELECT x, {{'N': x}} AS v FROM unnest(?::VARCHAR[]) AS u(x))",
         [NUMBERS],
     ).fetchall()
@@ -306,7 +315,7 @@ def test_number_check_is_exactly_fits_the_decimal(scale):
             )
         assert ok == want, (x, scale)
     sets = con.execute(
-        f"SELECT {duckdb_engine._number_check_sql('v', 'NS', 1)} FROM (SELECT {{'NS': x}} AS v "
+        f"SELECT {duckdb_rowcheck.number_check_sql('v', 'NS', 1)} FROM (SELECT {{'NS': x}} AS v "
         f"FROM (VALUES (['1.5', '2']), (['1.5', '2.25']), (NULL)) AS t(x))"
     ).fetchall()
     assert [r[0] for r in sets] == [True, False, True]
@@ -331,7 +340,7 @@ def test_number_check_is_exactly_fits_the_decimal(scale):
 def test_a_day_whose_sample_shows_a_smaller_scale(
     tmp_path, monkeypatch, late_amt, attempts, amt_type
 ):
-    monkeypatch.setattr(duckdb_engine, "_SAMPLE_ITEMS", 6)
+    monkeypatch.setattr(duckdb_sample, "SAMPLE_ITEMS", 6)
     day1 = minified(tmp_path, "d1", [item(i) for i in range(40)])
     items = [{**item(i), "amt": {"N": f"{i}.5"}} for i in range(60)]
     if late_amt:
@@ -347,12 +356,12 @@ def load_limits(tmp_path, monkeypatch, threads: int, items: list) -> dict:
     """Load ``items`` on a ``threads``-thread file warehouse, through the one-pass load (made
     to give up) and the staged one; the memory limit (whole MiB) each ran under."""
     seen = {}
-    real_staged = duckdb_engine._discover_staged
+    real_staged = duckdb_staged.discover_staged
 
     def limit(con):
         # DuckDB shows the limit to 0.1 of its unit: compare in whole MiB.
         return round(
-            duckdb_engine._parse_size(
+            duckdb_memory.parse_size(
                 con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
             )
             / (1024 * 1024)
@@ -366,8 +375,8 @@ def load_limits(tmp_path, monkeypatch, threads: int, items: list) -> dict:
         seen["staged"] = limit(con)
         return real_staged(con, *a)
 
-    monkeypatch.setattr(duckdb_engine, "_load_direct", direct)
-    monkeypatch.setattr(duckdb_engine, "_discover_staged", staged)
+    monkeypatch.setattr(duckdb_load, "load_direct", direct)
+    monkeypatch.setattr(duckdb_staged, "discover_staged", staged)
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     con.execute(f"SET threads = {threads}")
     res = load_snapshot_duckdb(
@@ -399,11 +408,11 @@ def test_exports_of_long_lines_get_the_larger_memory_allowances(tmp_path, monkey
 def test_the_sample_is_bounded_in_bytes_as_well_as_in_lines(tmp_path, monkeypatch):
     """Items can be 400 KB: 10,000 of them would be 4 GB of sample (measured: the sample
     alone ran out of memory with 35 KB items). The sample stops at a byte budget per file."""
-    monkeypatch.setattr(duckdb_engine, "_SAMPLE_BYTES", 24_000)
+    monkeypatch.setattr(duckdb_sample, "SAMPLE_BYTES", 24_000)
     items = [{**item(i), "doc": {"S": "y" * 1_000}} for i in range(200)]
     files = [str(f) for f in minified(tmp_path, "d", items)]  # 2 files, lines of ~1.3 KB
     con = duckdb.connect()
-    duckdb_engine._spread_sample(con, "s", files)
+    duckdb_sample.spread_sample(con, "s", files)
     assert 2 * 9 <= con.execute("SELECT count(*) FROM s").fetchone()[0] <= 2 * 10
     res = load_snapshot_duckdb(con, schema="wh", table="t", snapshot_date=D1, data_files=files)
     assert res.row_count == 200 and con.execute("SELECT count(doc) FROM wh.t").fetchone()[0] == 200
@@ -411,7 +420,7 @@ def test_the_sample_is_bounded_in_bytes_as_well_as_in_lines(tmp_path, monkeypatc
 
 def test_out_of_memory_is_not_reported_as_an_unreadable_export():
     con = duckdb.connect()
-    err = duckdb_engine._read_error(
+    err = duckdb_decoding.read_error(
         con, duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate")
     )
     assert isinstance(err, MemoryError)
@@ -420,7 +429,7 @@ def test_out_of_memory_is_not_reported_as_an_unreadable_export():
         for w in ("memory_limit", "threads", "LOAD_MEMORY_PER_THREAD", "DIRECT_MEMORY_PER_THREAD")
     )
     assert isinstance(
-        duckdb_engine._read_error(con, duckdb.InvalidInputException("bad line")), ExportReadError
+        duckdb_decoding.read_error(con, duckdb.InvalidInputException("bad line")), ExportReadError
     )
 
 
@@ -433,7 +442,7 @@ def test_a_load_that_renders_everything_in_sql_never_imports_pyarrow(tmp_path):
     paths = [str(p) for p in minified(tmp_path, "d1", [item(i) for i in range(20)])]
     code = (
         "import sys, datetime, duckdb\n"
-        "from ddb_assets.tables.duckdb_engine import load_snapshot_duckdb\n"
+        "from ddb_assets.tables.duckdb import load_snapshot_duckdb\n"
         "con = duckdb.connect()\n"
         f"load_snapshot_duckdb(con, schema='w', table='t', snapshot_date=datetime.date(2024, 1, 1), data_files={paths!r})\n"
         "assert con.execute('SELECT count(*) FROM w.t WHERE m IS NOT NULL AND l IS NOT NULL').fetchone()[0] == 20\n"

@@ -206,10 +206,11 @@ def test_a_warehouse_that_kept_snapshots_in_a_table_moves_them_to_files(tmp_path
 def test_the_one_pass_check_reads_counts_and_largest_numbers_from_the_writers_statistics(
     tmp_path, monkeypatch
 ):
-    from ddb_assets.tables import duckdb_engine as eng
+    from ddb_assets.tables.duckdb import recheck as duckdb_recheck
+    from ddb_assets.tables.duckdb import snapshot as duckdb_snapshot
 
     seen = []
-    real = eng._direct_stats
+    real = duckdb_snapshot.direct_stats
 
     def both(con, written, plans, sampled, footer=None):
         got = real(con, written, plans, sampled, footer)
@@ -223,15 +224,15 @@ def test_the_one_pass_check_reads_counts_and_largest_numbers_from_the_writers_st
         return got
 
     used = []
-    real_footer = eng._direct_stats_from_footer
-    monkeypatch.setattr(eng, "_direct_stats", both)
+    real_footer = duckdb_recheck.direct_stats_from_footer
+    monkeypatch.setattr(duckdb_snapshot, "direct_stats", both)
 
     def footer(*a):
         got = real_footer(*a)
         used.append(got is not None)
         return got
 
-    monkeypatch.setattr(eng, "_direct_stats_from_footer", footer)
+    monkeypatch.setattr(duckdb_recheck, "direct_stats_from_footer", footer)
     items = [
         {
             "pk": {"S": f"k{i}"},

@@ -32,6 +32,7 @@ from datetime import datetime
 
 import dagster as dg
 
+from ddb_assets import table_names
 from ddb_assets.assets.metadata import query_metadata, table_metadata
 from ddb_assets.athena.catalog import ensure_database
 from ddb_assets.config import ProjectConfig, TableConfig
@@ -62,11 +63,11 @@ APPLY_RUN_RETRIES = 3
 
 
 def changes_key(t: TableConfig) -> dg.AssetKey:
-    return dg.AssetKey(["athena", f"{t.name}_changes"])
+    return dg.AssetKey(["athena", table_names.changes(t.name)])
 
 
 def current_key(t: TableConfig) -> dg.AssetKey:
-    return dg.AssetKey(["athena", f"{t.name}_current"])
+    return dg.AssetKey(["athena", table_names.current(t.name)])
 
 
 def check_key(t: TableConfig) -> dg.AssetCheckKey:
@@ -93,7 +94,7 @@ def athena_location(cfg: ProjectConfig, t: TableConfig) -> str:
             "typed_s3_uri is not set in the config: on the athena engine the change history's "
             "Iceberg tables are written there (e.g. s3://my-bucket/typed/)"
         )
-    return f"{cfg.typed_s3_uri.rstrip('/')}/{t.name}__history/"
+    return f"{cfg.typed_s3_uri.rstrip('/')}/{table_names.history_folder(t.name)}/"
 
 
 @contextmanager
@@ -150,7 +151,7 @@ def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDef
                 group_name=t.name,
                 kinds=kinds | {"dynamodb"},
                 description=(
-                    f"`{database}.{t.name}_changes`: one row per changed item per "
+                    f"`{database}.{table_names.changes(t.name)}`: one row per changed item per "
                     f"{t.incremental.window_minutes}-minute window (operation, write time, "
                     "keys, typed new_/old_ values), partitioned by change_date."
                 ),
@@ -161,7 +162,7 @@ def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDef
                 kinds=kinds,
                 deps=[changes_key(t)],
                 description=(
-                    f"`{database}.{t.name}_current`: the table now, kept by MERGE-ing "
+                    f"`{database}.{table_names.current(t.name)}`: the table now, kept by MERGE-ing "
                     "each window (deletes included)."
                 ),
             ),
@@ -331,7 +332,7 @@ def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDef
             asset_key=changes_key(t),
             metadata={
                 **table_metadata(
-                    table_name=f"{database}.{t.name}_changes",
+                    table_name=f"{database}.{table_names.changes(t.name)}",
                     row_count=rows.get("changes", 0),
                     columns=[],
                     uri=uri and uri + "changes/",
@@ -345,7 +346,7 @@ def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDef
             asset_key=current_key(t),
             metadata={
                 **table_metadata(
-                    table_name=f"{database}.{t.name}_current",
+                    table_name=f"{database}.{table_names.current(t.name)}",
                     row_count=rows.get("current", 0),
                     columns=cols,
                     uri=uri and uri + "current/",

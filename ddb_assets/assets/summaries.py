@@ -118,5 +118,7 @@ def build_summary_assets(cfg: ProjectConfig) -> list[dg.AssetsDefinition]:
     folder = cfg.summaries_path()
     if folder is None or not folder.exists():
         return []
-    specs = load_summaries(folder, {t.name for t in cfg.tables}, cfg.defaults.athena.database)
+    specs = load_summaries(
+        folder, {t.name for t in cfg.tables}, cfg.defaults.athena.database, cfg.occupied_names()
+    )
     return [build_summary_asset(cfg, s) for s in specs]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from ddb_assets import table_names
 from ddb_assets.assets.keys import export_key, partition_date, partitions_def, table_key
 from ddb_assets.assets.metadata import attempt_id, query_metadata, table_metadata
 from ddb_assets.athena.catalog import ensure_database
@@ -52,7 +53,7 @@ def _split_s3(uri: str) -> tuple[str, str]:
 
 
 def _load_duckdb(cfg, t, warehouse, s3, manifest: Manifest, day) -> SnapshotResult:
-    from ddb_assets.tables.duckdb_engine import load_snapshot_duckdb
+    from ddb_assets.tables.duckdb import load_snapshot_duckdb
 
     with tempfile.TemporaryDirectory(prefix=f"ddb-assets-{t.name}-") as tmp:
         files = []
@@ -141,7 +142,7 @@ def build_table_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition
         description=(
             f"Typed table `{database}.{t.name}` ({engine}): the latest snapshot of DynamoDB "
             f"table `{t.source_table}`, one `snapshot_date` per daily partition in "
-            f"`{database}.{t.name}__snapshots`."
+            f"`{database}.{table_names.snapshots(t.name)}`."
         ),
         pool="duckdb_warehouse" if engine == "duckdb" else None,
     )

@@ -38,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ddb_assets import table_names
 from ddb_assets.dynamodb.exports import export_id_of
 from ddb_assets.incremental import athena_sql as q
 from ddb_assets.incremental import duckdb_chain as dc
@@ -142,7 +143,7 @@ class AthenaChain:
 
     # -- state -------------------------------------------------------------------------------
     def _ledger(self) -> tuple[dc.ChainState, dict | None]:
-        if self._glue_table("__chain") is None:
+        if self._glue_table(table_names.CHAIN) is None:
             return dc.ChainState(), None
         rows = self.run(q.ledger_select_sql(self.n)).rows
         state = dc.ChainState(
@@ -196,10 +197,10 @@ class AthenaChain:
         against the ledger's committed plan and the catalog, see the module docs)."""
         added, retyped = [], []
         targets = {
-            "_changes": [
+            table_names.CHANGES: [
                 (c, root, p) for c, root, p in q.change_columns(plan.plans, plan.key_attributes)
             ],
-            "_current": [(p.column, "Item", p) for p in plan.plans],
+            table_names.CURRENT: [(p.column, "Item", p) for p in plan.plans],
         }
         for suffix, cols in targets.items():
             existing = self._columns(suffix)
@@ -235,7 +236,7 @@ class AthenaChain:
 
     # -- results ---------------------------------------------------------------------------
     def current_columns(self) -> list[tuple[str, str]]:
-        t = self._glue_table("_current")
+        t = self._glue_table(table_names.CURRENT)
         return (
             [] if t is None else [(c["Name"], c["Type"]) for c in t["StorageDescriptor"]["Columns"]]
         )
@@ -284,7 +285,7 @@ class AthenaChain:
                 f"{self.table!r}: the chain is at generation {state.generation}, last To "
                 f"{state.last_to.isoformat() if state.last_to else 'unseeded'}; windows apply in order"
             )
-        self._register("__increments", "window_label", window.label, data_s3_uri)
+        self._register(table_names.INCREMENTS, "window_label", window.label, data_s3_uri)
         plan = self._plan(
             self._discover(q.window_items_sql(self.n, window)), committed, (), overrides or {}
         )
@@ -371,7 +372,7 @@ class AthenaChain:
             )
         export_id = export_id_of(export_arn)
         self._ensure_raw()
-        self._register("__full_exports", "export_id", export_id, data_s3_uri)
+        self._register(table_names.FULL_EXPORTS, "export_id", export_id, data_s3_uri)
         seq = state.rows[-1].seq + 1 if state.rows else 1
         if not state.seeded:
             plan = self._plan(
@@ -533,7 +534,7 @@ class AthenaChain:
         plan = self._plans_now(committed, overrides or {})
         export_id = export_id_of(export_arn)
         self._ensure_raw()
-        self._register("__full_exports", "export_id", export_id, data_s3_uri)
+        self._register(table_names.FULL_EXPORTS, "export_id", export_id, data_s3_uri)
         sql, names = q.compare_sql(self.n, plan.plans, plan.key_attributes, export_id, examples)
         rows = self.run(sql).rows
         counts = {r[0]: int(r[2]) for r in rows}

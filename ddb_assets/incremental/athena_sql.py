@@ -47,6 +47,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from ddb_assets import table_names
 from ddb_assets.incremental.windows import Window, utc
 from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_name
 from ddb_assets.tables.athena_engine import discovery_sql, sql_literal
@@ -114,23 +115,23 @@ class Names:
 
     @property
     def changes(self) -> str:
-        return self.q("_changes")
+        return self.q(table_names.CHANGES)
 
     @property
     def current(self) -> str:
-        return self.q("_current")
+        return self.q(table_names.CURRENT)
 
     @property
     def ledger(self) -> str:
-        return self.q("__chain")
+        return self.q(table_names.CHAIN)
 
     @property
     def increments(self) -> str:
-        return self.q("__increments")
+        return self.q(table_names.INCREMENTS)
 
     @property
     def full_exports(self) -> str:
-        return self.q("__full_exports")
+        return self.q(table_names.FULL_EXPORTS)
 
 
 def ts_literal(t: datetime) -> str:
@@ -174,15 +175,15 @@ def ddl_statements(
         + [f"{c} {t}" for c, t in CURRENT_META]
     )
     return [
-        f"CREATE EXTERNAL TABLE IF NOT EXISTS {n.bare('__increments')} (line string) "
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS {n.bare(table_names.INCREMENTS)} (line string) "
         f"PARTITIONED BY (window_label string) {_RAW_FORMAT} LOCATION {sql_literal(base + '/increments/')}",
-        f"CREATE EXTERNAL TABLE IF NOT EXISTS {n.bare('__full_exports')} (line string) "
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS {n.bare(table_names.FULL_EXPORTS)} (line string) "
         f"PARTITIONED BY (export_id string) {_RAW_FORMAT} LOCATION {sql_literal(base + '/full_exports/')}",
-        f"CREATE TABLE IF NOT EXISTS {n.bare('_changes')} ({changes}) PARTITIONED BY (change_date) "
+        f"CREATE TABLE IF NOT EXISTS {n.bare(table_names.CHANGES)} ({changes}) PARTITIONED BY (change_date) "
         f"LOCATION {sql_literal(base + '/changes/')} {_ICEBERG}",
-        f"CREATE TABLE IF NOT EXISTS {n.bare('_current')} ({current}) "
+        f"CREATE TABLE IF NOT EXISTS {n.bare(table_names.CURRENT)} ({current}) "
         f"LOCATION {sql_literal(base + '/current/')} {_ICEBERG}",
-        f"CREATE TABLE IF NOT EXISTS {n.bare('__chain')} ({', '.join(f'{c} {t}' for c, t in LEDGER)}) "
+        f"CREATE TABLE IF NOT EXISTS {n.bare(table_names.CHAIN)} ({', '.join(f'{c} {t}' for c, t in LEDGER)}) "
         f"LOCATION {sql_literal(base + '/chain/')} {_ICEBERG}",
     ]
 
@@ -192,7 +193,7 @@ def add_partition_sql(
 ) -> str:
     """Register one export's ``data/`` folder as a partition of a raw table (idempotent)."""
     n = Names(database, table)
-    if raw_suffix not in ("__increments", "__full_exports"):
+    if raw_suffix not in (table_names.INCREMENTS, table_names.FULL_EXPORTS):
         raise ValueError(f"not a raw table of the chain: {raw_suffix!r}")
     if not data_s3_uri.rstrip("/").endswith("/data"):
         raise ValueError(f"{data_s3_uri!r} must be an export's data/ folder")

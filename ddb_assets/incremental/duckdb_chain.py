@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from ddb_assets import table_names
 from ddb_assets.incremental import records as rec
 from ddb_assets.incremental.windows import Window, utc
 from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_name
@@ -59,19 +60,19 @@ class Names:
 
     @property
     def changes(self) -> str:
-        return qualified(self.schema, self.table + "_changes")
+        return qualified(self.schema, table_names.changes(self.table))
 
     @property
     def current(self) -> str:
-        return qualified(self.schema, self.table + "_current")
+        return qualified(self.schema, table_names.current(self.table))
 
     @property
     def ledger(self) -> str:
-        return qualified(self.schema, self.table + "__chain")
+        return qualified(self.schema, table_names.chain(self.table))
 
     @property
     def plan(self) -> str:
-        return qualified(self.schema, self.table + "__chain_plan")
+        return qualified(self.schema, table_names.chain_plan(self.table))
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ def _exists(con, schema: str, name: str) -> bool:
 
 def read_chain_state(con, schema: str, table: str) -> ChainState:
     n = Names(schema, table)
-    if not _exists(con, schema, table + "__chain"):
+    if not _exists(con, schema, table_names.chain(table)):
         return ChainState()
     rows = con.execute(
         f"SELECT seq, kind, generation, window_from, window_to, export_arn, records, note "
@@ -425,7 +426,7 @@ def _current_columns(con, n: Names) -> list[tuple[str, str]]:
         for r in con.execute(
             "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
             "ORDER BY column_index",
-            [n.schema, n.table + "_current"],
+            [n.schema, table_names.current(n.table)],
         ).fetchall()
     ]
 
@@ -644,7 +645,7 @@ def apply_seed(
         count = _stage_items(data_files, export_format, key_attributes, seed_file)
         state = (
             read_chain_state(con, schema, table)
-            if _exists(con, schema, table + "__chain")
+            if _exists(con, schema, table_names.chain(table))
             else ChainState()
         )
         if not state.seeded:
@@ -813,7 +814,7 @@ def compare_with_full_export(
     compared as sets) or the item's attribute names differ (an attribute the plan has no
     column for). Only counts and a few examples come back to Python."""
     n = Names(schema, table)
-    if not _exists(con, schema, table + "_current"):
+    if not _exists(con, schema, table_names.current(table)):
         raise ValueError(f"{n.current} does not exist: the chain is not seeded")
     plans = _plans_now(con, n, overrides or {})
     tch.prepare_duckdb(con)

@@ -26,6 +26,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ddb_assets import table_names
 from ddb_assets.athena.client import AthenaQueryError, SqlRunner, check_athena_sql
 from ddb_assets.sql.identifiers import qualified, validate_catalog_name
 from ddb_assets.sql.lineage import LineageError, column_lineage
@@ -50,7 +51,7 @@ def _sql_string(value: str) -> str:
 
 def staging_table_name(name: str, run_id: str) -> str:
     suffix = re.sub(r"[^a-z0-9_]+", "_", run_id.lower()).strip("_") or "run"
-    return validate_catalog_name(f"{name}__staging_{suffix}"[:255], what="staging table")
+    return validate_catalog_name(table_names.staging(name, suffix)[:255], what="staging table")
 
 
 def ctas_sql(spec: SummarySpec, database: str, staging: str, location: str) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import graphlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -194,12 +194,18 @@ def load_summary(
     )
 
 
-def load_summaries(folder: Path, known_tables: set[str], database: str) -> list[SummarySpec]:
+def load_summaries(
+    folder: Path,
+    known_tables: set[str],
+    database: str,
+    occupied: Mapping[str, str] | None = None,
+) -> list[SummarySpec]:
     """One :class:`SummarySpec` per ``*.sql`` file in ``folder``, dependencies first.
 
     Raises :class:`SummaryError` for a bad file name, a header typo, a parse error, an
-    unknown table (with file and line), a summary named like a project table, or a
-    dependency cycle between summaries.
+    unknown table (with file and line), a summary named like a project table or like a
+    table the engines derive from one (``occupied``: name -> what it is), or a dependency
+    cycle between summaries.
     """
     database = validate_catalog_name(database, what="database")
     folder = Path(folder)
@@ -213,6 +219,12 @@ def load_summaries(folder: Path, known_tables: set[str], database: str) -> list[
             f"summary file(s) {', '.join(n + '.sql' for n in clash)} would "
             "replace the project table of the same name; rename the file(s)"
         )
+    occupied = dict(occupied or {})
+    for name in names:
+        if name in occupied and name not in known_tables:
+            raise SummaryError(
+                f"summary file {name}.sql would replace {occupied[name]}; rename the file"
+            )
     specs = {p.stem: load_summary(p, known_tables, database, summary_names=names) for p in paths}
 
     sorter = graphlib.TopologicalSorter(

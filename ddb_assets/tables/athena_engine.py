@@ -37,6 +37,7 @@ import json
 import re
 from collections.abc import Mapping
 
+from ddb_assets import table_names
 from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_name
 from ddb_assets.tables.naming import PARTITION_COLUMN
 from ddb_assets.tables.plan import (
@@ -288,7 +289,7 @@ def register_raw_export(
             f"data_s3_uri must be the export's data/ folder (s3://.../data/), got {data_s3_uri!r}"
         )
     location = data_s3_uri.rstrip("/") + "/"
-    raw = table + "__export"
+    raw = table_names.export(table)
     serde = {
         "SerializationLibrary": RAW_SERDE,
         "Parameters": {"field.delim": "\u0001", "serialization.format": "\u0001"},
@@ -362,7 +363,7 @@ def load_snapshot_athena(
     )
     stats = stats_from_rows(run(discovery_sql(database, raw, snapshot_date)).rows)
 
-    snapshots = table + "__snapshots"
+    snapshots = table_names.snapshots(table)
     parts = _all_partitions(glue, database, snapshots)
     parts.sort(key=lambda p: p["Values"][0])
     history: dict[str, str] = {}
@@ -400,7 +401,7 @@ def load_snapshot_athena(
         p.physical = name
 
     location = f"{typed_s3_uri.rstrip('/')}/{PARTITION_COLUMN}={snapshot_date.isoformat()}/run_id={run_id}/"
-    ctas_table = f"{table}__ctas_{re.sub(r'[^a-z0-9_]', '_', run_id.lower())}"
+    ctas_table = table_names.ctas(table, re.sub(r"[^a-z0-9_]", "_", run_id.lower()))
     run(ctas_sql(database, ctas_table, raw, snapshot_date, plans, location))
     try:  # the Parquet files stay; only the one-off CTAS catalog entry goes
         glue.delete_table(DatabaseName=database, Name=ctas_table)

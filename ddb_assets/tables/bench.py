@@ -95,7 +95,7 @@ def main() -> None:
     args = ap.parse_args()
     import duckdb
 
-    from ddb_assets.tables.duckdb_engine import load_snapshot_duckdb
+    from ddb_assets.tables.duckdb import load_snapshot_duckdb
     from ddb_assets.tables.types import ColumnOverride
 
     with tempfile.TemporaryDirectory() as tmp:

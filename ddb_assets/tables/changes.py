@@ -1,7 +1,7 @@
 """Hooks the change-history tables (:mod:`ddb_assets.incremental`) use to type item images
 with exactly the snapshot tables' rules: the same discovery, type mapping, conflict and
 unfit-number handling, naming and per-engine value SQL. Nothing is copied; every function
-here calls into :mod:`ddb_assets.tables.plan`, ``duckdb_engine`` and ``athena_engine``.
+here calls into :mod:`ddb_assets.tables.plan`, :mod:`ddb_assets.tables.duckdb` and ``athena_engine``.
 
 Images are fed to discovery as ``{"Item": <image>}`` lines (the shape of a full export), so
 the one-scan discovery of the snapshot loader applies unchanged.
@@ -11,9 +11,8 @@ widens, like the snapshot table's.
 
 DuckDB value SQL reads an attribute as a STRUCT with one field per DynamoDB type tag (the
 shape the snapshot loader parses each line into): :func:`tag_struct_sql` /
-:func:`tag_structs_sql` turn DynamoDB JSON into it, :func:`value_sql_duckdb` types it.
-``duckdb_engine`` has no public API for that yet, so its private helpers are used in ONE
-place only, :func:`_engine` below: when their signatures change, that is all to adapt
+:func:`tag_structs_sql` turn DynamoDB JSON into it, :func:`value_sql_duckdb` types it with
+the snapshot loader's own public :func:`ddb_assets.tables.duckdb.value_sql`
 (``ddb_assets_tests/test_incremental_typing.py`` checks the result against the snapshot
 loader, value for value).
 """
@@ -44,51 +43,21 @@ _TAG_TYPES = {
 TAG_STRUCTURE = json.dumps({t: _TAG_TYPES[t] for t in DYNAMODB_TYPES}, separators=(",", ":"))
 
 
-# --- the one coupling to duckdb_engine's private helpers --------------------------------
-
-
-class _Engine:
-    """``duckdb_engine``'s private helpers, adapted to what the change history needs. Every
-    use of a private name of that module is in this class."""
-
-    @staticmethod
-    def prepare(con) -> None:
-        from ddb_assets.tables import duckdb_engine as eng
-
-        eng._prepare(con)
-
-    @staticmethod
-    def value_sql(plan: ColumnPlan, s: str) -> str:
-        # _value_sql(plan, x, tags, typed, keys): x a STRUCT with a field per tag in tags;
-        # typed None (M / L through the exact codec UDF, no sampled structure); keys only
-        # collects M keys of a typed structure, so it stays empty here.
-        from ddb_assets.tables import duckdb_engine as eng
-
-        keys: list[str] = []
-        sql = eng._value_sql(plan, s, DYNAMODB_TYPES, None, keys)
-        if keys:  # pragma: no cover - only with a typed structure
-            raise RuntimeError(
-                "duckdb_engine._value_sql asked for bound keys without a typed structure"
-            )
-        return sql
-
-
-_engine = _Engine()
-
-
 # --- public hooks -----------------------------------------------------------------------
 
 
 def prepare_duckdb(con) -> None:
     """The macros and UDFs the DuckDB value SQL needs (idempotent per connection)."""
-    _engine.prepare(con)
+    from ddb_assets.tables.duckdb import prepare
+
+    prepare(con)
 
 
 def discover_image_stats(
     con, image_files: Sequence[str], guess: Sequence[str] = ()
 ) -> list[AttributeStats]:
     """Full-pass attribute statistics of gzip JSON-lines files of ``{"Item": image}``."""
-    from ddb_assets.tables.duckdb_engine import discover_attributes
+    from ddb_assets.tables.duckdb import discover_attributes
 
     return discover_attributes(con, list(image_files), guess)
 
@@ -156,7 +125,16 @@ def value_sql_duckdb(plan: ColumnPlan, s: str) -> str:
     """DuckDB SQL for one typed column from ``s``, the attribute's value as a tag STRUCT
     (:func:`tag_struct_sql`; NULL when the item lacks the attribute). ``s`` is repeated in
     the output: pass a column or a parenthesised list element, not an expensive expression."""
-    return _engine.value_sql(plan, f"({s})")
+    # value_sql(plan, x, tags, typed, keys): x a STRUCT with a field per tag in tags; typed
+    # None (M / L through the exact codec UDF, no sampled structure); keys only collects M
+    # keys of a typed structure, so it stays empty here.
+    from ddb_assets.tables.duckdb import value_sql
+
+    keys: list[str] = []
+    sql = value_sql(plan, f"({s})", DYNAMODB_TYPES, None, keys)
+    if keys:  # pragma: no cover - only with a typed structure
+        raise RuntimeError("value_sql asked for bound keys without a typed structure")
+    return sql
 
 
 def value_sql_duckdb_json(plan: ColumnPlan, x: str) -> str:

@@ -243,7 +243,7 @@ def number_shape(text: str) -> tuple[int, int]:
     """(integer digits, fractional digits) a DynamoDB number needs, exactly.
 
     ``"123.4500"`` -> (3, 2); ``"1E-130"`` -> (0, 130); ``"-0"`` -> (0, 0).
-    Mirrors the SQL in :mod:`ddb_assets.tables.duckdb_engine` and ``athena_engine``.
+    Mirrors the SQL in :mod:`ddb_assets.tables.duckdb` and ``athena_engine``.
     """
     try:
         d = Decimal(text)
