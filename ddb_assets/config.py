@@ -265,8 +265,24 @@ class ProjectConfig(_Model):
             if t.name in seen:
                 raise ValueError(f"tables: the name {t.name!r} appears twice; names must be unique")
             seen.add(t.name)
+        self._one_engine()
         self._no_derived_name_taken()
         return self
+
+    def _one_engine(self) -> None:
+        """Every table runs on the same engine: the summaries read the tables together (a
+        summary cannot join a DuckDB table with an Athena one), and the engine is one Dagster
+        resource. A table's own ``engine`` that differs is refused rather than overridden."""
+        first = self.tables[0]
+        for i, t in enumerate(self.tables):
+            if self.engine_for(t) != self.engine_for(first):
+                raise ValueError(
+                    f"tables.{i}.engine: table {t.name!r} runs on {self.engine_for(t)!r} but "
+                    f"table {first.name!r} on {self.engine_for(first)!r}; a project runs on one "
+                    "engine, which also builds the summaries that read its tables: set "
+                    f"defaults.engine: {self.engine_for(t)} and drop the tables' engine, or "
+                    "give every table the same engine"
+                )
 
     def _no_derived_name_taken(self) -> None:
         """No configured table may be named like another one's derived table (e.g. a table
@@ -303,6 +319,12 @@ class ProjectConfig(_Model):
 
     def engine_for(self, t: TableConfig) -> str:
         return t.engine or self.defaults.engine
+
+    @property
+    def engine(self) -> str:
+        """The engine the project runs on: every table's (they agree, see ``_one_engine``),
+        so also the summaries' (``defaults.engine`` only fills in a table without one)."""
+        return self.engine_for(self.tables[0])
 
     def athena_for(self, t: TableConfig) -> AthenaConfig:
         return t.athena or self.defaults.athena

@@ -17,6 +17,7 @@ from ddb_assets.assets.incremental import (
 from ddb_assets.assets.summaries import build_summary_assets
 from ddb_assets.assets.tables import build_table_asset
 from ddb_assets.config import ProjectConfig, load_config
+from ddb_assets.engines import engine_resource
 from ddb_assets.resources import resources_for
 from ddb_assets.schedules import build_export_schedule
 from ddb_assets.sensors import build_export_sensor
@@ -47,11 +48,14 @@ def build_definitions(
     if incremental_tables(cfg):  # change history (issue #7), only for tables that enable it
         assets.extend(build_incremental_assets(cfg, t) for t in incremental_tables(cfg))
         sensors.append(build_incremental_sensor(cfg))
+    chosen = {**resources_for(str(cfg.warehouse_path()), env), **(resources or {})}
+    if "engine" not in chosen:  # on the resources as replaced, so the engine uses those
+        chosen["engine"] = engine_resource(cfg, chosen)
     return dg.Definitions(
         assets=assets,
         schedules=[build_export_schedule(t) for t in cfg.tables],
         sensors=sensors,
-        resources={**resources_for(str(cfg.warehouse_path()), env), **(resources or {})},
+        resources=chosen,
     )
 
 

@@ -7,7 +7,8 @@
   lives under ``.ddb_assets/``;
 - ``aws``: real AWS with the default credential chain.
 
-Nothing else in the project branches on the environment.
+Nothing else in the project branches on the environment. The config's engine (DuckDB or
+Athena, :mod:`ddb_assets.engines`) is the ``engine`` resource, built on these.
 """
 
 from __future__ import annotations
@@ -130,5 +131,12 @@ def current_env() -> str:
     return env
 
 
-def resources_for(warehouse: str, env: str | None = None) -> dict[str, Any]:
-    return RESOURCES_BY_ENV[env or current_env()](warehouse)
+def resources_for(warehouse: str, env: str | None = None, cfg: Any = None) -> dict[str, Any]:
+    """The environment's resources; with the project's config ``cfg`` also its ``engine``
+    (:func:`ddb_assets.engines.engine_resource`, on these very resources)."""
+    resources = RESOURCES_BY_ENV[env or current_env()](warehouse)
+    if cfg is not None:
+        from ddb_assets.engines import engine_resource
+
+        resources["engine"] = engine_resource(cfg, resources)
+    return resources

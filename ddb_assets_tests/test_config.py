@@ -179,3 +179,31 @@ def test_derived_names_come_from_one_place():
     for name in (n.changes, n.current, n.ledger, n.plan):
         assert name.split(".")[-1].strip('"') in occupied
     assert table_names.snapshots("orders") in occupied
+
+
+def test_mixed_engines_are_refused_with_the_field_and_the_fix():
+    """Summaries read the tables together and the engine is one Dagster resource: a table
+    whose own engine differs from the others' is refused, not silently overridden."""
+    with pytest.raises(ConfigError) as exc:
+        parse_config(
+            {
+                "typed_s3_uri": "s3://bkt/typed/",
+                "tables": [
+                    {"name": "a", "s3_bucket": "bkt"},
+                    {"name": "b", "s3_bucket": "bkt", "engine": "athena"},
+                ],
+            }
+        )
+    (line,) = str(exc.value).splitlines()[1:]
+    assert "tables.1.engine" in line and "'b' runs on 'athena'" in line
+    assert "defaults.engine: athena" in line and "one engine" in line
+
+
+def test_a_tables_own_engine_is_the_projects_engine_summaries_included():
+    cfg = parse_config(
+        {
+            "typed_s3_uri": "s3://bkt/typed/",
+            "tables": [{"name": "a", "s3_bucket": "bkt", "engine": "athena"}],
+        }
+    )
+    assert cfg.defaults.engine == "duckdb" and cfg.engine == "athena"

@@ -70,3 +70,31 @@ def test_the_daily_schedule_requests_yesterdays_partition_in_the_table_time_zone
     )
     [req] = sched.evaluate_tick(ctx).run_requests
     assert req.partition_key == "2026-11-22"
+
+
+def test_the_engine_is_one_resource_chosen_from_the_tables_engine(tmp_path):
+    """The engine is the ``engine`` resource, chosen once from the config, on the
+    environment's resources as replaced; the summaries run on the tables' engine even when
+    ``defaults.engine`` says otherwise (a table's own engine is respected everywhere)."""
+    from ddb_assets.config import parse_config
+    from ddb_assets.engines import AthenaEngine, DuckDBEngine
+    from ddb_assets.resources import AthenaResource
+
+    (tmp_path / "s.sql").write_text("SELECT count(*) AS n FROM a")
+    raw = {
+        "summaries_dir": str(tmp_path),
+        "typed_s3_uri": "s3://bkt/typed/",
+        "summaries_s3_uri": "s3://bkt/summaries/",
+        "tables": [{"name": "a", "s3_bucket": "bkt", "engine": "athena"}],
+    }
+    athena = AthenaResource(region_name="eu-west-1")
+    defs = build_definitions(parse_config(raw), env="local", resources={"athena": athena})
+    engine = defs.resources["engine"]
+    assert isinstance(engine, AthenaEngine) and engine.athena is athena
+    assert engine.typed_s3_uri == "s3://bkt/typed/"
+    graph = defs.resolve_asset_graph()
+    assert "athena" in graph.get(dg.AssetKey(["summaries", "s"])).kinds
+    assert {"athena", "s3"} <= graph.get(dg.AssetKey(["athena", "a"])).kinds
+    duck = build_definitions(parse_config({**raw, "tables": [{"name": "a", "s3_bucket": "bkt"}]}))
+    assert isinstance(duck.resources["engine"], DuckDBEngine)
+    assert "duckdb" in duck.resolve_asset_graph().get(dg.AssetKey(["summaries", "s"])).kinds

@@ -126,15 +126,17 @@ import duckdb  # noqa: E402
 import pytest  # noqa: E402
 
 from ddb_assets.incremental import duckdb_chain as dc  # noqa: E402
+from ddb_assets.incremental import model  # noqa: E402
 from ddb_assets.incremental.athena_chain import AthenaChain  # noqa: E402
 from ddb_assets.incremental.chain import (  # noqa: E402
     ChainSpec,
-    advance_on,
-    apply_ready_on,
-    check_current_on,
-    read_state_on,
+    advance,
+    apply_ready,
+    check_current,
+    read_state,
     request_next,
 )
+from ddb_assets.incremental.duckdb_warehouse import DuckDBChain  # noqa: E402
 from ddb_assets.incremental.windows import GAP_PITR_REENABLED  # noqa: E402
 from ddb_assets.local import LocalAWS  # noqa: E402
 from ddb_assets_tests.athena_emulator import AthenaEmulator  # noqa: E402
@@ -200,8 +202,8 @@ def _duck_rows(con, sql) -> list[dict]:
 def _drive(wh, ddb, s3, spec, until, timeout=30.0):
     deadline = time.monotonic() + timeout
     while True:
-        report, _ = advance_on(wh, ddb, s3, spec)
-        state = read_state_on(wh, spec)
+        report, _ = advance(wh, ddb, s3, spec)
+        state = read_state(wh)
         if until(state):
             return report, state
         assert not report.failed, report.failed
@@ -330,7 +332,13 @@ def history(stack, tmp_path_factory):
 
     # The DuckDB engine on the same exports.
     con = duckdb.connect(str(tmp / "warehouse.duckdb"))
-    _drive(con, ddb, s3, spec, lambda st: len(st.windows()) == 3)
+    _drive(
+        DuckDBChain(con, spec.schema, spec.sql_name),
+        ddb,
+        s3,
+        spec,
+        lambda st: len(st.windows()) == 3,
+    )
     out["duck"] = con
     yield out
     con.close()
@@ -371,7 +379,7 @@ def test_a_repeated_apply_is_a_no_op(history):
             _rows(emu.execute("SELECT * FROM shop.orders_current")),
         )
         h["aws"].set_now(h["m"](55, 30))
-        report, applied = advance_on(chain, h["ddb"], h["s3"], h["spec"])
+        report, applied = advance(chain, h["ddb"], h["s3"], h["spec"])
         assert applied == [] and "not requested yet" in report.waiting
         again = chain.apply_window(
             generation=0,
@@ -380,7 +388,7 @@ def test_a_repeated_apply_is_a_no_op(history):
             data_s3_uri=f"s3://{h['bucket']}/nowhere/data/",
         )
         assert not again.applied and "already applied" in again.skipped_reason
-        with pytest.raises(dc.ChainOrderError):
+        with pytest.raises(model.ChainOrderError):
             chain.apply_window(
                 generation=0,
                 window=Window(h["m"](70), h["m"](85)),
@@ -490,7 +498,7 @@ def _check(h, chain):
     h["aws"].set_now(h["m"](70))
     deadline = time.monotonic() + 30
     while True:
-        out = check_current_on(chain, h["ddb"], h["s3"], h["spec"])
+        out = check_current(chain, h["ddb"], h["s3"], h["spec"])
         if out.status == "compared" or time.monotonic() > deadline:
             return out
         time.sleep(0.1)
@@ -556,7 +564,7 @@ def test_check_passes_and_detects_a_tampered_row(history):
         assert any(s.startswith("WITH e AS") for s in emu.statements)  # compared in Athena SQL
         emu.execute("UPDATE shop.orders_current SET qty = 99, name = 'APPLE' WHERE pk = 'a'")
         emu.execute("DELETE FROM shop.orders_current WHERE pk = 'g'")
-        bad = check_current_on(chain, h["ddb"], h["s3"], h["spec"])
+        bad = check_current(chain, h["ddb"], h["s3"], h["spec"])
         c = bad.comparison
         assert bad.status == "compared" and not bad.passed
         assert (c.missing, c.extra, c.different, c.current_rows, c.export_items) == (1, 0, 1, 4, 5)
@@ -564,7 +572,7 @@ def test_check_passes_and_detects_a_tampered_row(history):
         assert kinds["different"][1] == {"qty": ["99.00", "7.00"], "name": ["APPLE", "apple"]}
         assert kinds["missing"][0] == '{"pk":{"S":"g"},"sk":{"N":"1"}}'
         _roll_back(h["glue"], "orders_current", untouched)
-        assert check_current_on(chain, h["ddb"], h["s3"], h["spec"]).passed
+        assert check_current(chain, h["ddb"], h["s3"], h["spec"]).passed
     finally:
         _roll_back(h["glue"], "orders_current", untouched)
         emu.close()
@@ -602,10 +610,10 @@ def test_pitr_gap_reseed_on_athena_writes_the_net_change_computed_in_sql(aws, tm
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     try:
         aws.set_now(m(10))
-        for wh in (chain, con):
+        for wh in (chain, DuckDBChain(con, spec.schema, spec.sql_name)):
             _drive(wh, ddb, s3, spec, lambda st: st.seeded)
         aws.set_now(m(25, 1))
-        for wh in (chain, con):
+        for wh in (chain, DuckDBChain(con, spec.schema, spec.sql_name)):
             _drive(wh, ddb, s3, spec, lambda st: len(st.windows()) == 1)
 
         aws.set_now(m(30))
@@ -617,7 +625,7 @@ def test_pitr_gap_reseed_on_athena_writes_the_net_change_computed_in_sql(aws, tm
         sc.put(
             m(37), {"pk": "c", "sk": 1, "qty": 3, "name": "cherry", "color": "red"}
         )  # a new attribute
-        assert apply_ready_on(chain, ddb, s3, spec) == []  # nothing skipped, nothing applied
+        assert apply_ready(chain, ddb, s3, spec) == []  # nothing skipped, nothing applied
         aws.set_now(m(49, 59, 500))
         ddb.update_continuous_backups(
             TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
@@ -625,7 +633,7 @@ def test_pitr_gap_reseed_on_athena_writes_the_net_change_computed_in_sql(aws, tm
         state = chain.read_state()
         report = request_next(ddb, s3, spec, seeded=True, generation=0, last_to=state.last_to)
         assert report.gap is not None and report.gap.reason == GAP_PITR_REENABLED
-        for wh in (chain, con):
+        for wh in (chain, DuckDBChain(con, spec.schema, spec.sql_name)):
             _drive(wh, ddb, s3, spec, lambda st: st.generation == 1)
 
         state = chain.read_state()
@@ -752,12 +760,12 @@ def test_dagster_assets_and_check_run_the_athena_engine(stack, tmp_path, monkeyp
                 }
             ],
         }
-        resources = resources_for(str(tmp_path / "wh.duckdb"), "local")
         with dg.instance_for_test() as instance:
             with pytest.raises(ConfigError, match="typed_s3_uri"):  # refused when loading
                 parse_config(raw, base_dir=tmp_path)
             stack.set_now(t0 + timedelta(minutes=10))
             cfg = parse_config({**raw, "typed_s3_uri": f"s3://{bucket}/typed/"}, base_dir=tmp_path)
+            resources = resources_for(str(tmp_path / "wh.duckdb"), "local", cfg)
             runs, _ = _ready_runs(instance, cfg, ddb, s3)
             assert runs and runs[0].run_key.startswith("orders:seed:g0:")
             t = cfg.tables[0]

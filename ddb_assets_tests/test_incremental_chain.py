@@ -20,7 +20,9 @@ import pytest
 
 from ddb_assets.dynamodb.manifest import read_manifest
 from ddb_assets.incremental import duckdb_chain as dc
+from ddb_assets.incremental import model
 from ddb_assets.incremental.chain import ChainSpec, advance, apply_ready, request_next
+from ddb_assets.incremental.duckdb_warehouse import DuckDBChain
 from ddb_assets.incremental.windows import (
     GAP_FELL_BEHIND,
     GAP_PITR_DISABLED,
@@ -172,7 +174,7 @@ def _drive(aws, con, ddb, s3, spec, until, timeout=20.0):
     """Tick the chain (request + apply) until ``until(state)`` holds."""
     deadline = time.monotonic() + timeout
     while True:
-        report, _ = advance(con, ddb, s3, spec)
+        report, _ = advance(DuckDBChain(con, spec.schema, spec.sql_name), ddb, s3, spec)
         state = dc.read_chain_state(con, spec.schema, spec.sql_name)
         if until(state):
             return report, state
@@ -296,7 +298,7 @@ def test_three_windows_change_table_current_table_restart_and_full_export(aws, t
     aws.set_now(m(24, 50))
     arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
     before = len(ddb.list_exports(TableArn=arn)["ExportSummaries"])
-    report, applied = advance(con, ddb, s3, spec)
+    report, applied = advance(DuckDBChain(con, spec.schema, spec.sql_name), ddb, s3, spec)
     assert report.exports == [] and applied == [] and "not requested yet" in report.waiting
     assert len(ddb.list_exports(TableArn=arn)["ExportSummaries"]) == before
 
@@ -316,7 +318,9 @@ def test_three_windows_change_table_current_table_restart_and_full_export(aws, t
     )
     aws.set_now(m(55, 1))
     _drive(aws, con, ddb, s3, spec, lambda st: len(st.windows()) == 3)
-    report, applied = advance(con, ddb, s3, spec)  # nothing left: no window applied twice
+    report, applied = advance(
+        DuckDBChain(con, spec.schema, spec.sql_name), ddb, s3, spec
+    )  # nothing left: no window applied twice
     assert applied == [] and "not requested yet" in report.waiting
 
     state = dc.read_chain_state(con, "shop", "orders")
@@ -343,7 +347,7 @@ def test_three_windows_change_table_current_table_restart_and_full_export(aws, t
         data_files=w1_files,
     )
     assert not again.applied and "already applied" in again.skipped_reason
-    with pytest.raises(dc.ChainOrderError):
+    with pytest.raises(model.ChainOrderError):
         dc.apply_window(
             con,
             schema="shop",
@@ -488,7 +492,9 @@ def test_pitr_gap_is_reported_and_resolved_by_reseeding(aws, tmp_path):
         and report.exports == []
         and "disabled" in report.waiting
     )
-    assert apply_ready(con, ddb, s3, spec) == []  # nothing skipped, nothing applied
+    assert (
+        apply_ready(DuckDBChain(con, spec.schema, spec.sql_name), ddb, s3, spec) == []
+    )  # nothing skipped, nothing applied
 
     aws.set_now(m(49, 59, 500))  # the re-seed is at the first whole second PITR covers: 50'
     ddb.update_continuous_backups(

@@ -19,6 +19,7 @@ from ddb_assets.assets.incremental import (
 from ddb_assets.config import parse_config
 from ddb_assets.incremental import duckdb_chain as dc
 from ddb_assets.incremental.chain import ChainSpec, apply_ready, request_next
+from ddb_assets.incremental.duckdb_warehouse import DuckDBChain
 from ddb_assets.incremental.exports import ChainExportFailedError
 from ddb_assets.local import LocalAWS
 from ddb_assets.resources import resources_for
@@ -81,7 +82,7 @@ def _setup(stack, tmp_path, **table):
         cfg,
         t,
         build_incremental_assets(cfg, t),
-        resources_for(wh, "local"),
+        resources_for(wh, "local", cfg),
         wh,
     )
 
@@ -268,7 +269,7 @@ def test_failed_window_export_is_retried_with_a_new_client_token(env, tmp_path):
         )
         con = duckdb.connect(wh)
         with pytest.raises(ChainExportFailedError, match="S3AccessDenied"):
-            apply_ready(con, ddb, s3, spec)
+            apply_ready(DuckDBChain(con, spec.schema, spec.sql_name), ddb, s3, spec)
         con.close()
         runs, messages = evaluate_incremental_tick(instance, cfg, ddb, s3)
         assert [r.run_key.split(":")[1] for r in runs] == ["export-failed"]

@@ -113,7 +113,7 @@ def test_sensor_and_assets_apply_each_window_once_across_fresh_sensors(
         assert {"athena/orders_changes", "athena/orders_current"} <= keys
         t = cfg.tables[0]
         asset = build_incremental_assets(cfg, t)
-        resources = resources_for(str(tmp_path / "wh.duckdb"), "local")
+        resources = resources_for(str(tmp_path / "wh.duckdb"), "local", cfg)
 
         with dg.instance_for_test() as instance:
             stack.set_now(t0 + timedelta(minutes=10))
@@ -207,7 +207,7 @@ def test_a_run_that_dies_after_its_window_committed_does_not_stall_the_chain(
         )
         t = cfg.tables[0]
         asset = build_incremental_assets(cfg, t)
-        resources = resources_for(wh, "local")
+        resources = resources_for(wh, "local", cfg)
         w1 = f"orders:window:g0:{_label(t0, 10, 25)}"
 
         def windows_applied():

@@ -27,29 +27,27 @@ position is the seed), and once it is COMPLETED launches a check-only run (run k
 apply run starts, so the current table stays at the position being compared.
 """
 
-from contextlib import contextmanager
 from datetime import datetime
 
 import dagster as dg
 
 from ddb_assets import table_names
 from ddb_assets.assets.metadata import query_metadata, table_metadata
-from ddb_assets.athena.catalog import ensure_database
 from ddb_assets.config import ProjectConfig, TableConfig
-from ddb_assets.incremental import duckdb_chain as dc
-from ddb_assets.incremental.athena_chain import AthenaChain
+from ddb_assets.engines import Engine, TableTarget, engine_class
+from ddb_assets.incremental import model
 from ddb_assets.incremental.chain import (
     ChainSpec,
-    apply_ready_on,
-    check_current_on,
+    apply_ready,
+    check_current,
     comparison_export,
     comparison_in_flight,
-    read_state_on,
+    read_state,
     request_next,
 )
 from ddb_assets.incremental.exports import ChainExportFailedError
 from ddb_assets.incremental.windows import _stamp
-from ddb_assets.resources import AthenaResource, AwsResource, WarehouseResource
+from ddb_assets.resources import AwsResource
 from ddb_assets.tables.athena_engine import UnsupportedOnAthena
 
 SENSOR_NAME = "incremental_export_sensor"
@@ -78,7 +76,7 @@ def incremental_tables(cfg: ProjectConfig) -> list[TableConfig]:
     return [t for t in cfg.tables if t.incremental is not None and t.incremental.enabled]
 
 
-def _position_metadata(state: dc.ChainState) -> dict:
+def _position_metadata(state: model.ChainState) -> dict:
     return {
         "chain_seeded": state.seeded,
         "chain_generation": state.generation,
@@ -87,61 +85,12 @@ def _position_metadata(state: dc.ChainState) -> dict:
     }
 
 
-def athena_location(cfg: ProjectConfig, t: TableConfig) -> str:
-    """Where the Athena engine keeps a table's change history (Iceberg data and metadata)."""
-    if not cfg.typed_s3_uri:
-        raise dg.Failure(
-            "typed_s3_uri is not set in the config: on the athena engine the change history's "
-            "Iceberg tables are written there (e.g. s3://my-bucket/typed/)"
-        )
-    return f"{cfg.typed_s3_uri.rstrip('/')}/{table_names.history_folder(t.name)}/"
-
-
-@contextmanager
-def _chain_warehouse(
-    cfg: ProjectConfig,
-    t: TableConfig,
-    aws: AwsResource,
-    warehouse: WarehouseResource,
-    athena: AthenaResource,
-):
-    """The table's warehouse for :mod:`ddb_assets.incremental.chain`: a DuckDB connection
-    (closed afterwards) or an :class:`AthenaChain` on the Athena resource's runner."""
-    if cfg.engine_for(t) == "athena":
-        a = cfg.athena_for(t)
-        glue = aws.client("glue")
-        ensure_database(glue, a.database)
-        runner = athena.runner(
-            database=a.database, workgroup=a.workgroup, output_location=a.output_location
-        )
-        yield AthenaChain(runner, glue, a.database, t.name, athena_location(cfg, t))
-        return
-    con = warehouse.connect()
-    try:
-        yield con
-    finally:
-        con.close()
-
-
-def _tables_now(wh, database: str, t: TableConfig, seeded: bool) -> tuple[dict, list]:
-    """Row counts of the change and current tables, and the current table's columns."""
-    if not seeded:
-        return {}, []
-    if isinstance(wh, AthenaChain):
-        return wh.row_counts(), wh.current_columns()
-    n = dc.Names(database, t.name)
-    rows = {
-        k: wh.execute(f"SELECT count(*) FROM {tbl}").fetchone()[0]
-        for k, tbl in (("changes", n.changes), ("current", n.current))
-    }
-    return rows, dc._current_columns(wh, n)
-
-
 def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition:
-    engine = cfg.engine_for(t)
-    database = cfg.athena_for(t).database
+    engine_cls = engine_class(cfg)
+    target = TableTarget.of(cfg, t)
+    database = target.database
     spec = ChainSpec.from_config(cfg, t)
-    kinds = {engine, "iceberg"} if engine == "athena" else {engine}
+    kinds = set(engine_cls.HISTORY_KINDS)
 
     @dg.multi_asset(
         name=f"{t.name}_change_history",
@@ -182,14 +131,9 @@ def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDef
         ],
         # Subsettable only so the check can run on its own: the two assets always go together.
         can_subset=True,
-        pool="duckdb_warehouse" if engine == "duckdb" else None,
+        pool=engine_cls.POOL,
     )
-    def _apply(
-        context: dg.AssetExecutionContext,
-        aws: AwsResource,
-        warehouse: WarehouseResource,
-        athena: AthenaResource,
-    ):
+    def _apply(context: dg.AssetExecutionContext, aws: AwsResource, engine: Engine):
         selected = set(context.selected_asset_keys)
         if selected and selected != {changes_key(t), current_key(t)}:
             raise dg.Failure(
@@ -197,21 +141,19 @@ def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDef
                 "written together (each window applied to both): select both"
             )
         if selected:
-            yield from _materialize(context, aws, warehouse, athena)
+            yield from _materialize(context, aws, engine)
         if check_key(t) in context.selected_asset_check_keys:
-            yield _check(context, aws, warehouse, athena)
+            yield _check(context, aws, engine)
 
-    def _check(
-        context, aws: AwsResource, warehouse: WarehouseResource, athena: AthenaResource
-    ) -> dg.AssetCheckResult:
+    def _check(context, aws: AwsResource, engine: Engine) -> dg.AssetCheckResult:
         tag = context.run.tags.get(CHECK_TAG)
         expect = None
         if tag:
             gen, to = tag.split(":", 1)
             expect = (int(gen), datetime.fromisoformat(to))
-        with _chain_warehouse(cfg, t, aws, warehouse, athena) as wh:
+        with engine.change_history(target) as wh:
             try:
-                outcome = check_current_on(
+                outcome = check_current(
                     wh, aws.client("dynamodb"), aws.client("s3"), spec, expect=expect
                 )
             except ChainExportFailedError as exc:
@@ -284,12 +226,10 @@ def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDef
             metadata=md,
         )
 
-    def _materialize(
-        context, aws: AwsResource, warehouse: WarehouseResource, athena: AthenaResource
-    ):
-        with _chain_warehouse(cfg, t, aws, warehouse, athena) as wh:
+    def _materialize(context, aws: AwsResource, engine: Engine):
+        with engine.change_history(target) as wh:
             try:
-                results = apply_ready_on(wh, aws.client("dynamodb"), aws.client("s3"), spec)
+                results = apply_ready(wh, aws.client("dynamodb"), aws.client("s3"), spec)
             except ChainExportFailedError as exc:
                 raise dg.Failure(
                     str(exc),
@@ -301,10 +241,10 @@ def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDef
                 ) from exc
             except UnsupportedOnAthena as exc:
                 raise dg.Failure(str(exc)) from exc
-            state = read_state_on(wh, spec)
-            rows, cols = _tables_now(wh, database, t, state.seeded)
+            state = read_state(wh)
+            rows, cols = (wh.row_counts(), wh.current_columns()) if state.seeded else ({}, [])
             queries = _query_md(wh)
-        uri = athena_location(cfg, t) if engine == "athena" else None
+            uri = wh.location
         for r in results:
             if r.gap:
                 context.log.warning(r.gap)
@@ -359,9 +299,8 @@ def build_incremental_assets(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDef
 
 
 def _query_md(wh) -> dict:
-    """Athena query ids and bytes scanned of what a run executed (nothing on DuckDB)."""
-    if not isinstance(wh, AthenaChain):
-        return {}
+    """What the engine billed for the statements of a run (Athena query ids and bytes
+    scanned; nothing on DuckDB)."""
     return query_metadata(query_ids=wh.query_ids, bytes_scanned=wh.bytes_scanned)
 
 

@@ -12,10 +12,9 @@ import dagster as dg
 
 from ddb_assets.assets.keys import summary_key, table_key
 from ddb_assets.assets.metadata import attempt_id, query_metadata, table_metadata
-from ddb_assets.athena.catalog import ensure_database
 from ddb_assets.config import ProjectConfig
-from ddb_assets.resources import AthenaResource, AwsResource, WarehouseResource
-from ddb_assets.summaries import SummarySpec, load_summaries, materialize_athena, materialize_duckdb
+from ddb_assets.engines import Engine, engine_class
+from ddb_assets.summaries import SummarySpec, load_summaries
 
 DEFAULT_FRESHNESS_HOURS = 26  # a daily table, plus time for the export to land
 
@@ -37,50 +36,25 @@ def build_summary_asset(cfg: ProjectConfig, spec: SummarySpec) -> dg.AssetsDefin
         else dg.AssetDep(summary_key(d))
         for d in spec.deps
     ]
-    engine = cfg.defaults.engine
-    database = cfg.defaults.athena.database
+    engine_cls = engine_class(cfg)  # the tables' engine (the config refuses mixed engines)
+    place = cfg.defaults.athena
     hours = spec.freshness_hours or DEFAULT_FRESHNESS_HOURS
 
     @dg.asset(
         key=summary_key(spec.name),
         deps=deps,
         group_name="summaries",
-        kinds={engine, "sql"},
+        kinds={engine_cls.NAME, "sql"},
         description=(spec.description or f"Summary built from {spec.path.name}.")
         + f"\n\n```sql\n{spec.sql}\n```",
         owners=list(spec.owners) or None,
         automation_condition=AUTOMATION,
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=hours)),
         metadata={"sql_file": str(spec.path)},
-        pool="duckdb_warehouse" if engine == "duckdb" else None,
+        pool=engine_cls.POOL,
     )
-    def _summary(
-        context: dg.AssetExecutionContext,
-        warehouse: WarehouseResource,
-        athena: AthenaResource,
-        aws: AwsResource,
-    ) -> dg.MaterializeResult:
-        if engine == "duckdb":
-            con = warehouse.connect()
-            try:
-                result = materialize_duckdb(con, spec, schema=database)
-            finally:
-                con.close()
-        else:
-            if not cfg.summaries_s3_uri:
-                raise dg.Failure(
-                    "summaries_s3_uri is not set in the config: Athena writes "
-                    "summary tables there (e.g. s3://my-bucket/summaries/)"
-                )
-            a = cfg.defaults.athena
-            runner = athena.runner(
-                database=database, workgroup=a.workgroup, output_location=a.output_location
-            )
-            glue = aws.client("glue")
-            ensure_database(glue, database)
-            result = materialize_athena(
-                runner, glue, spec, database, cfg.summaries_s3_uri, attempt_id(context)
-            )
+    def _summary(context: dg.AssetExecutionContext, engine: Engine) -> dg.MaterializeResult:
+        result = engine.build_summary(spec, place, attempt_id(context))
         lineage = {
             col: [(_upstream_key(cfg, tbl), c) for tbl, c in deps_]
             for col, deps_ in result.column_lineage.items()

@@ -7,30 +7,19 @@ snapshot. On DuckDB the load streams the files; on Athena the raw export is regi
 Glue and Athena writes the typed Parquet itself, so data never passes through Dagster.
 """
 
-import tempfile
-from pathlib import Path
-
 import dagster as dg
 
 from ddb_assets import table_names
 from ddb_assets.assets.keys import export_key, partition_date, partitions_def, table_key
 from ddb_assets.assets.metadata import attempt_id, query_metadata, table_metadata
-from ddb_assets.athena.catalog import ensure_database
 from ddb_assets.config import ProjectConfig, TableConfig
-from ddb_assets.dynamodb.manifest import Manifest, ManifestError, read_manifest, verify_data_files
-from ddb_assets.resources import AthenaResource, AwsResource, WarehouseResource
-from ddb_assets.tables.plan import SnapshotResult
-from ddb_assets.tables.types import ColumnOverride
+from ddb_assets.dynamodb.manifest import ManifestError, read_manifest, verify_data_files
+from ddb_assets.engines import Engine, TableTarget, engine_class
+from ddb_assets.resources import AwsResource
 
 ROW_COUNT_CHECK = "row_count_matches_export"
 FILES_CHECK = "data_files_match_manifest"
 DRIFT_CHECK = "schema_drift"
-
-
-def _overrides(t: TableConfig) -> dict[str, ColumnOverride]:
-    return {
-        a: ColumnOverride(type=c.type, rename=c.rename, drop=c.drop) for a, c in t.columns.items()
-    }
 
 
 def _reported_export(instance, t: TableConfig, partition: str) -> dict:
@@ -52,63 +41,11 @@ def _split_s3(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _load_duckdb(cfg, t, warehouse, s3, manifest: Manifest, day) -> SnapshotResult:
-    from ddb_assets.tables.duckdb import load_snapshot_duckdb
-
-    with tempfile.TemporaryDirectory(prefix=f"ddb-assets-{t.name}-") as tmp:
-        files = []
-        for i, f in enumerate(manifest.files):
-            dst = Path(tmp) / f"{i:05d}-{f.key.rsplit('/', 1)[-1]}"
-            s3.download_file(manifest.summary.s3_bucket, f.key, str(dst))
-            files.append(dst)
-        con = warehouse.connect()
-        try:
-            return load_snapshot_duckdb(
-                con,
-                schema=cfg.athena_for(t).database,
-                table=t.name,
-                snapshot_date=day,
-                data_files=files,
-                export_format=manifest.summary.output_format,
-                overrides=_overrides(t),
-                work_dir=tmp,
-            )
-        finally:
-            con.close()
-
-
-def _load_athena(cfg, t, context, aws, athena, manifest: Manifest, day) -> SnapshotResult:
-    from ddb_assets.tables.athena_engine import load_snapshot_athena
-
-    a = cfg.athena_for(t)
-    if not cfg.typed_s3_uri:
-        raise dg.Failure(
-            "typed_s3_uri is not set in the config: Athena writes the typed "
-            "snapshots there (e.g. s3://my-bucket/typed/)"
-        )
-    runner = athena.runner(
-        database=a.database, workgroup=a.workgroup, output_location=a.output_location
-    )
-    glue = aws.client("glue")
-    ensure_database(glue, a.database)
-    return load_snapshot_athena(
-        runner,
-        glue,
-        database=a.database,
-        table=t.name,
-        snapshot_date=day,
-        data_s3_uri=manifest.summary.data_uri,
-        typed_s3_uri=f"{cfg.typed_s3_uri.rstrip('/')}/{t.name}/",
-        export_format=manifest.summary.output_format,
-        overrides=_overrides(t),
-        run_id=attempt_id(context),
-    )
-
-
 def build_table_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition:
     key = table_key(t)
-    engine = cfg.engine_for(t)
-    database = cfg.athena_for(t).database
+    engine_cls = engine_class(cfg)
+    target = TableTarget.of(cfg, t)
+    database = target.database
     checks = [
         dg.AssetCheckSpec(
             ROW_COUNT_CHECK,
@@ -137,21 +74,16 @@ def build_table_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition
         partitions_def=partitions_def(t),
         deps=[export_key(t)],
         group_name=t.name,
-        kinds={engine, "s3"} if engine == "athena" else {engine},
+        kinds=set(engine_cls.TABLE_KINDS),
         check_specs=checks,
         description=(
-            f"Typed table `{database}.{t.name}` ({engine}): the latest snapshot of DynamoDB "
-            f"table `{t.source_table}`, one `snapshot_date` per daily partition in "
+            f"Typed table `{database}.{t.name}` ({engine_cls.NAME}): the latest snapshot of "
+            f"DynamoDB table `{t.source_table}`, one `snapshot_date` per daily partition in "
             f"`{database}.{table_names.snapshots(t.name)}`."
         ),
-        pool="duckdb_warehouse" if engine == "duckdb" else None,
+        pool=engine_cls.POOL,
     )
-    def _table(
-        context: dg.AssetExecutionContext,
-        aws: AwsResource,
-        warehouse: WarehouseResource,
-        athena: AthenaResource,
-    ):
+    def _table(context: dg.AssetExecutionContext, aws: AwsResource, engine: Engine):
         partition = context.partition_key
         day = partition_date(partition)
         export = _reported_export(context.instance, t, partition)
@@ -176,12 +108,8 @@ def build_table_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition
                     "force: true. " + "; ".join(problems[:5])
                 )
 
-        if engine == "duckdb":
-            result = _load_duckdb(cfg, t, warehouse, s3, manifest, day)
-            uri = f"duckdb://{warehouse.path}#{database}.{t.name}"
-        else:
-            result = _load_athena(cfg, t, context, aws, athena, manifest, day)
-            uri = result.typed_location
+        loaded = engine.load_snapshot(target, manifest, day, run_id=attempt_id(context))
+        result = loaded.result
 
         lineage = {c.name: [(export_key(t), c.attribute)] for c in result.columns if c.attribute}
         descriptions = {
@@ -193,14 +121,14 @@ def build_table_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition
             table_name=f"{database}.{t.name}",
             row_count=result.row_count,
             columns=[(c.name, c.sql_type) for c in result.columns],
-            uri=uri,
+            uri=loaded.uri,
             lineage=lineage,
             column_descriptions=descriptions,
         )
         md.update(
             query_metadata(
                 query_ids=result.query_ids,
-                bytes_scanned=result.bytes_scanned if engine == "athena" else None,
+                bytes_scanned=loaded.bytes_scanned,
             )
         )
         md.update(

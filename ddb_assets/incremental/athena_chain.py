@@ -41,14 +41,12 @@ from datetime import datetime
 from ddb_assets import table_names
 from ddb_assets.dynamodb.exports import export_id_of
 from ddb_assets.incremental import athena_sql as q
-from ddb_assets.incremental import duckdb_chain as dc
+from ddb_assets.incremental import model
 from ddb_assets.incremental.windows import Window, utc
 from ddb_assets.tables import changes as tch
 from ddb_assets.tables.athena_engine import UnsupportedOnAthena, stats_from_rows
 from ddb_assets.tables.plan import ROLE_VALUE, AttributeStats, ColumnPlan
 from ddb_assets.tables.types import ColumnOverride, parse_type
-
-COMPARE_EXAMPLES = dc.COMPARE_EXAMPLES
 
 
 def check_format(export_format: str) -> None:
@@ -142,13 +140,13 @@ class AthenaChain:
         )
 
     # -- state -------------------------------------------------------------------------------
-    def _ledger(self) -> tuple[dc.ChainState, dict | None]:
+    def _ledger(self) -> tuple[model.ChainState, dict | None]:
         if self._glue_table(table_names.CHAIN) is None:
-            return dc.ChainState(), None
+            return model.ChainState(), None
         rows = self.run(q.ledger_select_sql(self.n)).rows
-        state = dc.ChainState(
+        state = model.ChainState(
             [
-                dc.LedgerRow(
+                model.LedgerRow(
                     int(r[0]), r[1], int(r[2]), utc(r[3]), utc(r[4]), r[5], int(r[6] or 0), r[7]
                 )
                 for r in rows
@@ -157,7 +155,7 @@ class AthenaChain:
         plans = [r[8] for r in rows if r[8]]
         return state, (json.loads(plans[-1]) if plans else None)
 
-    def read_state(self) -> dc.ChainState:
+    def read_state(self) -> model.ChainState:
         return self._ledger()[0]
 
     def _ensure_raw(self) -> None:
@@ -265,13 +263,13 @@ class AthenaChain:
         view_type: str = "NEW_AND_OLD_IMAGES",
         overrides: Mapping[str, ColumnOverride] | None = None,
         tz: str = "UTC",
-    ) -> dc.ApplyResult:
+    ) -> model.ApplyResult:
         """Apply one incremental export. A window already in the ledger is skipped; one that
         does not start at the chain's last To raises :class:`~.duckdb_chain.ChainOrderError`."""
         check_format(export_format)
         state, committed = self._ledger()
         if state.has_window(generation, window):
-            return dc.ApplyResult(
+            return model.ApplyResult(
                 False,
                 "window",
                 generation,
@@ -280,7 +278,7 @@ class AthenaChain:
                 skipped_reason=f"window {window.label} is already applied (generation {generation})",
             )
         if not state.seeded or state.generation != generation or state.last_to != window.start:
-            raise dc.ChainOrderError(
+            raise model.ChainOrderError(
                 f"window {window.label} (generation {generation}) does not continue the chain of "
                 f"{self.table!r}: the chain is at generation {state.generation}, last To "
                 f"{state.last_to.isoformat() if state.last_to else 'unseeded'}; windows apply in order"
@@ -302,7 +300,7 @@ class AthenaChain:
             tz=tz,
         ):
             self.run(sql)
-        ops = self._operations(generation, window.start, q.SOURCE_INCREMENTAL)
+        ops = self._operations(generation, window.start, model.SOURCE_INCREMENTAL)
         count = sum(ops.values())
         self.run(
             q.ledger_insert_sql(
@@ -323,7 +321,7 @@ class AthenaChain:
                 unless=q.window_applied_where(generation, window),
             )
         )
-        return dc.ApplyResult(
+        return model.ApplyResult(
             True,
             "window",
             generation,
@@ -348,7 +346,7 @@ class AthenaChain:
         overrides: Mapping[str, ColumnOverride] | None = None,
         tz: str = "UTC",
         gap: str | None = None,
-    ) -> dc.ApplyResult:
+    ) -> model.ApplyResult:
         """Seed the chain (generation 0: the current table is the full export) or re-seed it
         after a PITR gap (generation + 1): the net difference between current and the fresh
         export becomes ``source = 'reseed'`` change rows over ``[last To, seed time)``, MERGEd,
@@ -358,7 +356,7 @@ class AthenaChain:
         overrides = overrides or {}
         state, committed = self._ledger()
         if any(r.kind == "seed" and r.generation == generation for r in state.rows):
-            return dc.ApplyResult(
+            return model.ApplyResult(
                 False,
                 "seed",
                 generation,
@@ -367,7 +365,7 @@ class AthenaChain:
                 skipped_reason=f"seed of generation {generation} is already applied",
             )
         if state.seeded and generation != state.generation + 1:
-            raise dc.ChainOrderError(
+            raise model.ChainOrderError(
                 f"seed generation {generation} does not follow {state.generation}"
             )
         export_id = export_id_of(export_arn)
@@ -406,7 +404,7 @@ class AthenaChain:
                     unless=q.seed_applied_where(generation),
                 )
             )
-            return dc.ApplyResult(
+            return model.ApplyResult(
                 True,
                 "seed",
                 generation,
@@ -420,7 +418,7 @@ class AthenaChain:
             )
         last_to = state.last_to
         if seed_time < last_to:
-            raise dc.ChainOrderError(
+            raise model.ChainOrderError(
                 f"re-seed time {seed_time.isoformat()} is before the chain's last To "
                 f"{last_to.isoformat()}"
             )
@@ -438,7 +436,7 @@ class AthenaChain:
                 plan.plans,
                 plan.key_attributes,
                 q.net_change_sql(self.n, plan.key_attributes, export_id, seed_time),
-                source=q.SOURCE_RESEED,
+                source=model.SOURCE_RESEED,
                 generation=generation,
                 window_from=last_to,
                 window_to=seed_time,
@@ -452,10 +450,10 @@ class AthenaChain:
                 plan.plans,
                 generation=generation,
                 window_from=last_to,
-                source=q.SOURCE_RESEED,
+                source=model.SOURCE_RESEED,
             )
         )
-        ops = self._operations(generation, last_to, q.SOURCE_RESEED)
+        ops = self._operations(generation, last_to, model.SOURCE_RESEED)
         count = sum(ops.values())
         self.run(
             q.ledger_insert_sql(
@@ -487,7 +485,7 @@ class AthenaChain:
                 unless=q.seed_applied_where(generation),
             )
         )
-        return dc.ApplyResult(
+        return model.ApplyResult(
             True,
             "seed",
             generation,
@@ -521,8 +519,8 @@ class AthenaChain:
         data_s3_uri: str,
         export_format: str = "DYNAMODB_JSON",
         overrides: Mapping[str, ColumnOverride] | None = None,
-        examples: int = COMPARE_EXAMPLES,
-    ) -> dc.Comparison:
+        examples: int = model.COMPARE_EXAMPLES,
+    ) -> model.Comparison:
         """The current table against a full export (taken at the chain's last To), in Athena:
         the export typed with the current table's plan and value SQL, FULL OUTER JOIN on the
         key; rows missing / extra / different (a typed column, set columns as sets, or the
@@ -553,7 +551,7 @@ class AthenaChain:
                         detail[name] = [cv, ev]
             out.append((kind, k, detail))
         missing, extra, different = (counts.get(x, 0) for x in ("missing", "extra", "different"))
-        return dc.Comparison(
+        return model.Comparison(
             not (missing or extra or different),
             current_rows,
             export_items,
@@ -565,10 +563,10 @@ class AthenaChain:
         )
 
     # -- the engine-neutral steps of ddb_assets.incremental.chain ------------------------------
-    def chain_state(self) -> dc.ChainState:
+    def chain_state(self) -> model.ChainState:
         return self.read_state()
 
-    def seed_step(self, ddb, s3, spec, seed, generation: int, gap: str | None) -> dc.ApplyResult:
+    def seed_step(self, ddb, s3, spec, seed, generation: int, gap: str | None) -> model.ApplyResult:
         from ddb_assets.dynamodb.manifest import read_manifest
 
         m = read_manifest(s3, seed.s3_bucket, seed.manifest_key).summary
@@ -577,14 +575,14 @@ class AthenaChain:
             seed_time=seed.export_time,
             export_arn=seed.arn,
             data_s3_uri=m.data_uri,
-            key_attributes=dc.key_attributes_of(ddb, spec.table_name),
+            key_attributes=model.key_attributes_of(ddb, spec.table_name),
             export_format=m.output_format,
             overrides=spec.overrides,
             tz=spec.tz,
             gap=gap,
         )
 
-    def window_step(self, ddb, s3, spec, generation: int, window: Window, m) -> dc.ApplyResult:
+    def window_step(self, ddb, s3, spec, generation: int, window: Window, m) -> model.ApplyResult:
         return self.apply_window(
             generation=generation,
             window=window,
@@ -596,7 +594,7 @@ class AthenaChain:
             tz=spec.tz,
         )
 
-    def compare_step(self, ddb, s3, spec, export) -> dc.Comparison:
+    def compare_step(self, ddb, s3, spec, export) -> model.Comparison:
         from ddb_assets.dynamodb.manifest import read_manifest
 
         m = read_manifest(s3, spec.s3_bucket, export.manifest_key).summary

@@ -48,14 +48,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ddb_assets import table_names
+from ddb_assets.incremental.model import SOURCE_INCREMENTAL
 from ddb_assets.incremental.windows import Window, utc
 from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_name
 from ddb_assets.tables.athena_engine import discovery_sql, sql_literal
 from ddb_assets.tables.changes import value_sql_athena
 from ddb_assets.tables.plan import ROLE_VALUE, ColumnPlan
 
-SOURCE_INCREMENTAL = "incremental"
-SOURCE_RESEED = "reseed"
 TS = "timestamp(6)"  # Iceberg's timestamp
 
 _FIXED = [

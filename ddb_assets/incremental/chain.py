@@ -6,9 +6,9 @@
   through idempotent requests. It says whether the next step is ready to apply.
 * :func:`apply_ready` (the asset's half): reads the ledger in the warehouse and applies, in
   order, the seed (or re-seed) and every consecutive window whose export is COMPLETED.
-* :func:`advance` runs both (the CLI and tests).
-* ``*_on`` variants (:func:`apply_ready_on`, :func:`advance_on`, :func:`check_current_on`,
-  :func:`read_state_on`) take either engine's warehouse: a DuckDB connection, or an
+* :func:`advance` runs both (the CLI and tests); :func:`read_state` reads the ledger.
+* Each takes an engine's chain (:class:`ChainWarehouse`): a
+  :class:`~ddb_assets.incremental.duckdb_warehouse.DuckDBChain` (a DuckDB connection), or an
   :class:`~ddb_assets.incremental.athena_chain.AthenaChain` (Iceberg tables written by Athena;
   the exports' data stays in S3). The control flow is one function for both.
 * :func:`comparison_export` / :func:`check_current`: the full export at the chain's position
@@ -26,15 +26,13 @@ a stale position is harmless: requests are idempotent and the ledger skips appli
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Protocol
 
 from ddb_assets.dynamodb.exports import ExportError, describe_export
-from ddb_assets.dynamodb.manifest import read_manifest
-from ddb_assets.incremental import duckdb_chain as dc
+from ddb_assets.incremental import model
 from ddb_assets.incremental.exports import (
     ChainExport,
     ChainExportFailedError,
@@ -53,6 +51,41 @@ from ddb_assets.incremental.windows import (
     utc,
 )
 from ddb_assets.tables.types import ColumnOverride
+
+
+class ChainWarehouse(Protocol):
+    """One table's change history in an engine: what :func:`apply_ready`, :func:`advance`,
+    :func:`check_current` and :func:`read_state` run on. The DuckDB engine's is
+    :class:`~ddb_assets.incremental.duckdb_warehouse.DuckDBChain`, the Athena engine's
+    :class:`~ddb_assets.incremental.athena_chain.AthenaChain`. Besides the steps: the rows of
+    the two tables, the current table's columns, and what the engine billed (Athena query
+    ids and bytes scanned; none on DuckDB) and where the tables live (``location``, None on
+    DuckDB), for the materialization's metadata."""
+
+    @property
+    def query_ids(self) -> list: ...
+
+    @property
+    def bytes_scanned(self) -> int | None: ...
+
+    @property
+    def location(self) -> str | None: ...
+
+    def chain_state(self) -> model.ChainState: ...
+
+    def seed_step(
+        self, ddb, s3, spec: ChainSpec, seed, generation: int, gap: str | None
+    ) -> model.ApplyResult: ...
+
+    def window_step(
+        self, ddb, s3, spec: ChainSpec, generation: int, window: Window, m
+    ) -> model.ApplyResult: ...
+
+    def compare_step(self, ddb, s3, spec: ChainSpec, export) -> model.Comparison: ...
+
+    def row_counts(self) -> dict[str, int]: ...
+
+    def current_columns(self) -> list[tuple[str, str]]: ...
 
 
 @dataclass(frozen=True)
@@ -255,86 +288,9 @@ def request_next(
     return report
 
 
-def _download(s3, bucket: str, manifest_key: str, tmp: str) -> tuple[list[str], str]:
-    m = read_manifest(s3, bucket, manifest_key)
-    files = []
-    for i, f in enumerate(m.files):
-        dst = os.path.join(tmp, f"{i:05d}-{f.key.rsplit('/', 1)[-1]}")
-        s3.download_file(bucket, f.key, dst)
-        files.append(dst)
-    return files, m.summary.output_format
-
-
-class _DuckDBWarehouse:
-    """The steps of :func:`_apply_steps` / :func:`_check` on the DuckDB warehouse: the export's
-    files are downloaded to ``tmp`` and loaded by :mod:`.duckdb_chain`. (The Athena twin is
-    :class:`ddb_assets.incremental.athena_chain.AthenaChain`: same methods, data stays in S3.)"""
-
-    def __init__(self, con, spec: ChainSpec, tmp: str):
-        self.con, self.spec, self.tmp = con, spec, tmp
-
-    def chain_state(self) -> dc.ChainState:
-        return dc.read_chain_state(self.con, self.spec.schema, self.spec.sql_name)
-
-    def seed_step(
-        self, ddb, s3, spec: ChainSpec, seed, generation: int, gap: str | None
-    ) -> dc.ApplyResult:
-        files, fmt = _download(s3, seed.s3_bucket, seed.manifest_key, self.tmp)
-        return dc.apply_seed(
-            self.con,
-            schema=spec.schema,
-            table=spec.sql_name,
-            generation=generation,
-            seed_time=seed.export_time,
-            export_arn=seed.arn,
-            data_files=files,
-            export_format=fmt,
-            key_attributes=dc.key_attributes_of(ddb, spec.table_name),
-            overrides=spec.overrides,
-            tz=spec.tz,
-            gap=gap,
-            work_dir=self.tmp,
-        )
-
-    def window_step(
-        self, ddb, s3, spec: ChainSpec, generation: int, w: Window, m
-    ) -> dc.ApplyResult:
-        files, fmt = _download(s3, m.s3_bucket, m.manifest_summary_key, self.tmp)
-        result = dc.apply_window(
-            self.con,
-            schema=spec.schema,
-            table=spec.sql_name,
-            generation=generation,
-            window=w,
-            export_arn=m.export_arn,
-            data_files=files,
-            export_format=fmt,
-            view_type=spec.view_type,
-            overrides=spec.overrides,
-            tz=spec.tz,
-            work_dir=self.tmp,
-        )
-        for f in files:
-            os.remove(f)
-        return result
-
-    def compare_step(self, ddb, s3, spec: ChainSpec, e: ChainExport) -> dc.Comparison:
-        files, fmt = _download(s3, spec.s3_bucket, e.manifest_key, self.tmp)
-        return dc.compare_with_full_export(
-            self.con,
-            schema=spec.schema,
-            table=spec.sql_name,
-            data_files=files,
-            export_format=fmt,
-            key_attributes=dc.key_attributes_of(ddb, spec.table_name),
-            overrides=spec.overrides,
-            work_dir=self.tmp,
-        )
-
-
-def _apply_steps(wh, ddb, s3, spec: ChainSpec, max_windows: int) -> list[dc.ApplyResult]:
-    """The engine-neutral body of :func:`apply_ready` (``wh``: a warehouse's steps)."""
-    results: list[dc.ApplyResult] = []
+def _apply_steps(wh, ddb, s3, spec: ChainSpec, max_windows: int) -> list[model.ApplyResult]:
+    """The body of :func:`apply_ready` (``wh``: an engine's chain)."""
+    results: list[model.ApplyResult] = []
     state = wh.chain_state()
     pitr = read_pitr(ddb, spec.table_name)
     gap = detect_gap(pitr, state.last_to, spec.table_name) if state.seeded else None
@@ -367,36 +323,18 @@ def _apply_steps(wh, ddb, s3, spec: ChainSpec, max_windows: int) -> list[dc.Appl
     return results
 
 
-def apply_ready(con, ddb, s3, spec: ChainSpec, *, max_windows: int = 100) -> list[dc.ApplyResult]:
+def read_state(warehouse: ChainWarehouse) -> model.ChainState:
+    """The chain's ledger as ``warehouse`` (an engine's chain) has it."""
+    return warehouse.chain_state()
+
+
+def apply_ready(
+    warehouse: ChainWarehouse, ddb, s3, spec: ChainSpec, *, max_windows: int = 100
+) -> list[model.ApplyResult]:
     """Apply, in order, every step whose export is COMPLETED: a pending (re-)seed, then the
     consecutive windows after the ledger's last To. Already-applied steps are skipped by the
     ledger, so running this twice (a retried or duplicated run) changes nothing."""
-    with tempfile.TemporaryDirectory(prefix=f"ddb-chain-{spec.sql_name}-") as tmp:
-        return _apply_steps(_DuckDBWarehouse(con, spec, tmp), ddb, s3, spec, max_windows)
-
-
-def _is_athena(warehouse) -> bool:
-    from ddb_assets.incremental.athena_chain import AthenaChain
-
-    return isinstance(warehouse, AthenaChain)
-
-
-def read_state_on(warehouse, spec: ChainSpec) -> dc.ChainState:
-    """The ledger of ``warehouse``: a DuckDB connection or an
-    :class:`~ddb_assets.incremental.athena_chain.AthenaChain`."""
-    if _is_athena(warehouse):
-        return warehouse.read_state()
-    return dc.read_chain_state(warehouse, spec.schema, spec.sql_name)
-
-
-def apply_ready_on(
-    warehouse, ddb, s3, spec: ChainSpec, *, max_windows: int = 100
-) -> list[dc.ApplyResult]:
-    """:func:`apply_ready` on either engine: ``warehouse`` is a DuckDB connection or an
-    :class:`~ddb_assets.incremental.athena_chain.AthenaChain` (whose data stays in S3)."""
-    if _is_athena(warehouse):
-        return _apply_steps(warehouse, ddb, s3, spec, max_windows)
-    return apply_ready(warehouse, ddb, s3, spec, max_windows=max_windows)
+    return _apply_steps(warehouse, ddb, s3, spec, max_windows)
 
 
 def _raise_if_exhausted(
@@ -412,18 +350,15 @@ def _raise_if_exhausted(
         raise ChainExportFailedError(failed + [e])
 
 
-def advance(con, ddb, s3, spec: ChainSpec) -> tuple[RequestReport, list[dc.ApplyResult]]:
+def advance(
+    warehouse: ChainWarehouse, ddb, s3, spec: ChainSpec
+) -> tuple[RequestReport, list[model.ApplyResult]]:
     """One step of the whole chain from the ledger's position: request, then apply."""
-    return advance_on(con, ddb, s3, spec)
-
-
-def advance_on(warehouse, ddb, s3, spec: ChainSpec) -> tuple[RequestReport, list[dc.ApplyResult]]:
-    """:func:`advance` on either engine (see :func:`apply_ready_on`)."""
-    state = read_state_on(warehouse, spec)
+    state = read_state(warehouse)
     report = request_next(
         ddb, s3, spec, seeded=state.seeded, generation=state.generation, last_to=state.last_to
     )
-    return report, apply_ready_on(warehouse, ddb, s3, spec)
+    return report, apply_ready(warehouse, ddb, s3, spec)
 
 
 # ---------------------------------------------------------------------------------------
@@ -484,7 +419,7 @@ class CheckOutcome:
     generation: int = -1
     position: datetime | None = None
     export: ChainExport | None = None
-    comparison: dc.Comparison | None = None
+    comparison: model.Comparison | None = None
 
     @property
     def passed(self) -> bool:
@@ -507,22 +442,18 @@ def _check(wh, ddb, s3, spec: ChainSpec, expect: tuple[int, datetime] | None) ->
 
 
 def check_current(
-    con, ddb, s3, spec: ChainSpec, *, expect: tuple[int, datetime] | None = None
+    warehouse: ChainWarehouse,
+    ddb,
+    s3,
+    spec: ChainSpec,
+    *,
+    expect: tuple[int, datetime] | None = None,
 ) -> CheckOutcome:
     """Compare ``<table>_current`` with a full export taken at the chain's last To (row by
-    row, in DuckDB). ``expect``: the (generation, To) the caller means to check; when the
-    chain has moved on since, the outcome is ``superseded`` and nothing is compared."""
-    with tempfile.TemporaryDirectory(prefix=f"ddb-check-{spec.sql_name}-") as tmp:
-        return _check(_DuckDBWarehouse(con, spec, tmp), ddb, s3, spec, expect)
-
-
-def check_current_on(
-    warehouse, ddb, s3, spec: ChainSpec, *, expect: tuple[int, datetime] | None = None
-) -> CheckOutcome:
-    """:func:`check_current` on either engine (on Athena the comparison runs in Athena SQL)."""
-    if _is_athena(warehouse):
-        return _check(warehouse, ddb, s3, spec, expect)
-    return check_current(warehouse, ddb, s3, spec, expect=expect)
+    row, in the warehouse's engine). ``expect``: the (generation, To) the caller means to
+    check; when the chain has moved on since, the outcome is ``superseded`` and nothing is
+    compared."""
+    return _check(warehouse, ddb, s3, spec, expect)
 
 
 def now_utc() -> datetime:

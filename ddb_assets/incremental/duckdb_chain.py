@@ -29,24 +29,28 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ddb_assets import table_names
 from ddb_assets.incremental import records as rec
+from ddb_assets.incremental.model import (
+    COMPARE_EXAMPLES,
+    SOURCE_INCREMENTAL,
+    SOURCE_RESEED,
+    ApplyResult,
+    ChainOrderError,
+    ChainState,
+    Comparison,
+    LedgerRow,
+)
 from ddb_assets.incremental.windows import Window, utc
 from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_name
 from ddb_assets.tables import changes as tch
 from ddb_assets.tables.plan import ROLE_VALUE, ColumnPlan
 from ddb_assets.tables.types import ColumnOverride, parse_type
 
-SOURCE_INCREMENTAL = "incremental"
-SOURCE_RESEED = "reseed"
 _READ = "read_ndjson_objects({files}, compression = 'gzip', maximum_object_size = 67108864)"
-
-
-class ChainOrderError(RuntimeError):
-    """A window does not continue the chain (its From is not the last To)."""
 
 
 @dataclass(frozen=True)
@@ -73,66 +77,6 @@ class Names:
     @property
     def plan(self) -> str:
         return qualified(self.schema, table_names.chain_plan(self.table))
-
-
-@dataclass(frozen=True)
-class LedgerRow:
-    seq: int
-    kind: str  # seed | window | gap
-    generation: int
-    window_from: datetime | None
-    window_to: datetime
-    export_arn: str | None
-    records: int
-    note: str | None
-
-
-@dataclass
-class ChainState:
-    """What the warehouse says about the chain (survives any restart: it is the data)."""
-
-    rows: list[LedgerRow] = field(default_factory=list)
-
-    @property
-    def seeded(self) -> bool:
-        return any(r.kind == "seed" for r in self.rows)
-
-    @property
-    def generation(self) -> int:
-        return max((r.generation for r in self.rows if r.kind == "seed"), default=-1)
-
-    @property
-    def last_to(self) -> datetime | None:
-        return self.rows[-1].window_to if self.rows else None
-
-    def windows(self, generation: int | None = None) -> list[LedgerRow]:
-        return [
-            r
-            for r in self.rows
-            if r.kind == "window" and (generation is None or r.generation == generation)
-        ]
-
-    def has_window(self, generation: int, window: Window) -> bool:
-        return any(
-            r.window_from == window.start and r.window_to == window.end
-            for r in self.windows(generation)
-        )
-
-
-@dataclass
-class ApplyResult:
-    applied: bool
-    kind: str
-    generation: int
-    window_from: datetime | None
-    window_to: datetime
-    records: int = 0
-    operations: dict = field(default_factory=dict)
-    columns: list = field(default_factory=list)  # (name, type) of the current table
-    added_columns: list = field(default_factory=list)
-    retyped_columns: list = field(default_factory=list)
-    skipped_reason: str | None = None
-    gap: str | None = None
 
 
 def _naive(t: datetime | None) -> datetime | None:
@@ -420,7 +364,7 @@ def _ledger(
     )
 
 
-def _current_columns(con, n: Names) -> list[tuple[str, str]]:
+def current_columns(con, n: Names) -> list[tuple[str, str]]:
     return [
         (r[0], r[1])
         for r in con.execute(
@@ -581,7 +525,7 @@ def _apply(
             count,
         )
         ops = _operations(con, n, generation, window_from, source) if records_file else {}
-        cols = _current_columns(con, n)
+        cols = current_columns(con, n)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -756,20 +700,6 @@ def _sql_path(path: str) -> str:
     return str(path).replace("'", "''")
 
 
-@dataclass(frozen=True)
-class Comparison:
-    identical: bool
-    current_rows: int
-    export_items: int
-    missing: int  # in the export, not in current
-    extra: int  # in current, not in the export
-    different: int  # same key, some typed column (or the set of attributes) differs
-    examples: tuple = ()  # (kind, item key, {column: [current, export]} for "different")
-    columns: tuple = ()  # the columns compared
-
-
-# Examples kept per kind (missing / extra / different).
-COMPARE_EXAMPLES = 5
 _CMP_EXPORT = "_ddb_cmp_export"
 _CMP_DIFF = "_ddb_cmp_diff"
 
@@ -895,17 +825,6 @@ def _compare_sql(
         tuple(examples),
         tuple(names),
     )
-
-
-def key_attributes_of(ddb, table_name: str) -> list[str]:
-    """The table's key attributes (hash, then range) from DescribeTable."""
-    from ddb_assets.dynamodb.exports import _call
-
-    desc = _call(lambda: ddb.describe_table(TableName=table_name), table=table_name)["Table"]
-    order = {"HASH": 0, "RANGE": 1}
-    return [
-        k["AttributeName"] for k in sorted(desc["KeySchema"], key=lambda k: order[k["KeyType"]])
-    ]
 
 
 def iter_files(paths: Iterable) -> list[str]:
