@@ -53,6 +53,8 @@ LAYERS = {
     },
     "integration": {
         "test_athena_chain",
+        "test_corpus_trino",
+        "test_trino_fixture",
         "test_athena_emulated",
         "test_backfill",
         "test_bench_smoke",
@@ -111,4 +113,54 @@ def pytest_collection_modifyitems(config, items):
             + ", ".join(sorted(unclassified))
             + ": add `pytestmark = pytest.mark.unit` (or integration / ui) to the module, "
             "or list it in LAYERS in ddb_assets_tests/conftest.py"
+        )
+
+
+@pytest.fixture(scope="session")
+def trino_server():
+    """One single-node Trino for the session (see ``ddb_assets_tests/trino/server.py``).
+
+    If Trino, Hive's parser or a Java 24+ JDK cannot be had, every test that needs them
+    FAILS with what is missing and how to get it: they are never skipped."""
+    from ddb_assets_tests.trino import fetch
+    from ddb_assets_tests.trino.server import CatalogEndpoint, TrinoServer
+
+    endpoint = CatalogEndpoint().start()
+    try:
+        server = TrinoServer(endpoint.url).start()
+    except fetch.EngineUnavailable as exc:
+        endpoint.stop()
+        pytest.fail(f"Trino is not available: {exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+        endpoint.stop()
+        _TRINO_FIGURES.update(
+            start_seconds=server.start_seconds,
+            peak_rss_bytes=server.peak_rss_bytes,
+            statements=len(server.statements),
+            distinct_statements=len(set(server.statements)),
+        )
+
+
+_TRINO_FIGURES: dict = {}
+
+
+@pytest.fixture(autouse=True)
+def _trino_for_marked_tests(request):
+    """Tests marked ``trino`` get the session's Trino (the Athena front finds it itself)."""
+    if request.node.get_closest_marker("trino") is not None:
+        request.getfixturevalue("trino_server")
+    yield
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _TRINO_FIGURES:
+        f = _TRINO_FIGURES
+        rss = f["peak_rss_bytes"]
+        terminalreporter.write_line(
+            f"Trino: started in {f['start_seconds']:.1f}s, peak RSS "
+            f"{(rss or 0) / 2**20:.0f} MiB, {f['distinct_statements']} distinct statements "
+            f"({f['statements']} in all)"
         )

@@ -3,7 +3,13 @@
 sqlglot (``read="athena"``, ``write="duckdb"``) does most of the work. This module adds
 our fixes for what sqlglot passes through unchanged (DuckDB then fails with "function
 does not exist") or translates to something that runs but means something else. Each fix
-is listed in :data:`FIXES` and has a value test in ``ddb_assets_tests/test_sql_transpile.py``.
+is listed in :data:`FIXES` and has a value test in ``ddb_assets_tests/test_sql_transpile.py``;
+the differential corpus (``ddb_assets_tests/corpus``) runs Athena queries on real Trino and
+through this module on DuckDB and compares results and column types. What cannot be given
+Trino's meaning is refused (:data:`REFUSALS`, :func:`unsupported_functions`,
+:func:`check_supported`): a :class:`TranspileError` names the function and the reason.
+Trino's result types and the corpus's fixes live in :mod:`ddb_assets.sql.transpile_trino`,
+per-value time zones in :mod:`ddb_assets.sql.transpile_zones`.
 
 Time zones (the decision)
 -------------------------
@@ -13,22 +19,23 @@ Time zones (the decision)
   depend on the session zone at all, so a laptop in Asia/Tokyo gets Athena's boundaries.
 * ``timestamp with time zone`` maps to DuckDB ``TIMESTAMPTZ``: an instant. Comparisons,
   ``BETWEEN``, ordering, ``min``/``max`` and arithmetic are instant-based in both engines,
-  so they agree. What DuckDB cannot keep is Trino's *per-value* zone: a value parsed from
-  ``...+09:00`` is, in DuckDB, the same instant shown in UTC. Field extraction,
-  ``date_trunc``, ``date_format`` and ``to_iso8601`` of such a value therefore work in UTC.
-  To work in local wall-clock time write ``at_timezone(ts, 'Asia/Tokyo')`` (or
-  ``ts AT TIME ZONE 'Asia/Tokyo'``): it becomes DuckDB ``timezone(zone, ts)``, a plain
-  ``TIMESTAMP`` holding the wall-clock time in that zone, which every later
-  ``date_trunc``/``format_datetime`` handles as Trino does for that zone. (Comparing such
-  a wall-clock value to an instant is the one thing that then differs; compare instants.)
+  so they agree. DuckDB does not keep Trino's *per-value* zone; the transpiler carries it
+  where the SQL shows it: field extraction, ``date_trunc``, ``date_format``,
+  ``format_datetime``, ``to_iso8601``, ``timezone_hour`` and ``CAST`` to varchar / date /
+  timestamp of ``from_iso8601_timestamp('...+09:00')`` work in +09:00 as in Trino. A value
+  that went through a CTE or subquery column has lost its zone and is read in UTC.
+  ``at_timezone(ts, 'Asia/Tokyo')`` (or ``ts AT TIME ZONE 'Asia/Tokyo'``) becomes DuckDB
+  ``timezone(zone, ts)``, a plain ``TIMESTAMP`` holding the wall-clock time in that zone,
+  which every later ``date_trunc``/``format_datetime``/``hour`` handles as Trino does for
+  that zone; selected as an output column it becomes the instant again (Trino's
+  ``timestamp with time zone``). Comparing such a wall-clock value to an instant inside a
+  query is the one thing that then differs; compare instants.
 * Trino timestamps here are millisecond precision (``timestamp(3)``):
   ``from_iso8601_timestamp`` truncates extra fraction digits to milliseconds, and
   ``to_iso8601`` prints milliseconds, as Athena does.
 
 Known differences left (not translated)
 ---------------------------------------
-* ``typeof`` returns DuckDB's names (``INTEGER``, ``VARCHAR``, ``INTEGER[]``), not Trino's
-  (``integer``, ``varchar(1)``, ``array(integer)``).
 * ``UNNEST(x) AS t(a, b)`` with ``x`` of unknown type is taken for a map; an array of
   two-field rows needs its type (``schema``). ``date_add`` on a DATE stays a DATE only when
   the type is known.
@@ -36,8 +43,9 @@ Known differences left (not translated)
   ``12.5``); Trino goes through double formatting, which can differ for exponents.
 * ``regexp_extract`` of a group that did not take part in a match gives ``''`` (Trino NULL);
   patterns are RE2 in DuckDB, Java-style (joni) in Trino.
-* ``json_extract``/``json_extract_scalar`` of text that is not JSON fail in DuckDB (NULL in
-  Trino). ``histogram`` counts are UBIGINT (Trino bigint); the values are the same.
+* Decimal types follow Trino's rules only where the operands' types are known (columns
+  given in ``schema``, literals, casts); elsewhere DuckDB's (``avg`` of an untyped decimal is
+  a DOUBLE).
 """
 
 from __future__ import annotations
@@ -49,18 +57,44 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
+from sqlglot.tokens import TokenType
+
+from ddb_assets.sql import transpile_trino as _trino
+from ddb_assets.sql import transpile_zones as _zones
+from ddb_assets.sql._sqlgen import (
+    _DATE,
+    _HAS_OFFSET_RE,
+    _INTEGER_TYPES,
+    _NAIVE_TS,
+    _TZ,
+    _UNKNOWN,
+    TranspileError,
+    _dd,
+    _fn,
+    _type_of,
+)
+from ddb_assets.sql.joda import joda_to_strftime
+from ddb_assets.sql.transpile_arrays import _match, _reduce, _unnest, _zip_with
+from ddb_assets.sql.transpile_json import (
+    _cast,
+    _cast_json_to_varchar,
+    _json_array_length,
+    _json_extract_scalar,
+    _json_guarded,
+    _json_size,
+)
+from ddb_assets.sql.transpile_trino import REFUSALS
 
 __all__ = [
     "FIXES",
+    "REFUSALS",
     "TranspileError",
     "athena_to_duckdb",
+    "check_supported",
+    "unsupported_functions",
     "joda_to_strftime",
     "prepare_duckdb_connection",
 ]
-
-
-class TranspileError(ValueError):
-    """Athena SQL that cannot be given the same meaning on DuckDB."""
 
 
 # What each fix does, for documentation and the README of the summaries folder.
@@ -120,31 +154,27 @@ FIXES: dict[str, str] = {
     "CAST parses the text; use json_parse to parse)",
     "json_size": "size of the object/array at the path, 0 for a scalar, NULL if the path "
     "selects nothing (no DuckDB function)",
+    "decimal arithmetic": "Trino's result types (decimal(p, s) rules), exact division and "
+    "avg rounded half up (DuckDB divides decimals in DOUBLE); see transpile_trino",
+    "count_if / sum of integers / cardinality / histogram / array_position": "bigint, as "
+    "in Trino (DuckDB: HUGEINT / UBIGINT / INTEGER); array_position is 0 when not found",
+    "per-value zones": "from_iso8601_timestamp keeps the offset written in the string for "
+    "fields, date_trunc, formatting, to_iso8601, timezone_hour and CAST; see transpile_zones",
+    "AT TIME ZONE output": "an output column is the instant (timestamp with time zone)",
+    "JSON functions of text": "NULL for text that is not JSON, as in Trino (DuckDB fails)",
+    "DECIMAL '1.50'": "decimal(3, 2), as in Trino (sqlglot would give DuckDB DECIMAL(18, 3))",
+    "regexp_replace": "$1 group references become \\1",
+    "try_cast to boolean": "only true/false/t/f/1/0 (DuckDB also takes yes/no)",
+    "CAST(double AS integer)": "rounds half away from zero (DuckDB: half to even)",
+    "CAST(json AS map(k, json))": "a JSON null value stays JSON null",
+    "CAST(timestamp AS varchar)": "milliseconds printed, as Trino's timestamp(3)",
+    "repeat / format / codepoint / hamming_distance / nan / infinity / is_finite / "
+    "with_timezone / parse_datetime / current_timezone / date + interval / sequence of "
+    "dates": "Trino's meaning and types (see transpile_trino)",
     "from_unixtime_nanos": "the instant (TIMESTAMPTZ) of an integer count of nanoseconds since the "
     "epoch, floored to DuckDB's microseconds (Trino keeps nanoseconds: timestamp(9) with time "
     "zone); no DuckDB function",
 }
-
-_INTEGER_TYPES = {
-    exp.DataType.Type.TINYINT,
-    exp.DataType.Type.SMALLINT,
-    exp.DataType.Type.INT,
-    exp.DataType.Type.BIGINT,
-}
-_TZ = exp.DataType.Type.TIMESTAMPTZ
-_NAIVE_TS = {
-    exp.DataType.Type.TIMESTAMP,
-    exp.DataType.Type.TIMESTAMP_MS,
-    exp.DataType.Type.TIMESTAMP_S,
-    exp.DataType.Type.TIMESTAMPNTZ,
-}
-_DATE = exp.DataType.Type.DATE
-_UNKNOWN = exp.DataType.Type.UNKNOWN
-
-# An ISO 8601 time part followed by an explicit offset: only then is the string an instant
-# by itself; otherwise Trino reads it in the session zone (UTC on Athena).
-_HAS_OFFSET_RE = r"T[0-9:.,]*([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$"
-
 
 # ---------------------------------------------------------------------------------------
 # Public API
@@ -155,6 +185,34 @@ def prepare_duckdb_connection(con: Any) -> Any:
     con.execute("LOAD icu")  # built in; LOAD never downloads (INSTALL would)
     con.execute("SET TimeZone = 'UTC'")
     return con
+
+
+def unsupported_functions(
+    sql: str, schema: Mapping[str, Mapping[str, str]] | None = None
+) -> list[tuple[str, str]]:
+    """``(function, reason)`` for each function of ``sql`` the DuckDB engine refuses
+    (:data:`REFUSALS`): there is no DuckDB translation with Trino's meaning. Empty when
+    the SQL can run. Raises :class:`TranspileError` only for SQL that does not parse."""
+    out: list[tuple[str, str]] = []
+    for tree in _parse(sql):
+        if tree is not None:
+            for found in _trino.unsupported_functions(_annotate(tree, schema)):
+                if found not in out:
+                    out.append(found)
+    return out
+
+
+def check_supported(sql: str, schema: Mapping[str, Mapping[str, str]] | None = None) -> None:
+    """Raise :class:`TranspileError` naming each refused function and the reason."""
+    refused = unsupported_functions(sql, schema)
+    if refused:
+        raise TranspileError(_refusal_message(refused))
+
+
+def _refusal_message(refused: list[tuple[str, str]]) -> str:
+    return "the DuckDB engine cannot run this Athena SQL with Trino's meaning: " + "; ".join(
+        f"{name}: {reason}" for name, reason in refused
+    )
 
 
 def athena_to_duckdb(
@@ -168,16 +226,18 @@ def athena_to_duckdb(
     ``typeof`` switch or leaving the expression as is.
     Raises :class:`TranspileError` for a parse error or an unsupported construct.
     """
-    try:
-        trees = sqlglot.parse(sql, read="athena")
-    except ParseError as exc:
-        raise TranspileError(f"cannot parse as Athena SQL: {exc}") from exc
+    trees = _parse(sql)
     out = []
     for tree in trees:
         if tree is None:
             continue
         tree = _annotate(tree, schema)
+        refused = _trino.unsupported_functions(tree)
+        if refused:
+            raise TranspileError(_refusal_message(refused))
+        _trino.annotate_decimals(tree)
         tree = _rewrite(tree)
+        tree = _zones.output_instants(tree)
         try:
             out.append(
                 tree.sql(
@@ -193,9 +253,7 @@ def athena_to_duckdb(
 # Type annotation
 
 
-def _annotate(
-    tree: exp.Expression, schema: Mapping[str, Mapping[str, str]] | None
-) -> exp.Expression:
+def _annotate(tree: exp.Expr, schema: Mapping[str, Mapping[str, str]] | None) -> exp.Expr:
     from sqlglot.optimizer.annotate_types import annotate_types
 
     if schema:
@@ -210,13 +268,29 @@ def _annotate(
                 quote_identifiers=True,
                 identify=False,
             )
-            return annotate_types(qualified, schema=_lower_schema(schema), dialect="athena")
+            # CTEs and subqueries that only rename or compute per row are merged into the
+            # query that reads them (sqlglot's own rule): a value then keeps what the
+            # transpiler knows about it, e.g. the zone of an ISO string
+            if isinstance(qualified, exp.Query):
+                from sqlglot.optimizer.merge_subqueries import merge_subqueries
+
+                qualified = merge_subqueries(qualified)
+            return _trino_types(
+                annotate_types(qualified, schema=_lower_schema(schema), dialect="athena")
+            )
         except SqlglotError:
             pass
     try:
-        return annotate_types(tree, dialect="athena")
+        return _trino_types(annotate_types(tree, dialect="athena"))
     except SqlglotError:
         return tree
+
+
+def _trino_types(tree: exp.Expr) -> exp.Expr:
+    """Types sqlglot infers differently from Trino: from_unixtime is an instant."""
+    for node in tree.find_all(exp.UnixToTime):
+        node.type = exp.DataType.build("TIMESTAMPTZ")
+    return tree
 
 
 def _lower_schema(schema: Mapping[str, Mapping[str, str]]) -> dict:
@@ -225,49 +299,11 @@ def _lower_schema(schema: Mapping[str, Mapping[str, str]]) -> dict:
     }
 
 
-def _type_of(node: exp.Expression) -> exp.DataType.Type:
-    t = getattr(node, "type", None)
-    if t is None:
-        return _UNKNOWN
-    return t.this
-
-
-# ---------------------------------------------------------------------------------------
-# Templates: DuckDB SQL with __a__, __b__ placeholders replaced by expression nodes.
-
-_TEMPLATE_CACHE: dict[str, exp.Expression] = {}
-
-
-def _dd(template: str, type_: str | None = None, **args: exp.Expression) -> exp.Expression:
-    base = _TEMPLATE_CACHE.get(template)
-    if base is None:
-        base = sqlglot.parse_one(template, read="duckdb")
-        _TEMPLATE_CACHE[template] = base
-    tree = base.copy()
-    for col in list(tree.find_all(exp.Column)):
-        name = col.name
-        if col.table == "" and name.startswith("__") and name.endswith("__"):
-            key = name.strip("_")
-            arg = args[key].copy()
-            if isinstance(arg, (exp.JSONExtract, exp.JSONExtractScalar)):
-                # DuckDB prints these as `j -> path`; bare inside a call, sqlglot (e.g. a
-                # test harness re-parsing our output) reads that back as a lambda
-                arg = exp.Paren(this=arg)
-            col.replace(arg)
-    if type_ is not None:
-        tree.type = exp.DataType.build(type_, dialect="duckdb")
-    return tree
-
-
-def _fn(name: str, *args: exp.Expression) -> exp.Anonymous:
-    return exp.Anonymous(this=name, expressions=[a.copy() for a in args])
-
-
 # ---------------------------------------------------------------------------------------
 # The rewrite: deepest nodes first, so each fix sees already-fixed arguments.
 
 
-def _rewrite(tree: exp.Expression) -> exp.Expression:
+def _rewrite(tree: exp.Expr) -> exp.Expr:
     for node in reversed(list(tree.dfs())):
         handler = _handler_for(node)
         if handler is None:
@@ -277,6 +313,8 @@ def _rewrite(tree: exp.Expression) -> exp.Expression:
             continue
         if getattr(new, "type", None) is None and getattr(node, "type", None) is not None:
             new.type = node.type
+        if node.meta and "tdec" in node.meta and "tdec" not in new.meta:
+            new.meta["tdec"] = node.meta["tdec"]  # Trino's numeric type, for the parent
         if node is tree:
             tree = new
         else:
@@ -284,38 +322,42 @@ def _rewrite(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
-def _handler_for(node: exp.Expression) -> Callable[[exp.Expression], exp.Expression | None] | None:
+def _handler_for(node: exp.Expr) -> Callable[[exp.Expr], exp.Expr | None] | None:
     if isinstance(node, exp.Anonymous):
         return _ANONYMOUS.get(str(node.this).lower())
     return _TYPED.get(type(node))
 
 
-def _from_iso8601_timestamp(node: exp.FromISO8601Timestamp) -> exp.Expression:
-    return _dd(
+def _from_iso8601_timestamp(node: exp.FromISO8601Timestamp) -> exp.Expr:
+    new = _dd(
         "date_trunc('millisecond', CASE WHEN regexp_matches(__x__, '" + _HAS_OFFSET_RE + "') "
         "THEN CAST(__x__ AS TIMESTAMPTZ) ELSE timezone('UTC', CAST(__x__ AS TIMESTAMP)) END)",
         "TIMESTAMPTZ",
         x=node.this,
     )
+    return _zones.remember_iso_zone(new, node.this)
 
 
-def _from_iso8601_date(node: exp.Expression) -> exp.Expression:
+def _from_iso8601_date(node: exp.Expr) -> exp.Expr:
     return _dd("CAST(__x__ AS DATE)", "DATE", x=node.this)
 
 
-def _utc_wall_clock(x: exp.Expression) -> exp.Expression:
-    """An instant as its UTC wall-clock time, whatever the DuckDB session zone."""
-    if _type_of(x) == _TZ:
-        return _dd("timezone('UTC', __x__)", "TIMESTAMP", x=x)
-    return x
+_utc_wall_clock = _zones.wall_of  # the value's own zone when known, else UTC
 
 
-def _date_trunc(node: exp.TimestampTrunc) -> exp.Expression | None:
+def _date_trunc(node: exp.TimestampTrunc) -> exp.Expr | None:
     if _type_of(node.this) == _TZ:
         unit = node.args.get("unit")
-        unit_text = unit.name if isinstance(unit, exp.Expression) else str(unit)
+        unit_text = unit.name if isinstance(unit, exp.Expr) else str(unit)
         inner = _fn("date_trunc", exp.Literal.string(unit_text.lower()), _utc_wall_clock(node.this))
+        if _zones.has_own_zone(node.this):
+            # truncated in the value's own zone; the instant moves by what the wall clock lost
+            w = _zones.wall_of(node.this)
+            new = _dd("__x__ + (__t__ - __w__)", "TIMESTAMPTZ", x=node.this, t=inner, w=w)
+            return _zones.keep_zone(new, node.this, inner)
         return _dd("timezone('UTC', __t__)", "TIMESTAMPTZ", t=inner)
+    if node.this.meta and "zone" in node.this.meta:
+        node.meta["zone"] = node.this.meta["zone"]
     if _type_of(node.this) == _DATE:
         new = exp.Cast(this=node.copy(), to=exp.DataType.build("DATE"))
         new.type = exp.DataType.build("DATE")
@@ -323,7 +365,7 @@ def _date_trunc(node: exp.TimestampTrunc) -> exp.Expression | None:
     return None
 
 
-def _time_to_str(node: exp.TimeToStr) -> exp.Expression | None:
+def _time_to_str(node: exp.TimeToStr) -> exp.Expr | None:
     fmt = node.args.get("format")
     if not isinstance(fmt, exp.Literal) or not fmt.is_string:
         return None
@@ -332,7 +374,7 @@ def _time_to_str(node: exp.TimeToStr) -> exp.Expression | None:
     return _fn("strftime", _utc_wall_clock(node.this), exp.Literal.string(text))
 
 
-def _format_datetime(node: exp.Anonymous) -> exp.Expression:
+def _format_datetime(node: exp.Anonymous) -> exp.Expr:
     args = node.expressions
     if len(args) != 2:
         raise TranspileError("format_datetime takes (timestamp, pattern)")
@@ -344,7 +386,13 @@ def _format_datetime(node: exp.Anonymous) -> exp.Expression:
     )
 
 
-def _to_wall_clock(ts: exp.Expression, zone: exp.Expression) -> exp.Expression:
+def _to_wall_clock(ts: exp.Expr, zone: exp.Expr) -> exp.Expr:
+    new = _wall_clock_in(ts, zone)
+    new.meta["zone"] = zone.copy()  # an output column becomes the instant again
+    return new
+
+
+def _wall_clock_in(ts: exp.Expr, zone: exp.Expr) -> exp.Expr:
     t = _type_of(ts)
     if t == _TZ:
         return _dd("timezone(__z__, __x__)", "TIMESTAMP", z=zone, x=ts)
@@ -356,26 +404,33 @@ def _to_wall_clock(ts: exp.Expression, zone: exp.Expression) -> exp.Expression:
     return _dd("timezone(__z__, CAST(__x__ AS TIMESTAMPTZ))", "TIMESTAMP", z=zone, x=ts)
 
 
-def _at_timezone(node: exp.Anonymous) -> exp.Expression:
+def _at_timezone(node: exp.Anonymous) -> exp.Expr:
     if len(node.expressions) != 2:
         raise TranspileError("at_timezone takes (timestamp, zone)")
     return _to_wall_clock(node.expressions[0], node.expressions[1])
 
 
-def _at_time_zone(node: exp.AtTimeZone) -> exp.Expression:
+def _at_time_zone(node: exp.AtTimeZone) -> exp.Expr:
     return _to_wall_clock(node.this, node.args["zone"])
 
 
 _ISO_TS = "'%Y-%m-%dT%H:%M:%S.%g'"
 
 
-def _to_iso8601(node: exp.Anonymous) -> exp.Expression:
+def _to_iso8601(node: exp.Anonymous) -> exp.Expr:
     if len(node.expressions) != 1:
         raise TranspileError("to_iso8601 takes one argument")
     x = node.expressions[0]
     t = _type_of(x)
     if t == _DATE:
         return _dd("strftime(__x__, '%Y-%m-%d')", "VARCHAR", x=x)
+    if t == _TZ and _zones.has_own_zone(x):
+        return _dd(
+            f"strftime(__w__, {_ISO_TS}) || __o__",
+            "VARCHAR",
+            w=_zones.wall_of(x),
+            o=_zones.iso_offset(x),
+        )
     if t == _TZ:
         return _dd(f"strftime(timezone('UTC', __x__), {_ISO_TS}) || 'Z'", "VARCHAR", x=x)
     if t in _NAIVE_TS:
@@ -389,11 +444,11 @@ def _to_iso8601(node: exp.Anonymous) -> exp.Expression:
     )
 
 
-def _approx_distinct(node: exp.ApproxDistinct) -> exp.Expression:
+def _approx_distinct(node: exp.ApproxDistinct) -> exp.Expr:
     return exp.Count(this=exp.Distinct(expressions=[node.this.copy()]))
 
 
-def _approx_quantile(node: exp.ApproxQuantile) -> exp.Expression:
+def _approx_quantile(node: exp.ApproxQuantile) -> exp.Expr:
     if node.args.get("weight") is not None:
         raise TranspileError(
             "approx_percentile with a weight has no DuckDB equivalent; "
@@ -404,7 +459,7 @@ def _approx_quantile(node: exp.ApproxQuantile) -> exp.Expression:
     return _fn("quantile_disc", node.this, node.args["quantile"])
 
 
-def _map_agg(node: exp.Anonymous) -> exp.Expression:
+def _map_agg(node: exp.Anonymous) -> exp.Expr:
     if len(node.expressions) != 2:
         raise TranspileError("map_agg takes (key, value)")
     k, v = node.expressions
@@ -417,31 +472,18 @@ def _map_agg(node: exp.Anonymous) -> exp.Expression:
     )
 
 
-def _json_extract_scalar(node: exp.JSONExtractScalar) -> exp.Expression:
-    path = node.expression
-    path_sql = path.sql(dialect="duckdb") if isinstance(path, exp.Expression) else str(path)
-    path_lit = sqlglot.parse_one(path_sql, read="duckdb")
-    return _dd(
-        "CASE WHEN json_type(__j__, __p__) IN ('OBJECT', 'ARRAY') THEN NULL ELSE __e__ END",
-        "VARCHAR",
-        j=node.this,
-        p=path_lit,
-        e=node.copy(),
-    )
-
-
-def _cardinality(node: exp.ArraySize) -> exp.Expression:
+def _cardinality(node: exp.ArraySize) -> exp.Expr:
     x = node.this
     t = getattr(x, "type", None)
     if t is not None and t.this == exp.DataType.Type.MAP:
-        return _fn("cardinality", x)
+        return _dd("CAST(cardinality(__x__) AS BIGINT)", "BIGINT", x=x)
     if t is not None and t.this in (exp.DataType.Type.ARRAY, exp.DataType.Type.LIST):
         return _fn("len", x)
     # Unknown: DuckDB's cardinality() takes maps and lists (len() rejects maps).
-    return _fn("cardinality", x)
+    return _dd("CAST(cardinality(__x__) AS BIGINT)", "BIGINT", x=x)
 
 
-def _try_cast(node: exp.TryCast) -> exp.Expression | None:
+def _try_cast(node: exp.TryCast) -> exp.Expr | None:
     json_text = _cast_json_to_varchar(node, try_=True)
     if json_text is not None:
         return json_text
@@ -468,276 +510,10 @@ def _try_cast(node: exp.TryCast) -> exp.Expression | None:
     )
 
 
-# -- UNNEST ------------------------------------------------------------------------------
-
-
-def _unnest_kind(arg: exp.Expression, n_args: int, n_cols: int) -> tuple[str, int]:
-    """('map', 2) | ('rows', n_fields) | ('array', 1) for one UNNEST argument."""
-    t = getattr(arg, "type", None)
-    if t is not None and t.this == exp.DataType.Type.MAP:
-        return "map", 2
-    if isinstance(arg, (exp.Map, exp.VarMap, exp.MapFromEntries)):
-        return "map", 2
-    if t is not None and t.this in (exp.DataType.Type.ARRAY, exp.DataType.Type.LIST):
-        inner = t.expressions[0] if t.expressions else None
-        if isinstance(inner, exp.DataType) and inner.this == exp.DataType.Type.STRUCT:
-            return "rows", len(inner.expressions)
-        return "array", 1
-    if isinstance(arg, exp.Array):
-        return "array", 1
-    # Unknown type: a lone argument with more column names than one is a map (two names)
-    # or an array of rows (more names). Several arguments of unknown type are arrays.
-    if n_args == 1 and n_cols == 2:
-        return "map", 2
-    if n_args == 1 and n_cols > 2:
-        return "rows", n_cols
-    return "array", 1
-
-
-def _unnest(node: exp.Unnest) -> exp.Expression | None:
-    parent = node.parent
-    if not isinstance(parent, (exp.Join, exp.From)) or node.arg_key != "this":
-        return None
-    args = node.expressions
-    alias = node.args.get("alias")
-    cols = list(alias.columns) if alias is not None else []
-    offset = node.args.get("offset")
-    kinds = [
-        _unnest_kind(
-            a,
-            len(args),
-            len(cols) - (1 if offset and not isinstance(offset, exp.Expression) else 0),
-        )
-        for a in args
-    ]
-    if len(args) == 1 and kinds[0][0] == "array":
-        return None  # DuckDB's own UNNEST (and WITH ORDINALITY) means the same
-    selects: list[exp.Expression] = []
-    lengths: list[exp.Expression] = []
-    for a, (kind, _) in zip(args, kinds):
-        if kind == "map":
-            selects += [_dd("unnest(map_keys(__m__))", m=a), _dd("unnest(map_values(__m__))", m=a)]
-            lengths.append(_dd("CAST(cardinality(__m__) AS BIGINT)", m=a))
-        elif kind == "rows":
-            selects.append(_dd("unnest(__a__, max_depth := 2)", a=a))
-            lengths.append(_fn("len", a))
-        else:
-            selects.append(_fn("unnest", a))
-            lengths.append(_fn("len", a))
-    names = [c.copy() for c in cols]
-    if offset:
-        longest = lengths[0] if len(lengths) == 1 else _fn("greatest", *lengths)
-        selects.append(_dd("unnest(range(1, __n__ + 1))", n=longest))
-        if isinstance(offset, exp.Expression):
-            names.append(offset.copy())
-        elif names:
-            pass  # the ordinality column is already the last alias column
-        else:
-            names.append(exp.to_identifier("ordinality"))
-    width = sum(n for _, n in kinds) + (1 if offset else 0)
-    if names and len(names) != width:
-        raise TranspileError(f"UNNEST gives {width} columns but is aliased with {len(names)} names")
-    table_alias = exp.TableAlias(
-        this=(
-            alias.this.copy() if alias is not None and alias.this else exp.to_identifier("_unnest")
-        ),
-        columns=names,
-    )
-    select = exp.Select(expressions=selects)
-    if isinstance(parent, exp.From):
-        return exp.Subquery(this=select, alias=table_alias)
-    return exp.Lateral(this=exp.Subquery(this=select), alias=table_alias)
-
-
-# -- JSON --------------------------------------------------------------------------------
-
-_JSON = exp.DataType.Type.JSON
-_VARCHARS = {
-    exp.DataType.Type.VARCHAR,
-    exp.DataType.Type.TEXT,
-    exp.DataType.Type.CHAR,
-    exp.DataType.Type.NVARCHAR,
-    exp.DataType.Type.NCHAR,
-}
-
-
-def _is_json(x: exp.Expression) -> bool | None:
-    """True: JSON; False: some other known type; None: unknown."""
-    if isinstance(x, (exp.JSONExtract, exp.ParseJSON)):
-        return True
-    if isinstance(x, exp.Cast) and x.to.this == _JSON:
-        return True
-    t = _type_of(x)
-    if t == _JSON:
-        return True
-    if t in (_UNKNOWN, exp.DataType.Type.NULL):
-        return (
-            None
-            if isinstance(x, (exp.Column, exp.Anonymous, exp.Dot, exp.Bracket, exp.Func, exp.Paren))
-            else False
-        )
-    return False
-
-
-def _json_scalar_text(x: exp.Expression, *, try_: bool) -> exp.Expression:
-    fail = (
-        "NULL"
-        if try_
-        else (
-            "error('INVALID_CAST_ARGUMENT: Cannot cast ' || CAST(__j__ AS VARCHAR) "
-            "|| ' to varchar')"
-        )
-    )
-    return _dd(
-        f"CASE WHEN json_type(__j__) IN ('ARRAY', 'OBJECT') THEN {fail} "
-        "ELSE json_extract_string(__j__, '$') END",
-        "VARCHAR",
-        j=x,
-    )
-
-
-def _cast_json_to_varchar(node: exp.Cast, *, try_: bool) -> exp.Expression | None:
-    to = node.args["to"]
-    if not isinstance(to, exp.DataType) or to.this not in _VARCHARS:
-        return None
-    x = node.this
-    known = _is_json(x)
-    if known is False:
-        return None
-    if known:
-        return _json_scalar_text(x, try_=try_)
-    as_json = _dd("CAST(__x__ AS JSON)", "JSON", x=x)
-    plain = node.copy()
-    return _dd(
-        "CASE WHEN typeof(__x__) = 'JSON' THEN __s__ ELSE __p__ END",
-        "VARCHAR",
-        x=x,
-        s=_json_scalar_text(as_json, try_=try_),
-        p=plain,
-    )
-
-
-def _cast(node: exp.Cast) -> exp.Expression | None:
-    to = node.args["to"]
-    if isinstance(to, exp.DataType) and to.this == _JSON and _is_json(node.this) is not True:
-        # Trino: CAST('x' AS JSON) is the JSON string "x" (json_parse parses); DuckDB's
-        # CAST parses the text. to_json gives Trino's value for scalars, arrays and maps.
-        return _dd("to_json(__x__)", "JSON", x=node.this)
-    return _cast_json_to_varchar(node, try_=False)
-
-
-def _json_array_length(node: exp.Anonymous) -> exp.Expression:
-    if len(node.expressions) != 1:
-        raise TranspileError("json_array_length takes one argument")
-    # one flat CASE: DuckDB folds a nested CASE of constants and would fail on bad JSON
-    return _dd(
-        "CASE WHEN NOT json_valid(__j__) THEN NULL WHEN json_type(__j__) = 'ARRAY' "
-        "THEN CAST(json_array_length(__j__) AS BIGINT) END",
-        "BIGINT",
-        j=node.expressions[0],
-    )
-
-
-def _json_size(node: exp.Anonymous) -> exp.Expression:
-    if len(node.expressions) != 2:
-        raise TranspileError("json_size takes (json, path)")
-    j, p = node.expressions
-    return _dd(
-        "CASE WHEN json_type(__j__, __p__) IS NULL THEN NULL "
-        "WHEN json_type(__j__, __p__) = 'OBJECT' THEN CAST(len(json_keys(__j__, __p__)) AS BIGINT) "
-        "WHEN json_type(__j__, __p__) = 'ARRAY' THEN CAST(json_array_length(__j__, __p__) AS BIGINT) "
-        "ELSE CAST(0 AS BIGINT) END",
-        "BIGINT",
-        j=j,
-        p=p,
-    )
-
-
-# -- Lambdas -----------------------------------------------------------------------------
-
-
-def _lambda_body(lam: exp.Expression, values: list[exp.Expression]) -> exp.Expression:
-    """The body of ``lam`` with its parameters replaced by ``values``."""
-    if not isinstance(lam, exp.Lambda):
-        raise TranspileError(f"expected a lambda, got {lam.sql('athena')}")
-    params = [p.name for p in lam.expressions]
-    if len(params) != len(values):
-        raise TranspileError(
-            f"lambda {lam.sql('athena')} takes {len(params)} arguments, {len(values)} given"
-        )
-    mapping = dict(zip(params, values))
-    body = lam.this.copy()
-
-    def sub(n: exp.Expression) -> exp.Expression:
-        if (
-            isinstance(n, (exp.Identifier, exp.Column))
-            and not isinstance(n.parent, (exp.Column, exp.Dot))
-            and (not isinstance(n, exp.Column) or not n.table)
-            and n.name in mapping
-        ):
-            return mapping[n.name].copy()
-        return n
-
-    if isinstance(body, (exp.Identifier, exp.Column)) and body.name in mapping:
-        return mapping[body.name].copy()
-    return body.transform(sub)
-
-
-def _match(name: str) -> Callable[[exp.Anonymous], exp.Expression]:
-    fold = {
-        "all_match": ("AND", "true"),
-        "any_match": ("OR", "false"),
-        "none_match": ("OR", "false"),
-    }[name]
-
-    def handler(node: exp.Anonymous) -> exp.Expression:
-        if len(node.expressions) != 2:
-            raise TranspileError(f"{name} takes (array, predicate)")
-        arr, pred = node.expressions
-        op, init = fold
-        # Three-valued AND/OR fold: false AND NULL = false, true AND NULL = NULL, etc.
-        reduced = _dd(
-            f"list_reduce(list_transform(__a__, __f__), lambda _acc, _b: _acc {op} _b, {init})",
-            "BOOLEAN",
-            a=arr,
-            f=pred,
-        )
-        if name == "none_match":
-            return _dd("NOT (__r__)", "BOOLEAN", r=reduced)
-        return reduced
-
-    return handler
-
-
-def _reduce(node: exp.Reduce) -> exp.Expression | None:
-    finish = node.args.get("finish")
-    if finish is None:
-        return None
-    reduced = exp.Reduce(
-        this=node.this.copy(), initial=node.args["initial"].copy(), merge=node.args["merge"].copy()
-    )
-    return _lambda_body(finish, [reduced])
-
-
-def _zip_with(node: exp.Anonymous) -> exp.Expression:
-    if len(node.expressions) != 3:
-        raise TranspileError("zip_with takes (array, array, function)")
-    a, b, fn = node.expressions
-    body = _lambda_body(fn, [_dd("_p[1]"), _dd("_p[2]")])
-    lam = exp.Lambda(this=body, expressions=[exp.to_identifier("_p")])
-    return _dd(
-        "CASE WHEN __a__ IS NULL OR __b__ IS NULL THEN NULL "
-        "ELSE list_transform(list_zip(__a__, __b__), __f__) END",
-        a=a,
-        b=b,
-        f=lam,
-    )
-
-
 # -- Strings, dates ----------------------------------------------------------------------
 
 
-def _split(node: exp.Split) -> exp.Expression | None:
+def _split(node: exp.Split) -> exp.Expr | None:
     limit = node.args.get("limit")
     if limit is None:
         return None
@@ -751,7 +527,7 @@ def _split(node: exp.Split) -> exp.Expression | None:
     )
 
 
-def _regexp_extract(node: exp.RegexpExtract) -> exp.Expression:
+def _regexp_extract(node: exp.RegexpExtract) -> exp.Expr:
     return _dd(
         "CASE WHEN regexp_matches(__s__, __p__) THEN __e__ END",
         "VARCHAR",
@@ -761,13 +537,13 @@ def _regexp_extract(node: exp.RegexpExtract) -> exp.Expression:
     )
 
 
-def _unit_of(node: exp.Expression) -> str:
+def _unit_of(node: exp.Expr) -> str:
     unit = node.args.get("unit")
-    text = unit.name if isinstance(unit, exp.Expression) else str(unit or "day")
+    text = unit.name if isinstance(unit, exp.Expr) else str(unit or "day")
     return text.lower()
 
 
-def _date_diff(node: exp.DateDiff) -> exp.Expression:
+def _date_diff(node: exp.DateDiff) -> exp.Expr:
     return _dd(
         "date_sub(__u__, __a__, __b__)",
         "BIGINT",
@@ -777,7 +553,7 @@ def _date_diff(node: exp.DateDiff) -> exp.Expression:
     )
 
 
-def _date_add(node: exp.DateAdd) -> exp.Expression | None:
+def _date_add(node: exp.DateAdd) -> exp.Expr | None:
     if _type_of(node.this) != _DATE or _unit_of(node) not in (
         "day",
         "week",
@@ -791,7 +567,7 @@ def _date_add(node: exp.DateAdd) -> exp.Expression | None:
     return new
 
 
-def _from_unixtime_nanos(node: exp.Anonymous) -> exp.Expression:
+def _from_unixtime_nanos(node: exp.Anonymous) -> exp.Expr:
     if len(node.expressions) != 1:
         raise TranspileError("from_unixtime_nanos takes one argument")
     # floor division in integers (a double cannot hold today's nanoseconds exactly)
@@ -803,7 +579,7 @@ def _from_unixtime_nanos(node: exp.Anonymous) -> exp.Expression:
     )
 
 
-_ANONYMOUS: dict[str, Callable[[Any], exp.Expression | None]] = {
+_ANONYMOUS: dict[str, Callable[[Any], exp.Expr | None]] = {
     "format_datetime": _format_datetime,
     "at_timezone": _at_timezone,
     "to_iso8601": _to_iso8601,
@@ -816,7 +592,7 @@ _ANONYMOUS: dict[str, Callable[[Any], exp.Expression | None]] = {
     "json_size": _json_size,
     "from_unixtime_nanos": _from_unixtime_nanos,
 }
-_TYPED: dict[type, Callable[[Any], exp.Expression | None]] = {
+_TYPED_BASE: dict[type, Callable[[Any], exp.Expr | None]] = {
     exp.FromISO8601Timestamp: _from_iso8601_timestamp,
     exp.FromISO8601Date: _from_iso8601_date,
     exp.TimestampTrunc: _date_trunc,
@@ -838,79 +614,75 @@ _TYPED: dict[type, Callable[[Any], exp.Expression | None]] = {
 }
 
 
-# ---------------------------------------------------------------------------------------
-# Joda-Time patterns (Trino's format_datetime) → strftime (DuckDB)
+def _chain(*handlers: Callable[[Any], exp.Expr | None]):
+    """The first handler that rewrites the node wins."""
 
-_JODA: dict[str, Callable[[int], str | None]] = {
-    "y": lambda n: "%y" if n == 2 else "%Y",
-    "Y": lambda n: "%y" if n == 2 else "%Y",
-    "x": lambda n: "%G" if n != 2 else None,
-    "w": lambda n: "%V" if n == 2 else ("%-V" if n == 1 else None),
-    "e": lambda n: "%u" if n == 1 else None,
-    "E": lambda n: "%A" if n >= 4 else "%a",
-    "M": lambda n: {1: "%-m", 2: "%m", 3: "%b"}.get(n, "%B"),
-    "d": lambda n: {1: "%-d", 2: "%d"}.get(n),
-    "D": lambda n: {1: "%-j", 3: "%j"}.get(n),
-    "a": lambda n: "%p",
-    "h": lambda n: {1: "%-I", 2: "%I"}.get(n),
-    "H": lambda n: {1: "%-H", 2: "%H"}.get(n),
-    "m": lambda n: {1: "%-M", 2: "%M"}.get(n),
-    "s": lambda n: {1: "%-S", 2: "%S"}.get(n),
-    "S": lambda n: {3: "%g", 6: "%f", 9: "%n"}.get(n),
-}
+    def handler(node: exp.Expr) -> exp.Expr | None:
+        for h in handlers:
+            new = h(node)
+            if new is not None and new is not node:
+                return new
+        return None
+
+    return handler
 
 
-def joda_to_strftime(pattern: str) -> str:
-    """Translate a Joda-Time pattern (``yyyy-MM-dd HH:mm:ss``) to a strftime format.
+def _cast_timestamp(node: exp.Cast) -> exp.Expr | None:
+    """Naive timestamps print with Trino's milliseconds; TIMESTAMP(p) stays a TIMESTAMP."""
+    to = node.args["to"]
+    if not isinstance(to, exp.DataType):
+        return None
+    if to.this in _NAIVE_TS and to.expressions:
+        new = node.copy()
+        new.set("to", exp.DataType.build("TIMESTAMP"))
+        return new
+    if to.this in (exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT) and _type_of(node.this) in (
+        _NAIVE_TS
+    ):
+        t = node.this.type
+        whole = bool(t.expressions) and str(t.expressions[0].this) == "0"
+        fmt = "'%Y-%m-%d %H:%M:%S'" if whole else _zones.ISO_MS
+        return _dd(f"strftime(__x__, {fmt})", "VARCHAR", x=node.this)
+    return None
 
-    Raises :class:`TranspileError` for letters DuckDB cannot print the same way (time zone
-    letters ``z``/``Z``: DuckDB values carry no zone; see the module docstring).
-    """
-    out: list[str] = []
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == "'":
-            j = i + 1
-            if j < n and pattern[j] == "'":
-                out.append("'")
-                i += 2
-                continue
-            text = []
-            while j < n:
-                if pattern[j] == "'":
-                    if j + 1 < n and pattern[j + 1] == "'":
-                        text.append("'")
-                        j += 2
-                        continue
-                    break
-                text.append(pattern[j])
-                j += 1
-            else:
-                raise TranspileError(f"format_datetime pattern {pattern!r}: unterminated quote")
-            out.append("".join(text).replace("%", "%%"))
-            i = j + 1
-            continue
-        if c.isascii() and c.isalpha():
-            j = i
-            while j < n and pattern[j] == c:
-                j += 1
-            count = j - i
-            conv = _JODA.get(c)
-            spec = conv(count) if conv else None
-            if spec is None:
-                raise TranspileError(
-                    f"format_datetime pattern {pattern!r}: {c * count!r} has no DuckDB "
-                    "strftime equivalent"
-                    + (
-                        " (values carry no zone in DuckDB; format at_timezone(ts, zone) instead)"
-                        if c in "zZ"
-                        else ""
-                    )
-                )
-            out.append(spec)
-            i = j
-            continue
-        out.append("%%" if c == "%" else c)
-        i += 1
-    return "".join(out)
+
+_TYPED: dict[type, Callable[[Any], exp.Expr | None]] = {**_trino.TYPED, **_TYPED_BASE}
+_TYPED[exp.Cast] = _chain(
+    _zones.cast_from_tz,
+    _cast_timestamp,
+    _cast,
+    _trino._cast_double_to_int,
+    _trino._cast_to_map_of_json,
+)
+_TYPED[exp.TryCast] = _chain(_trino._try_cast_boolean, _try_cast)
+_TYPED[exp.Div] = _trino._decimal_div
+_TYPED[exp.JSONExtract] = _json_guarded(lambda n: None)
+_TYPED[exp.JSONExtractScalar] = _json_guarded(_json_extract_scalar)
+for _node in (*_zones.FIELD_NODES, exp.Extract):
+    _TYPED[_node] = _zones.field_of_wall
+_ANONYMOUS.update(_trino.ANONYMOUS)
+_ANONYMOUS["json_size"] = _json_guarded(_json_size)
+_ANONYMOUS["timezone_hour"] = _zones.timezone_hour_minute("hour")
+_ANONYMOUS["timezone_minute"] = _zones.timezone_hour_minute("minute")
+
+
+def _parse(sql: str) -> list:
+    """Parse Athena SQL; ``DECIMAL '1.50'`` keeps Trino's type, decimal(3, 2) (sqlglot
+    would read it as a bare DECIMAL, which DuckDB takes for DECIMAL(18, 3))."""
+    try:
+        tokens = sqlglot.tokenize(sql, read="athena")
+    except SqlglotError as exc:
+        raise TranspileError(f"cannot parse as Athena SQL: {exc}") from exc
+    pieces, last = [], 0
+    for a, b in zip(tokens, tokens[1:]):
+        if a.token_type == TokenType.DECIMAL and b.token_type == TokenType.STRING:
+            ps = _trino.literal_decimal(b.text, integers=True)
+            if ps is None:
+                raise TranspileError(f"DECIMAL '{b.text}' is not a decimal literal")
+            pieces += [sql[last : a.start], f"CAST('{b.text}' AS DECIMAL({ps[0]}, {ps[1]}))"]
+            last = b.end + 1  # past the closing quote
+    pieces.append(sql[last:])
+    try:
+        return sqlglot.parse("".join(pieces), read="athena")
+    except ParseError as exc:
+        raise TranspileError(f"cannot parse as Athena SQL: {exc}") from exc
