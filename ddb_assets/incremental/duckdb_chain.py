@@ -46,6 +46,7 @@ from ddb_assets.incremental.model import (
 )
 from ddb_assets.incremental.windows import Window, utc
 from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_name
+from ddb_assets.sql.literals import path_literal
 from ddb_assets.tables import changes as tch
 from ddb_assets.tables.plan import ROLE_VALUE, ColumnPlan
 from ddb_assets.tables.types import ColumnOverride, parse_type
@@ -684,20 +685,16 @@ def _stage_net_change(
         con.execute(
             f'COPY (SELECT \'{{"k":\' || CAST(to_json(k) AS VARCHAR) || \',"ts":{micros},"Keys":\' || k '
             f"|| coalesce(',\"New\":' || new, '') || coalesce(',\"Old\":' || old, '') || '}}' "
-            f"FROM {_RESEED} ORDER BY k) TO '{_sql_path(records)}' {_COPY_LINES}"
+            f"FROM {_RESEED} ORDER BY k) TO {path_literal(records)} {_COPY_LINES}"
         )
         con.execute(
             f"COPY (SELECT '{{\"Item\":' || x || '}}' FROM (SELECT k AS x FROM {_RESEED} UNION ALL "
             f"SELECT new FROM {_RESEED} WHERE new IS NOT NULL UNION ALL "
-            f"SELECT old FROM {_RESEED} WHERE old IS NOT NULL)) TO '{_sql_path(images)}' {_COPY_LINES}"
+            f"SELECT old FROM {_RESEED} WHERE old IS NOT NULL)) TO {path_literal(images)} {_COPY_LINES}"
         )
         return con.execute(f"SELECT count(*) FROM {_RESEED}").fetchone()[0]
     finally:
         con.execute(f"DROP TABLE IF EXISTS {_RESEED}")
-
-
-def _sql_path(path: str) -> str:
-    return str(path).replace("'", "''")
 
 
 _CMP_EXPORT = "_ddb_cmp_export"

@@ -15,13 +15,10 @@ import sqlglot
 
 from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_name
 from ddb_assets.sql.lineage import LineageError, column_lineage
+from ddb_assets.sql.literals import sql_literal
 from ddb_assets.sql.transpile import TranspileError, athena_to_duckdb
 from ddb_assets.summaries.result import PREVIEW_ROWS, SummaryResult, markdown_table
 from ddb_assets.summaries.spec import SummaryError, SummarySpec
-
-
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _athena_type(duckdb_type: str) -> str:
@@ -71,7 +68,7 @@ def materialize_duckdb(con: Any, spec: SummarySpec, schema: str) -> SummaryResul
     started = time.monotonic()
     con.execute("LOAD icu")
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
-    con.execute(f"SET search_path = {_sql_string(schema)}")
+    con.execute(f"SET search_path = {sql_literal(schema)}")
     con.execute("SET TimeZone = 'UTC'")
     try:
         con.execute("BEGIN TRANSACTION")
@@ -89,8 +86,8 @@ def materialize_duckdb(con: Any, spec: SummarySpec, schema: str) -> SummaryResul
                 f"(the previous table is unchanged): {exc}"
             ) from exc
     finally:
-        con.execute(f"SET search_path = {_sql_string(old_path)}")
-        con.execute(f"SET TimeZone = {_sql_string(old_tz)}")
+        con.execute(f"SET search_path = {sql_literal(old_path)}")
+        con.execute(f"SET TimeZone = {sql_literal(old_tz)}")
     elapsed_ms = int((time.monotonic() - started) * 1000)
 
     try:

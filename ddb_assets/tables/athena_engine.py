@@ -39,6 +39,7 @@ from collections.abc import Mapping
 
 from ddb_assets import table_names
 from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_name
+from ddb_assets.sql.literals import date_literal, sql_literal
 from ddb_assets.tables.naming import PARTITION_COLUMN
 from ddb_assets.tables.plan import (
     ROLE_RAW,
@@ -68,20 +69,6 @@ class UnsupportedOnAthena(ValueError):
     """The request cannot be served by the Athena engine (see module docs)."""
 
 
-def sql_literal(text: str) -> str:
-    """A SQL string literal (Athena/Trino and DuckDB): quotes doubled, control characters
-    refused. The only place a value from data becomes SQL text."""
-    if not isinstance(text, str):
-        raise TypeError("literal must be a string")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
-        raise ValueError(f"{text!r} contains a control character and cannot be a SQL literal")
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _date(d: dt.date) -> str:
-    return f"DATE '{d.isoformat()}'"
-
-
 _NUM_RE = r"^[+-]?([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?$"
 
 
@@ -109,7 +96,7 @@ def discovery_sql(database: str, raw_table: str, snapshot_date: dt.date) -> str:
     fit = DECIMAL_PRECISION
     return f"""WITH items AS (
   SELECT CAST(json_extract(line, '$.Item') AS map(varchar, json)) AS item
-  FROM {qualified(database, raw_table)} WHERE {quote_ident(PARTITION_COLUMN)} = {_date(snapshot_date)}
+  FROM {qualified(database, raw_table)} WHERE {quote_ident(PARTITION_COLUMN)} = {date_literal(snapshot_date)}
 ), entries AS (
   SELECT a.attribute, a.value FROM items CROSS JOIN UNNEST(item) AS a(attribute, value)
 ), tagged AS (
@@ -237,7 +224,7 @@ def ctas_sql(
         f"SELECT {cols} FROM (SELECT {inner} FROM ("
         f"SELECT CAST(json_extract(line, '$.Item') AS map(varchar, json)) AS item "
         f"FROM {qualified(database, raw_table)} "
-        f"WHERE {quote_ident(PARTITION_COLUMN)} = {_date(snapshot_date)}))"
+        f"WHERE {quote_ident(PARTITION_COLUMN)} = {date_literal(snapshot_date)}))"
     )
 
 
@@ -449,7 +436,7 @@ def load_snapshot_athena(
     )
     counts = run(
         f"SELECT {count_sql} FROM {qualified(database, snapshots)} "
-        f"WHERE {quote_ident(PARTITION_COLUMN)} = {_date(snapshot_date)}"
+        f"WHERE {quote_ident(PARTITION_COLUMN)} = {date_literal(snapshot_date)}"
     ).rows
     counts = list(counts[0]) if counts else [0] * (1 + sum(p.role == ROLE_RAW for p in plans))
     raw_plans = [p for p in plans if p.role == ROLE_RAW]
@@ -468,7 +455,7 @@ def load_snapshot_athena(
     )
     run(
         f"CREATE OR REPLACE VIEW {qualified(database, table)} AS SELECT {view_cols} "
-        f"FROM {qualified(database, snapshots)} WHERE {quote_ident(PARTITION_COLUMN)} = DATE '{latest}'"
+        f"FROM {qualified(database, snapshots)} WHERE {quote_ident(PARTITION_COLUMN)} = {date_literal(dt.date.fromisoformat(latest))}"
     )
 
     prev_dates = [d for d in snapshot_cols if d < values[0]]
