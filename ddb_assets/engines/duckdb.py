@@ -72,7 +72,7 @@ class DuckDBEngine(Engine):
         return LoadedSnapshot(result, uri, None)
 
     def build_summary(self, spec: SummarySpec, place: AthenaConfig, run_id: str) -> SummaryResult:
-        con = self.warehouse.connect()
+        con = self.warehouse.sandbox()  # user SQL: DuckDB's sandbox, warehouse tables only
         try:
             return materialize_duckdb(con, spec, schema=place.database)
         finally:
