@@ -13,7 +13,7 @@ from ddb_assets.summaries.spec import SummarySpec
 from ddb_assets.tables.duckdb_engine import load_snapshot_duckdb
 from ddb_assets_tests.exports import minified_export
 
-pytestmark = pytest.mark.fault
+pytestmark = [pytest.mark.fault, pytest.mark.unit, pytest.mark.duckdb]
 
 ITEMS = [{"pk": {"S": f"k{i}"}, "qty": {"N": str(i)}} for i in range(5)]
 

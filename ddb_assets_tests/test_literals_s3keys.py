@@ -17,6 +17,8 @@ from ddb_assets.sql.literals import (
     timestamp_literal,
 )
 
+pytestmark = pytest.mark.unit
+
 PACKAGE = pathlib.Path(__file__).parent.parent / "ddb_assets"
 
 
