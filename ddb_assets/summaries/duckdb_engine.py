@@ -31,6 +31,7 @@ from ddb_assets.sql.literals import path_literal, sql_literal
 from ddb_assets.sql.transpile import TranspileError, athena_to_duckdb
 from ddb_assets.summaries.result import PREVIEW_ROWS, SummaryResult, markdown_table
 from ddb_assets.summaries.spec import SummaryError, SummarySpec
+from ddb_assets.tables.transactions import rollback_quietly
 
 # Fixed when the database instance starts: a sandboxed connection never shares an instance
 # with an ordinary one (DuckDB refuses a second connection with another configuration).
@@ -130,7 +131,7 @@ def materialize_duckdb(con: Any, spec: SummarySpec, schema: str) -> SummaryResul
             preview_rows = cur.fetchall()
             con.execute("COMMIT")
         except Exception as exc:
-            con.execute("ROLLBACK")
+            rollback_quietly(con)  # a failed COMMIT already ended it; keep its error
             if isinstance(exc, duckdb.PermissionException):
                 raise SummaryError(
                     f"{spec.path.name}: refused by the DuckDB sandbox (summaries read the "
