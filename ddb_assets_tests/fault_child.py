@@ -17,7 +17,7 @@ def main(argv: list[str]) -> int:
     args = json.loads(argv[0])
     from ddb_assets.resources import WarehouseResource
     from ddb_assets.tables.checks import Expectation, ExpectedFile
-    from ddb_assets.tables.duckdb_engine import load_snapshot_duckdb
+    from ddb_assets.tables.duckdb import load_snapshot_duckdb
 
     e = args.get("expect")
     expect = (

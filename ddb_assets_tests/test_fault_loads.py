@@ -26,7 +26,7 @@ import pytest
 
 from ddb_assets.tables import faults
 from ddb_assets.tables.checks import Expectation, ExpectedFile, SnapshotCheckError
-from ddb_assets.tables.duckdb_engine import ExportReadError, load_snapshot_duckdb
+from ddb_assets.tables.duckdb import ExportReadError, load_snapshot_duckdb
 
 pytestmark = [pytest.mark.fault, pytest.mark.integration, pytest.mark.duckdb]
 
@@ -38,9 +38,14 @@ ROOT = pathlib.Path(__file__).parent.parent
 # --- exports and state -------------------------------------------------------------------
 
 
-def items(n: int, tag: str = "a") -> list[dict]:
+def items(n: int, tag: str = "a", noise: int = 0) -> list[dict]:
+    """``n`` items; ``noise`` bytes of incompressible text each (to fill a disk)."""
     return [
-        {"pk": {"S": f"{tag}{i:07d}"}, "qty": {"N": str(i % 997)}, "note": {"S": f"n{i % 13}"}}
+        {
+            "pk": {"S": f"{tag}{i:07d}"},
+            "qty": {"N": str(i % 997)},
+            "note": {"S": os.urandom(noise).hex() if noise else f"n{i % 13}"},
+        }
         for i in range(n)
     ]
 
@@ -249,8 +254,13 @@ def test_kill_9_during_a_load_loses_and_duplicates_nothing(base, big, fraction):
     time.sleep(max(0.0, started + fraction * duration - time.monotonic()))
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL  # killed mid-load, not after it ended
     after_kill = state(db)
     committed = DAY2 in {d for d, _ in after_kill["loads"]}
+    print(
+        f"kill at {fraction:.0%} of {duration:.1f} s: committed={committed}, "
+        f"left behind before the rerun: {after_kill['unlisted_bytes']} bytes"
+    )
     if committed:  # the kill came after COMMIT: the new snapshot, whole
         assert after_kill["latest"][:2] == (240_000, 240_000)
     else:  # before COMMIT: exactly the previous state (stray files at most)
@@ -331,11 +341,16 @@ def test_sweep_spares_a_concurrent_load_in_this_process(base, tmp_path):
     release = threading.Event()
     shared = duckdb.connect(str(db))
 
-    def run(paths, expect, day, hold):
+    def hold():  # only the slow load's thread waits at the seam
+        if threading.current_thread() is t:
+            writing.set()
+            release.wait(60)
+
+    def run(paths, expect, day, hold_here):
         con = shared.cursor()
         try:
-            if hold:
-                with faults.injected("before_commit", lambda: (writing.set(), release.wait(60))):
+            if hold_here:
+                with faults.injected("after_write", hold):
                     load_snapshot_duckdb(
                         con,
                         schema=SCHEMA,
@@ -362,6 +377,9 @@ def test_sweep_spares_a_concurrent_load_in_this_process(base, tmp_path):
     t.start()
     assert writing.wait(120)  # the slow load's files are written, not yet listed
     run(fast, fast_expect, dt.date(2026, 7, 3), False)  # its sweep runs now
+    # the slow load's written, not yet listed files were spared by that sweep
+    assert list((root / SCHEMA / TABLE / "snapshot_date=2026-07-02").glob("*.parquet"))
+    assert not orphan.exists()  # while the dead load's file was removed
     release.set()
     t.join(120)
     shared.close()
@@ -369,6 +387,7 @@ def test_sweep_spares_a_concurrent_load_in_this_process(base, tmp_path):
     assert not orphan.exists()
     s = state(db)
     assert clean(s), s
+    print("concurrent in-process loads:", [str(e)[:200] for e in errors])
     for exc in errors:
         assert "conflict" in str(exc).lower(), exc
 
@@ -407,7 +426,7 @@ def test_disk_fills_during_the_parquet_write(tmp_path):
         paths, expect = write_export(tmp_path / "g1", items(2000, "p"), files=1)
         load(db, DAY1, paths, expect)
         before = state(db)
-        big, big_expect = write_export(tmp_path / "huge", items(400_000, "q"), files=2)
+        big, big_expect = write_export(tmp_path / "huge", items(150_000, "q", noise=40), files=2)
         with pytest.raises(Exception) as info:  # noqa: B017 (the cause is asserted below)
             load(db, DAY2, big, big_expect)
         assert "No space left on device" in str(info.value) or "space" in str(info.value).lower()
@@ -427,10 +446,11 @@ def test_disk_fills_at_commit(tmp_path):
             with pytest.raises(Exception) as info:  # noqa: B017 (the cause is asserted below)
                 load(db, DAY1, again, again_expect)
         msg = str(info.value)
+        print("COMMIT on a full disk:", type(info.value).__name__, msg[:300], len(filler))
         assert "no transaction is active" not in msg
         assert "space" in msg.lower(), msg
-        for f in filler:
-            f.unlink()
+        assert len(filler) == 1  # one attempt: a failed COMMIT is not retried another way
+        filler[0].unlink()
         after = state(db)
         assert after == before, (before, after)
         # and the warehouse still loads
@@ -450,3 +470,14 @@ def test_no_temporary_folders_outlive_a_load(base, tmp_path):
     load(db, DAY2, paths, expect)
     assert ours() <= seen
     shutil.rmtree(tmp_path / "t")
+
+
+def test_gzip_cut_short_after_the_sampled_lines_names_the_file(base, tmp_path):
+    """A file damaged past the lines the one-pass sample reads: the one-pass write meets
+    it first, and the error still names the file."""
+    db, before = base
+    paths, expect = write_export(tmp_path / "late", items(60_000, "v"), files=1)
+    data = pathlib.Path(paths[0]).read_bytes()
+    pathlib.Path(paths[0]).write_bytes(data[: len(data) * 9 // 10])
+    msg = _refused(db, before, DAY2, paths, expect, ExportReadError, "part-0.json.gz")
+    assert "cut short" in msg

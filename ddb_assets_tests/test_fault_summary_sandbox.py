@@ -10,7 +10,7 @@ import pytest
 from ddb_assets.summaries import SummaryError, load_summaries, materialize_duckdb
 from ddb_assets.summaries.duckdb_engine import sandbox_connect
 from ddb_assets.summaries.spec import SummarySpec
-from ddb_assets.tables.duckdb_engine import load_snapshot_duckdb
+from ddb_assets.tables.duckdb import load_snapshot_duckdb
 from ddb_assets_tests.exports import minified_export
 
 pytestmark = [pytest.mark.fault, pytest.mark.unit, pytest.mark.duckdb]

@@ -44,7 +44,7 @@ def sandbox_connect(
     """A DuckDB connection to ``database`` for user SQL: it can read and write the
     database's tables and read the Parquet files under the database's snapshot folder (and
     ``readable``), nothing else. Session zone UTC (Athena's), ICU loaded (built in)."""
-    from ddb_assets.tables.duckdb_engine import snapshot_root
+    from ddb_assets.tables.duckdb import snapshot_root
 
     con = duckdb.connect(str(database), config=dict(_SANDBOX_START))
     try:
