@@ -1,4 +1,3 @@
-import duckdb
 import pytest
 
 from ddb_assets.summaries import SummaryError, load_summaries, materialize_duckdb

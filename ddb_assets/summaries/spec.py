@@ -202,7 +202,7 @@ _CONFIG_READERS = ("current_setting", "getvariable", "getenv")
 _ENGINE_PREFIXES = ("duckdb_", "pragma_")
 
 
-def _function_name(node: exp.Expression) -> str:
+def _function_name(node: exp.Expr) -> str:
     if isinstance(node, exp.Anonymous):
         return str(node.this)
     if isinstance(node, exp.Func):
@@ -215,7 +215,7 @@ def _line_of(name: str, sql: str) -> int:
     return sql.count("\n", 0, m.start()) + 1 if m else 1
 
 
-def _refuse_outside_reads(tree: exp.Expression, sql: str, source: str) -> None:
+def _refuse_outside_reads(tree: exp.Expr, sql: str, source: str) -> None:
     """A summary reads the warehouse's tables and nothing else: a function in a FROM or
     JOIN (``read_csv(...)``, ``duckdb_settings()``, ``TABLE(...)``) and the functions that
     read the engine's settings are refused here, at load time, naming the function. (Only

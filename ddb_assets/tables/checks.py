@@ -173,7 +173,7 @@ def _locate_keys(paths, key_attributes, keys) -> list[str]:
 
     from ddb_assets.tables.diagnose import ExportProblem, iter_lines
 
-    wanted = {tuple(str(v) for v in k): [] for k in keys}
+    wanted: dict[tuple[str, ...], list[str]] = {tuple(str(v) for v in k): [] for k in keys}
     for p in paths:
         try:
             for n, raw in iter_lines(p):

@@ -69,7 +69,7 @@ def load_settings(con, memory_limit: int):
     """Settings for the load, restored afterwards: no insertion order to keep, and a
     buffer pool of at most ``memory_limit`` bytes when the warehouse is a file (an
     in-memory one must hold its data)."""
-    wanted: dict[str, object] = {"preserve_insertion_order": False}
+    wanted: dict[str, bool | int | float | str] = {"preserve_insertion_order": False}
     in_file = con.execute(
         "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
     ).fetchone()
