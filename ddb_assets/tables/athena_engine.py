@@ -11,7 +11,10 @@ which checks it parses as Athena SQL; catalog changes go through the Glue API):
 3. Plan the columns (:mod:`ddb_assets.tables.plan`; names stay stable across snapshots via
    the mapping stored in each partition's parameters).
 4. CTAS the typed snapshot into Parquet (zstd) at a unique per-run location
-   ``<typed_s3_uri>/snapshot_date=<d>/run_id=<run_id>/``, then drop the CTAS catalog entry.
+   ``<typed_s3_uri>/snapshot_date=<d>/run_id=<run_id>/``; decide the blocking checks on
+   it (row count against the manifest's itemCount, naming the files whose count differs;
+   repeated primary keys), then drop the CTAS catalog entry. A failed check raises
+   :class:`~ddb_assets.tables.checks.SnapshotCheckError` before any catalog change.
 5. Point partition ``snapshot_date=<d>`` of ``<table>__snapshots`` at that location through
    Glue (create or update: an atomic swap; readers see the old or the new files, never a
    mix); new columns are added to the table schema; a column whose type changes gets a new
