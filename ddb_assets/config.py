@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ddb_assets import table_names
+from ddb_assets.s3keys import validate_s3_prefix, validate_s3_uri
 from ddb_assets.sql.identifiers import validate_catalog_name
 
 CONFIG_ENV_VAR = "DDB_ASSETS_CONFIG"
@@ -77,9 +78,7 @@ class AthenaConfig(_Model):
     @field_validator("output_location")
     @classmethod
     def _out(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith("s3://"):
-            raise ValueError(f"{v!r} must be an S3 URI such as 's3://my-bucket/athena-results/'")
-        return v
+        return None if v is None else validate_s3_uri(v, "athena.output_location")
 
 
 class ColumnConfig(_Model):
@@ -186,7 +185,7 @@ class TableConfig(_Model):
     @field_validator("s3_prefix")
     @classmethod
     def _prefix(cls, v: str) -> str:
-        return v.strip("/")
+        return validate_s3_prefix(v, "s3_prefix")
 
     @field_validator("partitions_start")
     @classmethod
@@ -224,6 +223,11 @@ class ProjectConfig(_Model):
 
     # Where the file was read from; relative paths resolve against its folder.
     base_dir: Path = Path(".")
+
+    @field_validator("summaries_s3_uri", "typed_s3_uri")
+    @classmethod
+    def _s3_uris(cls, v: str | None, info) -> str | None:
+        return None if v is None else validate_s3_uri(v, info.field_name)
 
     @model_validator(mode="before")
     @classmethod
@@ -349,9 +353,13 @@ _FIXES = {
 
 def _format_errors(exc: ValidationError, source: str) -> str:
     lines = [f"invalid configuration in {source}:"]
+    said: set[str] = set()
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "value_error" and msg in said:
+            continue  # a default copied into every table: said once, where it was written
+        said.add(msg)
         fix = _FIXES.get(err["type"])
         lines.append(f"  - {loc}: {msg}" + (f" ({fix})" if fix else ""))
     return "\n".join(lines)

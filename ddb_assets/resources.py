@@ -73,11 +73,23 @@ class WarehouseResource(dg.ConfigurableResource):
     def connect(self):
         import duckdb
 
+        return self._retry_locked(lambda: duckdb.connect(self.path))
+
+    def sandbox(self):
+        """A connection for user SQL (summaries): DuckDB's sandbox, see
+        :func:`ddb_assets.summaries.duckdb_engine.sandbox_connect`."""
+        from ddb_assets.summaries.duckdb_engine import sandbox_connect
+
+        return self._retry_locked(lambda: sandbox_connect(self.path))
+
+    def _retry_locked(self, open_):
+        import duckdb
+
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.lock_timeout_seconds
         while True:
             try:
-                return duckdb.connect(self.path)
+                return open_()
             except duckdb.IOException as exc:  # another process holds the write lock
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     raise

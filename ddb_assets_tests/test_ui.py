@@ -297,7 +297,8 @@ def test_ui_chain_end_to_end(tmp_path):
             assert {"path": TABLE} in [d["assetKey"] for d in lineage_md["total_quantity"]]
 
             page.goto(lineage, wait_until="networkidle", timeout=60_000)
-            wait_for_text(page, ["Materialized", "3 / 3 Passed"])
+            # row count, unique keys, files, drift
+            wait_for_text(page, ["Materialized", "4 / 4 Passed"])
             screenshot(page, ARTIFACTS / "03-asset-graph-materialized.png")
 
             # -- 4. the summary's page: row count, columns, column lineage -----------------

@@ -5,6 +5,10 @@ against manifest-files.json (MD5), writes the ``snapshot_date`` snapshot (replac
 exactly if it existed) and points the latest view ``<database>.<table>`` at the newest
 snapshot. On DuckDB the load streams the files; on Athena the raw export is registered in
 Glue and Athena writes the typed Parquet itself, so data never passes through Dagster.
+
+The blocking checks (row count against the manifest, unique primary keys) are decided by the
+engine before the snapshot becomes visible; the asset checks report those decisions (a
+failed one leaves everything as it was, and the run fails with the engine's message).
 """
 
 import dagster as dg
@@ -15,11 +19,14 @@ from ddb_assets.assets.metadata import attempt_id, query_metadata, table_metadat
 from ddb_assets.config import ProjectConfig, TableConfig
 from ddb_assets.dynamodb.manifest import ManifestError, read_manifest, verify_data_files
 from ddb_assets.engines import Engine, TableTarget, engine_class
+from ddb_assets.incremental.model import key_attributes_of
 from ddb_assets.resources import AwsResource
+from ddb_assets.tables.checks import UNIQUE_KEYS, Expectation, ExpectedFile, SnapshotCheckError
 
 ROW_COUNT_CHECK = "row_count_matches_export"
 FILES_CHECK = "data_files_match_manifest"
 DRIFT_CHECK = "schema_drift"
+UNIQUE_KEYS_CHECK = UNIQUE_KEYS
 
 
 def _reported_export(instance, t: TableConfig, partition: str) -> dict:
@@ -52,6 +59,12 @@ def build_table_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition
             asset=key,
             blocking=True,
             description="Rows in the snapshot equal the export manifest's itemCount.",
+        ),
+        dg.AssetCheckSpec(
+            UNIQUE_KEYS_CHECK,
+            asset=key,
+            blocking=True,
+            description="Every primary key (the table's hash and range key) appears once.",
         ),
         dg.AssetCheckSpec(
             DRIFT_CHECK,
@@ -108,7 +121,31 @@ def build_table_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition
                     "force: true. " + "; ".join(problems[:5])
                 )
 
-        loaded = engine.load_snapshot(target, manifest, day, run_id=attempt_id(context))
+        keys = key_attributes_of(aws.client("dynamodb"), t.source_table)
+        expect = Expectation(
+            export=manifest.summary.export_arn,
+            item_count=manifest.summary.item_count,
+            files=tuple(ExpectedFile(f.key, f.item_count) for f in manifest.files),
+            key_attributes=tuple(keys),
+        )
+        try:
+            loaded = engine.load_snapshot(
+                target, manifest, day, run_id=attempt_id(context), expect=expect
+            )
+        except SnapshotCheckError as exc:
+            # Decided by the engine before anything became visible: report it, then fail.
+            yield dg.AssetCheckResult(
+                check_name=exc.check,
+                passed=False,
+                description=str(exc),
+                metadata={
+                    k: dg.MetadataValue.json(v) if isinstance(v, (list, dict)) else v
+                    for k, v in exc.metadata.items()
+                },
+            )
+            raise dg.Failure(str(exc)) from exc
+        except ManifestError as exc:
+            raise dg.Failure(f"export {export['export_arn']}: {exc}") from exc
         result = loaded.result
 
         lineage = {c.name: [(export_key(t), c.attribute)] for c in result.columns if c.attribute}
@@ -148,10 +185,16 @@ def build_table_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition
         yield dg.MaterializeResult(
             metadata=md,
             check_results=[
+                # Both decided before the commit (a failure never gets here); reported.
                 dg.AssetCheckResult(
                     check_name=ROW_COUNT_CHECK,
                     passed=result.row_count == manifest.summary.item_count,
                     metadata={"rows": result.row_count, "itemCount": manifest.summary.item_count},
+                ),
+                dg.AssetCheckResult(
+                    check_name=UNIQUE_KEYS_CHECK,
+                    passed=True,
+                    metadata={"key_attributes": ", ".join(keys), "duplicate_rows": 0},
                 ),
                 dg.AssetCheckResult(
                     check_name=DRIFT_CHECK,

@@ -257,6 +257,27 @@ _PITR_FIX = (
 )
 
 
+def _throttle_advice(operation: str | None, code: str) -> str:
+    """What to change when ``operation`` was throttled: the advice depends on the call."""
+    if operation == "ExportTableToPointInTime" and code == "LimitExceededException":
+        return (
+            "DynamoDB limits how many exports run at once per account: lower the table's "
+            "max_concurrent_exports in the config, or retry when running exports finish"
+        )
+    if operation == "ExportTableToPointInTime":
+        return (
+            "DynamoDB throttled the export requests themselves: request fewer partitions at "
+            "once (a smaller backfill), or retry later"
+        )
+    call = operation or "a DynamoDB control-plane read"
+    return (
+        f"DynamoDB throttled {call}, a control-plane read made by the export sensor and the "
+        "loads (exports are not affected): raise sensor.interval_seconds or "
+        "sensor.reconcile_minutes in the config so fewer reads are made per second, or "
+        "retry later"
+    )
+
+
 def _translate(exc: ClientError, *, table: str | None) -> ExportError:
     err = exc.response.get("Error", {})
     code = err.get("Code", "")
@@ -283,8 +304,7 @@ def _translate(exc: ClientError, *, table: str | None) -> ExportError:
         "RequestLimitExceeded",
     ):
         return ExportThrottledError(
-            f"{code}: {msg}. DynamoDB allows a limited number of concurrent exports per "
-            "account; lower max_concurrent_exports or retry later",
+            f"{code}: {msg}. {_throttle_advice(getattr(exc, 'operation_name', None), code)}",
             code=code,
             retryable=True,
         )

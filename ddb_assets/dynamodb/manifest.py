@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 EXPORT_ARN = re.compile(
@@ -195,11 +196,48 @@ class Manifest:
                 raise ManifestError(f"data file {f.key!r} is outside {self.summary.data_prefix}")
 
 
+def _s3_error(exc: Exception, bucket: str, key: str, what: str) -> ManifestError:
+    """One line naming the object: botocore's own text for a missing object (HeadObject's
+    bare "404 Not Found") does not say which one."""
+    from botocore.exceptions import ClientError
+
+    code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+    if code in ("404", "NoSuchKey", "NotFound"):
+        return ManifestError(
+            f"{what} s3://{bucket}/{key} does not exist (was it deleted or expired by a "
+            "lifecycle rule?); re-export the partition (force: true)"
+        )
+    if code in ("403", "AccessDenied"):
+        return ManifestError(
+            f"{what} s3://{bucket}/{key} cannot be read (access denied): grant s3:GetObject "
+            "on the export bucket to the credentials in use"
+        )
+    return ManifestError(f"{what} s3://{bucket}/{key} cannot be read: {exc}")
+
+
 def _get_text(s3, bucket: str, key: str) -> str:
     try:
         return s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
-    except s3.exceptions.NoSuchKey:
-        raise ManifestError(f"s3://{bucket}/{key} does not exist") from None
+    except Exception as exc:
+        if not hasattr(exc, "response"):
+            raise
+        raise _s3_error(exc, bucket, key, "manifest file") from None
+
+
+def download_data_files(s3, bucket: str, files: Iterable[DataFile], folder) -> list[Path]:
+    """Download every data file into ``folder`` (names keep their order); a missing or
+    unreadable object raises :class:`ManifestError` naming its S3 key."""
+    out: list[Path] = []
+    for i, f in enumerate(files):
+        dst = Path(folder) / f"{i:05d}-{f.key.rsplit('/', 1)[-1]}"
+        try:
+            s3.download_file(bucket, f.key, str(dst))
+        except Exception as exc:
+            if not hasattr(exc, "response"):
+                raise
+            raise _s3_error(exc, bucket, f.key, "data file") from None
+        out.append(dst)
+    return out
 
 
 def read_manifest(s3, bucket: str, manifest_summary_key: str) -> Manifest:
@@ -226,6 +264,11 @@ def verify_data_files(s3, bucket: str, files: Iterable[DataFile]) -> list[str]:
             body = s3.get_object(Bucket=bucket, Key=f.key)["Body"]
         except s3.exceptions.NoSuchKey:
             problems.append(f"missing: s3://{bucket}/{f.key}")
+            continue
+        except Exception as exc:
+            if not hasattr(exc, "response"):
+                raise
+            problems.append(str(_s3_error(exc, bucket, f.key, "data file")))
             continue
         got = md5_base64(iter(lambda: body.read(1 << 20), b""))  # noqa: B023 (consumed at once)
         if got != f.md5_base64:

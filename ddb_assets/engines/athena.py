@@ -22,6 +22,7 @@ from ddb_assets.incremental.athena_chain import AthenaChain
 from ddb_assets.resources import AthenaResource, AwsResource
 from ddb_assets.summaries import SummarySpec, materialize_athena
 from ddb_assets.summaries.result import SummaryResult
+from ddb_assets.tables.checks import Expectation
 
 
 class AthenaEngine(Engine):
@@ -70,6 +71,7 @@ class AthenaEngine(Engine):
         snapshot_date: dt.date,
         *,
         run_id: str,
+        expect: Expectation | None = None,
     ) -> LoadedSnapshot:
         from ddb_assets.tables.athena_engine import load_snapshot_athena
 
@@ -86,6 +88,7 @@ class AthenaEngine(Engine):
             export_format=manifest.summary.output_format,
             overrides=target.overrides,
             run_id=run_id,
+            expect=expect,
         )
         return LoadedSnapshot(result, result.typed_location, result.bytes_scanned)
 

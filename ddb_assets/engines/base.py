@@ -24,6 +24,7 @@ from ddb_assets.dynamodb.manifest import Manifest
 from ddb_assets.incremental.chain import ChainWarehouse
 from ddb_assets.summaries import SummarySpec
 from ddb_assets.summaries.result import SummaryResult
+from ddb_assets.tables.checks import Expectation
 from ddb_assets.tables.plan import SnapshotResult
 from ddb_assets.tables.types import ColumnOverride
 
@@ -85,9 +86,12 @@ class Engine(dg.ConfigurableResource):
         snapshot_date: dt.date,
         *,
         run_id: str,
+        expect: Expectation | None = None,
     ) -> LoadedSnapshot:
         """Load the export of ``manifest`` as the ``snapshot_date`` snapshot of ``target``
-        (replacing it). ``run_id``: unique per attempt (names what the attempt writes)."""
+        (replacing it). ``run_id``: unique per attempt (names what the attempt writes).
+        ``expect``: the blocking checks, decided before the snapshot becomes visible (a
+        failure raises :class:`~ddb_assets.tables.checks.SnapshotCheckError`)."""
         raise NotImplementedError
 
     def build_summary(self, spec: SummarySpec, place: AthenaConfig, run_id: str) -> SummaryResult:

@@ -7,19 +7,23 @@ files are downloaded to a temporary folder and loaded by
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
+from dataclasses import replace
 from typing import ClassVar
 
 from ddb_assets.config import AthenaConfig, ProjectConfig
-from ddb_assets.dynamodb.manifest import Manifest
+from ddb_assets.dynamodb.manifest import Manifest, download_data_files
 from ddb_assets.engines.base import Engine, LoadedSnapshot, TableTarget
 from ddb_assets.incremental.duckdb_warehouse import DuckDBChain
 from ddb_assets.resources import AwsResource, WarehouseResource
 from ddb_assets.summaries import SummarySpec, materialize_duckdb
 from ddb_assets.summaries.result import SummaryResult
+from ddb_assets.tables.checks import Expectation
+from ddb_assets.tables.orphans import stale_temp_dirs
 
 
 class DuckDBEngine(Engine):
@@ -44,16 +48,24 @@ class DuckDBEngine(Engine):
         snapshot_date: dt.date,
         *,
         run_id: str,
+        expect: Expectation | None = None,
     ) -> LoadedSnapshot:
         from ddb_assets.tables.duckdb import load_snapshot_duckdb
 
         s3 = self.aws.client("s3")
-        with tempfile.TemporaryDirectory(prefix=f"ddb-assets-{target.name}-") as tmp:
-            files = []
-            for i, f in enumerate(manifest.files):
-                dst = Path(tmp) / f"{i:05d}-{f.key.rsplit('/', 1)[-1]}"
-                s3.download_file(manifest.summary.s3_bucket, f.key, str(dst))
-                files.append(dst)
+        # Downloads of a load that was killed (its process is gone) go first: their folder
+        # name carries the process id.
+        prefix = f"ddb-assets-{target.name}-"
+        for stale in stale_temp_dirs(tempfile.gettempdir(), prefix):
+            shutil.rmtree(stale, ignore_errors=True)
+        with tempfile.TemporaryDirectory(prefix=f"{prefix}{os.getpid()}-") as tmp:
+            # a missing object names its S3 key (verify_checksums off too)
+            files = download_data_files(s3, manifest.summary.s3_bucket, manifest.files, tmp)
+            if expect is not None:  # the local copies, for messages that name file and line
+                expect = replace(
+                    expect,
+                    files=tuple(replace(f, local_path=str(p)) for f, p in zip(expect.files, files)),
+                )
             con = self.warehouse.connect()
             try:
                 result = load_snapshot_duckdb(
@@ -65,6 +77,7 @@ class DuckDBEngine(Engine):
                     export_format=manifest.summary.output_format,
                     overrides=target.overrides,
                     work_dir=tmp,
+                    expect=expect,
                 )
             finally:
                 con.close()
@@ -72,7 +85,7 @@ class DuckDBEngine(Engine):
         return LoadedSnapshot(result, uri, None)
 
     def build_summary(self, spec: SummarySpec, place: AthenaConfig, run_id: str) -> SummaryResult:
-        con = self.warehouse.connect()
+        con = self.warehouse.sandbox()  # user SQL: DuckDB's sandbox, warehouse tables only
         try:
             return materialize_duckdb(con, spec, schema=place.database)
         finally:

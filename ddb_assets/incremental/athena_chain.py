@@ -45,6 +45,7 @@ from ddb_assets.incremental import model
 from ddb_assets.incremental.windows import Window, utc
 from ddb_assets.tables import changes as tch
 from ddb_assets.tables.athena_engine import UnsupportedOnAthena, stats_from_rows
+from ddb_assets.tables.checks import Expectation, require_row_count
 from ddb_assets.tables.plan import ROLE_VALUE, AttributeStats, ColumnPlan
 from ddb_assets.tables.types import ColumnOverride, parse_type
 
@@ -263,9 +264,12 @@ class AthenaChain:
         view_type: str = "NEW_AND_OLD_IMAGES",
         overrides: Mapping[str, ColumnOverride] | None = None,
         tz: str = "UTC",
+        expected_items: int | None = None,
     ) -> model.ApplyResult:
         """Apply one incremental export. A window already in the ledger is skipped; one that
-        does not start at the chain's last To raises :class:`~.duckdb_chain.ChainOrderError`."""
+        does not start at the chain's last To raises :class:`~.duckdb_chain.ChainOrderError`.
+        ``expected_items`` (the manifest's itemCount) is compared with the window's records
+        before anything is written (:class:`~ddb_assets.tables.checks.SnapshotCheckError`)."""
         check_format(export_format)
         state, committed = self._ledger()
         if state.has_window(generation, window):
@@ -284,6 +288,9 @@ class AthenaChain:
                 f"{state.last_to.isoformat() if state.last_to else 'unseeded'}; windows apply in order"
             )
         self._register(table_names.INCREMENTS, "window_label", window.label, data_s3_uri)
+        if expected_items is not None:  # decided before any statement writes
+            (n,) = self.run(f"SELECT count(*) FROM ({q.window_lines_sql(self.n, window)})").rows[0]
+            require_row_count(Expectation(export_arn, expected_items), int(n))
         plan = self._plan(
             self._discover(q.window_items_sql(self.n, window)), committed, (), overrides or {}
         )
@@ -592,6 +599,7 @@ class AthenaChain:
             view_type=spec.view_type,
             overrides=spec.overrides,
             tz=spec.tz,
+            expected_items=m.item_count,
         )
 
     def compare_step(self, ddb, s3, spec, export) -> model.Comparison:

@@ -32,7 +32,7 @@ each of which is safe to repeat after a crash (every Iceberg statement is one at
 
 DDL names are validated safe names (``[a-z_][a-z0-9_]*``) written bare, as Athena's Hive DDL
 wants; DML quotes identifiers with :func:`ddb_assets.sql.identifiers.quote_ident`; values from
-data only reach SQL through :func:`~ddb_assets.tables.athena_engine.sql_literal`. Every
+data only reach SQL through :func:`~ddb_assets.sql.literals.sql_literal`. Every
 statement is checked with sqlglot's athena dialect by the runner (``check_athena_sql``).
 
 Timestamps: ``write_ts`` is ``from_unixtime_nanos(WriteTimestampMicros * 1000)`` cast to
@@ -51,7 +51,8 @@ from ddb_assets import table_names
 from ddb_assets.incremental.model import SOURCE_INCREMENTAL
 from ddb_assets.incremental.windows import Window, utc
 from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_name
-from ddb_assets.tables.athena_engine import discovery_sql, sql_literal
+from ddb_assets.sql.literals import sql_literal, timestamp_literal
+from ddb_assets.tables.athena_engine import discovery_sql
 from ddb_assets.tables.changes import value_sql_athena
 from ddb_assets.tables.plan import ROLE_VALUE, ColumnPlan
 
@@ -134,7 +135,7 @@ class Names:
 
 
 def ts_literal(t: datetime) -> str:
-    return "TIMESTAMP '" + utc(t).strftime("%Y-%m-%d %H:%M:%S.%f") + "'"
+    return timestamp_literal(utc(t))
 
 
 def _bare(name: str) -> str:

@@ -46,8 +46,11 @@ from ddb_assets.incremental.model import (
 )
 from ddb_assets.incremental.windows import Window, utc
 from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_name
+from ddb_assets.sql.literals import path_literal
 from ddb_assets.tables import changes as tch
+from ddb_assets.tables.checks import Expectation, require_row_count
 from ddb_assets.tables.plan import ROLE_VALUE, ColumnPlan
+from ddb_assets.tables.transactions import rollback_quietly
 from ddb_assets.tables.types import ColumnOverride, parse_type
 
 _READ = "read_ndjson_objects({files}, compression = 'gzip', maximum_object_size = 67108864)"
@@ -399,10 +402,13 @@ def apply_window(
     overrides: Mapping[str, ColumnOverride] | None = None,
     tz: str = "UTC",
     work_dir: str | None = None,
+    expect: Expectation | None = None,
 ) -> ApplyResult:
     """Apply one incremental export: change rows + MERGE into current + ledger row, in one
     transaction. A window already in the ledger is skipped; one that does not start at the
-    chain's last To raises :class:`ChainOrderError` (windows apply in order, exactly once)."""
+    chain's last To raises :class:`ChainOrderError` (windows apply in order, exactly once).
+    ``expect`` (the manifest's itemCount per file) is checked before the transaction: a
+    mismatch raises :class:`~ddb_assets.tables.checks.SnapshotCheckError`, nothing applied."""
     n = Names(schema, table)
     with tempfile.TemporaryDirectory(prefix="ddb_changes_", dir=work_dir) as tmp:
         images, records_file = (
@@ -414,6 +420,7 @@ def apply_window(
             images,
             records_file,
         )
+        require_row_count(expect, count)
         return _apply(
             con,
             n,
@@ -528,7 +535,7 @@ def _apply(
         cols = current_columns(con, n)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback_quietly(con)  # a failed COMMIT already ended it: keep COMMIT's own error
         raise
     return ApplyResult(
         True, kind, generation, window_from, window_to, count, ops, cols, added, retyped, gap=gap
@@ -576,6 +583,7 @@ def apply_seed(
     tz: str = "UTC",
     gap: str | None = None,
     work_dir: str | None = None,
+    expect: Expectation | None = None,
 ) -> ApplyResult:
     """Seed the chain (generation 0: the current table is the full export) or re-seed it
     after a PITR gap (generation + 1): the net difference between the current table and the
@@ -587,6 +595,7 @@ def apply_seed(
     with tempfile.TemporaryDirectory(prefix="ddb_seed_", dir=work_dir) as tmp:
         seed_file = os.path.join(tmp, "seed.json.gz")
         count = _stage_items(data_files, export_format, key_attributes, seed_file)
+        require_row_count(expect, count)  # before any transaction: nothing applied on failure
         state = (
             read_chain_state(con, schema, table)
             if _exists(con, schema, table_names.chain(table))
@@ -684,20 +693,16 @@ def _stage_net_change(
         con.execute(
             f'COPY (SELECT \'{{"k":\' || CAST(to_json(k) AS VARCHAR) || \',"ts":{micros},"Keys":\' || k '
             f"|| coalesce(',\"New\":' || new, '') || coalesce(',\"Old\":' || old, '') || '}}' "
-            f"FROM {_RESEED} ORDER BY k) TO '{_sql_path(records)}' {_COPY_LINES}"
+            f"FROM {_RESEED} ORDER BY k) TO {path_literal(records)} {_COPY_LINES}"
         )
         con.execute(
             f"COPY (SELECT '{{\"Item\":' || x || '}}' FROM (SELECT k AS x FROM {_RESEED} UNION ALL "
             f"SELECT new FROM {_RESEED} WHERE new IS NOT NULL UNION ALL "
-            f"SELECT old FROM {_RESEED} WHERE old IS NOT NULL)) TO '{_sql_path(images)}' {_COPY_LINES}"
+            f"SELECT old FROM {_RESEED} WHERE old IS NOT NULL)) TO {path_literal(images)} {_COPY_LINES}"
         )
         return con.execute(f"SELECT count(*) FROM {_RESEED}").fetchone()[0]
     finally:
         con.execute(f"DROP TABLE IF EXISTS {_RESEED}")
-
-
-def _sql_path(path: str) -> str:
-    return str(path).replace("'", "''")
 
 
 _CMP_EXPORT = "_ddb_cmp_export"

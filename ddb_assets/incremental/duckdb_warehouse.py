@@ -5,12 +5,16 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from ddb_assets.dynamodb.manifest import read_manifest
+from ddb_assets.dynamodb.manifest import (
+    ManifestError,
+    download_data_files,
+    md5_base64,
+    read_manifest,
+)
 from ddb_assets.incremental import duckdb_chain as dc
 from ddb_assets.incremental.model import (
     ApplyResult,
@@ -19,16 +23,42 @@ from ddb_assets.incremental.model import (
     key_attributes_of,
 )
 from ddb_assets.incremental.windows import Window
+from ddb_assets.tables.checks import Expectation, ExpectedFile
 
 
 def _download(s3, bucket: str, manifest_key: str, tmp: str) -> tuple[list[str], str]:
+    files, fmt, _ = _download_checked(s3, bucket, manifest_key, tmp)
+    return files, fmt
+
+
+def _chunks(path: str):
+    with open(path, "rb") as fp:
+        while chunk := fp.read(1 << 20):
+            yield chunk
+
+
+def _download_checked(s3, bucket: str, manifest_key: str, tmp: str):
+    """The export's data files downloaded to ``tmp`` (a missing object names its S3 key),
+    each file's MD5 checked against manifest-files.json, and what the manifest promises
+    (:class:`Expectation`: itemCount per file), for the apply to check before it commits."""
     m = read_manifest(s3, bucket, manifest_key)
-    files = []
-    for i, f in enumerate(m.files):
-        dst = os.path.join(tmp, f"{i:05d}-{f.key.rsplit('/', 1)[-1]}")
-        s3.download_file(bucket, f.key, dst)
-        files.append(dst)
-    return files, m.summary.output_format
+    paths = download_data_files(s3, bucket, m.files, tmp)
+    bad = []
+    for f, path in zip(m.files, paths):
+        got = md5_base64(_chunks(str(path)))
+        if f.md5_base64 and got != f.md5_base64:
+            bad.append(f"s3://{bucket}/{f.key} is {got}, manifest says {f.md5_base64}")
+    if bad:
+        raise ManifestError(
+            f"export {m.summary.export_arn}: {len(bad)} data file(s) do not match "
+            f"manifest-files.json (nothing applied): {'; '.join(bad[:5])}"
+        )
+    expect = Expectation(
+        export=m.summary.export_arn,
+        item_count=m.summary.item_count,
+        files=tuple(ExpectedFile(f.key, f.item_count, str(p)) for f, p in zip(m.files, paths)),
+    )
+    return [str(p) for p in paths], m.summary.output_format, expect
 
 
 @dataclass
@@ -52,7 +82,7 @@ class DuckDBChain:
 
     def seed_step(self, ddb, s3, spec, seed, generation: int, gap: str | None) -> ApplyResult:
         with self._tmp() as tmp:
-            files, fmt = _download(s3, seed.s3_bucket, seed.manifest_key, tmp)
+            files, fmt, expect = _download_checked(s3, seed.s3_bucket, seed.manifest_key, tmp)
             return dc.apply_seed(
                 self.con,
                 schema=self.schema,
@@ -67,11 +97,12 @@ class DuckDBChain:
                 tz=spec.tz,
                 gap=gap,
                 work_dir=tmp,
+                expect=expect,
             )
 
     def window_step(self, ddb, s3, spec, generation: int, window: Window, m) -> ApplyResult:
         with self._tmp() as tmp:
-            files, fmt = _download(s3, m.s3_bucket, m.manifest_summary_key, tmp)
+            files, fmt, expect = _download_checked(s3, m.s3_bucket, m.manifest_summary_key, tmp)
             return dc.apply_window(
                 self.con,
                 schema=self.schema,
@@ -85,6 +116,7 @@ class DuckDBChain:
                 overrides=spec.overrides,
                 tz=spec.tz,
                 work_dir=tmp,
+                expect=expect,
             )
 
     def compare_step(self, ddb, s3, spec, export) -> Comparison:

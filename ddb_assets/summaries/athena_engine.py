@@ -30,6 +30,7 @@ from ddb_assets import table_names
 from ddb_assets.athena.client import AthenaQueryError, SqlRunner, check_athena_sql
 from ddb_assets.sql.identifiers import qualified, validate_catalog_name
 from ddb_assets.sql.lineage import LineageError, column_lineage
+from ddb_assets.sql.literals import sql_literal
 from ddb_assets.summaries.result import PREVIEW_ROWS, SummaryResult, markdown_table
 from ddb_assets.summaries.spec import SummaryError, SummarySpec
 
@@ -45,10 +46,6 @@ _TABLE_INPUT_KEYS = (
 )
 
 
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def staging_table_name(name: str, run_id: str) -> str:
     suffix = re.sub(r"[^a-z0-9_]+", "_", run_id.lower()).strip("_") or "run"
     return validate_catalog_name(table_names.staging(name, suffix)[:255], what="staging table")
@@ -58,10 +55,10 @@ def ctas_sql(spec: SummarySpec, database: str, staging: str, location: str) -> s
     props = [
         "format = 'PARQUET'",
         "write_compression = 'ZSTD'",
-        f"external_location = {_sql_string(location)}",
+        f"external_location = {sql_literal(location)}",
     ]
     if spec.partitioned_by:
-        cols = ", ".join(_sql_string(c) for c in spec.partitioned_by)
+        cols = ", ".join(sql_literal(c) for c in spec.partitioned_by)
         props.append(f"partitioned_by = ARRAY[{cols}]")
     return f"CREATE TABLE {qualified(database, staging)}\nWITH ({', '.join(props)})\nAS\n{spec.sql}"
 

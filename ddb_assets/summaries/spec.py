@@ -133,6 +133,7 @@ def load_summary(
     sql = _strip_trailing_semicolons(text)
     tree = _parse_one_select(sql, source)
 
+    _refuse_outside_reads(tree, sql, source)
     known = set(known_tables) | set(summary_names)
     deps: list[str] = []
     refs = table_refs_of(tree)
@@ -192,6 +193,49 @@ def load_summary(
         header=header,
         refs=tuple(refs),
     )
+
+
+# Functions that read the engine's configuration rather than data. DuckDB's sandbox (see
+# :func:`ddb_assets.summaries.duckdb_engine.sandbox_connect`) stops files, URLs, extension
+# installs and setting changes; reading a setting's value is not something it controls.
+_CONFIG_READERS = ("current_setting", "getvariable", "getenv")
+_ENGINE_PREFIXES = ("duckdb_", "pragma_")
+
+
+def _function_name(node: exp.Expr) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.this)
+    if isinstance(node, exp.Func):
+        return node.sql_name().lower()
+    return node.sql("athena")[:40]
+
+
+def _line_of(name: str, sql: str) -> int:
+    m = re.search(re.escape(name) + r"\s*\(", sql, flags=re.IGNORECASE)
+    return sql.count("\n", 0, m.start()) + 1 if m else 1
+
+
+def _refuse_outside_reads(tree: exp.Expr, sql: str, source: str) -> None:
+    """A summary reads the warehouse's tables and nothing else: a function in a FROM or
+    JOIN (``read_csv(...)``, ``duckdb_settings()``, ``TABLE(...)``) and the functions that
+    read the engine's settings are refused here, at load time, naming the function. (Only
+    ``UNNEST`` and ``VALUES`` produce rows from expressions.)"""
+    for table in tree.find_all(exp.Table):
+        if isinstance(table.this, exp.Identifier):
+            continue
+        name = _function_name(table.this)
+        raise SummaryError(
+            f"{source} line {_line_of(name, sql)}: {name}(...) in FROM reads outside the "
+            "warehouse; a summary may read only the project's tables and other summaries "
+            "(files, URLs and the engine's catalogs are not available to summaries)"
+        )
+    for node in tree.find_all(exp.Func):
+        name = _function_name(node).lower()
+        if name in _CONFIG_READERS or name.startswith(_ENGINE_PREFIXES):
+            raise SummaryError(
+                f"{source} line {_line_of(name, sql)}: {name}(...) reads the engine's "
+                "configuration, which summaries cannot see; compute from the project's tables"
+            )
 
 
 def load_summaries(

@@ -5,7 +5,14 @@ Entry points: :func:`load_snapshot_duckdb` (local warehouse), :func:`load_snapsh
 """
 
 from ddb_assets.tables.athena_engine import UnsupportedOnAthena, load_snapshot_athena
-from ddb_assets.tables.checks import check_row_count, check_schema_drift, schema_drift
+from ddb_assets.tables.checks import (
+    Expectation,
+    ExpectedFile,
+    SnapshotCheckError,
+    check_row_count,
+    check_schema_drift,
+    schema_drift,
+)
 from ddb_assets.tables.duckdb import ExportReadError, load_snapshot_duckdb
 from ddb_assets.tables.plan import (
     ColumnInfo,
@@ -18,6 +25,9 @@ from ddb_assets.tables.types import ColumnOverride
 
 __all__ = [
     "ColumnInfo",
+    "Expectation",
+    "ExpectedFile",
+    "SnapshotCheckError",
     "ColumnOverride",
     "ExportReadError",
     "SchemaChange",

@@ -11,7 +11,10 @@ which checks it parses as Athena SQL; catalog changes go through the Glue API):
 3. Plan the columns (:mod:`ddb_assets.tables.plan`; names stay stable across snapshots via
    the mapping stored in each partition's parameters).
 4. CTAS the typed snapshot into Parquet (zstd) at a unique per-run location
-   ``<typed_s3_uri>/snapshot_date=<d>/run_id=<run_id>/``, then drop the CTAS catalog entry.
+   ``<typed_s3_uri>/snapshot_date=<d>/run_id=<run_id>/``; decide the blocking checks on
+   it (row count against the manifest's itemCount, naming the files whose count differs;
+   repeated primary keys), then drop the CTAS catalog entry. A failed check raises
+   :class:`~ddb_assets.tables.checks.SnapshotCheckError` before any catalog change.
 5. Point partition ``snapshot_date=<d>`` of ``<table>__snapshots`` at that location through
    Glue (create or update: an atomic swap; readers see the old or the new files, never a
    mix); new columns are added to the table schema; a column whose type changes gets a new
@@ -39,6 +42,8 @@ from collections.abc import Mapping
 
 from ddb_assets import table_names
 from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_name
+from ddb_assets.sql.literals import date_literal, sql_literal
+from ddb_assets.tables.checks import Expectation, require_row_count, require_unique_keys
 from ddb_assets.tables.naming import PARTITION_COLUMN
 from ddb_assets.tables.plan import (
     ROLE_RAW,
@@ -68,20 +73,6 @@ class UnsupportedOnAthena(ValueError):
     """The request cannot be served by the Athena engine (see module docs)."""
 
 
-def sql_literal(text: str) -> str:
-    """A SQL string literal (Athena/Trino and DuckDB): quotes doubled, control characters
-    refused. The only place a value from data becomes SQL text."""
-    if not isinstance(text, str):
-        raise TypeError("literal must be a string")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
-        raise ValueError(f"{text!r} contains a control character and cannot be a SQL literal")
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _date(d: dt.date) -> str:
-    return f"DATE '{d.isoformat()}'"
-
-
 _NUM_RE = r"^[+-]?([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?$"
 
 
@@ -109,7 +100,7 @@ def discovery_sql(database: str, raw_table: str, snapshot_date: dt.date) -> str:
     fit = DECIMAL_PRECISION
     return f"""WITH items AS (
   SELECT CAST(json_extract(line, '$.Item') AS map(varchar, json)) AS item
-  FROM {qualified(database, raw_table)} WHERE {quote_ident(PARTITION_COLUMN)} = {_date(snapshot_date)}
+  FROM {qualified(database, raw_table)} WHERE {quote_ident(PARTITION_COLUMN)} = {date_literal(snapshot_date)}
 ), entries AS (
   SELECT a.attribute, a.value FROM items CROSS JOIN UNNEST(item) AS a(attribute, value)
 ), tagged AS (
@@ -237,8 +228,42 @@ def ctas_sql(
         f"SELECT {cols} FROM (SELECT {inner} FROM ("
         f"SELECT CAST(json_extract(line, '$.Item') AS map(varchar, json)) AS item "
         f"FROM {qualified(database, raw_table)} "
-        f"WHERE {quote_ident(PARTITION_COLUMN)} = {_date(snapshot_date)}))"
+        f"WHERE {quote_ident(PARTITION_COLUMN)} = {date_literal(snapshot_date)}))"
     )
+
+
+def _decide_checks(run, database, ctas_table, raw, snapshot_date, plans, expect) -> list:
+    """Row count, non-null counts of raw number columns and repeated primary keys of the
+    CTAS output; raises SnapshotCheckError (naming the files whose item count differs from
+    manifest-files.json) before anything is made visible. Returns the counts."""
+    raw_plans = [p for p in plans if p.role == ROLE_RAW]
+    key_cols = [
+        quote_ident(p.physical)
+        for a in (expect.key_attributes if expect else ())
+        for p in plans
+        if p.attribute == a and p.role != ROLE_RAW
+    ]
+    selects = ["count(*)"] + [f"count({quote_ident(p.physical)})" for p in raw_plans]
+    keyed = bool(key_cols) and len(key_cols) == len(expect.key_attributes)
+    if keyed:
+        selects.append(f"count(*) - count(DISTINCT ({', '.join(key_cols)}))")
+    rows = run(f"SELECT {', '.join(selects)} FROM {qualified(database, ctas_table)}").rows
+    counts = list(rows[0]) if rows else [0] * len(selects)
+    row_count = int(counts[0] or 0)
+    if expect is not None and expect.item_count is not None and row_count != expect.item_count:
+        per_file = run(
+            f'SELECT "$path", count(*) FROM {qualified(database, raw)} '
+            f"WHERE {quote_ident(PARTITION_COLUMN)} = {date_literal(snapshot_date)} GROUP BY 1"
+        ).rows
+        by_key = {str(path).split("://", 1)[-1].split("/", 1)[-1]: int(n) for path, n in per_file}
+        require_row_count(expect, row_count, {f.name: by_key.get(f.name, 0) for f in expect.files})
+    if keyed and int(counts[-1] or 0):
+        examples = run(
+            f"SELECT {', '.join(key_cols)}, count(*) FROM {qualified(database, ctas_table)} "
+            f"GROUP BY {', '.join(key_cols)} HAVING count(*) > 1 LIMIT 5"
+        ).rows
+        require_unique_keys(expect, int(counts[-1]), [tuple(r) for r in examples])
+    return counts[: 1 + len(raw_plans)]
 
 
 def _glue_upsert_table(glue, database: str, table_input: dict) -> None:
@@ -334,7 +359,14 @@ def load_snapshot_athena(
     export_format: str = "DYNAMODB_JSON",
     overrides: Mapping[str, ColumnOverride] | None = None,
     run_id: str,
+    expect: Expectation | None = None,
 ) -> SnapshotResult:
+    """Type one export into partition ``snapshot_date`` of ``<table>__snapshots``.
+
+    ``expect`` (the manifest's item counts and the table's key attributes) is checked on the
+    CTAS output before any catalog change: a failed check raises
+    :class:`~ddb_assets.tables.checks.SnapshotCheckError` and leaves the partition, the
+    latest view and the previous snapshot's files exactly as they were."""
     validate_catalog_name(database, "database")
     validate_catalog_name(table, "table")
     if export_format == "ION":
@@ -403,10 +435,14 @@ def load_snapshot_athena(
     location = f"{typed_s3_uri.rstrip('/')}/{PARTITION_COLUMN}={snapshot_date.isoformat()}/run_id={run_id}/"
     ctas_table = table_names.ctas(table, re.sub(r"[^a-z0-9_]", "_", run_id.lower()))
     run(ctas_sql(database, ctas_table, raw, snapshot_date, plans, location))
-    try:  # the Parquet files stay; only the one-off CTAS catalog entry goes
-        glue.delete_table(DatabaseName=database, Name=ctas_table)
-    except glue.exceptions.EntityNotFoundException:
-        pass
+    try:
+        # The blocking checks, on the CTAS output, before any catalog change.
+        counts = _decide_checks(run, database, ctas_table, raw, snapshot_date, plans, expect)
+    finally:  # the Parquet files stay; only the one-off CTAS catalog entry goes
+        try:
+            glue.delete_table(DatabaseName=database, Name=ctas_table)
+        except glue.exceptions.EntityNotFoundException:
+            pass
 
     sd = {
         "Columns": table_cols,
@@ -444,14 +480,6 @@ def load_snapshot_athena(
     )
     snapshot_cols[values[0]] = mapping
 
-    count_sql = ", ".join(
-        ["count(*)"] + [f"count({quote_ident(p.physical)})" for p in plans if p.role == ROLE_RAW]
-    )
-    counts = run(
-        f"SELECT {count_sql} FROM {qualified(database, snapshots)} "
-        f"WHERE {quote_ident(PARTITION_COLUMN)} = {_date(snapshot_date)}"
-    ).rows
-    counts = list(counts[0]) if counts else [0] * (1 + sum(p.role == ROLE_RAW for p in plans))
     raw_plans = [p for p in plans if p.role == ROLE_RAW]
     unfit = [
         UnfitNumbers(p.attribute, p.column[: -len("__raw")], p.column, int(c or 0))
@@ -468,7 +496,7 @@ def load_snapshot_athena(
     )
     run(
         f"CREATE OR REPLACE VIEW {qualified(database, table)} AS SELECT {view_cols} "
-        f"FROM {qualified(database, snapshots)} WHERE {quote_ident(PARTITION_COLUMN)} = DATE '{latest}'"
+        f"FROM {qualified(database, snapshots)} WHERE {quote_ident(PARTITION_COLUMN)} = {date_literal(dt.date.fromisoformat(latest))}"
     )
 
     prev_dates = [d for d in snapshot_cols if d < values[0]]

@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 from ddb_assets.tables import codec
+from ddb_assets.tables.diagnose import locate_problem
 from ddb_assets.tables.types import DECIMAL_PRECISION
 
 _MACROS = [
@@ -40,10 +41,15 @@ class ExportReadError(RuntimeError):
     """The export files cannot be read as the declared format."""
 
 
-def read_error(con, exc: Exception) -> Exception:
+def read_error(con, exc: Exception, files: Sequence[str] = ()) -> Exception:
     """The error to raise for ``exc`` from a statement that reads the export: running out
-    of DuckDB's memory is not a problem of the export."""
+    of DuckDB's memory or disk is not a problem of the export (raised as it is); a problem
+    of the export names the file, the line and the attribute
+    (:func:`ddb_assets.tables.diagnose.locate_problem`, a scan that runs only now)."""
     import duckdb
+
+    if isinstance(exc, (duckdb.IOException, duckdb.FatalException)) and not is_read_failure(exc):
+        return exc  # the disk or the database failed, not the export
 
     if isinstance(exc, duckdb.OutOfMemoryException):
         limit, threads = con.execute(
@@ -56,7 +62,16 @@ def read_error(con, exc: Exception) -> Exception:
             f"LOAD_MEMORY_PER_THREAD for the staged one; the *_LONG ones when the export's first lines are "
             f"LONG_LINE bytes or longer): raise the lower of the two, or use fewer threads ({exc})"
         )
+    problem = locate_problem(files) if files else None
+    if problem is not None:
+        return ExportReadError(f"cannot read the export as DYNAMODB_JSON: {problem}")
     return ExportReadError(f"cannot read the export as DYNAMODB_JSON: {exc}")
+
+
+def is_read_failure(exc: Exception) -> bool:
+    """An IO error from reading an export file (a damaged gzip stream), not from writing."""
+    text = str(exc).lower()
+    return "gzip" in text or "compress" in text or "decompress" in text
 
 
 # Every DynamoDB type tag, in the order the SQL tests them, and how json_transform reads it.

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 
 from ddb_assets.sql.identifiers import validate_catalog_name
+from ddb_assets.tables.checks import Expectation
 from ddb_assets.tables.duckdb.decoding import prepare
 from ddb_assets.tables.duckdb.ion import ion_to_json_files
 from ddb_assets.tables.duckdb.memory import (
@@ -41,8 +42,13 @@ def load_snapshot_duckdb(
     export_format: str = "DYNAMODB_JSON",
     overrides: Mapping[str, ColumnOverride] | None = None,
     work_dir: pathlib.Path | str | None = None,
+    expect: Expectation | None = None,
 ) -> SnapshotResult:
-    """Load one export as the ``snapshot_date`` snapshot of ``schema.table`` (replacing it)."""
+    """Load one export as the ``snapshot_date`` snapshot of ``schema.table`` (replacing it).
+
+    ``expect``: what the export's manifest promises (itemCount, per-file counts) and the
+    table's key attributes; checked before the snapshot becomes visible (a failure raises
+    :class:`~ddb_assets.tables.checks.SnapshotCheckError` and changes nothing)."""
     validate_catalog_name(schema, "schema")
     validate_catalog_name(table, "table")
     if not isinstance(snapshot_date, dt.date) or isinstance(snapshot_date, dt.datetime):
@@ -66,11 +72,11 @@ def load_snapshot_duckdb(
                     con, DIRECT_MEMORY_PER_THREAD_LONG if long else DIRECT_MEMORY_PER_THREAD
                 ),
             ):
-                result = load_direct(con, schema, table, snapshot_date, files, overrides)
+                result = load_direct(con, schema, table, snapshot_date, files, overrides, expect)
             if result is not None:
                 return result
         with load_settings(
             con,
             load_memory_limit(con, LOAD_MEMORY_PER_THREAD_LONG if long else LOAD_MEMORY_PER_THREAD),
         ):
-            return load_staged(con, schema, table, snapshot_date, files, overrides)
+            return load_staged(con, schema, table, snapshot_date, files, overrides, expect)

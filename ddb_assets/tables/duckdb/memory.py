@@ -9,6 +9,7 @@ import itertools
 import re
 from collections.abc import Sequence
 
+from ddb_assets.sql.literals import setting_literal
 from ddb_assets.tables.duckdb.sample import spread
 
 # DuckDB's own memory during a load into a file-backed warehouse (the caller's limit if
@@ -68,18 +69,18 @@ def load_settings(con, memory_limit: int):
     """Settings for the load, restored afterwards: no insertion order to keep, and a
     buffer pool of at most ``memory_limit`` bytes when the warehouse is a file (an
     in-memory one must hold its data)."""
-    wanted = {"preserve_insertion_order": "false"}
+    wanted: dict[str, bool | int | float | str] = {"preserve_insertion_order": False}
     in_file = con.execute(
         "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
     ).fetchone()
     if in_file and in_file[0]:
         current = parse_size(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
         if current is None or current > memory_limit:
-            wanted["memory_limit"] = f"'{memory_limit}B'"
+            wanted["memory_limit"] = f"{memory_limit}B"
     old = {}
     for name, value in wanted.items():
         old[name] = con.execute("SELECT current_setting(?)", [name]).fetchone()[0]
-        con.execute(f"SET {name} = {value}")
+        con.execute(f"SET {name} = {setting_literal(value)}")
     try:
         yield
     finally:
@@ -88,7 +89,7 @@ def load_settings(con, memory_limit: int):
                 # DuckDB reports the limit truncated to 0.1 of its unit: put back the middle
                 # of that interval, which reports the same text again.
                 value = f"{parse_size(value, middle=True)}B"
-            con.execute(f"SET {name} = {_sql_setting(value)}")
+            con.execute(f"SET {name} = {setting_literal(value)}")
 
 
 _SIZE_UNITS = {
@@ -115,11 +116,3 @@ def parse_size(text, middle: bool = False) -> int | None:
     if middle and unit > 1 and "." in m.group(1):
         number += 0.5 * 10 ** -len(m.group(1).split(".")[1])
     return int(number * unit)
-
-
-def _sql_setting(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return "'" + str(value).replace("'", "''") + "'"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from ddb_assets.tables.duckdb.decoding import is_read_failure
 from ddb_assets.tables.duckdb.insert import MISSED
 from ddb_assets.tables.duckdb.recheck import GuessMissed
 from ddb_assets.tables.duckdb.sample import spread_sample
@@ -28,7 +29,9 @@ from ddb_assets.tables.types import DECIMAL_PRECISION
 DIRECT_ATTEMPTS = 2
 
 
-def load_direct(con, schema, table, snapshot_date, files, overrides) -> SnapshotResult | None:
+def load_direct(
+    con, schema, table, snapshot_date, files, overrides, expect=None
+) -> SnapshotResult | None:
     """The common case in one pass: the plan comes from a sample spread over the files, and
     one ``COPY (SELECT ...) TO`` parses every line once and writes the typed rows, checking
     each line as it goes (:mod:`.insert`): nothing the guess does not cover (the row
@@ -104,12 +107,28 @@ def load_direct(con, schema, table, snapshot_date, files, overrides) -> Snapshot
             )
             try:
                 return write_snapshot(
-                    con, schema, table, snapshot_date, files, stats, overrides, sample, stage
+                    con,
+                    schema,
+                    table,
+                    snapshot_date,
+                    files,
+                    stats,
+                    overrides,
+                    sample,
+                    stage,
+                    expect=expect,
                 )
             except GuessMissed:
                 return None
-            except duckdb.InterruptException:
-                raise  # the caller stopped the load: no second attempt
+            except (
+                duckdb.InterruptException,
+                duckdb.IOException,
+                duckdb.FatalException,
+                duckdb.TransactionException,
+            ) as exc:
+                if isinstance(exc, duckdb.IOException) and is_read_failure(exc):
+                    return None  # a damaged export: the staged load reports where
+                raise  # stopped, or the disk, COMMIT or database failed: no second attempt hides it
             except duckdb.Error as exc:
                 line = _missed_line(exc)
                 if line is None:

@@ -38,7 +38,7 @@ def sample_structure(con, files: Sequence[str]) -> dict:
             params,
         ).fetchone()
     except Exception as exc:
-        raise read_error(con, exc) from exc
+        raise read_error(con, exc, files) from exc
     structure = json.loads(row[0]) if row and row[0] else None
     return structure if isinstance(structure, dict) else {}
 

@@ -2,12 +2,27 @@
 its physical columns (reused, widened or added), the typed files, the metadata, the file
 list and the views switch together, so a failed load leaves the previous state and views
 untouched (and removes the files it wrote); the replaced files are removed after the
-commit."""
+commit.
+
+Verified before visible: the blocking checks (the manifest's itemCount, unique primary
+keys; :mod:`ddb_assets.tables.checks`) are decided on the written files inside the
+transaction, before the COMMIT; a failure rolls back and removes the new files, so the
+latest view, the file list and the previous snapshot's files stay exactly as they were.
+No leaks: after every COMMIT the files of loads that died earlier (killed before their
+COMMIT, or after it before removing what they replaced) are swept
+(:mod:`ddb_assets.tables.orphans`); a failed COMMIT raises its own error (the disk is full,
+say), never the ROLLBACK's. The seams a crash can hit are named in
+:mod:`ddb_assets.tables.faults`."""
 
 from __future__ import annotations
 
+import contextlib
+import pathlib
+
 from ddb_assets import table_names
 from ddb_assets.sql.identifiers import qualified, quote_ident
+from ddb_assets.tables import faults, orphans
+from ddb_assets.tables.checks import Expectation, require_row_count, require_unique_keys
 from ddb_assets.tables.duckdb.insert import insert_rows
 from ddb_assets.tables.duckdb.recheck import GuessMissed, direct_stats, plan_key
 from ddb_assets.tables.duckdb.storage import (
@@ -31,11 +46,22 @@ from ddb_assets.tables.plan import (
     diff_columns,
     plan_columns,
 )
+from ddb_assets.tables.transactions import rollback_quietly
 from ddb_assets.tables.types import DECIMAL_PRECISION, TypeSpec, parse_type
 
 
 def write_snapshot(
-    con, schema, table, snapshot_date, files, stats, overrides, structures, stage=None
+    con,
+    schema,
+    table,
+    snapshot_date,
+    files,
+    stats,
+    overrides,
+    structures,
+    stage=None,
+    *,
+    expect: Expectation | None = None,
 ) -> SnapshotResult:
     snapshots = qualified(schema, table_names.snapshots(table))
     meta = qualified(schema, table_names.columns(table))
@@ -43,6 +69,39 @@ def write_snapshot(
     files_tbl = qualified(schema, table_names.files(table))
     view = qualified(schema, table)
     root = snapshot_root(con)
+    running = contextlib.ExitStack()
+    with running:
+        return _write(
+            con,
+            schema,
+            table,
+            snapshot_date,
+            files,
+            stats,
+            overrides,
+            structures,
+            stage,
+            expect,
+            running,
+            (snapshots, meta, loads, files_tbl, view, root),
+        )
+
+
+def _write(
+    con,
+    schema,
+    table,
+    snapshot_date,
+    files,
+    stats,
+    overrides,
+    structures,
+    stage,
+    expect,
+    running,
+    names,
+) -> SnapshotResult:
+    snapshots, meta, loads, files_tbl, view, root = names
     writer: SnapshotWriter | None = None
     con.execute("BEGIN TRANSACTION")
     try:
@@ -66,6 +125,7 @@ def write_snapshot(
         ).fetchone()
         load_seq = 1 + max([r[5] for r in hist_rows] + [last_seq or 0])
         writer = SnapshotWriter(root, schema, table, snapshot_date, load_seq)
+        running.enter_context(orphans.running(writer.prefix))  # not an orphan while it runs
         if table_exists(con, schema, table_names.snapshots(table)):  # a table, not the view
             migrate_table(con, schema, table, snapshots, meta, files_tbl, writer)
         history = {a: c for a, c, _, _, _, _, _, _, role in hist_rows if role == "value"}
@@ -138,6 +198,10 @@ def write_snapshot(
                 raise GuessMissed("the statistics of every row give another plan than the sample's")
             for p, q in zip(plans, again):
                 p.max_int_digits = q.max_int_digits
+        faults.point("after_write")
+        # The blocking checks, decided before anything is visible (a failure rolls back).
+        require_row_count(expect, row_count)
+        _require_unique_keys(con, expect, plans, written)
 
         con.execute(f"DELETE FROM {meta} WHERE snapshot_date = ?", [snapshot_date])
         for i, p in enumerate(plans):
@@ -197,14 +261,17 @@ def write_snapshot(
             }
             new = {p.column: (p.type.canonical(), p.attribute) for p in plans}
             changes = diff_columns(old, new)
+        faults.point("before_commit")
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback_quietly(con)  # a failed COMMIT already ended it: its own error is raised
         if writer is not None:
             writer.discard()
         raise
+    faults.point("after_commit")
     # The replaced files: no view reads them since the commit.
     remove_files(root, replaced)
+    _sweep(con, root, schema, table, files_tbl)
 
     return SnapshotResult(
         engine="duckdb",
@@ -229,6 +296,42 @@ def write_snapshot(
         view_name=view,
         physical_table_name=snapshots,
         latest_snapshot_date=latest,
+    )
+
+
+def _require_unique_keys(con, expect: Expectation | None, plans, written) -> None:
+    """Repeated primary keys in the written files (a full export holds each item once)."""
+    if expect is None or not expect.key_attributes or not written:
+        return
+    cols = [
+        quote_ident(p.physical)
+        for a in expect.key_attributes
+        for p in plans
+        if p.attribute == a and p.role != ROLE_RAW
+    ]
+    if len(cols) != len(expect.key_attributes):
+        return  # a key attribute dropped by an override: the rows carry no key to compare
+    keys = ", ".join(cols)
+    groups = f"SELECT {keys}, count(*) AS n FROM {written} GROUP BY {keys} HAVING count(*) > 1"
+    duplicates = con.execute(f"SELECT coalesce(sum(n - 1), 0) FROM ({groups})").fetchone()[0]
+    if duplicates:
+        examples = con.execute(f"{groups} ORDER BY {keys} LIMIT 5").fetchall()
+        require_unique_keys(expect, int(duplicates), [tuple(r) for r in examples])
+
+
+def _sweep(con, root, schema: str, table: str, files_tbl: str) -> None:
+    """Remove what loads of this table that died left behind (file-backed warehouses: an
+    in-memory one's folder is shared by the process's in-memory databases and removed at
+    exit)."""
+    path = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    if not (path and path[0]):
+        return
+    orphans.sweep(
+        root,
+        pathlib.PurePosixPath(schema, table),
+        lambda: [r[0] for r in con.execute(f"SELECT file FROM {files_tbl}").fetchall()],
     )
 
 

@@ -149,7 +149,7 @@ def stage_export(
         con.execute(f"CREATE TEMP TABLE {name} AS {frame}", params)
     except Exception as exc:
         con.execute(f"DROP TABLE IF EXISTS {name}")
-        raise read_error(con, exc) from exc
+        raise read_error(con, exc, files if source is None else ()) from exc
     return Stage(name, list(attributes), hint, tags, typed)
 
 

@@ -46,7 +46,7 @@ def discover_staged(con, files: Sequence[str], known: Sequence[str], structures:
     return sorted(stats + more, key=lambda s: s.attribute), None
 
 
-def load_staged(con, schema, table, snapshot_date, files, overrides) -> SnapshotResult:
+def load_staged(con, schema, table, snapshot_date, files, overrides, expect=None) -> SnapshotResult:
     """The staged load (everything the one-pass load does not take): statistics from one
     parse of the export into a stage (:func:`discover_staged`), then the snapshot written
     from the stage (:func:`ddb_assets.tables.duckdb.snapshot.write_snapshot`)."""
@@ -56,7 +56,16 @@ def load_staged(con, schema, table, snapshot_date, files, overrides) -> Snapshot
         stats, stage = discover_staged(con, files, known_attributes(con, schema, table), structures)
     try:
         return write_snapshot(
-            con, schema, table, snapshot_date, files, stats, overrides, structures, stage
+            con,
+            schema,
+            table,
+            snapshot_date,
+            files,
+            stats,
+            overrides,
+            structures,
+            stage,
+            expect=expect,
         )
     finally:
         drop_stage(con, stage)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
+from ddb_assets.tables.diagnose import locate_problem
 from ddb_assets.tables.duckdb.decoding import (
     TAGS,
     ExportReadError,
@@ -74,7 +75,7 @@ def stats_pass(
     try:
         row = list(con.execute(sql, params).fetchone())
     except Exception as exc:
-        raise read_error(con, exc) from exc
+        raise read_error(con, exc, files) from exc
     stats, incomplete = [], []
     for attr in attributes:
         present = int(row.pop(0))
@@ -89,8 +90,11 @@ def stats_pass(
             if attr in hint:
                 incomplete.append(attr)
                 continue
+            problem = locate_problem(files)
             raise ExportReadError(
-                f"attribute {attr!r} has an unknown DynamoDB type tag "
+                f"cannot read the export as DYNAMODB_JSON: {problem}"
+                if problem is not None
+                else f"attribute {attr!r} has an unknown DynamoDB type tag "
                 f"{_unknown_tag(con, files, attr)!r}"
             )
         hist = {t: c for t, c in sorted(counts.items()) if c}

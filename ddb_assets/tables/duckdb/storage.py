@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from ddb_assets import table_names
 from ddb_assets.sql.identifiers import qualified, quote_ident
-from ddb_assets.tables.athena_engine import sql_literal
+from ddb_assets.sql.literals import path_literal
 from ddb_assets.tables.naming import PARTITION_COLUMN
 from ddb_assets.tables.types import parse_type
 
@@ -76,7 +76,7 @@ def snapshot_folder(schema: str, table: str, snapshot_date: dt.date) -> pathlib.
 
 def read_files_sql(paths: Sequence[str]) -> str:
     """A FROM item over Parquet files (no Hive columns from the folder names)."""
-    return f"read_parquet([{', '.join(sql_literal(p) for p in paths)}], hive_partitioning = false)"
+    return f"read_parquet([{', '.join(path_literal(p) for p in paths)}], hive_partitioning = false)"
 
 
 class SnapshotWriter:
@@ -112,7 +112,7 @@ class SnapshotWriter:
         """``COPY (select) TO`` a new file of the snapshot; returns its rows."""
         rel, full = self.path(folder)
         cur = con.execute(
-            f"COPY ({select}) TO {sql_literal(str(full))} ({PARQUET_OPTIONS}, RETURN_STATS)",
+            f"COPY ({select}) TO {path_literal(full)} ({PARQUET_OPTIONS}, RETURN_STATS)",
             params or {},
         )
         names = [d[0] for d in cur.description]
