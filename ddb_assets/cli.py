@@ -5,6 +5,8 @@
 - ``ddb-assets dev``       the Dagster UI on the local AWS stack with a sample table
 - ``ddb-assets refresh``   the chain for one table and partition(s), against the
                            configured environment (local stack or AWS)
+- ``ddb-assets infra``     the CloudFormation template (buckets, Glue, Athena, IAM role)
+- ``ddb-assets doctor``    check a configured environment before the first run
 """
 
 import argparse
@@ -206,6 +208,121 @@ def cmd_refresh(args) -> int:
     return 0
 
 
+def cmd_infra(args) -> int:
+    """Write the CloudFormation template for the config; print the one-time steps."""
+    from ddb_assets.config import ConfigError, load_config
+    from ddb_assets.infra import (
+        InfraError,
+        InfraOptions,
+        build_template,
+        layout,
+        one_time_steps,
+        to_yaml,
+    )
+
+    try:
+        cfg = load_config(args.config)
+        lay = layout(cfg, kms_key_arn=args.kms_key_arn)
+        opts = InfraOptions(
+            export_retention_days=args.export_retention_days,
+            results_retention_days=args.results_retention_days,
+            bytes_scanned_cutoff=args.bytes_scanned_cutoff,
+            existing_buckets=args.existing_buckets,
+            existing_role=args.existing_role,
+            role_name=args.role_name,
+            trusted_services=tuple(args.trust_service or ["ecs-tasks.amazonaws.com"]),
+        )
+    except (ConfigError, InfraError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    text = to_yaml(build_template(lay, opts))
+    if args.output == "-":
+        sys.stdout.write(text)
+        out = sys.stderr
+    else:
+        Path(args.output).write_text(text)
+        out = sys.stdout
+        print(f"wrote {args.output}; deploy it with:", file=out)
+        print(
+            f"  aws cloudformation deploy --template-file {args.output} --stack-name ddb-assets "
+            "--capabilities CAPABILITY_NAMED_IAM",
+            file=out,
+        )
+    steps = one_time_steps(lay, opts)
+    if steps:
+        print("One-time steps the template cannot do:", file=out)
+        for i, step in enumerate(steps, 1):
+            print(f"  {i}. {step}", file=out)
+    print("Then check the environment: ddb-assets doctor", file=out)
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    """Check the configured environment; one line per check; non-zero if one fails."""
+    import boto3
+
+    from ddb_assets.config import ConfigError, load_config
+    from ddb_assets.infra.doctor import failed, run_checks
+    from ddb_assets.infra.layout import InfraError
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    session = boto3.session.Session()
+    region = session.region_name
+    if not region:
+        print("error: no AWS region: set AWS_REGION (or a profile's region)", file=sys.stderr)
+        return 2
+    try:
+        checks = run_checks(cfg, session.client, region, principal_arn=args.principal_arn)
+    except InfraError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for c in checks:
+        print(c.line())
+    bad = failed(checks)
+    print(
+        f"{sum(c.status == 'FAIL' for c in checks)} of {len(checks)} check(s) failed"
+        if bad
+        else f"all {len(checks)} check(s) passed (or were skipped, as shown)"
+    )
+    return 1 if bad else 0
+
+
+def _register_production(sub) -> None:
+    p = sub.add_parser("infra", help="write the CloudFormation template for the config")
+    p.add_argument(
+        "--config", help="config file (default: $DDB_ASSETS_CONFIG or ./ddb_assets.yaml)"
+    )
+    p.add_argument("-o", "--output", default="ddb_assets.cfn.yaml", help="file, or - for stdout")
+    p.add_argument("--export-retention-days", type=int, default=90)
+    p.add_argument("--results-retention-days", type=int, default=30)
+    p.add_argument("--bytes-scanned-cutoff", type=int, default=100 * 1024**3)
+    p.add_argument(
+        "--existing-buckets", action="store_true", help="the buckets exist: do not create them"
+    )
+    p.add_argument("--existing-role", help="attach the policy to this IAM role (by name)")
+    p.add_argument("--role-name", help="a fixed name for the new role")
+    p.add_argument("--kms-key-arn", help="encrypt buckets and results with this KMS key")
+    p.add_argument(
+        "--trust-service",
+        action="append",
+        help="service principal that assumes the role (default ecs-tasks.amazonaws.com)",
+    )
+    p.set_defaults(func=cmd_infra)
+
+    p = sub.add_parser("doctor", help="check the configured environment before the first run")
+    p.add_argument(
+        "--config", help="config file (default: $DDB_ASSETS_CONFIG or ./ddb_assets.yaml)"
+    )
+    p.add_argument(
+        "--principal-arn", help="role or user to check permissions of (default: the caller)"
+    )
+    p.set_defaults(func=cmd_doctor)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ddb-assets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -270,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--timeout", type=float, default=3600)
     p.set_defaults(func=cmd_refresh)
+
+    _register_production(sub)
 
     args = parser.parse_args(argv)
     return args.func(args)
