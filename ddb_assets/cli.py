@@ -222,7 +222,7 @@ def cmd_infra(args) -> int:
 
     try:
         cfg = load_config(args.config)
-        lay = layout(cfg, kms_key_arn=args.kms_key_arn)
+        lay = layout(cfg, kms_key_arn=args.kms_key_arn, compute_logs_uri=args.compute_logs_uri)
         opts = InfraOptions(
             export_retention_days=args.export_retention_days,
             results_retention_days=args.results_retention_days,
@@ -306,6 +306,11 @@ def _register_production(sub) -> None:
     p.add_argument("--existing-role", help="attach the policy to this IAM role (by name)")
     p.add_argument("--role-name", help="a fixed name for the new role")
     p.add_argument("--kms-key-arn", help="encrypt buckets and results with this KMS key")
+    p.add_argument(
+        "--compute-logs-uri",
+        help="s3://bucket/prefix/ of Dagster's step logs (deploy/dagster.yaml): the role may "
+        "write and read them",
+    )
     p.add_argument(
         "--trust-service",
         action="append",

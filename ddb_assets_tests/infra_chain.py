@@ -363,6 +363,9 @@ def run_whole_chain(stack, cfg: ProjectConfig, t0: datetime) -> list[str]:
         deadline = time.monotonic() + timeout
         while True:
             runs, messages = evaluate_incremental_tick(instance, cfg, ddb, s3)
+            failures = [m for m in messages if "FAILED" in m]
+            if failures:  # an export of the chain failed (the sensor retries it)
+                raise StepFailed(f"change history export: {failures[0]}")
             if runs or time.monotonic() > deadline:
                 return runs, messages
             time.sleep(0.1)
@@ -377,7 +380,10 @@ def run_whole_chain(stack, cfg: ProjectConfig, t0: datetime) -> list[str]:
             step("change history seed", _execute(asset, runs[0], instance, resources))
             stack.set_now(t0 + timedelta(minutes=25, seconds=1))
             # The window's run, then the check's (the tick may ask for both at once).
+            deadline = time.monotonic() + 120
             while not {"change history window", "change history check"} <= set(done):
+                if time.monotonic() > deadline:
+                    raise StepFailed(f"change history: no window and check after 120 s: {done}")
                 runs, messages = ready()
                 if not runs:
                     raise StepFailed(f"change history: no run requested ({messages})")

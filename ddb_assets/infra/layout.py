@@ -72,12 +72,15 @@ class Layout:
     athena: list[AthenaUse] = field(default_factory=list)
     typed: list[S3Location] = field(default_factory=list)  # typed snapshots, history, summaries
     kms_key_arn: str | None = None
+    compute_logs: S3Location | None = None  # Dagster's S3ComputeLogManager (deploy/)
 
     @property
     def buckets(self) -> list[str]:
         names = {t.exports.bucket for t in self.tables}
         names |= {loc.bucket for loc in self.typed}
         names |= {a.results.bucket for a in self.athena}
+        if self.compute_logs:
+            names.add(self.compute_logs.bucket)
         return sorted(names)
 
     @property
@@ -96,7 +99,9 @@ class Layout:
         return sorted({t.exports for t in self.tables if t.exports.bucket == bucket})
 
 
-def layout(cfg: ProjectConfig, *, kms_key_arn: str | None = None) -> Layout:
+def layout(
+    cfg: ProjectConfig, *, kms_key_arn: str | None = None, compute_logs_uri: str | None = None
+) -> Layout:
     """The tables, locations, databases and workgroups that ``cfg``'s chain uses."""
     tables = [
         SourceTable(
@@ -145,4 +150,7 @@ def layout(cfg: ProjectConfig, *, kms_key_arn: str | None = None) -> Layout:
         athena=sorted(set(athena), key=lambda a: (a.database, a.workgroup, a.results)),
         typed=sorted(set(typed)),
         kms_key_arn=kms_key_arn,
+        compute_logs=(
+            S3Location.parse(compute_logs_uri, "--compute-logs-uri") if compute_logs_uri else None
+        ),
     )

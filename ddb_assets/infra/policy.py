@@ -29,6 +29,8 @@ S3QueryResults                Athena writes query results to the workgroup's loc
 GlueCatalog                   the catalog, the configured database and its tables
 AthenaWorkGroup               StartQueryExecution, GetQueryExecution, GetQueryResults,
                               StopQueryExecution (pyathena's calls) on the workgroup
+S3ListComputeLogs<n>,         Dagster's S3ComputeLogManager (deploy/dagster.yaml), with
+S3ComputeLogs                 ``--compute-logs-uri``: upload and read step logs
 KmsKey                        GenerateDataKey/Decrypt when the buckets use a KMS key
 ============================  ==============================================================
 """
@@ -77,6 +79,7 @@ ATHENA_ACTIONS = (
     "athena:StopQueryExecution",
 )
 KMS_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+S3_COMPUTE_LOG_ACTIONS = ("s3:GetObject", "s3:PutObject")
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,19 @@ def athena_parts(lay: Layout) -> PolicyParts:
     )
 
 
+def dagster_parts(lay: Layout) -> PolicyParts:
+    """Dagster's own S3 use under the role (deploy/dagster.yaml): step logs."""
+    if not lay.compute_logs:
+        return PolicyParts()
+    loc = lay.compute_logs
+    return PolicyParts(
+        [
+            *_list_statements("S3ListComputeLogs", [loc]),
+            Statement("S3ComputeLogs", S3_COMPUTE_LOG_ACTIONS, (s3_arn(loc.objects()),)),
+        ]
+    )
+
+
 def kms_parts(lay: Layout) -> PolicyParts:
     if not lay.kms_key_arn:
         return PolicyParts()
@@ -219,7 +235,11 @@ def kms_parts(lay: Layout) -> PolicyParts:
 # returns its statements and any extra resources (the RDS export role with its trust policy
 # for export.rds.amazonaws.com, and iam:PassRole on exactly that role); nothing else changes.
 SOURCE_HOOKS: tuple[Callable[[Layout], PolicyParts], ...] = (dynamodb_parts,)
-ENGINE_HOOKS: tuple[Callable[[Layout], PolicyParts], ...] = (athena_parts, kms_parts)
+ENGINE_HOOKS: tuple[Callable[[Layout], PolicyParts], ...] = (
+    athena_parts,
+    dagster_parts,
+    kms_parts,
+)
 
 
 def policy_parts(lay: Layout) -> PolicyParts:
