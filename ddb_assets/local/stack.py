@@ -29,6 +29,9 @@ def _default_export_seconds() -> float:
 class LocalAWS:
     """A local DynamoDB + S3 + Glue (+ Athena calls) endpoint whose exports behave like AWS's.
 
+    moto's server also answers CloudFormation, IAM and STS (the template of `ddb-assets infra`
+    deploys into it); :mod:`ddb_assets.local.authz` switches request authorization on.
+
     Use as a context manager, or call ``start()`` / ``stop()``. Only one instance can run per
     process (moto's backends are process-global). Starting resets moto's backends.
     """
