@@ -16,6 +16,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+# A PostgreSQL cluster (subprocesses), the local stack, a Dagster instance.
+pytestmark = pytest.mark.integration
+
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 
 

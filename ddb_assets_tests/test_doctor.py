@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import yaml
 
 from ddb_assets.cli import main
 from ddb_assets.infra import build_template, layout
 from ddb_assets.infra.doctor import FAIL, PASS, SKIP, check_permissions, principal_of, run_checks
 from ddb_assets_tests import infra_chain as ic
+
+pytestmark = pytest.mark.integration
 
 
 def _config_file(tmp_path):

@@ -15,6 +15,9 @@ from ddb_assets.local import LocalAWS, authz
 from ddb_assets.resources import AthenaResource
 from ddb_assets_tests import infra_chain as ic
 
+# The local stack's server, CloudFormation, a Dagster instance; the chain runs take 10-60 s.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
 
 @pytest.fixture
 def athena_front(monkeypatch):

@@ -69,6 +69,7 @@ def parliament_findings(policy: dict) -> list[str]:
     return [f"{f.issue}: {f.detail} {f.location}" for f in result.findings]
 
 
+@pytest.mark.integration  # cfn-lint runs as a subprocess
 @pytest.mark.parametrize(
     "cfg, opts",
     [
@@ -83,12 +84,14 @@ def test_cfn_lint_passes(tmp_path, cfg, opts):
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+@pytest.mark.integration
 def test_cfn_lint_can_fail(tmp_path):
     bad = build_template(layout(athena_cfg()))
     bad["Resources"]["BucketShopExports"]["Properties"]["BucketEncryption"] = "yes"
     assert cfn_lint(tmp_path, bad).returncode != 0
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "lay",
     [
@@ -107,12 +110,14 @@ def test_parliament_finds_nothing(lay):
     assert parliament_findings(policy) == []
 
 
+@pytest.mark.unit
 def test_parliament_can_find_something():
     policy = render(policy_document(layout(athena_cfg())), account_id="1", region="us-east-1")
     policy["Statement"][0]["Action"].append("dynamodb:ExportTable")  # no such action
     assert parliament_findings(policy)
 
 
+@pytest.mark.unit
 def test_policy_names_exactly_the_configured_resources():
     doc = render(
         policy_document(layout(athena_cfg())), account_id="123456789012", region="eu-west-1"
@@ -156,6 +161,7 @@ def test_policy_names_exactly_the_configured_resources():
     assert not any(a.endswith(":*") for st in doc["Statement"] for a in st["Action"])
 
 
+@pytest.mark.unit
 def test_duckdb_engine_needs_no_glue_or_athena():
     sids = [st["Sid"] for st in policy_document(layout(duckdb_cfg()))["Statement"]]
     assert sids == [
@@ -171,6 +177,7 @@ def test_duckdb_engine_needs_no_glue_or_athena():
     assert types == ["AWS::IAM::Role", "AWS::S3::Bucket", "AWS::S3::BucketPolicy"]
 
 
+@pytest.mark.unit
 def test_kms_key_encrypts_buckets_and_results_and_is_granted():
     key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     lay = layout(athena_cfg(), kms_key_arn=key)
@@ -196,6 +203,7 @@ def test_kms_key_encrypts_buckets_and_results_and_is_granted():
     ]
 
 
+@pytest.mark.unit
 def test_bucket_workgroup_and_role_settings():
     tpl = build_template(layout(athena_cfg()), InfraOptions(export_retention_days=40))
     assert tpl["Parameters"]["ExportRetentionDays"]["Default"] == 40
@@ -220,6 +228,7 @@ def test_bucket_workgroup_and_role_settings():
     assert trust["Statement"][0]["Principal"] == {"Service": ["ecs-tasks.amazonaws.com"]}
 
 
+@pytest.mark.unit
 def test_existing_bucket_and_role():
     tpl = build_template(
         layout(athena_cfg()), InfraOptions(existing_buckets=True, existing_role="dagster-prod")
@@ -231,6 +240,7 @@ def test_existing_bucket_and_role():
     assert any("shop-exports exists" in s for s in steps)
 
 
+@pytest.mark.unit
 def test_primary_workgroup_is_not_created_and_the_step_says_why():
     cfg = athena_cfg(defaults={"engine": "athena", "athena": {"database": "shop_prod"}})
     tpl = build_template(layout(cfg))
@@ -238,6 +248,7 @@ def test_primary_workgroup_is_not_created_and_the_step_says_why():
     assert any("'primary' workgroup" in s for s in one_time_steps(layout(cfg)))
 
 
+@pytest.mark.unit
 def test_one_time_steps_give_the_pitr_command():
     steps = one_time_steps(layout(athena_cfg()))
     assert steps[0].endswith(
@@ -246,6 +257,7 @@ def test_one_time_steps_give_the_pitr_command():
     )
 
 
+@pytest.mark.unit
 def test_bad_options_are_one_clear_error():
     with pytest.raises(ValueError, match="at least 10,000,000"):
         InfraOptions(bytes_scanned_cutoff=5)
@@ -255,6 +267,7 @@ def test_bad_options_are_one_clear_error():
         layout(duckdb_cfg(), compute_logs_uri="bucket/prefix")
 
 
+@pytest.mark.unit
 def test_cli_writes_the_template_and_prints_the_steps(tmp_path, capsys):
     cfg = tmp_path / "ddb_assets.yaml"
     cfg.write_text(yaml.safe_dump({"tables": [{"name": "orders", "s3_bucket": "demo-exports"}]}))

@@ -108,14 +108,14 @@ def _athena_resource(self) -> str:
     return _arn(self, "athena", f"workgroup/{wg}") if wg else "*"
 
 
-def _string_like(expected, actual: str) -> bool:
-    values = [expected] if isinstance(expected, str) else list(expected)
-    return any(fnmatch.fnmatchcase(actual, v) for v in values)
+def _string_like(expected_value: list[str] | str, actual_value: str) -> bool:
+    values = [expected_value] if isinstance(expected_value, str) else list(expected_value)
+    return any(fnmatch.fnmatchcase(actual_value, v) for v in values)
 
 
-def _bool(expected, actual: str) -> bool:
-    values = [expected] if isinstance(expected, str | bool) else list(expected)
-    return any(str(v).lower() == str(actual).lower() for v in values)
+def _bool(expected_value: list[str] | str, actual_value: str) -> bool:
+    values = [expected_value] if isinstance(expected_value, str | bool) else list(expected_value)
+    return any(str(v).lower() == str(actual_value).lower() for v in values)
 
 
 REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
@@ -161,9 +161,10 @@ def install() -> None:
         from moto.glue.responses import GlueResponse
         from moto.iam import access_control, policy_conditions
 
-        DynamoHandler._determine_resource = _dynamodb_resource
-        AthenaResponse._determine_resource = _athena_resource
-        GlueResponse._determine_resource = _glue_resources
+        # moto asks a response class for ``_determine_resource`` when it has one.
+        setattr(DynamoHandler, "_determine_resource", _dynamodb_resource)  # noqa: B010
+        setattr(AthenaResponse, "_determine_resource", _athena_resource)  # noqa: B010
+        setattr(GlueResponse, "_determine_resource", _glue_resources)  # noqa: B010
 
         base = ActionAuthenticatorMixin._authenticate_and_authorize_normal_action
 
@@ -171,7 +172,7 @@ def install() -> None:
             for r in resource if isinstance(resource, list) else [resource]:
                 base(self, r)
 
-        GlueResponse._authenticate_and_authorize_normal_action = _normal
+        setattr(GlueResponse, "_authenticate_and_authorize_normal_action", _normal)  # noqa: B010
 
         # StringLike (with the request's s3:prefix for S3 requests) and Bool; every request
         # counts as made over TLS (boto3's requests to AWS are; the loopback stack is plain
@@ -183,7 +184,7 @@ def install() -> None:
         def _check_conditions(self, incoming: dict[str, str] | None) -> bool:
             return check_conditions(self, {**REQUEST_CONTEXT, **(incoming or {})})
 
-        access_control.IAMPolicyStatement._check_conditions = _check_conditions
+        setattr(access_control.IAMPolicyStatement, "_check_conditions", _check_conditions)  # noqa: B010
 
         # A statement whose condition does not hold does not apply (moto answers DENIED,
         # which turns an Allow with a condition, or a conditional Deny, into a refusal).
@@ -194,7 +195,9 @@ def install() -> None:
                 return access_control.PermissionResult.NEUTRAL
             return statement_permitted(self, action, resource, principal, incoming)
 
-        access_control.IAMPolicyStatement.is_action_permitted = _statement_permitted
+        setattr(  # noqa: B010
+            access_control.IAMPolicyStatement, "is_action_permitted", _statement_permitted
+        )
         # A role made by moto's CloudFormation keeps its inline policies as dicts, which the
         # authorizer cannot read (KeyError 'policy_document'): accept a policy document dict.
         policy_init = access_control.IAMPolicy.__init__
@@ -204,7 +207,7 @@ def install() -> None:
                 policy = json.dumps(policy)
             policy_init(self, policy)
 
-        access_control.IAMPolicy.__init__ = _policy_init
+        setattr(access_control.IAMPolicy, "__init__", _policy_init)  # noqa: B010
 
         s3_request = access_control.S3IAMRequest
         original = s3_request.check_action_permitted
@@ -232,7 +235,7 @@ def install() -> None:
                 return
             original(self, resource)
 
-        s3_request.check_action_permitted = check_action_permitted
+        setattr(s3_request, "check_action_permitted", check_action_permitted)  # noqa: B010
 
         for cls in (access_control.IAMRequest, access_control.S3IAMRequest):
             _record_decisions(cls)
@@ -256,7 +259,7 @@ def _record_decisions(cls) -> None:
             raise
         DECISIONS.append((who, self._action, resource, prefix, True))
 
-    cls.check_action_permitted = check_action_permitted
+    setattr(cls, "check_action_permitted", check_action_permitted)  # noqa: B010
 
 
 def set_enforcement(endpoint: str, on: bool) -> None:
