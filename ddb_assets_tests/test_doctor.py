@@ -124,8 +124,8 @@ class _Simulator:
     def __init__(self, allowed):
         self.allowed, self.calls = allowed, []
 
-    def simulate_principal_policy(self, PolicySourceArn, ActionNames, ResourceArns):
-        self.calls.append((PolicySourceArn, ActionNames, ResourceArns))
+    def simulate_principal_policy(self, PolicySourceArn, ActionNames, ResourceArns, **kw):
+        self.calls.append((PolicySourceArn, ActionNames, ResourceArns, kw))
         return {
             "EvaluationResults": [
                 {
@@ -159,14 +159,20 @@ def test_permission_check_simulates_every_required_pair(tmp_path):
     cfg = ic.chain_config(tmp_path)
     lay = layout(cfg)
     pairs = {
-        tuple(render(list(p), account_id="123456789012", region="us-east-1"))
-        for p in required_permissions(lay)
+        (a, render(r, account_id="123456789012", region="us-east-1"))
+        for a, r, _ in required_permissions(lay)
     }
     sim = _Simulator(pairs)
     [ok] = check_permissions(lay, sim, _Sts(), "us-east-1")
     assert ok.status == PASS, ok.line()
     assert {c[0] for c in sim.calls} == {"arn:aws:iam::123456789012:role/ddb-assets-DagsterRole"}
     assert ("s3:GetObject", "arn:aws:s3:::shop-exports/ddb/orders/ddb-assets-doctor-probe") in pairs
+    # A ListBucket narrowed by s3:prefix is asked with a prefix the statement allows.
+    lists = [c for c in sim.calls if c[1] == ["s3:ListBucket"]]
+    assert {c[3]["ContextEntries"][0]["ContextKeyValues"][0] for c in lists} >= {
+        "ddb/orders/ddb-assets-doctor-probe",
+        "typed/ddb-assets-doctor-probe",
+    }
 
     missing = (
         "dynamodb:DescribeExport",

@@ -230,26 +230,43 @@ def check_permissions(
         account = ident["Account"]
     except Exception as exc:  # noqa: BLE001
         return [Check(name, FAIL, f"no usable credentials ({_code(exc)})", "configure credentials")]
-    pairs = [
-        tuple(render(list(p), account_id=account, region=region, partition=_partition(principal)))
-        for p in required_permissions(lay)
+    asks = [
+        (
+            render(action, account_id=account, region=region, partition=_partition(principal)),
+            render(resource, account_id=account, region=region, partition=_partition(principal)),
+            prefix,
+        )
+        for action, resource, prefix in required_permissions(lay)
     ]
-    by_action: dict[str, list[str]] = {}
-    for action, resource in pairs:
-        by_action.setdefault(action, []).append(resource)
+    grouped: dict[tuple[str, str | None], list[str]] = {}
+    for action, resource, prefix in asks:
+        grouped.setdefault((action, prefix), []).append(resource)
     denied = []
     try:
-        for action, resources in sorted(by_action.items()):
+        for (action, prefix), resources in sorted(grouped.items(), key=str):
+            extra: dict[str, Any] = {}
+            if prefix is not None:
+                extra["ContextEntries"] = [
+                    {
+                        "ContextKeyName": "s3:prefix",
+                        "ContextKeyValues": [prefix],
+                        "ContextKeyType": "string",
+                    }
+                ]
             for i in range(0, len(resources), 50):
                 res = iam.simulate_principal_policy(
                     PolicySourceArn=principal,
                     ActionNames=[action],
                     ResourceArns=resources[i : i + 50],
+                    **extra,
                 )
                 for r in res["EvaluationResults"]:
                     for rr in r.get("ResourceSpecificResults") or [r]:
                         if rr.get("EvalResourceDecision", r.get("EvalDecision")) != "allowed":
-                            denied.append(f"{action} on {rr.get('EvalResourceName', '*')}")
+                            where = rr.get("EvalResourceName", "*")
+                            denied.append(
+                                f"{action} on {where}" + (f" (prefix {prefix})" if prefix else "")
+                            )
     except Exception as exc:  # noqa: BLE001
         code = _code(exc)
         return [
@@ -272,7 +289,7 @@ def check_permissions(
                 "attach the policy of `ddb-assets infra` to the role (or deploy its template)",
             )
         ]
-    return [Check(name, PASS, f"{principal} has all {len(pairs)} permission(s) the chain needs")]
+    return [Check(name, PASS, f"{principal} has all {len(asks)} permission(s) the chain needs")]
 
 
 def _partition(arn: str) -> str:

@@ -270,13 +270,21 @@ def render(doc: Any, *, account_id: str, region: str, partition: str = "aws") ->
     return json.loads(text)
 
 
-def required_permissions(lay: Layout) -> list[tuple[str, str]]:
-    """(action, resource) pairs the chain needs, one resource per pair, for IAM's policy
-    simulator (``ddb-assets doctor``). Wildcards in object ARNs are replaced by a sample key
-    under the prefix, so the simulation asks about a real object name."""
-    pairs = []
+def required_permissions(lay: Layout) -> list[tuple[str, str, str | None]]:
+    """(action, resource, s3:prefix or None) the chain needs, one resource each, for IAM's
+    policy simulator (``ddb-assets doctor``). Wildcards in ARNs are replaced by a sample name
+    under the prefix, and a ListBucket narrowed by ``s3:prefix`` is asked with a prefix it
+    allows (the simulator treats a missing condition key as not matching)."""
+    out: list[tuple[str, str, str | None]] = []
     for st in policy_parts(lay).statements:
+        prefixes = (st.condition or {}).get("StringLike", {}).get("s3:prefix")
         for action in st.actions:
             for res in st.resources:
-                pairs.append((action, res.replace("/*", "/ddb-assets-doctor-probe")))
-    return pairs
+                probe = res.replace("/*", "/ddb-assets-doctor-probe")
+                if prefixes:
+                    for p in prefixes:
+                        if p.endswith("/*"):
+                            out.append((action, probe, p[:-1] + "ddb-assets-doctor-probe"))
+                else:
+                    out.append((action, probe, None))
+    return out
