@@ -150,3 +150,18 @@ def test_production_instance_loads_and_records_runs_in_postgres(
             keys = [o["Key"] for o in listed.get("Contents", [])]
             time.sleep(0.2)
         assert keys, "no compute log was uploaded to S3"
+
+
+def test_the_documented_container_context_gives_runs_the_role():
+    """deploy/README.md's code-server command names the role in a container context that
+    dagster-aws reads as the runs' task role."""
+    import json
+    import re
+
+    from dagster_aws.ecs.container_context import EcsContainerContext
+
+    notes = (DEPLOY / "README.md").read_text()
+    [raw] = re.findall(r"--container-context '([^']+)'", notes)
+    arn = "arn:aws:iam::123456789012:role/ddb-assets-DagsterRole-ABC"
+    ctx = EcsContainerContext.create_from_config(json.loads(raw.replace("<DagsterRoleArn>", arn)))
+    assert ctx.task_role_arn == arn

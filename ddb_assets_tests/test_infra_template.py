@@ -282,3 +282,21 @@ def test_cli_writes_the_template_and_prints_the_steps(tmp_path, capsys):
     assert "update-continuous-backups --table-name orders" in printed
     assert main(["infra", "--config", str(cfg), "--bytes-scanned-cutoff", "1"]) == 2
     assert "at least 10,000,000 bytes" in capsys.readouterr().err
+
+
+@pytest.mark.unit
+def test_a_source_hook_adds_its_statements_and_resources(monkeypatch):
+    """How an RDS snapshot source will plug in (the config cannot declare one yet): a hook
+    returns its statements and extra resources, and both reach the template."""
+    from ddb_assets.infra import policy
+
+    def rds_like(lay):
+        role = {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {}}}
+        st = policy.Statement("RdsExportPassRole", ("iam:PassRole",), ("arn:aws:iam::1:role/x",))
+        return policy.PolicyParts([st], {"RdsExportRole": role})
+
+    monkeypatch.setattr(policy, "SOURCE_HOOKS", (*policy.SOURCE_HOOKS, rds_like))
+    tpl = build_template(layout(duckdb_cfg()))
+    assert tpl["Resources"]["RdsExportRole"]["Type"] == "AWS::IAM::Role"
+    doc = tpl["Resources"]["DagsterRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    assert doc["Statement"][-1]["Sid"] == "RdsExportPassRole"
