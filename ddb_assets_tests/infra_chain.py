@@ -350,7 +350,7 @@ def run_whole_chain(stack, cfg: ProjectConfig, t0: datetime) -> list[str]:
 
     done: list[str] = []
     t = cfg.tables[0]
-    resources = resources_for(cfg.warehouse, "local")
+    resources = resources_for(cfg.warehouse, "local", cfg)
     aws = resources["aws"]
     ddb, s3 = aws.client("dynamodb"), aws.client("s3")
 

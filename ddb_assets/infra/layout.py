@@ -116,7 +116,8 @@ def layout(
         if cfg.engine_for(t) == "athena":
             a = cfg.athena_for(t)
             uses.append((a.database, a.workgroup, a.output_location))
-    summaries = cfg.defaults.engine == "athena" and bool(cfg.summaries_dir)
+    # Summaries run on the project's engine, in the default Athena database and workgroup.
+    summaries = cfg.engine == "athena" and bool(cfg.summaries_dir)
     if summaries:
         a = cfg.defaults.athena
         uses.append((a.database, a.workgroup, a.output_location))
