@@ -78,6 +78,13 @@ class ColumnPlan:
     physical: str | None = None  # column in the snapshots table (set by the engine)
     max_int_digits: int | None = None
 
+    @property
+    def physical_column(self) -> str:
+        """The physical column, which the engine names before it writes the plan."""
+        if self.physical is None:
+            raise ValueError(f"column {self.column!r} has no physical column yet")
+        return self.physical
+
     def as_dict(self) -> dict:
         return {
             "column": self.column,

@@ -37,8 +37,7 @@ def _footer_values(stats: Mapping, rows: int, p: ColumnPlan) -> tuple | None:
     """(values, numbers, largest absolute number) of plan ``p``'s column from the Parquet
     writer's own statistics of the file (``COPY ... RETURN_STATS``, counted over every
     row), or None when they are missing or inexact (then the file is read)."""
-    assert p.physical is not None, "the engine names every planned column before it loads"
-    column = quote_ident(p.physical)
+    column = quote_ident(p.physical_column)
     top = stats.get(column)
     if top is None or "null_count" not in top:
         return None

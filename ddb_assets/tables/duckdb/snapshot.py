@@ -213,7 +213,7 @@ def _write(
                     p.column,
                     p.physical,
                     p.type.canonical(),
-                    physical[p.physical][0],
+                    physical[p.physical_column][0],
                     p.attribute,
                     p.role,
                     p.dynamodb_types,
@@ -228,9 +228,9 @@ def _write(
             if p.role != ROLE_RAW or not written:
                 continue
             count, examples = con.execute(
-                f"SELECT count({quote_ident(p.physical)}), "
-                f"(list({quote_ident(p.physical)} ORDER BY {quote_ident(p.physical)}) "
-                f"FILTER (WHERE {quote_ident(p.physical)} IS NOT NULL))[1:5] "
+                f"SELECT count({quote_ident(p.physical_column)}), "
+                f"(list({quote_ident(p.physical_column)} ORDER BY {quote_ident(p.physical_column)}) "
+                f"FILTER (WHERE {quote_ident(p.physical_column)} IS NOT NULL))[1:5] "
                 f"FROM {written}"
             ).fetchone()
             unfit.append(
@@ -338,11 +338,14 @@ def _sweep(con, root, schema: str, table: str, files_tbl: str) -> None:
 def _can_widen(old: TypeSpec, new: TypeSpec, max_int_digits: int) -> bool:
     """A DECIMAL(38, s) (or array of it) can take a larger scale if every value still fits."""
     if old.name == "array" and new.name == "array":
+        assert old.element is not None and new.element is not None
         old, new = old.element, new.element
     return (
         old.name == "decimal"
         and new.name == "decimal"
         and old.precision == new.precision == DECIMAL_PRECISION
+        and old.scale is not None
+        and new.scale is not None
         and new.scale > old.scale
         and max_int_digits <= DECIMAL_PRECISION - new.scale
     )

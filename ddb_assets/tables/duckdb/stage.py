@@ -38,7 +38,7 @@ class Stage:
     name: str
     attributes: list[str]
     hint: dict[str, list[str]]
-    tags: dict[str, list[str]]
+    tags: dict[str, Sequence[str]]
     typed: dict[str, dict]
     fast: bool = False
     files: Sequence[str] = ()
@@ -87,10 +87,14 @@ def _hint(sample: Mapping) -> dict[str, list[str]]:
     }
 
 
+# Attributes of earlier snapshots: names, or names with the DynamoDB types they had.
+Known = Sequence[str] | Mapping[str, Sequence[str]]
+
+
 def stage_export(
     con,
     files: Sequence[str],
-    known: Sequence[str],
+    known: Known,
     sample: Mapping,
     *,
     attributes: Sequence[str] | None = None,
@@ -153,7 +157,7 @@ def stage_export(
     return Stage(name, list(attributes), hint, tags, typed)
 
 
-def fast_guess(sample: Mapping, known: Sequence[str] | Mapping = ()):
+def fast_guess(sample: Mapping, known: Known = ()):
     """What one parse per line can read, from the sampled structure: (hint, attributes,
     tags, typed, structures), or None when the sample does not allow it (an attribute
     whose values are not all DynamoDB wrappers, an M / L attribute with another non-NULL
@@ -188,7 +192,7 @@ def fast_guess(sample: Mapping, known: Sequence[str] | Mapping = ()):
     return hint, attributes, tags, typed, structures
 
 
-def fast_stage(con, files: Sequence[str], known: Sequence[str], sample: Mapping) -> Stage | None:
+def fast_stage(con, files: Sequence[str], known: Known, sample: Mapping) -> Stage | None:
     """The common case in one parse: when the sampled guess gives every attribute's tags
     and every M / L attribute a single-tag structure, each line is parsed once with the
     M / L structure nested in the attribute's (no raw M / L text, no ``json_keys``).

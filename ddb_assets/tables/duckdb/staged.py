@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from ddb_assets.tables.duckdb.sample import sample_structure
 from ddb_assets.tables.duckdb.snapshot import write_snapshot
-from ddb_assets.tables.duckdb.stage import drop_stage, fast_stage, stage_export
+from ddb_assets.tables.duckdb.stage import Known, drop_stage, fast_stage, stage_export
 from ddb_assets.tables.duckdb.stats import merge_stats, stats_pass
 from ddb_assets.tables.duckdb.storage import known_attributes
 from ddb_assets.tables.plan import (
@@ -17,7 +17,7 @@ from ddb_assets.tables.plan import (
 )
 
 
-def discover_staged(con, files: Sequence[str], known: Sequence[str], structures: dict):
+def discover_staged(con, files: Sequence[str], known: Known, structures: dict):
     """Statistics from one parse of the export, staged for the insert. Returns the stats
     and the stage, or None for the stage when the general stage's guess missed an attribute
     or a tag: the missed ones are then counted from the files and the insert reads the

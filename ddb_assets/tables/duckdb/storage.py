@@ -64,8 +64,13 @@ def snapshot_root(con) -> pathlib.Path:
 
         root, pid = tempfile.mkdtemp(prefix="ddb_assets_memory_snapshots_"), os.getpid()
         _MEMORY_ROOTS["memory"] = root
+
         # Only the process that made it removes it (not a forked child that exits first).
-        atexit.register(lambda: os.getpid() == pid and shutil.rmtree(root, True))
+        def _remove() -> None:
+            if os.getpid() == pid:
+                shutil.rmtree(root, True)
+
+        atexit.register(_remove)
     return pathlib.Path(_MEMORY_ROOTS["memory"])
 
 
