@@ -11,7 +11,7 @@ import pytest
 from boto3.dynamodb.types import TypeSerializer
 from dagster._core.utils import make_new_run_id
 
-from ddb_assets.assets.exports import LATENESS_CHECK, build_export_request_asset
+from ddb_assets.assets.exports import build_export_request_asset
 from ddb_assets.assets.keys import (
     LOAD_RUN_TAG,
     REQUEST_RUN_TAG,
@@ -187,10 +187,9 @@ def test_export_completes_after_several_ticks_and_requests_the_load(env):
         env.configure(export_seconds=1.0)
     assert ticks >= 3, "an export with a 4 s IN_PROGRESS phase completed on the first tick"
     # The COMPLETED export's load was requested first; once the load run existed, the
-    # export's materialization was reported, tagged with both runs, with its lateness check.
-    m, check = o.events
-    assert isinstance(check, dg.AssetCheckEvaluation) and check.check_name == LATENESS_CHECK
-    assert check.passed and check.partition == p
+    # export's materialization was reported, tagged with both runs (its lateness check runs
+    # in the load run: ddb_assets_tests/test_refresh_cli.py).
+    [m] = o.events
     assert m.tags[REQUEST_RUN_TAG] == request_run and m.tags[LOAD_RUN_TAG] == load_run.run_id
     assert m.metadata["dagster/row_count"].value == 3
     assert isinstance(m, dg.AssetMaterialization) and m.partition == p
@@ -250,7 +249,7 @@ def test_restart_with_a_fresh_or_corrupted_cursor_neither_loses_nor_repeats(env,
         assert [r.partition_key for r in o.runs] == [p2] and o.events == []
         apply(instance, o)
         o = evaluate_tick(instance, None, cfg, ddb)
-        assert [e.partition for e in o.events] == [p2, p2] and o.runs == []
+        assert [e.partition for e in o.events] == [p2] and o.runs == []
         apply(instance, o)
         o = evaluate_tick(instance, None, cfg, ddb)
         assert o.events == [] and o.runs == []
@@ -280,7 +279,7 @@ def test_a_tick_that_raised_part_way_is_redone_without_duplicates(env, monkeypat
         with pytest.raises(RuntimeError):
             evaluate_tick(instance, cursor, cfg, ddb)
         monkeypatch.setattr("ddb_assets.dynamodb.tracking.describe_export", real)
-        o, _ = tick_until(instance, cfg, ddb, cursor, want=lambda o: len(o.events) == 4)
+        o, _ = tick_until(instance, cfg, ddb, cursor, want=lambda o: len(o.events) == 2)
         mats = [e for e in o.events if isinstance(e, dg.AssetMaterialization)]
         assert sorted(e.partition for e in mats) == [yesterday(2), yesterday(1)]
         assert sorted(r.partition_key for r in o.runs) == [yesterday(2), yesterday(1)]
@@ -459,7 +458,7 @@ def test_a_normal_tick_costs_one_call_per_pending_export(env):
     with dg.instance_for_test() as instance:
         for d in (1, 2, 3, 4):
             request(cfg, yesterday(d), instance)
-        o, _ = tick_until(instance, cfg, ddb, want=lambda o: len(o.events) == 8)
+        o, _ = tick_until(instance, cfg, ddb, want=lambda o: len(o.events) == 4)
         request(cfg, yesterday(5), instance)  # one pending export, four in history
         o = evaluate_tick(instance, o.cursor, cfg, ddb)
         assert o.pending == 1 and o.api_calls == 1
@@ -503,10 +502,7 @@ def test_the_sensor_definition_returns_a_sensor_result(env):
                 instance=instance, cursor=cursor, resources={"aws": AwsResource()}
             )
             result = sensor(ctx)  # the load run exists: the export is reported, nothing else
-            assert [type(e) for e in result.asset_events] == [
-                dg.AssetMaterialization,
-                dg.AssetCheckEvaluation,
-            ]
+            assert [type(e) for e in result.asset_events] == [dg.AssetMaterialization]
             assert result.skip_reason and "COMPLETED" in result.skip_reason.skip_message
     finally:
         env.configure(export_seconds=1.0)

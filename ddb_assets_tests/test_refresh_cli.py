@@ -70,6 +70,11 @@ def test_refresh_again_force_and_a_fresh_home(setup, tmp_path, capsys):
     home = tmp_path / "home"
     assert refresh(conf, home, "--partition", day) == 0, capsys.readouterr().err
     [first] = loads(home, day)
+    with dg.DagsterInstance.local_temp(str(home)) as instance:
+        # The export's lateness check ran in the load run, for that day.
+        key = dg.AssetCheckKey(dg.AssetKey(["dynamodb", NAME, "export"]), "export_on_time")
+        [record] = instance.event_log_storage.get_asset_check_execution_history(key, limit=5)
+        assert record.partition == day and record.status.value == "SUCCEEDED"
 
     # Again, same home: reported at once as loaded, with the way to re-export.
     started = time.monotonic()
