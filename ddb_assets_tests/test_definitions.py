@@ -39,7 +39,7 @@ def test_definitions_load_without_warnings_and_have_the_asset_graph():
     for key in (request, export, table, summary):
         node = graph.get(key)
         assert node.owners, key  # owners on every asset (defaults from the config)
-    for key in (export, table, summary):
+    for key in (request, export, table, summary):
         assert graph.get(key).freshness_policy is not None, key
     # The table's Overview shows its name and URI before any load (definition metadata).
     md = graph.get(table).metadata

@@ -91,6 +91,10 @@ def build_export_request_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsD
         kinds={"dynamodb"},
         owners=cfg.owners_for(t) or None,
         tags={"ddb_assets/table": t.name},
+        # The schedule requests a day every day: no request for this long means it stopped.
+        freshness_policy=dg.FreshnessPolicy.time_window(
+            fail_window=timedelta(hours=cfg.freshness_hours_for(t))
+        ),
         description=_request_description(t),
         metadata={
             "dynamodb_table": t.source_table,
