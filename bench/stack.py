@@ -169,8 +169,8 @@ def sensor_tick(args: dict) -> dict:
     import boto3
     import dagster as dg
 
-    from ddb_assets.assets.exports import build_export_asset
-    from ddb_assets.assets.keys import export_key
+    from ddb_assets.assets.exports import build_export_request_asset
+    from ddb_assets.assets.keys import export_key, table_key
     from ddb_assets.config import parse_config
     from ddb_assets.dynamodb.exports import client_token, partition_export_time, partition_prefix
     from ddb_assets.local import LocalAWS
@@ -245,19 +245,20 @@ def sensor_tick(args: dict) -> dict:
         out["setup_history_seconds"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         by_name = {t.name: t for t in cfg.tables}
-        for n, day, arn in done:  # already reported, as the sensor would have done
-            instance.report_runless_asset_event(
-                dg.AssetMaterialization(
-                    asset_key=export_key(by_name[n]), partition=day, metadata={"export_arn": arn}
+        for n, day, arn in done:  # reported and loaded, as the sensor and its loads would have
+            for key in (export_key(by_name[n]), table_key(by_name[n])):
+                instance.report_runless_asset_event(
+                    dg.AssetMaterialization(
+                        asset_key=key, partition=day, metadata={"export_arn": arn}
+                    )
                 )
-            )
         out["setup_event_log_seconds"] = time.perf_counter() - t1
-        # Pending: requested through the export asset (so the run logs its observation).
+        # Pending: requested through the request asset (its run records the ExportArn).
         stack.configure(export_seconds=3600)
         yday = (today - timedelta(days=1)).isoformat()
         for n in names[:n_pending]:
             dg.materialize(
-                [build_export_asset(by_name[n])],
+                [build_export_request_asset(cfg, by_name[n])],
                 partition_key=yday,
                 instance=instance,
                 resources={"aws": AwsResource()},

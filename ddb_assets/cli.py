@@ -163,48 +163,81 @@ def cmd_dev(args) -> int:
     )
 
 
+def _day(value: str, flag: str) -> date:
+    from ddb_assets.runner import ChainInputError
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ChainInputError(f"{flag} {value!r} is not a day; write YYYY-MM-DD") from None
+
+
 def _partitions(args, tz: str) -> list[str]:
+    from ddb_assets.runner import ChainInputError
+
+    if args.partition and (args.start or args.end):
+        raise ChainInputError("give either --partition or --from/--to, not both")
     if args.partition:
-        return [date.fromisoformat(args.partition).isoformat()]
+        return [_day(args.partition, "--partition").isoformat()]
     if args.start or args.end:
         if not (args.start and args.end):
-            raise SystemExit("give both --from and --to (YYYY-MM-DD), or --partition")
-        a, b = date.fromisoformat(args.start), date.fromisoformat(args.end)
+            raise ChainInputError("give both --from and --to (YYYY-MM-DD), or --partition")
+        a, b = _day(args.start, "--from"), _day(args.end, "--to")
         if b < a:
-            raise SystemExit(f"--to {b} is before --from {a}")
+            raise ChainInputError(f"--to {b} is before --from {a}")
         return [(a + timedelta(days=i)).isoformat() for i in range((b - a).days + 1)]
     return [_yesterday(tz)]
 
 
-def cmd_refresh(args) -> int:
+class InputError(ValueError):
+    """Bad input found before anything ran (exit 2)."""
+
+
+def _load_definitions(config: str | None):
+    """The config and the Definitions, or :class:`InputError` naming file and line."""
     from ddb_assets.config import ConfigError, load_config
     from ddb_assets.definitions import build_definitions
-    from ddb_assets.runner import ChainError, run_chain
+    from ddb_assets.summaries import SummaryError
 
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(config)
+        return cfg, build_definitions(cfg)
+    except (ConfigError, SummaryError) as exc:
+        raise InputError(str(exc)) from exc
+
+
+def cmd_refresh(args) -> int:
+    from ddb_assets import runner
+    from ddb_assets.config import ConfigError
+    from ddb_assets.runner import run_chain
+
+    if args.debug:
+        runner.console_log_level = "DEBUG"
+
+    cfg, defs = _load_definitions(args.config)
+    try:
         t = cfg.table(args.table)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    defs = build_definitions(cfg)
-    try:
-        report = run_chain(
-            defs,
-            cfg,
-            _instance(args.dagster_home),
-            table=t.name,
-            partitions=_partitions(args, t.schedule.timezone),
-            force=args.force,
-            timeout=args.timeout,
-        )
-    except ChainError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(
-        f"loaded {t.name} for {', '.join(report.loaded)}; summaries: "
-        f"{', '.join(report.summaries) or 'none'}"
+        raise InputError(str(exc)) from exc
+    report = run_chain(
+        defs,
+        cfg,
+        _instance(args.dagster_home),
+        table=t.name,
+        partitions=_partitions(args, t.schedule.timezone),
+        force=args.force,
+        timeout=args.timeout,
     )
+    if report.already_loaded:
+        print(
+            f"{t.name}: {', '.join(report.already_loaded)} already loaded from the newest "
+            "export (nothing to do; --force requests a new export and loads it)"
+        )
+    if report.loaded:
+        print(
+            f"loaded {t.name} for {', '.join(report.loaded)}; summaries: "
+            f"{', '.join(report.summaries) or 'none'}"
+        )
     return 0
 
 
@@ -328,14 +361,60 @@ def _register_production(sub) -> None:
     p.set_defaults(func=cmd_doctor)
 
 
+def _one_line(exc: BaseException) -> str:
+    """The error as one line: a multi-line report (a config file's problems) joined by
+    ``; ``, terminal colour codes removed."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    return "; ".join(ln.strip() for ln in text.splitlines() if ln.strip()) or type(exc).__name__
+
+
+def run_command(args) -> int:
+    """Run a subcommand: every error is one ``error:`` line; exit 2 for bad input (config,
+    summary files, arguments) and 1 for a failed run; ``--debug`` adds the traceback."""
+    from ddb_assets.runner import ChainError, ChainInputError
+
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except (InputError, ChainInputError) as exc:
+        code, err = 2, exc
+    except ChainError as exc:
+        code, err = 1, exc
+    except Exception as exc:  # noqa: BLE001 - anything else is still one line
+        code, err = 1, exc
+        if not getattr(args, "debug", False):
+            print(
+                f"error: {type(exc).__name__}: {_one_line(exc)} (run again with --debug "
+                "for the traceback)",
+                file=sys.stderr,
+            )
+            return code
+    if getattr(args, "debug", False):
+        import traceback
+
+        traceback.print_exception(err)
+    print(f"error: {_one_line(err)}", file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ddb-assets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug", action="store_true", help="print the traceback of an error as well"
+    )
 
     p = sub.add_parser(
-        "demo", help="run the whole chain on the local AWS stack with a sample table"
+        "demo",
+        parents=[common],
+        help="run the whole chain on the local AWS stack with a sample table",
     )
     p.add_argument("--format", choices=["DYNAMODB_JSON", "ION"], default="DYNAMODB_JSON")
     p.add_argument("--items", type=int, default=3000)
@@ -348,13 +427,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", help="keep the warehouse and Dagster home here")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("local-aws", help="start only the local AWS stack (foreground)")
+    p = sub.add_parser(
+        "local-aws", parents=[common], help="start only the local AWS stack (foreground)"
+    )
     p.add_argument("--port", type=int, default=4566)
     p.add_argument("--export-seconds", type=float, default=5.0)
     p.set_defaults(func=cmd_local_aws)
 
     p = sub.add_parser(
-        "dev", help="the Dagster UI (dagster dev) on the local AWS stack with a sample table"
+        "dev",
+        parents=[common],
+        help="the Dagster UI (dagster dev) on the local AWS stack with a sample table",
     )
     p.add_argument("--port", type=int, default=3000, help="the webserver's port (on 127.0.0.1)")
     p.add_argument(
@@ -378,25 +461,40 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--items", type=int, default=3000, help="sample items per table")
     p.set_defaults(func=cmd_dev)
 
-    p = sub.add_parser("refresh", help="export, load and summarize one table's partition(s)")
+    p = sub.add_parser(
+        "refresh",
+        parents=[common],
+        help="export, load and summarize one table's partition(s)",
+        description=(
+            "Request the export of each day, load it into the typed table and rebuild the "
+            "summaries. A day already loaded from its newest export is reported at once; "
+            "--force requests a new export and loads only that one."
+        ),
+    )
     p.add_argument("--table", required=True)
     p.add_argument("--partition", help="YYYY-MM-DD (default: yesterday in the table's time zone)")
     p.add_argument("--from", dest="start", help="first day of a backfill range")
     p.add_argument("--to", dest="end", help="last day of a backfill range (inclusive)")
-    p.add_argument("--force", action="store_true", help="re-export even if an export exists")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="request a new export even if the day has one, and load that new export",
+    )
     p.add_argument(
         "--config", help="config file (default: $DDB_ASSETS_CONFIG or ./ddb_assets.yaml)"
     )
     p.add_argument(
         "--dagster-home", help="Dagster instance folder (default: $DAGSTER_HOME or a temp one)"
     )
-    p.add_argument("--timeout", type=float, default=3600)
+    p.add_argument(
+        "--timeout", type=float, default=3600, help="seconds to wait for exports and loads"
+    )
     p.set_defaults(func=cmd_refresh)
 
     _register_production(sub)
 
     args = parser.parse_args(argv)
-    return args.func(args)
+    return run_command(args)
 
 
 if __name__ == "__main__":

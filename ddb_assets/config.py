@@ -130,6 +130,44 @@ class IncrementalConfig(_Model):
         return v
 
 
+# --- Dagster layer: owners, freshness, lateness (issue 18) ------------------------------
+# Defaults under ``defaults:``, overridden per table. Kept in one block (other helpers add
+# validation elsewhere in this module).
+
+_OWNER = re.compile(r"^(team:[A-Za-z0-9_.-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
+
+
+def _validate_owners(v: list[str] | None) -> list[str] | None:
+    if v is None:
+        return v
+    for o in v:
+        if not isinstance(o, str) or not _OWNER.match(o.strip()):
+            raise ValueError(
+                f"{o!r} is not an owner Dagster accepts: write an e-mail address "
+                "(data@example.com) or a team as 'team:<name>' (team:analytics)"
+            )
+    return [o.strip() for o in v]
+
+
+class OpsConfig(_Model):
+    """Who owns a table's assets and how fresh they must be (Dagster owners and freshness)."""
+
+    owners: list[str] | None = None
+    freshness_hours: float | None = Field(default=None, gt=0, le=24 * 40)
+    # The export's lateness check: the export must be COMPLETED and noticed within this
+    # many minutes of its start (DynamoDB usually needs minutes; a large table an hour or two).
+    export_late_after_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+
+    @field_validator("owners")
+    @classmethod
+    def _owners(cls, v: list[str] | None) -> list[str] | None:
+        return _validate_owners(v)
+
+
+DEFAULT_FRESHNESS_HOURS = 26.0  # a daily table, plus time for the export to land
+DEFAULT_EXPORT_LATE_AFTER_MINUTES = 120
+
+
 class TableConfig(_Model):
     name: str = Field(description="Name of the SQL table (and of the Dagster asset group).")
     dynamodb_table: str | None = None  # defaults to name
@@ -146,6 +184,8 @@ class TableConfig(_Model):
     pitr_days: int = Field(default=35, ge=1, le=35)
     partitions_start: str | None = None  # YYYY-MM-DD; default: pitr_days ago
     incremental: IncrementalConfig | None = None  # change history (docs/incremental.md)
+    # Dagster layer (issue 18): owners / freshness / lateness, overriding defaults.ops.
+    ops: OpsConfig | None = None
 
     @field_validator("name")
     @classmethod
@@ -210,6 +250,7 @@ class DefaultsConfig(_Model):
     athena: AthenaConfig = AthenaConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     export_format: ExportFormat = "DYNAMODB_JSON"
+    ops: OpsConfig = OpsConfig()  # owners, freshness_hours, export_late_after_minutes
 
 
 class ProjectConfig(_Model):
@@ -332,6 +373,21 @@ class ProjectConfig(_Model):
 
     def athena_for(self, t: TableConfig) -> AthenaConfig:
         return t.athena or self.defaults.athena
+
+    # --- Dagster layer (issue 18): a table's own value, else the default, else built in.
+    def owners_for(self, t: TableConfig) -> list[str]:
+        own = t.ops.owners if t.ops and t.ops.owners is not None else None
+        return list(own if own is not None else (self.defaults.ops.owners or []))
+
+    def freshness_hours_for(self, t: TableConfig | None) -> float:
+        if t is not None and t.ops and t.ops.freshness_hours is not None:
+            return t.ops.freshness_hours
+        return self.defaults.ops.freshness_hours or DEFAULT_FRESHNESS_HOURS
+
+    def export_late_after_minutes_for(self, t: TableConfig) -> int:
+        if t.ops and t.ops.export_late_after_minutes is not None:
+            return t.ops.export_late_after_minutes
+        return self.defaults.ops.export_late_after_minutes or DEFAULT_EXPORT_LATE_AFTER_MINUTES
 
     def warehouse_path(self) -> Path:
         p = Path(self.warehouse)

@@ -1,11 +1,18 @@
 """Running the chain in one process, as the daemon would: used by the CLI (``demo``,
 ``refresh``) and end-to-end tests.
 
-It requests the export partitions, then ticks the *same* sensor function the daemon runs
-(:func:`ddb_assets.sensors.evaluate_tick`) until every requested partition is loaded,
-executing the run requests it returns (deduplicated by run key, as the daemon does), and
-finally materializes the summaries.
+It materializes the export requests, then ticks the *same* sensor function the daemon runs
+(:func:`ddb_assets.sensors.evaluate_tick`) until every requested day is loaded from the
+export its request named, executing the load runs the tick asks for (deduplicated by run
+key, as the daemon does; loads of days that were not asked for are left to the daemon),
+and finally materializes the summaries.
+
+A day whose newest export is already loaded is reported at once (``already_loaded``);
+a day whose load of that export already failed is an error at once, pointing to
+``--force``, instead of a wait until the timeout.
 """
+
+from __future__ import annotations
 
 import time
 from collections.abc import Callable
@@ -13,35 +20,60 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from ddb_assets.assets.keys import export_key, table_key
+from ddb_assets.assets.keys import (
+    EXPORT_ARN_TAG,
+    op_name,
+    request_key,
+    table_key,
+    table_tags,
+)
 from ddb_assets.config import ProjectConfig, TableConfig
-from ddb_assets.sensors import evaluate_tick
+from ddb_assets.sensors import RUN_KEY_TAG, evaluate_tick, load_check_keys, load_state
 
-RUN_KEY_TAG = "dagster/run_key"
+PROGRESS_EVERY_SECONDS = 30.0
+# What Dagster's console logger prints while the chain's runs execute in this process.
+# Failures reach the caller as ChainError (one line); ``refresh --debug`` shows everything.
+console_log_level = "CRITICAL"
 
 
 class ChainError(RuntimeError):
-    pass
+    """A run of the chain failed (exit 1)."""
+
+
+class ChainInputError(ChainError):
+    """The request itself is wrong (a day outside the partitions, ...): exit 2."""
 
 
 @dataclass
 class ChainReport:
     loaded: list[str] = field(default_factory=list)
+    already_loaded: list[str] = field(default_factory=list)
+    exports: dict[str, str] = field(default_factory=dict)  # partition -> loaded ExportArn
     runs: list[str] = field(default_factory=list)
     ticks: int = 0
     summaries: list[str] = field(default_factory=list)
 
 
 def _execute(
-    defs: dg.Definitions, instance, keys, *, partition_key=None, run_config=None, tags=None
+    defs: dg.Definitions,
+    instance,
+    keys,
+    *,
+    partition_key=None,
+    run_config=None,
+    tags=None,
+    check_keys=None,
 ):
     job = defs.resolve_implicit_job_def_def_for_assets(keys)
+    if check_keys is not None:  # exactly these checks (a load run: the export's lateness too)
+        job = job.get_subset(asset_selection=set(keys), asset_check_selection=set(check_keys))
+        keys = None
     if job is None:
         raise ChainError(f"no asset job of the definitions can run {keys}")
     # The run's own events go to the instance; the terminal shows warnings and errors.
     run_config = {
         **(run_config or {}),
-        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+        "loggers": {"console": {"config": {"log_level": console_log_level}}},
     }
     return job.execute_in_process(
         asset_selection=keys,
@@ -65,14 +97,51 @@ def _failure_text(result) -> str:
     return "run failed"
 
 
-def _loaded(instance, t: TableConfig, partition: str, after: float) -> bool:
+def run_failure_text(instance, run_id: str) -> str:
+    """The step failure of a stored run, in one line."""
+    records = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+    for r in records:
+        data = r.dagster_event.step_failure_data if r.dagster_event else None
+        if data is None:
+            continue
+        if data.user_failure_data and data.user_failure_data.description:
+            return data.user_failure_data.description
+        if data.error:
+            err = data.error.cause or data.error
+            return err.message.strip().splitlines()[0]
+    return "see the run's logs"
+
+
+def _requested_arn(result, key: dg.AssetKey) -> str | None:
+    for ev in result.get_asset_materialization_events():
+        mat = ev.step_materialization_data.materialization
+        if mat.asset_key == key:
+            v = mat.metadata.get("export_arn")
+            return getattr(v, "value", v)
+    return None
+
+
+def _loaded_from(instance, t: TableConfig, partition: str, arn: str) -> bool:
     res = instance.fetch_materializations(
-        dg.AssetRecordsFilter(
-            asset_key=table_key(t), asset_partitions=[partition], after_timestamp=after
-        ),
-        limit=1,
+        dg.AssetRecordsFilter(asset_key=table_key(t), asset_partitions=[partition]), limit=20
     )
-    return bool(res.records)
+    for r in res.records:
+        v = r.asset_materialization.metadata.get("export_arn") if r.asset_materialization else None
+        if getattr(v, "value", v) == arn:
+            return True
+    return False
+
+
+def _check_partitions(t: TableConfig, defs: dg.Definitions, partitions: list[str]) -> None:
+    pdef = defs.resolve_assets_def(request_key(t)).partitions_def
+    keys = set(pdef.get_partition_keys())
+    bad = [p for p in partitions if p not in keys]
+    if bad:
+        first, last = min(keys), max(keys)
+        raise ChainInputError(
+            f"{', '.join(bad)} is not a partition of {t.name} (days {first} to {last}, in "
+            f"{t.schedule.timezone}; today is not complete yet)"
+        )
 
 
 def run_chain(
@@ -91,43 +160,83 @@ def run_chain(
 ) -> ChainReport:
     """Export → typed table → summaries for ``partitions`` of ``table``; raise on failure."""
     t = cfg.table(table)
+    _check_partitions(t, defs, partitions)
     report = ChainReport()
-    started = time.time()
+    targets: dict[str, str] = {}  # partition -> the export its request named
+    rkey = request_key(t)
     for p in partitions:
-        log(f"requesting export of {t.source_table} for {p}")
+        log(f"requesting {'a new ' if force else ''}export of {t.source_table} for {p}")
         res = _execute(
             defs,
             instance,
-            [export_key(t)],
+            [rkey],
             partition_key=p,
-            run_config={"ops": {"__".join(export_key(t).path): {"config": {"force": force}}}},
+            run_config={"ops": {op_name(rkey): {"config": {"force": force}}}},
+            tags=table_tags(t),
         )
         report.runs.append(res.run_id)
         if not res.success:
             raise ChainError(f"export request for {p} failed: {_failure_text(res)}")
+        arn = _requested_arn(res, rkey)
+        if arn is None:
+            raise ChainError(f"export request for {p} recorded no ExportArn")
+        targets[p] = arn
+
+    remaining = set(partitions)
+    for p, arn in targets.items():
+        if _loaded_from(instance, t, p, arn):
+            remaining.discard(p)
+            report.already_loaded.append(p)
+            report.exports[p] = arn
+            log(f"{t.name} [{p}] is already loaded from export {arn} (--force re-exports)")
+            continue
+        ls = load_state(instance, t, p, arn)
+        if ls.failed_run and not ls.proven_by:
+            raise ChainError(
+                f"the load of export {arn} for {p} failed before (run {ls.failed_run}: "
+                f"{run_failure_text(instance, ls.failed_run)}); `refresh --force` requests "
+                "a new export and loads it"
+            )
 
     if ddb is None:
         if not defs.resources or "aws" not in defs.resources:
             raise ChainError("the definitions have no 'aws' resource to reach DynamoDB with")
         ddb = defs.resources["aws"].client("dynamodb")
+    load_checks = {
+        x.name: load_check_keys(x, defs.resolve_assets_def(table_key(x)).check_keys)
+        for x in cfg.tables
+    }
     cursor = None  # a fresh cursor: the tick reconciles with DynamoDB, as after a restart
-    remaining = set(partitions)
     deadline = time.monotonic() + timeout
+    last_note = ("", 0.0)
     while remaining:
         if time.monotonic() > deadline:
-            raise ChainError(f"timed out after {timeout:.0f} s waiting for {sorted(remaining)}")
-        outcome = evaluate_tick(instance, cursor, cfg, ddb)
+            raise ChainError(
+                f"timed out after {timeout:.0f} s waiting for {', '.join(sorted(remaining))}: "
+                f"{last_note[0]}"
+            )
+        outcome = evaluate_tick(instance, cursor, cfg, ddb, load_checks=load_checks)
         report.ticks += 1
         cursor = outcome.cursor
         for ev in outcome.events:
             instance.report_runless_asset_event(ev)
+        if (
+            outcome.summary != last_note[0]
+            or time.monotonic() - last_note[1] > PROGRESS_EVERY_SECONDS
+        ):
+            if not outcome.runs:
+                log(f"sensor: {outcome.summary}")
+            last_note = (outcome.summary, time.monotonic())
         for rr in outcome.runs:
+            keys = list(rr.asset_selection)
+            if rr.partition_key not in remaining or keys[0] not in (table_key(t), rkey):
+                continue  # another day's or table's work: the daemon's, not this command's
+            arn = rr.tags.get(EXPORT_ARN_TAG)
+            if keys[0] == table_key(t) and arn != targets[rr.partition_key]:
+                continue  # an older export of the day: not what was asked for
             if instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: rr.run_key})):
                 continue  # the daemon skips a run key it has launched before
-            keys = list(rr.asset_selection)
-            log(
-                f"sensor: run {rr.run_key.split(':')[0]} of {'/'.join(keys[0].path)} [{rr.partition_key}]"
-            )
+            log(f"sensor: {rr.run_key.split(':')[0]} {'/'.join(keys[0].path)} [{rr.partition_key}]")
             res = _execute(
                 defs,
                 instance,
@@ -135,24 +244,33 @@ def run_chain(
                 partition_key=rr.partition_key,
                 run_config=rr.run_config,
                 tags={**rr.tags, RUN_KEY_TAG: rr.run_key},
+                check_keys=rr.asset_check_keys,
             )
             report.runs.append(res.run_id)
             if not res.success:
                 raise ChainError(
                     f"{'/'.join(keys[0].path)} [{rr.partition_key}] failed: {_failure_text(res)}"
                 )
+            if keys[0] == rkey:  # a retry of a FAILED export: load what it requested
+                targets[rr.partition_key] = _requested_arn(res, rkey) or targets[rr.partition_key]
         for p in list(remaining):
-            if _loaded(instance, t, p, started):
+            if _loaded_from(instance, t, p, targets[p]):
                 remaining.discard(p)
                 report.loaded.append(p)
-                log(f"loaded {t.name} [{p}]")
+                report.exports[p] = targets[p]
+                log(f"loaded {t.name} [{p}] from export {targets[p]}")
         if remaining:
             time.sleep(poll_seconds)
+    if report.loaded:
+        # One more tick records the exports' materializations (with their load runs).
+        outcome = evaluate_tick(instance, cursor, cfg, ddb, load_checks=load_checks)
+        for ev in outcome.events:
+            instance.report_runless_asset_event(ev)
 
-    if summaries:
+    if summaries and report.loaded:
         keys = [k for k in defs.resolve_all_asset_keys() if k.path[0] == "summaries"]
         if keys:
-            res = _execute(defs, instance, keys)
+            res = _execute(defs, instance, keys, tags=table_tags(t))
             report.runs.append(res.run_id)
             if not res.success:
                 raise ChainError(f"summaries failed: {_failure_text(res)}")

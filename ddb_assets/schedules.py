@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
-from ddb_assets.assets.keys import export_key
+from ddb_assets.assets.keys import request_key, table_tags
 from ddb_assets.config import TableConfig
 
 
@@ -16,7 +16,7 @@ def partition_for_tick(scheduled: datetime, tz: str) -> str:
 
 
 def build_export_schedule(t: TableConfig) -> dg.ScheduleDefinition:
-    key = export_key(t)
+    key = request_key(t)
     tz = t.schedule.timezone
 
     @dg.schedule(
@@ -29,6 +29,8 @@ def build_export_schedule(t: TableConfig) -> dg.ScheduleDefinition:
     )
     def _schedule(context: dg.ScheduleEvaluationContext):
         partition = partition_for_tick(context.scheduled_execution_time, tz)
-        return dg.RunRequest(run_key=f"{t.name}:{partition}", partition_key=partition)
+        return dg.RunRequest(
+            run_key=f"{t.name}:{partition}", partition_key=partition, tags=table_tags(t)
+        )
 
     return _schedule

@@ -1,33 +1,77 @@
-"""The export sensor: notices exports landing and starts the downstream work.
+"""The export sensor: notices exports landing and starts their loads, exactly once.
 
-Per tick it reads the "export requested" observations that runs logged since its cursor
-(no AWS call), calls DescribeExport once per pending export, and — only when its cursor is
-new or corrupted, or every ``sensor.reconcile_minutes`` — walks ListExports for the recent
-exports of each table (newest first, stopping at the lookback). For a COMPLETED export it
-reports the export partition's materialization and requests the table load for that
-partition; for a FAILED one it records AWS's FailureCode and requests a retry run, which
-fails with that code once the retries are spent.
+Per tick it reads the requests that runs materialized since its cursor
+(``dynamodb/T/export_request``, no AWS call), calls DescribeExport once per pending export,
+and (when its cursor is new or corrupted, or every ``sensor.reconcile_minutes``) walks
+ListExports for the recent exports of each table (newest first, stopping at the lookback).
 
-"Already done" is read from the Dagster event log, and run requests carry a run key per
-export, so a restart, a lost cursor or a tick that raised part-way never loses an export
-and never processes one twice.
+For a COMPLETED export the next step is decided from what proves its load happened, never
+from the export's own materialization:
+
+- a materialization of ``athena/T`` for that export, or a run keyed ``load:<ExportArn>``
+  that is queued, starting, running or succeeded: the load happened (or is under way). The
+  export's materialization is then reported, tagged with the request run and the load run,
+  and the export leaves the pending set;
+- a load run for it that failed or was canceled: the export is reported, the failure is
+  said in the tick's log, and nothing is retried behind the user's back;
+- a newer export of the same day (a forced re-export): this one is superseded, not loaded;
+- otherwise the load is requested (run key ``load:<ExportArn>``, so the daemon never
+  creates it twice) and the export stays pending until the proof exists.
+
+Because an export leaves the pending set only once its proof exists, a daemon that dies
+anywhere in a tick (after recording the events, after reserving or creating runs, before
+saving the cursor) finds it again on the next tick, from the old cursor or from
+ListExports: nothing is lost, and the run key stops anything from happening twice.
+FAILED exports get AWS's FailureCode recorded and a retry run, up to
+``max_export_retries``.
 """
+
+from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from ddb_assets.assets.keys import export_key, op_name, table_key
+from ddb_assets.assets.exports import LATENESS_CHECK
+from ddb_assets.assets.keys import (
+    EXPORT_ARN_TAG,
+    LOAD_RUN_TAG,
+    REQUEST_RUN_TAG,
+    export_key,
+    load_run_key,
+    op_name,
+    request_key,
+    table_key,
+    table_tags,
+)
 from ddb_assets.config import ProjectConfig, TableConfig
-from ddb_assets.dynamodb.exports import describe_export, partition_of_prefix, recent_exports
+from ddb_assets.dynamodb.exports import (
+    describe_export,
+    export_started_at,
+    partition_of_prefix,
+    recent_exports,
+)
 from ddb_assets.dynamodb.tracking import PendingExport, SensorState, export_metadata, poll_pending
 from ddb_assets.resources import AwsResource
 
 SENSOR_NAME = "dynamodb_export_sensor"
-EXPORT_ARN_TAG = "ddb_assets/export_arn"
+RUN_KEY_TAG = "dagster/run_key"
+
+# Run states that prove a load happened or will happen without another request.
+PROOF_STATUSES = {
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.SUCCESS,
+}
+FAILED_STATUSES = {
+    dg.DagsterRunStatus.FAILURE,
+    dg.DagsterRunStatus.CANCELED,
+    dg.DagsterRunStatus.CANCELING,
+}
 
 
 def _meta_value(metadata, key):
@@ -35,45 +79,42 @@ def _meta_value(metadata, key):
     return getattr(v, "value", v)
 
 
-def _new_requests(
-    instance, t: TableConfig, state: SensorState, since: datetime, settled: set[str]
-) -> None:
-    """Add the exports requested by runs since the cursor (event log only, no AWS call)."""
-    key = export_key(t)
-    upto = state.observed_upto.get(t.name)
-    flt = (
-        dg.AssetRecordsFilter(asset_key=key, after_storage_id=upto)
-        if upto is not None
-        else dg.AssetRecordsFilter(asset_key=key, after_timestamp=since.timestamp())
+def _started(arn: str) -> float:
+    try:
+        return export_started_at(arn).timestamp()
+    except ValueError:
+        return 0.0
+
+
+# --- what the event log and the run storage prove ----------------------------------------
+
+
+@dataclass
+class LoadState:
+    proven_by: str | None = None  # run id (or "materialization") that proves the load
+    failed_run: str | None = None  # a load run that failed or was canceled
+
+
+def load_state(instance, t: TableConfig, partition: str, arn: str) -> LoadState:
+    """Whether the load of export ``arn`` happened, is under way, or failed."""
+    res = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=table_key(t), asset_partitions=[partition]), limit=20
     )
-    cursor = None
-    while True:
-        res = instance.fetch_observations(flt, limit=500, cursor=cursor, ascending=True)
-        for rec in res.records:
-            obs = rec.asset_observation
-            state.observed_upto[t.name] = max(state.observed_upto.get(t.name, 0), rec.storage_id)
-            if obs is None:
-                continue
-            arn = _meta_value(obs.metadata, "export_arn")
-            if not arn or arn in settled or _meta_value(obs.metadata, "failure_code"):
-                continue
-            status = _meta_value(obs.metadata, "export_status")
-            if status == "COMPLETED" and _already_reported(instance, t, obs.partition, arn):
-                continue
-            state.add(
-                PendingExport(
-                    arn=arn,
-                    table=t.name,
-                    partition=obs.partition,
-                    attempt=int(_meta_value(obs.metadata, "attempt") or 0),
-                )
-            )
-        if not res.has_more:
-            break
-        cursor = res.cursor
+    for r in res.records:
+        m = r.asset_materialization
+        if m is not None and _meta_value(m.metadata, "export_arn") == arn:
+            return LoadState(proven_by=r.run_id or "materialization")
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: load_run_key(arn)}))
+    state = LoadState()
+    for run in runs:
+        if run.status in PROOF_STATUSES:
+            return LoadState(proven_by=run.run_id)
+        if run.status in FAILED_STATUSES:
+            state.failed_run = run.run_id
+    return state
 
 
-def _already_reported(instance, t: TableConfig, partition: str, arn: str) -> bool:
+def _export_reported(instance, t: TableConfig, partition: str, arn: str) -> bool:
     res = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=export_key(t), asset_partitions=[partition]), limit=50
     )
@@ -96,42 +137,121 @@ def _failure_recorded(instance, t: TableConfig, partition: str, arn: str) -> boo
     )
 
 
-def _attempt_of(instance, t: TableConfig, partition: str, arn: str) -> int:
-    res = instance.fetch_observations(
-        dg.AssetRecordsFilter(asset_key=export_key(t), asset_partitions=[partition]), limit=100
+def _requests_of(instance, t: TableConfig, partition: str) -> list:
+    """The partition's request materializations, newest first."""
+    res = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=request_key(t), asset_partitions=[partition]), limit=50
     )
-    for r in res.records:
-        if r.asset_observation and _meta_value(r.asset_observation.metadata, "export_arn") == arn:
-            return int(_meta_value(r.asset_observation.metadata, "attempt") or 0)
+    return [r for r in res.records if r.asset_materialization]
+
+
+def _request_run_of(instance, t: TableConfig, partition: str, arn: str) -> str | None:
+    for r in _requests_of(instance, t, partition):
+        if _meta_value(r.asset_materialization.metadata, "export_arn") == arn:
+            return r.run_id
+    return None
+
+
+def _attempt_of(instance, t: TableConfig, partition: str, arn: str) -> int:
+    for r in _requests_of(instance, t, partition):
+        if _meta_value(r.asset_materialization.metadata, "export_arn") == arn:
+            return int(_meta_value(r.asset_materialization.metadata, "attempt") or 0)
     return 0
 
 
-def _settled_arns(instance, t: TableConfig, since: datetime) -> set[str]:
-    """Exports of ``t`` already reported (COMPLETED) or recorded as FAILED since ``since``,
-    read from the event log, so reconciliation spends no DescribeExport on them."""
+def _event_arns(fetch, key: dg.AssetKey, since: datetime, want=lambda md: True) -> set[str]:
     arns: set[str] = set()
-    for fetch, failed_only in (
-        (instance.fetch_materializations, False),
-        (instance.fetch_observations, True),
-    ):
-        cursor = None
-        while True:
-            res = fetch(
-                dg.AssetRecordsFilter(asset_key=export_key(t), after_timestamp=since.timestamp()),
-                limit=1000,
-                cursor=cursor,
-            )
-            for r in res.records:
-                ev = r.asset_materialization or r.asset_observation
-                if ev is None or (failed_only and not _meta_value(ev.metadata, "failure_code")):
-                    continue
+    cursor = None
+    while True:
+        res = fetch(
+            dg.AssetRecordsFilter(asset_key=key, after_timestamp=since.timestamp()),
+            limit=1000,
+            cursor=cursor,
+        )
+        for r in res.records:
+            ev = r.asset_materialization or r.asset_observation
+            if ev is not None and want(ev.metadata):
                 arn = _meta_value(ev.metadata, "export_arn")
                 if arn:
                     arns.add(arn)
-            if not res.has_more:
-                break
-            cursor = res.cursor
-    return arns
+        if not res.has_more:
+            return arns
+        cursor = res.cursor
+
+
+@dataclass
+class Settled:
+    """What the event log already proves for a table's recent exports (no AWS call)."""
+
+    loaded: set[str]  # a table materialization names the export
+    reported: set[str]  # the export's materialization was reported
+    failed: set[str]  # its FAILED status was recorded
+
+    @classmethod
+    def read(cls, instance, t: TableConfig, since: datetime) -> Settled:
+        return cls(
+            loaded=_event_arns(instance.fetch_materializations, table_key(t), since),
+            reported=_event_arns(instance.fetch_materializations, export_key(t), since),
+            failed=_event_arns(
+                instance.fetch_observations,
+                export_key(t),
+                since,
+                want=lambda md: bool(_meta_value(md, "failure_code")),
+            ),
+        )
+
+    def done(self, instance, arn: str, status: str | None = None) -> bool:
+        """Nothing is left to do for this export (decided without describing it): its
+        failure is recorded, or it was reported and its load proven (or failed)."""
+        if status == "FAILED" or (status is None and arn in self.failed):
+            return arn in self.failed
+        if status not in (None, "COMPLETED") or arn not in self.reported:
+            return False
+        if arn in self.loaded:
+            return True
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: load_run_key(arn)}))
+        return any(r.status in PROOF_STATUSES | FAILED_STATUSES for r in runs)
+
+
+# --- reading new requests and reconciling with DynamoDB ----------------------------------
+
+
+def _new_requests(
+    instance, t: TableConfig, state: SensorState, since: datetime, settled: Settled | None
+) -> None:
+    """Add the exports that runs requested since the cursor (event log only, no AWS call).
+
+    Without a cursor every request of the lookback is read again: ``settled`` leaves out
+    those with nothing left to do."""
+    key = request_key(t)
+    upto = state.observed_upto.get(t.name)
+    flt = (
+        dg.AssetRecordsFilter(asset_key=key, after_storage_id=upto)
+        if upto is not None
+        else dg.AssetRecordsFilter(asset_key=key, after_timestamp=since.timestamp())
+    )
+    cursor = None
+    while True:
+        res = instance.fetch_materializations(flt, limit=500, cursor=cursor, ascending=True)
+        for rec in res.records:
+            state.observed_upto[t.name] = max(state.observed_upto.get(t.name, 0), rec.storage_id)
+            m = rec.asset_materialization
+            arn = _meta_value(m.metadata, "export_arn") if m else None
+            if not arn or m.partition is None or arn in state.pending:
+                continue
+            if settled is not None and settled.done(instance, arn):
+                continue
+            state.add(
+                PendingExport(
+                    arn=arn,
+                    table=t.name,
+                    partition=m.partition,
+                    attempt=int(_meta_value(m.metadata, "attempt") or 0),
+                )
+            )
+        if not res.has_more:
+            break
+        cursor = res.cursor
 
 
 def _reconcile(
@@ -140,24 +260,29 @@ def _reconcile(
     ddb,
     state: SensorState,
     now: datetime,
-    settled: dict[str, set[str]],
+    settled_by_table: dict[str, Settled],
 ) -> None:
-    """Find recent exports of every table in DynamoDB itself (ListExports, newest first)."""
+    """Find recent exports of every table in DynamoDB itself (ListExports, newest first).
+
+    Per day only the newest export that did not fail is a candidate: older ones were
+    replaced on purpose (a forced re-export)."""
     since = now - timedelta(days=cfg.sensor.lookback_days)
     for t in cfg.tables:
+        settled = settled_by_table[t.name]
         table_arn = ddb.describe_table(TableName=t.source_table)["Table"]["TableArn"]
+        newest: dict[str, str] = {}  # partition -> newest non-FAILED export seen
         for arn, status in recent_exports(ddb, table_arn, since):
-            if arn in state.pending or arn in settled[t.name]:
+            if arn in state.pending or settled.done(instance, arn, status):
                 continue
             d = describe_export(ddb, arn)
             owner = partition_of_prefix(d.s3_prefix)
             if d.export_type != "FULL_EXPORT" or owner is None or owner[0] != t.name:
                 continue  # not one of this project's snapshot exports
             partition = owner[1].isoformat()
-            if status == "COMPLETED" and _already_reported(instance, t, partition, arn):
-                continue
-            if status == "FAILED" and _failure_recorded(instance, t, partition, arn):
-                continue
+            if status != "FAILED":
+                if partition in newest:
+                    continue  # superseded by a newer export of the same day
+                newest[partition] = arn
             state.add(
                 PendingExport(
                     arn=arn,
@@ -167,6 +292,25 @@ def _reconcile(
                 )
             )
     state.last_reconcile = now.timestamp()
+
+
+def _superseded_by(instance, t: TableConfig, p: PendingExport, state: SensorState) -> str | None:
+    """A newer export of the same day that did not fail, if one is known."""
+    mine = _started(p.arn)
+    candidates = [
+        o.arn
+        for o in state.pending.values()
+        if o.table == p.table and o.partition == p.partition and o.arn != p.arn
+    ]
+    reqs = _requests_of(instance, t, p.partition)
+    if reqs:
+        latest = _meta_value(reqs[0].asset_materialization.metadata, "export_arn")
+        if latest and latest != p.arn:
+            candidates.append(latest)
+    for arn in candidates:
+        if _started(arn) > mine and not _failure_recorded(instance, t, p.partition, arn):
+            return arn
+    return None
 
 
 class _CountingClient:
@@ -188,13 +332,38 @@ class _CountingClient:
         return attr
 
 
+def _export_materialization(cfg, t, f, request_run, load_run, noticed):
+    md = export_metadata(f.export, now=noticed)
+    md["attempt"] = f.pending.attempt
+    metadata = {k: v for k, v in md.items() if v is not None}
+    metadata["dagster/uri"] = dg.MetadataValue.path(md["data_uri"] or "")
+    if f.export.item_count is not None:
+        metadata["dagster/row_count"] = dg.MetadataValue.int(int(f.export.item_count))
+    tags = {}
+    if request_run:
+        metadata["request_run"] = dg.MetadataValue.dagster_run(request_run)
+        tags[REQUEST_RUN_TAG] = request_run
+    if load_run:
+        metadata["load_run"] = dg.MetadataValue.dagster_run(load_run)
+        tags[LOAD_RUN_TAG] = load_run
+    mat = dg.AssetMaterialization(
+        asset_key=export_key(t),
+        partition=f.pending.partition,
+        metadata=metadata,
+        tags=tags or None,
+        description=f"export {md['export_id']} COMPLETED",
+    )
+    return [mat]
+
+
 def evaluate_tick(
     instance,
     cursor: str | None,
     cfg: ProjectConfig,
     ddb,
     *,
-    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    load_checks: dict[str, list[dg.AssetCheckKey]] | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ):
     """One sensor tick, as a plain function (tests and the CLI call it directly)."""
     t0 = now()
@@ -206,15 +375,15 @@ def evaluate_tick(
         state.recovered
         or t0.timestamp() - state.last_reconcile >= cfg.sensor.reconcile_minutes * 60
     )
-    # Reading "already settled" costs event-log reads, no AWS call; only a reconciliation
+    # Reading what is settled costs event-log reads, no AWS call; only a reconciliation
     # (or a fresh cursor re-reading the lookback) needs it.
     settled = (
-        {t.name: _settled_arns(instance, t, lookback - timedelta(days=1)) for t in cfg.tables}
+        {t.name: Settled.read(instance, t, lookback - timedelta(days=1)) for t in cfg.tables}
         if reconcile
-        else {t.name: set() for t in cfg.tables}
+        else {}
     )
     for t in cfg.tables:
-        _new_requests(instance, t, state, lookback, settled[t.name])
+        _new_requests(instance, t, state, lookback, settled.get(t.name))
     if reconcile:
         _reconcile(instance, cfg, ddb, state, t0, settled)
 
@@ -225,30 +394,37 @@ def evaluate_tick(
     completed, failed = poll_pending(ddb, state)
     events: list = []
     runs: list[dg.RunRequest] = []
+    notes = TickNotes()
     noticed = now()
     for f in completed:
         t = tables[f.pending.table]
-        del state.pending[f.pending.arn]
-        if not _already_reported(instance, t, f.pending.partition, f.export.arn):
-            md = export_metadata(f.export, now=noticed)
-            md["attempt"] = f.pending.attempt
-            events.append(
-                dg.AssetMaterialization(
-                    asset_key=export_key(t),
-                    partition=f.pending.partition,
-                    metadata={
-                        **{k: v for k, v in md.items() if v is not None},
-                        "dagster/uri": dg.MetadataValue.path(md["data_uri"] or ""),
-                    },
-                    description=f"export {md['export_id']} COMPLETED",
-                )
-            )
+        p = f.pending
+        newer = _superseded_by(instance, t, p, state)
+        if newer is not None:
+            del state.pending[p.arn]
+            notes.superseded.append(f"{t.name} {p.partition}: {p.arn} (newer: {newer})")
+            continue
+        ls = load_state(instance, t, p.partition, p.arn)
+        if ls.proven_by or ls.failed_run:
+            del state.pending[p.arn]
+            load_run = ls.proven_by if ls.proven_by != "materialization" else None
+            if ls.failed_run and not ls.proven_by:
+                load_run = ls.failed_run
+                notes.failed_loads.append(f"{t.name} {p.partition} (run {ls.failed_run})")
+            if not _export_reported(instance, t, p.partition, p.arn):
+                notes.reported.append(f"{t.name} {p.partition}")
+                request_run = _request_run_of(instance, t, p.partition, p.arn)
+                events.extend(_export_materialization(cfg, t, f, request_run, load_run, noticed))
+            continue
+        notes.loads.append(f"{t.name} {p.partition}")
         runs.append(
             dg.RunRequest(
-                run_key=f"load:{f.export.arn}",
+                run_key=load_run_key(f.export.arn),
                 asset_selection=[table_key(t)],
-                partition_key=f.pending.partition,
-                tags={EXPORT_ARN_TAG: f.export.arn},
+                # The table's own checks, and the export's lateness check for this export.
+                asset_check_keys=(load_checks or {}).get(t.name),
+                partition_key=p.partition,
+                tags={EXPORT_ARN_TAG: f.export.arn, **table_tags(t)},
             )
         )
     for f in failed:
@@ -269,15 +445,16 @@ def evaluate_tick(
                     },
                 )
             )
+        notes.failed_exports.append(f"{t.name} {f.pending.partition}: {d.failure_code}")
         runs.append(
             dg.RunRequest(
                 run_key=f"retry:{d.arn}",
-                asset_selection=[export_key(t)],
+                asset_selection=[request_key(t)],
                 partition_key=f.pending.partition,
-                tags={EXPORT_ARN_TAG: d.arn},
+                tags={EXPORT_ARN_TAG: d.arn, **table_tags(t)},
                 run_config={
                     "ops": {
-                        op_name(export_key(t)): {
+                        op_name(request_key(t)): {
                             "config": {
                                 "attempt": f.pending.attempt + 1,
                                 "previous_export_arn": d.arn,
@@ -288,19 +465,55 @@ def evaluate_tick(
             )
         )
 
-    new_cursor = state.to_cursor()
-    summary = (
-        f"{len(completed)} completed, {len(failed)} failed, "
-        f"{len(state.pending)} in progress; {ddb.calls} DynamoDB calls"
-    )
+    done_polling = {f.pending.arn for f in completed}
+    notes.in_progress = [
+        f"{p.table} {p.partition}" for p in state.pending.values() if p.arn not in done_polling
+    ]
+    summary = notes.summary(ddb.calls, reconciled=reconcile)
     return TickOutcome(
         events=events,
         runs=runs,
-        cursor=new_cursor,
+        cursor=state.to_cursor(),
         api_calls=ddb.calls,
         pending=len(state.pending),
         summary=summary,
     )
+
+
+@dataclass
+class TickNotes:
+    """What a tick saw, for its log line and its skip reason."""
+
+    loads: list[str] = field(default_factory=list)
+    reported: list[str] = field(default_factory=list)
+    failed_loads: list[str] = field(default_factory=list)
+    superseded: list[str] = field(default_factory=list)
+    failed_exports: list[str] = field(default_factory=list)
+    in_progress: list[str] = field(default_factory=list)
+
+    def summary(self, calls: int, *, reconciled: bool) -> str:
+        parts = []
+        if self.reported:
+            parts.append(f"export COMPLETED and loading or loaded: {', '.join(self.reported)}")
+        if self.loads:
+            parts.append(f"load requested: {', '.join(self.loads)}")
+        if self.in_progress:
+            parts.append(f"exports in progress: {', '.join(self.in_progress)}")
+        if self.failed_exports:
+            parts.append(f"exports FAILED: {', '.join(self.failed_exports)}")
+        if self.failed_loads:
+            parts.append(
+                f"loads that failed (not retried; re-run the table's partition or "
+                f"`ddb-assets refresh --force`): {', '.join(self.failed_loads)}"
+            )
+        if self.superseded:
+            parts.append(f"superseded by a newer export, not loaded: {', '.join(self.superseded)}")
+        if not parts:
+            parts.append(
+                "no export is pending: nothing was requested since the last tick"
+                + (" and ListExports found nothing to load" if reconciled else "")
+            )
+        return "; ".join(parts) + f" ({calls} DynamoDB call{'s' if calls != 1 else ''})"
 
 
 @dataclass
@@ -311,19 +524,34 @@ class TickOutcome:
     runs: list
     cursor: str
     api_calls: int  # DynamoDB calls this tick made
-    pending: int  # exports still in progress
+    pending: int  # exports still pending (in progress, or waiting for their load's proof)
     summary: str
 
     def to_sensor_result(self) -> dg.SensorResult:
-        if not self.events and not self.runs:
+        if not self.runs:
             return dg.SensorResult(
-                skip_reason=dg.SkipReason(f"nothing new: {self.summary}"), cursor=self.cursor
+                asset_events=self.events,
+                skip_reason=dg.SkipReason(self.summary),
+                cursor=self.cursor,
             )
         return dg.SensorResult(asset_events=self.events, run_requests=self.runs, cursor=self.cursor)
 
 
-def build_export_sensor(cfg: ProjectConfig) -> dg.SensorDefinition:
-    targets = [export_key(t) for t in cfg.tables] + [table_key(t) for t in cfg.tables]
+def load_check_keys(t: TableConfig, table_checks=()) -> list[dg.AssetCheckKey]:
+    """The checks a load run executes: the table's, and the export's lateness check."""
+    return [*table_checks, dg.AssetCheckKey(export_key(t), LATENESS_CHECK)]
+
+
+def build_export_sensor(
+    cfg: ProjectConfig, table_checks: dict[str, list[dg.AssetCheckKey]] | None = None
+) -> dg.SensorDefinition:
+    """``table_checks``: per table name, the check keys of ``athena/<table>`` (from its
+    definition), so a load run executes every one of them."""
+    load_checks = {
+        t.name: load_check_keys(t, (table_checks or {}).get(t.name, ())) for t in cfg.tables
+    }
+
+    targets = [request_key(t) for t in cfg.tables] + [table_key(t) for t in cfg.tables]
 
     @dg.sensor(
         name=SENSOR_NAME,
@@ -332,14 +560,22 @@ def build_export_sensor(cfg: ProjectConfig) -> dg.SensorDefinition:
         target=dg.AssetSelection.assets(*targets),
         description=(
             "Watches DynamoDB exports (DescribeExport per pending export; ListExports "
-            "only to reconcile) and, when one COMPLETES, records the export's "
-            "materialization and loads that partition's typed table. FAILED exports are "
-            "retried up to max_export_retries, then fail with AWS's FailureCode."
+            "only to reconcile). When one COMPLETES it requests the load of that day's "
+            "typed table (once: run key load:<ExportArn>) and, once the load run exists, "
+            "reports the export's materialization with its request and load runs. FAILED "
+            "exports are retried up to max_export_retries, then fail with AWS's FailureCode. "
+            "A skipped tick says why (what is in progress, what failed)."
         ),
     )
     def _sensor(context: dg.SensorEvaluationContext, aws: AwsResource):
         started = time.monotonic()
-        outcome = evaluate_tick(context.instance, context.cursor, cfg, aws.client("dynamodb"))
+        outcome = evaluate_tick(
+            context.instance,
+            context.cursor,
+            cfg,
+            aws.client("dynamodb"),
+            load_checks=load_checks,
+        )
         context.log.info(f"{outcome.summary} in {time.monotonic() - started:.2f} s")
         return outcome.to_sensor_result()
 

@@ -46,6 +46,7 @@ LAYERS = {
         "test_sql_refs_lineage",
         "test_sql_transpile",
         "test_summaries_spec",
+        "test_summary_header_checks",
         "test_tables_duckdb_parity",
         "test_tables_fastpaths",
         "test_tables_storage",
@@ -70,6 +71,8 @@ LAYERS = {
         "test_local_stack",
         "test_summaries_athena",
         "test_summaries_duckdb",
+        "test_refresh_cli",
+        "test_sensor_crashes",
         "test_tables_athena",
         "test_tables_duckdb",
         "test_tables_onepass",
@@ -78,6 +81,8 @@ LAYERS = {
 }
 DUCKDB_ENGINE = {
     "test_backfill",
+    "test_refresh_cli",
+    "test_sensor_crashes",
     "test_demo_e2e",
     "test_incremental_chain",
     "test_incremental_check",

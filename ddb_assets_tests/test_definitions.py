@@ -21,6 +21,7 @@ def test_definitions_load_without_warnings_and_have_the_asset_graph():
         dg.Definitions.validate_loadable(defs)
     keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
     assert {
+        "dynamodb/sushi_orders/export_request",
         "dynamodb/sushi_orders/export",
         "athena/sushi_orders",
         "summaries/menu_daily_quantity",
@@ -29,12 +30,39 @@ def test_definitions_load_without_warnings_and_have_the_asset_graph():
     summary = dg.AssetKey(["summaries", "menu_daily_quantity"])
     table = dg.AssetKey(["athena", "sushi_orders"])
     assert table in graph.get(summary).parent_keys
-    assert dg.AssetKey(["dynamodb", "sushi_orders", "export"]) in graph.get(table).parent_keys
+    export = dg.AssetKey(["dynamodb", "sushi_orders", "export"])
+    request = dg.AssetKey(["dynamodb", "sushi_orders", "export_request"])
+    assert graph.get(table).parent_keys == {export}
+    assert graph.get(export).parent_keys == {request}
+    # The request is what runs materialize; the completed export is reported by the sensor.
+    assert graph.get(request).is_executable and not graph.get(export).is_executable
+    for key in (request, export, table, summary):
+        node = graph.get(key)
+        assert node.owners, key  # owners on every asset (defaults from the config)
+    for key in (request, export, table, summary):
+        assert graph.get(key).freshness_policy is not None, key
+    # The table's Overview shows its name and URI before any load (definition metadata).
+    md = graph.get(table).metadata
+    assert md["dagster/table_name"] == "sushi.sushi_orders"
+    assert "sushi_orders" in str(md["dagster/uri"])
     assert defs.resolve_sensor_def("dynamodb_export_sensor").minimum_interval_seconds <= 30
     sched = defs.resolve_schedule_def("sushi_orders_daily_export")
     assert sched.cron_schedule == "0 4 * * *" and sched.execution_timezone == "Asia/Tokyo"
     checks = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
     assert {"row_count_matches_export", "data_files_match_manifest", "schema_drift"} <= checks
+    assert {"export_on_time", "row_count_gt_0", "unique_order_date_menu"} <= checks
+    # Per-day check results: the table's and the export's checks are partitioned.
+    specs = {
+        spec.key: spec
+        for a in defs.assets or []
+        if isinstance(a, dg.AssetsDefinition)
+        for spec in a.check_specs
+    }
+    for ck in defs.resolve_asset_graph().asset_check_keys:
+        if ck.asset_key == table:
+            assert specs[ck].partitions_def is not None, ck
+    [lateness] = [c for c in defs.asset_checks or [] if "export_on_time" in str(c.check_keys)]
+    assert next(iter(lateness.check_specs)).partitions_def is not None
 
 
 def test_dagster_cli_validates_the_workspace():

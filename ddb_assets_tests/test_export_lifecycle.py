@@ -3,19 +3,28 @@ restarts, failures and retries, PITR errors, throttling, concurrency caps."""
 
 import itertools
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
 from boto3.dynamodb.types import TypeSerializer
+from dagster._core.utils import make_new_run_id
 
-from ddb_assets.assets.exports import build_export_asset
-from ddb_assets.assets.keys import export_key, op_name, table_key
+from ddb_assets.assets.exports import build_export_request_asset
+from ddb_assets.assets.keys import (
+    LOAD_RUN_TAG,
+    REQUEST_RUN_TAG,
+    export_key,
+    op_name,
+    request_key,
+    table_key,
+)
 from ddb_assets.config import parse_config
 from ddb_assets.dynamodb import exports as ex
 from ddb_assets.local import LocalAWS
 from ddb_assets.resources import AwsResource
-from ddb_assets.sensors import evaluate_tick
+from ddb_assets.sensors import RUN_KEY_TAG, evaluate_tick
 
 TZ = "Asia/Tokyo"
 _names = itertools.count()
@@ -84,13 +93,22 @@ def config_for(name, **table_kw):
 def request(cfg, partition, instance, raise_on_error=True, **config):
     t = cfg.tables[0]
     return dg.materialize(
-        [build_export_asset(t)],
+        [build_export_request_asset(cfg, t)],
         partition_key=partition,
         instance=instance,
         resources={"aws": AwsResource()},
         raise_on_error=raise_on_error,
-        run_config={"ops": {op_name(export_key(t)): {"config": config}}} if config else None,
+        run_config={"ops": {op_name(request_key(t)): {"config": config}}} if config else None,
     )
+
+
+def requested_arn(instance, cfg, partition):
+    """The ExportArn the partition's latest request run recorded."""
+    [rec] = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=request_key(cfg.tables[0]), asset_partitions=[partition]),
+        limit=1,
+    ).records
+    return rec.asset_materialization.metadata["export_arn"].value
 
 
 def tick_until(instance, cfg, ddb, cursor=None, *, want=lambda o: o.events, timeout=90):
@@ -115,8 +133,21 @@ def tick_until(instance, cfg, ddb, cursor=None, *, want=lambda o: o.events, time
 
 
 def apply(instance, outcome):
+    """Record a tick's outcome as the daemon does: its events, and a queued run per run
+    request not seen before (the daemon's run-key check), as launched; none is executed here."""
     for ev in outcome.events:
         instance.report_runless_asset_event(ev)
+    for rr in outcome.runs:
+        if instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: rr.run_key})):
+            continue
+        instance.add_run(
+            dg.DagsterRun(
+                job_name="__ASSET_JOB",
+                run_id=make_new_run_id(),
+                tags={**rr.tags, RUN_KEY_TAG: rr.run_key},
+                status=dg.DagsterRunStatus.STARTED,
+            )
+        )
 
 
 def materializations(instance, cfg, partition):
@@ -148,10 +179,19 @@ def test_export_completes_after_several_ticks_and_requests_the_load(env):
             first = evaluate_tick(instance, None, cfg, ddb)
             assert first.events == [] and first.runs == [] and first.pending == 1
             o, ticks = tick_until(instance, cfg, ddb, first.cursor)
+            [request_run] = [r.run_id for r in instance.get_runs() if not r.tags.get(RUN_KEY_TAG)]
+            [load_run] = instance.get_runs(
+                filters=dg.RunsFilter(tags={RUN_KEY_TAG: o.runs[0].run_key})
+            )
     finally:
         env.configure(export_seconds=1.0)
-    assert ticks >= 2, "an export with a 4 s IN_PROGRESS phase completed on the first tick"
+    assert ticks >= 3, "an export with a 4 s IN_PROGRESS phase completed on the first tick"
+    # The COMPLETED export's load was requested first; once the load run existed, the
+    # export's materialization was reported, tagged with both runs (its lateness check runs
+    # in the load run: ddb_assets_tests/test_refresh_cli.py).
     [m] = o.events
+    assert m.tags[REQUEST_RUN_TAG] == request_run and m.tags[LOAD_RUN_TAG] == load_run.run_id
+    assert m.metadata["dagster/row_count"].value == 3
     assert isinstance(m, dg.AssetMaterialization) and m.partition == p
     md = {k: getattr(v, "value", v) for k, v in m.metadata.items()}
     assert md["item_count"] == 3
@@ -178,11 +218,12 @@ def test_duplicated_requests_start_one_export(env):
         arn_table = ddb.describe_table(TableName=name)["Table"]["TableArn"]
         assert len(ddb.list_exports(TableArn=arn_table)["ExportSummaries"]) == 1
         o, _ = tick_until(instance, cfg, ddb)
+        assert len(o.runs) == 1  # one load requested...
         request(cfg, p, instance)  # a retried run after completion reuses it
         assert len(ddb.list_exports(TableArn=arn_table)["ExportSummaries"]) == 1
         # ...and so does a run with a lost cursor: nothing is reported twice.
         again = evaluate_tick(instance, None, cfg, ddb)
-        assert again.events == []
+        assert again.events == [] and again.runs == []
         # A deliberate re-export needs force.
         request(cfg, p, instance, force=True)
         assert len(ddb.list_exports(TableArn=arn_table)["ExportSummaries"]) == 2
@@ -201,21 +242,17 @@ def test_restart_with_a_fresh_or_corrupted_cursor_neither_loses_nor_repeats(env,
         o, _ = tick_until(instance, cfg, ddb)
         assert len(materializations(instance, cfg, p1)) == 1
         request(cfg, p2, instance)
-        env.wait_for_export(
-            instance.fetch_observations(
-                dg.AssetRecordsFilter(asset_key=export_key(cfg.tables[0]), asset_partitions=[p2]),
-                limit=1,
-            )
-            .records[0]
-            .asset_observation.metadata["export_arn"]
-            .value
-        )
-        # The daemon restarts and its cursor is gone or garbage.
+        env.wait_for_export(requested_arn(instance, cfg, p2))
+        # The daemon restarts and its cursor is gone or garbage: p2's load is requested,
+        # and p2's export is reported once its load run exists; p1 is left alone.
         o = evaluate_tick(instance, cursor, cfg, ddb)
-        assert [e.partition for e in o.events] == [p2]
+        assert [r.partition_key for r in o.runs] == [p2] and o.events == []
         apply(instance, o)
         o = evaluate_tick(instance, None, cfg, ddb)
-        assert o.events == []
+        assert [e.partition for e in o.events] == [p2] and o.runs == []
+        apply(instance, o)
+        o = evaluate_tick(instance, None, cfg, ddb)
+        assert o.events == [] and o.runs == []
         assert len(materializations(instance, cfg, p1)) == 1
         assert len(materializations(instance, cfg, p2)) == 1
 
@@ -227,18 +264,8 @@ def test_a_tick_that_raised_part_way_is_redone_without_duplicates(env, monkeypat
     with dg.instance_for_test() as instance:
         for d in (1, 2):
             request(cfg, yesterday(d), instance)
-            env.wait_for_export(
-                instance.fetch_observations(
-                    dg.AssetRecordsFilter(
-                        asset_key=export_key(cfg.tables[0]), asset_partitions=[yesterday(d)]
-                    ),
-                    limit=1,
-                )
-                .records[0]
-                .asset_observation.metadata["export_arn"]
-                .value
-            )
-        cursor = None  # both are pending (from the runs' observations) and COMPLETED
+            env.wait_for_export(requested_arn(instance, cfg, yesterday(d)))
+        cursor = None  # both are pending (from the request runs) and COMPLETED
         real = ex.describe_export
         calls = []
 
@@ -253,8 +280,11 @@ def test_a_tick_that_raised_part_way_is_redone_without_duplicates(env, monkeypat
             evaluate_tick(instance, cursor, cfg, ddb)
         monkeypatch.setattr("ddb_assets.dynamodb.tracking.describe_export", real)
         o, _ = tick_until(instance, cfg, ddb, cursor, want=lambda o: len(o.events) == 2)
-        assert sorted(e.partition for e in o.events) == [yesterday(2), yesterday(1)]
-        assert evaluate_tick(instance, o.cursor, cfg, ddb).events == []
+        mats = [e for e in o.events if isinstance(e, dg.AssetMaterialization)]
+        assert sorted(e.partition for e in mats) == [yesterday(2), yesterday(1)]
+        assert sorted(r.partition_key for r in o.runs) == [yesterday(2), yesterday(1)]
+        again = evaluate_tick(instance, o.cursor, cfg, ddb)
+        assert again.events == [] and again.runs == []
 
 
 def test_failed_export_is_retried_then_fails_with_aws_code(env):
@@ -270,14 +300,14 @@ def test_failed_export_is_retried_then_fails_with_aws_code(env):
         assert isinstance(obs, dg.AssetObservation)
         assert obs.metadata["failure_code"].value == "S3NoSuchBucket"
         [retry] = o.runs
-        conf = retry.run_config["ops"][op_name(export_key(cfg.tables[0]))]["config"]
+        conf = retry.run_config["ops"][op_name(request_key(cfg.tables[0]))]["config"]
         assert conf["attempt"] == 1
         # The retry run requests a new export (new ClientToken), which fails again...
         env.fail_next_export("S3NoSuchBucket", "The specified bucket does not exist")
         request(cfg, p, instance, **conf)
         o, _ = tick_until(instance, cfg, ddb, o.cursor, want=lambda o: o.runs)
         [retry2] = o.runs
-        conf2 = retry2.run_config["ops"][op_name(export_key(cfg.tables[0]))]["config"]
+        conf2 = retry2.run_config["ops"][op_name(request_key(cfg.tables[0]))]["config"]
         assert conf2["attempt"] == 2
         # ...and once retries are spent, the run fails with AWS's code and message.
         res = request(cfg, p, instance, raise_on_error=False, **conf2)
@@ -324,6 +354,10 @@ def test_export_time_outside_pitr_window_is_not_exportable_and_not_retried(env):
         fail = [e for e in res.all_events if e.is_step_failure][0].step_failure_data
         assert "not exportable" in fail.user_failure_data.description
         assert "earliest restorable" in fail.user_failure_data.description
+        # ...and names the first day that can be exported.
+        first = (datetime.now(ZoneInfo(TZ)) - timedelta(days=2)).date()
+        earliest = fail.user_failure_data.description.split("earliest exportable day is ")[1]
+        assert earliest[:10] in {first.isoformat(), (first + timedelta(days=1)).isoformat()}
     # And DynamoDB's own InvalidExportTimeException is translated the same way.
     ddb = env.client("dynamodb")
     arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
@@ -450,7 +484,7 @@ def test_the_sensor_definition_returns_a_sensor_result(env):
             ctx = dg.build_sensor_context(instance=instance, resources={"aws": AwsResource()})
             first = sensor(ctx)
             assert isinstance(first, dg.SensorResult) and first.skip_reason is not None
-            assert "1 in progress" in first.skip_reason.skip_message
+            assert "exports in progress: " in first.skip_reason.skip_message
             cursor, deadline = first.cursor, time.monotonic() + 60
             while True:
                 time.sleep(0.5)
@@ -459,10 +493,17 @@ def test_the_sensor_definition_returns_a_sensor_result(env):
                 )
                 result = sensor(ctx)
                 cursor = result.cursor
-                if result.asset_events or time.monotonic() > deadline:
+                if result.run_requests or time.monotonic() > deadline:
                     break
-            assert [type(e) for e in result.asset_events] == [dg.AssetMaterialization]
+            assert result.asset_events == []
             assert result.run_requests[0].run_key.startswith("load:arn:aws:dynamodb:")
+            apply(instance, SimpleNamespace(events=[], runs=result.run_requests))
+            ctx = dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources={"aws": AwsResource()}
+            )
+            result = sensor(ctx)  # the load run exists: the export is reported, nothing else
+            assert [type(e) for e in result.asset_events] == [dg.AssetMaterialization]
+            assert result.skip_reason and "COMPLETED" in result.skip_reason.skip_message
     finally:
         env.configure(export_seconds=1.0)
 

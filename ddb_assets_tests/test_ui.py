@@ -5,12 +5,17 @@ export time and sensor interval, then:
 
 1. the asset graph shows ``dynamodb/sushi_orders/export`` → ``athena/sushi_orders`` →
    ``summaries/menu_daily_quantity`` (page text, and the edges through ``/graphql``);
-2. yesterday's (Asia/Tokyo) export partition is launched by clicking, as a user does:
-   the asset's Materialize… → Latest (the newest partition is yesterday) → Launch 1 run;
-3. the running daemon carries the chain on by itself: the export sensor records the
-   export and loads ``athena/sushi_orders`` for that partition, and the eager automation
-   condition rebuilds ``summaries/menu_daily_quantity`` (bounded: 4 minutes);
-4. the summary's page shows its row count and columns; the column lineage reaches the page;
+2. a backfill of the four newest days (Asia/Tokyo) of ``dynamodb/sushi_orders/export_request``
+   is launched by clicking, as a user does: Materialize… → the partition range typed in →
+   Launch backfill;
+3. the backfill ends Succeeded (its page and the API agree), and the running daemon carries
+   the chain on by itself: the export sensor reports ``dynamodb/sushi_orders/export`` for
+   each day and loads ``athena/sushi_orders`` for it, and the eager automation condition
+   rebuilds ``summaries/menu_daily_quantity`` (bounded: 5 minutes);
+4. check results are stored per day (each of the four days has its own passed execution of
+   every check, and no Skipped one); the table's Overview shows the snapshot it serves, its
+   table name and its columns; the summary's page shows its row count, columns and the
+   snapshot it was built from; the column lineage reaches the page;
 5. SIGINT stops ``ddb-assets dev`` and no process it started survives.
 
 Screenshots and the page text at each screenshot go to ``artifacts/ui/``.
@@ -47,11 +52,13 @@ from ddb_assets_tests.ui.helpers import (
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("DDB_ASSETS_UI_ARTIFACTS", REPO / "artifacts" / "ui"))
+REQUEST = ["dynamodb", "sushi_orders", "export_request"]
 EXPORT = ["dynamodb", "sushi_orders", "export"]
 TABLE = ["athena", "sushi_orders"]
 SUMMARY = ["summaries", "menu_daily_quantity"]
 MARKER_ENV = "DDB_ASSETS_UI_TEST_RUN"
-CHAIN_TIMEOUT = 240.0
+CHAIN_TIMEOUT = 300.0
+DAYS = 4
 
 CHROMIUM = chromium_path()
 pytestmark = [
@@ -59,6 +66,7 @@ pytestmark = [
         CHROMIUM is None, reason="needs Debian's chromium (apt-get install -y chromium)"
     ),
     pytest.mark.skipif(sys.platform != "linux", reason="the no-orphan check reads /proc"),
+    pytest.mark.timeout(600),  # four days through the whole chain on a busy 2-core machine
 ]
 
 SENSORS = """query { workspaceOrError { ... on Workspace { locationEntries {
@@ -75,6 +83,13 @@ MATERIALIZATIONS = """query($k: AssetKeyInput!, $p: [String!]) { assetOrError(as
           columnDeps { assetKey { path } columnName } } } } } } } }"""
 RUNS = """{ runsOrError(limit: 20) { ... on Runs { results { runId jobName status
   tags { key value } } } } }"""
+BACKFILLS = """{ partitionBackfillsOrError(limit: 5) { ... on PartitionBackfills {
+  results { id status numPartitions } } } }"""
+CHECK_EXECUTIONS = """query($k: AssetKeyInput!, $c: String!) {
+  assetCheckExecutions(assetKey: $k, checkName: $c, limit: 50) {
+    status partition evaluation { partition success } } }"""
+PARTITION_MATERIALIZATIONS = """query($k: AssetKeyInput!) { assetOrError(assetKey: $k) {
+  ... on Asset { assetMaterializations(limit: 50) { partition } } } }"""
 RUN_FAILURE = """query($id: ID!) { logsForRun(runId: $id, limit: 2000) { ... on EventConnection {
   events { __typename ... on MessageEvent { message } ... on ExecutionStepFailureEvent {
     error { message } } } } } }"""
@@ -189,16 +204,19 @@ def test_ui_chain_end_to_end(tmp_path):
 
         # -- 1. the asset graph -----------------------------------------------------------
         nodes = {tuple(n["assetKey"]["path"]): n for n in graphql(url, ASSET_NODES)["assetNodes"]}
-        assert {tuple(EXPORT), tuple(TABLE), tuple(SUMMARY)} <= set(nodes)
+        assert {tuple(REQUEST), tuple(EXPORT), tuple(TABLE), tuple(SUMMARY)} <= set(nodes)
+        assert [d["path"] for d in nodes[tuple(EXPORT)]["dependencyKeys"]] == [REQUEST]
         assert [d["path"] for d in nodes[tuple(TABLE)]["dependencyKeys"]] == [EXPORT]
         assert [d["path"] for d in nodes[tuple(SUMMARY)]["dependencyKeys"]] == [TABLE]
         assert nodes[tuple(EXPORT)]["isPartitioned"] and nodes[tuple(TABLE)]["isPartitioned"]
 
-        partition = (datetime.now(ZoneInfo("Asia/Tokyo")).date() - timedelta(days=1)).isoformat()
+        yesterday = datetime.now(ZoneInfo("Asia/Tokyo")).date() - timedelta(days=1)
+        days = [(yesterday - timedelta(days=k)).isoformat() for k in range(DAYS - 1, -1, -1)]
+        partition = days[-1]
         with chromium_page(CHROMIUM) as page:
             lineage = (
                 f"{url}/assets/{'/'.join(SUMMARY)}"
-                "?view=lineage&lineageScope=upstream&lineageDepth=2"
+                "?view=lineage&lineageScope=upstream&lineageDepth=3"
             )
             page.goto(lineage, wait_until="networkidle", timeout=60_000)
             text = wait_for_text(
@@ -206,6 +224,7 @@ def test_ui_chain_end_to_end(tmp_path):
                 [
                     "sushi_orders",
                     "summaries",
+                    "export_request",
                     "export",
                     "menu_daily_quantity",
                     "Never materialized",
@@ -214,67 +233,86 @@ def test_ui_chain_end_to_end(tmp_path):
             )
             assert "Welcome to Dagster" not in text  # nux is off: no dialog over the graph
             shot = screenshot(page, ARTIFACTS / "01-asset-graph.png")
-            for name in ("export", "sushi_orders", "menu_daily_quantity", "35 partitions"):
+            for name in (
+                "export_request",
+                "export",
+                "sushi_orders",
+                "menu_daily_quantity",
+                "35 partitions",
+            ):
                 assert name in shot, f"{name!r} not on the asset graph screenshot"
-            # The three nodes, left to right in dependency order (the graph is laid out
+            # The four nodes, left to right in dependency order (the graph is laid out
             # from upstream to downstream).
             xs = {}
-            for name in ("export", "sushi_orders", "menu_daily_quantity"):
+            for name in ("export_request", "export", "sushi_orders", "menu_daily_quantity"):
                 box = page.get_by_text(name, exact=True).last.bounding_box()
                 assert box, f"node {name} not rendered"
                 xs[name] = box["x"]
-            assert xs["export"] < xs["sushi_orders"] < xs["menu_daily_quantity"], xs
+            assert (
+                xs["export_request"] < xs["export"] < xs["sushi_orders"] < xs["menu_daily_quantity"]
+            ), xs
 
-            # -- 2. launch yesterday's export partition: Materialize… → Latest → Launch 1 run
-            page.goto(f"{url}/assets/{'/'.join(EXPORT)}", wait_until="networkidle", timeout=60_000)
-            wait_for_text(page, ["Materialize…", "Never materialized"])
+            # -- 2. a backfill of the four newest days: Materialize… → range → Launch backfill
+            page.goto(f"{url}/assets/{'/'.join(REQUEST)}", wait_until="networkidle", timeout=60_000)
+            wait_for_text(page, ["Materialize…", "Only days inside the table's point-in-time"])
             page.locator("button:has-text('Materialize…')").first.click()
             dialog = page.get_by_role("dialog")
-            dialog.get_by_role("button", name="Latest", exact=True).click()
+            wait_for_text(page, ["Launch runs to materialize", "Partition selection"])
+            box = dialog.locator("input").first
+            box.click()
+            box.fill(f"[{days[0]}...{days[-1]}]")
+            box.press("Enter")
             text = wait_for_text(
                 page,
                 [
-                    "Launch runs to materialize dynamodb / sushi_orders / export",
-                    "1 partition",
-                    "Launch 1 run",
+                    "Launch runs to materialize dynamodb / sushi_orders / export_request",
+                    f"{DAYS} partitions",
+                    "Launch backfill",
                 ],
             )
-            launch = dialog.get_by_role("button", name="Launch 1 run")
+            launch = dialog.get_by_role("button", name="Launch backfill")
             assert launch.is_visible() and launch.is_enabled(), text[-1500:]
-            screenshot(page, ARTIFACTS / "02-launch-partition.png")
+            screenshot(page, ARTIFACTS / "02-launch-backfill.png")
             launch.click()
 
-            def _launched():
-                for r in graphql(url, RUNS)["runsOrError"]["results"]:
-                    tags = {t["key"]: t["value"] for t in r["tags"]}
-                    if r["jobName"] == "__ASSET_JOB" and "dagster/partition" in tags:
-                        return tags["dagster/partition"]
-                return None
+            def _backfill():
+                results = graphql(url, BACKFILLS)["partitionBackfillsOrError"]["results"]
+                return results[0] if results else None
 
-            launched = wait_until("the launched run", _launched, timeout=30)
-            assert launched == partition, f"launched {launched}, yesterday in Tokyo is {partition}"
+            backfill = wait_until("the backfill", _backfill, timeout=30)
+            assert backfill["numPartitions"] == DAYS
 
-            # -- 3. the daemon carries the chain on: sensor → table → eager summary --------
+            # -- 3. the backfill succeeds; the daemon carries the chain on -----------------
             t0 = time.monotonic()
+
+            def _partitions(key):
+                data = graphql(url, PARTITION_MATERIALIZATIONS, {"k": {"path": key}})
+                return {m["partition"] for m in data["assetOrError"]["assetMaterializations"]}
 
             def chain_done():
                 failed = _failed_runs(url)
                 if failed:
                     raise AssertionError(f"a run failed:\n{failed}\n{_tail(log_path, 30)}")
                 return (
-                    _materialization(url, EXPORT, partition)
-                    and _materialization(url, TABLE, partition)
+                    _backfill()["status"] == "COMPLETED_SUCCESS"
+                    and _partitions(EXPORT) >= set(days)
+                    and _partitions(TABLE) >= set(days)
                     and _materialization(url, SUMMARY)
                 )
 
             wait_until(
-                f"export → athena/sushi_orders [{partition}] → summary",
+                f"backfill {days[0]}..{days[-1]} → export → athena/sushi_orders → summary",
                 chain_done,
                 timeout=CHAIN_TIMEOUT,
-                every=2.0,
-                on_timeout=lambda: f"{_runs_summary(url)}\n{_tail(log_path, 40)}",
+                every=3.0,
+                on_timeout=lambda: f"{_backfill()}\n{_runs_summary(url)}\n{_tail(log_path, 40)}",
             )
             chain_seconds = time.monotonic() - t0
+            page.goto(f"{url}/runs/b/{backfill['id']}", wait_until="networkidle", timeout=60_000)
+            text = wait_for_text(page, ["Status", "Succeeded", "100% completed"])
+            assert "Failed" not in text.split("Partitions targeted")[0], text[:1500]
+            screenshot(page, ARTIFACTS / "03-backfill-succeeded.png")
+
             table_mat = _materialization(url, TABLE, partition)
             assert table_mat["partition"] == partition
             summary_mat = _materialization(url, SUMMARY)
@@ -283,10 +321,59 @@ def test_ui_chain_end_to_end(tmp_path):
             # Nobody launched these two: the export sensor did, then the automation condition.
             table_tags = {t["key"]: t["value"] for t in by_id[table_mat["runId"]]["tags"]}
             assert table_tags.get("dagster/sensor_name") == "dynamodb_export_sensor", table_tags
+            assert table_tags.get("ddb_assets/table") == "sushi_orders", table_tags
             summary_tags = {t["key"]: t["value"] for t in by_id[summary_mat["runId"]]["tags"]}
             assert any(
                 k.startswith("dagster/") and "automat" in k + v for k, v in summary_tags.items()
             ), summary_tags
+            # Every run of the chain carries the table tag (the request runs tag themselves).
+            for r in runs:
+                tags = {t["key"]: t["value"] for t in r["tags"]}
+                assert tags.get("ddb_assets/table") == "sushi_orders", (r["jobName"], tags)
+
+            # -- 4a. check results per day, none Skipped ------------------------------------
+            for check in (
+                "row_count_matches_export",
+                "unique_primary_keys",
+                "data_files_match_manifest",
+                "schema_drift",
+            ):
+                execs = graphql(url, CHECK_EXECUTIONS, {"k": {"path": TABLE}, "c": check})[
+                    "assetCheckExecutions"
+                ]
+                assert {e["status"] for e in execs} == {"SUCCEEDED"}, (check, execs)
+                assert sorted(e["partition"] for e in execs) == days, (check, execs)
+            execs = graphql(url, CHECK_EXECUTIONS, {"k": {"path": EXPORT}, "c": "export_on_time"})[
+                "assetCheckExecutions"
+            ]
+            assert sorted(e["partition"] for e in execs) == days, execs
+            page.goto(
+                f"{url}/assets/{'/'.join(TABLE)}?view=checks",
+                wait_until="networkidle",
+                timeout=60_000,
+            )
+            text = wait_for_text(page, ["row_count_matches_export", "Partition", partition])
+            assert "Skipped" not in text
+            screenshot(page, ARTIFACTS / "04-table-checks-per-day.png")
+
+            # -- 4b. the table's Overview: served snapshot, table name, URI, columns --------
+            page.goto(f"{url}/assets/{'/'.join(TABLE)}", wait_until="networkidle", timeout=60_000)
+            text = wait_for_text(
+                page,
+                [
+                    "served_snapshot_date",
+                    f"sushi.sushi_orders serves {days[-1]}",
+                    "sushi.sushi_orders",
+                    "Columns",
+                    "quantity",
+                    "Owners",
+                ],
+            )
+            page.get_by_text("served_snapshot_date").first.scroll_into_view_if_needed()
+            page.mouse.wheel(0, 250)
+            page.wait_for_timeout(500)
+            shot = screenshot(page, ARTIFACTS / "05-table-overview.png")
+            assert "served_snapshot_date" in shot
 
             md = {e["label"]: e for e in summary_mat["metadataEntries"]}
             row_count = md["dagster/row_count"]["intValue"]
@@ -297,9 +384,8 @@ def test_ui_chain_end_to_end(tmp_path):
             assert {"path": TABLE} in [d["assetKey"] for d in lineage_md["total_quantity"]]
 
             page.goto(lineage, wait_until="networkidle", timeout=60_000)
-            # row count, unique keys, files, drift
-            wait_for_text(page, ["Materialized", "4 / 4 Passed"])
-            screenshot(page, ARTIFACTS / "03-asset-graph-materialized.png")
+            wait_for_text(page, ["Materialized", "export_request"])
+            screenshot(page, ARTIFACTS / "06-asset-graph-materialized.png")
 
             # -- 4. the summary's page: row count, columns, column lineage -----------------
             fetched: list[str] = []
@@ -322,9 +408,15 @@ def test_ui_chain_end_to_end(tmp_path):
                     "order_date",
                     "total_quantity",
                     "athena / sushi_orders",
+                    "built_from",
+                    f"athena/sushi_orders @ {days[-1]}",
                 ],
             )
-            shot = screenshot(page, ARTIFACTS / "04-summary-overview.png")
+            shot = screenshot(page, ARTIFACTS / "07-summary-overview.png")
+            page.get_by_text("built_from").first.scroll_into_view_if_needed()
+            page.mouse.wheel(0, 150)
+            page.wait_for_timeout(500)
+            screenshot(page, ARTIFACTS / "07b-summary-built-from.png")
             assert "Row count" in shot and str(row_count) in shot
             # Dagster OSS renders no column-lineage view (its column links cell is a
             # Dagster+ feature), so check that the lineage reached the page's own data.
@@ -342,11 +434,11 @@ def test_ui_chain_end_to_end(tmp_path):
             text = wait_for_text(
                 page, ["dagster/row_count", str(row_count), "dagster/column_schema", "preview"]
             )
-            screenshot(page, ARTIFACTS / "05-summary-events.png")
+            screenshot(page, ARTIFACTS / "08-summary-events.png")
 
             page.goto(f"{url}/automation", wait_until="networkidle", timeout=60_000)
             text = wait_for_text(page, ["dynamodb_export_sensor", "summaries_automation"])
-            screenshot(page, ARTIFACTS / "06-automation.png")
+            screenshot(page, ARTIFACTS / "09-automation.png")
 
         # -- 5. Ctrl-C stops everything ---------------------------------------------------
         alive = processes_with_env(MARKER_ENV, marker)
@@ -376,7 +468,7 @@ def test_ui_chain_end_to_end(tmp_path):
                 indent=2,
             )
         )
-        assert total < 280, f"the UI test took {total:.0f} s"
+        assert total < 480, f"the UI test took {total:.0f} s"
     except BaseException:
         (ARTIFACTS / "failure.txt").write_text(traceback.format_exc())
         raise

@@ -1,16 +1,36 @@
-"""``dynamodb/<table>/export``: requests the partition's point-in-time export.
+"""The export of one day, in two assets so that Dagster's bookkeeping tells the truth.
 
-Materializing a partition *asks* DynamoDB for the export and returns at once; nothing is
-marked materialized yet. The request is logged as an observation (ExportArn, attempt) on
-the asset, and the export sensor reports the materialization when DynamoDB says the export
-COMPLETED. The request is idempotent (deterministic ClientToken and S3 prefix), so retried,
-overlapping or repeated runs never start a second export; ``force: true`` re-exports.
+- ``dynamodb/<table>/export_request`` is what a run materializes: the request DynamoDB
+  accepted (ExportArn, ExportTime, S3 prefix). A click, a schedule tick or a backfill ends
+  Succeeded as soon as DynamoDB has the request; it never waits for the export itself.
+- ``dynamodb/<table>/export`` is the completed export: an external asset (no run computes
+  it) whose partition materializations the export sensor reports when DynamoDB says
+  COMPLETED, with the manifest's numbers, ``dagster/row_count`` and links to the request
+  run and the load run. Its lateness check is reported with it.
+
+So each asset's partition bar says one thing: which days were requested, which days are
+exported, and (``athena/<table>``) which days are loaded.
+
+The request is idempotent (deterministic ClientToken and S3 prefix), so retried,
+overlapping or repeated runs never start a second export; ``force: true`` (``refresh
+--force``) re-exports on purpose.
 """
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from ddb_assets.assets.keys import export_key, partition_date, partitions_def
-from ddb_assets.config import TableConfig
+from ddb_assets.assets.keys import (
+    EXPORT_ARN_TAG,
+    export_key,
+    partition_date,
+    partitioned_checks,
+    partitions_def,
+    request_key,
+    tag_run,
+)
+from ddb_assets.config import ProjectConfig, TableConfig
 from ddb_assets.dynamodb.exports import (
     ExportError,
     ExportRequest,
@@ -19,6 +39,8 @@ from ddb_assets.dynamodb.exports import (
     request_export,
 )
 from ddb_assets.resources import AwsResource
+
+LATENESS_CHECK = "export_on_time"
 
 
 class ExportRequestConfig(dg.Config):
@@ -30,29 +52,59 @@ class ExportRequestConfig(dg.Config):
     """The FAILED export this attempt retries (its FailureCode is shown in the run)."""
 
 
-def build_export_asset(t: TableConfig) -> dg.AssetsDefinition:
-    key = export_key(t)
+def earliest_exportable_day(ddb, t: TableConfig) -> str | None:
+    """The first day whose end lies inside the table's point-in-time recovery window."""
+    try:
+        desc = ddb.describe_continuous_backups(TableName=t.source_table)
+    except Exception:  # noqa: BLE001 - only for the message; the refusal itself stays
+        return None
+    pitr = desc["ContinuousBackupsDescription"].get("PointInTimeRecoveryDescription", {})
+    earliest = pitr.get("EarliestRestorableDateTime")
+    if not isinstance(earliest, datetime):
+        return None
+    local = earliest.astimezone(ZoneInfo(t.schedule.timezone))
+    # Day D's export time is the start of day D+1, so D is exportable when that is >= earliest.
+    midnight = local.time() == datetime.min.time()
+    return (local.date() - timedelta(days=1 if midnight else 0)).isoformat()
+
+
+def _request_description(t: TableConfig) -> str:
+    return (
+        f"Requests the point-in-time export of DynamoDB table `{t.source_table}` for a day "
+        f"into `s3://{t.s3_bucket}/{t.s3_prefix}/{t.name}/<day>/` ({t.export_format}). "
+        f"Partition D is the table as of the end of day D ({t.schedule.timezone}). "
+        "The run ends when DynamoDB has accepted the request; "
+        f"`dynamodb/{t.name}/export` shows when the export COMPLETED.\n\n"
+        f"Only days inside the table's point-in-time recovery window can be exported (at "
+        f"most the last {t.pitr_days} days, and none from before PITR was enabled); a day "
+        "outside it is refused with the earliest exportable day."
+    )
+
+
+def build_export_request_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition:
+    key = request_key(t)
 
     @dg.asset(
         key=key,
         partitions_def=partitions_def(t),
         group_name=t.name,
-        kinds={"dynamodb", "s3"},
-        output_required=False,
-        description=(
-            f"Point-in-time export of DynamoDB table `{t.source_table}` to "
-            f"`s3://{t.s3_bucket}/{t.s3_prefix}/{t.name}/<day>/` ({t.export_format}). "
-            "Partition D is the table as of the end of day D "
-            f"({t.schedule.timezone}). Requesting returns at once; the export sensor "
-            "records the materialization when DynamoDB reports the export COMPLETED."
+        kinds={"dynamodb"},
+        owners=cfg.owners_for(t) or None,
+        tags={"ddb_assets/table": t.name},
+        # The schedule requests a day every day: no request for this long means it stopped.
+        freshness_policy=dg.FreshnessPolicy.time_window(
+            fail_window=timedelta(hours=cfg.freshness_hours_for(t))
         ),
+        description=_request_description(t),
         metadata={
             "dynamodb_table": t.source_table,
-            "s3_bucket": t.s3_bucket,
+            "s3_location": dg.MetadataValue.path(f"s3://{t.s3_bucket}/{t.s3_prefix}/{t.name}/"),
             "export_format": t.export_format,
+            "pitr_days": t.pitr_days,
         },
     )
-    def _export(context: dg.AssetExecutionContext, config: ExportRequestConfig, aws: AwsResource):
+    def _request(context: dg.AssetExecutionContext, config: ExportRequestConfig, aws: AwsResource):
+        tag_run(context, t)
         day = partition_date(context.partition_key)
         ddb = aws.client("dynamodb")
         if config.previous_export_arn:
@@ -97,9 +149,11 @@ def build_export_asset(t: TableConfig) -> dg.AssetsDefinition:
                 max_concurrent=t.max_concurrent_exports,
             )
         except ExportTimeOutsideWindowError as exc:
+            first = None if exc.retryable else earliest_exportable_day(ddb, t)
+            where = f"; the earliest exportable day is {first}" if first else ""
             raise dg.Failure(
-                description=f"partition {day} is not exportable: {exc}",
-                metadata={"code": exc.code or ""},
+                description=f"partition {day} is not exportable: {exc}{where}",
+                metadata={"code": exc.code or "", "earliest_exportable_day": first or ""},
                 allow_retries=exc.retryable,
             ) from exc
         except ExportError as exc:
@@ -112,20 +166,108 @@ def build_export_asset(t: TableConfig) -> dg.AssetsDefinition:
             f"of {t.source_table} as of {req.export_time.isoformat()} into "
             f"s3://{req.s3_bucket}/{req.s3_prefix}/"
         )
-        # Yield the observation and no output: the asset is a generator that produces no
-        # value, so the partition is not marked materialized until the sensor says so.
-        yield dg.AssetObservation(
-            asset_key=key,
-            partition=context.partition_key,
+        return dg.MaterializeResult(
             metadata={
                 "export_arn": d.arn,
                 "export_status": d.status,
                 "export_time": req.export_time.isoformat(),
                 "client_token": req.client_token,
-                "s3_prefix": f"s3://{req.s3_bucket}/{req.s3_prefix}/",
+                "s3_prefix": dg.MetadataValue.path(f"s3://{req.s3_bucket}/{req.s3_prefix}/"),
                 "attempt": config.attempt,
                 "reused": outcome.reused,
-            },
+                "force": config.force,
+            }
         )
 
-    return _export
+    return _request
+
+
+def build_export_spec(cfg: ProjectConfig, t: TableConfig) -> dg.AssetSpec:
+    """The completed export: external, reported by the export sensor."""
+    return dg.AssetSpec(
+        key=export_key(t),
+        deps=[request_key(t)],
+        partitions_def=partitions_def(t),
+        group_name=t.name,
+        kinds={"dynamodb", "s3"},
+        owners=cfg.owners_for(t) or None,
+        tags={"ddb_assets/table": t.name},
+        description=(
+            f"The completed point-in-time export of `{t.source_table}` for a day "
+            f"(`s3://{t.s3_bucket}/{t.s3_prefix}/{t.name}/<day>/AWSDynamoDB/<ExportId>/`). "
+            "Reported by `dynamodb_export_sensor` when DynamoDB says COMPLETED: ExportArn, "
+            "item count (`dagster/row_count`), billed bytes, manifest and data URIs, and "
+            "the request and load runs."
+        ),
+        metadata={
+            "dagster/uri": dg.MetadataValue.path(f"s3://{t.s3_bucket}/{t.s3_prefix}/{t.name}/"),
+            "dynamodb_table": t.source_table,
+            "export_format": t.export_format,
+        },
+        freshness_policy=dg.FreshnessPolicy.time_window(
+            fail_window=timedelta(hours=cfg.freshness_hours_for(t))
+        ),
+    )
+
+
+def lateness(start: datetime | None, noticed: datetime | None, limit_minutes: int):
+    """(on time?, minutes from the export's start to the sensor requesting its load)."""
+    if start is None or noticed is None:
+        return True, None
+    minutes = round((noticed - start).total_seconds() / 60, 2)
+    return minutes <= limit_minutes, minutes
+
+
+def build_lateness_check(cfg: ProjectConfig, t: TableConfig) -> dg.AssetChecksDefinition:
+    limit = cfg.export_late_after_minutes_for(t)
+
+    decorate = dg.asset_check(
+        asset=export_key(t),
+        name=LATENESS_CHECK,
+        partitions_def=partitions_def(t),
+        description=(
+            f"The export COMPLETED and its load was requested within {limit} minutes of the "
+            "export's start (`export_late_after_minutes`). Runs in each load run, for the "
+            "export that run loads; run by hand, it checks the day's latest export."
+        ),
+    )
+
+    def _check(context: dg.AssetCheckExecutionContext, aws: AwsResource) -> dg.AssetCheckResult:
+        arn = context.run.tags.get(EXPORT_ARN_TAG)
+        noticed = None
+        if arn:  # a load run: the sensor requested it when it noticed the export COMPLETED
+            record = context.instance.get_run_record_by_id(context.run.run_id)
+            noticed = record.create_timestamp if record else None
+        else:
+            res = context.instance.fetch_materializations(
+                dg.AssetRecordsFilter(
+                    asset_key=export_key(t), asset_partitions=[context.partition_key]
+                ),
+                limit=1,
+            )
+            if not res.records:
+                return dg.AssetCheckResult(
+                    passed=False,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    description=f"no completed export is recorded for {context.partition_key}",
+                )
+            rec = res.records[0]
+            arn = getattr(rec.asset_materialization.metadata.get("export_arn"), "value", None)
+            noticed = datetime.fromtimestamp(rec.timestamp, tz=timezone.utc)
+        d = describe_export(aws.client("dynamodb"), arn)
+        on_time, minutes = lateness(d.start_time, noticed, limit)
+        return dg.AssetCheckResult(
+            passed=on_time,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "minutes_to_load_request": dg.MetadataValue.float(minutes or 0.0),
+                "limit_minutes": limit,
+                "export_arn": arn,
+            },
+            description=None
+            if on_time
+            else f"the export's load was requested {minutes} min after it started (limit {limit})",
+        )
+
+    with partitioned_checks():
+        return decorate(_check)

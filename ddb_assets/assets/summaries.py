@@ -3,24 +3,32 @@
 The SQL is Athena's dialect. On DuckDB it is transpiled and the table replaced inside one
 transaction; on Athena a CTAS writes a new versioned location and the Glue table is swapped
 to it in one catalog write. A summary refreshes after its tables get a new snapshot
-(eager automation, gated on the tables' blocking checks) and carries a freshness policy.
+(eager automation; the tables' blocking checks are decided by the load) and carries a freshness policy.
+
+Each materialization records the snapshot(s) it read (``source_snapshots``: the day each
+upstream table served). The automation refreshes a summary when the newest snapshot of
+a table it reads changes; loading an older day (a backfill) leaves the served snapshot,
+and so the summary, unchanged, and the table's materialization says so. Checks declared
+in the file's header (``-- check: row_count > 0``, ``-- check: unique(a, b)``) run after
+each build.
 """
 
 from datetime import timedelta
 
 import dagster as dg
 
-from ddb_assets.assets.keys import summary_key, table_key
+from ddb_assets.assets.keys import TABLE_TAG, summary_key, table_key
 from ddb_assets.assets.metadata import attempt_id, query_metadata, table_metadata
 from ddb_assets.config import ProjectConfig
 from ddb_assets.engines import Engine, engine_class
 from ddb_assets.summaries import SummarySpec, load_summaries
+from ddb_assets.summaries.checks import HeaderCheck
 
-DEFAULT_FRESHNESS_HOURS = 26  # a daily table, plus time for the export to land
-
-AUTOMATION = (
-    dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
-)
+# Refresh when the newest snapshot of a table it reads changes. The table's blocking checks
+# are decided by the load itself, before the snapshot is committed (a failing check fails the
+# load, so no materialization appears). Dagster 1.13's all_deps_blocking_checks_passed() does
+# not see results of partitioned checks (it never turns true for them), so it is not used.
+AUTOMATION = dg.AutomationCondition.eager()
 
 
 def _upstream_key(cfg: ProjectConfig, name: str) -> dg.AssetKey:
@@ -38,23 +46,46 @@ def build_summary_asset(cfg: ProjectConfig, spec: SummarySpec) -> dg.AssetsDefin
     ]
     engine_cls = engine_class(cfg)  # the tables' engine (the config refuses mixed engines)
     place = cfg.defaults.athena
-    hours = spec.freshness_hours or DEFAULT_FRESHNESS_HOURS
+    database = place.database
+    hours = spec.freshness_hours or cfg.freshness_hours_for(None)
+    owners = list(spec.owners) or list(cfg.defaults.ops.owners or [])
+    key = summary_key(spec.name)
+    check_specs = [
+        dg.AssetCheckSpec(
+            c.name,
+            asset=key,
+            blocking=True,
+            description=f"`-- check: {c.text}` ({spec.path.name} line {c.line}), run after each build.",
+        )
+        for c in spec.checks
+    ]
 
     @dg.asset(
-        key=summary_key(spec.name),
+        key=key,
         deps=deps,
+        check_specs=check_specs,
         group_name="summaries",
         kinds={engine_cls.NAME, "sql"},
         description=(spec.description or f"Summary built from {spec.path.name}.")
         + f"\n\n```sql\n{spec.sql}\n```",
-        owners=list(spec.owners) or None,
+        owners=owners or None,
         automation_condition=AUTOMATION,
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=hours)),
-        metadata={"sql_file": str(spec.path)},
+        metadata={
+            "sql_file": str(spec.path),
+            "dagster/table_name": f"{database}.{spec.name}",
+        },
         pool=engine_cls.POOL,
     )
     def _summary(context: dg.AssetExecutionContext, engine: Engine) -> dg.MaterializeResult:
+        snapshots = _source_snapshots(context.instance, cfg, spec)
+        tables = sorted({d for d in spec.deps if d in {t.name for t in cfg.tables}})
+        if tables and TABLE_TAG not in context.run.tags:  # the run list filters by table
+            context.instance.add_run_tags(context.run.run_id, {TABLE_TAG: ", ".join(tables)})
         result = engine.build_summary(spec, place, attempt_id(context))
+        check_results = _run_checks(
+            spec, result.row_count, database, lambda sql: engine.count(sql, place)
+        )
         lineage = {
             col: [(_upstream_key(cfg, tbl), c) for tbl, c in deps_]
             for col, deps_ in result.column_lineage.items()
@@ -83,9 +114,57 @@ def build_summary_asset(cfg: ProjectConfig, spec: SummarySpec) -> dg.AssetsDefin
         )
         md["sql"] = dg.MetadataValue.md(f"```sql\n{result.sql}\n```")
         md["preview"] = dg.MetadataValue.md(result.preview or "(no rows)")
-        return dg.MaterializeResult(metadata=md)
+        if snapshots:
+            md["source_snapshots"] = dg.MetadataValue.json(snapshots)
+            md["built_from"] = dg.MetadataValue.text(
+                ", ".join(f"{k} @ {v}" for k, v in sorted(snapshots.items()))
+            )
+        return dg.MaterializeResult(metadata=md, check_results=check_results)
 
     return _summary
+
+
+def _source_snapshots(instance, cfg: ProjectConfig, spec: SummarySpec) -> dict[str, str]:
+    """The snapshot day each project table this summary reads serves (latest view)."""
+    out: dict[str, str] = {}
+    names = {t.name for t in cfg.tables}
+    for dep in spec.deps:
+        if dep not in names:
+            continue
+        key = table_key(cfg.table(dep))
+        res = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key), limit=1)
+        if not res.records:
+            out[key.to_user_string()] = "no snapshot loaded"
+            continue
+        md = res.records[0].asset_materialization.metadata
+        served = md.get("served_snapshot_date") or md.get("snapshot_date")
+        out[key.to_user_string()] = str(getattr(served, "value", served))
+    return out
+
+
+def _run_checks(spec: SummarySpec, row_count: int, database: str, query) -> list:
+    results = []
+    for c in spec.checks:
+        results.append(_check_result(c, spec, row_count, database, query))
+    return results
+
+
+def _check_result(c: HeaderCheck, spec, row_count, database, query) -> dg.AssetCheckResult:
+    if c.kind == "row_count":
+        return dg.AssetCheckResult(
+            check_name=c.name,
+            passed=c.passed_row_count(row_count),
+            metadata={"row_count": row_count, "check": c.text},
+            description=None if c.passed_row_count(row_count) else f"row_count is {row_count}",
+        )
+    bad = int(query(c.violations_sql(database, spec.name)))
+    what = "duplicated key combinations" if c.kind == "unique" else "rows with a NULL"
+    return dg.AssetCheckResult(
+        check_name=c.name,
+        passed=bad == 0,
+        metadata={"violations": bad, "check": c.text},
+        description=None if bad == 0 else f"{bad} {what} in {', '.join(c.columns)}",
+    )
 
 
 def build_summary_assets(cfg: ProjectConfig) -> list[dg.AssetsDefinition]:
@@ -95,4 +174,6 @@ def build_summary_assets(cfg: ProjectConfig) -> list[dg.AssetsDefinition]:
     specs = load_summaries(
         folder, {t.name for t in cfg.tables}, cfg.defaults.athena.database, cfg.occupied_names()
     )
+    for spec in specs:  # e.g. a function DuckDB lacks: an error now, not after a load
+        engine_class(cfg).check_summary(spec)
     return [build_summary_asset(cfg, s) for s in specs]

@@ -11,12 +11,23 @@ engine before the snapshot becomes visible; the asset checks report those decisi
 failed one leaves everything as it was, and the run fails with the engine's message).
 """
 
+from datetime import timedelta
+
 import dagster as dg
 
 from ddb_assets import table_names
-from ddb_assets.assets.keys import export_key, partition_date, partitions_def, table_key
+from ddb_assets.assets.keys import (
+    EXPORT_ARN_TAG,
+    export_key,
+    partition_date,
+    partitioned_checks,
+    partitions_def,
+    table_key,
+    tag_run,
+)
 from ddb_assets.assets.metadata import attempt_id, query_metadata, table_metadata
 from ddb_assets.config import ProjectConfig, TableConfig
+from ddb_assets.dynamodb.exports import ExportError, describe_export
 from ddb_assets.dynamodb.manifest import ManifestError, read_manifest, verify_data_files
 from ddb_assets.engines import Engine, TableTarget, engine_class
 from ddb_assets.incremental.model import key_attributes_of
@@ -29,18 +40,35 @@ DRIFT_CHECK = "schema_drift"
 UNIQUE_KEYS_CHECK = UNIQUE_KEYS
 
 
-def _reported_export(instance, t: TableConfig, partition: str) -> dict:
-    res = instance.fetch_materializations(
+def _export_to_load(context, aws, t: TableConfig, partition: str) -> dict:
+    """The export this run loads: the one named by the run's tag (the sensor's load run
+    of one export), else the partition's latest reported export (a manual run)."""
+    arn = context.run.tags.get(EXPORT_ARN_TAG)
+    if arn:
+        try:
+            d = describe_export(aws.client("dynamodb"), arn)
+        except ExportError as exc:
+            raise dg.Failure(f"export {arn} of {t.name} [{partition}]: {exc}") from exc
+        if d.status != "COMPLETED" or not d.manifest_uri:
+            raise dg.Failure(f"export {arn} of {t.name} [{partition}] is {d.status}, not COMPLETED")
+        return {"export_arn": d.arn, "manifest_uri": d.manifest_uri}
+    res = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=export_key(t), asset_partitions=[partition]), limit=1
     )
     if not res.records:
         raise dg.Failure(
             f"no completed export is recorded for {t.name} [{partition}]: materialize "
-            f"dynamodb/{t.name}/export for this partition and let the export sensor see it "
-            "complete (or run `ddb-assets refresh`)"
+            f"dynamodb/{t.name}/export_request for this partition and let the export sensor "
+            "see it complete (or run `ddb-assets refresh`)"
         )
     md = res.records[0].asset_materialization.metadata
     return {k: getattr(v, "value", v) for k, v in md.items()}
+
+
+def _table_uri(cfg: ProjectConfig, t: TableConfig, database: str) -> str:
+    if cfg.engine_for(t) == "duckdb":
+        return f"duckdb://{cfg.warehouse_path()}#{database}.{t.name}"
+    return f"{(cfg.typed_s3_uri or '').rstrip('/')}/{t.name}/"
 
 
 def _split_s3(uri: str) -> tuple[str, str]:
@@ -53,40 +81,58 @@ def build_table_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition
     engine_cls = engine_class(cfg)
     target = TableTarget.of(cfg, t)
     database = target.database
-    checks = [
-        dg.AssetCheckSpec(
-            ROW_COUNT_CHECK,
-            asset=key,
-            blocking=True,
-            description="Rows in the snapshot equal the export manifest's itemCount.",
-        ),
-        dg.AssetCheckSpec(
-            UNIQUE_KEYS_CHECK,
-            asset=key,
-            blocking=True,
-            description="Every primary key (the table's hash and range key) appears once.",
-        ),
-        dg.AssetCheckSpec(
-            DRIFT_CHECK,
-            asset=key,
-            description="Warns when attributes appear, disappear or change type.",
-        ),
-    ]
-    if t.verify_checksums:
-        checks.append(
+    parts = partitions_def(t)
+    with partitioned_checks():
+        checks = [
             dg.AssetCheckSpec(
-                FILES_CHECK,
+                ROW_COUNT_CHECK,
                 asset=key,
+                partitions_def=parts,
                 blocking=True,
-                description="Every data file in manifest-files.json exists and its MD5 matches.",
+                description="Rows in the snapshot equal the export manifest's itemCount.",
+            ),
+            dg.AssetCheckSpec(
+                UNIQUE_KEYS_CHECK,
+                asset=key,
+                partitions_def=parts,
+                blocking=True,
+                description="Every primary key (the table's hash and range key) appears once.",
+            ),
+            dg.AssetCheckSpec(
+                DRIFT_CHECK,
+                asset=key,
+                partitions_def=parts,
+                description="Warns when attributes appear, disappear or change type.",
+            ),
+        ]
+        if t.verify_checksums:
+            checks.append(
+                dg.AssetCheckSpec(
+                    FILES_CHECK,
+                    asset=key,
+                    partitions_def=parts,
+                    blocking=True,
+                    description="Every data file in manifest-files.json exists and its MD5 matches.",
+                )
             )
-        )
 
     @dg.asset(
         key=key,
-        partitions_def=partitions_def(t),
+        partitions_def=parts,
         deps=[export_key(t)],
         group_name=t.name,
+        owners=cfg.owners_for(t) or None,
+        tags={"ddb_assets/table": t.name},
+        freshness_policy=dg.FreshnessPolicy.time_window(
+            fail_window=timedelta(hours=cfg.freshness_hours_for(t))
+        ),
+        # Shown on the Overview before (and between) loads; each load adds the served
+        # snapshot and the column schema.
+        metadata={
+            "dagster/table_name": f"{database}.{t.name}",
+            "dagster/uri": dg.MetadataValue.path(_table_uri(cfg, t, database)),
+            "dynamodb_table": t.source_table,
+        },
         kinds=set(engine_cls.TABLE_KINDS),
         check_specs=checks,
         description=(
@@ -97,9 +143,10 @@ def build_table_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition
         pool=engine_cls.POOL,
     )
     def _table(context: dg.AssetExecutionContext, aws: AwsResource, engine: Engine):
+        tag_run(context, t)
         partition = context.partition_key
         day = partition_date(partition)
-        export = _reported_export(context.instance, t, partition)
+        export = _export_to_load(context, aws, t, partition)
         s3 = aws.client("s3")
         bucket, manifest_key = _split_s3(export["manifest_uri"])
         try:
@@ -117,8 +164,10 @@ def build_table_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition
             if problems:
                 raise dg.Failure(
                     f"{len(problems)} data file(s) of export {export['export_arn']} do not match "
-                    "manifest-files.json; nothing was loaded. Re-export the partition with "
-                    "force: true. " + "; ".join(problems[:5])
+                    f"manifest-files.json; nothing was loaded. Re-export the day: "
+                    f"`ddb-assets refresh --table {t.name} --partition {partition} --force` "
+                    f"(or launch dynamodb/{t.name}/export_request with config force: true). "
+                    + "; ".join(problems[:5])
                 )
 
         keys = key_attributes_of(aws.client("dynamodb"), t.source_table)
@@ -168,9 +217,21 @@ def build_table_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition
                 bytes_scanned=loaded.bytes_scanned,
             )
         )
+        served = result.latest_snapshot_date or day
         md.update(
             {
                 "snapshot_date": partition,
+                "served_snapshot_date": served.isoformat(),
+                "serves_this_snapshot": served == day,
+                "latest_view": dg.MetadataValue.text(
+                    f"{database}.{t.name} serves {served.isoformat()}"
+                    + (
+                        ""
+                        if served == day
+                        else f" (this run loaded the older day {partition}; the view and "
+                        "the summaries built on it are unchanged)"
+                    )
+                ),
                 "export_arn": export["export_arn"],
                 "export_item_count": manifest.summary.item_count,
                 "column_to_attribute": dg.MetadataValue.json(result.name_map),

@@ -103,6 +103,9 @@ class AthenaEngine(Engine):
             runner, self.aws.client("glue"), spec, place.database, self.summaries_s3_uri, run_id
         )
 
+    def count(self, sql: str, place: AthenaConfig) -> int:
+        return int(self._runner(place).execute(sql).rows[0][0])
+
     def history_location(self, table: str) -> str:
         """Where a table's change history lives (Iceberg data and metadata)."""
         root = self._typed_root("the change history's Iceberg tables")

@@ -98,6 +98,16 @@ class Engine(dg.ConfigurableResource):
         """Build (or replace) the summary table of ``spec`` in ``place.database``."""
         raise NotImplementedError
 
+    @classmethod
+    def check_summary(cls, spec: SummarySpec) -> None:
+        """Refuse, when the definitions load, a summary this engine cannot run
+        (:class:`~ddb_assets.summaries.SummaryError` with the file and line)."""
+
+    def count(self, sql: str, place: AthenaConfig) -> int:
+        """Run one ``SELECT count(*) ...`` made by the project (a summary's header check)
+        and return the number."""
+        raise NotImplementedError
+
     def change_history(self, target: TableTarget) -> AbstractContextManager[ChainWarehouse]:
         """The table's change history for :mod:`ddb_assets.incremental.chain`, open for the
         duration of the ``with`` block."""

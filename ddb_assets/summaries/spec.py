@@ -8,7 +8,12 @@ A file ``daily_sales.sql`` defines the summary table ``daily_sales``. It holds O
     -- owners: data@example.com, analytics
     -- partitioned_by: sale_date
     -- freshness_hours: 26
+    -- check: row_count > 0
+    -- check: unique(sale_date, store)
     SELECT ...
+
+``check`` may be given several times; each becomes an asset check run after every build
+(see :mod:`ddb_assets.summaries.checks`).
 
 Its upstream tables are read from the SQL itself: ``tablename`` or ``<database>.tablename``,
 each a project table or another summary. Anything else is reported with the file and line.
@@ -28,8 +33,11 @@ from sqlglot.errors import ParseError
 
 from ddb_assets.sql.identifiers import InvalidIdentifierError, validate_catalog_name
 from ddb_assets.sql.refs import TableRef, table_refs_of
+from ddb_assets.summaries.checks import CheckSyntaxError, HeaderCheck, parse_check
 
-HEADER_KEYS = ("description", "owners", "partitioned_by", "freshness_hours")
+HEADER_KEYS = ("description", "owners", "partitioned_by", "freshness_hours", "check")
+REPEATABLE_KEYS = ("check",)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _HEADER_LINE = re.compile(r"^--\s*([A-Za-z_][A-Za-z0-9_-]*)\s*:\s*(.*?)\s*$")
 
 
@@ -50,6 +58,7 @@ class SummarySpec:
     database: str = ""  # the Athena database (= DuckDB schema)
     header: dict[str, str] = field(default_factory=dict, compare=False)
     refs: tuple[TableRef, ...] = field(default=(), compare=False)
+    checks: tuple[HeaderCheck, ...] = ()  # ``-- check:`` lines, run after each build
 
 
 def parse_header(text: str, *, source: str = "<sql>") -> dict[str, str]:
@@ -75,10 +84,33 @@ def parse_header(text: str, *, source: str = "<sql>") -> dict[str, str]:
                 f"{source} line {lineno}: unknown header key {key!r}; allowed keys: "
                 f"{', '.join(HEADER_KEYS)} (write free text as a comment without a colon)"
             )
-        if key in header:
+        if key in header and key not in REPEATABLE_KEYS:
             raise SummaryError(f"{source} line {lineno}: header key {key!r} given twice")
-        header[key] = m.group(2)
+        header[key] = f"{header[key]}; {m.group(2)}" if key in header else m.group(2)
     return header
+
+
+def header_checks(text: str) -> list[tuple[str, int]]:
+    """``(value, line)`` of each ``-- check:`` line of the header."""
+    out = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if not line.startswith("--"):
+            break
+        m = _HEADER_LINE.match(line)
+        if m and m.group(1).lower() == "check":
+            out.append((m.group(2), lineno))
+    return out
+
+
+def _first_code_line(text: str) -> int:
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if line and not line.startswith("--"):
+            return lineno
+    return 1
 
 
 def _comma_list(value: str) -> tuple[str, ...]:
@@ -89,7 +121,14 @@ def _parse_one_select(text: str, source: str) -> exp.Query:
     try:
         statements = [s for s in sqlglot.parse(text, read="athena") if s is not None]
     except ParseError as exc:
-        raise SummaryError(f"{source}: cannot parse as Athena SQL: {exc}") from exc
+        first = exc.errors[0] if exc.errors else {}
+        where = f" line {first['line']}" if first.get("line") else ""
+        what = _ANSI.sub("", str(first.get("description") or exc)).splitlines()[0]
+        near = _ANSI.sub("", str(first.get("highlight") or "")).strip()
+        raise SummaryError(
+            f"{source}{where}: cannot parse as Athena SQL: {what}"
+            + (f" (near {near!r})" if near else "")
+        ) from None
     if len(statements) != 1:
         raise SummaryError(
             f"{source}: expected exactly one SELECT statement, found {len(statements)}"
@@ -97,8 +136,8 @@ def _parse_one_select(text: str, source: str) -> exp.Query:
     tree = statements[0]
     if not isinstance(tree, exp.Query):
         raise SummaryError(
-            f"{source}: expected a SELECT (or WITH ... SELECT), found "
-            f"{tree.key.upper()}; the summary's table is created for you"
+            f"{source} line {_first_code_line(text)}: expected a SELECT (or WITH ... SELECT), "
+            f"found {tree.key.upper()}; the summary's table is created for you"
         )
     return tree
 
@@ -121,7 +160,7 @@ def load_summary(
 ) -> SummarySpec:
     """Parse one summary file; ``summary_names`` are the other summaries it may read."""
     path = Path(path)
-    source = path.name
+    source = str(path)
     try:
         name = validate_catalog_name(path.stem, what="summary name")
     except InvalidIdentifierError as exc:
@@ -180,6 +219,16 @@ def load_summary(
                 f"SELECT ends with {', '.join(selects[-len(partitioned_by) :])}"
             )
 
+    checks = []
+    for value, lineno in header_checks(text):
+        try:
+            checks.append(parse_check(value, lineno, list(tree.named_selects)))
+        except CheckSyntaxError as exc:
+            raise SummaryError(f"{source} line {lineno}: {exc}") from None
+    names = [c.name for c in checks]
+    if len(set(names)) != len(names):
+        raise SummaryError(f"{source}: the same check is declared twice")
+
     return SummarySpec(
         name=name,
         path=path,
@@ -192,6 +241,7 @@ def load_summary(
         database=database,
         header=header,
         refs=tuple(refs),
+        checks=tuple(checks),
     )
 
 
