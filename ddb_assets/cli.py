@@ -375,6 +375,7 @@ def run_command(args) -> int:
     summary files, arguments) and 1 for a failed run; ``--debug`` adds the traceback."""
     from ddb_assets.runner import ChainError, ChainInputError
 
+    err: Exception
     try:
         return args.func(args)
     except KeyboardInterrupt:

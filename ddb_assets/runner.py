@@ -65,11 +65,11 @@ def _execute(
     check_keys=None,
 ):
     job = defs.resolve_implicit_job_def_def_for_assets(keys)
+    if job is None:
+        raise ChainError(f"no asset job of the definitions can run {keys}")
     if check_keys is not None:  # exactly these checks (a load run: the export's lateness too)
         job = job.get_subset(asset_selection=set(keys), asset_check_selection=set(check_keys))
         keys = None
-    if job is None:
-        raise ChainError(f"no asset job of the definitions can run {keys}")
     # The run's own events go to the instance; the terminal shows warnings and errors.
     run_config = {
         **(run_config or {}),
@@ -134,6 +134,8 @@ def _loaded_from(instance, t: TableConfig, partition: str, arn: str) -> bool:
 
 def _check_partitions(t: TableConfig, defs: dg.Definitions, partitions: list[str]) -> None:
     pdef = defs.resolve_assets_def(request_key(t)).partitions_def
+    if pdef is None:
+        raise ChainError(f"{request_key(t).to_user_string()} is not partitioned")
     keys = set(pdef.get_partition_keys())
     bad = [p for p in partitions if p not in keys]
     if bad:

@@ -127,7 +127,7 @@ def build_export_request_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsD
                     },
                     allow_retries=False,
                 )
-        generation = config.attempt
+        generation: int | str = config.attempt
         if config.force:
             generation = f"force:{context.run.run_id}"
         req = ExportRequest.for_partition(
@@ -254,6 +254,12 @@ def build_lateness_check(cfg: ProjectConfig, t: TableConfig) -> dg.AssetChecksDe
             rec = res.records[0]
             arn = getattr(rec.asset_materialization.metadata.get("export_arn"), "value", None)
             noticed = datetime.fromtimestamp(rec.timestamp, tz=timezone.utc)
+        if not arn:
+            return dg.AssetCheckResult(
+                passed=False,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=f"the export recorded for {context.partition_key} has no export_arn",
+            )
         d = describe_export(aws.client("dynamodb"), arn)
         on_time, minutes = lateness(d.start_time, noticed, limit)
         return dg.AssetCheckResult(
