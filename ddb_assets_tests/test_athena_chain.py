@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
+pytestmark = pytest.mark.trino
+
 from ddb_assets.config import parse_config
 from ddb_assets.definitions import build_definitions
 from ddb_assets.local.sample import create_sample_table

@@ -1,5 +1,7 @@
 import boto3
 import pytest
+
+pytestmark = pytest.mark.trino
 import sqlglot
 from moto import mock_aws
 from sqlglot import exp
