@@ -431,7 +431,7 @@ class AthenaEmulator:
                     "NOT_SUPPORTED: CREATE EXTERNAL TABLE cannot create an Iceberg table: use "
                     "CREATE TABLE ... TBLPROPERTIES ('table_type'='ICEBERG')"
                 )
-            for c, t in columns:
+            for _, t in columns:
                 bad = [w for w in re.findall(r"[a-z]+", t) if w in _NOT_ICEBERG]
                 if bad:
                     raise _Fail(f"NOT_SUPPORTED: Iceberg tables do not support the type {bad[0]}")

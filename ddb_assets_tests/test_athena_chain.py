@@ -8,14 +8,14 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
-pytestmark = pytest.mark.trino
-
 from ddb_assets.config import parse_config
 from ddb_assets.definitions import build_definitions
 from ddb_assets.local.sample import create_sample_table
 from ddb_assets.resources import AthenaResource
 from ddb_assets.runner import _execute, run_chain
 from ddb_assets_tests.athena_emulator import AthenaEmulator
+
+pytestmark = pytest.mark.trino
 
 EMULATORS: list = []
 

@@ -15,8 +15,6 @@ from decimal import Decimal
 import boto3
 import duckdb
 import pytest
-
-pytestmark = pytest.mark.trino
 from moto import mock_aws
 
 from ddb_assets.athena.client import AthenaQueryError
@@ -25,6 +23,8 @@ from ddb_assets.summaries.duckdb_engine import sandbox_connect
 from ddb_assets.tables import ColumnOverride, load_snapshot_athena, load_snapshot_duckdb
 from ddb_assets_tests.athena_emulator import AthenaEmulator
 from ddb_assets_tests.test_tables_duckdb import ODD_NAMES, b64, deep, expected_typed, plain
+
+pytestmark = pytest.mark.trino
 
 DB = "analytics"
 BUCKET = "exports"

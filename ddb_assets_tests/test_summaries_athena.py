@@ -1,7 +1,5 @@
 import boto3
 import pytest
-
-pytestmark = pytest.mark.trino
 import sqlglot
 from moto import mock_aws
 from sqlglot import exp

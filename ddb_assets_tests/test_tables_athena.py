@@ -7,8 +7,6 @@ import json
 
 import boto3
 import pytest
-
-pytestmark = pytest.mark.trino
 import sqlglot
 from moto import mock_aws
 
