@@ -212,7 +212,7 @@ class AthenaChain:
                 if wrong:
                     self.run(q.drop_column_sql(self.database, self.table + suffix, col))
                 if phys is None or wrong:
-                    adds.append((col, p.type.glue()))
+                    adds.append((col, p.type.hive()))
                 if committed is None:
                     added.append(col)
                 elif committed != want:

@@ -30,8 +30,9 @@ each of which is safe to repeat after a crash (every Iceberg statement is one at
 5. the ledger row (``INSERT ... WHERE NOT EXISTS``) comes last and is what marks the step
    applied; a window is only applied when its From is the ledger's last To.
 
-DDL names are validated safe names (``[a-z_][a-z0-9_]*``) written bare, as Athena's Hive DDL
-wants; DML quotes identifiers with :func:`ddb_assets.sql.identifiers.quote_ident`; values from
+DDL (HiveQL) backticks every identifier with :func:`ddb_assets.sql.identifiers.hive_ident`
+(``_ddb_key``, a column named after an attribute ``date`` or ``1st``: HiveQL reads none of them
+bare); DML (Trino) double-quotes them with :func:`~ddb_assets.sql.identifiers.quote_ident`; values from
 data only reach SQL through :func:`~ddb_assets.sql.literals.sql_literal`. Every
 statement is checked with sqlglot's athena dialect by the runner (``check_athena_sql``).
 
@@ -50,7 +51,13 @@ from datetime import datetime
 from ddb_assets import table_names
 from ddb_assets.incremental.model import SOURCE_INCREMENTAL
 from ddb_assets.incremental.windows import Window, utc
-from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_name
+from ddb_assets.sql.identifiers import (
+    hive_ident,
+    hive_qualified,
+    qualified,
+    quote_ident,
+    validate_catalog_name,
+)
 from ddb_assets.sql.literals import sql_literal, timestamp_literal
 from ddb_assets.tables.athena_engine import discovery_sql
 from ddb_assets.tables.changes import value_sql_athena
@@ -107,8 +114,9 @@ class Names:
         validate_catalog_name(self.database, "database")
         validate_catalog_name(self.table, "table")
 
-    def bare(self, suffix: str) -> str:
-        return f"{self.database}.{self.table}{suffix}"
+    def ddl(self, suffix: str) -> str:
+        """The table's name in HiveQL DDL (backticked)."""
+        return hive_qualified(self.database, self.table + suffix)
 
     def q(self, suffix: str) -> str:
         return qualified(self.database, self.table + suffix)
@@ -138,8 +146,13 @@ def ts_literal(t: datetime) -> str:
     return timestamp_literal(utc(t))
 
 
-def _bare(name: str) -> str:
-    return validate_catalog_name(name, "column")
+def _ddl_col(name: str) -> str:
+    """A column name in HiveQL DDL: a valid catalog name, backticked."""
+    return hive_ident(validate_catalog_name(name, "column"))
+
+
+def _ddl_cols(columns: Sequence[tuple[str, str]]) -> str:
+    return ", ".join(f"{_ddl_col(c)} {t}" for c, t in columns)
 
 
 def change_columns(
@@ -166,24 +179,20 @@ def ddl_statements(
     """CREATE statements for the raw, change, current and ledger tables (IF NOT EXISTS)."""
     n = Names(database, table)
     base = location.rstrip("/")
-    changes = ", ".join(
-        [f"{c} {t}" for c, t in _FIXED]
-        + [f"{_bare(c)} {p.type.glue()}" for c, _, p in change_columns(plans, key_attributes)]
+    changes = _ddl_cols(
+        list(_FIXED) + [(c, p.type.hive()) for c, _, p in change_columns(plans, key_attributes)]
     )
-    current = ", ".join(
-        [f"{_bare(p.column)} {p.type.glue()}" for p in plans]
-        + [f"{c} {t}" for c, t in CURRENT_META]
-    )
+    current = _ddl_cols([(p.column, p.type.hive()) for p in plans] + list(CURRENT_META))
     return [
-        f"CREATE EXTERNAL TABLE IF NOT EXISTS {n.bare(table_names.INCREMENTS)} (line string) "
-        f"PARTITIONED BY (window_label string) {_RAW_FORMAT} LOCATION {sql_literal(base + '/increments/')}",
-        f"CREATE EXTERNAL TABLE IF NOT EXISTS {n.bare(table_names.FULL_EXPORTS)} (line string) "
-        f"PARTITIONED BY (export_id string) {_RAW_FORMAT} LOCATION {sql_literal(base + '/full_exports/')}",
-        f"CREATE TABLE IF NOT EXISTS {n.bare(table_names.CHANGES)} ({changes}) PARTITIONED BY (change_date) "
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS {n.ddl(table_names.INCREMENTS)} ({_ddl_col('line')} string) "
+        f"PARTITIONED BY ({_ddl_col('window_label')} string) {_RAW_FORMAT} LOCATION {sql_literal(base + '/increments/')}",
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS {n.ddl(table_names.FULL_EXPORTS)} ({_ddl_col('line')} string) "
+        f"PARTITIONED BY ({_ddl_col('export_id')} string) {_RAW_FORMAT} LOCATION {sql_literal(base + '/full_exports/')}",
+        f"CREATE TABLE IF NOT EXISTS {n.ddl(table_names.CHANGES)} ({changes}) PARTITIONED BY ({_ddl_col('change_date')}) "
         f"LOCATION {sql_literal(base + '/changes/')} {_ICEBERG}",
-        f"CREATE TABLE IF NOT EXISTS {n.bare(table_names.CURRENT)} ({current}) "
+        f"CREATE TABLE IF NOT EXISTS {n.ddl(table_names.CURRENT)} ({current}) "
         f"LOCATION {sql_literal(base + '/current/')} {_ICEBERG}",
-        f"CREATE TABLE IF NOT EXISTS {n.bare(table_names.CHAIN)} ({', '.join(f'{c} {t}' for c, t in LEDGER)}) "
+        f"CREATE TABLE IF NOT EXISTS {n.ddl(table_names.CHAIN)} ({_ddl_cols(LEDGER)}) "
         f"LOCATION {sql_literal(base + '/chain/')} {_ICEBERG}",
     ]
 
@@ -198,7 +207,7 @@ def add_partition_sql(
     if not data_s3_uri.rstrip("/").endswith("/data"):
         raise ValueError(f"{data_s3_uri!r} must be an export's data/ folder")
     return (
-        f"ALTER TABLE {n.bare(raw_suffix)} ADD IF NOT EXISTS PARTITION ({_bare(key)} = {sql_literal(value)}) "
+        f"ALTER TABLE {n.ddl(raw_suffix)} ADD IF NOT EXISTS PARTITION ({_ddl_col(key)} = {sql_literal(value)}) "
         f"LOCATION {sql_literal(data_s3_uri.rstrip('/') + '/')}"
     )
 
@@ -542,16 +551,15 @@ def add_columns_sql(
 ) -> str:
     validate_catalog_name(database, "database")
     validate_catalog_name(table_suffix_name, "table")
-    return (
-        f"ALTER TABLE {database}.{table_suffix_name} ADD COLUMNS "
-        f"({', '.join(f'{_bare(c)} {t}' for c, t in columns)})"
-    )
+    return f"ALTER TABLE {hive_qualified(database, table_suffix_name)} ADD COLUMNS ({_ddl_cols(columns)})"
 
 
 def drop_column_sql(database: str, table_suffix_name: str, column: str) -> str:
     validate_catalog_name(database, "database")
     validate_catalog_name(table_suffix_name, "table")
-    return f"ALTER TABLE {database}.{table_suffix_name} DROP COLUMN {_bare(column)}"
+    return (
+        f"ALTER TABLE {hive_qualified(database, table_suffix_name)} DROP COLUMN {_ddl_col(column)}"
+    )
 
 
 # The raw JSON each typed column is re-derived from when its type changes.
