@@ -18,7 +18,12 @@ import pytest
 from moto import mock_aws
 
 from ddb_assets.athena.client import AthenaQueryError
-from ddb_assets.summaries import load_summaries, materialize_athena, materialize_duckdb
+from ddb_assets.summaries import (
+    SummaryError,
+    load_summaries,
+    materialize_athena,
+    materialize_duckdb,
+)
 from ddb_assets.summaries.duckdb_engine import sandbox_connect
 from ddb_assets.tables import ColumnOverride, load_snapshot_athena, load_snapshot_duckdb
 from ddb_assets_tests.athena_emulator import AthenaEmulator
@@ -805,3 +810,82 @@ def test_drop_of_an_iceberg_table_deletes_its_data(ice):
     emu.execute(f"INSERT INTO {db}.ev (d, k) VALUES (DATE '2025-01-01', 'a')")
     emu.execute(f"DROP TABLE {db}.ev")
     assert s3.list_objects_v2(Bucket=bucket, Prefix="ice/ev/").get("KeyCount", 0) == 0
+
+
+# --- defects found by running on Trino ---------------------------------------------------------
+
+
+def test_date_override_reads_dates_and_timestamps_as_trino_parses_them(world, tmp_path):
+    """``from_iso8601_date`` refuses a timestamp; the engine takes the date a timestamp is on
+    (the DuckDB engine's CAST does the same) and still fails on text that is neither."""
+    s3, glue, emu = world["s3"], world["glue"], world["emu"]
+    items = [
+        {"pk": {"S": "a"}, "day": {"S": "2024-01-01"}},
+        {"pk": {"S": "b"}, "day": {"S": "2024-01-02T10:00:00Z"}},
+        {"pk": {"S": "c"}, "day": {"S": "2024-01-03T23:30:00-05:00"}},
+        {"pk": {"S": "d"}},
+    ]
+    uri, _ = put_export(s3, tmp_path, items, "01704067200000-dddd4444")
+    load_snapshot_athena(
+        emu,
+        glue,
+        database=DB,
+        table="days",
+        snapshot_date=DAY1,
+        data_s3_uri=uri,
+        typed_s3_uri=f"s3://{BUCKET}/typed/days/",
+        overrides={"day": ColumnOverride(type="date")},
+        run_id="days-1",
+    )
+    got = emu.execute(f'SELECT pk, day FROM "{DB}"."days" ORDER BY pk').rows
+    assert got == [
+        ("a", dt.date(2024, 1, 1)),
+        ("b", dt.date(2024, 1, 2)),
+        ("c", dt.date(2024, 1, 3)),
+        ("d", None),
+    ]
+    bad, _ = put_export(
+        s3, tmp_path, [{"pk": {"S": "x"}, "day": {"S": "soon"}}], "01704153600000-eeee5555"
+    )
+    with pytest.raises(AthenaQueryError, match="INVALID_FUNCTION_ARGUMENT"):
+        load_snapshot_athena(
+            emu,
+            glue,
+            database=DB,
+            table="days",
+            snapshot_date=DAY2,
+            data_s3_uri=bad,
+            typed_s3_uri=f"s3://{BUCKET}/typed/days/",
+            overrides={"day": ColumnOverride(type="date")},
+            run_id="days-2",
+        )
+
+
+SUMMARY_DECIMALS = """-- description: Decimal arithmetic, typed by Trino
+SELECT flag, avg(qty) AS avg_qty, sum(qty) / 3 AS third_qty, count(*) AS items
+FROM orders__snapshots
+WHERE snapshot_date = DATE '2024-01-01'
+GROUP BY flag
+"""
+
+
+def test_summary_types_in_glue_are_trinos_result_types(world, tmp_path):
+    (tmp_path / "decimals.sql").write_text(SUMMARY_DECIMALS)
+    spec = load_summaries(tmp_path, {"orders", "orders__snapshots"}, DB)[0]
+    res = materialize_athena(
+        world["emu"], world["glue"], spec, DB, f"s3://{BUCKET}/summaries", "run-decimals"
+    )
+    types = dict(res.columns)
+    # Trino: avg(decimal(38,2)) and decimal(38,2) / integer are decimals (DuckDB says double)
+    assert types["avg_qty"] == "decimal(38,2)" and types["third_qty"].startswith("decimal(")
+    assert types["items"] == "bigint"
+
+
+def test_implicit_casts_duckdb_accepts_are_refused(world, tmp_path):
+    (tmp_path / "concat.sql").write_text("SELECT pk || 1 AS key_one FROM orders\n")
+    (tmp_path / "compare.sql").write_text("SELECT count(*) AS n FROM orders WHERE pk = 1\n")
+    for spec in load_summaries(tmp_path, {"orders"}, DB):
+        with pytest.raises(SummaryError, match="FUNCTION_NOT_FOUND|TYPE_MISMATCH"):
+            materialize_athena(
+                world["emu"], world["glue"], spec, DB, f"s3://{BUCKET}/summaries", "run-casts"
+            )

@@ -224,7 +224,8 @@ class AthenaChain:
             if adds:
                 self.run(q.add_columns_sql(self.database, self.table + suffix, adds))
             if fills:
-                self.run(q.rederive_sql(self.n.q(suffix), fills))
+                for sql in q.rederive_statements(self.n.q(suffix), fills):
+                    self.run(sql)
         return added, retyped
 
     def _create(self, plan: _Plan) -> None:
@@ -437,20 +438,19 @@ class AthenaChain:
             overrides,
         )
         added, retyped = self._evolve(plan)
-        self.run(
-            q.insert_changes_sql(
-                self.n,
-                plan.plans,
-                plan.key_attributes,
-                q.net_change_sql(self.n, plan.key_attributes, export_id, seed_time),
-                source=model.SOURCE_RESEED,
-                generation=generation,
-                window_from=last_to,
-                window_to=seed_time,
-                export_arn=export_arn,
-                tz=tz,
-            )
-        )
+        for sql in q.insert_changes_statements(
+            self.n,
+            plan.plans,
+            plan.key_attributes,
+            q.net_change_sql(self.n, plan.key_attributes, export_id, seed_time),
+            source=model.SOURCE_RESEED,
+            generation=generation,
+            window_from=last_to,
+            window_to=seed_time,
+            export_arn=export_arn,
+            tz=tz,
+        ):
+            self.run(sql)
         self.run(
             q.merge_sql(
                 self.n,

@@ -59,10 +59,12 @@ from ddb_assets.sql.identifiers import (
     validate_catalog_name,
 )
 from ddb_assets.sql.literals import sql_literal, timestamp_literal
-from ddb_assets.tables.athena_engine import discovery_sql
-from ddb_assets.tables.changes import value_sql_athena
+from ddb_assets.tables.athena_engine import discovery_sql, fits_sql, value_sql
 from ddb_assets.tables.plan import ROLE_VALUE, ColumnPlan
 
+# Athena refuses query text over 262,144 bytes; statements that grow with the number of
+# columns are kept below this.
+STATEMENT_BUDGET = 240_000
 TS = "timestamp(6)"  # Iceberg's timestamp
 
 _FIXED = [
@@ -237,9 +239,25 @@ def key_text_sql(key_attributes: Sequence[str], image_map: str) -> str:
     return "(" + " || ".join(parts) + " || '}')"
 
 
-def typed_sql(p: ColumnPlan, image_map: str) -> str:
+def typed_sql(p: ColumnPlan, image_map: str, fits: str | None = None) -> str:
     """One typed column from a ``map(varchar, json)`` image (the snapshot table's value SQL)."""
-    return value_sql_athena(p, f"element_at({image_map}, {sql_literal(p.attribute)})")
+    return value_sql(p, f"element_at({image_map}, {sql_literal(p.attribute)})", fits)
+
+
+def _with_fits(plans: Sequence[ColumnPlan], query: str, maps: dict[str, str]) -> tuple[str, dict]:
+    """``query`` with one :func:`~ddb_assets.tables.athena_engine.fits_sql` column per image
+    map column in ``maps`` (map column -> fits column), and which fits column each map has
+    (``None`` when no attribute needs a fit check)."""
+    extra = []
+    out: dict[str, str | None] = {}
+    for m, name in maps.items():
+        f = fits_sql(plans, m)
+        out[m] = name if f else None
+        if f:
+            extra.append(f"{f} AS {name}")
+    if not extra:
+        return query, out
+    return f"SELECT *, {', '.join(extra)} FROM ({query})", out
 
 
 def window_lines_sql(n: Names, window: Window) -> str:
@@ -306,10 +324,24 @@ def _change_select(
     export_arn: str | None,
     view_type: str,
     tz: str,
+    only: set[str] | None = None,
 ) -> str:
-    cols = change_columns(plans, key_attributes)
+    cols = [c for c in change_columns(plans, key_attributes) if only is None or c[0] in only]
     roots = {"Keys": "keys", "NewImage": "new_map", "OldImage": "old_map"}
-    typed = [f"{typed_sql(p, roots[root])} AS {quote_ident(c)}" for c, root, p in cols]
+    inner = (
+        f"SELECT ts, from_unixtime_nanos(ts * 1000) AS wts, {key_text_sql(key_attributes, _map('keys_json'))} "
+        f"AS item_key, json_format(new_json) AS new_image, json_format(old_json) AS old_image, "
+        f"{_map('keys_json')} AS keys, {_map('new_json')} AS new_map, {_map('old_json')} AS old_map "
+        f"FROM ({records_sql})"
+    )
+    inner, fits = _with_fits(
+        [p for _, _, p in cols],
+        inner,
+        {"keys": "keys_fits", "new_map": "new_fits", "old_map": "old_fits"},
+    )
+    typed = [
+        f"{typed_sql(p, roots[root], fits[roots[root]])} AS {quote_ident(c)}" for c, root, p in cols
+    ]
     op_new_image = (
         f"WHEN {sql_literal(view_type)} = 'NEW_IMAGE' AND item_key IN (SELECT _ddb_key FROM {n.current}) "
         "THEN 'MODIFY' "
@@ -323,11 +355,7 @@ def _change_select(
         f"CAST({ts_literal(window_from)} AS {TS}) AS window_from, CAST({ts_literal(window_to)} AS {TS}) AS window_to, "
         f"{arn} AS export_arn, item_key, new_image, old_image"
         + "".join(", " + t for t in typed)
-        + " FROM ("
-        f"SELECT ts, from_unixtime_nanos(ts * 1000) AS wts, {key_text_sql(key_attributes, _map('keys_json'))} "
-        f"AS item_key, json_format(new_json) AS new_image, json_format(old_json) AS old_image, "
-        f"{_map('keys_json')} AS keys, {_map('new_json')} AS new_map, {_map('old_json')} AS old_map "
-        f"FROM ({records_sql}))"
+        + f" FROM ({inner})"
     )
 
 
@@ -351,9 +379,13 @@ def insert_changes_sql(
     export_arn: str | None,
     view_type: str = "NEW_AND_OLD_IMAGES",
     tz: str = "UTC",
+    only: set[str] | None = None,
 ) -> str:
-    """The step's change rows, inserted once (nothing when the step's rows are there)."""
-    names = [c for c, _ in _FIXED] + [c for c, _, _ in change_columns(plans, key_attributes)]
+    """The step's change rows, inserted once (nothing when the step's rows are there);
+    ``only``: the typed columns to fill (all by default; the others stay NULL)."""
+    names = [c for c, _ in _FIXED] + [
+        c for c, _, _ in change_columns(plans, key_attributes) if only is None or c in only
+    ]
     select = _change_select(
         n,
         plans,
@@ -366,11 +398,48 @@ def insert_changes_sql(
         export_arn=export_arn,
         view_type=view_type,
         tz=tz,
+        only=only,
     )
     return (
         f"INSERT INTO {n.changes} ({', '.join(quote_ident(c) for c in names)}) SELECT * FROM ({select}) "
         f"WHERE NOT EXISTS (SELECT 1 FROM {n.changes} WHERE {_step_where(generation, window_from, source)})"
     )
+
+
+def insert_changes_statements(
+    n: Names,
+    plans: Sequence[ColumnPlan],
+    key_attributes: Sequence[str],
+    records_sql: str,
+    *,
+    budget: int = STATEMENT_BUDGET,
+    **step,
+) -> list[str]:
+    """:func:`insert_changes_sql` kept under ``budget`` bytes (Athena refuses query text over
+    262,144 bytes): one INSERT with as many typed columns as fit, then ``UPDATE``s of this
+    step's rows that derive the other typed columns from the stored raw images. The INSERT
+    happens once (``WHERE NOT EXISTS``); each UPDATE recomputes its columns from the raw
+    images, so every statement can be repeated after a crash."""
+    full = insert_changes_sql(n, plans, key_attributes, records_sql, **step)
+    if len(full.encode("utf-8")) <= budget:
+        return [full]
+    cols = change_columns(plans, key_attributes)
+    base = len(insert_changes_sql(n, plans, key_attributes, records_sql, only=set(), **step))
+    # the INSERT's share of each typed column: its name, its expression, its fit check entry
+    size, chosen = base + 12_000, set()  # the fits maps' fixed part
+    for c, root, p in cols:
+        roots = {"Keys": "keys", "NewImage": "new_map", "OldImage": "old_map"}
+        piece = len(typed_sql(p, roots[root], "f")) + 2 * len(quote_ident(c)) + 60
+        if size + piece > budget:
+            break
+        chosen.add(c)
+        size += piece
+    rest = [col for col in cols if col[0] not in chosen]
+    where = _step_where(step["generation"], step["window_from"], step["source"])
+    return [
+        insert_changes_sql(n, plans, key_attributes, records_sql, only=chosen, **step),
+        *rederive_statements(n.changes, rest, budget, where=where),
+    ]
 
 
 def merge_sql(
@@ -469,7 +538,7 @@ def window_statements(
     to repeat."""
     n = Names(database, table)
     return [
-        insert_changes_sql(
+        *insert_changes_statements(
             n,
             plans,
             key_attributes,
@@ -499,17 +568,21 @@ def seed_current_sql(
     seed_time: datetime,
 ) -> str:
     """Fill the (empty) current table from a full export (nothing when it has rows)."""
-    cols = [quote_ident(p.column) for p in plans] + [c for c, _ in CURRENT_META]
-    vals = [typed_sql(p, "item") for p in plans] + [
+    cols = [quote_ident(p.column) for p in plans] + [quote_ident(c) for c, _ in CURRENT_META]
+    items, fits = _with_fits(
+        plans,
+        f"SELECT {_ITEM} AS item_json, {_map(_ITEM)} AS item FROM ({export_lines_sql(n, export_id)})",
+        {"item": "fits"},
+    )
+    vals = [typed_sql(p, "item", fits["item"]) for p in plans] + [
         key_text_sql(key_attributes, "item"),
         "json_format(item_json)",
         f"CAST(NULL AS {TS})",
         f"CAST({ts_literal(seed_time)} AS {TS})",
     ]
     return (
-        f"INSERT INTO {n.current} ({', '.join(cols)}) SELECT {', '.join(vals)} FROM ("
-        f"SELECT {_ITEM} AS item_json, {_map(_ITEM)} AS item "
-        f"FROM ({export_lines_sql(n, export_id)})) WHERE NOT EXISTS (SELECT 1 FROM {n.current})"
+        f"INSERT INTO {n.current} ({', '.join(cols)}) SELECT {', '.join(vals)} FROM ({items}) "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {n.current})"
     )
 
 
@@ -571,14 +644,45 @@ RAW_SOURCES = {
 }
 
 
-def rederive_sql(qualified_table: str, columns: Sequence[tuple[str, str, ColumnPlan]]) -> str:
+def _rederive_set(c: str, root: str, p: ColumnPlan) -> str:
+    return f"{quote_ident(c)} = {typed_sql(p, _map('json_parse(' + RAW_SOURCES[root] + ')'))}"
+
+
+def rederive_sql(
+    qualified_table: str, columns: Sequence[tuple[str, str, ColumnPlan]], where: str = ""
+) -> str:
     """``UPDATE`` that recomputes typed columns from the stored raw images; ``columns`` are
     (column, root in :data:`RAW_SOURCES`, plan)."""
-    sets = [
-        f"{quote_ident(c)} = {typed_sql(p, _map('json_parse(' + RAW_SOURCES[root] + ')'))}"
-        for c, root, p in columns
-    ]
-    return f"UPDATE {qualified_table} SET {', '.join(sets)}"
+    sql = f"UPDATE {qualified_table} SET {', '.join(_rederive_set(*c) for c in columns)}"
+    return sql + (f" WHERE {where}" if where else "")
+
+
+def rederive_statements(
+    qualified_table: str,
+    columns: Sequence[tuple[str, str, ColumnPlan]],
+    budget: int = STATEMENT_BUDGET,
+    where: str = "",
+) -> list[str]:
+    """:func:`rederive_sql` split into as few ``UPDATE`` statements as keep each under
+    ``budget`` bytes (Athena refuses query text over 262,144 bytes). Each recomputes its
+    columns from the raw images, so any of them can be repeated after a crash."""
+    head = f"UPDATE {qualified_table} SET "
+    tail = f" WHERE {where}" if where else ""
+    budget -= len(tail.encode("utf-8"))
+    out: list[str] = []
+    sets: list[str] = []
+    size = len(head)
+    for c in columns:
+        piece = _rederive_set(*c)
+        n = len(piece.encode("utf-8")) + 2
+        if sets and size + n > budget:
+            out.append(head + ", ".join(sets) + tail)
+            sets, size = [], len(head)
+        sets.append(piece)
+        size += n
+    if sets:
+        out.append(head + ", ".join(sets) + tail)
+    return out
 
 
 # --- the comparison with a full export ------------------------------------------------------
@@ -627,8 +731,13 @@ def compare_sql(
             if p is not None
         ]
     )
+    items, fits = _with_fits(
+        plans,
+        f"SELECT {_ITEM} AS item_json, {_map(_ITEM)} AS item FROM ({export_lines_sql(n, export_id)})",
+        {"item": "fits"},
+    )
     export = ", ".join(
-        [f"{typed_sql(p, 'item')} AS {quote_ident(p.column)}" for p in plans]
+        [f"{typed_sql(p, 'item', fits['item'])} AS {quote_ident(p.column)}" for p in plans]
         + [
             f"{key_text_sql(key_attributes, 'item')} AS _ddb_key",
             "json_format(item_json) AS _ddb_item",
@@ -648,8 +757,7 @@ def compare_sql(
             outs.append(f"CASE WHEN {diff[i]} THEN {_text_sql(p, f'c_{i}')} END AS cv_{i}")
             outs.append(f"CASE WHEN {diff[i]} THEN {_text_sql(p, f'e_{i}')} END AS ev_{i}")
     sql = (
-        f"WITH e AS (SELECT {export} FROM (SELECT {_ITEM} AS item_json, {_map(_ITEM)} AS item "
-        f"FROM ({export_lines_sql(n, export_id)}))), "
+        f"WITH e AS (SELECT {export} FROM ({items})), "
         f"j AS (SELECT c._ddb_key AS c_key, e._ddb_key AS e_key, coalesce(c._ddb_key, e._ddb_key) AS k, "
         f"c._ddb_item AS c_item, e._ddb_item AS e_item{', ' + pairs if pairs else ''} "
         f"FROM {n.current} AS c FULL OUTER JOIN e ON c._ddb_key = e._ddb_key), "
