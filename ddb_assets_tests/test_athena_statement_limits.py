@@ -65,6 +65,10 @@ def test_change_history_step_statements_of_a_1000_attribute_table_fit_athena():
     statements["seed"] = q.seed_current_sql(n, plans, ["pk"], "e1", W.start)
     rederive = q.rederive_statements(n.changes, q.change_columns(plans, ["pk"]))
     statements.update({f"rederive{i}": s for i, s in enumerate(rederive)})
+    statements["compare"] = q.compare_sql(n, plans, ["pk"], "e1", 5)[0]
+    details = q.compare_details_statements(n, plans, ["pk"], "e1", [f"k{i}" for i in range(5)])
+    statements.update({f"details{i}": s for i, (s, _) in enumerate(details)})
+    assert [c for _, cols in details for c in cols] == [p.column for p in plans] + ["(attributes)"]
     name, size = _longest(statements)
     print(f"longest change-history step statement for 1,000 attributes: {name}, {size:,} bytes")
     assert size < ATHENA_LIMIT

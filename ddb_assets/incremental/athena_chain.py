@@ -224,8 +224,13 @@ class AthenaChain:
             if adds:
                 self.run(q.add_columns_sql(self.database, self.table + suffix, adds))
             if fills:
-                for sql in q.rederive_statements(self.n.q(suffix), fills):
-                    self.run(sql)
+                wheres = [""]
+                if suffix == "_changes":  # at most 100 change_date partitions per statement
+                    days = [r[0] for r in self.run(q.change_dates_sql(self.n)).rows]
+                    wheres = q.partition_batches("change_date", days) or [""]
+                for where in wheres:
+                    for sql in q.rederive_statements(self.n.q(suffix), fills, where=where):
+                        self.run(sql)
         return added, retyped
 
     def _create(self, plan: _Plan) -> None:
@@ -545,18 +550,17 @@ class AthenaChain:
         counts = {r[0]: int(r[2]) for r in rows}
         current_rows = int(rows[0][3]) if rows else 0
         export_items = int(rows[0][4]) if rows else 0
-        out = []
-        for r in rows:
-            kind, k = r[0], r[1]
-            if kind == "same":
-                continue
-            detail = {}
-            if kind == "different":
-                for i, name in enumerate(names):
-                    flag, cv, ev = r[5 + 3 * i : 8 + 3 * i]
-                    if flag:
-                        detail[name] = [cv, ev]
-            out.append((kind, k, detail))
+        details: dict[str, dict] = {r[1]: {} for r in rows if r[0] == "different"}
+        if details:
+            for detail_sql, chunk in q.compare_details_statements(
+                self.n, plan.plans, plan.key_attributes, export_id, sorted(details)
+            ):
+                for r in self.run(detail_sql).rows:
+                    for i, name in enumerate(chunk):
+                        flag, cv, ev = r[1 + 3 * i : 4 + 3 * i]
+                        if flag:
+                            details[r[0]][name] = [cv, ev]
+        out = [(r[0], r[1], details.get(r[1], {})) for r in rows if r[0] != "same"]
         missing, extra, different = (counts.get(x, 0) for x in ("missing", "extra", "different"))
         return model.Comparison(
             not (missing or extra or different),

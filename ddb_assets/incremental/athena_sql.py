@@ -226,8 +226,8 @@ def _map(json_sql: str) -> str:
 def key_text_sql(key_attributes: Sequence[str], image_map: str) -> str:
     """The item key as canonical JSON text (``{"pk":{"S":"a"},"sk":{"N":"1"}}``, attributes in
     sorted order, as the DuckDB engine writes it), built from a ``map(varchar, json)`` image.
-    Built explicitly rather than with ``json_format``: Trino keeps an object's key order as
-    written, and DynamoDB does not promise one."""
+    Built explicitly so its text is the DuckDB engine's byte for byte (Trino's
+    ``json_parse`` orders object keys too, but formats nested values its own way)."""
     parts = []
     for i, a in enumerate(sorted(key_attributes)):
         head = ("{" if i == 0 else ",") + json.dumps(a, ensure_ascii=False) + ":"
@@ -348,7 +348,7 @@ def _change_select(
     )
     arn = sql_literal(export_arn) if export_arn else "CAST(NULL AS varchar)"
     return (
-        f"SELECT CAST(CAST(wts AT TIME ZONE {sql_literal(tz)} AS timestamp) AS date) AS change_date, "
+        f"SELECT {change_date_sql('wts', tz)} AS change_date, "
         f"CAST(wts AS {TS}) AS write_ts, ts AS write_micros, "
         f"CASE WHEN new_image IS NULL THEN 'REMOVE' WHEN old_image IS NOT NULL THEN 'MODIFY' {op_new_image}"
         f"ELSE 'INSERT' END AS operation, {sql_literal(source)} AS source, {int(generation)} AS generation, "
@@ -357,6 +357,13 @@ def _change_select(
         + "".join(", " + t for t in typed)
         + f" FROM ({inner})"
     )
+
+
+def change_date_sql(wts: str, tz: str) -> str:
+    """The local date (in ``tz``) of ``wts``, a ``timestamp(9) with time zone``. Cast to a date
+    directly: Trino ROUNDS when it lowers a timestamp's precision, so a write at
+    23:59:59.9995 cast to ``timestamp`` (milliseconds) first would land on the next day."""
+    return f"CAST({wts} AT TIME ZONE {sql_literal(tz)} AS date)"
 
 
 def _step_where(generation: int, window_from: datetime, source: str) -> str:
@@ -644,6 +651,26 @@ RAW_SOURCES = {
 }
 
 
+MAX_PARTITIONS = 100  # Athena writes at most 100 partitions per statement
+
+
+def partition_batches(column: str, values: Sequence, size: int = MAX_PARTITIONS) -> list[str]:
+    """WHERE conditions that split ``values`` of a date partition column into ranges of at
+    most ``size`` distinct values each (for statements that rewrite every partition)."""
+    ordered = sorted(set(values))
+    out = []
+    for i in range(0, len(ordered), size):
+        lo, hi = ordered[i], ordered[i + size - 1 if i + size - 1 < len(ordered) else -1]
+        out.append(
+            f"{quote_ident(column)} BETWEEN DATE '{lo.isoformat()}' AND DATE '{hi.isoformat()}'"
+        )
+    return out
+
+
+def change_dates_sql(n: Names) -> str:
+    return f"SELECT DISTINCT change_date FROM {n.changes}"
+
+
 def _rederive_set(c: str, root: str, p: ColumnPlan) -> str:
     return f"{quote_ident(c)} = {typed_sql(p, _map('json_parse(' + RAW_SOURCES[root] + ')'))}"
 
@@ -701,36 +728,18 @@ def _text_sql(p: ColumnPlan, x: str) -> str:
     return f"CAST({x} AS varchar)"
 
 
-def compare_sql(
-    n: Names,
-    plans: Sequence[ColumnPlan],
-    key_attributes: Sequence[str],
-    export_id: str,
-    examples: int,
-) -> tuple[str, list[str]]:
-    """One query: the current table FULL OUTER JOIN a full export typed the same way, on the
-    key. Rows: up to ``examples`` per kind (missing / extra / different; one ``same`` row
-    carries the totals when nothing differs) with ``kind, k, n_kind, n_current, n_export``,
-    then per compared column a flag and the two values as text. Returns (sql, column names)."""
+def _cmp(side: str, p: ColumnPlan | None, value: str) -> str:
+    """The value compared for one column (sets compared as sorted arrays; ``None``: the
+    item's attribute names)."""
+    if p is None:
+        return f"array_sort(map_keys({_map(f'json_parse({side}._ddb_item)')}))"
+    return f"array_sort({value})" if p.source_tag in _SETS and p.type.name == "array" else value
 
-    def cmp(side: str, i: int, p: ColumnPlan | None) -> str:
-        if p is None:
-            return f"array_sort(map_keys({_map(f'json_parse({side}_item)')}))"
-        c = f"{side}_{i}"
-        return f"array_sort({c})" if p.source_tag in _SETS and p.type.name == "array" else c
 
-    checked = [(p.column, p) for p in plans] + [("(attributes)", None)]
-    diff = [
-        f"(({cmp('c', i, p)}) IS DISTINCT FROM ({cmp('e', i, p)}))"
-        for i, (_, p) in enumerate(checked)
-    ]
-    pairs = ", ".join(
-        [
-            f"c.{quote_ident(p.column)} AS c_{i}, e.{quote_ident(p.column)} AS e_{i}"
-            for i, (_, p) in enumerate(checked)
-            if p is not None
-        ]
-    )
+def _typed_export(
+    n: Names, plans: Sequence[ColumnPlan], key_attributes: Sequence[str], export_id: str
+) -> str:
+    """The full export typed as the current table is: typed columns, ``_ddb_key``, ``_ddb_item``."""
     items, fits = _with_fits(
         plans,
         f"SELECT {_ITEM} AS item_json, {_map(_ITEM)} AS item FROM ({export_lines_sql(n, export_id)})",
@@ -743,33 +752,97 @@ def compare_sql(
             "json_format(item_json) AS _ddb_item",
         ]
     )
-    outs = []
-    for i, (_, p) in enumerate(checked):
-        outs.append(f"{diff[i]} AS f_{i}")
-        if p is None:
-            outs.append(
-                f"CASE WHEN {diff[i]} THEN json_format(CAST({cmp('c', i, p)} AS json)) END AS cv_{i}"
-            )
-            outs.append(
-                f"CASE WHEN {diff[i]} THEN json_format(CAST({cmp('e', i, p)} AS json)) END AS ev_{i}"
-            )
-        else:
-            outs.append(f"CASE WHEN {diff[i]} THEN {_text_sql(p, f'c_{i}')} END AS cv_{i}")
-            outs.append(f"CASE WHEN {diff[i]} THEN {_text_sql(p, f'e_{i}')} END AS ev_{i}")
+    return f"SELECT {export} FROM ({items})"
+
+
+def compare_sql(
+    n: Names,
+    plans: Sequence[ColumnPlan],
+    key_attributes: Sequence[str],
+    export_id: str,
+    examples: int,
+) -> tuple[str, list[str]]:
+    """One query: the current table FULL OUTER JOIN a full export typed the same way, on the
+    key; a row differs when any typed column or the set of attribute names differs (one
+    row comparison, so the statement grows by a few dozen bytes per column). Rows: up to
+    ``examples`` keys per kind (missing / extra / different; one ``same`` row carries the
+    totals when nothing differs) with ``kind, k, n_kind, n_current, n_export``. Which columns
+    differ for the ``different`` examples: :func:`compare_details_statements`. Returns
+    (sql, the compared column names)."""
+    checked: list[ColumnPlan | None] = [*plans, None]
+    left = ", ".join(_cmp("c", p, f"c.{quote_ident(p.column)}" if p else "") for p in checked)
+    right = ", ".join(_cmp("e", p, f"e.{quote_ident(p.column)}" if p else "") for p in checked)
     sql = (
-        f"WITH e AS (SELECT {export} FROM ({items})), "
-        f"j AS (SELECT c._ddb_key AS c_key, e._ddb_key AS e_key, coalesce(c._ddb_key, e._ddb_key) AS k, "
-        f"c._ddb_item AS c_item, e._ddb_item AS e_item{', ' + pairs if pairs else ''} "
+        f"WITH e AS ({_typed_export(n, plans, key_attributes, export_id)}), "
+        f"d AS (SELECT c._ddb_key AS c_key, e._ddb_key AS e_key, coalesce(c._ddb_key, e._ddb_key) AS k, "
+        f"CASE WHEN c._ddb_key IS NULL THEN 'missing' WHEN e._ddb_key IS NULL THEN 'extra' "
+        f"WHEN ROW({left}) IS DISTINCT FROM ROW({right}) THEN 'different' ELSE 'same' END AS kind "
         f"FROM {n.current} AS c FULL OUTER JOIN e ON c._ddb_key = e._ddb_key), "
-        f"d AS (SELECT *, CASE WHEN c_key IS NULL THEN 'missing' WHEN e_key IS NULL THEN 'extra' "
-        f"WHEN {' OR '.join(diff)} THEN 'different' ELSE 'same' END AS kind FROM j), "
         f"r AS (SELECT *, row_number() OVER (PARTITION BY kind ORDER BY k) AS i, "
         f"count(*) OVER (PARTITION BY kind) AS n_kind, count(c_key) OVER () AS n_current, "
         f"count(e_key) OVER () AS n_export FROM d) "
-        f"SELECT kind, k, n_kind, n_current, n_export, {', '.join(outs)} FROM r "
+        f"SELECT kind, k, n_kind, n_current, n_export FROM r "
         f"WHERE (kind <> 'same' AND i <= {int(examples)}) OR (kind = 'same' AND i = 1) ORDER BY kind, k"
     )
-    return sql, [c for c, _ in checked]
+    return sql, [p.column for p in plans] + ["(attributes)"]
+
+
+def compare_details_statements(
+    n: Names,
+    plans: Sequence[ColumnPlan],
+    key_attributes: Sequence[str],
+    export_id: str,
+    keys: Sequence[str],
+    budget: int = STATEMENT_BUDGET,
+) -> list[tuple[str, list[str]]]:
+    """For the given keys (found on both sides by :func:`compare_sql`), which columns differ
+    and their two values as text: (sql, column names) pairs, columns split so that each
+    statement stays under ``budget`` bytes. Rows: ``k``, then per column a flag and the two
+    values."""
+    in_keys = ", ".join(sql_literal(k) for k in keys)
+    checked: list[ColumnPlan | None] = [*plans, None]
+    pieces = []
+    for p in checked:
+        c, e = (_cmp(side, p, f"{side}.{quote_ident(p.column)}" if p else "") for side in "ce")
+        flag = f"(({c}) IS DISTINCT FROM ({e}))"
+        if p is None:
+            cv = f"json_format(CAST({c} AS json))"
+            ev = f"json_format(CAST({e} AS json))"
+        else:
+            cv, ev = _text_sql(p, c), _text_sql(p, e)
+        pieces.append(
+            (
+                p.column if p else "(attributes)",
+                f"{flag}, CASE WHEN {flag} THEN {cv} END, CASE WHEN {flag} THEN {ev} END",
+                p,
+            )
+        )
+    out = []
+    chunk: list[tuple[str, str, ColumnPlan | None]] = []
+    size = 0
+    for piece in pieces:
+        n_bytes = len(piece[1].encode("utf-8")) + 300
+        if chunk and size + n_bytes > budget // 2:
+            out.append(chunk)
+            chunk, size = [], 0
+        chunk.append(piece)
+        size += n_bytes
+    if chunk:
+        out.append(chunk)
+    statements = []
+    for part in out:
+        chosen = [p for _, _, p in part if p is not None]
+        export = _typed_export(n, chosen, key_attributes, export_id)
+        statements.append(
+            (
+                f"WITH e AS (SELECT * FROM ({export}) WHERE _ddb_key IN ({in_keys})) "
+                f"SELECT c._ddb_key AS k, {', '.join(x for _, x, _ in part)} "
+                f"FROM {n.current} AS c JOIN e ON c._ddb_key = e._ddb_key "
+                f"WHERE c._ddb_key IN ({in_keys}) ORDER BY k",
+                [name for name, _, _ in part],
+            )
+        )
+    return statements
 
 
 def count_sql(qualified_table: str, where: str = "") -> str:

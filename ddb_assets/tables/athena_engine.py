@@ -202,11 +202,11 @@ def value_sql(p: ColumnPlan, w: str, fits: str | None = None) -> str:
     if p.role == ROLE_TYPE:
         return f"element_at(map_keys(CAST({w} AS map(varchar, json))), 1)"
     s = p.decimal_scale
-    assert s is not None or p.role != ROLE_RAW
 
     def fit(x: str, tag: str) -> str:
         if fits is not None:
             return f"element_at({fits}, {sql_literal(p.attribute)})"
+        assert s is not None, f"{p.column}: a fit check needs the column's decimal scale"
         if tag == "N":
             return _fits_sql(x, s)
         return f"all_match({x}, n -> {_fits_sql('n', s)})"
