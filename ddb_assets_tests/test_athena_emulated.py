@@ -532,39 +532,6 @@ def test_emulator_failures_look_like_athena(world):
     assert not {"again", "unnamed"} & names
 
 
-# --- the same emulator against the local AWS stack (moto server on loopback) ----------------------
-
-
-def test_emulator_on_the_local_stack(tmp_path):
-    from ddb_assets.local import LocalAWS
-
-    items = [
-        {"pk": {"S": f"k{i}"}, "n": {"N": f"{i}.5"}, "tags": {"SS": [f"t{i}"]}} for i in range(5)
-    ]
-    with LocalAWS(export_seconds=0.1) as stack:
-        s3, glue = stack.client("s3"), stack.client("glue")
-        s3.create_bucket(Bucket=BUCKET)
-        glue.create_database(DatabaseInput={"Name": DB})
-        uri, _ = put_export(s3, tmp_path, items, "01704067200000-cccc3333")
-        emu = AthenaEmulator(glue, s3, database=DB)
-        try:
-            res = load_snapshot_athena(
-                emu,
-                glue,
-                database=DB,
-                table="small",
-                snapshot_date=DAY1,
-                data_s3_uri=uri,
-                typed_s3_uri=f"s3://{BUCKET}/typed/small/",
-                run_id="r1",
-            )
-            got = emu.execute(f'SELECT pk, n, tags FROM "{DB}"."small" ORDER BY pk')
-        finally:
-            emu.close()
-    assert res.row_count == 5
-    assert got.rows == [(f"k{i}", Decimal(f"{i}.5"), [f"t{i}"]) for i in range(5)]
-
-
 # --- Iceberg tables, Hive DDL and DML, as Athena runs them -----------------------------------------
 
 
@@ -889,3 +856,38 @@ def test_implicit_casts_duckdb_accepts_are_refused(world, tmp_path):
             materialize_athena(
                 world["emu"], world["glue"], spec, DB, f"s3://{BUCKET}/summaries", "run-casts"
             )
+
+
+# --- the same front against the local AWS stack (moto server on loopback) -------------------------
+# Last in the module: starting a LocalAWS resets moto's process-wide backends, and with them
+# the module's world.
+
+
+def test_emulator_on_the_local_stack(tmp_path):
+    from ddb_assets.local import LocalAWS
+
+    items = [
+        {"pk": {"S": f"k{i}"}, "n": {"N": f"{i}.5"}, "tags": {"SS": [f"t{i}"]}} for i in range(5)
+    ]
+    with LocalAWS(export_seconds=0.1) as stack:
+        s3, glue = stack.client("s3"), stack.client("glue")
+        s3.create_bucket(Bucket=BUCKET)
+        glue.create_database(DatabaseInput={"Name": DB})
+        uri, _ = put_export(s3, tmp_path, items, "01704067200000-cccc3333")
+        emu = AthenaEmulator(glue, s3, database=DB)
+        try:
+            res = load_snapshot_athena(
+                emu,
+                glue,
+                database=DB,
+                table="small",
+                snapshot_date=DAY1,
+                data_s3_uri=uri,
+                typed_s3_uri=f"s3://{BUCKET}/typed/small/",
+                run_id="r1",
+            )
+            got = emu.execute(f'SELECT pk, n, tags FROM "{DB}"."small" ORDER BY pk')
+        finally:
+            emu.close()
+    assert res.row_count == 5
+    assert got.rows == [(f"k{i}", Decimal(f"{i}.5"), [f"t{i}"]) for i in range(5)]
