@@ -47,6 +47,7 @@ from sqlglot import exp
 from ddb_assets.athena.client import AthenaQueryError, QueryResult, check_athena_sql
 from ddb_assets_tests.trino import hive_grammar
 from ddb_assets_tests.trino import server as trino_server
+from ddb_assets_tests.trino.hive_types import HiveTypeError, hive_to_trino
 from ddb_assets_tests.trino.server import CATALOG, ICEBERG_CATALOG
 
 MAX_QUERY_BYTES = 262_144
@@ -77,81 +78,6 @@ class EmulatedQuery:
     bytes_scanned: int = 0
     elapsed_ms: int = 0
     result: QueryResult | None = field(default=None, repr=False)
-
-
-# --- Hive types -> Trino types (for Iceberg DDL run through Trino) -------------------------
-
-_TYPE_TOKEN = re.compile(r"`[^`]*`|[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[<>(),:]")
-_SCALAR_TO_TRINO = {
-    "string": "varchar",
-    "binary": "varbinary",
-    "int": "integer",
-    "integer": "integer",
-    "float": "real",
-    "double": "double",
-    "bigint": "bigint",
-    "boolean": "boolean",
-    "date": "date",
-    "timestamp": "timestamp(6)",  # Iceberg's timestamp
-    "tinyint": "tinyint",
-    "smallint": "smallint",
-}
-
-
-def hive_to_trino(text: str) -> str:
-    """``array<struct<a:decimal(38,2)>>`` -> ``array(row("a" decimal(38,2)))``."""
-    tokens = _TYPE_TOKEN.findall(text)
-    pos = 0
-
-    def nxt() -> str:
-        nonlocal pos
-        if pos >= len(tokens):
-            raise _Fail(f"SYNTAX_ERROR: unexpected end of type {text!r}")
-        pos += 1
-        return tokens[pos - 1]
-
-    def typ() -> str:
-        name = nxt().lower()
-        if name == "array":
-            nxt()
-            inner = typ()
-            nxt()
-            return f"array({inner})"
-        if name == "map":
-            nxt()
-            k = typ()
-            nxt()
-            v = typ()
-            nxt()
-            return f"map({k}, {v})"
-        if name == "struct":
-            nxt()
-            fields = []
-            while True:
-                fname = nxt().strip("`")
-                nxt()
-                fields.append(f'"{fname}" {typ()}')
-                if nxt() == ">":
-                    break
-            return "row(" + ", ".join(fields) + ")"
-        if name == "decimal":
-            if pos < len(tokens) and tokens[pos] == "(":
-                nxt()
-                p = nxt()
-                s = "0"
-                if nxt() == ",":
-                    s = nxt()
-                    nxt()
-                return f"decimal({p},{s})"
-            return "decimal(10,0)"
-        if name not in _SCALAR_TO_TRINO:
-            raise _Fail(f"NOT_SUPPORTED: Unknown type {name!r} in {text!r}")
-        return _SCALAR_TO_TRINO[name]
-
-    out = typ()
-    if pos != len(tokens):
-        raise _Fail(f"SYNTAX_ERROR: trailing text in type {text!r}")
-    return out
 
 
 def _dq(name: str) -> str:
@@ -206,6 +132,8 @@ class AthenaEmulator:
             columns, rows = self._run(sql, q)
         except _Fail as f:
             q.state, q.reason = "FAILED", f.reason
+        except HiveTypeError as exc:
+            q.state, q.reason = "FAILED", str(exc)
         else:
             q.state = "SUCCEEDED"
             q.result = QueryResult(

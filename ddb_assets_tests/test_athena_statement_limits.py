@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from ddb_assets.incremental import athena_compare
 from ddb_assets.incremental import athena_sql as q
 from ddb_assets.incremental.windows import Window
 from ddb_assets.tables import athena_engine as ae
@@ -65,8 +66,10 @@ def test_change_history_step_statements_of_a_1000_attribute_table_fit_athena():
     statements["seed"] = q.seed_current_sql(n, plans, ["pk"], "e1", W.start)
     rederive = q.rederive_statements(n.changes, q.change_columns(plans, ["pk"]))
     statements.update({f"rederive{i}": s for i, s in enumerate(rederive)})
-    statements["compare"] = q.compare_sql(n, plans, ["pk"], "e1", 5)[0]
-    details = q.compare_details_statements(n, plans, ["pk"], "e1", [f"k{i}" for i in range(5)])
+    statements["compare"] = athena_compare.compare_sql(n, plans, ["pk"], "e1", 5)[0]
+    details = athena_compare.compare_details_statements(
+        n, plans, ["pk"], "e1", [f"k{i}" for i in range(5)]
+    )
     statements.update({f"details{i}": s for i, (s, _) in enumerate(details)})
     assert [c for _, cols in details for c in cols] == [p.column for p in plans] + ["(attributes)"]
     name, size = _longest(statements)

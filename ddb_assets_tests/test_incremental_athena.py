@@ -11,6 +11,7 @@ import sqlglot
 from sqlglot import exp
 
 from ddb_assets.athena.client import check_athena_sql
+from ddb_assets.incremental import athena_compare
 from ddb_assets.incremental import athena_sql as q
 from ddb_assets.incremental.windows import Window
 from ddb_assets.tables.changes import plan_image_columns
@@ -74,7 +75,7 @@ def test_generated_statements_parse_and_have_the_right_shape():
         ),
         q.drop_column_sql("shop", "orders_current", "qty"),
         q.rederive_sql(n.changes, [(c, root, p) for c, root, p in q.change_columns(plans, ["pk"])]),
-        q.compare_sql(n, plans, ["pk"], "01700000000000-abcdef12", 5)[0],
+        athena_compare.compare_sql(n, plans, ["pk"], "01700000000000-abcdef12", 5)[0],
     ]
     for sql in ddl + stmts + others:
         check_athena_sql(sql)

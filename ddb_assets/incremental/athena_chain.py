@@ -40,6 +40,7 @@ from datetime import datetime
 
 from ddb_assets import table_names
 from ddb_assets.dynamodb.exports import export_id_of
+from ddb_assets.incremental import athena_compare
 from ddb_assets.incremental import athena_sql as q
 from ddb_assets.incremental import model
 from ddb_assets.incremental.windows import Window, utc
@@ -545,14 +546,16 @@ class AthenaChain:
         export_id = export_id_of(export_arn)
         self._ensure_raw()
         self._register(table_names.FULL_EXPORTS, "export_id", export_id, data_s3_uri)
-        sql, names = q.compare_sql(self.n, plan.plans, plan.key_attributes, export_id, examples)
+        sql, names = athena_compare.compare_sql(
+            self.n, plan.plans, plan.key_attributes, export_id, examples
+        )
         rows = self.run(sql).rows
         counts = {r[0]: int(r[2]) for r in rows}
         current_rows = int(rows[0][3]) if rows else 0
         export_items = int(rows[0][4]) if rows else 0
         details: dict[str, dict] = {r[1]: {} for r in rows if r[0] == "different"}
         if details:
-            for detail_sql, chunk in q.compare_details_statements(
+            for detail_sql, chunk in athena_compare.compare_details_statements(
                 self.n, plan.plans, plan.key_attributes, export_id, sorted(details)
             ):
                 for r in self.run(detail_sql).rows:
