@@ -40,9 +40,8 @@ from datetime import datetime
 
 from ddb_assets import table_names
 from ddb_assets.dynamodb.exports import export_id_of
-from ddb_assets.incremental import athena_compare
+from ddb_assets.incremental import athena_compare, model
 from ddb_assets.incremental import athena_sql as q
-from ddb_assets.incremental import model
 from ddb_assets.incremental.windows import Window, utc
 from ddb_assets.tables import changes as tch
 from ddb_assets.tables.athena_engine import UnsupportedOnAthena, stats_from_rows
