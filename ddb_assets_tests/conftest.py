@@ -73,7 +73,6 @@ LAYERS = {
         "test_tables_athena",
         "test_tables_duckdb",
         "test_tables_onepass",
-        "test_trino_fixture",
     },
     "ui": {"test_ui"},
 }
