@@ -112,6 +112,10 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(getattr(pytest.mark, layer))
         if module in DUCKDB_ENGINE:
             item.add_marker(pytest.mark.duckdb)
+        if item.get_closest_marker("trino") is not None and "trino_server" not in item.fixturenames:
+            # the session's Trino before any other fixture (session scope first), so module
+            # fixtures can use the Athena front
+            item.fixturenames.insert(0, "trino_server")
     if unclassified:
         raise pytest.UsageError(
             "test modules without a layer marker: "
@@ -150,14 +154,6 @@ def trino_server():
 
 
 _TRINO_FIGURES: dict = {}
-
-
-@pytest.fixture(autouse=True)
-def _trino_for_marked_tests(request):
-    """Tests marked ``trino`` get the session's Trino (the Athena front finds it itself)."""
-    if request.node.get_closest_marker("trino") is not None:
-        request.getfixturevalue("trino_server")
-    yield
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -15,6 +15,8 @@ from ddb_assets.resources import AthenaResource
 from ddb_assets.runner import _execute, run_chain
 from ddb_assets_tests.athena_emulator import AthenaEmulator
 
+pytestmark = pytest.mark.trino
+
 EMULATORS: list = []
 
 

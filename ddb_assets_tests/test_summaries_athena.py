@@ -2,18 +2,25 @@ import boto3
 import pytest
 import sqlglot
 from moto import mock_aws
-from sqlglot import exp
 
-from ddb_assets.athena.client import AthenaQueryError, QueryResult, RecordingSqlRunner
 from ddb_assets.summaries import SummaryError, load_summaries, materialize_athena
+from ddb_assets_tests.athena_emulator import AthenaEmulator
 
 ROOT = "s3://warehouse/summaries"
 
 
 @pytest.fixture
 def glue():
+    """moto's Glue and S3 (shared with the session's Trino): a text table ``shop.orders``."""
     with mock_aws():
         client = boto3.client("glue", region_name="us-east-1")
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="warehouse")
+        s3.put_object(
+            Bucket="warehouse",
+            Key="orders/part-0",
+            Body=b"1\x01u1\x0110.25\n2\x01u1\x010.25\n3\x01u2\x011.00\n",
+        )
         client.create_database(DatabaseInput={"Name": "shop"})
         client.create_table(
             DatabaseName="shop",
@@ -27,60 +34,22 @@ def glue():
                         {"Name": "amount", "Type": "decimal(38,2)"},
                     ],
                     "Location": "s3://warehouse/orders/",
+                    "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+                    "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+                    "SerdeInfo": {
+                        "SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe",
+                        "Parameters": {"field.delim": "\x01"},
+                    },
                 },
             },
         )
+        client.s3 = s3
         yield client
 
 
-def fake_athena(glue, fail_ctas_with=None):
-    """Plays Athena: a CTAS registers its table in (moto's) Glue, as Athena does."""
-
-    def respond(sql):
-        tree = sqlglot.parse_one(sql, read="athena")
-        if isinstance(tree, exp.Create):
-            if fail_ctas_with:
-                raise AthenaQueryError(
-                    "Athena query failed",
-                    query_id="q-fail",
-                    state="FAILED",
-                    reason=fail_ctas_with,
-                    sql=sql,
-                )
-            table = tree.find(exp.Table)
-            loc = tree.find(exp.ExternalProperty) or next(
-                p for p in tree.find_all(exp.Property) if p.name.lower() == "external_location"
-            )
-            location = loc.args["value"].name if "value" in loc.args else loc.this.name
-            glue.create_table(
-                DatabaseName=table.db,
-                TableInput={
-                    "Name": table.name,
-                    "TableType": "EXTERNAL_TABLE",
-                    "Parameters": {"classification": "parquet"},
-                    "StorageDescriptor": {
-                        "Columns": [
-                            {"Name": "uid", "Type": "string"},
-                            {"Name": "total", "Type": "decimal(38,2)"},
-                        ],
-                        "Location": location,
-                        "SerdeInfo": {
-                            "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-                        },
-                    },
-                },
-            )
-            return QueryResult(bytes_scanned=1000, elapsed_ms=20)
-        if "COUNT(*)" in sql:
-            return QueryResult(columns=["row_count"], rows=[(2,)], bytes_scanned=0, elapsed_ms=5)
-        return QueryResult(
-            columns=["uid", "total"],
-            rows=[("u1", "10.50"), ("u2", "1.00")],
-            bytes_scanned=10,
-            elapsed_ms=5,
-        )
-
-    return RecordingSqlRunner(respond)
+def athena(glue):
+    """The Athena front over the session's Trino."""
+    return AthenaEmulator(glue, glue.s3, database="shop")
 
 
 @pytest.fixture
@@ -92,8 +61,9 @@ def spec(tmp_path):
     return load_summaries(tmp_path, {"orders"}, "shop")[0]
 
 
+@pytest.mark.trino
 def test_ctas_then_swap_then_staging_gone(glue, spec):
-    runner = fake_athena(glue)
+    runner = athena(glue)
     res = materialize_athena(runner, glue, spec, "shop", ROOT, "run-1")
     for sql in runner.statements:
         sqlglot.parse_one(sql, read="athena")  # every statement is Athena SQL
@@ -107,26 +77,30 @@ def test_ctas_then_swap_then_staging_gone(glue, spec):
     names = [t["Name"] for t in glue.get_tables(DatabaseName="shop")["TableList"]]
     assert sorted(names) == ["orders", "totals"]
     assert res.row_count == 2 and res.columns == [("uid", "string"), ("total", "decimal(38,2)")]
-    assert res.query_ids == ["recorded-0001", "recorded-0002", "recorded-0003"]
-    assert res.bytes_scanned == 1010 and res.elapsed_ms == 30
+    assert res.query_ids == [q.query_id for q in runner.queries]
+    assert res.bytes_scanned > 0 and res.elapsed_ms > 0
     assert res.column_lineage == {"uid": [("orders", "uid")], "total": [("orders", "amount")]}
     assert "| u1 | 10.50 |" in res.preview and res.location == f"{ROOT}/totals/run-1/"
 
     # second run: the same table now points at the new version (update, not create)
-    materialize_athena(fake_athena(glue), glue, spec, "shop", ROOT, "run-2")
+    materialize_athena(athena(glue), glue, spec, "shop", ROOT, "run-2")
     table = glue.get_table(DatabaseName="shop", Name="totals")["Table"]
     assert table["StorageDescriptor"]["Location"] == f"{ROOT}/totals/run-2/"
     assert table["Parameters"]["ddb_assets.run_id"] == "run-2"
 
 
-def test_failed_ctas_surfaces_reason_and_keeps_old_table(glue, spec):
-    materialize_athena(fake_athena(glue), glue, spec, "shop", ROOT, "run-1")
-    reason = "COLUMN_NOT_FOUND: line 1:8: Column 'uidd' cannot be resolved"
-    with pytest.raises(SummaryError, match="COLUMN_NOT_FOUND") as err:
-        materialize_athena(
-            fake_athena(glue, fail_ctas_with=reason), glue, spec, "shop", ROOT, "run-2"
-        )
-    assert "q-fail" in str(err.value)
+@pytest.mark.trino
+def test_failed_ctas_surfaces_reason_and_keeps_old_table(glue, spec, tmp_path):
+    materialize_athena(athena(glue), glue, spec, "shop", ROOT, "run-1")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "totals.sql").write_text(
+        "SELECT uidd, SUM(amount) AS total FROM shop.orders GROUP BY uidd"
+    )
+    bad = load_summaries(tmp_path / "bad", {"orders"}, "shop")[0]
+    runner = athena(glue)
+    with pytest.raises(SummaryError, match="COLUMN_NOT_FOUND: .*'uidd' cannot be resolved") as err:
+        materialize_athena(runner, glue, bad, "shop", ROOT, "run-2")
+    assert runner.queries[0].query_id in str(err.value)
     table = glue.get_table(DatabaseName="shop", Name="totals")["Table"]
     assert table["StorageDescriptor"]["Location"] == f"{ROOT}/totals/run-1/"
     names = [t["Name"] for t in glue.get_tables(DatabaseName="shop")["TableList"]]

@@ -1,64 +1,74 @@
-"""Athena engine: Glue catalog calls against moto, SQL recorded and parsed as Athena SQL."""
+"""Athena engine: the snapshot load on Trino (Glue catalog and S3 on moto), and refusals before any side effect."""
 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
+from decimal import Decimal
 
 import boto3
 import pytest
 import sqlglot
 from moto import mock_aws
 
-from ddb_assets.athena.client import QueryResult, RecordingSqlRunner
+from ddb_assets.athena.client import RecordingSqlRunner
 from ddb_assets.tables import ColumnOverride, UnsupportedOnAthena, load_snapshot_athena
 from ddb_assets.tables.athena_engine import sql_literal
+from ddb_assets_tests.athena_emulator import AthenaEmulator
 
 DATA = "s3://bucket/exports/orders/AWSDynamoDB/01700000000000-abcdef/data/"
 TYPED = "s3://bucket/typed/orders/"
 
 
-def responder(discovery_rows, count=3, unfit=1):
-    def respond(sql):
-        if sql.startswith("WITH items AS"):
-            return QueryResult(
-                columns=[
-                    "attribute",
-                    "tag",
-                    "items",
-                    "numbers",
-                    "max_int_digits",
-                    "max_scale",
-                    "unfit",
-                ],
-                rows=discovery_rows,
-                bytes_scanned=1000,
-            )
-        if sql.startswith("SELECT count(*)"):
-            return QueryResult(rows=[(count,) + (unfit,) * sql.count('count("')])
-        return None
-
-    return respond
+def _put(s3, data_uri: str, items: list[dict]) -> None:
+    """An export's data file (DynamoDB JSON lines, gzip) under ``data_uri``, and a manifest
+    beside data/ that the raw table must never read."""
+    bucket, prefix = data_uri[len("s3://") :].split("/", 1)
+    body = "".join(json.dumps({"Item": it}) + "\n" for it in items).encode()
+    s3.put_object(Bucket=bucket, Key=prefix + "part-0.json.gz", Body=gzip.compress(body))
+    s3.put_object(Bucket=bucket, Key=prefix.replace("/data/", "/manifest-summary.json"), Body=b"{}")
 
 
 DAY1 = [
-    ("pk", "S", 3, 0, None, None, 0),
-    ("qty", "N", 3, 3, 4, 2, 0),
-    ("tiny", "N", 1, 1, None, None, 1),
-    ("O'Brien", "S", 1, 0, None, None, 0),
-    ("mixed", "N", 2, 2, 1, 0, 0),
-    ("mixed", "S", 1, 0, None, None, 0),
-    ("tags", "SS", 2, 0, None, None, 0),
-    ("m", "M", 1, 0, None, None, 0),
-    ("when", "S", 3, 0, None, None, 0),
+    {
+        "pk": {"S": "a"},
+        "qty": {"N": "1234.56"},
+        "tiny": {"N": "1E-130"},
+        "O'Brien": {"S": "x"},
+        "mixed": {"N": "1"},
+        "tags": {"SS": ["x"]},
+        "m": {"M": {"k": {"S": "v"}}},
+        "when": {"S": "2024-01-01T00:00:00Z"},
+    },
+    {
+        "pk": {"S": "b"},
+        "qty": {"N": "1.5"},
+        "mixed": {"N": "2"},
+        "tags": {"SS": ["y", "z"]},
+        "when": {"S": "2024-01-02T00:00:00Z"},
+    },
+    {
+        "pk": {"S": "c"},
+        "qty": {"N": "12"},
+        "mixed": {"S": "three"},
+        "when": {"S": "2024-01-03T00:00:00Z"},
+    },
 ]
+DAY2 = [{"pk": {"S": k}, "qty": {"S": f"{k}-many"}, "fresh": {"BOOL": True}} for k in "abc"]
+DATA2 = DATA.replace("abcdef", "bcdefa")
 
 
+@pytest.mark.trino
 @mock_aws
 def test_register_ctas_swap_and_view():
     glue = boto3.client("glue", region_name="us-east-1")
+    s3 = boto3.client("s3", region_name="us-east-1")
     glue.create_database(DatabaseInput={"Name": "analytics"})
-    runner = RecordingSqlRunner(responder(DAY1))
+    s3.create_bucket(Bucket="bucket")
+    _put(s3, DATA, DAY1)
+    _put(s3, DATA2, DAY2)
+    runner = AthenaEmulator(glue, s3, database="analytics")
     res = load_snapshot_athena(
         runner,
         glue,
@@ -119,22 +129,25 @@ def test_register_ctas_swap_and_view():
     assert runner.statements[3].startswith('CREATE OR REPLACE VIEW "analytics"."orders" AS SELECT')
     assert "DATE '2024-01-01'" in runner.statements[3]
     assert res.row_count == 3 and [u.attribute for u in res.unfit_numbers] == ["tiny"]
+    got = runner.execute(
+        'SELECT pk, qty, tiny, tiny__raw, mixed, mixed__type FROM "analytics"."orders" ORDER BY pk'
+    )
+    assert got.rows == [
+        ("a", Decimal("1234.56"), None, "1E-130", "1", "N"),
+        ("b", Decimal("1.50"), None, None, "2", "N"),
+        ("c", Decimal("12.00"), None, None, "three", "S"),
+    ]
     assert {c.attribute for c in res.conflicts} == {"mixed"}
 
     # day 2: a new attribute, qty changes type; re-run of day 2 swaps the location
-    day2 = [
-        ("pk", "S", 3, 0, None, None, 0),
-        ("qty", "S", 3, 0, None, None, 0),
-        ("fresh", "BOOL", 3, 0, None, None, 0),
-    ]
-    runner2 = RecordingSqlRunner(responder(day2, unfit=0))
+    runner2 = AthenaEmulator(glue, s3, database="analytics")
     r2 = load_snapshot_athena(
         runner2,
         glue,
         database="analytics",
         table="orders",
         snapshot_date=dt.date(2024, 1, 2),
-        data_s3_uri=DATA.replace("abcdef", "bcdefa"),
+        data_s3_uri=DATA2,
         typed_s3_uri=TYPED,
         export_format="DYNAMODB_JSON",
         overrides={},
@@ -158,14 +171,14 @@ def test_register_ctas_swap_and_view():
         and cols["fresh"] == "boolean"
     )
     assert '"qty__v2" AS "qty"' in runner2.statements[-1]
-    runner3 = RecordingSqlRunner(responder(day2, unfit=0))
+    runner3 = AthenaEmulator(glue, s3, database="analytics")
     load_snapshot_athena(
         runner3,
         glue,
         database="analytics",
         table="orders",
         snapshot_date=dt.date(2024, 1, 2),
-        data_s3_uri=DATA,
+        data_s3_uri=DATA2,
         typed_s3_uri=TYPED,
         export_format="DYNAMODB_JSON",
         run_id="run-3",

@@ -40,8 +40,8 @@ from datetime import datetime
 
 from ddb_assets import table_names
 from ddb_assets.dynamodb.exports import export_id_of
+from ddb_assets.incremental import athena_compare, model
 from ddb_assets.incremental import athena_sql as q
-from ddb_assets.incremental import model
 from ddb_assets.incremental.windows import Window, utc
 from ddb_assets.tables import changes as tch
 from ddb_assets.tables.athena_engine import UnsupportedOnAthena, stats_from_rows
@@ -212,7 +212,7 @@ class AthenaChain:
                 if wrong:
                     self.run(q.drop_column_sql(self.database, self.table + suffix, col))
                 if phys is None or wrong:
-                    adds.append((col, p.type.glue()))
+                    adds.append((col, p.type.hive()))
                 if committed is None:
                     added.append(col)
                 elif committed != want:
@@ -224,7 +224,13 @@ class AthenaChain:
             if adds:
                 self.run(q.add_columns_sql(self.database, self.table + suffix, adds))
             if fills:
-                self.run(q.rederive_sql(self.n.q(suffix), fills))
+                wheres = [""]
+                if suffix == "_changes":  # at most 100 change_date partitions per statement
+                    days = [r[0] for r in self.run(q.change_dates_sql(self.n)).rows]
+                    wheres = q.partition_batches("change_date", days) or [""]
+                for where in wheres:
+                    for sql in q.rederive_statements(self.n.q(suffix), fills, where=where):
+                        self.run(sql)
         return added, retyped
 
     def _create(self, plan: _Plan) -> None:
@@ -437,20 +443,19 @@ class AthenaChain:
             overrides,
         )
         added, retyped = self._evolve(plan)
-        self.run(
-            q.insert_changes_sql(
-                self.n,
-                plan.plans,
-                plan.key_attributes,
-                q.net_change_sql(self.n, plan.key_attributes, export_id, seed_time),
-                source=model.SOURCE_RESEED,
-                generation=generation,
-                window_from=last_to,
-                window_to=seed_time,
-                export_arn=export_arn,
-                tz=tz,
-            )
-        )
+        for sql in q.insert_changes_statements(
+            self.n,
+            plan.plans,
+            plan.key_attributes,
+            q.net_change_sql(self.n, plan.key_attributes, export_id, seed_time),
+            source=model.SOURCE_RESEED,
+            generation=generation,
+            window_from=last_to,
+            window_to=seed_time,
+            export_arn=export_arn,
+            tz=tz,
+        ):
+            self.run(sql)
         self.run(
             q.merge_sql(
                 self.n,
@@ -540,23 +545,24 @@ class AthenaChain:
         export_id = export_id_of(export_arn)
         self._ensure_raw()
         self._register(table_names.FULL_EXPORTS, "export_id", export_id, data_s3_uri)
-        sql, names = q.compare_sql(self.n, plan.plans, plan.key_attributes, export_id, examples)
+        sql, names = athena_compare.compare_sql(
+            self.n, plan.plans, plan.key_attributes, export_id, examples
+        )
         rows = self.run(sql).rows
         counts = {r[0]: int(r[2]) for r in rows}
         current_rows = int(rows[0][3]) if rows else 0
         export_items = int(rows[0][4]) if rows else 0
-        out = []
-        for r in rows:
-            kind, k = r[0], r[1]
-            if kind == "same":
-                continue
-            detail = {}
-            if kind == "different":
-                for i, name in enumerate(names):
-                    flag, cv, ev = r[5 + 3 * i : 8 + 3 * i]
-                    if flag:
-                        detail[name] = [cv, ev]
-            out.append((kind, k, detail))
+        details: dict[str, dict] = {r[1]: {} for r in rows if r[0] == "different"}
+        if details:
+            for detail_sql, chunk in athena_compare.compare_details_statements(
+                self.n, plan.plans, plan.key_attributes, export_id, sorted(details)
+            ):
+                for r in self.run(detail_sql).rows:
+                    for i, name in enumerate(chunk):
+                        flag, cv, ev = r[1 + 3 * i : 4 + 3 * i]
+                        if flag:
+                            details[r[0]][name] = [cv, ev]
+        out = [(r[0], r[1], details.get(r[1], {})) for r in rows if r[0] != "same"]
         missing, extra, different = (counts.get(x, 0) for x in ("missing", "extra", "different"))
         return model.Comparison(
             not (missing or extra or different),

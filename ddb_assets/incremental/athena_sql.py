@@ -30,8 +30,9 @@ each of which is safe to repeat after a crash (every Iceberg statement is one at
 5. the ledger row (``INSERT ... WHERE NOT EXISTS``) comes last and is what marks the step
    applied; a window is only applied when its From is the ledger's last To.
 
-DDL names are validated safe names (``[a-z_][a-z0-9_]*``) written bare, as Athena's Hive DDL
-wants; DML quotes identifiers with :func:`ddb_assets.sql.identifiers.quote_ident`; values from
+DDL (HiveQL) backticks every identifier with :func:`ddb_assets.sql.identifiers.hive_ident`
+(``_ddb_key``, a column named after an attribute ``date`` or ``1st``: HiveQL reads none of them
+bare); DML (Trino) double-quotes them with :func:`~ddb_assets.sql.identifiers.quote_ident`; values from
 data only reach SQL through :func:`~ddb_assets.sql.literals.sql_literal`. Every
 statement is checked with sqlglot's athena dialect by the runner (``check_athena_sql``).
 
@@ -50,12 +51,20 @@ from datetime import datetime
 from ddb_assets import table_names
 from ddb_assets.incremental.model import SOURCE_INCREMENTAL
 from ddb_assets.incremental.windows import Window, utc
-from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_name
+from ddb_assets.sql.identifiers import (
+    hive_ident,
+    hive_qualified,
+    qualified,
+    quote_ident,
+    validate_catalog_name,
+)
 from ddb_assets.sql.literals import sql_literal, timestamp_literal
-from ddb_assets.tables.athena_engine import discovery_sql
-from ddb_assets.tables.changes import value_sql_athena
+from ddb_assets.tables.athena_engine import discovery_sql, fits_sql, value_sql
 from ddb_assets.tables.plan import ROLE_VALUE, ColumnPlan
 
+# Athena refuses query text over 262,144 bytes; statements that grow with the number of
+# columns are kept below this.
+STATEMENT_BUDGET = 240_000
 TS = "timestamp(6)"  # Iceberg's timestamp
 
 _FIXED = [
@@ -107,8 +116,9 @@ class Names:
         validate_catalog_name(self.database, "database")
         validate_catalog_name(self.table, "table")
 
-    def bare(self, suffix: str) -> str:
-        return f"{self.database}.{self.table}{suffix}"
+    def ddl(self, suffix: str) -> str:
+        """The table's name in HiveQL DDL (backticked)."""
+        return hive_qualified(self.database, self.table + suffix)
 
     def q(self, suffix: str) -> str:
         return qualified(self.database, self.table + suffix)
@@ -138,8 +148,13 @@ def ts_literal(t: datetime) -> str:
     return timestamp_literal(utc(t))
 
 
-def _bare(name: str) -> str:
-    return validate_catalog_name(name, "column")
+def _ddl_col(name: str) -> str:
+    """A column name in HiveQL DDL: a valid catalog name, backticked."""
+    return hive_ident(validate_catalog_name(name, "column"))
+
+
+def _ddl_cols(columns: Sequence[tuple[str, str]]) -> str:
+    return ", ".join(f"{_ddl_col(c)} {t}" for c, t in columns)
 
 
 def change_columns(
@@ -166,24 +181,20 @@ def ddl_statements(
     """CREATE statements for the raw, change, current and ledger tables (IF NOT EXISTS)."""
     n = Names(database, table)
     base = location.rstrip("/")
-    changes = ", ".join(
-        [f"{c} {t}" for c, t in _FIXED]
-        + [f"{_bare(c)} {p.type.glue()}" for c, _, p in change_columns(plans, key_attributes)]
+    changes = _ddl_cols(
+        list(_FIXED) + [(c, p.type.hive()) for c, _, p in change_columns(plans, key_attributes)]
     )
-    current = ", ".join(
-        [f"{_bare(p.column)} {p.type.glue()}" for p in plans]
-        + [f"{c} {t}" for c, t in CURRENT_META]
-    )
+    current = _ddl_cols([(p.column, p.type.hive()) for p in plans] + list(CURRENT_META))
     return [
-        f"CREATE EXTERNAL TABLE IF NOT EXISTS {n.bare(table_names.INCREMENTS)} (line string) "
-        f"PARTITIONED BY (window_label string) {_RAW_FORMAT} LOCATION {sql_literal(base + '/increments/')}",
-        f"CREATE EXTERNAL TABLE IF NOT EXISTS {n.bare(table_names.FULL_EXPORTS)} (line string) "
-        f"PARTITIONED BY (export_id string) {_RAW_FORMAT} LOCATION {sql_literal(base + '/full_exports/')}",
-        f"CREATE TABLE IF NOT EXISTS {n.bare(table_names.CHANGES)} ({changes}) PARTITIONED BY (change_date) "
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS {n.ddl(table_names.INCREMENTS)} ({_ddl_col('line')} string) "
+        f"PARTITIONED BY ({_ddl_col('window_label')} string) {_RAW_FORMAT} LOCATION {sql_literal(base + '/increments/')}",
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS {n.ddl(table_names.FULL_EXPORTS)} ({_ddl_col('line')} string) "
+        f"PARTITIONED BY ({_ddl_col('export_id')} string) {_RAW_FORMAT} LOCATION {sql_literal(base + '/full_exports/')}",
+        f"CREATE TABLE IF NOT EXISTS {n.ddl(table_names.CHANGES)} ({changes}) PARTITIONED BY ({_ddl_col('change_date')}) "
         f"LOCATION {sql_literal(base + '/changes/')} {_ICEBERG}",
-        f"CREATE TABLE IF NOT EXISTS {n.bare(table_names.CURRENT)} ({current}) "
+        f"CREATE TABLE IF NOT EXISTS {n.ddl(table_names.CURRENT)} ({current}) "
         f"LOCATION {sql_literal(base + '/current/')} {_ICEBERG}",
-        f"CREATE TABLE IF NOT EXISTS {n.bare(table_names.CHAIN)} ({', '.join(f'{c} {t}' for c, t in LEDGER)}) "
+        f"CREATE TABLE IF NOT EXISTS {n.ddl(table_names.CHAIN)} ({_ddl_cols(LEDGER)}) "
         f"LOCATION {sql_literal(base + '/chain/')} {_ICEBERG}",
     ]
 
@@ -198,7 +209,7 @@ def add_partition_sql(
     if not data_s3_uri.rstrip("/").endswith("/data"):
         raise ValueError(f"{data_s3_uri!r} must be an export's data/ folder")
     return (
-        f"ALTER TABLE {n.bare(raw_suffix)} ADD IF NOT EXISTS PARTITION ({_bare(key)} = {sql_literal(value)}) "
+        f"ALTER TABLE {n.ddl(raw_suffix)} ADD IF NOT EXISTS PARTITION ({_ddl_col(key)} = {sql_literal(value)}) "
         f"LOCATION {sql_literal(data_s3_uri.rstrip('/') + '/')}"
     )
 
@@ -215,8 +226,8 @@ def _map(json_sql: str) -> str:
 def key_text_sql(key_attributes: Sequence[str], image_map: str) -> str:
     """The item key as canonical JSON text (``{"pk":{"S":"a"},"sk":{"N":"1"}}``, attributes in
     sorted order, as the DuckDB engine writes it), built from a ``map(varchar, json)`` image.
-    Built explicitly rather than with ``json_format``: Trino keeps an object's key order as
-    written, and DynamoDB does not promise one."""
+    Built explicitly so its text is the DuckDB engine's byte for byte (Trino's
+    ``json_parse`` orders object keys too, but formats nested values its own way)."""
     parts = []
     for i, a in enumerate(sorted(key_attributes)):
         head = ("{" if i == 0 else ",") + json.dumps(a, ensure_ascii=False) + ":"
@@ -228,9 +239,25 @@ def key_text_sql(key_attributes: Sequence[str], image_map: str) -> str:
     return "(" + " || ".join(parts) + " || '}')"
 
 
-def typed_sql(p: ColumnPlan, image_map: str) -> str:
+def typed_sql(p: ColumnPlan, image_map: str, fits: str | None = None) -> str:
     """One typed column from a ``map(varchar, json)`` image (the snapshot table's value SQL)."""
-    return value_sql_athena(p, f"element_at({image_map}, {sql_literal(p.attribute)})")
+    return value_sql(p, f"element_at({image_map}, {sql_literal(p.attribute)})", fits)
+
+
+def _with_fits(plans: Sequence[ColumnPlan], query: str, maps: dict[str, str]) -> tuple[str, dict]:
+    """``query`` with one :func:`~ddb_assets.tables.athena_engine.fits_sql` column per image
+    map column in ``maps`` (map column -> fits column), and which fits column each map has
+    (``None`` when no attribute needs a fit check)."""
+    extra = []
+    out: dict[str, str | None] = {}
+    for m, name in maps.items():
+        f = fits_sql(plans, m)
+        out[m] = name if f else None
+        if f:
+            extra.append(f"{f} AS {name}")
+    if not extra:
+        return query, out
+    return f"SELECT *, {', '.join(extra)} FROM ({query})", out
 
 
 def window_lines_sql(n: Names, window: Window) -> str:
@@ -297,29 +324,46 @@ def _change_select(
     export_arn: str | None,
     view_type: str,
     tz: str,
+    only: set[str] | None = None,
 ) -> str:
-    cols = change_columns(plans, key_attributes)
+    cols = [c for c in change_columns(plans, key_attributes) if only is None or c[0] in only]
     roots = {"Keys": "keys", "NewImage": "new_map", "OldImage": "old_map"}
-    typed = [f"{typed_sql(p, roots[root])} AS {quote_ident(c)}" for c, root, p in cols]
+    inner = (
+        f"SELECT ts, from_unixtime_nanos(ts * 1000) AS wts, {key_text_sql(key_attributes, _map('keys_json'))} "
+        f"AS item_key, json_format(new_json) AS new_image, json_format(old_json) AS old_image, "
+        f"{_map('keys_json')} AS keys, {_map('new_json')} AS new_map, {_map('old_json')} AS old_map "
+        f"FROM ({records_sql})"
+    )
+    inner, fits = _with_fits(
+        [p for _, _, p in cols],
+        inner,
+        {"keys": "keys_fits", "new_map": "new_fits", "old_map": "old_fits"},
+    )
+    typed = [
+        f"{typed_sql(p, roots[root], fits[roots[root]])} AS {quote_ident(c)}" for c, root, p in cols
+    ]
     op_new_image = (
         f"WHEN {sql_literal(view_type)} = 'NEW_IMAGE' AND item_key IN (SELECT _ddb_key FROM {n.current}) "
         "THEN 'MODIFY' "
     )
     arn = sql_literal(export_arn) if export_arn else "CAST(NULL AS varchar)"
     return (
-        f"SELECT CAST(CAST(wts AT TIME ZONE {sql_literal(tz)} AS timestamp) AS date) AS change_date, "
+        f"SELECT {change_date_sql('wts', tz)} AS change_date, "
         f"CAST(wts AS {TS}) AS write_ts, ts AS write_micros, "
         f"CASE WHEN new_image IS NULL THEN 'REMOVE' WHEN old_image IS NOT NULL THEN 'MODIFY' {op_new_image}"
         f"ELSE 'INSERT' END AS operation, {sql_literal(source)} AS source, {int(generation)} AS generation, "
         f"CAST({ts_literal(window_from)} AS {TS}) AS window_from, CAST({ts_literal(window_to)} AS {TS}) AS window_to, "
         f"{arn} AS export_arn, item_key, new_image, old_image"
         + "".join(", " + t for t in typed)
-        + " FROM ("
-        f"SELECT ts, from_unixtime_nanos(ts * 1000) AS wts, {key_text_sql(key_attributes, _map('keys_json'))} "
-        f"AS item_key, json_format(new_json) AS new_image, json_format(old_json) AS old_image, "
-        f"{_map('keys_json')} AS keys, {_map('new_json')} AS new_map, {_map('old_json')} AS old_map "
-        f"FROM ({records_sql}))"
+        + f" FROM ({inner})"
     )
+
+
+def change_date_sql(wts: str, tz: str) -> str:
+    """The local date (in ``tz``) of ``wts``, a ``timestamp(9) with time zone``. Cast to a date
+    directly: Trino ROUNDS when it lowers a timestamp's precision, so a write at
+    23:59:59.9995 cast to ``timestamp`` (milliseconds) first would land on the next day."""
+    return f"CAST({wts} AT TIME ZONE {sql_literal(tz)} AS date)"
 
 
 def _step_where(generation: int, window_from: datetime, source: str) -> str:
@@ -342,9 +386,13 @@ def insert_changes_sql(
     export_arn: str | None,
     view_type: str = "NEW_AND_OLD_IMAGES",
     tz: str = "UTC",
+    only: set[str] | None = None,
 ) -> str:
-    """The step's change rows, inserted once (nothing when the step's rows are there)."""
-    names = [c for c, _ in _FIXED] + [c for c, _, _ in change_columns(plans, key_attributes)]
+    """The step's change rows, inserted once (nothing when the step's rows are there);
+    ``only``: the typed columns to fill (all by default; the others stay NULL)."""
+    names = [c for c, _ in _FIXED] + [
+        c for c, _, _ in change_columns(plans, key_attributes) if only is None or c in only
+    ]
     select = _change_select(
         n,
         plans,
@@ -357,11 +405,48 @@ def insert_changes_sql(
         export_arn=export_arn,
         view_type=view_type,
         tz=tz,
+        only=only,
     )
     return (
         f"INSERT INTO {n.changes} ({', '.join(quote_ident(c) for c in names)}) SELECT * FROM ({select}) "
         f"WHERE NOT EXISTS (SELECT 1 FROM {n.changes} WHERE {_step_where(generation, window_from, source)})"
     )
+
+
+def insert_changes_statements(
+    n: Names,
+    plans: Sequence[ColumnPlan],
+    key_attributes: Sequence[str],
+    records_sql: str,
+    *,
+    budget: int = STATEMENT_BUDGET,
+    **step,
+) -> list[str]:
+    """:func:`insert_changes_sql` kept under ``budget`` bytes (Athena refuses query text over
+    262,144 bytes): one INSERT with as many typed columns as fit, then ``UPDATE``s of this
+    step's rows that derive the other typed columns from the stored raw images. The INSERT
+    happens once (``WHERE NOT EXISTS``); each UPDATE recomputes its columns from the raw
+    images, so every statement can be repeated after a crash."""
+    full = insert_changes_sql(n, plans, key_attributes, records_sql, **step)
+    if len(full.encode("utf-8")) <= budget:
+        return [full]
+    cols = change_columns(plans, key_attributes)
+    base = len(insert_changes_sql(n, plans, key_attributes, records_sql, only=set(), **step))
+    # the INSERT's share of each typed column: its name, its expression, its fit check entry
+    size, chosen = base + 12_000, set()  # the fits maps' fixed part
+    for c, root, p in cols:
+        roots = {"Keys": "keys", "NewImage": "new_map", "OldImage": "old_map"}
+        piece = len(typed_sql(p, roots[root], "f")) + 2 * len(quote_ident(c)) + 60
+        if size + piece > budget:
+            break
+        chosen.add(c)
+        size += piece
+    rest = [col for col in cols if col[0] not in chosen]
+    where = _step_where(step["generation"], step["window_from"], step["source"])
+    return [
+        insert_changes_sql(n, plans, key_attributes, records_sql, only=chosen, **step),
+        *rederive_statements(n.changes, rest, budget, where=where),
+    ]
 
 
 def merge_sql(
@@ -460,7 +545,7 @@ def window_statements(
     to repeat."""
     n = Names(database, table)
     return [
-        insert_changes_sql(
+        *insert_changes_statements(
             n,
             plans,
             key_attributes,
@@ -490,17 +575,21 @@ def seed_current_sql(
     seed_time: datetime,
 ) -> str:
     """Fill the (empty) current table from a full export (nothing when it has rows)."""
-    cols = [quote_ident(p.column) for p in plans] + [c for c, _ in CURRENT_META]
-    vals = [typed_sql(p, "item") for p in plans] + [
+    cols = [quote_ident(p.column) for p in plans] + [quote_ident(c) for c, _ in CURRENT_META]
+    items, fits = _with_fits(
+        plans,
+        f"SELECT {_ITEM} AS item_json, {_map(_ITEM)} AS item FROM ({export_lines_sql(n, export_id)})",
+        {"item": "fits"},
+    )
+    vals = [typed_sql(p, "item", fits["item"]) for p in plans] + [
         key_text_sql(key_attributes, "item"),
         "json_format(item_json)",
         f"CAST(NULL AS {TS})",
         f"CAST({ts_literal(seed_time)} AS {TS})",
     ]
     return (
-        f"INSERT INTO {n.current} ({', '.join(cols)}) SELECT {', '.join(vals)} FROM ("
-        f"SELECT {_ITEM} AS item_json, {_map(_ITEM)} AS item "
-        f"FROM ({export_lines_sql(n, export_id)})) WHERE NOT EXISTS (SELECT 1 FROM {n.current})"
+        f"INSERT INTO {n.current} ({', '.join(cols)}) SELECT {', '.join(vals)} FROM ({items}) "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {n.current})"
     )
 
 
@@ -542,16 +631,15 @@ def add_columns_sql(
 ) -> str:
     validate_catalog_name(database, "database")
     validate_catalog_name(table_suffix_name, "table")
-    return (
-        f"ALTER TABLE {database}.{table_suffix_name} ADD COLUMNS "
-        f"({', '.join(f'{_bare(c)} {t}' for c, t in columns)})"
-    )
+    return f"ALTER TABLE {hive_qualified(database, table_suffix_name)} ADD COLUMNS ({_ddl_cols(columns)})"
 
 
 def drop_column_sql(database: str, table_suffix_name: str, column: str) -> str:
     validate_catalog_name(database, "database")
     validate_catalog_name(table_suffix_name, "table")
-    return f"ALTER TABLE {database}.{table_suffix_name} DROP COLUMN {_bare(column)}"
+    return (
+        f"ALTER TABLE {hive_qualified(database, table_suffix_name)} DROP COLUMN {_ddl_col(column)}"
+    )
 
 
 # The raw JSON each typed column is re-derived from when its type changes.
@@ -563,97 +651,65 @@ RAW_SOURCES = {
 }
 
 
-def rederive_sql(qualified_table: str, columns: Sequence[tuple[str, str, ColumnPlan]]) -> str:
+MAX_PARTITIONS = 100  # Athena writes at most 100 partitions per statement
+
+
+def partition_batches(column: str, values: Sequence, size: int = MAX_PARTITIONS) -> list[str]:
+    """WHERE conditions that split ``values`` of a date partition column into ranges of at
+    most ``size`` distinct values each (for statements that rewrite every partition)."""
+    ordered = sorted(set(values))
+    out = []
+    for i in range(0, len(ordered), size):
+        lo, hi = ordered[i], ordered[i + size - 1 if i + size - 1 < len(ordered) else -1]
+        out.append(
+            f"{quote_ident(column)} BETWEEN DATE '{lo.isoformat()}' AND DATE '{hi.isoformat()}'"
+        )
+    return out
+
+
+def change_dates_sql(n: Names) -> str:
+    return f"SELECT DISTINCT change_date FROM {n.changes}"
+
+
+def _rederive_set(c: str, root: str, p: ColumnPlan) -> str:
+    return f"{quote_ident(c)} = {typed_sql(p, _map('json_parse(' + RAW_SOURCES[root] + ')'))}"
+
+
+def rederive_sql(
+    qualified_table: str, columns: Sequence[tuple[str, str, ColumnPlan]], where: str = ""
+) -> str:
     """``UPDATE`` that recomputes typed columns from the stored raw images; ``columns`` are
     (column, root in :data:`RAW_SOURCES`, plan)."""
-    sets = [
-        f"{quote_ident(c)} = {typed_sql(p, _map('json_parse(' + RAW_SOURCES[root] + ')'))}"
-        for c, root, p in columns
-    ]
-    return f"UPDATE {qualified_table} SET {', '.join(sets)}"
+    sql = f"UPDATE {qualified_table} SET {', '.join(_rederive_set(*c) for c in columns)}"
+    return sql + (f" WHERE {where}" if where else "")
 
 
-# --- the comparison with a full export ------------------------------------------------------
-
-_SETS = ("SS", "NS", "BS")
-
-
-def _text_sql(p: ColumnPlan, x: str) -> str:
-    t = p.type
-    if t.name == "binary":
-        return f"to_base64({x})"
-    if t.name == "array" and t.element.name == "binary":
-        return f"json_format(CAST(transform({x}, b -> to_base64(b)) AS json))"
-    if t.name in ("array", "struct"):
-        return f"json_format(CAST({x} AS json))"
-    return f"CAST({x} AS varchar)"
-
-
-def compare_sql(
-    n: Names,
-    plans: Sequence[ColumnPlan],
-    key_attributes: Sequence[str],
-    export_id: str,
-    examples: int,
-) -> tuple[str, list[str]]:
-    """One query: the current table FULL OUTER JOIN a full export typed the same way, on the
-    key. Rows: up to ``examples`` per kind (missing / extra / different; one ``same`` row
-    carries the totals when nothing differs) with ``kind, k, n_kind, n_current, n_export``,
-    then per compared column a flag and the two values as text. Returns (sql, column names)."""
-
-    def cmp(side: str, i: int, p: ColumnPlan | None) -> str:
-        if p is None:
-            return f"array_sort(map_keys({_map(f'json_parse({side}_item)')}))"
-        c = f"{side}_{i}"
-        return f"array_sort({c})" if p.source_tag in _SETS and p.type.name == "array" else c
-
-    checked = [(p.column, p) for p in plans] + [("(attributes)", None)]
-    diff = [
-        f"(({cmp('c', i, p)}) IS DISTINCT FROM ({cmp('e', i, p)}))"
-        for i, (_, p) in enumerate(checked)
-    ]
-    pairs = ", ".join(
-        [
-            f"c.{quote_ident(p.column)} AS c_{i}, e.{quote_ident(p.column)} AS e_{i}"
-            for i, (_, p) in enumerate(checked)
-            if p is not None
-        ]
-    )
-    export = ", ".join(
-        [f"{typed_sql(p, 'item')} AS {quote_ident(p.column)}" for p in plans]
-        + [
-            f"{key_text_sql(key_attributes, 'item')} AS _ddb_key",
-            "json_format(item_json) AS _ddb_item",
-        ]
-    )
-    outs = []
-    for i, (_, p) in enumerate(checked):
-        outs.append(f"{diff[i]} AS f_{i}")
-        if p is None:
-            outs.append(
-                f"CASE WHEN {diff[i]} THEN json_format(CAST({cmp('c', i, p)} AS json)) END AS cv_{i}"
-            )
-            outs.append(
-                f"CASE WHEN {diff[i]} THEN json_format(CAST({cmp('e', i, p)} AS json)) END AS ev_{i}"
-            )
-        else:
-            outs.append(f"CASE WHEN {diff[i]} THEN {_text_sql(p, f'c_{i}')} END AS cv_{i}")
-            outs.append(f"CASE WHEN {diff[i]} THEN {_text_sql(p, f'e_{i}')} END AS ev_{i}")
-    sql = (
-        f"WITH e AS (SELECT {export} FROM (SELECT {_ITEM} AS item_json, {_map(_ITEM)} AS item "
-        f"FROM ({export_lines_sql(n, export_id)}))), "
-        f"j AS (SELECT c._ddb_key AS c_key, e._ddb_key AS e_key, coalesce(c._ddb_key, e._ddb_key) AS k, "
-        f"c._ddb_item AS c_item, e._ddb_item AS e_item{', ' + pairs if pairs else ''} "
-        f"FROM {n.current} AS c FULL OUTER JOIN e ON c._ddb_key = e._ddb_key), "
-        f"d AS (SELECT *, CASE WHEN c_key IS NULL THEN 'missing' WHEN e_key IS NULL THEN 'extra' "
-        f"WHEN {' OR '.join(diff)} THEN 'different' ELSE 'same' END AS kind FROM j), "
-        f"r AS (SELECT *, row_number() OVER (PARTITION BY kind ORDER BY k) AS i, "
-        f"count(*) OVER (PARTITION BY kind) AS n_kind, count(c_key) OVER () AS n_current, "
-        f"count(e_key) OVER () AS n_export FROM d) "
-        f"SELECT kind, k, n_kind, n_current, n_export, {', '.join(outs)} FROM r "
-        f"WHERE (kind <> 'same' AND i <= {int(examples)}) OR (kind = 'same' AND i = 1) ORDER BY kind, k"
-    )
-    return sql, [c for c, _ in checked]
+def rederive_statements(
+    qualified_table: str,
+    columns: Sequence[tuple[str, str, ColumnPlan]],
+    budget: int = STATEMENT_BUDGET,
+    where: str = "",
+) -> list[str]:
+    """:func:`rederive_sql` split into as few ``UPDATE`` statements as keep each under
+    ``budget`` bytes (Athena refuses query text over 262,144 bytes). Each recomputes its
+    columns from the raw images, so any of them can be repeated after a crash."""
+    head = f"UPDATE {qualified_table} SET "
+    tail = f" WHERE {where}" if where else ""
+    budget -= len(tail.encode("utf-8"))
+    out: list[str] = []
+    sets: list[str] = []
+    size = len(head)
+    for c in columns:
+        piece = _rederive_set(*c)
+        n = len(piece.encode("utf-8")) + 2
+        if sets and size + n > budget:
+            out.append(head + ", ".join(sets) + tail)
+            sets, size = [], len(head)
+        sets.append(piece)
+        size += n
+    if sets:
+        out.append(head + ", ".join(sets) + tail)
+    return out
 
 
 def count_sql(qualified_table: str, where: str = "") -> str:

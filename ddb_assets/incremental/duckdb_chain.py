@@ -310,7 +310,23 @@ def _insert_changes(
 def _merge_current(
     con, n: Names, layout: _Layout, *, generation: int, window_from: datetime, source: str
 ) -> None:
-    """Apply one window's change rows to the current table (deletes included)."""
+    """Apply one window's change rows to the current table (deletes included).
+
+    A MERGE whose source matches one target row twice is an error on Athena
+    (``MERGE_TARGET_ROW_MULTIPLE_MATCHES``); DuckDB 2.0.1 applies one of the rows silently.
+    So a step with two change rows for one key is refused here, before the MERGE, whatever
+    DuckDB version runs it."""
+    dup = con.execute(
+        f"SELECT item_key, count(*) FROM {n.changes} WHERE generation = $1 AND window_from = $2 "
+        f"AND source = $3 GROUP BY item_key HAVING count(*) > 1 ORDER BY item_key LIMIT 1",
+        [generation, _naive(window_from), source],
+    ).fetchone()
+    if dup is not None:
+        raise ValueError(
+            f"{n.changes}: the step has {dup[1]} change rows for the key {dup[0]}; a MERGE "
+            "must match each current row at most once (Athena refuses it too): the export "
+            "holds duplicate records for one item"
+        )
     sets = [f"{quote_ident(p.column)} = s.{quote_ident('new_' + p.column)}" for p in layout.plans]
     sets += [
         "_ddb_item = s.new_image",

@@ -1,8 +1,16 @@
 """The one place where identifiers (database, table, column names) become SQL text.
 
-Everything that reaches SQL from the data or the configuration goes through
-:func:`quote_ident` (or :func:`qualified`, which calls it). Nothing else in the project
-pastes a name into an f-string.
+One function per dialect and position, each of which always quotes:
+
+* :func:`quote_ident` / :func:`qualified`: Trino (Athena's queries and DML: SELECT, CTAS,
+  INSERT, MERGE, UPDATE, DELETE, CREATE VIEW) and DuckDB, which share ``"..."``;
+* :func:`hive_ident` / :func:`hive_qualified`: Athena's DDL, which is HiveQL (CREATE
+  [EXTERNAL] TABLE, ALTER TABLE ADD COLUMNS / DROP COLUMN / ADD PARTITION, DROP TABLE):
+  backticks, always, so a name that begins with ``_`` or a digit, or that is one of HiveQL's
+  reserved words (``date``, ``timestamp``, ``user``, ...), is never read as something else.
+
+Everything that reaches SQL from the data or the configuration goes through one of them.
+Nothing else in the project pastes a name into an f-string.
 """
 
 from __future__ import annotations
@@ -50,6 +58,22 @@ def quote_ident(name: str) -> str:
 def qualified(*parts: str) -> str:
     """``"db"."table"`` from its parts, each quoted by :func:`quote_ident`."""
     return ".".join(quote_ident(p) for p in parts if p is not None)
+
+
+def hive_ident(name: str) -> str:
+    """Quote one identifier for HiveQL DDL (Athena's DDL): ```name```, backticks doubled."""
+    if not isinstance(name, str) or name == "":
+        raise InvalidIdentifierError(f"identifier {name!r} is empty or not a string")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        raise InvalidIdentifierError(
+            f"identifier {name!r} contains a control character; rename it in the config"
+        )
+    return "`" + name.replace("`", "``") + "`"
+
+
+def hive_qualified(*parts: str) -> str:
+    """```db`.`table``` for HiveQL DDL, each part quoted by :func:`hive_ident`."""
+    return ".".join(hive_ident(p) for p in parts if p is not None)
 
 
 def _suggest(name: object) -> str:

@@ -90,9 +90,41 @@ def _shape_sql(x: str) -> tuple[str, str]:
     return i, s
 
 
-def _fits_sql(x: str, scale: int) -> str:
+def _fits_sql(x: str, scale: int | str) -> str:
+    """Whether number text ``x`` fits DECIMAL(38, ``scale``); ``scale`` may be SQL."""
     i, s = _shape_sql(x)
-    return f"({i} <= {DECIMAL_PRECISION - scale} AND {s} <= {scale})"
+    return f"({i} <= {DECIMAL_PRECISION} - ({scale}) AND {s} <= ({scale}))"
+
+
+def fits_sql(plans, item: str) -> str | None:
+    """One ``map(varchar, boolean)`` expression: for every attribute whose numbers need a
+    fit check, whether the item's number (N) or every element of its set (NS) fits the
+    column's DECIMAL(38, s). ``item`` (a ``map(varchar, json)`` column) is read inside one
+    lambda per tag, so the long shape expression appears at most twice per statement
+    instead of once or twice per attribute: this keeps a statement over a table with
+    hundreds of such attributes far below Athena's 262,144-byte limit. ``None`` when no
+    attribute needs one. :func:`value_sql` reads it with ``element_at(fits, attribute)``."""
+    scales: dict[str, dict[str, int]] = {"N": {}, "NS": {}}
+    for p in plans:
+        if p.override_type or p.source_tag not in scales or p.decimal_scale is None:
+            continue
+        if p.role == ROLE_RAW or p.needs_fit_check:
+            scales[p.source_tag][p.attribute] = p.decimal_scale
+    parts = []
+    for tag, by_attr in scales.items():
+        if not by_attr:
+            continue
+        entries = ", ".join(f"ROW({sql_literal(a)}, {s})" for a, s in sorted(by_attr.items()))
+        v = f"element_at({item}, e[1])"
+        if tag == "N":
+            check = _fits_sql(f"json_extract_scalar({v}, '$.N')", "e[2]")
+        else:
+            xs = f"CAST(json_extract({v}, '$.NS') AS array(varchar))"
+            check = f"all_match({xs}, n -> {_fits_sql('n', 'e[2]')})"
+        parts.append(f"map_from_entries(transform(ARRAY[{entries}], e -> ROW(e[1], {check})))")
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else f"map_concat({', '.join(parts)})"
 
 
 def discovery_sql(database: str, raw_table: str, snapshot_date: dt.date) -> str:
@@ -148,7 +180,13 @@ def _cast_sql(text: str, target: TypeSpec, tag: str | None, w: str) -> str:
     if target.name == "timestamp":
         return f"CAST(from_iso8601_timestamp({text}) AT TIME ZONE 'UTC' AS timestamp)"
     if target.name == "date":
-        return f"CAST(from_iso8601_date({text}) AS date)"
+        # Trino's from_iso8601_date refuses a timestamp ('2024-01-01T10:00:00Z'): such a value
+        # is read as the date it is on, in its own offset (as the DuckDB engine's CAST reads
+        # it); text that is neither still fails the load.
+        return (
+            f"coalesce(try(from_iso8601_date({text})), "
+            f"CAST(from_iso8601_timestamp({text}) AS date))"
+        )
     if target.name == "json":
         return f"json_format(json_parse({text}))"
     if target.name == "binary":
@@ -158,20 +196,27 @@ def _cast_sql(text: str, target: TypeSpec, tag: str | None, w: str) -> str:
     return f"CAST({text} AS {target.athena()})"
 
 
-def value_sql(p: ColumnPlan, w: str) -> str:
-    """Athena SQL for one column; ``w`` is the attribute's DynamoDB JSON value (json)."""
+def value_sql(p: ColumnPlan, w: str, fits: str | None = None) -> str:
+    """Athena SQL for one column; ``w`` is the attribute's DynamoDB JSON value (json);
+    ``fits`` the item's :func:`fits_sql` map (a column), used for the fit checks when given."""
     if p.role == ROLE_TYPE:
         return f"element_at(map_keys(CAST({w} AS map(varchar, json))), 1)"
     s = p.decimal_scale
+
+    def fit(x: str, tag: str) -> str:
+        if fits is not None:
+            return f"element_at({fits}, {sql_literal(p.attribute)})"
+        assert s is not None, f"{p.column}: a fit check needs the column's decimal scale"
+        if tag == "N":
+            return _fits_sql(x, s)
+        return f"all_match({x}, n -> {_fits_sql('n', s)})"
+
     if p.role == ROLE_RAW:
         if p.source_tag == "N":
             x = f"json_extract_scalar({w}, '$.N')"
-            return f"CASE WHEN NOT {_fits_sql(x, s)} THEN {x} END"
+            return f"CASE WHEN NOT {fit(x, 'N')} THEN {x} END"
         xs = f"CAST(json_extract({w}, '$.NS') AS array(varchar))"
-        return (
-            f"CASE WHEN NOT all_match({xs}, n -> {_fits_sql('n', s)}) "
-            f"THEN json_format(json_extract({w}, '$.NS')) END"
-        )
+        return f"CASE WHEN NOT {fit(xs, 'NS')} THEN json_format(json_extract({w}, '$.NS')) END"
     tag = p.source_tag
     if p.override_type:
         return _cast_sql(_text_sql(w, tag), p.type, tag, w)
@@ -184,7 +229,7 @@ def value_sql(p: ColumnPlan, w: str) -> str:
     if tag == "N":
         x = f"json_extract_scalar({w}, '$.N')"
         cast = f"CAST({x} AS {p.type.athena()})"
-        return f"CASE WHEN {_fits_sql(x, s)} THEN {cast} END" if p.needs_fit_check else cast
+        return f"CASE WHEN {fit(x, 'N')} THEN {cast} END" if p.needs_fit_check else cast
     if tag == "BOOL":
         return f"CAST(json_extract_scalar({w}, '$.BOOL') AS boolean)"
     if tag == "B":
@@ -195,7 +240,7 @@ def value_sql(p: ColumnPlan, w: str) -> str:
         xs = f"CAST(json_extract({w}, '$.NS') AS array(varchar))"
         cast = f"CAST({xs} AS {p.type.athena()})"
         if p.needs_fit_check:
-            return f"CASE WHEN all_match({xs}, n -> {_fits_sql('n', s)}) THEN {cast} END"
+            return f"CASE WHEN {fit(xs, 'NS')} THEN {cast} END"
         return cast
     if tag == "BS":
         return f"transform(CAST(json_extract({w}, '$.BS') AS array(varchar)), b -> from_base64(b))"
@@ -214,11 +259,17 @@ def ctas_sql(
 ) -> str:
     attrs = sorted({p.attribute for p in plans})
     alias = {a: f"a{i}" for i, a in enumerate(attrs, 1)}
+    fits = fits_sql(plans, "item")
     inner = (
-        ", ".join(f"element_at(item, {sql_literal(a)}) AS {alias[a]}" for a in attrs) or "1 AS one"
+        ", ".join(
+            [f"element_at(item, {sql_literal(a)}) AS {alias[a]}" for a in attrs]
+            + ([f"{fits} AS fits"] if fits else [])
+        )
+        or "1 AS one"
     )
     cols = ", ".join(
-        f"{value_sql(p, alias[p.attribute])} AS {quote_ident(p.physical)}" for p in plans
+        f"{value_sql(p, alias[p.attribute], 'fits' if fits else None)} AS {quote_ident(p.physical)}"
+        for p in plans
     )
     if not cols:
         cols = 'CAST(NULL AS varchar) AS "_empty"'

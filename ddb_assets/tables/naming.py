@@ -27,7 +27,12 @@ PARTITION_COLUMN = "snapshot_date"
 MAX_NAME = 120
 SAFE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
-# Reserved words of Trino/Athena, Hive DDL and DuckDB that would need quoting.
+# Words that get a trailing ``_`` so that a column is convenient to type unquoted in Athena
+# and DuckDB queries (mostly Trino's reserved words). Correctness does not depend on this
+# list: every generated statement quotes every identifier, HiveQL DDL with backticks and
+# Trino / DuckDB SQL with double quotes (ddb_assets.sql.identifiers), so HiveQL's larger
+# reserved list (``transform``, ``exchange``, ``utc_timestamp``, ...) and names beginning with
+# ``_`` or a digit need no entry. Changing the list would rename existing tables' columns.
 RESERVED = frozenset(
     """
 all alter analyze and any array as asc at authorization between bigint binary boolean both

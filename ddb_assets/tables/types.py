@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from ddb_assets.sql.identifiers import quote_ident
+from ddb_assets.sql.identifiers import hive_ident, quote_ident
 
 DECIMAL_PRECISION = 38
 DYNAMODB_TYPES = ("S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS")
@@ -140,6 +140,16 @@ class TypeSpec:
         if self.name == "struct":
             return "struct<" + ",".join(f"{n}:{t.glue()}" for n, t in self.fields) + ">"
         return _GLUE[self.name]
+
+    def hive(self) -> str:
+        """The type as HiveQL DDL writes it (struct field names backticked); :meth:`glue` is
+        the same type as Glue's API stores it."""
+        if self.name == "array":
+            assert self.element is not None
+            return f"array<{self.element.hive()}>"
+        if self.name == "struct":
+            return "struct<" + ",".join(f"{hive_ident(n)}:{t.hive()}" for n, t in self.fields) + ">"
+        return self.glue()
 
     def __str__(self) -> str:
         return self.canonical()

@@ -184,7 +184,7 @@ class TrinoServer:
                     "iceberg.hive-catalog-name": CATALOG,
                     "iceberg.max-partitions-per-writer": "100",
                     "iceberg.compression-codec": "ZSTD",
-                    "iceberg.glue.cache-table-metadata": "false",
+                    "iceberg.glue.cache-table-metadata": "true",  # Glue lists the columns, as Athena does
                 }
             )
         )
