@@ -37,6 +37,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from ddb_assets import table_names
 from ddb_assets.dynamodb.exports import export_id_of
@@ -101,8 +102,8 @@ class AthenaChain:
     scanned of the statements it ran (for materialization metadata): a new instance reads
     everything from the ledger."""
 
-    runner: object
-    glue: object
+    runner: Any  # an Athena SQL runner (execute -> result with query_id, bytes_scanned)
+    glue: Any  # a boto3 Glue client
     database: str
     table: str
     location: str  # S3 folder the Iceberg tables live under
@@ -430,6 +431,10 @@ class AthenaChain:
                 retyped,
             )
         last_to = state.last_to
+        if last_to is None:
+            raise model.ChainOrderError(
+                "a re-seed continues a seeded chain, and this one has no last To"
+            )
         if seed_time < last_to:
             raise model.ChainOrderError(
                 f"re-seed time {seed_time.isoformat()} is before the chain's last To "

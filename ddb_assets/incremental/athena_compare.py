@@ -29,7 +29,7 @@ def _text_sql(p: ColumnPlan, x: str) -> str:
     t = p.type
     if t.name == "binary":
         return f"to_base64({x})"
-    if t.name == "array" and t.element.name == "binary":
+    if t.name == "array" and t.element is not None and t.element.name == "binary":
         return f"json_format(CAST(transform({x}, b -> to_base64(b)) AS json))"
     if t.name in ("array", "struct"):
         return f"json_format(CAST({x} AS json))"

@@ -637,6 +637,8 @@ def apply_seed(
                 seed_files=seed_file,
             )
         last_to = state.last_to
+        if last_to is None:
+            raise ChainOrderError("a re-seed continues a seeded chain, and this one has no last To")
         if seed_time < last_to:
             raise ChainOrderError(
                 f"re-seed time {seed_time.isoformat()} is before the chain's last To "

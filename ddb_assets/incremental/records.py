@@ -20,12 +20,16 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from io import BufferedIOBase
-from typing import IO
+from typing import IO, overload
 
 INSERT, MODIFY, REMOVE = "INSERT", "MODIFY", "REMOVE"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
 
 
+@overload
+def canonical(image: dict) -> str: ...
+@overload
+def canonical(image: None) -> None: ...
 def canonical(image: dict | None) -> str | None:
     """Canonical JSON text of a DynamoDB-typed image (sorted keys; sets as given)."""
     return None if image is None else _dumps(image)

@@ -268,7 +268,7 @@ def ctas_sql(
         or "1 AS one"
     )
     cols = ", ".join(
-        f"{value_sql(p, alias[p.attribute], 'fits' if fits else None)} AS {quote_ident(p.physical)}"
+        f"{value_sql(p, alias[p.attribute], 'fits' if fits else None)} AS {quote_ident(p.physical_column)}"
         for p in plans
     )
     if not cols:
