@@ -15,7 +15,6 @@ import gzip
 import json
 import pathlib
 import re
-import time
 
 import boto3
 import duckdb
@@ -67,26 +66,9 @@ def _export_lines(items) -> bytes:
     return gzip.compress(text.encode("utf-8"))
 
 
-def _wait_for_active_node(server, seconds: float = 60.0) -> None:
-    """The fixture's server answers before its one node takes work; the first query of a
-    busy machine can then fail with NO_NODES_AVAILABLE. Wait until a query runs."""
-    from trino.exceptions import TrinoQueryError
-
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            server.query("SELECT 1")
-            return
-        except TrinoQueryError as exc:
-            if exc.error_name != "NO_NODES_AVAILABLE" or time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-
-
 @pytest.fixture(scope="module")
 def engines(trino_server, tmp_path_factory):
     """(trino query function, DuckDB connection) over the same export of both tables."""
-    _wait_for_active_node(trino_server)
     tmp = tmp_path_factory.mktemp("corpus")
     con = prepare_duckdb_connection(duckdb.connect(str(tmp / "warehouse.duckdb")))
     with mock_aws():

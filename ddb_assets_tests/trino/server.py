@@ -42,7 +42,9 @@ ICEBERG_CATALOG = "iceberg"
 HEAP = "2G"
 START_TIMEOUT = 120.0
 REGION = "us-east-1"
-ACCESS_KEY = "testing"
+# Trino's own key (the Athena service's, in the tests): distinct from the tests' "testing" so
+# that the local stack's request authorization can tell it apart (ddb_assets.local.authz).
+ACCESS_KEY = "trino-athena-front"
 
 _current: TrinoServer | None = None
 
@@ -221,7 +223,7 @@ class TrinoServer:
                     f"Trino exited with code {self.proc.returncode} while starting; "
                     f"last lines of {self.log_path}:\n{self._log_tail()}"
                 )
-            if self._started():
+            if self._started() and self._takes_work():
                 break
             if time.monotonic() > deadline:
                 self.stop()
@@ -240,6 +242,27 @@ class TrinoServer:
                 return b'"starting":false' in resp.read()
         except (urllib.error.URLError, OSError):
             return False
+
+    def _takes_work(self) -> bool:
+        """/v1/info says "starting": false before the node has announced its catalogs to the
+        scheduler; a query on a catalog then fails with NO_NODES_AVAILABLE (Trino's catalog
+        registration race at startup). Ready means a query that needs splits runs on each of
+        our catalogs."""
+        from trino.exceptions import TrinoQueryError
+
+        conn = self.connect(catalog="system")
+        try:
+            cur = conn.cursor()
+            for catalog in (CATALOG, ICEBERG_CATALOG):
+                cur.execute(f'SELECT count(*) FROM "{catalog}".information_schema.schemata')
+                cur.fetchall()
+            return True
+        except TrinoQueryError as exc:
+            if exc.error_name == "NO_NODES_AVAILABLE":
+                return False
+            raise
+        finally:
+            conn.close()
 
     def _log_tail(self, n: int = 15) -> str:
         try:
