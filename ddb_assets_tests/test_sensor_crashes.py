@@ -63,7 +63,7 @@ SPAWN.set_forkserver_preload(
         "dagster._core.execution.api",
         "dagster._core.launcher.sync_in_memory_run_launcher",
         "ddb_assets.definitions",
-        "ddb_assets.tables.duckdb_engine",
+        "ddb_assets.tables.duckdb",
         "ddb_assets.dynamodb.manifest",
     ]
 )
