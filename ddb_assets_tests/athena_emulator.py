@@ -353,14 +353,26 @@ class AthenaEmulator:
         external = False
         fmt = None
         delim = None
+        serde, serde_params, io_formats = None, {}, None
         partition_defs = []
         for p in (tree.args.get("properties") or exp.Properties()).expressions:
             if isinstance(p, exp.LocationProperty):
                 location = p.this.name
             elif isinstance(p, exp.ExternalProperty):
                 external = True
+            elif isinstance(p, exp.FileFormatProperty) and isinstance(
+                p.this, exp.InputOutputFormat
+            ):
+                io_formats = (p.this.args["input_format"].name, p.this.args["output_format"].name)
             elif isinstance(p, exp.FileFormatProperty):
                 fmt = (p.this.name if isinstance(p.this, exp.Expression) else str(p.this)).upper()
+            elif isinstance(p, exp.RowFormatSerdeProperty):
+                serde = p.this.name
+                props_in = p.args.get("serde_properties")
+                serde_params = {
+                    e.this.name: e.args["value"].name
+                    for e in (props_in.expressions if props_in is not None else [])
+                }
             elif isinstance(p, exp.RowFormatDelimitedProperty):
                 delim = p.args["fields"].name if p.args.get("fields") is not None else None
             elif isinstance(p, exp.PartitionedByProperty) and isinstance(p.this, exp.Schema):
@@ -410,7 +422,16 @@ class AthenaEmulator:
                 "NOT_SUPPORTED: Only external table creation is supported (CREATE EXTERNAL TABLE, "
                 "or an Iceberg table with TBLPROPERTIES ('table_type'='ICEBERG'))"
             )
-        if fmt == "PARQUET":
+        if serde is not None and io_formats is not None:
+            # ROW FORMAT SERDE '<class>' WITH SERDEPROPERTIES (...) STORED AS INPUTFORMAT ...
+            # OUTPUTFORMAT ...: registered as declared, as Athena does (a table in Athena's Ion
+            # SerDe is then read through ion_serde).
+            sd = {
+                "InputFormat": io_formats[0],
+                "OutputFormat": io_formats[1],
+                "SerdeInfo": {"SerializationLibrary": serde, "Parameters": serde_params},
+            }
+        elif fmt == "PARQUET":
             sd = {
                 "InputFormat": PARQUET_INPUT,
                 "OutputFormat": PARQUET_OUTPUT,

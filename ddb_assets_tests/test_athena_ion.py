@@ -281,3 +281,272 @@ def test_ion_row_count_check_fails_before_anything_is_visible_then_passes():
         export=arn, item_count=3, files=(ExpectedFile(keys[0], 2), ExpectedFile(keys[1], 1))
     )
     assert _load(runner, glue, D1, DATA, "run-2", expect=right).row_count == 3
+
+
+def test_ion_change_history_equals_the_duckdb_engine_on_the_same_ion_exports(tmp_path):
+    """The scripted three-window history (a new attribute, a widened number, deletes),
+    exported as ION by the local stack, applied by the Athena chain and by the DuckDB chain."""
+    import uuid
+    from datetime import datetime, timedelta, timezone
+
+    from ddb_assets.incremental import duckdb_chain as dc
+    from ddb_assets.incremental.athena_chain import AthenaChain
+    from ddb_assets.incremental.chain import ChainSpec
+    from ddb_assets.incremental.duckdb_warehouse import DuckDBChain
+    from ddb_assets.local import LocalAWS
+    from ddb_assets_tests.test_incremental_athena import _drive, _duck_rows, _rows, _same_rows
+    from ddb_assets_tests.test_incremental_chain import (
+        Script,
+        W,
+        _table,
+        write_three_window_history,
+    )
+
+    with LocalAWS(export_seconds=0.2) as aws:
+        t0 = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+        t0 -= timedelta(hours=6)
+        name = f"orders-{uuid.uuid4().hex[:8]}"
+        ddb = _table(aws, name, t0)
+        s3, glue = aws.client("s3"), aws.client("glue")
+        bucket = f"chain-{uuid.uuid4().hex[:8]}"
+        s3.create_bucket(Bucket=bucket)
+        glue.create_database(DatabaseInput={"Name": "shop"})
+        m = lambda minutes, s=0: t0 + timedelta(minutes=minutes, seconds=s)  # noqa: E731
+        write_three_window_history(Script(aws, ddb, name), m)
+        spec = ChainSpec(
+            table_name=name,
+            sql_name="orders",
+            schema="shop",
+            s3_bucket=bucket,
+            base_prefix="exports",
+            window=W,
+            max_in_flight=3,
+            export_format="ION",
+        )
+        emu = AthenaEmulator(glue, s3, database="shop")
+        chain = AthenaChain(emu, glue, "shop", "orders", f"s3://{bucket}/typed/orders__history/")
+        aws.set_now(m(10))
+        _drive(chain, ddb, s3, spec, lambda st: st.seeded)
+        aws.set_now(m(55, 1))
+        _drive(chain, ddb, s3, spec, lambda st: len(st.windows()) == 3)
+        # every export the chain read is ION, and its raw tables are in the Ion SerDe
+        keys = [
+            o["Key"]
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for o in page.get("Contents", [])
+            if o["Key"].startswith("exports/") and "/data/" in o["Key"]
+        ]
+        assert keys and all(k.endswith(".ion.gz") for k in keys)
+        for raw in ("orders__increments", "orders__full_exports"):
+            sd = glue.get_table(DatabaseName="shop", Name=raw)["Table"]["StorageDescriptor"]
+            assert sd["SerdeInfo"]["SerializationLibrary"] == "com.amazon.ionhiveserde.IonHiveSerDe"
+
+        con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+        _drive(DuckDBChain(con, "shop", "orders"), ddb, s3, spec, lambda st: len(st.windows()) == 3)
+        _same_rows(
+            _rows(emu.execute("SELECT * FROM shop.orders_changes")),
+            _duck_rows(con, "SELECT * FROM shop.orders_changes"),
+            key=lambda r: (r["window_from"], r["item_key"]),
+        )
+        _same_rows(
+            _rows(emu.execute("SELECT * FROM shop.orders_current")),
+            _duck_rows(con, "SELECT * FROM shop.orders_current"),
+            key=lambda r: r["_ddb_key"],
+        )
+        a_state, d_state = chain.read_state(), dc.read_chain_state(con, "shop", "orders")
+        assert [(r.seq, r.kind, r.window_from, r.window_to, r.records) for r in a_state.rows] == [
+            (r.seq, r.kind, r.window_from, r.window_to, r.records) for r in d_state.rows
+        ]
+        assert len(a_state.windows()) == 3
+        con.close()
+        aws.reset_clock()
+
+
+def test_ion_table_through_dagster_on_the_local_stack(local_env, tmp_path):
+    """`engine: athena` + `export_format: ION` end to end: the local stack's ION export, the
+    sensor, the Athena engine's load (with its row-count check from the manifest) and a
+    summary, through Dagster; the rows are the DuckDB engine's ION load of the same files."""
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    import dagster as dg
+
+    from ddb_assets.config import parse_config
+    from ddb_assets.definitions import build_definitions
+    from ddb_assets.local.sample import create_sample_table
+    from ddb_assets.runner import run_chain
+    from ddb_assets_tests.test_athena_chain import EMULATORS, EmulatedAthena
+
+    stack = local_env
+    stack.client("s3").create_bucket(Bucket="ion-chain")
+    now = datetime.now(timezone.utc)
+    stack.set_now(now - timedelta(days=3))
+    create_sample_table(
+        stack.client("dynamodb"),
+        table_name="sushi_orders",
+        n_items=120,
+        days=2,
+        now=now - timedelta(days=1, hours=1),
+    )
+    stack.reset_clock()
+    (tmp_path / "summaries").mkdir()
+    (tmp_path / "summaries" / "menu_totals.sql").write_text(
+        "-- description: pieces per menu\n"
+        "SELECT menu, SUM(quantity) AS total_quantity, COUNT(*) AS orders\n"
+        "FROM sushi_orders GROUP BY menu"
+    )
+    cfg = parse_config(
+        {
+            "defaults": {"engine": "athena", "athena": {"database": "sushi_ion"}},
+            "typed_s3_uri": "s3://ion-chain/typed/",
+            "summaries_s3_uri": "s3://ion-chain/summaries/",
+            "summaries_dir": str(tmp_path / "summaries"),
+            "tables": [{"name": "sushi_orders", "s3_bucket": "ion-chain", "export_format": "ION"}],
+        }
+    )
+    defs = build_definitions(cfg, env="local", resources={"athena": EmulatedAthena()})
+    partition = (datetime.now(ZoneInfo("Asia/Tokyo")).date() - timedelta(days=1)).isoformat()
+    with dg.instance_for_test() as instance:
+        run_chain(
+            defs,
+            cfg,
+            instance,
+            table="sushi_orders",
+            partitions=[partition],
+            poll_seconds=0.3,
+            log=lambda *_: None,
+        )
+        glue, s3 = stack.client("glue"), stack.client("s3")
+        raw = glue.get_table(DatabaseName="sushi_ion", Name="sushi_orders__export")["Table"]
+        assert (
+            raw["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"]
+            == "com.amazon.ionhiveserde.IonHiveSerDe"
+        )
+        (part,) = glue.get_partitions(DatabaseName="sushi_ion", TableName="sushi_orders__export")[
+            "Partitions"
+        ]
+        bucket, prefix = part["StorageDescriptor"]["Location"][5:].split("/", 1)
+        files = []
+        for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]:
+            assert o["Key"].endswith(".ion.gz")
+            path = tmp_path / o["Key"].rsplit("/", 1)[1]
+            s3.download_file(bucket, o["Key"], str(path))
+            files.append(path)
+        md = (
+            instance.fetch_materializations(dg.AssetKey(["athena", "sushi_orders"]), limit=1)
+            .records[0]
+            .asset_materialization.metadata
+        )
+        assert md["dagster/row_count"].value == 120
+        emu = EMULATORS[-1]
+        got = emu.execute('SELECT * FROM "sushi_ion"."sushi_orders"')
+        con = duckdb.connect()
+        duck = load_snapshot_duckdb(
+            con,
+            schema="wh",
+            table="orders",
+            snapshot_date=dt.date.fromisoformat(partition),
+            data_files=files,
+            export_format="ION",
+            work_dir=tmp_path,
+        )
+        assert_same_rows(got, con, duck)
+        totals = emu.execute('SELECT sum(orders) FROM "sushi_ion"."menu_totals"').rows[0][0]
+        assert totals == 120
+
+
+def test_ion_raw_table_ddl_parses_with_hive_and_uses_documented_serde_properties():
+    """The ION raw tables' DDL (the change history runs it; the snapshot table is the same
+    definition through Glue) is HiveQL by Hive 3.1.3's own parser, and every SerDe property
+    is one Athena documents for the Amazon Ion Hive SerDe."""
+    import re
+
+    from ddb_assets.incremental import athena_sql as q
+    from ddb_assets.tables import athena_ion
+    from ddb_assets_tests.trino import hive_grammar
+
+    ddl = q.ddl_statements("shop", "orders", [], [], "s3://b/typed/orders/", "ION")[:2]
+    snapshot = (
+        "CREATE EXTERNAL TABLE `shop`.`orders__export` ("
+        + athena_ion.hive_columns(athena_ion.SNAPSHOT_IMAGES, with_item_map=True)
+        + ") PARTITIONED BY (`snapshot_date` date) "
+        + athena_ion.hive_row_format(athena_ion.SNAPSHOT_IMAGES, with_item_map=True)
+        + " LOCATION 's3://b/exports/orders/'"
+    )
+    for sql in [*ddl, snapshot]:
+        tree = hive_grammar.check(sql)
+        assert "com.amazon.ionhiveserde.IonHiveSerDe" in tree
+        assert "com.amazon.ionhiveserde.formats.IonInputFormat" in tree
+    # Athena's "Amazon Ion SerDe property reference" (ion-serde-using-ion-serde-properties):
+    documented = [
+        r"ion\.encoding",
+        r"ion\.fail_on_overflow",
+        r"ion\.[a-z0-9_]+\.fail_on_overflow",
+        r"ion\.path_extractor\.case_sensitive",
+        r"ion\.[a-z0-9_]+\.path_extractor",
+        r"ion\.[a-z0-9_]+\.serialize_as",
+        r"ion\.[a-z0-9_]+\.serialize_null",
+        r"ion\.timestamp\.serialization_offset",
+        r"ion\.ignore_malformed",
+    ]
+    for images, with_map in (
+        (athena_ion.SNAPSHOT_IMAGES, True),
+        (athena_ion.INCREMENTAL_IMAGES, False),
+    ):
+        params = athena_ion.serde_parameters(images, with_item_map=with_map)
+        for key, value in params.items():
+            assert any(re.fullmatch(p, key) for p in documented), key
+            if key.endswith(".path_extractor") and key != "ion.path_extractor.case_sensitive":
+                column = key[len("ion.") : -len(".path_extractor")]
+                assert column in {
+                    c for c, _ in athena_ion.raw_columns(images, with_item_map=with_map)
+                }
+                assert re.fullmatch(r"\((Item|Keys|NewImage|OldImage|Metadata)\)", value)
+        assert params["ion.encoding"] in ("BINARY", "TEXT")
+        assert params["ion.path_extractor.case_sensitive"] == "true"
+
+
+@mock_aws
+def test_ion_decimal_text_is_python_decimal_text_on_trino():
+    """The N text Athena derives from an Ion decimal is the DuckDB engine's (Python's
+    ``str(Decimal)``), for the spellings ion-java prints."""
+    from ddb_assets.sql.literals import sql_literal
+    from ddb_assets.tables.athena_ion import decimal_text_sql
+
+    texts = [
+        "0.",
+        "-0.",
+        "0.0",
+        "0.00",
+        "-0.0",
+        "1.",
+        "103.",
+        "1.50",
+        "6d2",
+        "-6d2",
+        "1d-130",
+        "9.9999d125",
+        "0.000001",
+        "0.0000001",
+        "0.00000012",
+        "123456.789",
+        "1.0d5",
+        "10d-1",
+        "12345678901234567890123456789012345678.",
+        "-0.12345678901234567890123456789012345678",
+        "1_000.5",
+        "42",
+        "-7",
+        "5d0",
+        "5.d-6",
+        "5.d-7",
+    ]
+    glue, s3, runner = _world()
+    rows = runner.execute(
+        f"SELECT t, {decimal_text_sql('t', 'v')} FROM (VALUES "
+        + ", ".join(f"({sql_literal(t)})" for t in texts)
+        + ") AS x(t)"
+    ).rows
+    got = {r[0]: r[1] for r in rows}
+    for t in texts:
+        assert got[t] == str(Decimal(t.replace("_", "").replace("d", "E"))), t

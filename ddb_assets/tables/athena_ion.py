@@ -266,10 +266,15 @@ def names_check_sql(line: str) -> str:
     )
 
 
+def checked_line_sql(images: Sequence[str]) -> str:
+    """:func:`ion_line_sql` of a full export, checked against the SerDe's map of names."""
+    return _let(ion_line_sql(images), "l", names_check_sql("l"))
+
+
 def snapshot_source_sql(raw_table_sql: str, partition_column: str) -> str:
     """A relation with the JSON path's raw columns (``line``, ``"$path"``, the partition)
     over an ION snapshot raw table (``raw_table_sql`` already qualified)."""
-    line = _let(ion_line_sql(SNAPSHOT_IMAGES), "l", names_check_sql("l"))
+    line = checked_line_sql(SNAPSHOT_IMAGES)
     return (
         f'(SELECT {line} AS "line", "$path" AS "$path", {quote_ident(partition_column)} '
         f"FROM {raw_table_sql})"

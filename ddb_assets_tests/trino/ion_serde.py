@@ -126,7 +126,7 @@ def _materialize(s3, sd: dict, location: str, objects) -> None:
 
 def _shadow_sd(sd: dict, location: str) -> dict:
     return {
-        "Columns": [{"Name": c["Name"], "Type": c["Type"]} for c in sd["Columns"]],
+        "Columns": [{"Name": c["Name"], "Type": c["Type"].replace(" ", "")} for c in sd["Columns"]],
         "Location": _rows_location(location),
         "InputFormat": TEXT_INPUT,
         "OutputFormat": TEXT_OUTPUT,
