@@ -283,6 +283,7 @@ def test_ion_row_count_check_fails_before_anything_is_visible_then_passes():
     assert _load(runner, glue, D1, DATA, "run-2", expect=right).row_count == 3
 
 
+@pytest.mark.timeout(900)  # a seed and three windows, each many Trino statements, on 2 cores
 def test_ion_change_history_equals_the_duckdb_engine_on_the_same_ion_exports(tmp_path):
     """The scripted three-window history (a new attribute, a widened number, deletes),
     exported as ION by the local stack, applied by the Athena chain and by the DuckDB chain."""
@@ -326,9 +327,10 @@ def test_ion_change_history_equals_the_duckdb_engine_on_the_same_ion_exports(tmp
         emu = AthenaEmulator(glue, s3, database="shop")
         chain = AthenaChain(emu, glue, "shop", "orders", f"s3://{bucket}/typed/orders__history/")
         aws.set_now(m(10))
-        _drive(chain, ddb, s3, spec, lambda st: st.seeded)
+        # generous deadlines: each step is many Trino statements on a shared machine
+        _drive(chain, ddb, s3, spec, lambda st: st.seeded, timeout=600)
         aws.set_now(m(55, 1))
-        _drive(chain, ddb, s3, spec, lambda st: len(st.windows()) == 3)
+        _drive(chain, ddb, s3, spec, lambda st: len(st.windows()) == 3, timeout=600)
         # every export the chain read is ION, and its raw tables are in the Ion SerDe
         keys = [
             o["Key"]
@@ -342,7 +344,14 @@ def test_ion_change_history_equals_the_duckdb_engine_on_the_same_ion_exports(tmp
             assert sd["SerdeInfo"]["SerializationLibrary"] == "com.amazon.ionhiveserde.IonHiveSerDe"
 
         con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
-        _drive(DuckDBChain(con, "shop", "orders"), ddb, s3, spec, lambda st: len(st.windows()) == 3)
+        _drive(
+            DuckDBChain(con, "shop", "orders"),
+            ddb,
+            s3,
+            spec,
+            lambda st: len(st.windows()) == 3,
+            timeout=600,
+        )
         _same_rows(
             _rows(emu.execute("SELECT * FROM shop.orders_changes")),
             _duck_rows(con, "SELECT * FROM shop.orders_changes"),
@@ -362,6 +371,7 @@ def test_ion_change_history_equals_the_duckdb_engine_on_the_same_ion_exports(tmp
         aws.reset_clock()
 
 
+@pytest.mark.timeout(600)
 def test_ion_table_through_dagster_on_the_local_stack(local_env, tmp_path):
     """`engine: athena` + `export_format: ION` end to end: the local stack's ION export, the
     sensor, the Athena engine's load (with its row-count check from the manifest) and a

@@ -134,6 +134,17 @@ def _shadow_sd(sd: dict, location: str) -> dict:
     }
 
 
+def _still_there(glue, s3, database, name, values, objects) -> bool:
+    """Whether the rows made earlier still exist (moto's backends may have been reset)."""
+    try:
+        glue.get_partition(DatabaseName=database, TableName=name, PartitionValues=values)
+        for key, _ in objects:
+            s3.head_object(Bucket=ROWS_BUCKET, Key=key)
+    except Exception:
+        return False
+    return True
+
+
 def shadow_table(glue, s3, database: str, table: dict) -> str:
     """Name of the Trino-readable table holding ``table``'s SerDe rows (made or refreshed)."""
     name = table["Name"] + SUFFIX
@@ -164,7 +175,9 @@ def shadow_table(glue, s3, database: str, table: dict) -> str:
             psd = part["StorageDescriptor"]
             objects = _objects(s3, psd["Location"])
             key = (database, table["Name"], tuple(part["Values"]))
-            if _DONE.get(key) == (psd["Location"], objects, repr(psd)):
+            if _DONE.get(key) == (psd["Location"], objects, repr(psd)) and _still_there(
+                glue, s3, database, name, part["Values"], objects
+            ):
                 continue
             _materialize(s3, psd, psd["Location"], objects)
             pin = {"Values": part["Values"], "StorageDescriptor": _shadow_sd(psd, psd["Location"])}
