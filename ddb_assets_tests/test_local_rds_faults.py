@@ -71,26 +71,31 @@ def _error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:
 
 
 def test_phases_starting_in_progress_complete(aws):
-    aws.rds.configure(export_seconds=2.0)
+    aws.rds.configure(export_seconds=3.0)  # STARTING for 0.75 s, IN_PROGRESS until 3 s
     rds = aws.client("rds")
     first = _start(aws, "phases")
     assert (first["Status"], first["PercentProgress"]) == ("STARTING", 0)
     assert "TaskEndTime" not in first
+    s3 = aws.client("s3")
     seen: list[tuple[str, int]] = []
+    info_before_complete = []
     while True:
         task = rds.describe_export_tasks(ExportTaskIdentifier="phases")["ExportTasks"][0]
         seen.append((task["Status"], task["PercentProgress"]))
         if task["Status"] not in ("STARTING", "IN_PROGRESS"):
             break
+        listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="phases/export_info")
+        info_before_complete.append(listed.get("KeyCount", 0))
         time.sleep(0.1)
-    statuses = [s for s, _ in seen]
-    assert statuses[0] == "STARTING" and statuses[-1] == "COMPLETE"
+    assert set(info_before_complete) == {0}  # metadata only once COMPLETE
+    statuses = ["STARTING"] + [s for s, _ in seen]
+    assert statuses[-1] == "COMPLETE"
     assert "IN_PROGRESS" in statuses
     assert statuses == sorted(statuses, key=["STARTING", "IN_PROGRESS", "COMPLETE"].index)
     progress = [p for s, p in seen if s == "IN_PROGRESS"]
     assert progress == sorted(progress) and progress[-1] > progress[0]
     assert seen[-1][1] == 100
-    assert task["TaskEndTime"] >= task["TaskStartTime"] + timedelta(seconds=2)
+    assert task["TaskEndTime"] >= task["TaskStartTime"] + timedelta(seconds=3)
     # nothing of the metadata before COMPLETE: export_info is the last object written
     keys = [
         o["Key"]
