@@ -72,3 +72,43 @@ def test_missing_mariadb_is_one_line_naming_the_package(monkeypatch):
     assert "\n" not in msg and "apt-get install -y mariadb-server" in msg
     with pytest.raises(rds_server.MariaDBNotInstalled):
         LocalAWS(rds=True).start()
+
+
+@pytest.mark.fault
+def test_killed_owner_takes_its_servers_along_and_the_next_start_sweeps_them():
+    import subprocess
+    import sys
+    import time
+
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, signal\n"
+            "from ddb_assets.local.rds.server import MariaDBServer\n"
+            "s = MariaDBServer(name='orphan').start()\n"
+            "print(s.pid, s.folder, flush=True)\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert child.returncode == -9, child.stderr
+    pid_text, folder = child.stdout.split()
+    pid = int(pid_text)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, 9)  # do not leave it behind even when the test fails
+        pytest.fail("mariadbd outlived the process that started it")
+    assert os.path.isdir(folder)  # its folder is left ...
+    old = time.time() - 2 * rds_server.STALE_AFTER_SECONDS
+    os.utime(folder, (old, old))
+    assert folder in rds_server.sweep_stale()  # ... until the next start sweeps it
+    assert not os.path.exists(folder)

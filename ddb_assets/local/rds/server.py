@@ -10,13 +10,16 @@ its PID (SIGTERM, then SIGKILL) and removes the folder: nothing is left behind.
 from __future__ import annotations
 
 import getpass
+import glob
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +68,69 @@ def available() -> bool:
     except MariaDBNotInstalled:
         return False
     return True
+
+
+FOLDER_PREFIX = "ddb-assets-"
+FOLDER_SUFFIX = "-mariadb-"
+STALE_AFTER_SECONDS = 120.0
+
+# Servers are spawned from one long-lived thread, under ``setpriv --pdeathsig TERM``: if the
+# process that owns the stack dies without stopping them (kill -9), the kernel sends each
+# mariadbd SIGTERM (the "parent" of a death signal is the spawning thread, so it must outlive
+# every server). Their folders are then swept by the next start (``sweep_stale``).
+_spawner: ThreadPoolExecutor | None = None
+_spawner_lock = threading.Lock()
+
+
+def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
+    global _spawner
+    setpriv = _find("setpriv")
+    if setpriv is not None:
+        args = [setpriv, "--pdeathsig", "TERM", "--", *args]
+    with _spawner_lock:
+        if _spawner is None:
+            _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mariadb-spawner")
+        spawner = _spawner
+    return spawner.submit(
+        subprocess.Popen,
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl+C in a terminal reaches the stack, not the server
+    ).result()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale(now: float | None = None) -> list[str]:
+    """Delete the folders of servers whose process is gone (left by a killed stack)."""
+    now = time.time() if now is None else now
+    removed = []
+    pattern = os.path.join(tempfile.gettempdir(), f"{FOLDER_PREFIX}*{FOLDER_SUFFIX}*")
+    for folder in glob.glob(pattern):
+        try:
+            if now - os.path.getmtime(folder) < STALE_AFTER_SECONDS:
+                continue  # maybe a server starting right now in another process
+            with open(os.path.join(folder, "mariadbd.pid"), encoding="ascii") as f:
+                pid = int(f.read().strip() or "0")
+        except FileNotFoundError:
+            pid = 0
+        except (OSError, ValueError):
+            continue
+        if pid and _alive(pid):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
 
 
 def _free_port() -> int:
@@ -116,7 +182,8 @@ class MariaDBServer:
         if self._proc is not None:
             return self
         server_bin, install_bin = binaries()
-        folder = tempfile.mkdtemp(prefix=f"ddb-assets-{self.name}-mariadb-")
+        sweep_stale()
+        folder = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{self.name}{FOLDER_SUFFIX}")
         self.folder = folder
         try:
             self._start(server_bin, install_bin, folder)
@@ -137,6 +204,7 @@ class MariaDBServer:
                 f"--user={user}",
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
+                "--innodb-log-file-size=16M",
             ],
             capture_output=True,
             text=True,
@@ -147,7 +215,7 @@ class MariaDBServer:
             raise MariaDBStartError(f"mariadb-install-db failed: {' | '.join(tail)}")
         for _attempt in range(5):
             port = self._requested_port or _free_port()
-            self._proc = subprocess.Popen(
+            self._proc = _spawn(
                 [
                     server_bin,
                     "--no-defaults",
@@ -165,11 +233,7 @@ class MariaDBServer:
                     "--innodb-buffer-pool-size=32M",
                     "--innodb-log-file-size=16M",
                     "--max-connections=200",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl+C in a terminal reaches us, not the server
+                ]
             )
             self.port = port
             if self._wait_ready():
