@@ -16,7 +16,6 @@ dies anywhere in a tick finds it again next tick. FAILED / CANCELED exports get 
 FailureCause recorded and a retry run up to ``max_export_retries``.
 """
 
-
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta

@@ -14,7 +14,6 @@
 The work is in :mod:`ddb_assets.rds`; the engines load or register the tables.
 """
 
-
 from datetime import timedelta
 
 import dagster as dg
@@ -293,9 +292,9 @@ def build_rds_tables_asset(cfg: ProjectConfig, src: RdsSourceConfig) -> dg.Asset
                 failures.append(msg)
                 continue
             try:
-                te, partitions = table_export(s3, exported, t.source)
+                te, batches = table_export(s3, exported, t.source)
                 res = engine.load_rds_table(
-                    place, t.name, te, partitions, day, run_id=attempt_id(context)
+                    place, t.name, te, batches, day, run_id=attempt_id(context)
                 )
             except SnapshotCheckError as exc:
                 yield dg.AssetCheckResult(asset_key=key, check_name=EXPORTED_CHECK, passed=True)

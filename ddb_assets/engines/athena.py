@@ -98,7 +98,7 @@ class AthenaEngine(Engine):
         place: AthenaConfig,
         table: str,
         export: TableExport,
-        partitions: tuple[int, ...],
+        batches: tuple[int, ...],
         snapshot_date: dt.date,
         *,
         run_id: str,
@@ -113,7 +113,7 @@ class AthenaEngine(Engine):
             table=table,
             snapshot_date=snapshot_date,
             export=export,
-            partitions=partitions,
+            batches=batches,
             run_id=run_id,
         )
 

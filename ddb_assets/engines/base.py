@@ -100,7 +100,7 @@ class Engine(dg.ConfigurableResource):
         place: AthenaConfig,
         table: str,
         export: TableExport,
-        partitions: tuple[int, ...],
+        batches: tuple[int, ...],
         snapshot_date: dt.date,
         *,
         run_id: str,

@@ -90,7 +90,7 @@ class DuckDBEngine(Engine):
         place: AthenaConfig,
         table: str,
         export: TableExport,
-        partitions: tuple[int, ...],
+        batches: tuple[int, ...],
         snapshot_date: dt.date,
         *,
         run_id: str,

@@ -2,13 +2,13 @@
 
 The export's Parquet files are already what Athena reads, so a day is a catalog change:
 
-1. A transient Glue table ``T__ctas_<run>`` over the day's partition folders; Athena counts
+1. A transient Glue table ``T__ctas_<run>`` over the day's batch folders; Athena counts
    its rows, and the count must equal what the export states (footers, and
    export_tables_info's statistics when given). A failure raises
    :class:`~ddb_assets.tables.checks.SnapshotCheckError` before any lasting catalog change.
 2. Glue table ``T__export`` (the raw export, Parquet, the MySQL column names lower-cased as
-   Athena reads them), partitioned by ``snapshot_date`` and ``export_partition`` (RDS's
-   partition index: each Glue partition's location holds its ``part-*.parquet`` files
+   Athena reads them), partitioned by ``snapshot_date`` and ``export_batch`` (RDS's
+   batch folder: each Glue partition's location holds its ``part-*.parquet`` files
    directly). The day's partitions are replaced (created, updated, and partitions of an
    earlier export of the day that this one lacks removed); the column mapping and each
    column's description are stored in the partition's parameters.
@@ -35,7 +35,7 @@ from ddb_assets.tables.types import parse_type
 PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-PART_COLUMN = "export_partition"
+PART_COLUMN = "export_batch"
 COLUMNS_PARAMETER = "ddb_assets.rds_columns"
 
 
@@ -48,6 +48,8 @@ def physical(c: RdsColumn) -> str:
 def value_sql(c: RdsColumn) -> str:
     """The typed value of one raw column (Athena / Trino), as :func:`.duckdb_load.value_sql`."""
     src = quote_ident(physical(c))
+    if c.decodes_utf8:
+        src = f"from_utf8({src})"
     if c.converts_date:
         return f"CASE WHEN {src} = {sql_literal(ZERO_DATE)} THEN NULL ELSE CAST({src} AS date) END"
     return f"CAST({src} AS {c.type.athena()})"
@@ -121,7 +123,7 @@ def register_rds_snapshot_athena(
     table: str,
     snapshot_date: dt.date,
     export: TableExport,
-    partitions: tuple[int, ...],
+    batches: tuple[int, ...],
     run_id: str,
 ) -> RdsLoadResult:
     """Register ``export`` as day ``snapshot_date`` of ``database.table`` (see the module)."""
@@ -152,13 +154,13 @@ def register_rds_snapshot_athena(
     }
     glue.create_table(DatabaseName=database, TableInput=staging_input)
     try:
-        if partitions:
+        if batches:
             glue.batch_create_partition(
                 DatabaseName=database,
                 TableName=staging,
                 PartitionInputList=[
                     {"Values": [str(i)], "StorageDescriptor": _sd(columns, f"{folder}{i}/")}
-                    for i in partitions
+                    for i in batches
                 ],
             )
         res = runner.execute(f"SELECT count(*) FROM {qualified(database, staging)}")
@@ -181,7 +183,7 @@ def register_rds_snapshot_athena(
     table_input = {
         "Name": raw,
         "TableType": "EXTERNAL_TABLE",
-        "Description": f"RDS export of {export.target}, one partition per day and RDS partition",
+        "Description": f"RDS export of {export.target}, one partition per day and batch folder",
         "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE"},
         "PartitionKeys": [
             {"Name": PARTITION_COLUMN, "Type": "date"},
@@ -199,9 +201,9 @@ def register_rds_snapshot_athena(
         "run_id": run_id,
     }
     old = {p["Values"][1]: p for p in by_day.get(day, [])}
-    for i in partitions or (0,):
+    for i in batches or (0,):
         values = [day, str(i)]
-        location = f"{folder}{i}/" if partitions else folder
+        location = f"{folder}{i}/" if batches else folder
         part = {"Values": values, "StorageDescriptor": _sd(columns, location), "Parameters": params}
         if str(i) in old:
             glue.update_partition(
@@ -209,7 +211,7 @@ def register_rds_snapshot_athena(
             )
         else:
             glue.create_partition(DatabaseName=database, TableName=raw, PartitionInput=part)
-    stale = [v for v in old if int(v) not in (partitions or (0,))]
+    stale = [v for v in old if int(v) not in (batches or (0,))]
     if stale:
         glue.batch_delete_partition(
             DatabaseName=database,

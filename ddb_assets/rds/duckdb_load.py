@@ -43,8 +43,12 @@ def value_sql(c: RdsColumn) -> str:
     """The typed value of one exported column (DuckDB): the Parquet value as it is, cast to
     the column's type; a DATE exported as text becomes a DATE (the zero date NULL)."""
     src = quote_ident(c.source)
+    if c.decodes_utf8:  # CHAR, written as bytes: UTF-8 text (an invalid byte fails the load)
+        src = f"decode({src})"
     if c.converts_date:
         return f"CASE WHEN {src} = {sql_literal(ZERO_DATE)} THEN NULL ELSE CAST({src} AS DATE) END"
+    if c.utc and c.type.name == "timestamp":  # the UTC wall clock, whatever the session's zone
+        return f"timezone({sql_literal('UTC')}, {src})"
     return f"CAST({src} AS {c.type.duckdb()})"
 
 

@@ -67,13 +67,13 @@ def read_exported_tables(s3, export: RdsExport) -> ExportedTables:
 
 
 def table_export(s3, tables: ExportedTables, target: str) -> tuple[TableExport, tuple[int, ...]]:
-    """One COMPLETE table, ready for an engine: files, footer rows, schema, partitions."""
+    """One COMPLETE table, ready for an engine: files, footer rows, schema, batch folders."""
     st = tables.require(target)
     export = tables.export
     bucket = export.s3_bucket or ""
     files = table_files(s3, bucket, export.root_key, st)
     rows, schema = exported_rows(s3, bucket, files)
-    return TableExport.of(export.identifier, bucket, st, files, rows, schema), files.partitions
+    return TableExport.of(export.identifier, bucket, st, files, rows, schema), files.batches
 
 
 def download_table_files(s3, export: TableExport, folder: str) -> list[str]:

@@ -4,14 +4,15 @@ Layout (AWS, "Exporting DB snapshot data to Amazon S3", file naming and monitori
 
     <S3Prefix>/<export id>/export_info_<export id>.json
     <S3Prefix>/<export id>/export_tables_info_<export id>_from_<i>_to_<j>.json
-    <S3Prefix>/<export id>/<database>/<database.table>/<partition index>/part-*.gz.parquet
-    ... and a ``_SUCCESS`` marker where a table's files are complete
+    <S3Prefix>/<export id>/<database>/<database.table>/<batch index>/part-<partition>-*.gz.parquet
+    <S3Prefix>/<export id>/<database>/<database.table>/<batch index>/_SUCCESS
 
 ``export_tables_info`` lists every table with its ``status`` (COMPLETE for a table whose
 files are all written), its ``TableStatistics`` (``partitioningInfo``: how many partitions
 the table was split into) and ``schemaMetadata.originalTypeMappings`` (each column's source
-type). The tables come from there, and only tables it reports COMPLETE are loaded; a
-table's data files are the ``part-*.parquet`` objects in the partition folders it names.
+type). It states no row count: the files' Parquet footers do. The tables come from there,
+and only tables it reports COMPLETE are loaded; a table's data files are the
+``part-*.parquet`` objects in its batch folders.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from botocore.exceptions import ClientError
 from ddb_assets.rds.types import SourceColumn
 
 _TABLES_INFO = re.compile(r"export_tables_info_(?P<id>.+)_from_(?P<a>\d+)_to_(?P<b>\d+)\.json$")
-_PART = re.compile(r"^(?P<index>\d+)/part-[^/]+\.parquet$")
+_PART = re.compile(r"^(?P<batch>\d+)/part-[^/]+\.parquet$")
+_SUCCESS = re.compile(r"^(?P<batch>\d+)/_SUCCESS$")
 
 
 class ExportMetadataError(RuntimeError):
@@ -181,8 +183,7 @@ class TableFiles:
     target: str
     folder_key: str  # <root><database>/<database.table>/
     files: tuple[tuple[str, int], ...]  # (key, size), sorted
-    partitions: tuple[int, ...]
-    success_marker: bool
+    batches: tuple[int, ...]  # the batch folders (``<batch index>/``), each with _SUCCESS
 
 
 def table_folder(root_key: str, target: str) -> str:
@@ -191,12 +192,14 @@ def table_folder(root_key: str, target: str) -> str:
 
 
 def table_files(s3, bucket: str, root_key: str, status: TableStatus) -> TableFiles:
-    """The data files of one COMPLETE table: every ``<index>/part-*.parquet`` in its folder.
-    The partition folders must be the ones ``partitioningInfo`` counts."""
+    """The data files of one COMPLETE table: every ``<batch>/part-*.parquet`` in its folder
+    (partition indexes may have gaps: AWS says to read everything under the table's
+    prefix); each batch folder must carry its ``_SUCCESS`` marker. An empty table has a
+    marker and no file."""
     folder = table_folder(root_key, status.target)
     files: list[tuple[str, int]] = []
-    partitions: set[int] = set()
-    marker = False
+    batches: set[int] = set()  # batch folders holding part files
+    marked: set[int] = set()  # batch folders with their _SUCCESS marker
     token = None
     while True:
         kwargs = {"Bucket": bucket, "Prefix": folder}
@@ -205,29 +208,25 @@ def table_files(s3, bucket: str, root_key: str, status: TableStatus) -> TableFil
         page = s3.list_objects_v2(**kwargs)
         for o in page.get("Contents", []):
             rel = o["Key"][len(folder) :]
-            if rel == "_SUCCESS" or rel.endswith("/_SUCCESS"):
-                marker = True
+            done = _SUCCESS.match(rel)
+            if done:
+                marked.add(int(done.group("batch")))
                 continue
             m = _PART.match(rel)
             if m:
                 files.append((o["Key"], int(o.get("Size", 0))))
-                partitions.add(int(m.group("index")))
+                batches.add(int(m.group("batch")))
         token = page.get("NextContinuationToken")
         if not token:
             break
-    if status.partitions is not None and status.partitions > 0 and not files:
+    unmarked = sorted(b for b in batches if b not in marked)
+    if unmarked:
         raise ExportMetadataError(
-            f"s3://{bucket}/{folder}: export_tables_info says table {status.target} is COMPLETE "
-            f"in {status.partitions} partition(s), but no part-*.parquet file is there"
+            f"s3://{bucket}/{folder}{unmarked[0]}/: export_tables_info says table "
+            f"{status.target} is COMPLETE but its batch folder has no _SUCCESS marker: the "
+            "files are incomplete; re-export the day"
         )
-    if status.partitions is not None and files and len(partitions) > status.partitions:
-        raise ExportMetadataError(
-            f"s3://{bucket}/{folder}: {len(partitions)} partition folders, but "
-            f"export_tables_info says {status.partitions}"
-        )
-    return TableFiles(
-        status.target, folder, tuple(sorted(files)), tuple(sorted(partitions)), marker
-    )
+    return TableFiles(status.target, folder, tuple(sorted(files)), tuple(sorted(batches | marked)))
 
 
 class _S3Range(io.RawIOBase):

@@ -34,9 +34,16 @@ class RdsColumn:
     description: str
     source_type: str | None = None  # "bigint unsigned", ...
 
+    utc: bool = False  # a Parquet timestamp adjusted to UTC (RDS's DATETIME / TIMESTAMP)
+
     @property
     def converts_date(self) -> bool:
-        return self.type.name == "date" and self.stored.name == "string"
+        return self.type.name == "date" and self.stored.name in ("string", "binary")
+
+    @property
+    def decodes_utf8(self) -> bool:
+        """Text written as bytes (CHAR): decoded as UTF-8."""
+        return self.stored.name == "binary" and self.type.name in ("string", "date")
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,7 @@ def plan_columns(export: TableExport, history: Mapping[str, str] | None = None) 
         src = sources.get(f.name)
         typ = sql_type_of_arrow(f.type, src)
         stored = sql_type_of_arrow(f.type, None) if str(f.type) != "null" else typ
+        utc = bool(getattr(f.type, "tz", None))
         parquet = parquet_spelling(f.type)
         out.append(
             RdsColumn(
@@ -120,6 +128,7 @@ def plan_columns(export: TableExport, history: Mapping[str, str] | None = None) 
                 stored=stored,
                 description=describe(src, parquet, typ),
                 source_type=src.original_type.lower() if src else None,
+                utc=utc,
             )
         )
     return out

@@ -145,6 +145,9 @@ def sql_type_of_arrow(arrow_type, source: SourceColumn | None) -> TypeSpec:
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return parse_type("date" if src == "date" else "string")
     if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        # CHAR is written as bytes without the STRING annotation (AWS's table): UTF-8 text
+        if src in _STRINGS:
+            return parse_type("date" if src == "date" else "string")
         return parse_type("binary")
     if pa.types.is_null(t):  # a column with no value at all: the source type decides
         return _from_source(source)
@@ -155,9 +158,14 @@ def _from_source(source: SourceColumn | None) -> TypeSpec:
     if source is None:
         return parse_type("string")
     name, unsigned = base_type(source.original_type)
+    # information_schema's DATA_TYPE carries no UNSIGNED: the exported type and the
+    # precision tell (BIGINT UNSIGNED has 20 digits and a fixed-length decimal; INT
+    # UNSIGNED and MEDIUMINT UNSIGNED are INT64).
+    exported = (source.expected_exported_type or "").lower()
     if name in _INT64:
-        return parse_type("decimal(20,0)" if unsigned else "bigint")
-    if name in ("int", "integer", "mediumint") and unsigned:
+        wide = unsigned or exported.startswith("fixed") or (source.precision or 0) >= 20
+        return parse_type("decimal(20,0)" if wide else "bigint")
+    if name in ("int", "integer", "mediumint") and (unsigned or exported == "int64"):
         return parse_type("bigint")
     if name in _INT32 or name in ("bool", "boolean"):
         return parse_type("int")
@@ -179,6 +187,11 @@ def describe(source: SourceColumn | None, parquet: str, sql: TypeSpec) -> str:
     if source is None:
         return f"exported as {parquet}; typed {sql.canonical()} (no source type in the export's metadata)"
     name, _ = base_type(source.original_type)
+    said = source.original_type.upper()
+    if name == "bigint" and sql.canonical() == "decimal(20,0)" and "UNSIGNED" not in said:
+        said += " UNSIGNED"
+    elif name in ("int", "mediumint") and sql.name == "bigint" and "UNSIGNED" not in said:
+        said += " UNSIGNED"
     note = ""
     if name == "date":
         note = "; MySQL's zero date 0000-00-00 reads as NULL"
@@ -193,10 +206,12 @@ def describe(source: SourceColumn | None, parquet: str, sql: TypeSpec) -> str:
     elif name in _DECIMALS and source.precision and source.precision > DECIMAL_MAX:
         note = f"; precision {source.precision} exceeds Parquet's 38 digits, so RDS wrote text"
     elif name in _TIMESTAMPS:
-        note = "; microseconds, as RDS wrote them (UTC wall clock for TIMESTAMP)"
-    elif name == "bigint" and base_type(source.original_type)[1]:
+        note = "; the UTC time RDS wrote, microseconds (Athena reads milliseconds)"
+    elif name == "bigint" and sql.name == "decimal":
         note = "; unsigned 64-bit integers need 20 digits"
-    return f"MySQL {source.original_type.upper()} -> Parquet {parquet} -> {sql.canonical()}{note}"
+    elif name == "char":
+        note = "; RDS writes CHAR as bytes, read as UTF-8 text"
+    return f"MySQL {said} -> Parquet {parquet} -> {sql.canonical()}{note}"
 
 
 def parquet_spelling(arrow_type) -> str:
@@ -207,7 +222,7 @@ def parquet_spelling(arrow_type) -> str:
     if pa.types.is_decimal(t):
         return f"DECIMAL({t.precision},{t.scale})"
     if pa.types.is_timestamp(t):
-        return f"TIMESTAMP({t.unit})"
+        return f"TIMESTAMP({t.unit}{', UTC' if t.tz else ''})"
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return "STRING"
     if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
