@@ -97,6 +97,15 @@ def _recorded(instance, src, partition, export_id, observations: bool) -> bool:
     return False
 
 
+def _retry_requested(instance, export_id: str) -> bool:
+    """A retry run of a FAILED / CANCELED export exists (whatever its status): what proves
+    the failure was handled, not the failure's own observation."""
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(tags={RUN_KEY_TAG: f"rds-retry:{export_id}"}), limit=1
+    )
+    return bool(runs)
+
+
 def _request_run(instance, src, partition, export_id) -> str | None:
     res = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=rds_request_key(src), asset_partitions=[partition]),
@@ -162,9 +171,7 @@ def _reconcile(instance, cfg, rds, state: SensorState, since: datetime) -> None:
                     if e.status == COMPLETE and load_proven(instance, src, p, e.identifier):
                         if _recorded(instance, src, p, e.identifier, False):
                             continue
-                    if e.status in (FAILED, CANCELED) and _recorded(
-                        instance, src, p, e.identifier, True
-                    ):
+                    if e.status in (FAILED, CANCELED) and _retry_requested(instance, e.identifier):
                         continue
                     state.add(PendingExport(e.identifier, src.name, p, 0, "rds"))
             marker = page.get("Marker")
@@ -238,6 +245,8 @@ def evaluate_rds_tick(
                     )
                 )
             notes.append(f"export {e.status}: {src.name} {p.partition}: {e.failure_cause}")
+            if _retry_requested(instance, export_id):
+                continue  # handled: its retry run exists
             runs.append(
                 dg.RunRequest(
                     run_key=f"rds-retry:{export_id}",

@@ -76,12 +76,27 @@ def default_sql_name(source: str, database: str, table: str, *, databases: int) 
     return re.sub(r"_+", "_", name).rstrip("_")
 
 
+_TAIL = re.compile(r"^(?P<day>\d{8})(?:-r\d+|-f[0-9a-f]{8})?$")
+_MAX_TAIL = len("-YYYYMMDD-f12345678")
+
+
+def _source_part(source_identifier: str) -> str:
+    """The identifier's source part: the source's own identifier, or (too long to leave
+    room for the longest day tail) its start and a hash of the whole, the same every day."""
+    room = MAX_EXPORT_ID - _MAX_TAIL
+    if len(source_identifier) <= room:
+        return source_identifier
+    digest = hashlib.sha256(source_identifier.encode()).hexdigest()[:6]
+    return f"{source_identifier[: room - 7].rstrip('-')}-{digest}"
+
+
 def export_task_identifier(source_identifier: str, day: date, generation: str | int = 0) -> str:
     """The deterministic ``ExportTaskIdentifier`` of one source and day.
 
     ``<identifier>-<YYYYMMDD>`` for the day's first export; a retry or a deliberate
-    re-export (``generation`` other than 0) appends ``-r<n>`` or ``-f<hash>``. Too long an
-    identifier keeps its start and gets a hash of the whole, so two sources never share one.
+    re-export (``generation`` other than 0) appends ``-r<n>`` or ``-f<hash>``. Too long a
+    source identifier keeps its start and gets a hash of the whole, so two sources never
+    share one and every identifier fits AWS's 60 characters.
     """
     tail = day.strftime("%Y%m%d")
     if generation not in (0, "0", None, ""):
@@ -89,30 +104,24 @@ def export_task_identifier(source_identifier: str, day: date, generation: str | 
             tail += f"-r{int(generation)}"
         else:
             tail += "-f" + hashlib.sha256(str(generation).encode()).hexdigest()[:8]
-    ident = f"{source_identifier}-{tail}"
-    if len(ident) > MAX_EXPORT_ID:
-        digest = hashlib.sha256(ident.encode()).hexdigest()[:6]
-        keep = MAX_EXPORT_ID - len(tail) - len(digest) - 2
-        ident = f"{source_identifier[:keep].rstrip('-')}-{digest}-{tail}"
-    ident = re.sub(r"-{2,}", "-", ident)
+    ident = f"{_source_part(source_identifier)}-{tail}"
     return check_identifier(ident, "ExportTaskIdentifier", MAX_EXPORT_ID)
 
 
 def day_of_export_id(source_identifier: str, export_id: str) -> date | None:
-    """The day an identifier made by :func:`export_task_identifier` is for (None for one
-    this project did not make for that source)."""
-    m = re.search(r"-(\d{8})(?:-r\d+|-f[0-9a-f]{8})?$", export_id)
+    """The day an identifier made by :func:`export_task_identifier` for this source is
+    for; None for any other identifier."""
+    part = _source_part(source_identifier) + "-"
+    if not export_id.startswith(part):
+        return None
+    m = _TAIL.match(export_id[len(part) :])
     if not m:
         return None
-    for day_text in (m.group(1),):
-        try:
-            day = date(int(day_text[:4]), int(day_text[4:6]), int(day_text[6:]))
-        except ValueError:
-            return None
-        base = export_task_identifier(source_identifier, day)
-        if export_id == base or export_id.startswith(base + "-"):
-            return day
-    return None
+    text = m.group("day")
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        return None
 
 
 def export_s3_prefix(base_prefix: str, source: str) -> str:
