@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from ddb_assets.local import fidelity
 from ddb_assets.local.clock import StackClock
+from ddb_assets.local.rds import fidelity as rds_fidelity
+from ddb_assets.local.rds.control import RdsControl
 
 if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
@@ -46,6 +48,8 @@ class LocalAWS:
         pitr_lag_seconds: float = 0.0,
         quiet: bool = True,
         reset: bool = True,
+        rds: bool = False,
+        rds_snapshot_seconds: float = 0.0,
     ) -> None:
         self._port = port
         self.export_seconds = (
@@ -60,6 +64,9 @@ class LocalAWS:
         self._reset = reset
         self._server: ThreadedMotoServer | None = None
         self._state: fidelity.FidelityState | None = None
+        self._rds_state: rds_fidelity.RdsState | None = None
+        self._rds_required = rds
+        self.rds_snapshot_seconds = rds_snapshot_seconds
         self._endpoint: str | None = None
         self._old_log_level: int | None = None
 
@@ -69,6 +76,8 @@ class LocalAWS:
             return self
         from moto.server import ThreadedMotoServer
 
+        if self._rds_required:
+            RdsControl.require_mariadb()  # one clear line before anything starts
         if self._quiet:
             wz = logging.getLogger("werkzeug")
             self._old_log_level = wz.level
@@ -80,17 +89,26 @@ class LocalAWS:
             pitr_lag_seconds=self.pitr_lag_seconds,
             clock=self.clock,
         )
+        rds_state = rds_fidelity.RdsState(
+            endpoint="",
+            clock=self.clock,
+            export_seconds=self.export_seconds,
+            snapshot_seconds=self.rds_snapshot_seconds,
+        )
         fidelity.install(state)  # before the first request can arrive
         try:
+            rds_fidelity.install(rds_state)
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port, verbose=False)
             server.start()
         except BaseException:
+            rds_fidelity.uninstall(rds_state)
             fidelity.uninstall(state)
             raise
         host, port = server.get_host_and_port()
-        self._server, self._state = server, state
+        self._server, self._state, self._rds_state = server, state, rds_state
         self._endpoint = f"http://{host}:{port}"
         state.endpoint = self._endpoint
+        rds_state.endpoint = self._endpoint
         if self._reset:
             req = urllib.request.Request(
                 f"{self._endpoint}/moto-api/reset", data=b"", method="POST"
@@ -104,10 +122,13 @@ class LocalAWS:
         try:
             self._server.stop()
         finally:
+            if self._rds_state is not None:
+                rds_fidelity.uninstall(self._rds_state)  # also stops the MariaDB servers
             if self._state is not None:
                 fidelity.uninstall(self._state)
             self._server = None
             self._state = None
+            self._rds_state = None
             if self._old_log_level is not None:
                 logging.getLogger("werkzeug").setLevel(self._old_log_level)
                 self._old_log_level = None
@@ -207,6 +228,13 @@ class LocalAWS:
             else "Too many operations for a given subscriber."
         )
         self._require_state().throttle_next(n, operation, code, msg)
+
+    @property
+    def rds(self) -> RdsControl:
+        """The local RDS instances: MariaDB connections, automated snapshots, export tasks."""
+        if self._rds_state is None:
+            raise RuntimeError("LocalAWS is not started")
+        return RdsControl(self._rds_state, self.account_id, self.region)
 
     # -- introspection for tests and benchmarks -----------------------------------------
     def export_job(self, export_arn: str) -> fidelity.ExportJob:

@@ -1,0 +1,88 @@
+"""``LocalAWS.rds``: what tests, the demo and benchmarks use to drive the local RDS stack."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ddb_assets.local.rds import fidelity, server
+from ddb_assets.local.rds.export import ExportJob
+from ddb_assets.local.rds.fidelity import LocalSnapshot, RdsState
+
+
+class RdsControl:
+    """Handles on the local RDS instances of a running :class:`~ddb_assets.local.LocalAWS`."""
+
+    def __init__(self, state: RdsState, account: str, region: str) -> None:
+        self._state = state
+        self.account = account
+        self.region = region
+
+    @staticmethod
+    def require_mariadb() -> None:
+        """Raise :class:`~ddb_assets.local.rds.server.MariaDBNotInstalled` (one line naming
+        ``apt-get install -y mariadb-server``) when the server binaries are missing."""
+        server.binaries()
+
+    # -- instances ------------------------------------------------------------------------
+    def instance(self, instance_id: str) -> fidelity.LocalInstance:
+        inst = self._state.instances.get((self.account, self.region, instance_id.lower()))
+        if inst is None:
+            raise KeyError(f"no local RDS instance {instance_id!r} (CreateDBInstance first)")
+        return inst
+
+    def server(self, instance_id: str) -> server.MariaDBServer:
+        """The MariaDB server that holds the instance's data."""
+        return self.instance(instance_id).server
+
+    def connect(self, instance_id: str, database: str | None = None, **kwargs: Any):
+        """A PyMySQL connection to the instance as its master user (autocommit on)."""
+        inst = self.instance(instance_id)
+        if database is None:
+            database = inst.db_name
+        return inst.server.connect(inst.master_username, inst.master_password, database, **kwargs)
+
+    # -- snapshots ------------------------------------------------------------------------
+    def take_automated_snapshot(self, instance_id: str, at: datetime | None = None) -> str:
+        """Take the instance's automated backup now, labelled with ``at`` (default: the stack
+        clock): snapshot ``rds:<instance>-YYYY-MM-DD-HH-MM``, SnapshotType ``automated``,
+        SnapshotCreateTime ``at``. Fails as RDS would not take one when backups are off."""
+        snap = self._state.automated_snapshot(self.account, self.region, instance_id.lower(), at)
+        return snap.identifier
+
+    def snapshot(self, snapshot_id: str) -> LocalSnapshot:
+        return self._state.snapshots[(self.account, self.region, snapshot_id.lower())]
+
+    # -- exports --------------------------------------------------------------------------
+    def export_task(self, identifier: str) -> ExportJob:
+        return self._state.exports[(self.account, self.region, identifier)]
+
+    def wait_for_export(self, identifier: str, timeout: float = 60.0) -> str:
+        """Block until the export task is terminal; returns its status."""
+        return self.export_task(identifier).wait(timeout)
+
+    def fail_next_export(self, cause: str = "An unknown internal error occurred.") -> None:
+        """The next accepted StartExportTask ends FAILED with this FailureCause."""
+        self._state.fail_next_export(cause)
+
+    def configure(
+        self,
+        *,
+        export_seconds: float | None = None,
+        snapshot_seconds: float | None = None,
+        rows_per_file: int | None = None,
+        tables_per_info_file: int | None = None,
+        max_concurrent_exports: int | None = None,
+    ) -> None:
+        """Phase durations and file splits for exports / snapshots requested from now on."""
+        st = self._state
+        if export_seconds is not None:
+            st.export_seconds = float(export_seconds)
+        if snapshot_seconds is not None:
+            st.snapshot_seconds = float(snapshot_seconds)
+        if rows_per_file is not None:
+            st.rows_per_file = int(rows_per_file)
+        if tables_per_info_file is not None:
+            st.tables_per_info_file = int(tables_per_info_file)
+        if max_concurrent_exports is not None:
+            st.max_concurrent_exports = int(max_concurrent_exports)
