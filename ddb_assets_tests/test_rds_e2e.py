@@ -230,3 +230,87 @@ def test_every_documented_mysql_type_round_trips_through_the_real_server(env, tm
     assert row["c_point"] is not None and len(row["c_point"]) == 25  # SRID + WKB
     assert set(nulls[1:-1]) == {None}
     assert "zero date" in schema["c_date"][1] and "UNSIGNED" in schema["c_bigint_u"][1]
+
+
+@pytest.mark.trino
+def test_both_engines_give_identical_tables_from_the_same_export(env, tmp_path, trino_server):
+    """The same export of every type, loaded on DuckDB and registered for Athena (Trino reads
+    the Parquet files in place): identical column names, types and values (Athena reads
+    timestamps to the millisecond, as its documentation says)."""
+    from ddb_assets.rds.athena import register_rds_snapshot_athena
+    from ddb_assets.rds.exports import describe_export_task
+    from ddb_assets.rds.load import read_exported_tables, table_export
+    from ddb_assets_tests.athena_emulator import AthenaEmulator
+
+    with env.rds.connect("shop-db") as conn, conn.cursor() as cur:
+        cur.execute("SET time_zone = '+00:00'")
+        cols = ", ".join(f"{n} {t} NULL" for n, t, *_ in TYPES)
+        cur.execute(f"CREATE TABLE both_engines (id INT PRIMARY KEY, {cols})")
+        cur.execute(
+            f"INSERT INTO both_engines (id, {', '.join(n for n, *_ in TYPES)}) VALUES "
+            f"(1, {', '.join(v for _, _, v, *_ in TYPES)})"
+        )
+        cur.execute("INSERT INTO both_engines (id) VALUES (2)")
+    day = TODAY - dt.timedelta(days=1)
+    env.rds.take_automated_snapshot(
+        "shop-db", at=dt.datetime.combine(day, dt.time(3), tzinfo=dt.timezone.utc)
+    )
+    cfg = _cfg(env, tmp_path, [{"source": "shop.both_engines", "name": "both_engines"}])
+    resources = resources_for(str(cfg.warehouse_path()), "local", cfg)
+    with dg.instance_for_test() as instance:
+        assert _run_day(cfg, instance, resources, day).success
+        loads, _ = _sensor_and_loads(cfg, instance, resources, env.client("rds"), want_loads=1)
+        assert loads == 1
+    con = duckdb.connect(str(cfg.warehouse_path()), read_only=True)
+    cur = con.execute("SELECT * FROM sushi.both_engines ORDER BY id")
+    duck_cols = [d[0] for d in cur.description]
+    duck_rows = cur.fetchall()
+    duck_types = dict(
+        con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'sushi' AND table_name = 'both_engines'"
+        ).fetchall()
+    )
+
+    s3, glue = env.client("s3"), env.client("glue")
+    glue.create_database(DatabaseInput={"Name": "sushi"})
+    runner = AthenaEmulator(glue, s3, database="sushi")
+    e = describe_export_task(env.client("rds"), f"shop-db-{day:%Y%m%d}")
+    te, batches = table_export(s3, read_exported_tables(s3, e), "shop.both_engines")
+    res = register_rds_snapshot_athena(
+        runner, glue, database="sushi", table="both_engines", snapshot_date=day,
+        export=te, batches=batches, run_id="run-1",
+    )
+    assert res.row_count == 2
+    got = runner.execute('SELECT * FROM "sushi"."both_engines" ORDER BY id')
+    assert got.columns == duck_cols
+    trino_types = dict(
+        runner.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'sushi' AND table_name = 'both_engines'"
+        ).rows
+    )
+    for c, t in duck_types.items():  # the same SQL types, spelled by each engine
+        assert parse_sql_type(t) == parse_sql_type(trino_types[c]), (c, t, trino_types[c])
+
+    def ms(v):
+        return v.replace(microsecond=v.microsecond // 1000 * 1000) if isinstance(v, dt.datetime) else v
+
+    for d_row, a_row in zip(duck_rows, got.rows):
+        for name, dv, av in zip(duck_cols, d_row, a_row):
+            assert ms(dv) == av, (name, dv, av)
+    # a second day replaces nothing of the first and moves the latest view
+    every = runner.execute('SELECT count(*) FROM "sushi"."both_engines__snapshots"').rows
+    assert every == [(2,)]
+
+
+_SPELLING = {
+    "integer": "int", "int": "int", "bigint": "bigint", "double": "double", "varchar": "string",
+    "blob": "binary", "varbinary": "binary", "date": "date", "timestamp": "timestamp",
+    "timestamp(3)": "timestamp",
+}
+
+
+def parse_sql_type(t: str) -> str:
+    t = t.lower().replace(" ", "")
+    return t if t.startswith("decimal") else _SPELLING.get(t, t)
