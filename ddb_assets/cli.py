@@ -125,7 +125,7 @@ def rds_demo_config(workdir: Path, arns: dict[str, str] | None = None):
 
 def run_rds_demo(*, workdir: Path, n_items: int = 3000, export_seconds: float = 3.0, log=print):
     """``demo --source rds``: the DynamoDB sample table and the RDS sample database, both
-    chains, then the summary that joins them: (columns, rows)."""
+    chains, then the summary that joins them: (columns, rows, DynamoDB items written)."""
     from ddb_assets.definitions import build_definitions
     from ddb_assets.local import LocalAWS, seed_sample_tables
     from ddb_assets.local.rds_sample import seed_sample_rds
@@ -139,7 +139,7 @@ def run_rds_demo(*, workdir: Path, n_items: int = 3000, export_seconds: float = 
         os.environ["DDB_ASSETS_ENV"] = "local"
         try:
             log(f"local AWS stack at {stack.endpoint} (RDS instances on MariaDB)")
-            seed_sample_tables(stack, draft.tables, n_items=n_items, log=log)
+            items = seed_sample_tables(stack, draft.tables, n_items=n_items, log=log)
             arns = seed_sample_rds(stack, draft.rds[0], log=log)
             cfg = rds_demo_config(workdir, arns)
             defs = build_definitions(cfg, env="local")
@@ -181,7 +181,7 @@ def run_rds_demo(*, workdir: Path, n_items: int = 3000, export_seconds: float = 
         cur = con.execute(
             f"SELECT * FROM {_q(cfg.defaults.athena.database)}.{_q(RDS_DEMO_SUMMARY)}"
         )
-        return [d[0] for d in cur.description], cur.fetchall()
+        return [d[0] for d in cur.description], cur.fetchall(), items[draft.tables[0].name]
     finally:
         con.close()
 
@@ -207,7 +207,7 @@ def cmd_demo(args) -> int:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="ddb-assets-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     if args.source == "rds":
-        columns, rows = run_rds_demo(
+        columns, rows, _ = run_rds_demo(
             workdir=workdir, n_items=args.items, export_seconds=args.export_seconds
         )
         print()

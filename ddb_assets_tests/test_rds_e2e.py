@@ -49,8 +49,20 @@ TYPES = [
         "decimal(20,0)",
     ),
     ("c_dec9", "DECIMAL(9,2)", "-1234567.89", Decimal("-1234567.89"), "decimal(9,2)"),
-    ("c_dec18", "DECIMAL(18,6)", "123456789012.345678", Decimal("123456789012.345678"), "decimal(18,6)"),
-    ("c_numeric38", "NUMERIC(38,10)", "1234567890123456789012345678.0123456789", Decimal("1234567890123456789012345678.0123456789"), "decimal(38,10)"),
+    (
+        "c_dec18",
+        "DECIMAL(18,6)",
+        "123456789012.345678",
+        Decimal("123456789012.345678"),
+        "decimal(18,6)",
+    ),
+    (
+        "c_numeric38",
+        "NUMERIC(38,10)",
+        "1234567890123456789012345678.0123456789",
+        Decimal("1234567890123456789012345678.0123456789"),
+        "decimal(38,10)",
+    ),
     ("c_dec65", "DECIMAL(65,30)", "-12.5", "-12.500000000000000000000000000000", "string"),
     ("c_float", "FLOAT", "1.5", 1.5, "double"),
     ("c_double", "DOUBLE", "-2.25e100", -2.25e100, "double"),
@@ -72,8 +84,20 @@ TYPES = [
     ("c_longblob", "LONGBLOB", "x'05'", b"\x05", "binary"),
     ("c_date", "DATE", "'2024-02-29'", dt.date(2024, 2, 29), "date"),
     ("c_time", "TIME(6)", "'-838:59:59.000000'", "-838:59:59.000000", "string"),
-    ("c_datetime", "DATETIME(6)", "'2024-01-02 03:04:05.123456'", dt.datetime(2024, 1, 2, 3, 4, 5, 123456), "timestamp"),
-    ("c_timestamp", "TIMESTAMP(3)", "'2038-01-19 03:14:07.500'", dt.datetime(2038, 1, 19, 3, 14, 7, 500000), "timestamp"),
+    (
+        "c_datetime",
+        "DATETIME(6)",
+        "'2024-01-02 03:04:05.123456'",
+        dt.datetime(2024, 1, 2, 3, 4, 5, 123456),
+        "timestamp",
+    ),
+    (
+        "c_timestamp",
+        "TIMESTAMP(3)",
+        "'2038-01-19 03:14:07.500'",
+        dt.datetime(2038, 1, 19, 3, 14, 7, 500000),
+        "timestamp",
+    ),
     ("c_year", "YEAR", "2155", 2155, "int"),
     ("c_point", "POINT", "ST_GeomFromText('POINT(1 2)')", None, "binary"),
 ]
@@ -158,7 +182,9 @@ def _sensor_and_loads(cfg, instance, resources, rds, want_loads, timeout=90):
 
 def test_three_day_backfill_each_day_shows_its_rows_and_requests_are_idempotent(env, tmp_path):
     with env.rds.connect("shop-db") as conn, conn.cursor() as cur:
-        cur.execute("CREATE TABLE menu_items (id INT PRIMARY KEY, name VARCHAR(40), price DECIMAL(8,2))")
+        cur.execute(
+            "CREATE TABLE menu_items (id INT PRIMARY KEY, name VARCHAR(40), price DECIMAL(8,2))"
+        )
     for i, day in enumerate(DAYS):
         with env.rds.connect("shop-db") as conn, conn.cursor() as cur:
             cur.execute(
@@ -215,14 +241,22 @@ def test_every_documented_mysql_type_round_trips_through_the_real_server(env, tm
         assert loads == 1
         (mat,) = [
             r.asset_materialization
-            for r in instance.fetch_materializations(dg.AssetKey(["athena", "all_types"]), limit=1).records
+            for r in instance.fetch_materializations(
+                dg.AssetKey(["athena", "all_types"]), limit=1
+            ).records
         ]
-    schema = {c.name: (c.type, c.description) for c in mat.metadata["dagster/column_schema"].value.columns}
+    schema = {
+        c.name: (c.type, c.description) for c in mat.metadata["dagster/column_schema"].value.columns
+    }
     con = duckdb.connect(str(cfg.warehouse_path()), read_only=True)
-    row = dict(zip([d[0] for d in con.execute("SELECT * FROM sushi.all_types WHERE id = 1").description],
-                   con.execute("SELECT * FROM sushi.all_types WHERE id = 1").fetchone()))
+    row = dict(
+        zip(
+            [d[0] for d in con.execute("SELECT * FROM sushi.all_types WHERE id = 1").description],
+            con.execute("SELECT * FROM sushi.all_types WHERE id = 1").fetchone(),
+        )
+    )
     nulls = con.execute("SELECT * FROM sushi.all_types WHERE id = 2").fetchone()
-    for name, ddl, _, value, sql_type in TYPES:
+    for name, _ddl, _, value, sql_type in TYPES:
         assert schema[name][0] == sql_type, name
         assert schema[name][1].startswith("MySQL "), name
         if value is not None:
@@ -278,8 +312,14 @@ def test_both_engines_give_identical_tables_from_the_same_export(env, tmp_path, 
     e = describe_export_task(env.client("rds"), f"shop-db-{day:%Y%m%d}")
     te, batches = table_export(s3, read_exported_tables(s3, e), "shop.both_engines")
     res = register_rds_snapshot_athena(
-        runner, glue, database="sushi", table="both_engines", snapshot_date=day,
-        export=te, batches=batches, run_id="run-1",
+        runner,
+        glue,
+        database="sushi",
+        table="both_engines",
+        snapshot_date=day,
+        export=te,
+        batches=batches,
+        run_id="run-1",
     )
     assert res.row_count == 2
     got = runner.execute('SELECT * FROM "sushi"."both_engines" ORDER BY id')
@@ -294,7 +334,9 @@ def test_both_engines_give_identical_tables_from_the_same_export(env, tmp_path, 
         assert parse_sql_type(t) == parse_sql_type(trino_types[c]), (c, t, trino_types[c])
 
     def ms(v):
-        return v.replace(microsecond=v.microsecond // 1000 * 1000) if isinstance(v, dt.datetime) else v
+        return (
+            v.replace(microsecond=v.microsecond // 1000 * 1000) if isinstance(v, dt.datetime) else v
+        )
 
     for d_row, a_row in zip(duck_rows, got.rows):
         for name, dv, av in zip(duck_cols, d_row, a_row):
@@ -305,8 +347,15 @@ def test_both_engines_give_identical_tables_from_the_same_export(env, tmp_path, 
 
 
 _SPELLING = {
-    "integer": "int", "int": "int", "bigint": "bigint", "double": "double", "varchar": "string",
-    "blob": "binary", "varbinary": "binary", "date": "date", "timestamp": "timestamp",
+    "integer": "int",
+    "int": "int",
+    "bigint": "bigint",
+    "double": "double",
+    "varchar": "string",
+    "blob": "binary",
+    "varbinary": "binary",
+    "date": "date",
+    "timestamp": "timestamp",
     "timestamp(3)": "timestamp",
 }
 
@@ -314,3 +363,72 @@ _SPELLING = {
 def parse_sql_type(t: str) -> str:
     t = t.lower().replace(" ", "")
     return t if t.startswith("decimal") else _SPELLING.get(t, t)
+
+
+def test_rds_demo_joins_the_rds_table_with_the_dynamodb_sample_table(tmp_path):
+    """`ddb-assets demo --source rds`: the summary equals what was written to both sources."""
+    from collections import defaultdict
+
+    from ddb_assets.cli import run_rds_demo
+    from ddb_assets.local.rds_sample import NAMES
+    from ddb_assets.local.sample import PRICES
+
+    columns, rows, items = run_rds_demo(
+        workdir=tmp_path, n_items=600, export_seconds=0.5, log=lambda *_: None
+    )
+    assert columns == ["menu", "name_ja", "category", "pieces", "revenue"]
+    want = defaultdict(lambda: [0, Decimal(0)])
+    for it in items:
+        want[it["menu"]][0] += int(it["quantity"])
+        want[it["menu"]][1] += Decimal(it["quantity"]) * Decimal(PRICES[it["menu"]])
+    got = {r[0]: (r[1], r[2], int(r[3]), Decimal(r[4])) for r in rows}
+    assert got == {
+        m: (NAMES[m][0], NAMES[m][1], q, rev.quantize(Decimal("0.01")))
+        for m, (q, rev) in want.items()
+    }
+
+
+def test_a_table_rds_skips_fails_its_check_with_the_reason_and_the_others_load(env, tmp_path):
+    with env.rds.connect("shop-db") as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE skipped_t (id INT PRIMARY KEY, `bad name` INT)")
+        cur.execute("CREATE TABLE kept_t (id INT PRIMARY KEY)")
+        cur.execute("INSERT INTO kept_t VALUES (1), (2)")
+    day = TODAY - dt.timedelta(days=3)
+    env.rds.take_automated_snapshot(
+        "shop-db", at=dt.datetime.combine(day, dt.time(4), tzinfo=dt.timezone.utc)
+    )
+    cfg = _cfg(env, tmp_path, ["shop.skipped_t", "shop.kept_t"])
+    resources = resources_for(str(cfg.warehouse_path()), "local", cfg)
+    with dg.instance_for_test() as instance:
+        assert _run_day(cfg, instance, resources, day).success
+        tables_asset = build_rds_tables_asset(cfg, cfg.rds[0])
+        deadline = time.monotonic() + 60
+        while env.rds.wait_for_export(f"shop-db-{day:%Y%m%d}", timeout=60) != "COMPLETE":
+            assert time.monotonic() < deadline
+        from ddb_assets.assets.keys import rds_export_key
+
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                asset_key=rds_export_key(cfg.rds[0]),
+                partition=day.isoformat(),
+                metadata={"export_id": f"shop-db-{day:%Y%m%d}"},
+            )
+        )
+        res = dg.materialize(
+            [tables_asset],
+            partition_key=day.isoformat(),
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+        )
+        assert not res.success
+        checks = {
+            (e.asset_key.path[-1], e.check_name): e for e in res.get_asset_check_evaluations()
+        }
+        bad = checks[("shop_skipped_t", "exported_complete")]
+        assert not bad.passed and "SKIPPED" in bad.description and "'bad name'" in bad.description
+        assert checks[("shop_kept_t", "exported_complete")].passed
+        mats = [
+            m.asset_key.path[-1] for m in res.asset_materializations_for_node("rds__shop__tables")
+        ]
+        assert mats == ["shop_kept_t"]
