@@ -55,7 +55,7 @@ def build_definitions(
         assets.append(build_rds_export_spec(cfg, src))
         assets.append(build_rds_tables_asset(cfg, src))
     assets.extend(build_summary_assets(cfg))
-    sensors = [
+    sensors: list[dg.SensorDefinition] = [
         # Summaries refresh through their eager automation conditions. Dagster's own
         # automation sensor is created STOPPED, so declare one that runs by default.
         dg.AutomationConditionSensorDefinition(

@@ -51,7 +51,7 @@ def run_rds_chain(
             for e in res.get_asset_materialization_events()
         ]
         targets[p] = str(mats[0].metadata["export_id"].value)
-    rds = rds or defs.resources["aws"].client("rds")
+    rds = rds or (defs.resources or {})["aws"].client("rds")
     cursor, deadline, last = None, time.monotonic() + timeout, ""
     remaining = set(partitions)
     while remaining:

@@ -229,8 +229,8 @@ def register_rds_snapshot_athena(
     latest = max(mappings)
     union: dict[str, RdsColumn] = {}
     for d in sorted(mappings):
-        for c in mappings[d]:
-            union[c.column] = c
+        for col in mappings[d]:
+            union[col.column] = col
     date_col = quote_ident(PARTITION_COLUMN)
     every = ", ".join(
         [date_col] + [f"{value_sql(c)} AS {quote_ident(n)}" for n, c in union.items()]

@@ -166,7 +166,12 @@ def read_export_metadata(s3, bucket: str, root_key: str, export_id: str) -> Expo
             "(export_tables_info); the export is not COMPLETE, or its files were deleted"
         )
     tables: dict[str, TableStatus] = {}
-    for key in sorted(table_keys, key=lambda k: int(_TABLES_INFO.search(k).group("a"))):
+
+    def first_table(key: str) -> int:
+        m = _TABLES_INFO.search(key)
+        return int(m.group("a")) if m else 0
+
+    for key in sorted(table_keys, key=first_table):
         data = _get_json(s3, bucket, key)
         entries = data.get("perTableStatus")
         if not isinstance(entries, list):

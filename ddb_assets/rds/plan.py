@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ddb_assets.rds.metadata import TableStatus
 from ddb_assets.rds.types import (
@@ -57,7 +58,7 @@ class TableExport:
     files: tuple[tuple[str, int], ...]  # (key, size)
     footer_rows: int  # rows the Parquet footers state
     stated_rows: int | None  # rows export_tables_info states, when it does
-    arrow_schema: object  # pyarrow.Schema of the files
+    arrow_schema: Any  # pyarrow.Schema of the files (None: no file)
     sources: tuple[SourceColumn, ...]
 
     @property
@@ -105,11 +106,11 @@ class RdsLoadResult:
 def plan_columns(export: TableExport, history: Mapping[str, str] | None = None) -> list[RdsColumn]:
     """The typed columns of ``export`` in the files' order. ``history``: source column ->
     column name of earlier snapshots (a name never changes meaning)."""
-    schema = export.arrow_schema
+    import pyarrow as pa
+
+    schema: pa.Schema | None = export.arrow_schema
     sources = {s.name: s for s in export.sources}
     if schema is None:  # no file at all: an empty table; the metadata's columns decide
-        import pyarrow as pa
-
         schema = pa.schema([(s.name, pa.null()) for s in export.sources])
     names = assign_column_names([f.name for f in schema], history=history)
     out = []
