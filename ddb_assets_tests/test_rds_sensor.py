@@ -14,7 +14,7 @@ from ddb_assets.assets.keys import rds_export_key, rds_request_key, rds_table_ke
 from ddb_assets.config import parse_config
 from ddb_assets.sensors_rds import evaluate_rds_tick
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration  # a Dagster instance
 
 ROLE = "arn:aws:iam::123456789012:role/rds-export"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1111-2222"
