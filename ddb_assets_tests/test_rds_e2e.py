@@ -432,3 +432,42 @@ def test_a_table_rds_skips_fails_its_check_with_the_reason_and_the_others_load(e
             m.asset_key.path[-1] for m in res.asset_materializations_for_node("rds__shop__tables")
         ]
         assert mats == ["shop_kept_t"]
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (
+            {"iam_role_arn": "arn:aws:iam::123456789012:role/no-such-role"},
+            "the IAM role arn:aws:iam::123456789012:role/no-such-role does not exist",
+        ),
+        (
+            {
+                "kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-0000000000ff"
+            },
+            "cannot be used",
+        ),
+    ],
+)
+def test_role_or_key_missing_fails_the_request_with_the_fix(env, tmp_path, change, words):
+    day = TODAY - dt.timedelta(days=7)
+    minute = 10 if "iam_role_arn" in change else 20  # one snapshot per case
+    env.rds.take_automated_snapshot(
+        "shop-db", at=dt.datetime.combine(day, dt.time(5, minute), tzinfo=dt.timezone.utc)
+    )
+    cfg = _cfg(env, tmp_path, ["shop.menu_items"])
+    src = cfg.rds[0].model_copy(update=change)
+    cfg = cfg.model_copy(update={"rds": [src]})
+    resources = resources_for(str(cfg.warehouse_path()), "local", cfg)
+    with dg.instance_for_test() as instance:
+        res = dg.materialize(
+            [build_rds_request_asset(cfg, src)],
+            partition_key=day.isoformat(),
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+        )
+        assert not res.success
+        (failure,) = [e for e in res.all_events if e.is_step_failure]
+        text = failure.step_failure_data.user_failure_data.description
+        assert words in text and "\n" not in text

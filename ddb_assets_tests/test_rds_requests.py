@@ -279,3 +279,35 @@ def test_rds_tables_share_the_naming_rules_with_dynamodb_tables():
     cfg = parse_config({"rds": [{**BASE, "tables": ["shop.OrderItems", "shop.select"]}]})
     assert [t.name for t in cfg.rds_tables()] == ["shop_orderitems", "shop_select"]
     assert cfg.typed_table_names() == {"shop_orderitems", "shop_select"}
+
+
+def test_manual_snapshot_is_taken_for_yesterday_only(rds):
+    from ddb_assets.rds.snapshots import manual_snapshot_for
+
+    client, stub = rds
+    now = dt.datetime(2024, 1, 4, 5, 0, tzinfo=UTC)
+    listing = {"DBInstanceIdentifier": "shop-db", "SnapshotType": "manual"}
+    stub.add_response("describe_db_snapshots", {"DBSnapshots": []}, listing)
+    with pytest.raises(SnapshotError, match="would hold 2024-01-04's data, not 2024-01-01's"):
+        manual_snapshot_for(client, "shop-db", dt.date(2024, 1, 1), "UTC", now=now)
+    stub.add_response("describe_db_snapshots", {"DBSnapshots": []}, listing)
+    stub.add_response(
+        "create_db_snapshot",
+        {},
+        {"DBSnapshotIdentifier": "shop-db-ddb-assets-20240103", "DBInstanceIdentifier": "shop-db"},
+    )
+    snap = {
+        "DBSnapshotIdentifier": "shop-db-ddb-assets-20240103",
+        "DBSnapshotArn": "arn:aws:rds:us-east-1:123456789012:snapshot:shop-db-ddb-assets-20240103",
+        "SnapshotType": "manual",
+        "Status": "creating",
+        "PercentProgress": 10,
+    }
+    stub.add_response("describe_db_snapshots", {"DBSnapshots": [snap]}, listing)
+    with pytest.raises(SnapshotNotReadyError, match="is creating, 10% done"):
+        manual_snapshot_for(client, "shop-db", dt.date(2024, 1, 3), "UTC", now=now)
+    stub.add_response(
+        "describe_db_snapshots", {"DBSnapshots": [{**snap, "Status": "available"}]}, listing
+    )
+    got = manual_snapshot_for(client, "shop-db", dt.date(2024, 1, 3), "UTC", now=now)
+    assert got.identifier == "shop-db-ddb-assets-20240103"
