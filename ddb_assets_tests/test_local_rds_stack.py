@@ -258,3 +258,19 @@ def test_export_only_selects_databases_and_tables(aws):
     assert folders == {"crm.customers", "shop.empty_t"}
     warning = json.loads(task["WarningMessage"])
     assert warning["general"] == [{"reason": "DATABASE_NOT_FOUND", "target": "nosuchdb"}]
+
+
+def test_deleted_instance_keeps_its_final_snapshot(aws):
+    rds = aws.client("rds")
+    create_instance(rds, "gone-db", db_name="old")
+    with aws.rds.connect("gone-db") as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE t (id INT PRIMARY KEY)")
+        cur.execute("INSERT INTO t VALUES (1), (2), (3)")
+    auto = aws.rds.take_automated_snapshot("gone-db")
+    rds.delete_db_instance(DBInstanceIdentifier="gone-db", FinalDBSnapshotIdentifier="gone-final")
+    ids = {s["DBSnapshotIdentifier"]: s for s in rds.describe_db_snapshots()["DBSnapshots"]}
+    assert auto not in ids  # automated backups go with the instance
+    final = ids["gone-final"]
+    assert (final["SnapshotType"], final["Status"]) == ("manual", "available")
+    _export(aws, "gone-export", "gone-final")
+    assert len(_rows(_objects(aws, "gone-export/"), "gone-export/old/old.t/")) == 3

@@ -5,9 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from moto.rds.exceptions import RDSClientError
+
 from ddb_assets.local.rds import fidelity, server
 from ddb_assets.local.rds.export import ExportJob
 from ddb_assets.local.rds.fidelity import LocalSnapshot, RdsState
+
+
+class LocalRdsError(RuntimeError):
+    """A control call refused the way RDS would (``code`` is RDS's error code)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
 
 
 class RdsControl:
@@ -47,7 +57,12 @@ class RdsControl:
         """Take the instance's automated backup now, labelled with ``at`` (default: the stack
         clock): snapshot ``rds:<instance>-YYYY-MM-DD-HH-MM``, SnapshotType ``automated``,
         SnapshotCreateTime ``at``. Fails as RDS would not take one when backups are off."""
-        snap = self._state.automated_snapshot(self.account, self.region, instance_id.lower(), at)
+        try:
+            snap = self._state.automated_snapshot(
+                self.account, self.region, instance_id.lower(), at
+            )
+        except RDSClientError as exc:
+            raise LocalRdsError(exc.code, exc.message) from None
         return snap.identifier
 
     def snapshot(self, snapshot_id: str) -> LocalSnapshot:

@@ -87,6 +87,7 @@ class ExportJob:
     _requested: float = field(default_factory=time.monotonic)
     _duration: float = 0.0
     _cancel: threading.Event = field(default_factory=threading.Event)
+    _canceled_at: float = 0.0
     _thread: threading.Thread | None = None
 
     # -- layout -------------------------------------------------------------------------
@@ -108,25 +109,18 @@ class ExportJob:
 
     @property
     def status(self) -> str:
-        if self.status_override == "CANCELED":
-            return "CANCELED"
         if self.status_override == "CANCELING":
             return "CANCELED" if self.outcome is not None else "CANCELING"
-        elapsed = self._elapsed()
-        if self.outcome is not None and elapsed >= self._duration:
+        if self.outcome is not None:
             return self.outcome
-        if elapsed < self._duration * 0.25:
-            return "STARTING"
-        return "IN_PROGRESS"
+        return "STARTING" if self._elapsed() < self._duration * 0.25 else "IN_PROGRESS"
 
     @property
     def percent_progress(self) -> int:
         status = self.status
         if status == "COMPLETE":
             return 100
-        if status in ("STARTING", "FAILED", "CANCELED", "CANCELING"):
-            return 0 if status != "CANCELING" else self._progress()
-        return self._progress()
+        return self._progress() if status in ("IN_PROGRESS", "CANCELING") else 0
 
     def _progress(self) -> int:
         if self._duration <= 0:
@@ -143,8 +137,19 @@ class ExportJob:
         return self.status
 
     def cancel(self) -> None:
+        """CancelExportTask: CANCELING now, CANCELED once the job has stopped writing (at least
+        a quarter of ``export_seconds`` later). Files already written stay, as on AWS."""
+        self._canceled_at = time.monotonic()
         self.status_override = "CANCELING"
         self._cancel.set()
+
+    def _sleep_until(self, deadline: float) -> bool:
+        """Wait for ``deadline``; False as soon as the task is canceled."""
+        while time.monotonic() < deadline:
+            if self._cancel.is_set():
+                return False
+            time.sleep(0.01)
+        return not self._cancel.is_set()
 
     # -- API shape ----------------------------------------------------------------------
     def description(self) -> dict[str, Any]:
@@ -191,10 +196,17 @@ class ExportJob:
         return self.task_end
 
     def _finish(self, outcome: str, cause: str | None = None) -> None:
+        """Terminal state, reached no earlier than ``export_seconds`` after the request (a
+        canceled task: a quarter of that after the cancel)."""
+        if self._cancel.is_set():
+            time.sleep(max(0.0, self._canceled_at + self._duration * 0.25 - time.monotonic()))
+            outcome, cause = "CANCELED", None
+        else:
+            self._sleep_until(self._requested + self._duration)
+            if self._cancel.is_set():
+                return self._finish(outcome, cause)
         self._settle_end()
         self.failure_cause = cause
-        if self._cancel.is_set():
-            self.status_override = "CANCELED"
         self.outcome = outcome  # last: status reads it without a lock
 
     def _run(self) -> None:
@@ -275,6 +287,11 @@ class ExportJob:
         if skipped or general:
             self.warning = {"skippedTables": skipped, "skippedObjectives": [], "general": general}
         self.total_bytes = sum(t.size_bytes for t in self.tables)
+        # The metadata files come last, when the task turns COMPLETE: a task canceled before
+        # then leaves its data files but no export_info / export_tables_info.
+        if not self._sleep_until(self._requested + self._duration):
+            self._finish("CANCELED")
+            return
         self._write_metadata(s3)
         self._finish("COMPLETE")
 

@@ -195,5 +195,6 @@ def parquet_bytes(table: pa.Table) -> bytes:
         store_decimal_as_integer=True,
         coerce_timestamps="us",
         allow_truncated_timestamps=False,
+        store_schema=False,  # RDS writes no Arrow schema: readers see the Parquet types only
     )
     return buf.getvalue()
