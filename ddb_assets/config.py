@@ -157,13 +157,7 @@ class ProjectConfig(_Model):
                 "or at least one RDS source under rds:"
             )
         seen: set[str] = set()
-        for i, t in enumerate(self.tables):
-            if self.engine_for(t) == "athena" and t.export_format == "ION":
-                raise ValueError(
-                    f"tables.{i}.export_format: ION exports cannot be typed on the athena "
-                    "engine (Athena's Ion SerDe needs a declared schema, so every attribute "
-                    "could not be discovered); use export_format: DYNAMODB_JSON, or engine: duckdb"
-                )
+        for t in self.tables:
             if self.engine_for(t) == "athena" and not self.typed_s3_uri:
                 raise ValueError(
                     f"typed_s3_uri: table {t.name!r} runs on the athena engine, which writes its typed "

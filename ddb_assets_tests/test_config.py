@@ -93,17 +93,16 @@ def test_load_config_from_env_var(tmp_path, monkeypatch):
         load_config()
 
 
-def test_ion_on_athena_is_refused_with_the_fix():
-    with pytest.raises(
-        ConfigError, match="tables.0.export_format: ION exports cannot be typed on the athena"
-    ):
-        parse_config(
-            {
-                "tables": [
-                    {"name": "o", "s3_bucket": "bkt", "engine": "athena", "export_format": "ION"}
-                ]
-            }
-        )
+def test_ion_on_athena_is_accepted():
+    cfg = parse_config(
+        {
+            "typed_s3_uri": "s3://bkt/typed/",
+            "tables": [
+                {"name": "o", "s3_bucket": "bkt", "engine": "athena", "export_format": "ION"}
+            ],
+        }
+    )
+    assert cfg.tables[0].export_format == "ION" and cfg.engine_for(cfg.tables[0]) == "athena"
     parse_config({"tables": [{"name": "o", "s3_bucket": "bkt", "export_format": "ION"}]})
 
 

@@ -26,8 +26,9 @@ runner continues exactly where the last commit left off). Athena has no multi-st
 transaction: each statement of a step is idempotent and the ledger row is written last
 (:mod:`.athena_sql` explains why each is safe to repeat).
 
-Not supported on Athena (raises :class:`~ddb_assets.tables.athena_engine.UnsupportedOnAthena`):
-ION exports, as for snapshot tables.
+ION exports: the raw tables are declared in Athena's Ion SerDe and every statement reads the
+records' DynamoDB JSON lines built from their Ion images (:mod:`ddb_assets.tables.athena_ion`).
+A chain keeps the format it was started with: its raw tables are declared once.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from ddb_assets.dynamodb.exports import export_id_of
 from ddb_assets.incremental import athena_compare, model
 from ddb_assets.incremental import athena_sql as q
 from ddb_assets.incremental.windows import Window, utc
+from ddb_assets.tables import athena_ion
 from ddb_assets.tables import changes as tch
 from ddb_assets.tables.athena_engine import UnsupportedOnAthena, stats_from_rows
 from ddb_assets.tables.checks import Expectation, require_row_count
@@ -52,12 +54,7 @@ from ddb_assets.tables.types import ColumnOverride, parse_type
 
 
 def check_format(export_format: str) -> None:
-    if export_format == "ION":
-        raise UnsupportedOnAthena(
-            "ION exports cannot be typed by the Athena engine (the Ion Hive SerDe needs a declared schema, "
-            "so attributes cannot be discovered): export this table as DYNAMODB_JSON, or use engine: duckdb"
-        )
-    if export_format != "DYNAMODB_JSON":
+    if export_format not in ("DYNAMODB_JSON", "ION"):
         raise ValueError(f"unknown export_format {export_format!r}")
 
 
@@ -160,8 +157,30 @@ class AthenaChain:
     def read_state(self) -> model.ChainState:
         return self._ledger()[0]
 
+    def _use_format(self, export_format: str) -> None:
+        """Read this step's export as ``export_format``; a chain whose raw tables were
+        declared for the other format is refused by name (they are declared once)."""
+        check_format(export_format)
+        self.n = q.Names(self.database, self.table, export_format)
+        for suffix in (table_names.INCREMENTS, table_names.FULL_EXPORTS):
+            try:
+                t = self.glue.get_table(DatabaseName=self.database, Name=self.table + suffix)
+            except self.glue.exceptions.EntityNotFoundException:
+                continue
+            serde = t["Table"]["StorageDescriptor"].get("SerdeInfo", {})
+            ion = serde.get("SerializationLibrary") == athena_ion.ION_SERDE
+            if ion != (export_format == "ION"):
+                raise UnsupportedOnAthena(
+                    f"the change history of {self.table!r} was started from "
+                    f"{'ION' if ion else 'DYNAMODB_JSON'} exports and this export is "
+                    f"{export_format}: keep export_format as it was, or re-seed the history "
+                    f"after dropping {self.database}.{self.table + suffix}"
+                )
+
     def _ensure_raw(self) -> None:
-        for sql in q.ddl_statements(self.database, self.table, [], [], self.location)[:2]:
+        for sql in q.ddl_statements(
+            self.database, self.table, [], [], self.location, self.n.export_format
+        )[:2]:
             self.run(sql)
 
     def _register(self, raw: str, key: str, value: str, data_s3_uri: str) -> None:
@@ -236,7 +255,12 @@ class AthenaChain:
 
     def _create(self, plan: _Plan) -> None:
         for sql in q.ddl_statements(
-            self.database, self.table, plan.plans, plan.key_attributes, self.location
+            self.database,
+            self.table,
+            plan.plans,
+            plan.key_attributes,
+            self.location,
+            self.n.export_format,
         ):
             self.run(sql)
 
@@ -277,7 +301,7 @@ class AthenaChain:
         does not start at the chain's last To raises :class:`~.duckdb_chain.ChainOrderError`.
         ``expected_items`` (the manifest's itemCount) is compared with the window's records
         before anything is written (:class:`~ddb_assets.tables.checks.SnapshotCheckError`)."""
-        check_format(export_format)
+        self._use_format(export_format)
         state, committed = self._ledger()
         if state.has_window(generation, window):
             return model.ApplyResult(
@@ -312,6 +336,7 @@ class AthenaChain:
             export_arn=export_arn,
             view_type=view_type,
             tz=tz,
+            export_format=self.n.export_format,
         ):
             self.run(sql)
         ops = self._operations(generation, window.start, model.SOURCE_INCREMENTAL)
@@ -365,7 +390,7 @@ class AthenaChain:
         after a PITR gap (generation + 1): the net difference between current and the fresh
         export becomes ``source = 'reseed'`` change rows over ``[last To, seed time)``, MERGEd,
         and the gap is a ledger row with its reason."""
-        check_format(export_format)
+        self._use_format(export_format)
         seed_time = utc(seed_time)
         overrides = overrides or {}
         state, committed = self._ledger()
@@ -542,7 +567,7 @@ class AthenaChain:
         the export typed with the current table's plan and value SQL, FULL OUTER JOIN on the
         key; rows missing / extra / different (a typed column, set columns as sets, or the
         item's attribute names). Only counts and examples come back."""
-        check_format(export_format)
+        self._use_format(export_format)
         state, committed = self._ledger()
         if not state.seeded or committed is None:
             raise ValueError(f"{self.n.current} does not exist: the chain is not seeded")

@@ -59,6 +59,7 @@ from ddb_assets.sql.identifiers import (
     validate_catalog_name,
 )
 from ddb_assets.sql.literals import sql_literal, timestamp_literal
+from ddb_assets.tables import athena_ion
 from ddb_assets.tables.athena_engine import discovery_sql, fits_sql, value_sql
 from ddb_assets.tables.plan import ROLE_VALUE, ColumnPlan
 
@@ -111,10 +112,13 @@ class Names:
 
     database: str
     table: str
+    export_format: str = "DYNAMODB_JSON"  # the raw tables' format (ION: Athena's Ion SerDe)
 
     def __post_init__(self):
         validate_catalog_name(self.database, "database")
         validate_catalog_name(self.table, "table")
+        if self.export_format not in ("DYNAMODB_JSON", "ION"):
+            raise ValueError(f"unknown export_format {self.export_format!r}")
 
     def ddl(self, suffix: str) -> str:
         """The table's name in HiveQL DDL (backticked)."""
@@ -177,19 +181,29 @@ def ddl_statements(
     plans: Sequence[ColumnPlan],
     key_attributes: Sequence[str],
     location: str,
+    export_format: str = "DYNAMODB_JSON",
 ) -> list[str]:
-    """CREATE statements for the raw, change, current and ledger tables (IF NOT EXISTS)."""
-    n = Names(database, table)
+    """CREATE statements for the raw, change, current and ledger tables (IF NOT EXISTS); the
+    raw tables read ``export_format`` (ION: Athena's Ion SerDe, :mod:`ddb_assets.tables.athena_ion`)."""
+    n = Names(database, table, export_format)
     base = location.rstrip("/")
     changes = _ddl_cols(
         list(_FIXED) + [(c, p.type.hive()) for c, _, p in change_columns(plans, key_attributes)]
     )
     current = _ddl_cols([(p.column, p.type.hive()) for p in plans] + list(CURRENT_META))
+    if n.export_format == "ION":
+        inc_cols = athena_ion.hive_columns(athena_ion.INCREMENTAL_IMAGES, with_item_map=False)
+        full_cols = athena_ion.hive_columns(athena_ion.SNAPSHOT_IMAGES, with_item_map=True)
+        inc_fmt = athena_ion.hive_row_format(athena_ion.INCREMENTAL_IMAGES, with_item_map=False)
+        full_fmt = athena_ion.hive_row_format(athena_ion.SNAPSHOT_IMAGES, with_item_map=True)
+    else:
+        inc_cols = full_cols = f"{_ddl_col('line')} string"
+        inc_fmt = full_fmt = _RAW_FORMAT
     return [
-        f"CREATE EXTERNAL TABLE IF NOT EXISTS {n.ddl(table_names.INCREMENTS)} ({_ddl_col('line')} string) "
-        f"PARTITIONED BY ({_ddl_col('window_label')} string) {_RAW_FORMAT} LOCATION {sql_literal(base + '/increments/')}",
-        f"CREATE EXTERNAL TABLE IF NOT EXISTS {n.ddl(table_names.FULL_EXPORTS)} ({_ddl_col('line')} string) "
-        f"PARTITIONED BY ({_ddl_col('export_id')} string) {_RAW_FORMAT} LOCATION {sql_literal(base + '/full_exports/')}",
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS {n.ddl(table_names.INCREMENTS)} ({inc_cols}) "
+        f"PARTITIONED BY ({_ddl_col('window_label')} string) {inc_fmt} LOCATION {sql_literal(base + '/increments/')}",
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS {n.ddl(table_names.FULL_EXPORTS)} ({full_cols}) "
+        f"PARTITIONED BY ({_ddl_col('export_id')} string) {full_fmt} LOCATION {sql_literal(base + '/full_exports/')}",
         f"CREATE TABLE IF NOT EXISTS {n.ddl(table_names.CHANGES)} ({changes}) PARTITIONED BY ({_ddl_col('change_date')}) "
         f"LOCATION {sql_literal(base + '/changes/')} {_ICEBERG}",
         f"CREATE TABLE IF NOT EXISTS {n.ddl(table_names.CURRENT)} ({current}) "
@@ -261,17 +275,24 @@ def _with_fits(plans: Sequence[ColumnPlan], query: str, maps: dict[str, str]) ->
 
 
 def window_lines_sql(n: Names, window: Window) -> str:
-    return f"SELECT line FROM {n.increments} WHERE window_label = {sql_literal(window.label)}"
+    line = "line"
+    if n.export_format == "ION":  # the record's DynamoDB JSON line from its Ion images
+        line = f'{athena_ion.ion_line_sql(athena_ion.INCREMENTAL_IMAGES)} AS "line"'
+    return f"SELECT {line} FROM {n.increments} WHERE window_label = {sql_literal(window.label)}"
 
 
 def export_lines_sql(n: Names, export_id: str) -> str:
-    return f"SELECT line FROM {n.full_exports} WHERE export_id = {sql_literal(export_id)}"
+    line = "line"
+    if n.export_format == "ION":
+        line = f'{athena_ion.checked_line_sql(athena_ion.SNAPSHOT_IMAGES)} AS "line"'
+    return f"SELECT {line} FROM {n.full_exports} WHERE export_id = {sql_literal(export_id)}"
 
 
 def _records_from_lines(lines_sql: str) -> str:
     """(ts, keys_json, new_json, old_json) of incremental export lines."""
     return (
-        f"SELECT CAST(json_extract_scalar(line, '$.Metadata.WriteTimestampMicros.N') AS bigint) AS ts, "
+        "SELECT CAST(CAST(json_extract_scalar(line, '$.Metadata.WriteTimestampMicros.N') "
+        "AS decimal(38,0)) AS bigint) AS ts, "
         f"json_extract(line, '$.Keys') AS keys_json, json_extract(line, '$.NewImage') AS new_json, "
         f"json_extract(line, '$.OldImage') AS old_json FROM ({lines_sql})"
     )
@@ -538,12 +559,13 @@ def window_statements(
     export_arn: str,
     view_type: str = "NEW_AND_OLD_IMAGES",
     tz: str = "UTC",
+    export_format: str = "DYNAMODB_JSON",
 ) -> list[str]:
     """The change rows and the MERGE of one window, once its raw partition is registered
     (:func:`add_partition_sql`: discovery reads it first) and its columns exist; the ledger
     row (:func:`ledger_insert_sql`) follows them. See the module docs for why each is safe
     to repeat."""
-    n = Names(database, table)
+    n = Names(database, table, export_format)
     return [
         *insert_changes_statements(
             n,

@@ -25,10 +25,9 @@ Why Hive-style Parquet partitions and not Iceberg: the swap is one Glue call, a 
 leaves the previous partition untouched (its files are never overwritten), and no table
 maintenance (snapshot expiry, orphan files) is needed for a daily full snapshot.
 
-Not supported on Athena (documented, raises :class:`UnsupportedOnAthena`): ION exports. The
-Ion Hive SerDe maps Ion values onto a declared schema, so it cannot produce the raw,
-schema-free lines the full-pass discovery needs; use ``DYNAMODB_JSON`` for Athena tables (the
-DuckDB engine reads both). M and L attributes are stored as JSON text of their DynamoDB-typed
+ION exports are registered with Athena's Ion SerDe and read as the same DynamoDB JSON lines
+(:mod:`ddb_assets.tables.athena_ion`), so steps 2-6 are the same statements over a subquery
+instead of the raw table. M and L attributes are stored as JSON text of their DynamoDB-typed
 form (``{"city":{"S":"Tokyo"}}``): Athena SQL has no recursion to untype nested values; ask
 for a ``struct<...>`` override to get typed fields.
 """
@@ -43,6 +42,7 @@ from collections.abc import Mapping
 from ddb_assets import table_names
 from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_name
 from ddb_assets.sql.literals import date_literal, sql_literal
+from ddb_assets.tables import athena_ion
 from ddb_assets.tables.checks import Expectation, require_row_count, require_unique_keys
 from ddb_assets.tables.naming import PARTITION_COLUMN
 from ddb_assets.tables.plan import (
@@ -127,12 +127,16 @@ def fits_sql(plans, item: str) -> str | None:
     return parts[0] if len(parts) == 1 else f"map_concat({', '.join(parts)})"
 
 
-def discovery_sql(database: str, raw_table: str, snapshot_date: dt.date) -> str:
+def discovery_sql(
+    database: str, raw_table: str, snapshot_date: dt.date, source: str | None = None
+) -> str:
+    """``source``: the relation the raw lines come from (default: the raw table itself; an
+    ION export's is :func:`~ddb_assets.tables.athena_ion.snapshot_source_sql`)."""
     i, s = _shape_sql("x")
     fit = DECIMAL_PRECISION
     return f"""WITH items AS (
   SELECT CAST(json_extract(line, '$.Item') AS map(varchar, json)) AS item
-  FROM {qualified(database, raw_table)} WHERE {quote_ident(PARTITION_COLUMN)} = {date_literal(snapshot_date)}
+  FROM {source or qualified(database, raw_table)} WHERE {quote_ident(PARTITION_COLUMN)} = {date_literal(snapshot_date)}
 ), entries AS (
   SELECT a.attribute, a.value FROM items CROSS JOIN UNNEST(item) AS a(attribute, value)
 ), tagged AS (
@@ -256,6 +260,7 @@ def ctas_sql(
     snapshot_date: dt.date,
     plans: list[ColumnPlan],
     location: str,
+    source: str | None = None,
 ) -> str:
     attrs = sorted({p.attribute for p in plans})
     alias = {a: f"a{i}" for i, a in enumerate(attrs, 1)}
@@ -278,12 +283,12 @@ def ctas_sql(
         f"write_compression = 'ZSTD', external_location = {sql_literal(location)}) AS "
         f"SELECT {cols} FROM (SELECT {inner} FROM ("
         f"SELECT CAST(json_extract(line, '$.Item') AS map(varchar, json)) AS item "
-        f"FROM {qualified(database, raw_table)} "
+        f"FROM {source or qualified(database, raw_table)} "
         f"WHERE {quote_ident(PARTITION_COLUMN)} = {date_literal(snapshot_date)}))"
     )
 
 
-def _decide_checks(run, database, ctas_table, raw, snapshot_date, plans, expect) -> list:
+def _decide_checks(run, database, ctas_table, raw, snapshot_date, plans, expect, source) -> list:
     """Row count, non-null counts of raw number columns and repeated primary keys of the
     CTAS output; raises SnapshotCheckError (naming the files whose item count differs from
     manifest-files.json) before anything is made visible. Returns the counts."""
@@ -303,7 +308,7 @@ def _decide_checks(run, database, ctas_table, raw, snapshot_date, plans, expect)
     row_count = int(counts[0] or 0)
     if expect is not None and expect.item_count is not None and row_count != expect.item_count:
         per_file = run(
-            f'SELECT "$path", count(*) FROM {qualified(database, raw)} '
+            f'SELECT "$path", count(*) FROM {source or qualified(database, raw)} '
             f"WHERE {quote_ident(PARTITION_COLUMN)} = {date_literal(snapshot_date)} GROUP BY 1"
         ).rows
         by_key = {str(path).split("://", 1)[-1].split("/", 1)[-1]: int(n) for path, n in per_file}
@@ -357,32 +362,46 @@ def _all_partitions(glue, database: str, table: str) -> list[dict]:
 
 
 def register_raw_export(
-    glue, *, database: str, table: str, snapshot_date: dt.date, data_s3_uri: str
+    glue,
+    *,
+    database: str,
+    table: str,
+    snapshot_date: dt.date,
+    data_s3_uri: str,
+    export_format: str = "DYNAMODB_JSON",
 ) -> str:
-    """Glue table ``<table>__export`` with partition ``snapshot_date`` at the ``data/`` folder."""
+    """Glue table ``<table>__export`` with partition ``snapshot_date`` at the ``data/`` folder:
+    text lines for DYNAMODB_JSON, Athena's Ion SerDe for ION (:mod:`.athena_ion`). The
+    partition carries its own storage descriptor, so a table whose format changed keeps
+    reading each day's export with that day's SerDe."""
     if not re.match(r"^s3://[^/]+/(.+/)?data/?$", data_s3_uri):
         raise ValueError(
             f"data_s3_uri must be the export's data/ folder (s3://.../data/), got {data_s3_uri!r}"
         )
     location = data_s3_uri.rstrip("/") + "/"
     raw = table_names.export(table)
-    serde = {
-        "SerializationLibrary": RAW_SERDE,
-        "Parameters": {"field.delim": "\u0001", "serialization.format": "\u0001"},
-    }
-    sd = {
-        "Columns": [{"Name": "line", "Type": "string"}],
-        "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
-        "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-        "SerdeInfo": serde,
-    }
+    if export_format == "ION":
+        sd = athena_ion.storage_descriptor(location, athena_ion.SNAPSHOT_IMAGES, with_item_map=True)
+        classification = "ion"
+    else:
+        serde = {
+            "SerializationLibrary": RAW_SERDE,
+            "Parameters": {"field.delim": "\u0001", "serialization.format": "\u0001"},
+        }
+        sd = {
+            "Columns": [{"Name": "line", "Type": "string"}],
+            "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+            "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+            "SerdeInfo": serde,
+        }
+        classification = "dynamodb_json"
     _glue_upsert_table(
         glue,
         database,
         {
             "Name": raw,
             "TableType": "EXTERNAL_TABLE",
-            "Parameters": {"classification": "dynamodb_json", "EXTERNAL": "TRUE"},
+            "Parameters": {"classification": classification, "EXTERNAL": "TRUE"},
             "PartitionKeys": [{"Name": PARTITION_COLUMN, "Type": "date"}],
             "StorageDescriptor": dict(sd, Location=location.rsplit("/data/", 1)[0] + "/"),
         },
@@ -420,13 +439,7 @@ def load_snapshot_athena(
     latest view and the previous snapshot's files exactly as they were."""
     validate_catalog_name(database, "database")
     validate_catalog_name(table, "table")
-    if export_format == "ION":
-        raise UnsupportedOnAthena(
-            "ION exports cannot be typed by the Athena engine: the Ion Hive SerDe needs a declared "
-            "schema, so the full-pass attribute discovery is impossible. Export this table as "
-            "DYNAMODB_JSON (or load it with the DuckDB engine)."
-        )
-    if export_format != "DYNAMODB_JSON":
+    if export_format not in ("DYNAMODB_JSON", "ION"):
         raise ValueError(f"unknown export_format {export_format!r}")
     if not re.match(r"^[A-Za-z0-9_-]{1,64}$", run_id or ""):
         raise ValueError(f"run_id {run_id!r} must be 1-64 letters, digits, '-' or '_'")
@@ -442,9 +455,17 @@ def load_snapshot_athena(
         return res
 
     raw = register_raw_export(
-        glue, database=database, table=table, snapshot_date=snapshot_date, data_s3_uri=data_s3_uri
+        glue,
+        database=database,
+        table=table,
+        snapshot_date=snapshot_date,
+        data_s3_uri=data_s3_uri,
+        export_format=export_format,
     )
-    stats = stats_from_rows(run(discovery_sql(database, raw, snapshot_date)).rows)
+    source = None
+    if export_format == "ION":
+        source = athena_ion.snapshot_source_sql(qualified(database, raw), PARTITION_COLUMN)
+    stats = stats_from_rows(run(discovery_sql(database, raw, snapshot_date, source)).rows)
 
     snapshots = table_names.snapshots(table)
     parts = _all_partitions(glue, database, snapshots)
@@ -485,10 +506,12 @@ def load_snapshot_athena(
 
     location = f"{typed_s3_uri.rstrip('/')}/{PARTITION_COLUMN}={snapshot_date.isoformat()}/run_id={run_id}/"
     ctas_table = table_names.ctas(table, re.sub(r"[^a-z0-9_]", "_", run_id.lower()))
-    run(ctas_sql(database, ctas_table, raw, snapshot_date, plans, location))
+    run(ctas_sql(database, ctas_table, raw, snapshot_date, plans, location, source))
     try:
         # The blocking checks, on the CTAS output, before any catalog change.
-        counts = _decide_checks(run, database, ctas_table, raw, snapshot_date, plans, expect)
+        counts = _decide_checks(
+            run, database, ctas_table, raw, snapshot_date, plans, expect, source
+        )
     finally:  # the Parquet files stay; only the one-off CTAS catalog entry goes
         try:
             glue.delete_table(DatabaseName=database, Name=ctas_table)

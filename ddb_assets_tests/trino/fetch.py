@@ -11,6 +11,8 @@ SHA-256 values pinned below before anything is unpacked. The cache is
   every connector, so the three archives are the smaller faithful choice.
 * ``hive-3.1.3/``: ``hive-exec`` 3.1.3 (Hive's parser, 41.9 MB) with ``antlr-runtime``
   3.5.2 and ``slf4j-api``, for :mod:`ddb_assets_tests.trino.hive_grammar`.
+* ``ion-java-1.12.1/``: Amazon's Ion reader (0.8 MB), for the rows the test front gives
+  Trino for tables in Athena's Ion SerDe (:mod:`ddb_assets_tests.trino.ion_serde`).
 
 Idempotent: a complete cache (its ``.complete`` marker) is used as it is; an interrupted
 fetch leaves only a staging folder, removed on the next try. Run
@@ -84,6 +86,17 @@ HIVE_ARTIFACTS = (
         "org.slf4j:slf4j-api:1.7.36:jar",
         "d3ef575e3e4979678dc01bf1dcce51021493b4d11fb7f1be8ad982877c16a1c0",
         41_125,
+    ),
+)
+ION_JAVA_VERSION = "1.12.1"
+# Amazon's Ion reader, which the Ion Hive SerDe bundles; Maven Central serves no
+# ion-hive2/3-serde jar (checked: dependency:get of com.amazon.ion:ion-hive3-serde finds no
+# version), so :mod:`ddb_assets_tests.trino.ion_serde` follows the SerDe's source with it.
+ION_ARTIFACTS = (
+    Artifact(
+        f"com.amazon.ion:ion-java:{ION_JAVA_VERSION}:jar",
+        "47f5d5b90690eb6fbff2b5946c1e20e22ba02b0dd9444a7e08de46f19c5b000e",
+        835_811,
     ),
 )
 HOW_TO_GET = (
@@ -229,16 +242,27 @@ def ensure_hive(log=print) -> Path:
     return _install(cache_root() / f"hive-{HIVE_VERSION}", build, log)
 
 
+def ensure_ion(log=print) -> Path:
+    """A folder with ion-java (fetched if missing)."""
+
+    def build(staging: Path) -> None:
+        _mvn_copy(ION_ARTIFACTS, staging, log)
+
+    return _install(cache_root() / f"ion-java-{ION_JAVA_VERSION}", build, log)
+
+
 def main() -> int:
     try:
         home = java_home()
         trino = ensure_trino()
         hive = ensure_hive()
+        ion = ensure_ion()
     except EngineUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"Trino {TRINO_VERSION}: {trino}")
     print(f"Hive {HIVE_VERSION} parser: {hive}")
+    print(f"ion-java {ION_JAVA_VERSION}: {ion}")
     print(f"Java: {home}")
     return 0
 
