@@ -105,6 +105,85 @@ def run_demo(
 
 
 DEMO_SUMMARY = "menu_daily_quantity"
+RDS_DEMO_SUMMARY = "menu_revenue"
+
+
+def rds_demo_config(workdir: Path, arns: dict[str, str] | None = None):
+    """``examples/rds.yaml`` for the demo: the warehouse in ``workdir`` and (once the local
+    stack made them) the export role and key."""
+    import yaml
+
+    from ddb_assets.config import parse_config
+
+    data = yaml.safe_load((EXAMPLES / "rds.yaml").read_text())
+    data["warehouse"] = str(workdir / "warehouse.duckdb")
+    data["summaries_dir"] = str(EXAMPLES / "summaries_rds")
+    for src in data["rds"]:
+        src.update(arns or {})
+    return parse_config(data, source=str(EXAMPLES / "rds.yaml"), base_dir=EXAMPLES)
+
+
+def run_rds_demo(*, workdir: Path, n_items: int = 3000, export_seconds: float = 3.0, log=print):
+    """``demo --source rds``: the DynamoDB sample table and the RDS sample database, both
+    chains, then the summary that joins them: (columns, rows, DynamoDB items written)."""
+    from ddb_assets.definitions import build_definitions
+    from ddb_assets.local import LocalAWS, seed_sample_tables
+    from ddb_assets.local.rds_sample import seed_sample_rds
+    from ddb_assets.runner import _execute, _failure_text, run_chain
+    from ddb_assets.runner_rds import run_rds_chain
+
+    draft = rds_demo_config(workdir)
+    with LocalAWS(export_seconds=export_seconds, rds=True) as stack:
+        saved = {k: os.environ.get(k) for k in [*stack.env(), "DDB_ASSETS_ENV"]}
+        os.environ.update(stack.env())
+        os.environ["DDB_ASSETS_ENV"] = "local"
+        try:
+            log(f"local AWS stack at {stack.endpoint} (RDS instances on MariaDB)")
+            items = seed_sample_tables(stack, draft.tables, n_items=n_items, log=log)
+            arns = seed_sample_rds(stack, draft.rds[0], log=log)
+            cfg = rds_demo_config(workdir, arns)
+            defs = build_definitions(cfg, env="local")
+            instance = _instance(str(workdir / "dagster_home"))
+            t, src = cfg.tables[0], cfg.rds[0]
+            run_chain(
+                defs,
+                cfg,
+                instance,
+                table=t.name,
+                partitions=[_yesterday(t.schedule.timezone)],
+                poll_seconds=0.5,
+                summaries=False,
+                log=log,
+            )
+            run_rds_chain(
+                defs,
+                cfg,
+                instance,
+                source=src.name,
+                partitions=[_yesterday(src.schedule.timezone)],
+                log=log,
+            )
+            keys = [k for k in defs.resolve_all_asset_keys() if k.path[0] == "summaries"]
+            res = _execute(defs, instance, keys)
+            if not res.success:
+                raise RuntimeError(f"summaries failed: {_failure_text(res)}")
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    import duckdb
+
+    con = duckdb.connect(str(cfg.warehouse_path()), read_only=True)
+    try:
+        cur = con.execute(
+            f"SELECT * FROM {_q(cfg.defaults.athena.database)}.{_q(RDS_DEMO_SUMMARY)}"
+        )
+        return [d[0] for d in cur.description], cur.fetchall(), items[draft.tables[0].name]
+    finally:
+        con.close()
 
 
 def format_table(columns, rows) -> str:
@@ -127,6 +206,17 @@ def _q(name: str) -> str:
 def cmd_demo(args) -> int:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="ddb-assets-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    if args.source == "rds":
+        columns, rows, _ = run_rds_demo(
+            workdir=workdir, n_items=args.items, export_seconds=args.export_seconds
+        )
+        print()
+        print(
+            f"summaries/{RDS_DEMO_SUMMARY}: {len(rows)} rows, DynamoDB sushi_orders joined with "
+            f"RDS shop.menu_items (DuckDB warehouse {workdir / 'warehouse.duckdb'}, schema sushi)"
+        )
+        print(format_table(columns, rows))
+        return 0
     columns, rows, _ = run_demo(
         workdir=workdir,
         export_format=args.format,
@@ -418,6 +508,13 @@ def main(argv: list[str] | None = None) -> int:
         help="run the whole chain on the local AWS stack with a sample table",
     )
     p.add_argument("--format", choices=["DYNAMODB_JSON", "ION"], default="DYNAMODB_JSON")
+    p.add_argument(
+        "--source",
+        choices=["dynamodb", "rds"],
+        default="dynamodb",
+        help="rds: also an RDS MySQL database (MariaDB on the local stack), and a summary "
+        "that joins its table with the DynamoDB sample table",
+    )
     p.add_argument("--items", type=int, default=3000)
     p.add_argument(
         "--export-seconds",

@@ -10,162 +10,37 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ddb_assets import table_names
+from ddb_assets.config_base import (  # noqa: F401 - the config's public names
+    _OWNER,
+    DEFAULT_EXPORT_LATE_AFTER_MINUTES,
+    DEFAULT_FRESHNESS_HOURS,
+    AthenaConfig,
+    ColumnConfig,
+    ConfigError,
+    Engine,
+    ExportFormat,
+    IncrementalConfig,
+    OpsConfig,
+    ScheduleConfig,
+    _check_bucket,
+    _check_date,
+    _check_table_name,
+    _Model,
+    _validate_owners,
+)
+from ddb_assets.rds.config import RdsSourceConfig, RdsTable  # issue 20
 from ddb_assets.s3keys import validate_s3_prefix, validate_s3_uri
-from ddb_assets.sql.identifiers import validate_catalog_name
 
 CONFIG_ENV_VAR = "DDB_ASSETS_CONFIG"
 DEFAULT_CONFIG_FILE = "ddb_assets.yaml"
 
-_CRON = re.compile(r"^\s*(\S+\s+){4}\S+\s*$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _DDB_TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
-_COLUMN_TYPES = re.compile(
-    r"^(string|varchar|timestamp|date|bigint|integer|int|double|boolean|json|binary"
-    r"|decimal\(\s*\d{1,2}\s*,\s*\d{1,2}\s*\))$"
-)
-
-
-class ConfigError(ValueError):
-    """The configuration file is missing or invalid; the message names field and fix."""
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ScheduleConfig(_Model):
-    cron: str = "0 4 * * *"
-    timezone: str = "Asia/Tokyo"
-
-    @field_validator("cron")
-    @classmethod
-    def _cron(cls, v: str) -> str:
-        if not _CRON.match(v):
-            raise ValueError(
-                f"{v!r} is not a five-field cron expression; write e.g. '0 4 * * *' (04:00 daily)"
-            )
-        return v.strip()
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"{v!r} is not an IANA time zone; write e.g. 'Asia/Tokyo' or 'UTC'"
-            ) from None
-        return v
-
-
-class AthenaConfig(_Model):
-    database: str = "ddb"
-    workgroup: str = "primary"
-    output_location: str | None = None  # s3://bucket/prefix/ for query results
-
-    @field_validator("database")
-    @classmethod
-    def _db(cls, v: str) -> str:
-        return validate_catalog_name(v, "athena.database")  # its error is a ValueError
-
-    @field_validator("output_location")
-    @classmethod
-    def _out(cls, v: str | None) -> str | None:
-        return None if v is None else validate_s3_uri(v, "athena.output_location")
-
-
-class ColumnConfig(_Model):
-    type: str | None = None
-    rename: str | None = None
-    drop: bool = False
-
-    @field_validator("type")
-    @classmethod
-    def _type(cls, v: str | None) -> str | None:
-        if v is not None and not _COLUMN_TYPES.match(v.strip().lower()):
-            raise ValueError(
-                f"unknown column type {v!r}; use one of string, timestamp, date, bigint, "
-                "double, boolean, json, binary or decimal(p,s)"
-            )
-        return None if v is None else v.strip().lower()
-
-    @field_validator("rename")
-    @classmethod
-    def _rename(cls, v: str | None) -> str | None:
-        return v if v is None else validate_catalog_name(v, "rename")
-
-
-ExportFormat = Literal["DYNAMODB_JSON", "ION"]
-Engine = Literal["duckdb", "athena"]
-
-
-class IncrementalConfig(_Model):
-    """Change history through chained incremental exports (issue #7); see docs/incremental.md."""
-
-    enabled: bool = False
-    window_minutes: int = Field(default=60, ge=15, le=1440)  # DynamoDB: 15 minutes to 24 hours
-    view_type: Literal["NEW_AND_OLD_IMAGES", "NEW_IMAGE"] = "NEW_AND_OLD_IMAGES"
-    # Seed the chain from this COMPLETED full export (ExportArn); default: request one.
-    seed_export_arn: str | None = None
-    max_windows_in_flight: int = Field(default=3, ge=1, le=50)
-
-    @field_validator("seed_export_arn")
-    @classmethod
-    def _seed(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(
-            r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/[A-Za-z0-9_.-]+/export/\d{14}-[0-9a-f]{8}$",
-            v,
-        ):
-            raise ValueError(
-                f"{v!r} is not a DynamoDB export ARN "
-                "(arn:aws:dynamodb:<region>:<account>:table/<name>/export/<ExportId>)"
-            )
-        return v
-
-
-# --- Dagster layer: owners, freshness, lateness (issue 18) ------------------------------
-# Defaults under ``defaults:``, overridden per table. Kept in one block (other helpers add
-# validation elsewhere in this module).
-
-_OWNER = re.compile(r"^(team:[A-Za-z0-9_.-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
-
-
-def _validate_owners(v: list[str] | None) -> list[str] | None:
-    if v is None:
-        return v
-    for o in v:
-        if not isinstance(o, str) or not _OWNER.match(o.strip()):
-            raise ValueError(
-                f"{o!r} is not an owner Dagster accepts: write an e-mail address "
-                "(data@example.com) or a team as 'team:<name>' (team:analytics)"
-            )
-    return [o.strip() for o in v]
-
-
-class OpsConfig(_Model):
-    """Who owns a table's assets and how fresh they must be (Dagster owners and freshness)."""
-
-    owners: list[str] | None = None
-    freshness_hours: float | None = Field(default=None, gt=0, le=24 * 40)
-    # The export's lateness check: the export must be COMPLETED and noticed within this
-    # many minutes of its start (DynamoDB usually needs minutes; a large table an hour or two).
-    export_late_after_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
-
-    @field_validator("owners")
-    @classmethod
-    def _owners(cls, v: list[str] | None) -> list[str] | None:
-        return _validate_owners(v)
-
-
-DEFAULT_FRESHNESS_HOURS = 26.0  # a daily table, plus time for the export to land
-DEFAULT_EXPORT_LATE_AFTER_MINUTES = 120
 
 
 class TableConfig(_Model):
@@ -190,19 +65,7 @@ class TableConfig(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        validate_catalog_name(v, "table name")  # its error is a ValueError
-        suffix = table_names.reserved_ending(v)
-        if suffix is not None and v.endswith(suffix):
-            raise ValueError(
-                f"{v!r} ends in {suffix!r}, the name of a table that the typed tables of "
-                f"{v[: -len(suffix)]!r} use; choose another name, e.g. {v[: -len(suffix)] + suffix[1:]!r}"
-            )
-        if suffix is not None:
-            raise ValueError(
-                f"{v!r} holds {suffix!r}, which marks the engines' transient tables; choose "
-                f"another name, e.g. {v.replace(suffix, suffix[1:])!r}"
-            )
-        return v
+        return _check_table_name(v)
 
     @field_validator("dynamodb_table")
     @classmethod
@@ -214,13 +77,7 @@ class TableConfig(_Model):
     @field_validator("s3_bucket")
     @classmethod
     def _bucket(cls, v: str) -> str:
-        if v.startswith("s3://"):
-            raise ValueError(
-                f"{v!r}: give the bucket name only (e.g. 'my-exports'); put the path in s3_prefix"
-            )
-        if not _BUCKET.match(v):
-            raise ValueError(f"{v!r} is not a valid S3 bucket name (3-63 of a-z 0-9 . -)")
-        return v
+        return _check_bucket(v)
 
     @field_validator("s3_prefix")
     @classmethod
@@ -230,9 +87,7 @@ class TableConfig(_Model):
     @field_validator("partitions_start")
     @classmethod
     def _start(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^\d{4}-\d{2}-\d{2}$", v):
-            raise ValueError(f"{v!r} must be a date written YYYY-MM-DD")
-        return v
+        return _check_date(v)
 
     @property
     def source_table(self) -> str:
@@ -260,7 +115,8 @@ class ProjectConfig(_Model):
     summaries_s3_uri: str | None = None  # where Athena writes summary tables
     typed_s3_uri: str | None = None  # where Athena writes typed snapshot tables
     sensor: SensorConfig = SensorConfig()
-    tables: list[TableConfig]
+    tables: list[TableConfig] = Field(default_factory=list)
+    rds: list[RdsSourceConfig] = Field(default_factory=list)  # RDS snapshot exports (issue 20)
 
     # Where the file was read from; relative paths resolve against its folder.
     base_dir: Path = Path(".")
@@ -276,23 +132,30 @@ class ProjectConfig(_Model):
         if not isinstance(data, dict):
             return data
         defaults = data.get("defaults") or {}
-        tables = data.get("tables")
-        if isinstance(tables, list):
-            merged = []
-            for t in tables:
-                if isinstance(t, dict):
-                    t = dict(t)
-                    for key in ("engine", "athena", "schedule", "export_format"):
-                        if key not in t and key in defaults:
-                            t[key] = defaults[key]
-                merged.append(t)
-            data = {**data, "tables": merged}
+        for section, keys in (
+            ("tables", ("engine", "athena", "schedule", "export_format")),
+            ("rds", ("engine", "athena", "schedule")),
+        ):
+            entries = data.get(section)
+            if isinstance(entries, list):
+                merged = []
+                for t in entries:
+                    if isinstance(t, dict):
+                        t = dict(t)
+                        for key in keys:
+                            if key not in t and key in defaults:
+                                t[key] = defaults[key]
+                    merged.append(t)
+                data = {**data, section: merged}
         return data
 
     @model_validator(mode="after")
     def _unique(self) -> ProjectConfig:
-        if not self.tables:
-            raise ValueError("tables: list at least one table (name and s3_bucket)")
+        if not self.tables and not self.rds:
+            raise ValueError(
+                "tables: list at least one table (a DynamoDB table: name and s3_bucket), "
+                "or at least one RDS source under rds:"
+            )
         seen: set[str] = set()
         for t in self.tables:
             if self.engine_for(t) == "athena" and not self.typed_s3_uri:
@@ -306,12 +169,49 @@ class ProjectConfig(_Model):
             seen.add(t.name)
         self._one_engine()
         self._no_derived_name_taken()
+        self._rds_names()
         return self
+
+    def _rds_names(self) -> None:
+        """RDS sources and their typed tables: names unique across the whole project (the
+        tables share the database and the summaries read them by name)."""
+        groups = {t.name: f"tables.{i}" for i, t in enumerate(self.tables)}
+        taken = {
+            name: what
+            for t in self.tables
+            for name, what in table_names.occupied(
+                t.name, incremental=t.incremental is not None and t.incremental.enabled
+            ).items()
+        }
+        for i, src in enumerate(self.rds):
+            if self.engine_for(src) != self.engine:
+                raise ValueError(
+                    f"rds.{i}.engine: source {src.name!r} runs on {self.engine_for(src)!r} but the "
+                    f"project on {self.engine!r}; a project runs on one engine (drop the "
+                    "source's engine, or set defaults.engine)"
+                )
+            if src.name in groups:
+                raise ValueError(
+                    f"rds.{i}.name: {src.name!r} is also {groups[src.name]}'s name (a Dagster "
+                    f"group); choose another, e.g. {src.name + '_rds'!r}"
+                )
+            groups[src.name] = f"rds.{i}"
+            for t in src.typed_tables():
+                for name, what in table_names.occupied(t.name, incremental=False).items():
+                    if name in taken:
+                        raise ValueError(
+                            f"rds.{i}.tables: {t.source} would become table {t.name!r}, which is "
+                            f"already {taken[name]}; give it another name: "
+                            f"{{source: {t.source}, name: {t.name + '_rds'}}}"
+                        )
+                    taken[name] = f"{what} (from rds source {src.name!r})"
 
     def _one_engine(self) -> None:
         """Every table runs on the same engine: the summaries read the tables together (a
         summary cannot join a DuckDB table with an Athena one), and the engine is one Dagster
         resource. A table's own ``engine`` that differs is refused rather than overridden."""
+        if not self.tables:
+            return
         first = self.tables[0]
         for i, t in enumerate(self.tables):
             if self.engine_for(t) != self.engine_for(first):
@@ -345,7 +245,23 @@ class ProjectConfig(_Model):
         for t in self.tables:
             incremental = t.incremental is not None and t.incremental.enabled
             out.update(table_names.occupied(t.name, incremental=incremental))
+        for r in self.rds_tables():
+            out.update(table_names.occupied(r.name, incremental=False))
         return out
+
+    def rds_tables(self) -> list[RdsTable]:
+        """Every typed table of every RDS source."""
+        return [t for src in self.rds for t in src.typed_tables()]
+
+    def rds_source(self, name: str) -> RdsSourceConfig:
+        for src in self.rds:
+            if src.name == name:
+                return src
+        raise ConfigError(f"no rds source named {name!r} in the config")
+
+    def typed_table_names(self) -> set[str]:
+        """The SQL tables summaries can read: every DynamoDB table and RDS typed table."""
+        return {t.name for t in self.tables} | {t.name for t in self.rds_tables()}
 
     def table(self, name: str) -> TableConfig:
         for t in self.tables:
@@ -356,29 +272,31 @@ class ProjectConfig(_Model):
             + ", ".join(t.name for t in self.tables)
         )
 
-    def engine_for(self, t: TableConfig) -> str:
+    def engine_for(self, t: TableConfig | RdsSourceConfig) -> str:
         return t.engine or self.defaults.engine
 
     @property
     def engine(self) -> str:
         """The engine the project runs on: every table's (they agree, see ``_one_engine``),
         so also the summaries' (``defaults.engine`` only fills in a table without one)."""
+        if not self.tables:
+            return self.rds[0].engine or self.defaults.engine if self.rds else self.defaults.engine
         return self.engine_for(self.tables[0])
 
-    def athena_for(self, t: TableConfig) -> AthenaConfig:
+    def athena_for(self, t: TableConfig | RdsSourceConfig) -> AthenaConfig:
         return t.athena or self.defaults.athena
 
     # --- Dagster layer (issue 18): a table's own value, else the default, else built in.
-    def owners_for(self, t: TableConfig) -> list[str]:
+    def owners_for(self, t: TableConfig | RdsSourceConfig) -> list[str]:
         own = t.ops.owners if t.ops and t.ops.owners is not None else None
         return list(own if own is not None else (self.defaults.ops.owners or []))
 
-    def freshness_hours_for(self, t: TableConfig | None) -> float:
+    def freshness_hours_for(self, t: TableConfig | RdsSourceConfig | None) -> float:
         if t is not None and t.ops and t.ops.freshness_hours is not None:
             return t.ops.freshness_hours
         return self.defaults.ops.freshness_hours or DEFAULT_FRESHNESS_HOURS
 
-    def export_late_after_minutes_for(self, t: TableConfig) -> int:
+    def export_late_after_minutes_for(self, t: TableConfig | RdsSourceConfig) -> int:
         if t.ops and t.ops.export_late_after_minutes is not None:
             return t.ops.export_late_after_minutes
         return self.defaults.ops.export_late_after_minutes or DEFAULT_EXPORT_LATE_AFTER_MINUTES

@@ -19,6 +19,12 @@ from ddb_assets.assets.incremental import (
     build_incremental_sensor,
     incremental_tables,
 )
+from ddb_assets.assets.rds import (
+    build_rds_export_spec,
+    build_rds_request_asset,
+    build_rds_schedule,
+    build_rds_tables_asset,
+)
 from ddb_assets.assets.summaries import build_summary_assets
 from ddb_assets.assets.tables import build_table_asset
 from ddb_assets.config import ProjectConfig, load_config
@@ -26,6 +32,7 @@ from ddb_assets.engines import engine_resource
 from ddb_assets.resources import resources_for
 from ddb_assets.schedules import build_export_schedule
 from ddb_assets.sensors import build_export_sensor
+from ddb_assets.sensors_rds import build_rds_sensor
 
 
 def build_definitions(
@@ -43,9 +50,12 @@ def build_definitions(
         table_asset = build_table_asset(cfg, t)
         table_checks[t.name] = list(table_asset.check_keys)
         assets.append(table_asset)
+    for src in cfg.rds:  # RDS snapshot exports (issue 20), in the instance's group
+        assets.append(build_rds_request_asset(cfg, src))
+        assets.append(build_rds_export_spec(cfg, src))
+        assets.append(build_rds_tables_asset(cfg, src))
     assets.extend(build_summary_assets(cfg))
-    sensors = [
-        build_export_sensor(cfg, table_checks),
+    sensors: list[dg.SensorDefinition] = [
         # Summaries refresh through their eager automation conditions. Dagster's own
         # automation sensor is created STOPPED, so declare one that runs by default.
         dg.AutomationConditionSensorDefinition(
@@ -56,6 +66,10 @@ def build_definitions(
             description="Refreshes summaries after their tables get a new snapshot.",
         ),
     ]
+    if cfg.tables:
+        sensors.insert(0, build_export_sensor(cfg, table_checks))
+    if cfg.rds:
+        sensors.append(build_rds_sensor(cfg))
     if incremental_tables(cfg):  # change history (issue #7), only for tables that enable it
         assets.extend(build_incremental_assets(cfg, t) for t in incremental_tables(cfg))
         sensors.append(build_incremental_sensor(cfg))
@@ -65,7 +79,8 @@ def build_definitions(
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        schedules=[build_export_schedule(t) for t in cfg.tables],
+        schedules=[build_export_schedule(t) for t in cfg.tables]
+        + [build_rds_schedule(src) for src in cfg.rds],
         sensors=sensors,
         resources=chosen,
         # A run here is one request, one load or a few summaries: executing its steps in the

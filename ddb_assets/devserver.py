@@ -114,6 +114,23 @@ def config_with_sensor_interval(config: Path, interval: int, out_dir: Path) -> P
     return out
 
 
+def config_with_local_rds(config: Path, arns: dict[str, dict[str, str]], out_dir: Path) -> Path:
+    """A copy of ``config`` whose RDS sources use the export role and KMS key the local stack
+    created (``arns``: source name -> ``iam_role_arn`` / ``kms_key_arn``), paths absolute."""
+    data = yaml.safe_load(config.read_text()) or {}
+    for key in ("warehouse", "summaries_dir"):
+        if data.get(key) and not Path(data[key]).is_absolute():
+            data[key] = str((config.parent / data[key]).resolve())
+    for src in data.get("rds") or []:
+        src.update(arns.get(src.get("name"), {}))
+    out = out_dir / "ddb_assets.rds-local.yaml"
+    out.write_text(
+        f"# `ddb-assets dev`: {config} with the local stack's RDS export role and key\n"
+        + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    )
+    return out
+
+
 def prepare_home(home: Path, *, keep: bool) -> None:
     """The instance folder: wiped unless ``keep`` (the local stack starts empty each time,
     so old runs would point at exports that no longer exist), and a fresh ``dagster.yaml``."""
@@ -271,12 +288,17 @@ def run_dev(
     marker = uuid.uuid4().hex
     proc: subprocess.Popen | None = None
     try:
-        with LocalAWS(port=aws_port, export_seconds=export_seconds) as stack:
+        with LocalAWS(port=aws_port, export_seconds=export_seconds, rds=bool(cfg.rds)) as stack:
             log(
                 f"local AWS stack on {stack.endpoint} (exports stay IN_PROGRESS "
                 f"{stack.export_seconds:g} s)"
             )
             seed_sample_tables(stack, cfg.tables, n_items=items, log=log)
+            if cfg.rds:  # RDS sources: an instance on MariaDB with the sample menu
+                from ddb_assets.local.rds_sample import seed_sample_rds
+
+                arns = {src.name: seed_sample_rds(stack, src, log=log) for src in cfg.rds}
+                cfg_path = config_with_local_rds(cfg_path, arns, home)
             if stop.is_set():
                 return 130
             env = {

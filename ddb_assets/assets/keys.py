@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from ddb_assets.config import TableConfig
+from ddb_assets.config import RdsSourceConfig, RdsTable, TableConfig
 
 # Run tags the Dagster layer sets (the run list filters on them).
 TABLE_TAG = "ddb_assets/table"
@@ -35,8 +35,41 @@ def export_key(t: TableConfig) -> dg.AssetKey:
     return dg.AssetKey(["dynamodb", t.name, "export"])
 
 
+def typed_table_key(name: str) -> dg.AssetKey:
+    """The key of a typed SQL table (a DynamoDB table's or an RDS table's): one layer."""
+    return dg.AssetKey(["athena", name])
+
+
 def table_key(t: TableConfig) -> dg.AssetKey:
-    return dg.AssetKey(["athena", t.name])
+    return typed_table_key(t.name)
+
+
+# RDS sources (issue 20): rds/<source>/export_request -> rds/<source>/export -> athena/<table>
+def rds_request_key(src: RdsSourceConfig) -> dg.AssetKey:
+    return dg.AssetKey(["rds", src.name, "export_request"])
+
+
+def rds_export_key(src: RdsSourceConfig) -> dg.AssetKey:
+    return dg.AssetKey(["rds", src.name, "export"])
+
+
+def rds_table_key(t: RdsTable) -> dg.AssetKey:
+    return typed_table_key(t.name)
+
+
+def rds_load_run_key(export_id: str) -> str:
+    """The run key of the load of one RDS export (all its tables): never launched twice."""
+    return f"rds-load:{export_id}"
+
+
+def rds_partitions_def(src: RdsSourceConfig) -> dg.DailyPartitionsDefinition:
+    """Daily partitions in the source's time zone, back to the backup retention period."""
+    tz = src.schedule.timezone
+    start = (
+        src.partitions_start
+        or (datetime.now(ZoneInfo(tz)).date() - timedelta(days=src.retention_days)).isoformat()
+    )
+    return dg.DailyPartitionsDefinition(start_date=start, timezone=tz)
 
 
 def summary_key(name: str) -> dg.AssetKey:

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from ddb_assets.assets.keys import TABLE_TAG, summary_key, table_key
+from ddb_assets.assets.keys import TABLE_TAG, summary_key, typed_table_key
 from ddb_assets.assets.metadata import attempt_id, query_metadata, table_metadata
 from ddb_assets.config import ProjectConfig
 from ddb_assets.engines import Engine, engine_class
@@ -32,14 +32,15 @@ AUTOMATION = dg.AutomationCondition.eager()
 
 
 def _upstream_key(cfg: ProjectConfig, name: str) -> dg.AssetKey:
-    return table_key(cfg.table(name)) if name in {t.name for t in cfg.tables} else summary_key(name)
+    """A project table's key (DynamoDB or RDS: both are typed tables), else a summary's."""
+    return typed_table_key(name) if name in cfg.typed_table_names() else summary_key(name)
 
 
 def build_summary_asset(cfg: ProjectConfig, spec: SummarySpec) -> dg.AssetsDefinition:
-    tables = {t.name for t in cfg.tables}
+    tables = cfg.typed_table_names()
     deps = [
         # A summary reads the latest snapshot (the table's view): the last partition.
-        dg.AssetDep(table_key(cfg.table(d)), partition_mapping=dg.LastPartitionMapping())
+        dg.AssetDep(typed_table_key(d), partition_mapping=dg.LastPartitionMapping())
         if d in tables
         else dg.AssetDep(summary_key(d))
         for d in spec.deps
@@ -79,7 +80,7 @@ def build_summary_asset(cfg: ProjectConfig, spec: SummarySpec) -> dg.AssetsDefin
     )
     def _summary(context: dg.AssetExecutionContext, engine: Engine) -> dg.MaterializeResult:
         snapshots = _source_snapshots(context.instance, cfg, spec)
-        tables = sorted({d for d in spec.deps if d in {t.name for t in cfg.tables}})
+        tables = sorted({d for d in spec.deps if d in cfg.typed_table_names()})
         if tables and TABLE_TAG not in context.run.tags:  # the run list filters by table
             context.instance.add_run_tags(context.run.run_id, {TABLE_TAG: ", ".join(tables)})
         result = engine.build_summary(spec, place, attempt_id(context))
@@ -127,11 +128,11 @@ def build_summary_asset(cfg: ProjectConfig, spec: SummarySpec) -> dg.AssetsDefin
 def _source_snapshots(instance, cfg: ProjectConfig, spec: SummarySpec) -> dict[str, str]:
     """The snapshot day each project table this summary reads serves (latest view)."""
     out: dict[str, str] = {}
-    names = {t.name for t in cfg.tables}
+    names = cfg.typed_table_names()
     for dep in spec.deps:
         if dep not in names:
             continue
-        key = table_key(cfg.table(dep))
+        key = typed_table_key(dep)
         res = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key), limit=1)
         if not res.records:
             out[key.to_user_string()] = "no snapshot loaded"
@@ -172,7 +173,7 @@ def build_summary_assets(cfg: ProjectConfig) -> list[dg.AssetsDefinition]:
     if folder is None or not folder.exists():
         return []
     specs = load_summaries(
-        folder, {t.name for t in cfg.tables}, cfg.defaults.athena.database, cfg.occupied_names()
+        folder, cfg.typed_table_names(), cfg.defaults.athena.database, cfg.occupied_names()
     )
     for spec in specs:  # e.g. a function DuckDB lacks: an error now, not after a load
         engine_class(cfg).check_summary(spec)

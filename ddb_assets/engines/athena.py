@@ -19,6 +19,7 @@ from ddb_assets.config import AthenaConfig, ProjectConfig
 from ddb_assets.dynamodb.manifest import Manifest
 from ddb_assets.engines.base import Engine, LoadedSnapshot, TableTarget
 from ddb_assets.incremental.athena_chain import AthenaChain
+from ddb_assets.rds.plan import RdsLoadResult, TableExport
 from ddb_assets.resources import AthenaResource, AwsResource
 from ddb_assets.summaries import SummarySpec, materialize_athena
 from ddb_assets.summaries.result import SummaryResult
@@ -91,6 +92,30 @@ class AthenaEngine(Engine):
             expect=expect,
         )
         return LoadedSnapshot(result, result.typed_location, result.bytes_scanned)
+
+    def load_rds_table(
+        self,
+        place: AthenaConfig,
+        table: str,
+        export: TableExport,
+        batches: tuple[int, ...],
+        snapshot_date: dt.date,
+        *,
+        run_id: str,
+    ) -> RdsLoadResult:
+        from ddb_assets.rds.athena import register_rds_snapshot_athena
+
+        runner = self._runner(place)
+        return register_rds_snapshot_athena(
+            runner,
+            self.aws.client("glue"),
+            database=place.database,
+            table=table,
+            snapshot_date=snapshot_date,
+            export=export,
+            batches=batches,
+            run_id=run_id,
+        )
 
     def build_summary(self, spec: SummarySpec, place: AthenaConfig, run_id: str) -> SummaryResult:
         if not self.summaries_s3_uri:

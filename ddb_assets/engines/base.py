@@ -22,6 +22,7 @@ import dagster as dg
 from ddb_assets.config import AthenaConfig, ProjectConfig, TableConfig
 from ddb_assets.dynamodb.manifest import Manifest
 from ddb_assets.incremental.chain import ChainWarehouse
+from ddb_assets.rds.plan import RdsLoadResult, TableExport
 from ddb_assets.summaries import SummarySpec
 from ddb_assets.summaries.result import SummaryResult
 from ddb_assets.tables.checks import Expectation
@@ -92,6 +93,22 @@ class Engine(dg.ConfigurableResource):
         (replacing it). ``run_id``: unique per attempt (names what the attempt writes).
         ``expect``: the blocking checks, decided before the snapshot becomes visible (a
         failure raises :class:`~ddb_assets.tables.checks.SnapshotCheckError`)."""
+        raise NotImplementedError
+
+    def load_rds_table(
+        self,
+        place: AthenaConfig,
+        table: str,
+        export: TableExport,
+        batches: tuple[int, ...],
+        snapshot_date: dt.date,
+        *,
+        run_id: str,
+    ) -> RdsLoadResult:
+        """Make one exported RDS table (:class:`~ddb_assets.rds.plan.TableExport`) the
+        ``snapshot_date`` snapshot of ``<place.database>.table`` (replacing that day). The row count
+        is decided before the snapshot becomes visible (a failure raises
+        :class:`~ddb_assets.tables.checks.SnapshotCheckError` and changes nothing)."""
         raise NotImplementedError
 
     def build_summary(self, spec: SummarySpec, place: AthenaConfig, run_id: str) -> SummaryResult:

@@ -19,6 +19,7 @@ from ddb_assets.config import AthenaConfig, ProjectConfig
 from ddb_assets.dynamodb.manifest import Manifest, download_data_files
 from ddb_assets.engines.base import Engine, LoadedSnapshot, TableTarget
 from ddb_assets.incremental.duckdb_warehouse import DuckDBChain
+from ddb_assets.rds.plan import RdsLoadResult, TableExport
 from ddb_assets.resources import AwsResource, WarehouseResource
 from ddb_assets.summaries import SummarySpec, materialize_duckdb
 from ddb_assets.summaries.result import SummaryResult
@@ -83,6 +84,39 @@ class DuckDBEngine(Engine):
                 con.close()
         uri = f"duckdb://{self.warehouse.path}#{target.database}.{target.name}"
         return LoadedSnapshot(result, uri, None)
+
+    def load_rds_table(
+        self,
+        place: AthenaConfig,
+        table: str,
+        export: TableExport,
+        batches: tuple[int, ...],
+        snapshot_date: dt.date,
+        *,
+        run_id: str,
+    ) -> RdsLoadResult:
+        from ddb_assets.rds.duckdb_load import load_rds_snapshot_duckdb
+        from ddb_assets.rds.load import download_table_files
+
+        prefix = f"ddb-assets-rds-{table}-"
+        for stale in stale_temp_dirs(tempfile.gettempdir(), prefix):
+            shutil.rmtree(stale, ignore_errors=True)
+        with tempfile.TemporaryDirectory(prefix=f"{prefix}{os.getpid()}-") as tmp:
+            files = download_table_files(self.aws.client("s3"), export, tmp)
+            con = self.warehouse.connect()
+            try:
+                result = load_rds_snapshot_duckdb(
+                    con,
+                    schema=place.database,
+                    table=table,
+                    snapshot_date=snapshot_date,
+                    export=export,
+                    local_files=files,
+                )
+            finally:
+                con.close()
+        result.uri = f"duckdb://{self.warehouse.path}#{place.database}.{table}"
+        return result
 
     def build_summary(self, spec: SummarySpec, place: AthenaConfig, run_id: str) -> SummaryResult:
         con = self.warehouse.sandbox()  # user SQL: DuckDB's sandbox, warehouse tables only
