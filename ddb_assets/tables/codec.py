@@ -210,6 +210,12 @@ def _set_element(v, tag: str) -> str:
 
 
 def _decimal_text(d: Decimal) -> str:
+    """An Ion decimal's exact text for DYNAMODB_JSON: a whole number below 10^38 as its
+    digits (``6d2`` -> ``600``, as DynamoDB's JSON export writes it; ``6E+2`` would send the
+    load's number check down its slow path), otherwise ``str(Decimal)``."""
+    exponent = d.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > 0 and d.adjusted() < 38:
+        return format(d, "f")
     return str(d)
 
 

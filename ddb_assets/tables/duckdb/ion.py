@@ -18,9 +18,11 @@ from collections.abc import Sequence
 from ddb_assets.tables.duckdb.decoding import ExportReadError
 
 # The transcoded files are temporary and read once, by DuckDB's gzip reader (the export
-# path's only reader): level 1 keeps them ~4x smaller than the text for ~0.9 CPU-s per
-# million items (bench/RESULTS.md, "ION").
-GZIP_LEVEL = 1
+# path's only reader). Level 0 (stored blocks) costs ~0.1 CPU-s per million items where
+# level 1 costs ~0.9 and DuckDB inflates it ~0.4 CPU-s slower: the ION load's speed target
+# (half the JSON load's) needs that second. The price is temporary disk: ~320 MB per million
+# benchmark items instead of ~80 MB (bench/RESULTS.md, "ION").
+GZIP_LEVEL = 0
 
 MISSING = (
     "ION exports need ddb_ion (Amazon's ion-rs as a Python extension, ./ddb_ion), which is "
