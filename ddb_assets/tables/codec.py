@@ -210,12 +210,8 @@ def _set_element(v, tag: str) -> str:
 
 
 def _decimal_text(d: Decimal) -> str:
-    """An Ion decimal's exact text for DYNAMODB_JSON: a whole number below 10^38 as its
-    digits (``6d2`` -> ``600``, as DynamoDB's JSON export writes it; ``6E+2`` would send the
-    load's number check down its slow path), otherwise ``str(Decimal)``."""
-    exponent = d.as_tuple().exponent
-    if isinstance(exponent, int) and exponent > 0 and d.adjusted() < 38:
-        return format(d, "f")
+    """Python's ``str(Decimal)``: the spelling the Athena engine's ION statements reproduce
+    (``ddb_assets.tables.athena_ion.decimal_text_sql``), so both engines give the same rows."""
     return str(d)
 
 

@@ -27,10 +27,9 @@ fn ion_err(e: ion_rs::IonError) -> String {
     e.to_string()
 }
 
-/// The reference's number text (`codec._decimal_text`): a whole number below 10^38 as its
-/// digits (`6d2` -> `600`), otherwise `str(decimal.Decimal(d))` in Python (fixed notation
-/// when the exponent is <= 0 and the adjusted exponent >= -6, else scientific: `1E-130`,
-/// `9.9E+125`); the sign of a negative zero is kept.
+/// `str(decimal.Decimal(d))` in Python (the reference's and the Athena engine's spelling):
+/// fixed notation when the exponent is <= 0 and the adjusted exponent >= -6, else
+/// scientific (`6E+2`, `1E-130`); the sign of a negative zero is kept.
 pub fn py_decimal_str(d: &Decimal, out: &mut Vec<u8>) {
     let c = d.coefficient();
     if c.is_negative() {
@@ -40,14 +39,7 @@ pub fn py_decimal_str(d: &Decimal, out: &mut Vec<u8>) {
     let n = digits.len() as i64;
     let exp = d.exponent();
     let adjusted = exp + n - 1;
-    if exp > 0 && adjusted < 38 {
-        // a whole number that fits DECIMAL(38): its digits ("600", not "6E+2"), as
-        // Python's format(Decimal, "f") writes it
-        out.extend_from_slice(digits.as_bytes());
-        if digits != "0" {
-            out.extend(std::iter::repeat_n(b'0', exp as usize));
-        }
-    } else if exp <= 0 && adjusted >= -6 {
+    if exp <= 0 && adjusted >= -6 {
         if exp == 0 {
             out.extend_from_slice(digits.as_bytes());
         } else if n > -exp {
