@@ -63,16 +63,16 @@ def classify(sql: str) -> str:
 def profile_load(args: dict) -> dict:
     import duckdb
 
-    from ddb_assets.tables import codec
     from ddb_assets.tables.duckdb import load_snapshot_duckdb
+    from ddb_assets.tables.duckdb.ion import ion_to_json_files
 
     out: dict = {"statements": {}}
     with tempfile.TemporaryDirectory(prefix="ddb_bench_prof_", dir=args.get("tmp")) as tmp:
         files = args["files"]
         if args["format"] == "ION":
             t0 = time.perf_counter()
-            for i, f in enumerate(files):
-                codec.ion_to_dynamodb_json(f, os.path.join(tmp, f"t{i}.json.gz"))
+            os.makedirs(os.path.join(tmp, "transcode"))
+            ion_to_json_files(files, os.path.join(tmp, "transcode"))
             out["ion_transcode_seconds"] = time.perf_counter() - t0
         raw = duckdb.connect(os.path.join(tmp, "w.duckdb"))
         con = TimingConnection(raw)

@@ -114,9 +114,9 @@ def test_quick_machinery_runs_on_a_tiny_export(tmp_path, monkeypatch, capsys):
     )
     raw = json.loads(out.read_text())
     conv = raw["conversion"]
-    for name in ("parse", "load", "baseline"):
+    for name in ("parse", "load", "baseline", "ion"):
         assert conv[name][0]["rows"] == 1200
-    assert conv["ion"]["rows"] == 1200 and conv["small_load"]["rows"] == 300
+    assert conv["small_load"]["rows"] == 300 and conv["small_ion"]["rows"] == 300
     assert [q["columns"] for q in conv["load"][0]["parquet"]["queries"]][0] == [
         "category",
         "quantity",
@@ -126,4 +126,5 @@ def test_quick_machinery_runs_on_a_tiny_export(tmp_path, monkeypatch, capsys):
     assert s["normal"][-1]["counted"] == 2 and s["naive"][-1]["counted"] >= 6
     text = capsys.readouterr().out
     assert "ratio" in text and "1 convert JSON" in text and "4 sensor normal tick" in text
+    assert "1 convert ION" in text and "1 peak RSS of the ION load" in text
     assert fixed_wait_latency(100, 180) == 80 and fixed_wait_latency(200, 180) == 40

@@ -1,8 +1,5 @@
 """The fast paths of the DuckDB load against their reference implementations.
 
-* the hand-written ION line reader (:func:`codec.fast_ion_line_to_dynamodb_json`) against
-  amazon.ion (:func:`codec.ion_lines_to_dynamodb_json`), line by line, on lines written by
-  our writer and by amazon.ion itself, and its fall-back for Ion outside its subset;
 * M / L values rendered to plain JSON in SQL (after the first items' structure, every row
   checked) against the Python codec, including rows the structure does not cover;
 * attributes and tags that first appear after the sampled items.
@@ -13,7 +10,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import gzip
-import io
 import json
 import random
 from decimal import Decimal
@@ -101,104 +97,6 @@ def random_items(n: int, seed: int = 1) -> list[dict]:
         {"pk": {"S": f"p{i}"}, **{f"a{j}": random_value(rng) for j in range(rng.randrange(1, 6))}}
         for i in range(n)
     ]
-
-
-def slow(line: str) -> dict:
-    return json.loads(next(codec.ion_lines_to_dynamodb_json(io.BytesIO(line.encode("utf-8")))))
-
-
-def to_ion_value(v: dict):
-    """The Ion value amazon.ion should write for a DynamoDB value (for its own text)."""
-    from amazon.ion.core import IonType
-    from amazon.ion.simple_types import IonPyList, IonPyNull
-
-    ((tag, x),) = v.items()
-    if tag == "S":
-        return x
-    if tag == "N":
-        return Decimal(x)
-    if tag == "BOOL":
-        return x
-    if tag == "NULL":
-        return IonPyNull()
-    if tag == "B":
-        return base64.b64decode(x)
-    if tag in ("SS", "NS", "BS"):
-        conv = {"SS": str, "NS": Decimal, "BS": base64.b64decode}[tag]
-        lst = IonPyList.from_value(
-            IonType.LIST, [conv(e) for e in x], annotations=("$dynamodb_" + tag,)
-        )
-        return lst
-    if tag == "M":
-        return {k: to_ion_value(e) for k, e in x.items()}
-    return [to_ion_value(e) for e in x]
-
-
-def test_fast_ion_reader_matches_amazon_ion_on_our_lines():
-    for item in random_items(400):
-        line = codec.item_to_ion_line(item)
-        fast = json.loads(codec.fast_ion_line_to_dynamodb_json(line))
-        assert fast == slow(line), line
-        assert plain({"M": fast["Item"]}) == plain({"M": item})  # and both give the item back
-
-
-def test_fast_ion_reader_matches_amazon_ion_on_its_own_text():
-    from amazon.ion import simpleion
-
-    for item in random_items(200, seed=2):
-        line = simpleion.dumps({"Item": to_ion_value({"M": item})}, binary=False)
-        fast = codec.fast_ion_line_to_dynamodb_json(line)
-        assert json.loads(fast) == slow(line), line
-
-
-@pytest.mark.parametrize(
-    "line",
-    [
-        "$ion_1_0 {Item:{pk:\"a\",n:3.,i:42,neg:-0,big:1_000,e:9.9d+125,f:1.5e0,'odd key':'sym',s:sym,"
-        'b:{{ AP8= }},ss:$dynamodb_SS::["x","y"],ns:$dynamodb_NS::[1.50,2d-1],bs:$dynamodb_BS::[{{YQ==}}],'
-        'm:{x:null,y:[true,false,],},u:"\\x41\\u00e9\\U0001F600\\0\\a"}}',
-        '{Item:{pk:"no version marker"}}',
-    ],
-)
-def test_fast_ion_reader_matches_amazon_ion_on_handwritten_lines(line):
-    assert json.loads(codec.fast_ion_line_to_dynamodb_json(line)) == slow(line)
-
-
-@pytest.mark.parametrize(
-    "line",
-    [
-        "{Item:{a:null.string}}",  # typed null
-        "{Item:{a:'''long'''}}",  # long string
-        "{Item:{a:(x y)}}",  # s-expression
-        "{Item:{a:2024-01-01T00:00Z}}",  # timestamp
-        '{Item:{a:{{"clob"}}}}',  # clob
-        "{Item:{a:other::[1]}}",  # an annotation DynamoDB does not write
-        '{Item:{a:"x"}} {Item:{b:"y"}}',  # two values on a line
-        '{Item:{a:"x"}',  # cut short
-    ],
-)
-def test_fast_ion_reader_refuses_what_it_does_not_know_and_the_file_falls_back(tmp_path, line):
-    with pytest.raises(ValueError):
-        codec.fast_ion_line_to_dynamodb_json(line)
-    if line.count("{Item") > 1 or not line.endswith("}}"):
-        return  # not a valid export line for amazon.ion either
-    src, dst = tmp_path / "a.ion.gz", tmp_path / "a.json.gz"
-    with gzip.open(src, "wt") as f:
-        f.write('$ion_1_0 {Item:{pk:"first"}}\n' + line + "\n")
-    try:
-        slow(line)
-    except ValueError:  # amazon.ion's path cannot map it to DynamoDB types either
-        with pytest.raises(ValueError):
-            codec.ion_to_dynamodb_json(str(src), str(dst))
-        return
-    assert codec.ion_to_dynamodb_json(str(src), str(dst)) == 2
-    with gzip.open(dst, "rt") as f:
-        got = [json.loads(x) for x in f]
-    assert got[1] == slow(line)
-
-
-def test_typed_null_reads_as_null_in_the_amazon_ion_path():
-    assert slow("{Item:{a:null.string}}") == {"Item": {"a": {"NULL": True}}}
 
 
 # --- the DuckDB load ------------------------------------------------------------------

@@ -6,20 +6,19 @@
   L -> array. Used for M and L columns and for the text of conflicted attributes.
 * :func:`plain_json_many` is the same for a batch, with orjson (the Arrow UDF the DuckDB
   load calls for M / L values its SQL rendering does not cover).
-* :func:`ion_to_dynamodb_json` streams an ION export file (``$ion_1_0 {Item:{...}}`` per
-  line: N as Ion decimal, B as blob, sets as ``$dynamodb_SS::`` / ``$dynamodb_NS::`` /
-  ``$dynamodb_BS::`` annotated lists) into DYNAMODB_JSON lines, exactly (decimals keep their
-  digits, blobs become base64), so both formats share one typed-load path. Lines are read by
-  a hand-written reader for the subset of Ion text DynamoDB writes
-  (:func:`fast_ion_line_to_dynamodb_json`, several times amazon.ion's speed); a file with
-  anything outside it is read again with amazon.ion.
+* :func:`ion_lines_to_dynamodb_json` reads an ION export stream (``$ion_1_0 {Item:{...}}``
+  per line: N as Ion decimal, B as blob, sets as ``$dynamodb_SS::`` / ``$dynamodb_NS::`` /
+  ``$dynamodb_BS::`` annotated lists) with amazon.ion into DYNAMODB_JSON lines, exactly
+  (decimals keep their digits, blobs become base64). It is the reference for the DuckDB
+  load's compiled reader (``ddb_ion``, :mod:`ddb_assets.tables.duckdb.ion`), which must write
+  the same bytes, and it reads the change history's ION records.
 """
 
 from __future__ import annotations
 
 import base64
-import gzip
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
@@ -168,6 +167,8 @@ def _ion_value(x) -> dict:
     if t in (IonType.DECIMAL, IonType.INT):
         return {"N": str(x) if t == IonType.INT else _decimal_text(Decimal(x))}
     if t == IonType.FLOAT:
+        if not math.isfinite(float(x)):
+            raise ValueError(f"the float {float(x)} in an ION export is not a DynamoDB number")
         return {"N": repr(float(x))}
     if t == IonType.SYMBOL:
         return {"S": x.text if hasattr(x, "text") else str(x)}
@@ -177,25 +178,40 @@ def _ion_value(x) -> dict:
         return {"B": base64.b64encode(bytes(x)).decode("ascii")}
     if t in (IonType.LIST, IonType.SEXP):
         if "$dynamodb_SS" in annotations:
-            return {"SS": [str(v) for v in x]}
+            return {"SS": [_set_element(v, "SS") for v in x]}
         if "$dynamodb_NS" in annotations:
-            return {
-                "NS": [
-                    _decimal_text(Decimal(v))
-                    if not isinstance(v, int) or isinstance(v, bool)
-                    else str(v)
-                    for v in x
-                ]
-            }
+            return {"NS": [_set_element(v, "NS") for v in x]}
         if "$dynamodb_BS" in annotations:
-            return {"BS": [base64.b64encode(bytes(v)).decode("ascii") for v in x]}
+            return {"BS": [_set_element(v, "BS") for v in x]}
         return {"L": [_ion_value(v) for v in x]}
     if t == IonType.STRUCT:
         return {"M": {k: _ion_value(v) for k, v in x.items()}}
     raise ValueError(f"unsupported Ion type {t} in ION export")
 
 
+def _set_element(v, tag: str) -> str:
+    """One element of a ``$dynamodb_SS`` / ``_NS`` / ``_BS`` list, refused unless it has the
+    set's type (as the compiled reader, ``ddb_ion``, refuses it)."""
+    from amazon.ion.core import IonType
+
+    t = getattr(v, "ion_type", None)
+    if getattr(v, "is_null", False) or v is None:
+        t = None
+    if tag == "SS" and t in (IonType.STRING, IonType.SYMBOL):
+        return v.text if t == IonType.SYMBOL else str(v)
+    if tag == "NS" and t == IonType.INT:
+        return str(int(v))
+    if tag == "NS" and t == IonType.DECIMAL:
+        return _decimal_text(Decimal(v))
+    if tag == "BS" and t in (IonType.BLOB, IonType.CLOB):
+        return base64.b64encode(bytes(v)).decode("ascii")
+    kind = {"SS": "a string", "NS": "an int or decimal", "BS": "a blob"}[tag]
+    raise ValueError(f"$dynamodb_{tag} holds a value that is not {kind}: {v!r}")
+
+
 def _decimal_text(d: Decimal) -> str:
+    """Python's ``str(Decimal)``: the spelling the Athena engine's ION statements reproduce
+    (``ddb_assets.tables.athena_ion.decimal_text_sql``), so both engines give the same rows."""
     return str(d)
 
 
@@ -206,234 +222,6 @@ def ion_lines_to_dynamodb_json(fp: IO[bytes] | BufferedIOBase) -> Iterator[str]:
     for top in simpleion.load(fp, single_value=False, parse_eagerly=False):
         item = top["Item"]
         yield '{"Item":' + _dumps({k: _ion_value(v) for k, v in item.items()}) + "}\n"
-
-
-# A hand-written reader for the Ion text DynamoDB writes (one top-level value per line:
-# structs, lists, strings, symbols, decimals, ints, blobs, booleans, null, and the
-# $dynamodb_SS / _NS / _BS annotations). Anything outside that subset raises
-# _IonUnsupported and the file is read again with amazon.ion, so the result never depends
-# on which reader ran (the tests compare both on the same lines).
-
-
-class _IonUnsupported(ValueError):
-    pass
-
-
-_ION_TOKEN = re.compile(
-    r"""
-  "(?:[^"\\\n]|\\.)*"
-| (?:[A-Za-z_$][A-Za-z0-9_$]*|'(?:[^'\\\n]|\\.)*')::
-| '(?:[^'\\\n]|\\.)*'
-| \{\{[A-Za-z0-9+/=\ \t\r\n]*\}\}
-| -?[0-9][0-9_]*(?:\.[0-9_]*)?(?:[dDeE][+-]?[0-9]+)?(?![A-Za-z0-9_.$])
-| [A-Za-z_$][A-Za-z0-9_$]*(?![A-Za-z0-9_$.])
-| [{}\[\],:]
-| [ \t\r\n]+
-| .
-""",
-    re.VERBOSE | re.DOTALL,
-).findall
-_ION_ESCAPE = re.compile(
-    r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[abtnfrv?0'\"/\\]|\r\n|\r|\n)"
-)
-_ION_SIMPLE_ESCAPES = {
-    "a": "\a",
-    "b": "\b",
-    "t": "\t",
-    "n": "\n",
-    "f": "\f",
-    "r": "\r",
-    "v": "\v",
-    "?": "?",
-    "0": "\0",
-    "'": "'",
-    '"': '"',
-    "/": "/",
-    "\\": "\\",
-    "\n": "",
-    "\r": "",
-    "\r\n": "",
-}
-
-
-def _ion_unescape_one(m) -> str:
-    e = m.group(1)
-    if e[0] in "xuU" and len(e) > 1:
-        c = int(e[1:], 16)
-        if 0xD800 <= c <= 0xDFFF:
-            raise _IonUnsupported("surrogate escape")
-        return chr(c)
-    return _ION_SIMPLE_ESCAPES[e]
-
-
-def _ion_unquote(quoted: str) -> str:
-    body = quoted[1:-1]
-    if "\\" not in body:
-        return body
-    out = _ION_ESCAPE.sub(_ion_unescape_one, body)
-    if "\\" in _ION_ESCAPE.sub("", body):
-        raise _IonUnsupported("unknown escape")
-    return out
-
-
-def _ion_number(text: str) -> str:
-    text = text.replace("_", "")
-    if "e" in text or "E" in text:
-        return repr(float(text))
-    if "." in text or "d" in text or "D" in text:
-        return str(Decimal(text.replace("d", "E").replace("D", "E")))
-    return str(int(text))
-
-
-def _ion_blob(text: str) -> str:
-    return base64.b64encode(base64.b64decode("".join(text[2:-2].split()), validate=True)).decode(
-        "ascii"
-    )
-
-
-def _ion_tokens(line: str) -> list:
-    """Tokens of one line as strings (whitespace dropped); the parser tells them apart by
-    their first character, and rejects any stray character."""
-    return [t for t in _ION_TOKEN(line) if not t.isspace()]
-
-
-_ID_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_$")
-_NUM_START = frozenset("-0123456789")
-
-
-def _ion_parse_value(toks: list, i: int):
-    t = toks[i]
-    c = t[0]
-    if c == '"':
-        return {"S": _ion_unquote(t)}, i + 1
-    if c in _NUM_START:
-        return {"N": _ion_number(t)}, i + 1
-    if t == "{":
-        fields = {}
-        i += 1
-        while toks[i] != "}":
-            k = toks[i]
-            if k[0] in _ID_START and not k.endswith("::"):
-                key = k
-            elif (k[0] == '"' or k[0] == "'") and not k.endswith("::"):
-                key = _ion_unquote(k)
-            else:
-                raise _IonUnsupported(f"field name {k!r}")
-            if toks[i + 1] != ":":
-                raise _IonUnsupported("expected ':'")
-            if key in fields:
-                raise _IonUnsupported(f"repeated field {key!r}")
-            fields[key], i = _ion_parse_value(toks, i + 2)
-            if toks[i] == ",":
-                i += 1
-            elif toks[i] != "}":
-                raise _IonUnsupported("expected ',' or '}'")
-        return {"M": fields}, i + 1
-    if t == "[":
-        items, i = _ion_list(toks, i)
-        return {"L": items}, i
-    if t.endswith("::") and len(t) > 2:
-        ann = t[:-2]
-        if toks[i + 1] != "[":
-            raise _IonUnsupported(f"annotation {ann!r}")
-        items, j = _ion_list(toks, i + 1)
-        if ann == "$dynamodb_SS" and all("S" in v for v in items):
-            return {"SS": [v["S"] for v in items]}, j
-        if ann == "$dynamodb_NS" and all("N" in v for v in items):
-            return {"NS": [v["N"] for v in items]}, j
-        if ann == "$dynamodb_BS" and all("B" in v for v in items):
-            return {"BS": [v["B"] for v in items]}, j
-        raise _IonUnsupported(f"annotation {ann!r}")
-    if c in _ID_START:
-        if t == "true" or t == "false":
-            return {"BOOL": t == "true"}, i + 1
-        if t == "null":
-            return {"NULL": True}, i + 1
-        if t in ("nan",) or c == "$":
-            raise _IonUnsupported(f"symbol {t!r}")
-        return {"S": t}, i + 1
-    if c == "'":
-        return {"S": _ion_unquote(t)}, i + 1
-    if t.startswith("{{"):
-        return {"B": _ion_blob(t)}, i + 1
-    raise _IonUnsupported(f"unexpected {t!r}")
-
-
-def _ion_list(toks: list, i: int):
-    items = []
-    i += 1
-    while toks[i] != "]":
-        v, i = _ion_parse_value(toks, i)
-        items.append(v)
-        if toks[i] == ",":
-            i += 1
-        elif toks[i] != "]":
-            raise _IonUnsupported("expected ',' or ']'")
-    return items, i + 1
-
-
-def fast_ion_line_to_dynamodb_json(line: str) -> str | None:
-    """One DYNAMODB_JSON line for one ION export line (None for a blank line); raises
-    ValueError for text outside the subset DynamoDB writes."""
-    import orjson
-
-    try:
-        toks = _ion_tokens(line)
-        if not toks:
-            return None
-        i = 1 if toks[0] == "$ion_1_0" else 0
-        if i == len(toks):
-            return None
-        value, i = _ion_parse_value(toks, i)
-        if (
-            i != len(toks)
-            or "M" not in value
-            or set(value["M"]) != {"Item"}
-            or "M" not in value["M"]["Item"]
-        ):
-            raise _IonUnsupported("not one {Item:{...}} value on the line")
-    except IndexError:
-        raise _IonUnsupported("incomplete value on the line") from None
-    return '{"Item":' + orjson.dumps(value["M"]["Item"]["M"]).decode() + "}\n"
-
-
-def ion_to_dynamodb_json(src: str, dst: str) -> int:
-    """Transcode one gzip ION export file into a gzip DYNAMODB_JSON file; returns items.
-
-    Lines are read with :func:`fast_ion_line_to_dynamodb_json`; if any line is outside
-    its subset, the whole file is transcoded again with amazon.ion."""
-    try:
-        return _write_lines(dst, _fast_lines(src))
-    except _IonUnsupported:
-        pass
-
-    def slow():
-        with gzip.open(src, "rb") as fin:
-            yield from ion_lines_to_dynamodb_json(fin)
-
-    return _write_lines(dst, slow())
-
-
-def _fast_lines(src: str) -> Iterator[str]:
-    with gzip.open(src, "rt", encoding="utf-8") as fin:
-        for line in fin:
-            out = fast_ion_line_to_dynamodb_json(line)
-            if out is not None:
-                yield out
-
-
-def _write_lines(dst: str, lines: Iterable[str]) -> int:
-    n = 0
-    with gzip.open(dst, "wt", encoding="utf-8", compresslevel=1) as fout:
-        buf: list[str] = []
-        for line in lines:
-            buf.append(line)
-            n += 1
-            if len(buf) >= 4096:
-                fout.write("".join(buf))
-                buf.clear()
-        fout.write("".join(buf))
-    return n
 
 
 def _ion_decimal(text: str) -> str:

@@ -61,8 +61,9 @@ DuckDB's buffer pool is capped by the number of DuckDB threads (:mod:`.memory`:
 :data:`.memory.DIRECT_MEMORY_PER_THREAD` for the one-pass load,
 :data:`.memory.LOAD_MEMORY_PER_THREAD` for the staged one, which spills its stage; larger ones
 for exports of long lines, :data:`.memory.LONG_LINE`) and insertion order is not preserved;
-both settings are put back afterwards. ION exports are first transcoded to DYNAMODB_JSON, one
-child interpreter per core (:mod:`.ion`, :mod:`ddb_assets.tables.codec`).
+both settings are put back afterwards. ION exports are first transcoded to DYNAMODB_JSON by
+Amazon's ion-rs (the ``ddb_ion`` extension, one thread per core, :mod:`.ion`), byte for byte
+as the amazon.ion reference (:func:`ddb_assets.tables.codec.ion_lines_to_dynamodb_json`).
 
 Attribute names never reach SQL text: structures and JSON paths are bound as parameters;
 identifiers go through :func:`ddb_assets.sql.identifiers.quote_ident`. (Keys inside M values

@@ -1,64 +1,60 @@
-"""ION exports transcoded to DYNAMODB_JSON before a load, one child interpreter per core
-(:func:`ion_to_json_files`)."""
+"""ION exports transcoded to DYNAMODB_JSON before a load (:func:`ion_to_json_files`).
+
+The reader is Amazon's ion-rs, in the small Rust extension ``ddb_ion`` (``./ddb_ion``,
+built by ``uv sync``): each ION file (gzip, text or binary Ion) becomes one gzip
+DYNAMODB_JSON file, exactly as :func:`ddb_assets.tables.codec.ion_lines_to_dynamodb_json`
+(the amazon.ion reference) writes it, byte for byte, so both formats share one typed-load
+path. The files are spread over the DuckDB connection's threads, with the GIL released,
+and streamed (memory does not grow with the export). There is no fallback reader: without
+the extension an ION load fails with one line naming the fix (a silent fallback would be
+~8x slower; ``bench/RESULTS.md``).
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
 
-from ddb_assets.tables import codec
 from ddb_assets.tables.duckdb.decoding import ExportReadError
 
-# The child loads codec.py by its path: no package import, and the module's folder (which
-# holds a types.py) never lands on sys.path.
-_ION_CHILD = (
-    "import importlib.util, sys; spec = importlib.util.spec_from_file_location('_ddb_codec', sys.argv[1]); "
-    "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
-    "m.ion_to_dynamodb_json(sys.argv[2], sys.argv[3])"
+# The transcoded files are temporary and read once, by DuckDB's gzip reader (the export
+# path's only reader). Level 0 (stored blocks) costs ~0.1 CPU-s per million items where
+# level 1 costs ~0.9 and DuckDB inflates it ~0.4 CPU-s slower: the ION load's speed target
+# (half the JSON load's) needs that second. The price is temporary disk: ~320 MB per million
+# benchmark items instead of ~80 MB (bench/RESULTS.md, "ION").
+GZIP_LEVEL = 0
+
+MISSING = (
+    "ION exports need ddb_ion (Amazon's ion-rs as a Python extension, ./ddb_ion), which is "
+    "not installed: install Rust (cargo) and run `uv sync --locked`"
 )
 
 
-def ion_to_json_files(files: Sequence[str], tmp: str) -> list[str]:
-    """Transcode ION files to DYNAMODB_JSON. The reader is pure Python, so with several
-    files one child interpreter per core runs :mod:`ddb_assets.tables.codec` (loaded by path)
-    (no fork of this process and its threads, no re-import of the caller's main module)."""
-    dsts = [os.path.join(tmp, f"part-{i:05d}.json.gz") for i in range(len(files))]
-    workers = min(len(files), os.cpu_count() or 1)
-    if workers <= 1:
-        for f, d in zip(files, dsts):
-            try:
-                codec.ion_to_dynamodb_json(f, d)
-            except Exception as exc:
-                raise ExportReadError(f"cannot read {f} as an ION export: {exc}") from exc
-        return dsts
-    import subprocess
-    import sys
+class IonReaderMissing(RuntimeError):
+    """The compiled ION reader is not installed."""
 
-    pending = list(zip(files, dsts))
-    running: list = []
+
+def reader():
+    """The ``ddb_ion`` module, or :class:`IonReaderMissing` with the fix."""
     try:
-        while pending or running:
-            while pending and len(running) < workers:
-                f, d = pending.pop(0)
-                running.append(
-                    (
-                        f,
-                        subprocess.Popen(
-                            [sys.executable, "-c", _ION_CHILD, codec.__file__, f, d],
-                            stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE,
-                        ),
-                    )
-                )
-            f, proc = running.pop(0)
-            _, err = proc.communicate()
-            if proc.returncode != 0:
-                lines = err.decode("utf-8", "replace").strip().splitlines()
-                raise ExportReadError(
-                    f"cannot read {f} as an ION export: {lines[-1] if lines else proc.returncode}"
-                )
-    finally:
-        for _, proc in running:
-            proc.kill()
-            proc.wait()
+        import ddb_ion
+    except ImportError:
+        raise IonReaderMissing(MISSING) from None
+    return ddb_ion
+
+
+def ion_to_json_files(files: Sequence[str], tmp: str, threads: int | None = None) -> list[str]:
+    """Transcode ION export files to gzip DYNAMODB_JSON files in ``tmp`` (their paths, in
+    order), over ``threads`` threads (default: the machine's cores, at most one per file).
+    A file that is not a DynamoDB ION export raises :class:`ExportReadError` naming it."""
+    ion = reader()
+    dsts = [os.path.join(tmp, f"part-{i:05d}.json.gz") for i in range(len(files))]
+    if not files:
+        return dsts
+    threads = max(1, min(len(files), threads or os.cpu_count() or 1))
+    try:
+        ion.transcode_files(list(files), dsts, threads, GZIP_LEVEL)
+    except ValueError as exc:
+        src, _, what = str(exc).partition(": ")
+        raise ExportReadError(f"cannot read {src} as an ION export: {what}") from None
     return dsts
