@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ddb_assets.athena.client import QueryResult, RecordingSqlRunner
+from ddb_assets.athena.client import AthenaQueryError, QueryResult, RecordingSqlRunner
 from ddb_assets.tables import load_snapshot_athena
 from ddb_assets.tables.checks import Expectation, ExpectedFile, SnapshotCheckError
 
@@ -98,3 +98,123 @@ def test_duplicate_keys_are_refused_before_the_swap():
     tables, parts = _state(glue)
     assert tables == ["orders__export"] and parts == []
     assert not any(s.startswith("CREATE OR REPLACE VIEW") for s in runner.statements)
+
+
+# --- a refused run's files, on the local stack's Athena front (Trino) --------------------
+
+
+def _objects(s3, prefix: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket="bucket", Prefix=prefix)
+    return sorted(o["Key"] for p in pages for o in p.get("Contents", ()))
+
+
+class _FailingAfterCtas:
+    """The front, with the statement after the CTAS failing (Athena reports a failed query):
+    the CTAS has written its files when the run is refused."""
+
+    def __init__(self, front):
+        self.front, self.statements = front, []
+
+    def execute(self, sql):
+        self.statements.append(sql)
+        if len(self.statements) > 2 and sql.startswith("SELECT count(*)"):
+            raise AthenaQueryError(
+                "query failed: GENERIC_INTERNAL_ERROR: worker lost", state="FAILED"
+            )
+        return self.front.execute(sql)
+
+
+@pytest.mark.trino
+@mock_aws
+def test_a_refused_ctas_leaves_no_files_on_the_athena_front():
+    """A refused run (failed check, failed statement) removes its own per-run folder and
+    nothing else: the good snapshot's files, the export and everything else stay."""
+    from ddb_assets_tests.athena_emulator import AthenaEmulator
+    from ddb_assets_tests.test_tables_athena import DAY1, _put
+
+    glue = boto3.client("glue", region_name="us-east-1")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    glue.create_database(DatabaseInput={"Name": "analytics"})
+    s3.create_bucket(Bucket="bucket")
+    for e in ("e1", "e2"):
+        _put(s3, DATA.format(e), DAY1)
+    # a neighbour of the per-run folder, listed by nothing we write: never touched
+    s3.put_object(
+        Bucket="bucket", Key="typed/orders/snapshot_date=2024-01-02/run_id=run-2x/x", Body=b"1"
+    )
+    created = []
+
+    def s3_factory():
+        created.append(1)
+        return s3
+
+    front = AthenaEmulator(glue, s3, database="analytics")
+    good = load_snapshot_athena(
+        front,
+        glue,
+        database="analytics",
+        table="orders",
+        snapshot_date=dt.date(2024, 1, 1),
+        data_s3_uri=DATA.format("e1"),
+        typed_s3_uri=TYPED,
+        run_id="run-1",
+        expect=_expect(3),
+        s3=s3_factory,
+    )
+    assert created == []  # the client is made only when a run is refused
+    before = _objects(s3, "")
+    good_files = _objects(s3, "typed/orders/snapshot_date=2024-01-01/run_id=run-1/")
+    assert good_files and all(k in before for k in good_files)
+
+    # 1. a failed check: itemCount 4, the CTAS wrote 3 rows
+    with pytest.raises(SnapshotCheckError, match="3 rows"):
+        load_snapshot_athena(
+            front,
+            glue,
+            database="analytics",
+            table="orders",
+            snapshot_date=dt.date(2024, 1, 2),
+            data_s3_uri=DATA.format("e2"),
+            typed_s3_uri=TYPED,
+            run_id="run-2",
+            expect=_expect(4),
+            s3=s3_factory,
+        )
+    assert created == [1]
+    assert _objects(s3, "typed/orders/snapshot_date=2024-01-02/run_id=run-2/") == []
+    assert _objects(s3, "") == before  # everything else exactly as it was
+
+    # 2. a failed statement after the CTAS wrote its files
+    failing = _FailingAfterCtas(front)
+    with pytest.raises(AthenaQueryError, match="worker lost"):
+        load_snapshot_athena(
+            failing,
+            glue,
+            database="analytics",
+            table="orders",
+            snapshot_date=dt.date(2024, 1, 2),
+            data_s3_uri=DATA.format("e2"),
+            typed_s3_uri=TYPED,
+            run_id="run-3",
+            expect=_expect(3),
+            s3=s3_factory,
+        )
+    assert any(s.startswith("CREATE TABLE") for s in failing.statements)  # the CTAS ran
+    assert _objects(s3, "typed/orders/snapshot_date=2024-01-02/run_id=run-3/") == []
+    assert _objects(s3, "") == before
+    # the served snapshot is the good one, whole
+    assert _state(glue)[1] == [("2024-01-01", good.typed_location)]
+    rows = front.execute('SELECT count(*) FROM "analytics"."orders"').rows
+    assert int(rows[0][0]) == 3
+
+
+def test_only_a_per_run_folder_can_be_removed():
+    from ddb_assets.athena.run_files import run_folder_parts
+
+    assert run_folder_parts("s3://b/typed/t/snapshot_date=2024-01-01/run_id=r-1/") == (
+        "b",
+        "typed/t/snapshot_date=2024-01-01/run_id=r-1/",
+    )
+    for bad in ("s3://b/typed/t/", "s3://b/typed/t/run_id=r-1", "s3://b/run_id=../", "s3://b/"):
+        with pytest.raises(ValueError, match="not a per-run folder"):
+            run_folder_parts(bad)
