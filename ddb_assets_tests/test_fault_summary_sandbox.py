@@ -181,3 +181,21 @@ def test_a_summary_whose_commit_hits_a_full_disk_raises_its_own_cause(tmp_path):
         assert [f for f, _ in _files(disk) if not f.endswith(".wal")] == [
             f for f, _ in before_files if not f.endswith(".wal")
         ]
+
+
+def test_the_locked_sandbox_still_shows_setting_values(tmp_path):
+    """Why setting readers are refused by name (docs/reliability.md): DuckDB 2.0.0 has no
+    option that hides setting values. Locked and without external access, a connection still
+    reads every setting, including paths on this machine. If a DuckDB upgrade makes this
+    test fail, its new control can replace the refusal by name."""
+    con = sandbox_connect(tmp_path / "w.duckdb")
+    try:
+        assert con.execute("SELECT current_setting('lock_configuration')").fetchone()[0] is True
+        secret_dir = con.execute("SELECT current_setting('secret_directory')").fetchone()[0]
+        assert secret_dir.startswith(os.path.expanduser("~")), secret_dir
+        listed = con.execute("SELECT count(*) FROM duckdb_settings()").fetchone()[0]
+        assert listed > 100
+        with pytest.raises(duckdb.InvalidInputException, match="locked"):
+            con.execute("SET disabled_filesystems = 'LocalFileSystem'")
+    finally:
+        con.close()
