@@ -18,7 +18,8 @@ import signal
 from collections.abc import Callable, Iterator
 
 ENV_VAR = "DDB_ASSETS_FAULT_AT"
-SEAMS = ("after_write", "before_commit", "after_commit", "after_download")
+SEAMS = ("after_write", "before_commit", "after_commit")  # a snapshot load's
+CHAIN_SEAMS = ("after_download",)  # a change-history step's
 _actions: dict[str, Callable[[], None]] = {}
 
 
@@ -34,8 +35,8 @@ def point(seam: str) -> None:
 @contextlib.contextmanager
 def injected(seam: str, action: Callable[[], None]) -> Iterator[None]:
     """Run ``action`` whenever a load in this process reaches ``seam`` (tests only)."""
-    if seam not in SEAMS:
-        raise ValueError(f"unknown seam {seam!r}; seams: {', '.join(SEAMS)}")
+    if seam not in SEAMS + CHAIN_SEAMS:
+        raise ValueError(f"unknown seam {seam!r}; seams: {', '.join(SEAMS + CHAIN_SEAMS)}")
     _actions[seam] = action
     try:
         yield
