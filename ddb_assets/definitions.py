@@ -3,7 +3,7 @@
 ``dagster dev -w workspace.yaml`` loads :func:`defs` (lazily, so importing this module
 does no work). Per configured table T: ``dynamodb/T/export_request`` (what a run
 materializes) → ``dynamodb/T/export`` (the completed export, reported by the sensor, with
-its lateness check) → ``athena/T`` (with its checks), one ``summaries/<name>`` per SQL file,
+its lateness check) → ``athena/T/table`` (with its checks), one ``summaries/<name>`` per SQL file,
 a daily schedule; one export sensor and one automation sensor for the summaries.
 """
 

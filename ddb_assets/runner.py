@@ -25,6 +25,7 @@ from ddb_assets.assets.keys import (
     op_name,
     request_key,
     table_key,
+    table_keys_with_history,
     table_tags,
 )
 from ddb_assets.config import ProjectConfig, TableConfig
@@ -122,13 +123,15 @@ def _requested_arn(result, key: dg.AssetKey) -> str | None:
 
 
 def _loaded_from(instance, t: TableConfig, partition: str, arn: str) -> bool:
-    res = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=table_key(t), asset_partitions=[partition]), limit=20
-    )
-    for r in res.records:
-        v = r.asset_materialization.metadata.get("export_arn") if r.asset_materialization else None
-        if getattr(v, "value", v) == arn:
-            return True
+    for key in table_keys_with_history(t):  # a load recorded before the key's rename counts
+        res = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=20
+        )
+        for r in res.records:
+            m = r.asset_materialization
+            v = m.metadata.get("export_arn") if m else None
+            if getattr(v, "value", v) == arn:
+                return True
     return False
 
 

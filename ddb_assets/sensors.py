@@ -8,8 +8,8 @@ ListExports for the recent exports of each table (newest first, stopping at the 
 For a COMPLETED export the next step is decided from what proves its load happened, never
 from the export's own materialization:
 
-- a materialization of ``athena/T`` for that export, or a run keyed ``load:<ExportArn>``
-  that is queued, starting, running or succeeded: the load happened (or is under way). The
+- a materialization of ``athena/T/table`` (or the old ``athena/T``) for that export, or a run
+  keyed ``load:<ExportArn>`` that is queued, starting, running or succeeded: the load happened (or is under way). The
   export's materialization is then reported, tagged with the request run and the load run,
   and the export leaves the pending set;
 - a load run for it that failed or was canceled: the export is reported, the failure is
@@ -45,6 +45,7 @@ from ddb_assets.assets.keys import (
     op_name,
     request_key,
     table_key,
+    table_keys_with_history,
     table_tags,
 )
 from ddb_assets.config import ProjectConfig, TableConfig
@@ -96,14 +97,16 @@ class LoadState:
 
 
 def load_state(instance, t: TableConfig, partition: str, arn: str) -> LoadState:
-    """Whether the load of export ``arn`` happened, is under way, or failed."""
-    res = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=table_key(t), asset_partitions=[partition]), limit=20
-    )
-    for r in res.records:
-        m = r.asset_materialization
-        if m is not None and _meta_value(m.metadata, "export_arn") == arn:
-            return LoadState(proven_by=r.run_id or "materialization")
+    """Whether the load of export ``arn`` happened, is under way, or failed. A load
+    recorded under the table's key before the rename (``athena/T``) counts too."""
+    for key in table_keys_with_history(t):
+        res = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=20
+        )
+        for r in res.records:
+            m = r.asset_materialization
+            if m is not None and _meta_value(m.metadata, "export_arn") == arn:
+                return LoadState(proven_by=r.run_id or "materialization")
     runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: load_run_key(arn)}))
     state = LoadState()
     for run in runs:
@@ -190,7 +193,12 @@ class Settled:
     @classmethod
     def read(cls, instance, t: TableConfig, since: datetime) -> Settled:
         return cls(
-            loaded=_event_arns(instance.fetch_materializations, table_key(t), since),
+            loaded=set().union(
+                *(
+                    _event_arns(instance.fetch_materializations, key, since)
+                    for key in table_keys_with_history(t)
+                )
+            ),
             reported=_event_arns(instance.fetch_materializations, export_key(t), since),
             failed=_event_arns(
                 instance.fetch_observations,
@@ -545,7 +553,7 @@ def load_check_keys(t: TableConfig, table_checks=()) -> list[dg.AssetCheckKey]:
 def build_export_sensor(
     cfg: ProjectConfig, table_checks: dict[str, list[dg.AssetCheckKey]] | None = None
 ) -> dg.SensorDefinition:
-    """``table_checks``: per table name, the check keys of ``athena/<table>`` (from its
+    """``table_checks``: per table name, the check keys of ``athena/<table>/table`` (from its
     definition), so a load run executes every one of them."""
     load_checks = {
         t.name: load_check_keys(t, (table_checks or {}).get(t.name, ())) for t in cfg.tables

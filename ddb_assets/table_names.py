@@ -5,7 +5,7 @@ schema): the engines create the tables below, the asset keys and descriptions na
 them, and the config refuses a table whose own name is one of another table's
 (:func:`occupied`) or ends in a derived suffix (:data:`RESERVED_SUFFIXES`).
 
-Snapshots (``athena/T``), both engines unless noted:
+Snapshots (asset ``athena/T/table``), both engines unless noted:
 
 * ``T`` itself: the latest snapshot (a view);
 * ``T__snapshots``: every snapshot;
@@ -22,6 +22,13 @@ Change history (``athena/T_changes`` and ``athena/T_current``, tables with ``inc
 * ``T__history/`` (Athena): the S3 folder under ``typed_s3_uri`` of those tables.
 
 Summaries write ``S__staging_<run>`` while they build (Athena).
+
+Asset key paths (the Dagster layer makes its keys from these): the typed table is
+``athena/T/table`` (:func:`table_asset_path`). The Dagster UI labels a node with the key's
+last part only, so the last part says what the asset is inside the table's group
+(``export_request`` -> ``export`` -> ``table``). The key used to be ``athena/T``
+(:func:`legacy_table_asset_path`); its history stays in the instance under that key and
+still counts as proof of a load (README, "Upgrading: the table's asset key").
 """
 
 from __future__ import annotations
@@ -144,3 +151,17 @@ def occupied(table: str, *, incremental: bool) -> dict[str, str]:
         for suffix, what in _HISTORY_TABLES.items():
             out[table + suffix] = f"the {what} of incremental table {table!r}"
     return out
+
+
+ENGINE_PREFIX = "athena"  # the first part of every SQL table's asset key, both engines
+TABLE_ASSET = "table"
+
+
+def table_asset_path(table: str) -> tuple[str, ...]:
+    """The asset key path of configured table ``table``'s typed table."""
+    return (ENGINE_PREFIX, table, TABLE_ASSET)
+
+
+def legacy_table_asset_path(table: str) -> tuple[str, ...]:
+    """The typed table's key path before the rename (``athena/T``): read, never written."""
+    return (ENGINE_PREFIX, table)

@@ -98,7 +98,9 @@ def test_athena_engine_chain_and_rerun(stack, tmp_path):
         assert got == want
 
         table_md = (
-            instance.fetch_materializations(dg.AssetKey(["athena", "sushi_orders"]), limit=1)
+            instance.fetch_materializations(
+                dg.AssetKey(["athena", "sushi_orders", "table"]), limit=1
+            )
             .records[0]
             .asset_materialization.metadata
         )
@@ -107,7 +109,10 @@ def test_athena_engine_chain_and_rerun(stack, tmp_path):
 
         # Re-running the partition (a retry, or a click) replaces the snapshot exactly.
         res = _execute(
-            defs, instance, [dg.AssetKey(["athena", "sushi_orders"])], partition_key=partition
+            defs,
+            instance,
+            [dg.AssetKey(["athena", "sushi_orders", "table"])],
+            partition_key=partition,
         )
         assert res.success
         count = emu.execute('SELECT count(*) FROM "sushi_prod"."sushi_orders__snapshots"').rows[0][

@@ -443,7 +443,9 @@ def test_ion_table_through_dagster_on_the_local_stack(local_env, tmp_path):
             s3.download_file(bucket, o["Key"], str(path))
             files.append(path)
         md = (
-            instance.fetch_materializations(dg.AssetKey(["athena", "sushi_orders"]), limit=1)
+            instance.fetch_materializations(
+                dg.AssetKey(["athena", "sushi_orders", "table"]), limit=1
+            )
             .records[0]
             .asset_materialization.metadata
         )

@@ -23,12 +23,12 @@ def test_definitions_load_without_warnings_and_have_the_asset_graph():
     assert {
         "dynamodb/sushi_orders/export_request",
         "dynamodb/sushi_orders/export",
-        "athena/sushi_orders",
+        "athena/sushi_orders/table",
         "summaries/menu_daily_quantity",
     } <= keys
     graph = defs.resolve_asset_graph()
     summary = dg.AssetKey(["summaries", "menu_daily_quantity"])
-    table = dg.AssetKey(["athena", "sushi_orders"])
+    table = dg.AssetKey(["athena", "sushi_orders", "table"])
     assert table in graph.get(summary).parent_keys
     export = dg.AssetKey(["dynamodb", "sushi_orders", "export"])
     request = dg.AssetKey(["dynamodb", "sushi_orders", "export_request"])
@@ -122,7 +122,83 @@ def test_the_engine_is_one_resource_chosen_from_the_tables_engine(tmp_path):
     assert engine.typed_s3_uri == "s3://bkt/typed/"
     graph = defs.resolve_asset_graph()
     assert "athena" in graph.get(dg.AssetKey(["summaries", "s"])).kinds
-    assert {"athena", "s3"} <= graph.get(dg.AssetKey(["athena", "a"])).kinds
+    assert {"athena", "s3"} <= graph.get(dg.AssetKey(["athena", "a", "table"])).kinds
     duck = build_definitions(parse_config({**raw, "tables": [{"name": "a", "s3_bucket": "bkt"}]}))
     assert isinstance(duck.resources["engine"], DuckDBEngine)
     assert "duckdb" in duck.resolve_asset_graph().get(dg.AssetKey(["summaries", "s"])).kinds
+
+
+def test_node_labels_say_what_each_asset_is():
+    """The Dagster UI labels a graph node with the key's last part only: in each group the
+    labels are distinct and none repeats the group's name (``athena/T/table``, not ``athena/T``)."""
+    defs = build_definitions(load_config(ROOT / "ddb_assets.yaml"), env="local")
+    graph = defs.resolve_asset_graph()
+    by_group: dict[str, list[str]] = {}
+    for key in graph.get_all_asset_keys():
+        by_group.setdefault(graph.get(key).group_name, []).append(key.path[-1])
+    for group, labels in by_group.items():
+        assert len(labels) == len(set(labels)), (group, labels)
+        assert group not in labels, (group, labels)
+    assert sorted(by_group["sushi_orders"]) == ["export", "export_request", "table"]
+
+
+def test_a_load_recorded_under_the_old_table_key_still_proves_it(tmp_path):
+    """After the rename (``athena/T`` -> ``athena/T/table``) the sensor and ``refresh`` still
+    count a load recorded under the old key, so no export is loaded a second time."""
+    from datetime import datetime, timedelta, timezone
+
+    from ddb_assets.assets.keys import legacy_table_key, table_key
+    from ddb_assets.runner import _loaded_from
+    from ddb_assets.sensors import Settled, load_state
+
+    cfg = load_config(ROOT / "ddb_assets.yaml")
+    t = cfg.tables[0]
+    arn = "arn:aws:dynamodb:ap-northeast-1:123456789012:table/sushi_orders/export/01700000000000-0000000a"
+    assert legacy_table_key(t) == dg.AssetKey(["athena", t.name])
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        since = datetime.now(timezone.utc) - timedelta(minutes=5)
+        assert load_state(instance, t, "2026-12-01", arn).proven_by is None
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                asset_key=legacy_table_key(t), partition="2026-12-01", metadata={"export_arn": arn}
+            )
+        )
+        assert load_state(instance, t, "2026-12-01", arn).proven_by == "materialization"
+        assert _loaded_from(instance, t, "2026-12-01", arn)
+        assert arn in Settled.read(instance, t, since).loaded
+        assert not instance.fetch_materializations(table_key(t), limit=1).records
+
+
+def test_the_table_shows_its_known_columns_before_any_load():
+    """``dagster/column_schema`` in the table's definition: ``snapshot_date`` and the
+    attributes the config types (under their load names), nothing invented; a load's
+    materialization then carries the real schema, ``snapshot_date`` included."""
+    from ddb_assets.assets.tables import declared_schema
+    from ddb_assets.config import parse_config
+
+    cfg = parse_config(
+        {
+            "tables": [
+                {
+                    "name": "orders",
+                    "s3_bucket": "bkt",
+                    "columns": {
+                        "Order Time": {"type": "timestamp"},
+                        "amount": {"type": "decimal(10,2)", "rename": "amount_jpy"},
+                        "blob": {"drop": True},
+                        "Customer Name": {"rename": "customer_name"},
+                    },
+                }
+            ]
+        }
+    )
+    schema = declared_schema(cfg.tables[0])
+    assert [(c.name, c.type) for c in schema.columns] == [
+        ("order_time", "timestamp"),
+        ("amount_jpy", "decimal(10,2)"),
+        ("snapshot_date", "date"),
+    ]
+    defs = build_definitions(load_config(ROOT / "ddb_assets.yaml"), env="local")
+    table = defs.resolve_assets_def(dg.AssetKey(["athena", "sushi_orders", "table"]))
+    md = table.specs_by_key[dg.AssetKey(["athena", "sushi_orders", "table"])].metadata
+    assert [c.name for c in md["dagster/column_schema"].columns] == ["snapshot_date"]

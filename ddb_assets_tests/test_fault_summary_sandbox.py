@@ -116,3 +116,86 @@ def test_sandbox_refuses_paths_that_climb_out_of_the_snapshot_folder(warehouse):
         assert os.path.isdir(root)
     finally:
         con.close()
+
+
+def _files(folder):
+    return sorted(
+        (str(p.relative_to(folder)), p.stat().st_size)
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != "filler"
+    )
+
+
+def test_a_summary_whose_commit_hits_a_full_disk_raises_its_own_cause(tmp_path):
+    """The summary engine's COMMIT on a full disk (a real small tmpfs, filled after the
+    warehouse's last checkpoint): the error is the COMMIT's own (no space), not
+    ``cannot rollback - no transaction is active``; the previous summary table is
+    unchanged and nothing of the new one was written."""
+    from ddb_assets_tests.test_fault_loads import _fill, small_disk
+
+    with small_disk(tmp_path / "disk", "16m") as disk:
+        db = disk / "w.duckdb"
+        con = duckdb.connect(str(db))
+        load_snapshot_duckdb(
+            con,
+            schema="shop",
+            table="orders",
+            snapshot_date=dt.date(2026, 7, 1),
+            data_files=minified_export(tmp_path, "e", ITEMS),
+        )
+        con.close()
+        path = __import__("pathlib").Path("daily.sql")
+        first = SummarySpec(
+            name="daily", path=path, sql="SELECT pk, qty FROM orders", deps=("orders",)
+        )
+        bigger = SummarySpec(
+            name="daily",
+            path=path,
+            sql="SELECT o.pk, o.qty * 2 AS qty, repeat('x', 200) AS pad "
+            "FROM orders o, range(2000) r",
+            deps=("orders",),
+        )
+        con = sandbox_connect(db)
+        materialize_duckdb(con, first, "shop")
+        con.execute("CHECKPOINT")
+        before_rows = con.execute("SELECT * FROM shop.daily ORDER BY pk").fetchall()
+        before_files = _files(disk)
+        filler = _fill(disk)
+        try:
+            with pytest.raises(SummaryError) as info:
+                materialize_duckdb(con, bigger, "shop")
+            msg = str(info.value)
+            assert "no transaction is active" not in msg, msg
+            assert "No space left on device" in msg and "commit" in msg.lower(), msg
+            assert "the previous table is unchanged" in msg
+        finally:
+            con.close()
+            filler.unlink()
+        con = sandbox_connect(db)
+        try:
+            assert con.execute("SELECT * FROM shop.daily ORDER BY pk").fetchall() == before_rows
+            assert [c[0] for c in con.execute("DESCRIBE shop.daily").fetchall()] == ["pk", "qty"]
+        finally:
+            con.close()
+        # nothing half-written: the warehouse's files as before (a WAL, if any, replayed away)
+        assert [f for f, _ in _files(disk) if not f.endswith(".wal")] == [
+            f for f, _ in before_files if not f.endswith(".wal")
+        ]
+
+
+def test_the_locked_sandbox_still_shows_setting_values(tmp_path):
+    """Why setting readers are refused by name (docs/reliability.md): DuckDB 2.0.0 has no
+    option that hides setting values. Locked and without external access, a connection still
+    reads every setting, including paths on this machine. If a DuckDB upgrade makes this
+    test fail, its new control can replace the refusal by name."""
+    con = sandbox_connect(tmp_path / "w.duckdb")
+    try:
+        assert con.execute("SELECT current_setting('lock_configuration')").fetchone()[0] is True
+        secret_dir = con.execute("SELECT current_setting('secret_directory')").fetchone()[0]
+        assert secret_dir.startswith(os.path.expanduser("~")), secret_dir
+        listed = con.execute("SELECT count(*) FROM duckdb_settings()").fetchone()[0]
+        assert listed > 100
+        with pytest.raises(duckdb.InvalidInputException, match="locked"):
+            con.execute("SET disabled_filesystems = 'LocalFileSystem'")
+    finally:
+        con.close()

@@ -248,7 +248,7 @@ def test_every_documented_mysql_type_round_trips_through_the_real_server(env, tm
         (mat,) = [
             r.asset_materialization
             for r in instance.fetch_materializations(
-                dg.AssetKey(["athena", "all_types"]), limit=1
+                dg.AssetKey(["athena", "all_types", "table"]), limit=1
             ).records
         ]
     schema = {

@@ -56,7 +56,9 @@ def loads(home, day):
     """ExportArns of the table's materializations for ``day`` in a Dagster home (oldest first)."""
     with dg.DagsterInstance.local_temp(str(home)) as instance:
         res = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey(["athena", NAME]), asset_partitions=[day]),
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey(["athena", NAME, "table"]), asset_partitions=[day]
+            ),
             limit=50,
             ascending=True,
         )

@@ -3,15 +3,16 @@
 Starts ``ddb-assets dev`` (local AWS stack + ``dagster dev``) on free ports with a short
 export time and sensor interval, then:
 
-1. the asset graph shows ``dynamodb/sushi_orders/export`` → ``athena/sushi_orders`` →
+1. the asset graph shows ``dynamodb/sushi_orders/export`` → ``athena/sushi_orders/table`` →
    ``summaries/menu_daily_quantity`` (page text, and the edges through ``/graphql``);
 2. a backfill of the four newest days (Asia/Tokyo) of ``dynamodb/sushi_orders/export_request``
    is launched by clicking, as a user does: Materialize… → the partition range typed in →
    Launch backfill;
 3. the backfill ends Succeeded (its page and the API agree), and the running daemon carries
    the chain on by itself: the export sensor reports ``dynamodb/sushi_orders/export`` for
-   each day and loads ``athena/sushi_orders`` for it, and the eager automation condition
+   each day and loads ``athena/sushi_orders/table`` for it, and the eager automation condition
    rebuilds ``summaries/menu_daily_quantity`` (bounded: 5 minutes);
+   Before any load the table's Overview shows its columns known from the definition;
 4. check results are stored per day (each of the four days has its own passed execution of
    every check, and no Skipped one); the table's Overview shows the snapshot it serves, its
    table name and its columns; the summary's page shows its row count, columns and the
@@ -38,6 +39,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from ddb_assets.assets.tables import SNAPSHOT_DATE_DESCRIPTION
 from ddb_assets_tests.ui.helpers import (
     chromium_page,
     chromium_path,
@@ -54,7 +56,7 @@ REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("DDB_ASSETS_UI_ARTIFACTS", REPO / "artifacts" / "ui"))
 REQUEST = ["dynamodb", "sushi_orders", "export_request"]
 EXPORT = ["dynamodb", "sushi_orders", "export"]
-TABLE = ["athena", "sushi_orders"]
+TABLE = ["athena", "sushi_orders", "table"]
 SUMMARY = ["summaries", "menu_daily_quantity"]
 MARKER_ENV = "DDB_ASSETS_UI_TEST_RUN"
 CHAIN_TIMEOUT = 300.0
@@ -236,21 +238,33 @@ def test_ui_chain_end_to_end(tmp_path):
             for name in (
                 "export_request",
                 "export",
-                "sushi_orders",
+                "table",
                 "menu_daily_quantity",
                 "35 partitions",
             ):
                 assert name in shot, f"{name!r} not on the asset graph screenshot"
             # The four nodes, left to right in dependency order (the graph is laid out
-            # from upstream to downstream).
+            # from upstream to downstream). Each node's label (the key's last part) says what
+            # it is; none repeats its group's name.
             xs = {}
-            for name in ("export_request", "export", "sushi_orders", "menu_daily_quantity"):
+            for name in ("export_request", "export", "table", "menu_daily_quantity"):
                 box = page.get_by_text(name, exact=True).last.bounding_box()
                 assert box, f"node {name} not rendered"
                 xs[name] = box["x"]
-            assert (
-                xs["export_request"] < xs["export"] < xs["sushi_orders"] < xs["menu_daily_quantity"]
-            ), xs
+            assert xs["export_request"] < xs["export"] < xs["table"] < xs["menu_daily_quantity"], xs
+            assert page.get_by_text("sushi_orders", exact=True).count() == 1  # the group only
+
+            # -- 1b. before any load the table's Overview already shows its name, URI and the
+            # columns known from the definition (snapshot_date; typed config columns)
+            page.goto(f"{url}/assets/{'/'.join(TABLE)}", wait_until="networkidle", timeout=60_000)
+            text = wait_for_text(
+                page, ["sushi.sushi_orders", "Columns", "snapshot_date", SNAPSHOT_DATE_DESCRIPTION]
+            )
+            cols = " ".join(text.split("Column name", 1)[1].split("Metadata", 1)[0].split())
+            # the one column known before any load (the demo config types no attribute)
+            assert cols == f"Type Description snapshot_date date {SNAPSHOT_DATE_DESCRIPTION}", cols
+            page.get_by_text("Columns").first.scroll_into_view_if_needed()
+            screenshot(page, ARTIFACTS / "01b-table-overview-before-load.png")
 
             # -- 2. a backfill of the four newest days: Materialize… → range → Launch backfill
             page.goto(f"{url}/assets/{'/'.join(REQUEST)}", wait_until="networkidle", timeout=60_000)
@@ -301,7 +315,7 @@ def test_ui_chain_end_to_end(tmp_path):
                 )
 
             wait_until(
-                f"backfill {days[0]}..{days[-1]} → export → athena/sushi_orders → summary",
+                f"backfill {days[0]}..{days[-1]} → export → athena/sushi_orders/table → summary",
                 chain_done,
                 timeout=CHAIN_TIMEOUT,
                 every=3.0,
@@ -407,9 +421,9 @@ def test_ui_chain_end_to_end(tmp_path):
                     "Columns",
                     "order_date",
                     "total_quantity",
-                    "athena / sushi_orders",
+                    "athena / sushi_orders / table",
                     "built_from",
-                    f"athena/sushi_orders @ {days[-1]}",
+                    f"athena/sushi_orders/table @ {days[-1]}",
                 ],
             )
             shot = screenshot(page, ARTIFACTS / "07-summary-overview.png")

@@ -9,7 +9,7 @@
   run and the load run. Its lateness check is reported with it.
 
 So each asset's partition bar says one thing: which days were requested, which days are
-exported, and (``athena/<table>``) which days are loaded.
+exported, and (``athena/<table>/table``) which days are loaded.
 
 The request is idempotent (deterministic ClientToken and S3 prefix), so retried,
 overlapping or repeated runs never start a second export; ``force: true`` (``refresh

@@ -2,7 +2,7 @@
 
 Per table T the chain reads, in the asset graph::
 
-    dynamodb/T/export_request  ->  dynamodb/T/export  ->  athena/T  ->  summaries/<name>
+    dynamodb/T/export_request  ->  dynamodb/T/export  ->  athena/T/table  ->  summaries/<name>
 
 ``export_request`` is what a run materializes (the request DynamoDB accepted);
 ``export`` is the completed export, an external asset that the export sensor reports.
@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from ddb_assets import table_names
 from ddb_assets.config import RdsSourceConfig, RdsTable, TableConfig
 
 # Run tags the Dagster layer sets (the run list filters on them).
@@ -37,7 +38,7 @@ def export_key(t: TableConfig) -> dg.AssetKey:
 
 def typed_table_key(name: str) -> dg.AssetKey:
     """The key of a typed SQL table (a DynamoDB table's or an RDS table's): one layer."""
-    return dg.AssetKey(["athena", name])
+    return dg.AssetKey(list(table_names.table_asset_path(name)))
 
 
 def table_key(t: TableConfig) -> dg.AssetKey:
@@ -70,6 +71,16 @@ def rds_partitions_def(src: RdsSourceConfig) -> dg.DailyPartitionsDefinition:
         or (datetime.now(ZoneInfo(tz)).date() - timedelta(days=src.retention_days)).isoformat()
     )
     return dg.DailyPartitionsDefinition(start_date=start, timezone=tz)
+
+
+def legacy_table_key(t: TableConfig) -> dg.AssetKey:
+    """The typed table's key before the rename: its materializations still prove loads."""
+    return dg.AssetKey(list(table_names.legacy_table_asset_path(t.name)))
+
+
+def table_keys_with_history(t: TableConfig) -> tuple[dg.AssetKey, dg.AssetKey]:
+    """The keys whose materializations record the table's loads, newest naming first."""
+    return table_key(t), legacy_table_key(t)
 
 
 def summary_key(name: str) -> dg.AssetKey:

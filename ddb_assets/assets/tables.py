@@ -1,4 +1,4 @@
-"""``athena/<table>``: the typed SQL table analysts query, one snapshot per daily partition.
+"""``athena/<table>/table``: the typed SQL table analysts query, one snapshot per daily partition.
 
 Loads the export that the sensor reported for the partition: checks every data file
 against manifest-files.json (MD5), writes the ``snapshot_date`` snapshot (replacing it
@@ -33,6 +33,8 @@ from ddb_assets.engines import Engine, TableTarget, engine_class
 from ddb_assets.incremental.model import key_attributes_of
 from ddb_assets.resources import AwsResource
 from ddb_assets.tables.checks import UNIQUE_KEYS, Expectation, ExpectedFile, SnapshotCheckError
+from ddb_assets.tables.naming import PARTITION_COLUMN, check_rename, safe_name
+from ddb_assets.tables.types import parse_type
 
 ROW_COUNT_CHECK = "row_count_matches_export"
 FILES_CHECK = "data_files_match_manifest"
@@ -74,6 +76,34 @@ def _table_uri(cfg: ProjectConfig, t: TableConfig, database: str) -> str:
 def _split_s3(uri: str) -> tuple[str, str]:
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     return bucket, key
+
+
+SNAPSHOT_DATE_DESCRIPTION = "the snapshot's day (the partition); every snapshot has it"
+
+
+def declared_schema(t: TableConfig) -> dg.TableSchema:
+    """The columns known before any load, for the Overview: ``snapshot_date``, which every
+    snapshot has, and the attributes the config gives a type (``columns: {a: {type: ...}}``),
+    under the name the load gives them. Nothing else is assumed: the other columns come
+    from the data, and each load's materialization shows the real schema (which the UI
+    prefers once it exists)."""
+    cols = []
+    for attr, c in t.columns.items():
+        if c.drop or not c.type:
+            continue
+        name = check_rename(c.rename, attr) if c.rename else safe_name(attr)
+        cols.append(
+            dg.TableColumn(
+                name=name,
+                type=parse_type(c.type).canonical(),
+                description=f"DynamoDB attribute {attr!r}, typed {c.type} by the config "
+                "(a column once an export holds the attribute)",
+            )
+        )
+    cols.append(
+        dg.TableColumn(name=PARTITION_COLUMN, type="date", description=SNAPSHOT_DATE_DESCRIPTION)
+    )
+    return dg.TableSchema(columns=cols)
 
 
 def build_table_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition:
@@ -127,10 +157,11 @@ def build_table_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition
             fail_window=timedelta(hours=cfg.freshness_hours_for(t))
         ),
         # Shown on the Overview before (and between) loads; each load adds the served
-        # snapshot and the column schema.
+        # snapshot and the real column schema (which the UI then prefers).
         metadata={
             "dagster/table_name": f"{database}.{t.name}",
             "dagster/uri": dg.MetadataValue.path(_table_uri(cfg, t, database)),
+            "dagster/column_schema": declared_schema(t),
             "dynamodb_table": t.source_table,
         },
         kinds=set(engine_cls.TABLE_KINDS),
@@ -203,10 +234,11 @@ def build_table_asset(cfg: ProjectConfig, t: TableConfig) -> dg.AssetsDefinition
             f"({'/'.join(c.dynamodb_types) or 'no values'})"
             for c in result.columns
         }
+        descriptions[PARTITION_COLUMN] = SNAPSHOT_DATE_DESCRIPTION
         md = table_metadata(
             table_name=f"{database}.{t.name}",
             row_count=result.row_count,
-            columns=[(c.name, c.sql_type) for c in result.columns],
+            columns=[(c.name, c.sql_type) for c in result.columns] + [(PARTITION_COLUMN, "date")],
             uri=loaded.uri,
             lineage=lineage,
             column_descriptions=descriptions,

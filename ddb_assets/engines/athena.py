@@ -90,6 +90,7 @@ class AthenaEngine(Engine):
             overrides=target.overrides,
             run_id=run_id,
             expect=expect,
+            s3=lambda: self.aws.client("s3"),  # created only if a refused run's files go
         )
         return LoadedSnapshot(result, result.typed_location, result.bytes_scanned)
 

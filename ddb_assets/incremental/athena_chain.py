@@ -48,7 +48,7 @@ from ddb_assets.incremental.windows import Window, utc
 from ddb_assets.tables import athena_ion
 from ddb_assets.tables import changes as tch
 from ddb_assets.tables.athena_engine import UnsupportedOnAthena, stats_from_rows
-from ddb_assets.tables.checks import Expectation, require_row_count
+from ddb_assets.tables.checks import Expectation, ExpectedFile, require_row_count
 from ddb_assets.tables.plan import ROLE_VALUE, AttributeStats, ColumnPlan
 from ddb_assets.tables.types import ColumnOverride, parse_type
 
@@ -283,6 +283,12 @@ class AthenaChain:
             for r in self.run(q.operations_sql(self.n, generation, window_from, source)).rows
         }
 
+    def _lines_per_file(self, window: Window, expect: Expectation) -> dict[str, int]:
+        """The window's lines per data file (S3 key), for the message of a failed count."""
+        rows = self.run(q.window_lines_per_file_sql(self.n, window)).rows
+        by_key = {str(p).split("://", 1)[-1].split("/", 1)[-1]: int(c) for p, c in rows}
+        return {f.name: by_key.get(f.name, 0) for f in expect.files}
+
     # -- steps -------------------------------------------------------------------------------
     def apply_window(
         self,
@@ -296,11 +302,14 @@ class AthenaChain:
         overrides: Mapping[str, ColumnOverride] | None = None,
         tz: str = "UTC",
         expected_items: int | None = None,
+        expect: Expectation | None = None,
     ) -> model.ApplyResult:
         """Apply one incremental export. A window already in the ledger is skipped; one that
         does not start at the chain's last To raises :class:`~.duckdb_chain.ChainOrderError`.
-        ``expected_items`` (the manifest's itemCount) is compared with the window's records
-        before anything is written (:class:`~ddb_assets.tables.checks.SnapshotCheckError`)."""
+        ``expect`` (the manifest's itemCount and its files' counts; or only the itemCount,
+        ``expected_items``) is compared with the window's records before anything is written
+        (:class:`~ddb_assets.tables.checks.SnapshotCheckError`, naming the files whose count
+        differs)."""
         self._use_format(export_format)
         state, committed = self._ledger()
         if state.has_window(generation, window):
@@ -319,9 +328,12 @@ class AthenaChain:
                 f"{state.last_to.isoformat() if state.last_to else 'unseeded'}; windows apply in order"
             )
         self._register(table_names.INCREMENTS, "window_label", window.label, data_s3_uri)
-        if expected_items is not None:  # decided before any statement writes
+        if expect is None and expected_items is not None:
+            expect = Expectation(export_arn, expected_items)
+        if expect is not None and expect.item_count is not None:  # before any statement writes
             (n,) = self.run(f"SELECT count(*) FROM ({q.window_lines_sql(self.n, window)})").rows[0]
-            require_row_count(Expectation(export_arn, expected_items), int(n))
+            if int(n) != expect.item_count:
+                require_row_count(expect, int(n), self._lines_per_file(window, expect))
         plan = self._plan(
             self._discover(q.window_items_sql(self.n, window)), committed, (), overrides or {}
         )
@@ -626,6 +638,9 @@ class AthenaChain:
         )
 
     def window_step(self, ddb, s3, spec, generation: int, window: Window, m) -> model.ApplyResult:
+        from ddb_assets.dynamodb.manifest import read_manifest
+
+        files = read_manifest(s3, m.s3_bucket, m.manifest_summary_key).files
         return self.apply_window(
             generation=generation,
             window=window,
@@ -635,7 +650,11 @@ class AthenaChain:
             view_type=spec.view_type,
             overrides=spec.overrides,
             tz=spec.tz,
-            expected_items=m.item_count,
+            expect=Expectation(
+                export=m.export_arn,
+                item_count=m.item_count,
+                files=tuple(ExpectedFile(f.key, f.item_count) for f in files),
+            ),
         )
 
     def compare_step(self, ddb, s3, spec, export) -> model.Comparison:

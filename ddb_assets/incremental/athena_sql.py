@@ -281,6 +281,14 @@ def window_lines_sql(n: Names, window: Window) -> str:
     return f"SELECT {line} FROM {n.increments} WHERE window_label = {sql_literal(window.label)}"
 
 
+def window_lines_per_file_sql(n: Names, window: Window) -> str:
+    """(S3 path, lines) of each of the window's data files."""
+    return (
+        f'SELECT "$path", count(*) FROM {n.increments} '
+        f"WHERE window_label = {sql_literal(window.label)} GROUP BY 1"
+    )
+
+
 def export_lines_sql(n: Names, export_id: str) -> str:
     line = "line"
     if n.export_format == "ION":

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +25,12 @@ from ddb_assets.incremental.model import (
     key_attributes_of,
 )
 from ddb_assets.incremental.windows import Window
+from ddb_assets.tables import faults
 from ddb_assets.tables.checks import Expectation, ExpectedFile
+from ddb_assets.tables.orphans import stale_temp_dirs
+
+# The change history's download folders: ``<tmp>/ddb-chain-<pid>-<table>-<random>``.
+TMP_PREFIX = "ddb-chain-"
 
 
 def _download(s3, bucket: str, manifest_key: str, tmp: str) -> tuple[list[str], str]:
@@ -53,6 +60,7 @@ def _download_checked(s3, bucket: str, manifest_key: str, tmp: str):
             f"export {m.summary.export_arn}: {len(bad)} data file(s) do not match "
             f"manifest-files.json (nothing applied): {'; '.join(bad[:5])}"
         )
+    faults.point("after_download")
     expect = Expectation(
         export=m.summary.export_arn,
         item_count=m.summary.item_count,
@@ -75,7 +83,13 @@ class DuckDBChain:
     location: str | None = None
 
     def _tmp(self):
-        return tempfile.TemporaryDirectory(prefix=f"ddb-chain-{self.table}-")
+        """The step's download folder ``ddb-chain-<pid>-<table>-*``. Folders of steps whose
+        process was killed (it is gone, or its id now belongs to a newer process) go first;
+        a running step's folder, in this process or another, is never touched."""
+        parent = tempfile.gettempdir()
+        for stale in stale_temp_dirs(parent, TMP_PREFIX):
+            shutil.rmtree(stale, ignore_errors=True)
+        return tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-{self.table}-")
 
     def chain_state(self) -> ChainState:
         return dc.read_chain_state(self.con, self.schema, self.table)

@@ -247,7 +247,8 @@ def load_summary(
 
 # Functions that read the engine's configuration rather than data. DuckDB's sandbox (see
 # :func:`ddb_assets.summaries.duckdb_engine.sandbox_connect`) stops files, URLs, extension
-# installs and setting changes; reading a setting's value is not something it controls.
+# installs and setting changes; reading a setting's value is not something it controls (no
+# DuckDB 2.0.0 setting hides them; docs/reliability.md, "Why setting readers are refused").
 _CONFIG_READERS = ("current_setting", "getvariable", "getenv")
 _ENGINE_PREFIXES = ("duckdb_", "pragma_")
 

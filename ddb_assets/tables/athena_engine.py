@@ -14,7 +14,8 @@ which checks it parses as Athena SQL; catalog changes go through the Glue API):
    ``<typed_s3_uri>/snapshot_date=<d>/run_id=<run_id>/``; decide the blocking checks on
    it (row count against the manifest's itemCount, naming the files whose count differs;
    repeated primary keys), then drop the CTAS catalog entry. A failed check raises
-   :class:`~ddb_assets.tables.checks.SnapshotCheckError` before any catalog change.
+   :class:`~ddb_assets.tables.checks.SnapshotCheckError` before any catalog change; a failed
+   CTAS or check also removes the run's own folder (:mod:`ddb_assets.athena.run_files`).
 5. Point partition ``snapshot_date=<d>`` of ``<table>__snapshots`` at that location through
    Glue (create or update: an atomic swap; readers see the old or the new files, never a
    mix); new columns are added to the table schema; a column whose type changes gets a new
@@ -37,9 +38,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ddb_assets import table_names
+from ddb_assets.athena.run_files import remove_refused_output
 from ddb_assets.sql.identifiers import qualified, quote_ident, validate_catalog_name
 from ddb_assets.sql.literals import date_literal, sql_literal
 from ddb_assets.tables import athena_ion
@@ -430,13 +433,15 @@ def load_snapshot_athena(
     overrides: Mapping[str, ColumnOverride] | None = None,
     run_id: str,
     expect: Expectation | None = None,
+    s3: Callable[[], Any] | None = None,
 ) -> SnapshotResult:
     """Type one export into partition ``snapshot_date`` of ``<table>__snapshots``.
 
     ``expect`` (the manifest's item counts and the table's key attributes) is checked on the
     CTAS output before any catalog change: a failed check raises
     :class:`~ddb_assets.tables.checks.SnapshotCheckError` and leaves the partition, the
-    latest view and the previous snapshot's files exactly as they were."""
+    latest view and the previous snapshot's files exactly as they were. ``s3`` makes an S3
+    client (called only then): a refused run's per-run folder is emptied with it."""
     validate_catalog_name(database, "database")
     validate_catalog_name(table, "table")
     if export_format not in ("DYNAMODB_JSON", "ION"):
@@ -506,13 +511,21 @@ def load_snapshot_athena(
 
     location = f"{typed_s3_uri.rstrip('/')}/{PARTITION_COLUMN}={snapshot_date.isoformat()}/run_id={run_id}/"
     ctas_table = table_names.ctas(table, re.sub(r"[^a-z0-9_]", "_", run_id.lower()))
-    run(ctas_sql(database, ctas_table, raw, snapshot_date, plans, location, source))
     try:
+        run(ctas_sql(database, ctas_table, raw, snapshot_date, plans, location, source))
         # The blocking checks, on the CTAS output, before any catalog change.
         counts = _decide_checks(
             run, database, ctas_table, raw, snapshot_date, plans, expect, source
         )
-    finally:  # the Parquet files stay; only the one-off CTAS catalog entry goes
+    except Exception as exc:
+        # Refused (a failed statement or check): the run's own folder goes, unless a
+        # partition already points there (a retried step of a run that had swapped it in).
+        if location not in {p["StorageDescriptor"].get("Location") for p in parts}:
+            left = remove_refused_output(s3, location)
+            if left:
+                exc.add_note(left)
+        raise
+    finally:  # the one-off CTAS catalog entry goes either way
         try:
             glue.delete_table(DatabaseName=database, Name=ctas_table)
         except glue.exceptions.EntityNotFoundException:

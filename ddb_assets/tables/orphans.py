@@ -68,16 +68,38 @@ def sweep(
 
 def stale_temp_dirs(parent: str, prefix: str) -> list[str]:
     """Temporary folders ``<parent>/<prefix><pid>-*`` whose process is gone (a killed
-    load's downloads): the caller removes them."""
+    load's downloads), or whose process id now belongs to a process started after the
+    folder was made (the id was reused): the caller removes them. A folder of a running
+    process is never listed."""
     out = []
     with contextlib.suppress(OSError):
         for name in os.listdir(parent):
             if not name.startswith(prefix):
                 continue
             pid_text = name[len(prefix) :].split("-", 1)[0]
-            if pid_text.isdigit() and not _alive(int(pid_text)):
-                out.append(os.path.join(parent, name))
+            if not pid_text.isdigit():
+                continue
+            path = os.path.join(parent, name)
+            pid = int(pid_text)
+            if not _alive(pid) or _started_after(pid, path):
+                out.append(path)
     return out
+
+
+def _started_after(pid: int, path: str) -> bool:
+    """Whether process ``pid`` started after ``path`` was made (so it cannot own it). Linux
+    only: the start time is ``/proc/<pid>/stat``'s field 22 (clock ticks after boot) plus
+    the boot time from ``/proc/stat``; False wherever it cannot tell."""
+    try:
+        with open(f"/proc/{pid}/stat") as fp:
+            ticks = int(fp.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as fp:
+            boot = next(int(line.split()[1]) for line in fp if line.startswith("btime "))
+        made = os.stat(path).st_mtime
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
+    started = boot + ticks / os.sysconf("SC_CLK_TCK")
+    return started > made + 2.0  # btime is whole seconds: a margin
 
 
 def _alive(pid: int) -> bool:
