@@ -245,7 +245,7 @@ class AthenaEmulator:
             )
         except trino.exceptions.TrinoQueryError as exc:
             q.trino_query_id = exc.query_id
-            raise _Fail(f"{exc.error_name}: {exc.message}") from None
+            raise _Fail(_reason(exc)) from None
         q.trino_query_id = res.query_id
         q.bytes_scanned += res.physical_input_bytes
         return res.columns, res.rows
@@ -601,6 +601,20 @@ class AthenaEmulator:
             self._trino(f"DROP TABLE {_dq(db)}.{_dq(name)}", q, catalog=self.iceberg_catalog)
         else:  # an external Hive table: the catalog entry only
             self.glue.delete_table(DatabaseName=db, Name=name)
+
+
+def _reason(exc) -> str:
+    """``<ERROR_NAME>: <message>``, and the root cause when the message does not say it (an
+    S3 or Glue refusal under a connector's error: ``Access Denied (Service: S3, Status Code:
+    403 ...)``), as Athena's state-change reasons carry it."""
+    reason = f"{exc.error_name}: {exc.message}"
+    info, cause = exc.failure_info or {}, None
+    while info.get("cause"):
+        info = info["cause"]
+        cause = info.get("message") or cause
+    if cause and cause not in reason:
+        reason += f" ({cause})"
+    return reason
 
 
 def _is_iceberg(glue_table: dict) -> bool:

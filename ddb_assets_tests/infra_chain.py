@@ -199,6 +199,8 @@ def role_credentials(stack, role_arn: str, key: tuple[str, str]) -> dict[str, st
 # the role, which Trino assumes through the local stack's STS, as Athena acts with the
 # caller's permissions.
 CALLER_CATALOGS = ("caller_awsdatacatalog", "caller_iceberg")
+# The role session names of Trino's Glue client (Trino's default) and of its S3 file system.
+TRINO_ROLE_SESSIONS = ("trino-session", "athena")
 
 
 # What Trino, the stand-in for Athena's engine, does in the catalog that Athena does not do

@@ -13,7 +13,11 @@ JDK with a bounded heap, listening on 127.0.0.1 on a free port, with:
   found there are redirected to ``awsdatacatalog``),
 
 so a statement written for Athena (catalog ``awsdatacatalog``, unqualified names in the
-query's database) runs unchanged. Athena's 100-partitions-per-statement limit is Trino's own
+query's database) runs unchanged. Catalog management is dynamic: :meth:`TrinoServer.add_catalogs`
+adds another such pair at run time (``CREATE CATALOG``), e.g. one whose Glue and S3 calls
+are made as an IAM role that Trino assumes through the local stack's STS
+(:func:`aws_properties` with ``iam_role``), as Athena acts with the caller's permissions;
+:meth:`TrinoServer.drop_catalogs` removes it. Athena's 100-partitions-per-statement limit is Trino's own
 writer limit with one writer per statement. moto's Glue lacks the column-statistics calls
 Trino makes after every write; :mod:`ddb_assets_tests.trino.glue_statistics` adds them.
 
@@ -43,8 +47,10 @@ ICEBERG_CATALOG = "iceberg"
 HEAP = "2G"
 START_TIMEOUT = 120.0
 REGION = "us-east-1"
-# Trino's own key (the Athena service's, in the tests): distinct from the tests' "testing" so
-# that the local stack's request authorization can tell it apart (ddb_assets.local.authz).
+# The key the session's own catalogs sign with. It names no IAM user: with the local stack's
+# request authorization on (ddb_assets.local.authz), its requests are refused like any
+# unknown key's; tests that switch authorization on use catalogs that assume a role
+# (TrinoServer.add_catalogs with aws_properties(iam_role=...)).
 ACCESS_KEY = "trino-athena-front"
 
 _current: TrinoServer | None = None
