@@ -13,12 +13,13 @@ JDK with a bounded heap, listening on 127.0.0.1 on a free port, with:
   found there are redirected to ``awsdatacatalog``),
 
 so a statement written for Athena (catalog ``awsdatacatalog``, unqualified names in the
-query's database) runs unchanged. Catalog management is dynamic: :meth:`TrinoServer.add_catalogs`
-adds another such pair at run time (``CREATE CATALOG``), e.g. one whose Glue and S3 calls
-are made as an IAM role that Trino assumes through the local stack's STS
-(:func:`aws_properties` with ``iam_role``), as Athena acts with the caller's permissions;
-:meth:`TrinoServer.drop_catalogs` removes it. Athena's 100-partitions-per-statement limit is Trino's own
-writer limit with one writer per statement. moto's Glue lacks the column-statistics calls
+query's database) runs unchanged. Catalog management is dynamic:
+:meth:`TrinoServer.add_catalogs` adds another such pair at run time (``CREATE CATALOG``),
+e.g. one whose Glue and S3 calls are made as an IAM role that Trino assumes through the
+local stack's STS (:func:`aws_properties` with ``iam_role``), as Athena acts with the
+caller's permissions; :meth:`TrinoServer.drop_catalogs` removes it. Athena's
+100-partitions-per-statement limit is Trino's own writer limit with one writer per
+statement. moto's Glue lacks the column-statistics calls
 Trino makes after every write; :mod:`ddb_assets_tests.trino.glue_statistics` adds them.
 
 The ``trino_server`` session fixture (``ddb_assets_tests/conftest.py``) starts both once;
