@@ -22,7 +22,7 @@ from ddb_assets.local import LocalAWS, authz
 from ddb_assets.resources import AthenaResource
 from ddb_assets_tests import infra_chain as ic
 
-# The local stack's server, CloudFormation, a Dagster instance; the chain runs take 10-60 s.
+# The local stack's server, CloudFormation, a Dagster instance; a chain run takes 1-3 min.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 
@@ -34,18 +34,18 @@ class _Front:
         self.fronts: list = []
         self.catalogs: tuple[str, str] | None = None
 
-    def assume(self, stack, role_arn: str, key: tuple[str, str]) -> None:
+    def assume(self, stack, cfg, role_arn: str, key: tuple[str, str]) -> None:
         """Athena's engine acts as the caller: Trino's catalogs for this chain assume the
         role with the deployer's key (call with authorization off). The role also gets
         Trino's column-statistics housekeeping, which Athena does not do with the caller's
         permissions (ic.ENGINE_HOUSEKEEPING_ACTIONS), in a policy of its own."""
-        ic.allow_engine_housekeeping(stack, role_arn, ["shop_prod"])
+        ic.allow_engine_housekeeping(stack, role_arn, list(layout(cfg).databases))
         self.catalogs = ic.caller_catalogs(self.trino, role_arn, key)
 
     def runner(self, *, database: str):
         from ddb_assets_tests.athena_emulator import AthenaEmulator
 
-        assert self.catalogs is not None, "call athena_front.assume(role_arn, key) first"
+        assert self.catalogs is not None, "call athena_front.assume(...) first"
         # The front's DDL goes through boto3 clients made from the environment (the role's
         # credentials); the SQL runs on Trino catalogs that assume the same role.
         front = AthenaEmulator(
@@ -251,7 +251,7 @@ def _role_policy(template):
 @pytest.mark.trino
 def test_whole_chain_under_exactly_the_generated_policy(deployed, athena_front):
     stack, cfg, template, outputs, creds, t0, key = deployed
-    athena_front.assume(stack, outputs["DagsterRoleArn"], key)
+    athena_front.assume(stack, cfg, outputs["DagsterRoleArn"], key)
     log = ic.CallLog()
     with ic.enforced(stack, creds), ic.recording(log):
         try:
@@ -344,7 +344,7 @@ def test_removing_a_statement_fails_a_step_with_access_denied(
         key = ic.deployer_key(stack, outputs["DagsterRoleArn"])
         creds = ic.role_credentials(stack, outputs["DagsterRoleArn"], key)
         ic.writes_as_caller(stack, creds)
-        athena_front.assume(stack, outputs["DagsterRoleArn"], key)
+        athena_front.assume(stack, cfg, outputs["DagsterRoleArn"], key)
         try:
             with ic.enforced(stack, creds), pytest.raises(ic.StepFailed) as failed:
                 ic.run_whole_chain(stack, cfg, t0)
