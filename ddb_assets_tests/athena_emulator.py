@@ -97,10 +97,21 @@ _NAME_NEEDS_TICKS = re.compile(r"\((?:tok_tabcol|tok_tabname(?: \S+)?) ([0-9_][^
 class AthenaEmulator:
     """Athena's query API, limits and HiveQL DDL in front of the session's Trino."""
 
-    def __init__(self, glue, s3, *, database: str = "default", workdir: str | None = None):
+    def __init__(
+        self,
+        glue,
+        s3,
+        *,
+        database: str = "default",
+        workdir: str | None = None,
+        catalogs: tuple[str, str] = (CATALOG, ICEBERG_CATALOG),
+    ):
         self.glue = glue
         self.s3 = s3
         self.database = database.lower()
+        # Trino's Hive and Iceberg catalogs for Athena's AwsDataCatalog: the session's own,
+        # or a pair whose Glue and S3 calls assume the caller's role (TrinoServer.add_catalogs).
+        self.catalog, self.iceberg_catalog = catalogs
         self.trino = trino_server.current()
         self.statements: list[str] = []
         self.queries: list[EmulatedQuery] = []
@@ -200,7 +211,7 @@ class AthenaEmulator:
         q.kind = "trino"
         if isinstance(tree, (exp.Delete, exp.Update, exp.Merge)):
             self._require_iceberg_target(tree)
-        catalog, session, text = CATALOG, {}, self._ion_tables(sql, tree)
+        catalog, session, text = self.catalog, {}, self._ion_tables(sql, tree)
         if is_ctas:
             catalog, session, text = self._ctas_renames(text)
         return self._trino(text, q, catalog=catalog, session=session)
@@ -223,17 +234,18 @@ class AthenaEmulator:
             sql = sql.replace(ref, f"{_dq(db)}.{_dq(shadow)}")
         return sql
 
-    def _trino(self, sql: str, q: EmulatedQuery, *, catalog: str = CATALOG, session=None):
+    def _trino(self, sql: str, q: EmulatedQuery, *, catalog: str | None = None, session=None):
         import trino.exceptions
 
         q.trino_sql = sql
+        catalog = catalog or self.catalog
         try:
             res = self.trino.query(
                 sql, schema=self.database, catalog=catalog, session_properties=session or {}
             )
         except trino.exceptions.TrinoQueryError as exc:
             q.trino_query_id = exc.query_id
-            raise _Fail(f"{exc.error_name}: {exc.message}") from None
+            raise _Fail(_reason(exc)) from None
         q.trino_query_id = res.query_id
         q.bytes_scanned += res.physical_input_bytes
         return res.columns, res.rows
@@ -241,7 +253,7 @@ class AthenaEmulator:
     def _ctas_renames(self, sql: str) -> tuple[str, dict, str]:
         """Athena's CTAS table properties that Trino spells otherwise."""
         session: dict[str, str] = {}
-        catalog = CATALOG
+        catalog = self.catalog
         codec = None
         m = _ATHENA_RENAMES.search(sql.split(" AS ", 1)[0])
         if m:
@@ -249,7 +261,7 @@ class AthenaEmulator:
             sql = sql[: m.start()] + sql[m.end() :]
         head, sep, rest = sql.partition(" AS ")
         if re.search(r"table_type\s*=\s*'ICEBERG'", head, re.I):
-            catalog = ICEBERG_CATALOG
+            catalog = self.iceberg_catalog
             head = re.sub(
                 r",?\s*(table_type|is_external)\s*=\s*('[^']*'|\w+)", "", head, flags=re.I
             )
@@ -409,11 +421,13 @@ class AthenaEmulator:
             session = {}
             codec = props.get("write_compression")
             if codec is not None:
-                session[f"{ICEBERG_CATALOG}.compression_codec"] = codec.args["value"].name.upper()
+                session[f"{self.iceberg_catalog}.compression_codec"] = codec.args[
+                    "value"
+                ].name.upper()
             self._trino(
                 f"CREATE TABLE {_dq(db)}.{_dq(name)} ({cols}) WITH ({', '.join(with_)})",
                 q,
-                catalog=ICEBERG_CATALOG,
+                catalog=self.iceberg_catalog,
                 session=session,
             )
             return
@@ -515,7 +529,7 @@ class AthenaEmulator:
                         self._trino(
                             f"ALTER TABLE {_dq(db)}.{_dq(name)} ADD COLUMN {_dq(c)} {hive_to_trino(t)}",
                             q,
-                            catalog=ICEBERG_CATALOG,
+                            catalog=self.iceberg_catalog,
                         )
                 else:
                     sd = dict(glue_table["StorageDescriptor"])
@@ -529,7 +543,7 @@ class AthenaEmulator:
                 self._trino(
                     f"ALTER TABLE {_dq(db)}.{_dq(name)} DROP COLUMN {_dq(dropped)}",
                     q,
-                    catalog=ICEBERG_CATALOG,
+                    catalog=self.iceberg_catalog,
                 )
             else:
                 raise _Fail(f"NOT_SUPPORTED: the test front does not run {a.sql('athena')[:60]!r}")
@@ -584,9 +598,23 @@ class AthenaEmulator:
         if existing.get("TableType") == "VIRTUAL_VIEW":
             raise _Fail(f"NOT_SUPPORTED: {db}.{name} is a view; use DROP VIEW")
         if _is_iceberg(existing):  # Athena deletes an Iceberg table's data with it
-            self._trino(f"DROP TABLE {_dq(db)}.{_dq(name)}", q, catalog=ICEBERG_CATALOG)
+            self._trino(f"DROP TABLE {_dq(db)}.{_dq(name)}", q, catalog=self.iceberg_catalog)
         else:  # an external Hive table: the catalog entry only
             self.glue.delete_table(DatabaseName=db, Name=name)
+
+
+def _reason(exc) -> str:
+    """``<ERROR_NAME>: <message>``, and the root cause when the message does not say it (an
+    S3 or Glue refusal under a connector's error: ``Access Denied (Service: S3, Status Code:
+    403 ...)``), as Athena's state-change reasons carry it."""
+    reason = f"{exc.error_name}: {exc.message}"
+    info, cause = exc.failure_info or {}, None
+    while info.get("cause"):
+        info = info["cause"]
+        cause = info.get("message") or cause
+    if cause and cause not in reason:
+        reason += f" ({cause})"
+    return reason
 
 
 def _is_iceberg(glue_table: dict) -> bool:

@@ -2,9 +2,12 @@
 role's credentials, and run the whole chain (export, sensor, load, summary, change history,
 on the Athena engine) with request authorization switched on, recording every AWS call.
 
-The Athena front (today the DuckDB-backed emulator, later the Trino-backed one) is plugged in
-by :func:`athena_front` only; it receives boto3 clients made from the environment, i.e. the
-role's credentials, because Athena reads the catalog and S3 with the caller's permissions.
+The Athena front (:mod:`ddb_assets_tests.athena_emulator` on the session's Trino) is plugged
+in by the test's ``athena_front`` fixture only. Athena acts with the caller's permissions, so
+everything the front does is done as the role: its HiveQL DDL through boto3 clients made from
+the environment (the role's credentials), and the SQL on Trino catalogs
+(:func:`caller_catalogs`) whose Glue and S3 calls use credentials Trino gets by assuming the
+role through the local stack's STS.
 """
 
 from __future__ import annotations
@@ -148,9 +151,9 @@ def _apply_bucket_properties(s3, props: dict[str, Any]) -> None:
     s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
 
 
-def role_credentials(stack, role_arn: str) -> dict[str, str]:
-    """Credentials of the deployed role: a deployer user assumes it (in production, ECS
-    gives the task these credentials). Call with authorization off."""
+def deployer_key(stack, role_arn: str) -> tuple[str, str]:
+    """A "deployer" user who may assume the deployed role (its trust policy names the user),
+    and its access key (id, secret). Call with authorization off."""
     iam = stack.client("iam")
     role_name = role_arn.rsplit("/", 1)[1]
     user = iam.create_user(UserName="deployer")["User"]
@@ -174,11 +177,14 @@ def role_credentials(stack, role_arn: str) -> dict[str, str]:
     )
     iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(trust))
     key = iam.create_access_key(UserName="deployer")["AccessKey"]
+    return key["AccessKeyId"], key["SecretAccessKey"]
+
+
+def role_credentials(stack, role_arn: str, key: tuple[str, str]) -> dict[str, str]:
+    """Credentials of the deployed role, assumed with the deployer's ``key`` through the
+    local stack's STS (in production, ECS gives the task these credentials)."""
     sts = stack.client(
-        "sts",
-        aws_access_key_id=key["AccessKeyId"],
-        aws_secret_access_key=key["SecretAccessKey"],
-        aws_session_token=None,
+        "sts", aws_access_key_id=key[0], aws_secret_access_key=key[1], aws_session_token=None
     )
     c = sts.assume_role(RoleArn=role_arn, RoleSessionName="dagster")["Credentials"]
     return {
@@ -187,6 +193,66 @@ def role_credentials(stack, role_arn: str) -> dict[str, str]:
         "AWS_SESSION_TOKEN": c["SessionToken"],
         "AWS_SECURITY_TOKEN": c["SessionToken"],  # botocore reads this one first
     }
+
+
+# Trino's catalogs for the authz chain's Athena front: their Glue and S3 calls are made with
+# the role, which Trino assumes through the local stack's STS, as Athena acts with the
+# caller's permissions.
+CALLER_CATALOGS = ("caller_awsdatacatalog", "caller_iceberg")
+# The role session names of Trino's Glue client (Trino's default) and of its S3 file system.
+TRINO_ROLE_SESSIONS = ("trino-session", "athena")
+
+
+# What Trino, the stand-in for Athena's engine, does in the catalog that Athena does not do
+# with the caller's permissions: it keeps Glue column statistics (deletes and rewrites them
+# after every CTAS / INSERT, reads them for planning). The test role gets these in a policy
+# of its own, apart from the generated one (which the proof is about); nothing else.
+ENGINE_HOUSEKEEPING_ACTIONS = (
+    "glue:DeleteColumnStatisticsForPartition",
+    "glue:DeleteColumnStatisticsForTable",
+    "glue:GetColumnStatisticsForPartition",
+    "glue:GetColumnStatisticsForTable",
+    "glue:UpdateColumnStatisticsForPartition",
+    "glue:UpdateColumnStatisticsForTable",
+)
+ENGINE_HOUSEKEEPING_POLICY = "stand-in-engine-column-statistics"
+
+
+def allow_engine_housekeeping(stack, role_arn: str, databases: list[str]) -> None:
+    """Give the role :data:`ENGINE_HOUSEKEEPING_ACTIONS` on ``databases`` (a separate inline
+    policy, :data:`ENGINE_HOUSEKEEPING_POLICY`). Call with authorization off."""
+    arn = f"arn:aws:glue:{stack.region}:{stack.account_id}"
+    resources = [f"{arn}:catalog"]
+    for db in databases:
+        resources += [f"{arn}:database/{db}", f"{arn}:table/{db}/*"]
+    stack.client("iam").put_role_policy(
+        RoleName=role_arn.rsplit("/", 1)[1],
+        PolicyName=ENGINE_HOUSEKEEPING_POLICY,
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "StandInEngineColumnStatistics",
+                        "Effect": "Allow",
+                        "Action": list(ENGINE_HOUSEKEEPING_ACTIONS),
+                        "Resource": resources,
+                    }
+                ],
+            }
+        ),
+    )
+
+
+def caller_catalogs(trino, role_arn: str, key: tuple[str, str]) -> tuple[str, str]:
+    """Create :data:`CALLER_CATALOGS` on the session's Trino, assuming ``role_arn`` with the
+    deployer's ``key`` (``s3.iam-role``, ``hive.metastore.glue.iam-role``, STS endpoint = the
+    local stack). Call with authorization off."""
+    from ddb_assets_tests.trino.server import aws_properties
+
+    aws = aws_properties(trino.endpoint, access_key=key[0], secret_key=key[1], iam_role=role_arn)
+    trino.add_catalogs(*CALLER_CATALOGS, aws)
+    return CALLER_CATALOGS
 
 
 # -- recording AWS calls ----------------------------------------------------------------

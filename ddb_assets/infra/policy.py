@@ -62,6 +62,7 @@ S3_TYPED_ACTIONS = ("s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject")
 S3_RESULTS_ACTIONS = ("s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject")
 GLUE_ACTIONS = (
     "glue:BatchCreatePartition",  # Athena's ALTER TABLE ... ADD PARTITION (change history)
+    "glue:BatchGetPartition",  # Athena reads a partitioned table's partitions by value
     "glue:CreatePartition",
     "glue:CreateTable",
     "glue:DeleteTable",

@@ -16,7 +16,12 @@ Reference:
 - S3: the IAM action of each operation (moto checks ``s3:ListObjectsV2``, ``s3:HeadObject``,
   ...; IAM knows ``s3:ListBucket``, ``s3:GetObject``, ...), and ``s3:prefix`` of ListObjects calls, for ``StringLike`` conditions (moto evaluates only
   ``StringEquals`` and passes no S3 condition keys);
-- roles created by moto's CloudFormation: their inline policies (kept as dicts) are read.
+- roles created by moto's CloudFormation: their inline policies (kept as dicts) are read;
+- trust policies (``sts:AssumeRole``): a statement applies to the caller when its
+  ``Principal`` names it by its ``AWS`` element (the ARN, the account or ``*``); a
+  ``Service`` or ``Federated`` statement, or one for another principal, does not apply
+  (moto raised a TypeError on a statement without ``AWS``, such as the role's
+  ``ecs-tasks.amazonaws.com`` one, and answered DENIED for another principal's statement).
 
 - conditions: ``StringLike`` and ``Bool`` besides moto's ``StringEquals``; every request
   counts as made over TLS (``aws:SecureTransport`` true), as boto3's requests to AWS are.
@@ -29,19 +34,12 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import re
 import threading
 import urllib.request
 from typing import Any
 
 _lock = threading.Lock()
 _installed = False
-
-# Access keys whose requests are neither authenticated nor authorized: the tests' Trino (the
-# engine behind the test-only Athena front) signs with a fixed key of its own, where real
-# Athena would use the caller's credentials; see docs/production.md.
-EXEMPT_ACCESS_KEYS: set[str] = set()
-_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 
 
 def _params(self) -> dict[str, Any]:
@@ -173,16 +171,6 @@ def install() -> None:
         setattr(AthenaResponse, "_determine_resource", _athena_resource)  # noqa: B010
         setattr(GlueResponse, "_determine_resource", _glue_resources)  # noqa: B010
 
-        action = ActionAuthenticatorMixin._authenticate_and_authorize_action
-
-        def _action(self, iam_request_cls: type, resource: str = "*") -> None:
-            found = _CREDENTIAL.search(self.headers.get("Authorization") or "")
-            if found and found.group(1) in EXEMPT_ACCESS_KEYS:
-                return
-            action(self, iam_request_cls, resource)
-
-        setattr(ActionAuthenticatorMixin, "_authenticate_and_authorize_action", _action)  # noqa: B010
-
         base = ActionAuthenticatorMixin._authenticate_and_authorize_normal_action
 
         def _normal(self, resource: Any = "*") -> None:
@@ -203,12 +191,16 @@ def install() -> None:
 
         setattr(access_control.IAMPolicyStatement, "_check_conditions", _check_conditions)  # noqa: B010
 
-        # A statement whose condition does not hold does not apply (moto answers DENIED,
-        # which turns an Allow with a condition, or a conditional Deny, into a refusal).
+        # A statement whose condition does not hold, or (in a trust policy) whose Principal
+        # is not the caller, does not apply (moto answers DENIED, which turns an Allow with
+        # a condition, a conditional Deny, or a trust policy's statement for another
+        # principal into a refusal).
         statement_permitted = access_control.IAMPolicyStatement.is_action_permitted
 
         def _statement_permitted(self, action, resource="*", principal=None, incoming=None):
             if self._statement.get("Condition") and not self._check_conditions(incoming):
+                return access_control.PermissionResult.NEUTRAL
+            if principal and not _check_principal(self, principal):
                 return access_control.PermissionResult.NEUTRAL
             return statement_permitted(self, action, resource, principal, incoming)
 
@@ -257,6 +249,19 @@ def install() -> None:
         for cls in (access_control.IAMRequest, access_control.S3IAMRequest):
             _record_decisions(cls)
         _installed = True
+
+
+def _check_principal(self, principal: str) -> bool:
+    """Whether a trust-policy statement's ``Principal`` names the IAM ``principal`` (an ARN)."""
+    expected = self._statement.get("Principal")
+    if not expected or expected == "*":
+        return True
+    aws = expected.get("AWS") if isinstance(expected, dict) else None
+    if aws is None:  # a Service or Federated principal: never an IAM user or role
+        return False
+    account = principal.split(":")[4] if principal.count(":") >= 5 else ""
+    names = {"*", principal, account, f"arn:aws:iam::{account}:root"}
+    return any(v in names for v in ([aws] if isinstance(aws, str) else aws))
 
 
 def _record_decisions(cls) -> None:

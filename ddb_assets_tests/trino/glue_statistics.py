@@ -6,8 +6,13 @@ the catalog: after a CTAS or INSERT they call ``UpdateColumnStatisticsForTable``
 planning calls ``GetColumnStatistics...``. moto 5.2's Glue answers each of these with
 ``NotImplementedError`` (HTTP 500), which fails every statement that writes. These four
 handlers store the statistics per table (and partition) in moto's Glue backend, as Glue
-does, and raise Glue's ``EntityNotFoundException`` for an unknown table or partition. Installed process-wide (moto's responses are process-global) by the
-Trino test fixture; production code never imports this.
+does, and raise Glue's ``EntityNotFoundException`` for an unknown table or partition. With
+the local stack's request authorization on they are authorized as Glue's (catalog, database,
+table), like every other call: Athena itself does not make them with the caller's
+permissions, so the authz test grants them to its role apart from the generated policy
+(``ENGINE_HOUSEKEEPING_ACTIONS`` in :mod:`ddb_assets_tests.infra_chain`). Installed
+process-wide (moto's responses are process-global) by the Trino test fixture; production
+code never imports this.
 """
 
 from __future__ import annotations

@@ -13,8 +13,13 @@ JDK with a bounded heap, listening on 127.0.0.1 on a free port, with:
   found there are redirected to ``awsdatacatalog``),
 
 so a statement written for Athena (catalog ``awsdatacatalog``, unqualified names in the
-query's database) runs unchanged. Athena's 100-partitions-per-statement limit is Trino's own
-writer limit with one writer per statement. moto's Glue lacks the column-statistics calls
+query's database) runs unchanged. Catalog management is dynamic:
+:meth:`TrinoServer.add_catalogs` adds another such pair at run time (``CREATE CATALOG``),
+e.g. one whose Glue and S3 calls are made as an IAM role that Trino assumes through the
+local stack's STS (:func:`aws_properties` with ``iam_role``), as Athena acts with the
+caller's permissions; :meth:`TrinoServer.drop_catalogs` removes it. Athena's
+100-partitions-per-statement limit is Trino's own writer limit with one writer per
+statement. moto's Glue lacks the column-statistics calls
 Trino makes after every write; :mod:`ddb_assets_tests.trino.glue_statistics` adds them.
 
 The ``trino_server`` session fixture (``ddb_assets_tests/conftest.py``) starts both once;
@@ -24,6 +29,7 @@ The ``trino_server`` session fixture (``ddb_assets_tests/conftest.py``) starts b
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -42,8 +48,10 @@ ICEBERG_CATALOG = "iceberg"
 HEAP = "2G"
 START_TIMEOUT = 120.0
 REGION = "us-east-1"
-# Trino's own key (the Athena service's, in the tests): distinct from the tests' "testing" so
-# that the local stack's request authorization can tell it apart (ddb_assets.local.authz).
+# The key the session's own catalogs sign with. It names no IAM user: with the local stack's
+# request authorization on (ddb_assets.local.authz), its requests are refused like any
+# unknown key's; tests that switch authorization on use catalogs that assume a role
+# (TrinoServer.add_catalogs with aws_properties(iam_role=...)).
 ACCESS_KEY = "trino-athena-front"
 
 _current: TrinoServer | None = None
@@ -110,6 +118,78 @@ def _properties(values: dict[str, str]) -> str:
     return "".join(f"{k}={v}\n" for k, v in values.items())
 
 
+def aws_properties(
+    endpoint: str,
+    *,
+    access_key: str,
+    secret_key: str,
+    iam_role: str | None = None,
+    role_session_name: str = "athena",
+) -> dict[str, str]:
+    """Glue metastore and native S3 file system properties: signed with ``access_key``, or,
+    with ``iam_role``, with the credentials of that role, which Trino's AWS SDK assumes
+    through the local stack's STS (``AssumeRole`` signed with ``access_key``), as Athena
+    acts with the caller's role."""
+    props = {
+        "hive.metastore.glue.region": REGION,
+        "hive.metastore.glue.endpoint-url": endpoint,
+        "hive.metastore.glue.aws-access-key": access_key,
+        "hive.metastore.glue.aws-secret-key": secret_key,
+        "fs.native-s3.enabled": "true",
+        "s3.endpoint": endpoint,
+        "s3.region": REGION,
+        "s3.path-style-access": "true",
+        "s3.aws-access-key": access_key,
+        "s3.aws-secret-key": secret_key,
+    }
+    if iam_role:
+        props |= {
+            "hive.metastore.glue.iam-role": iam_role,
+            "hive.metastore.glue.sts.endpoint": endpoint,
+            "hive.metastore.glue.sts.region": REGION,
+            "s3.iam-role": iam_role,
+            "s3.role-session-name": role_session_name,
+            "s3.sts.endpoint": endpoint,
+            "s3.sts.region": REGION,
+        }
+    return props
+
+
+def catalogs(hive: str, iceberg: str, aws: dict[str, str]) -> dict[str, dict[str, str]]:
+    """The two catalogs of one Athena data catalog: the Hive connector (Iceberg tables found
+    there redirected to ``iceberg``) and the Iceberg connector (Hive tables redirected back)."""
+    return {
+        hive: {
+            "connector.name": "hive",
+            "hive.metastore": "glue",
+            **aws,
+            "hive.iceberg-catalog-name": iceberg,
+            "hive.non-managed-table-writes-enabled": "true",
+            "hive.max-partitions-per-writers": "100",
+            "hive.collect-column-statistics-on-write": "false",
+        },
+        iceberg: {
+            "connector.name": "iceberg",
+            "iceberg.catalog.type": "glue",
+            **aws,
+            "iceberg.hive-catalog-name": hive,
+            "iceberg.max-partitions-per-writer": "100",
+            "iceberg.compression-codec": "ZSTD",
+            "iceberg.glue.cache-table-metadata": "true",  # Glue lists the columns, as Athena does
+        },
+    }
+
+
+def _ident(name: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise ValueError(f"catalog name {name!r}: lower-case letters, digits and _ only")
+    return '"' + name + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 class TrinoServer:
     def __init__(self, endpoint: str, *, workdir: str | None = None, heap: str = HEAP):
         self.endpoint = endpoint
@@ -140,7 +220,10 @@ class TrinoServer:
                     "http-server.http.port": str(self.port),
                     "discovery.uri": f"http://127.0.0.1:{self.port}",
                     "plugin.dir": str(home / "plugin"),
-                    "catalog.config-dir": str(etc / "catalog"),
+                    # CREATE CATALOG / DROP CATALOG: the authz chain's catalogs, which assume
+                    # the caller's role (add_catalogs), come and go with its tests.
+                    "catalog.management": "dynamic",
+                    "catalog.store": "file",
                     "query.max-memory": "1GB",
                     "query.max-memory-per-node": "1GB",
                     # One writer per statement: the connectors' 100-partitions-per-writer
@@ -152,44 +235,14 @@ class TrinoServer:
                 }
             )
         )
-        aws = {
-            "hive.metastore.glue.region": REGION,
-            "hive.metastore.glue.endpoint-url": self.endpoint,
-            "hive.metastore.glue.aws-access-key": ACCESS_KEY,
-            "hive.metastore.glue.aws-secret-key": ACCESS_KEY,
-            "fs.native-s3.enabled": "true",
-            "s3.endpoint": self.endpoint,
-            "s3.region": REGION,
-            "s3.path-style-access": "true",
-            "s3.aws-access-key": ACCESS_KEY,
-            "s3.aws-secret-key": ACCESS_KEY,
-        }
-        (etc / "catalog" / f"{CATALOG}.properties").write_text(
-            _properties(
-                {
-                    "connector.name": "hive",
-                    "hive.metastore": "glue",
-                    **aws,
-                    "hive.iceberg-catalog-name": ICEBERG_CATALOG,
-                    "hive.non-managed-table-writes-enabled": "true",
-                    "hive.max-partitions-per-writers": "100",
-                    "hive.collect-column-statistics-on-write": "false",
-                }
-            )
+        # The file catalog store's own configuration (Trino reads it from the working
+        # directory's etc/): the catalogs below, and those CREATE CATALOG adds.
+        (etc / "catalog-store.properties").write_text(
+            _properties({"catalog.config-dir": str(etc / "catalog")})
         )
-        (etc / "catalog" / f"{ICEBERG_CATALOG}.properties").write_text(
-            _properties(
-                {
-                    "connector.name": "iceberg",
-                    "iceberg.catalog.type": "glue",
-                    **aws,
-                    "iceberg.hive-catalog-name": CATALOG,
-                    "iceberg.max-partitions-per-writer": "100",
-                    "iceberg.compression-codec": "ZSTD",
-                    "iceberg.glue.cache-table-metadata": "true",  # Glue lists the columns, as Athena does
-                }
-            )
-        )
+        aws = aws_properties(self.endpoint, access_key=ACCESS_KEY, secret_key=ACCESS_KEY)
+        for name, props in catalogs(CATALOG, ICEBERG_CATALOG, aws).items():
+            (etc / "catalog" / f"{name}.properties").write_text(_properties(props))
         return etc
 
     def start(self) -> TrinoServer:
@@ -243,7 +296,7 @@ class TrinoServer:
         except (urllib.error.URLError, OSError):
             return False
 
-    def _takes_work(self) -> bool:
+    def _takes_work(self, names: tuple[str, ...] = (CATALOG, ICEBERG_CATALOG)) -> bool:
         """/v1/info says "starting": false before the node has announced its catalogs to the
         scheduler; a query on a catalog then fails with NO_NODES_AVAILABLE (Trino's catalog
         registration race at startup). Ready means a query that needs splits runs on each of
@@ -253,7 +306,7 @@ class TrinoServer:
         conn = self.connect(catalog="system")
         try:
             cur = conn.cursor()
-            for catalog in (CATALOG, ICEBERG_CATALOG):
+            for catalog in names:
                 cur.execute(f'SELECT count(*) FROM "{catalog}".information_schema.schemata')
                 cur.fetchall()
             return True
@@ -263,6 +316,25 @@ class TrinoServer:
             raise
         finally:
             conn.close()
+
+    def add_catalogs(self, hive: str, iceberg: str, aws: dict[str, str]) -> None:
+        """Create a Hive + Iceberg catalog pair at run time (``CREATE CATALOG``), ready when a
+        query that needs splits runs on each (call with request authorization off: the probe
+        lists the databases, which a least-privilege role may not)."""
+        self.drop_catalogs(hive, iceberg)
+        for name, props in catalogs(hive, iceberg, aws).items():
+            connector = props.pop("connector.name")
+            with_ = ", ".join(f'"{k}" = {_literal(v)}' for k, v in props.items())
+            self.query(f"CREATE CATALOG {_ident(name)} USING {connector} WITH ({with_})")
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self._takes_work((hive, iceberg)):
+            if time.monotonic() > deadline:
+                raise fetch.EngineUnavailable(f"catalogs {hive}, {iceberg} never took work")
+            time.sleep(0.25)
+
+    def drop_catalogs(self, *names: str) -> None:
+        for name in names:
+            self.query(f"DROP CATALOG IF EXISTS {_ident(name)}")
 
     def _log_tail(self, n: int = 15) -> str:
         try:
