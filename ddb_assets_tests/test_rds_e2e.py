@@ -407,14 +407,12 @@ def test_a_table_rds_skips_fails_its_check_with_the_reason_and_the_others_load(e
             raise_on_error=False,
         )
         assert not res.success
-        checks = {
-            (e.asset_key.path[-1], e.check_name): e for e in res.get_asset_check_evaluations()
-        }
+        checks = {(e.asset_key.path[1], e.check_name): e for e in res.get_asset_check_evaluations()}
         bad = checks[("shop_skipped_t", "exported_complete")]
         assert not bad.passed and "SKIPPED" in bad.description and "'bad name'" in bad.description
         assert checks[("shop_kept_t", "exported_complete")].passed
         mats = [
-            m.asset_key.path[-1] for m in res.asset_materializations_for_node("rds__shop__tables")
+            m.asset_key.path[1] for m in res.asset_materializations_for_node("rds__shop__tables")
         ]
         assert mats == ["shop_kept_t"]
 
