@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
-from ddb_assets.dynamodb.exports import ExportError, describe_export
+from ddb_assets.dynamodb.exports import ExportDescription, ExportError, describe_export
 from ddb_assets.incremental import model
 from ddb_assets.incremental.exports import (
     ChainExport,
@@ -222,7 +222,9 @@ def request_next(
         if gen == 0 and spec.seed_export_arn:
             d = describe_export(ddb, spec.seed_export_arn)
             report.ready = f"seed:g0:{d.arn}" if d.status == "COMPLETED" else None
-            report.waiting = None if report.ready else f"seed export {d.arn} is {d.status}"
+            report.waiting = (
+                None if report.ready else f"seed export {d.arn} is {d.status}{_cause(d)}"
+            )
             return report
         seeds = find_seed_exports(
             ddb, s3, table_arn, spec.s3_bucket, spec.base_prefix, spec.sql_name, gen
@@ -232,7 +234,10 @@ def request_next(
             report.ready = f"seed:g{gen}:{done[0].arn}"
             return report
         if seeds:
-            report.waiting = f"seed export {seeds[0].arn} of generation {gen} is {seeds[0].status}"
+            report.waiting = (
+                f"seed export {seeds[0].arn} of generation {gen} is {seeds[0].status}"
+                f"{_cause(seeds[0])}"
+            )
             return report
         # To the minute, so ticks of the same minute ask for the same export; never before the
         # earliest restorable time (rounded up to a whole second: ExportTime travels in ms).
@@ -479,3 +484,10 @@ def check_current(
 
 def now_utc() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _cause(d: ExportDescription) -> str:
+    """AWS's FailureCode / FailureMessage of a FAILED export, for the waiting line."""
+    if d.status != "FAILED" or not (d.failure_code or d.failure_message):
+        return ""
+    return f" ({d.failure_code}: {d.failure_message})"
