@@ -15,8 +15,6 @@ materialization of the export).
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import signal
 import time
 from datetime import UTC, datetime, timedelta
@@ -40,6 +38,7 @@ from ddb_assets.local.rds.setup import create_export_key, create_export_role, cr
 from ddb_assets.runner import _execute, run_failure_text
 from ddb_assets.sensors import RUN_KEY_TAG
 from ddb_assets.sensors_rds import SENSOR_NAME
+from ddb_assets_tests.daemon_ticks import RUN_CRASH_POINTS, SYNC_LAUNCH, tick
 
 pytestmark = [
     pytest.mark.integration,
@@ -48,27 +47,6 @@ pytestmark = [
     pytest.mark.timeout(600),
 ]
 
-SPAWN = multiprocessing.get_context("forkserver")
-SPAWN.set_forkserver_preload(
-    [
-        "dagster",
-        "dagster._daemon.sensor",
-        "dagster._core.test_utils",
-        "dagster._core.execution.api",
-        "dagster._core.launcher.sync_in_memory_run_launcher",
-        "ddb_assets.definitions",
-        "ddb_assets.rds.duckdb_load",
-    ]
-)
-RUN_CRASH_POINTS = [
-    "TICK_CREATED",
-    "TICK_HELD",
-    "AUTOMATION_EVALUATIONS_ADDED",
-    "RUN_IDS_RESERVED",
-    "RUN_CREATED",
-    "RUN_LAUNCHED",
-    "RUN_IDS_ADDED_TO_EVALUATIONS",
-]
 CASES = (
     [("fresh", p) for p in RUN_CRASH_POINTS]
     + [("warm", p) for p in ("AUTOMATION_EVALUATIONS_ADDED", "RUN_CREATED")]
@@ -77,53 +55,8 @@ CASES = (
 BUCKET = "rds-crash"
 
 
-def _daemon_tick(instance_ref, config_path, env, when, crash_point) -> None:
-    from dagster._core.remote_origin import InProcessCodeLocationOrigin
-    from dagster._core.test_utils import (
-        InProcessTestWorkspaceLoadTarget,
-        create_test_daemon_workspace_context,
-        freeze_time,
-    )
-    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-    from dagster._daemon import get_default_daemon_logger
-    from dagster._daemon.sensor import execute_sensor_iteration
-
-    os.environ.update(env)  # this test's stack (the fork server may predate it)
-    os.environ["DDB_ASSETS_CONFIG"] = config_path
-    flags = {SENSOR_NAME: {crash_point: signal.SIGKILL}} if crash_point else None
-    origin = InProcessCodeLocationOrigin(
-        loadable_target_origin=LoadableTargetOrigin(
-            module_name="ddb_assets.definitions", attribute="defs"
-        ),
-        location_name="ddb_assets",
-    )
-    with dg.DagsterInstance.from_ref(instance_ref) as instance:
-        with (
-            freeze_time(when),
-            create_test_daemon_workspace_context(
-                InProcessTestWorkspaceLoadTarget(origin), instance
-            ) as ctx,
-        ):
-            list(
-                execute_sensor_iteration(
-                    ctx,
-                    get_default_daemon_logger("SensorDaemon"),
-                    threadpool_executor=None,
-                    submit_threadpool_executor=None,
-                    debug_crash_flags=flags,
-                )
-            )
-
-
-def _tick(instance, config_path, env, when, crash_point=None) -> int:
-    p = SPAWN.Process(
-        target=_daemon_tick,
-        args=(instance.get_ref(), str(config_path), env, when, crash_point),
-    )
-    p.start()
-    p.join(timeout=180)
-    assert p.exitcode is not None, "the daemon tick hung"
-    return p.exitcode
+def _tick(instance, config_path, when, crash_point=None) -> int:
+    return tick(instance, config_path, SENSOR_NAME, when, crash_point)
 
 
 @pytest.fixture(scope="module")
@@ -212,19 +145,11 @@ def test_a_crash_at_any_crash_point_loads_every_complete_rds_export_exactly_once
     # "warm": long enough that the first tick (a fresh process loading the code location,
     # on a busy machine) surely sees both exports IN_PROGRESS.
     stack.rds.configure(export_seconds=0.5 if kind != "warm" else 90.0)
-    overrides = {
-        "run_coordinator": {
-            "module": "dagster._core.run_coordinator",
-            "class": "DefaultRunCoordinator",
-        },
-        "run_launcher": {
-            "module": "dagster._core.launcher.sync_in_memory_run_launcher",
-            "class": "SyncInMemoryRunLauncher",
-        },
-    }
     (tmp_path / "home").mkdir()
     try:
-        with dg.instance_for_test(temp_dir=str(tmp_path / "home"), overrides=overrides) as instance:
+        with dg.instance_for_test(
+            temp_dir=str(tmp_path / "home"), overrides=SYNC_LAUNCH
+        ) as instance:
             ids = {}
             for d in days:
                 res = _execute(defs, instance, [rds_request_key(src)], partition_key=d.isoformat())
@@ -238,18 +163,18 @@ def test_a_crash_at_any_crash_point_loads_every_complete_rds_export_exactly_once
                 return clock + 40 * next(ticks)
 
             if kind == "warm":
-                assert _tick(instance, config_path, env, when()) == 0
+                assert _tick(instance, config_path, when()) == 0
                 assert all(c == (0, 0, 0, 0) for c in _counts(instance, src, ids).values())
             for export_id in ids.values():
                 assert stack.rds.wait_for_export(export_id, timeout=240) == "COMPLETE"
             if kind == "report":
-                assert _tick(instance, config_path, env, when()) == 0
+                assert _tick(instance, config_path, when()) == 0
                 assert all(c[:3] == (1, 1, 1) for c in _counts(instance, src, ids).values())
 
-            code = _tick(instance, config_path, env, when(), crash_point)
+            code = _tick(instance, config_path, when(), crash_point)
             assert code == -signal.SIGKILL, f"the tick was not killed at {crash_point}"
             for _ in range(2):
-                assert _tick(instance, config_path, env, when()) == 0
+                assert _tick(instance, config_path, when()) == 0
             failures = [
                 (r.status, run_failure_text(instance, r.run_id))
                 for r in instance.get_runs()

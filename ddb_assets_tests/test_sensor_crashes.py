@@ -22,8 +22,6 @@ Three kinds of crashed tick:
 from __future__ import annotations
 
 import itertools
-import multiprocessing
-import os
 import signal
 import time
 from datetime import UTC, datetime, timedelta
@@ -47,37 +45,16 @@ from ddb_assets.definitions import build_definitions
 from ddb_assets.local import LocalAWS
 from ddb_assets.runner import _execute, run_failure_text
 from ddb_assets.sensors import RUN_KEY_TAG, SENSOR_NAME
+from ddb_assets_tests.daemon_ticks import (
+    REPORT_CRASH_POINTS,
+    RUN_CRASH_POINTS,
+    SYNC_LAUNCH,
+    tick,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.timeout(600)]
 
 TZ = "Asia/Tokyo"
-# Each daemon tick runs in a process of its own, so SIGKILL ends it as a crash would. A fork
-# server (single-threaded, with dagster and the daemon preloaded) starts them in well under
-# a second, instead of several seconds for a spawned interpreter.
-SPAWN = multiprocessing.get_context("forkserver")
-SPAWN.set_forkserver_preload(
-    [
-        "dagster",
-        "dagster._daemon.sensor",
-        "dagster._core.test_utils",
-        "dagster._core.execution.api",
-        "dagster._core.launcher.sync_in_memory_run_launcher",
-        "ddb_assets.definitions",
-        "ddb_assets.tables.duckdb",
-        "ddb_assets.dynamodb.manifest",
-    ]
-)
-RUN_CRASH_POINTS = [
-    "TICK_CREATED",
-    "TICK_HELD",
-    "AUTOMATION_EVALUATIONS_ADDED",
-    "RUN_IDS_RESERVED",
-    "RUN_CREATED",
-    "RUN_LAUNCHED",
-    "RUN_IDS_ADDED_TO_EVALUATIONS",
-]
-# A tick without run requests (it only records events) passes only these two.
-REPORT_CRASH_POINTS = ["TICK_CREATED", "TICK_HELD"]
 CASES = (
     [("fresh", p) for p in RUN_CRASH_POINTS]
     + [("warm", p) for p in RUN_CRASH_POINTS]
@@ -86,52 +63,8 @@ CASES = (
 _names = itertools.count()
 
 
-def _daemon_tick(instance_ref, config_path: str, when: float, crash_point: str | None) -> None:
-    """One iteration of Dagster's sensor daemon, in its own process (killed at a crash point)."""
-    from dagster._core.remote_origin import InProcessCodeLocationOrigin
-    from dagster._core.test_utils import (
-        InProcessTestWorkspaceLoadTarget,
-        create_test_daemon_workspace_context,
-        freeze_time,
-    )
-    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-    from dagster._daemon import get_default_daemon_logger
-    from dagster._daemon.sensor import execute_sensor_iteration
-
-    os.environ["DDB_ASSETS_CONFIG"] = config_path
-    flags = {SENSOR_NAME: {crash_point: signal.SIGKILL}} if crash_point else None
-    origin = InProcessCodeLocationOrigin(
-        loadable_target_origin=LoadableTargetOrigin(
-            module_name="ddb_assets.definitions", attribute="defs"
-        ),
-        location_name="ddb_assets",
-    )
-    with dg.DagsterInstance.from_ref(instance_ref) as instance:
-        with (
-            freeze_time(when),
-            create_test_daemon_workspace_context(
-                InProcessTestWorkspaceLoadTarget(origin), instance
-            ) as ctx,
-        ):
-            list(
-                execute_sensor_iteration(
-                    ctx,
-                    get_default_daemon_logger("SensorDaemon"),
-                    threadpool_executor=None,
-                    submit_threadpool_executor=None,
-                    debug_crash_flags=flags,
-                )
-            )
-
-
 def _tick(instance, config_path, when, crash_point=None) -> int:
-    p = SPAWN.Process(
-        target=_daemon_tick, args=(instance.get_ref(), str(config_path), when, crash_point)
-    )
-    p.start()
-    p.join(timeout=180)
-    assert p.exitcode is not None, "the daemon tick hung"
-    return p.exitcode
+    return tick(instance, config_path, SENSOR_NAME, when, crash_point)
 
 
 @pytest.fixture(scope="module")
@@ -221,20 +154,8 @@ def test_a_crash_at_any_crash_point_loads_every_completed_export_exactly_once(
     days = [(today - timedelta(days=k)).isoformat() for k in (2, 1)]
     # "warm": long enough that the first tick surely sees both exports IN_PROGRESS.
     env.configure(export_seconds=0.5 if kind != "warm" else 25.0)
-    overrides = {
-        # Runs are launched at once (no queue daemon here) and executed for real in the
-        # daemon's process, so a crash after RUN_LAUNCHED follows a finished load.
-        "run_coordinator": {
-            "module": "dagster._core.run_coordinator",
-            "class": "DefaultRunCoordinator",
-        },
-        "run_launcher": {
-            "module": "dagster._core.launcher.sync_in_memory_run_launcher",
-            "class": "SyncInMemoryRunLauncher",
-        },
-    }
     (tmp_path / "home").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "home"), overrides=overrides) as instance:
+    with dg.instance_for_test(temp_dir=str(tmp_path / "home"), overrides=SYNC_LAUNCH) as instance:
         arns = {}
         for d in days:
             res = _execute(defs, instance, [request_key(t)], partition_key=d)
