@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ddb_assets.incremental.athena_sql import (
-    _ITEM,
+    ITEM_JSON,
     STATEMENT_BUDGET,
     Names,
-    _map,
-    _with_fits,
     export_lines_sql,
+    json_map_sql,
     key_text_sql,
     typed_sql,
+    with_fits,
 )
 from ddb_assets.sql.identifiers import quote_ident
 from ddb_assets.tables.athena_engine import sql_literal
@@ -40,7 +40,7 @@ def _cmp(side: str, p: ColumnPlan | None, value: str) -> str:
     """The value compared for one column (sets compared as sorted arrays; ``None``: the
     item's attribute names)."""
     if p is None:
-        return f"array_sort(map_keys({_map(f'json_parse({side}._ddb_item)')}))"
+        return f"array_sort(map_keys({json_map_sql(f'json_parse({side}._ddb_item)')}))"
     return f"array_sort({value})" if p.source_tag in _SETS and p.type.name == "array" else value
 
 
@@ -48,9 +48,9 @@ def _typed_export(
     n: Names, plans: Sequence[ColumnPlan], key_attributes: Sequence[str], export_id: str
 ) -> str:
     """The full export typed as the current table is: typed columns, ``_ddb_key``, ``_ddb_item``."""
-    items, fits = _with_fits(
+    items, fits = with_fits(
         plans,
-        f"SELECT {_ITEM} AS item_json, {_map(_ITEM)} AS item FROM ({export_lines_sql(n, export_id)})",
+        f"SELECT {ITEM_JSON} AS item_json, {json_map_sql(ITEM_JSON)} AS item FROM ({export_lines_sql(n, export_id)})",
         {"item": "fits"},
     )
     export = ", ".join(
