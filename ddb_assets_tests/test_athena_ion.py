@@ -519,10 +519,13 @@ def test_ion_raw_table_ddl_parses_with_hive_and_uses_documented_serde_properties
 
 
 @mock_aws
-def test_ion_decimal_text_is_python_decimal_text_on_trino():
-    """The N text Athena derives from an Ion decimal is the DuckDB engine's (Python's
-    ``str(Decimal)``), for the spellings ion-java prints."""
+def test_ion_decimal_text_is_dynamodbs_canonical_number_text_on_trino():
+    """The N text Athena derives from an Ion decimal is DynamoDB's canonical spelling (its
+    DYNAMODB_JSON export's, the local stack's, the DuckDB engine's ION load's), for the
+    spellings ion-java prints and more."""
+    from ddb_assets.local.ion_text import dynamodb_number
     from ddb_assets.sql.literals import sql_literal
+    from ddb_assets.tables import codec
     from ddb_assets.tables.athena_ion import decimal_text_sql
 
     texts = [
@@ -552,6 +555,18 @@ def test_ion_decimal_text_is_python_decimal_text_on_trino():
         "5d0",
         "5.d-6",
         "5.d-7",
+        "0d-5",
+        "-0d5",
+        "1.50d0",
+        "-1d-130",
+        "1200d-3",
+        "1200d-5",
+        "1200d-1",
+        "100.00",
+        "0.0010",
+        "-7.0",
+        "-9.9999999999999999999999999999999999999d125",
+        "1234567890123456789012345678901234567.800",
     ]
     glue, s3, runner = _world()
     rows = runner.execute(
@@ -561,4 +576,13 @@ def test_ion_decimal_text_is_python_decimal_text_on_trino():
     ).rows
     got = {r[0]: r[1] for r in rows}
     for t in texts:
-        assert got[t] == str(Decimal(t.replace("_", "").replace("d", "E"))), t
+        want = dynamodb_number(t.replace("_", "").replace("d", "E"))
+        assert got[t] == want == codec._decimal_text(Decimal(want)), t
+    assert [got[t] for t in ("-0.", "6d2", "1.50", "1d-130", "9.9999d125", "1200d-5")] == [
+        "0",
+        "600",
+        "1.5",
+        "0." + "0" * 129 + "1",
+        "99999" + "0" * 121,
+        "0.012",
+    ]

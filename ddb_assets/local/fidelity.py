@@ -48,7 +48,7 @@ from moto.dynamodb.responses import DynamoHandler
 
 from ddb_assets.local.clock import StackClock, as_utc, to_micros
 from ddb_assets.local.history import Image, WriteHistory, key_of, to_wire
-from ddb_assets.local.ion_text import ion_line
+from ddb_assets.local.ion_text import dynamodb_numbers, ion_line
 
 ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#"
 IDEMPOTENCY_WINDOW = timedelta(hours=8)
@@ -314,7 +314,11 @@ class ExportJob:
         manifest_lines = []
         for chunk in chunks:
             text = "".join(
-                (ion_line(r) if ion else json.dumps(r, ensure_ascii=False, separators=(",", ":")))
+                (
+                    ion_line(r)
+                    if ion
+                    else json.dumps(dynamodb_numbers(r), ensure_ascii=False, separators=(",", ":"))
+                )
                 + "\n"
                 for r in chunk
             )
