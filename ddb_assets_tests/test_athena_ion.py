@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import re
 from decimal import Decimal
 
 import boto3
@@ -236,6 +237,12 @@ def test_ion_snapshot_types_every_value_as_the_duckdb_ion_load(tmp_path):
     assert a["text"] == ITEMS[0]["text"]["S"] and bytes(a["bin"]) == b"hello"
     assert a["tags"] == ["x", "y"] and a["mixed"] == "1" and by_pk["c"]["mixed"] == "true"
     assert by_pk["b"]["tags"] == [""] and by_pk["b"]["nothing"] == "now text"
+    # numbers in DynamoDB's canonical text (its JSON export's): no exponent, zeros trimmed
+    texts = [v if isinstance(v, str) else repr(v) for r in got.rows for v in r]
+    texts = [t for t in texts if not t.startswith("Decimal(")]  # typed DECIMAL values
+    assert not [t for t in texts if re.search(r"[0-9][eE][+-]?[0-9]", t)], texts
+    assert "0." + "0" * 129 + "1" in a.values(), a  # 1E-130, beyond DECIMAL(38): its text
+    assert "600" in repr(a["m"]), a["m"]
 
 
 @mock_aws
@@ -525,7 +532,6 @@ def test_ion_decimal_text_is_dynamodbs_canonical_number_text_on_trino():
     spellings ion-java prints and more."""
     from ddb_assets.local.ion_text import dynamodb_number
     from ddb_assets.sql.literals import sql_literal
-    from ddb_assets.tables import codec
     from ddb_assets.tables.athena_ion import decimal_text_sql
 
     texts = [
