@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import re
 from decimal import Decimal
 
 import boto3
@@ -236,6 +237,12 @@ def test_ion_snapshot_types_every_value_as_the_duckdb_ion_load(tmp_path):
     assert a["text"] == ITEMS[0]["text"]["S"] and bytes(a["bin"]) == b"hello"
     assert a["tags"] == ["x", "y"] and a["mixed"] == "1" and by_pk["c"]["mixed"] == "true"
     assert by_pk["b"]["tags"] == [""] and by_pk["b"]["nothing"] == "now text"
+    # numbers in DynamoDB's canonical text (its JSON export's): no exponent, zeros trimmed
+    texts = [v if isinstance(v, str) else repr(v) for r in got.rows for v in r]
+    texts = [t for t in texts if not t.startswith("Decimal(")]  # typed DECIMAL values
+    assert not [t for t in texts if re.search(r"[0-9][eE][+-]?[0-9]", t)], texts
+    assert "0." + "0" * 129 + "1" in a.values(), a  # 1E-130, beyond DECIMAL(38): its text
+    assert "600" in repr(a["m"]), a["m"]
 
 
 @mock_aws
@@ -519,9 +526,11 @@ def test_ion_raw_table_ddl_parses_with_hive_and_uses_documented_serde_properties
 
 
 @mock_aws
-def test_ion_decimal_text_is_python_decimal_text_on_trino():
-    """The N text Athena derives from an Ion decimal is the DuckDB engine's (Python's
-    ``str(Decimal)``), for the spellings ion-java prints."""
+def test_ion_decimal_text_is_dynamodbs_canonical_number_text_on_trino():
+    """The N text Athena derives from an Ion decimal is DynamoDB's canonical spelling (its
+    DYNAMODB_JSON export's, the local stack's, the DuckDB engine's ION load's), for the
+    spellings ion-java prints and more."""
+    from ddb_assets.local.ion_text import dynamodb_number
     from ddb_assets.sql.literals import sql_literal
     from ddb_assets.tables.athena_ion import decimal_text_sql
 
@@ -552,6 +561,18 @@ def test_ion_decimal_text_is_python_decimal_text_on_trino():
         "5d0",
         "5.d-6",
         "5.d-7",
+        "0d-5",
+        "-0d5",
+        "1.50d0",
+        "-1d-130",
+        "1200d-3",
+        "1200d-5",
+        "1200d-1",
+        "100.00",
+        "0.0010",
+        "-7.0",
+        "-9.9999999999999999999999999999999999999d125",
+        "1234567890123456789012345678901234567.800",
     ]
     glue, s3, runner = _world()
     rows = runner.execute(
@@ -561,4 +582,13 @@ def test_ion_decimal_text_is_python_decimal_text_on_trino():
     ).rows
     got = {r[0]: r[1] for r in rows}
     for t in texts:
-        assert got[t] == str(Decimal(t.replace("_", "").replace("d", "E"))), t
+        want = dynamodb_number(t.replace("_", "").replace("d", "E"))
+        assert got[t] == want == codec._decimal_text(Decimal(want)), t
+    assert [got[t] for t in ("-0.", "6d2", "1.50", "1d-130", "9.9999d125", "1200d-5")] == [
+        "0",
+        "600",
+        "1.5",
+        "0." + "0" * 129 + "1",
+        "99999" + "0" * 121,
+        "0.012",
+    ]

@@ -12,6 +12,7 @@ import io
 import json
 import random
 import sys
+import time
 from decimal import Decimal
 
 import duckdb
@@ -97,7 +98,7 @@ def test_the_same_bytes_on_amazon_ions_own_text_and_binary():
 def normal(v):
     """A DynamoDB value with numbers as (value, sign) pairs: what must survive a round trip."""
     ((tag, x),) = v.items()
-    num = lambda n: (Decimal(n), Decimal(n).is_signed())  # noqa: E731
+    num = lambda n: (Decimal(n), bool(Decimal(n)) and Decimal(n).is_signed())  # noqa: E731
     if tag == "N":
         return ("N", num(x))
     if tag == "NS":
@@ -143,26 +144,73 @@ def test_the_same_bytes_as_amazon_ion_on_the_hard_cases(text):
     assert out.endswith("}\n") and all(json.loads(line) for line in out.split("\n")[:-1])
 
 
-def test_the_hard_cases_keep_every_digit_and_sign():
+def test_the_hard_cases_keep_every_digit_in_dynamodbs_canonical_spelling():
     out = json.loads(same(CASES["38-digit decimals"]))["Item"]
     assert out["a"] == {"N": "12345678901234567890123456789012345678"}
     assert out["b"] == {"N": "-1.234567890123456789012345678901234567"}
-    assert out["d"] == {"N": "9.9999999999999999999999999999999999999E+124"}
+    assert out["c"] == {"N": "0.00000000000000000000000000000000000001"}
+    assert out["d"] == {"N": "99999999999999999999999999999999999999" + "0" * 87}
+    assert out["e"] == {"NS": ["1234567890123456789012345678901234567.8"]}
     zero = json.loads(same(CASES["negative zero"]))["Item"]
-    assert [zero[k]["N"] for k in "abcde"] == ["-0", "-0.00", "-0E+5", "0", "0.000"]
-    assert zero["f"] == {"NS": ["-0", "0"]}
+    assert [zero[k]["N"] for k in "abcde"] == ["0", "0", "0", "0", "0"]
+    assert zero["f"] == {"NS": ["0", "0"]}
     exp = json.loads(same(CASES["exponents"]))["Item"]
-    assert [exp[k]["N"] for k in "abcdef"] == [
-        "6E+2",
-        "1E-130",
-        "9.9E+125",
+    assert [exp[k]["N"] for k in "abcdefghijklmno"] == [
+        "600",
+        "0." + "0" * 129 + "1",
+        "99" + "0" * 124,
         "1.5",
-        "1e+16",
-        "1e-05",
+        "10000000000000000",  # Ion floats: the value of their shortest digits
+        "0.00001",
+        "0.0001",
+        "1.23",
+        "1000",
+        "0.000001",
+        "0.0000001",
+        "-0.00000025",
+        "1000.0001",
+        "1500000000000000",
+        "1" + "0" * 22,
     ]
-    assert exp["i"] == {"N": "1E+3"}  # str(Decimal), as the Athena engine spells it
     empty = json.loads(same(CASES["empty strings and sets"]))["Item"]
     assert empty[""] == {"S": ""} and empty["b"] == {"SS": []} and empty["h"] == {"B": ""}
+
+
+# DynamoDB's canonical text of a number: plain digits, no exponent, leading and trailing
+# zeros trimmed, zero unsigned (Developer Guide, "Number" data type).
+CANONICAL = {
+    "6d2": "600",
+    "1.50d0": "1.5",
+    "0d-5": "0",
+    "-0.": "0",
+    "-0d-3": "0",
+    "0.000": "0",
+    "1d-130": "0." + "0" * 129 + "1",
+    "-1d-130": "-0." + "0" * 129 + "1",
+    "9.9999d125": "99999" + "0" * 121,
+    "-9.9999999999999999999999999999999999999d125": "-" + "9" * 38 + "0" * 88,
+    "12345678901234567890123456789012345678.": "12345678901234567890123456789012345678",
+    "0.12345678901234567890123456789012345678": "0.12345678901234567890123456789012345678",
+    "1234567890123456789012345678901234567.800": "1234567890123456789012345678901234567.8",
+    "100.": "100",
+    "100.00": "100",
+    "1200d-1": "120",
+    "1200d-3": "1.2",
+    "1200d-5": "0.012",
+    "0.0010": "0.001",
+    "-7.0": "-7",
+    "42": "42",
+    "1_000d1": "10000",
+}
+
+
+@pytest.mark.parametrize("ion,text", CANONICAL.items(), ids=CANONICAL.keys())
+def test_numbers_are_spelt_as_dynamodbs_json_export_spells_them(ion, text):
+    out = json.loads(same(f"{{Item:{{n:{ion},s:$dynamodb_NS::[{ion}]}}}}"))["Item"]
+    assert out == {"n": {"N": text}, "s": {"NS": [text]}}
+    # the same text the local stack's DYNAMODB_JSON export writes for the same value
+    assert ion_text.dynamodb_number(ion.replace("d", "E").replace("_", "")) == text
+    assert ion_text.dynamodb_number("-0042.10") == "-42.1"
 
 
 def test_every_string_and_number_of_the_generators_alone():
@@ -315,10 +363,9 @@ EDGE_ITEMS = [
 ]
 
 
-def test_the_hard_cases_load_to_the_same_table_from_ion_and_json(tmp_path):
-    # item_to_ion_line keeps every digit (ion_text normalises numbers as DynamoDB stores them)
-    ion = ion_files(tmp_path, [[codec.item_to_ion_line(it) for it in EDGE_ITEMS]])
-    js = minified_export(tmp_path, "json", EDGE_ITEMS)
+def load_both(tmp_path, ion: list[str], js: list[str]) -> tuple[list[str], list[tuple]]:
+    """The snapshot table loaded from each export; asserts they are the same, cell for cell
+    (``__raw`` and M / L text included), and returns it."""
     tables = []
     for fmt, paths in (("ION", ion), ("DYNAMODB_JSON", js)):
         con = duckdb.connect()
@@ -335,14 +382,105 @@ def test_the_hard_cases_load_to_the_same_table_from_ion_and_json(tmp_path):
         tables.append((cols, cur.fetchall()))
     assert tables[0][0] == tables[1][0]
     cols = tables[0][0]
+    assert len(tables[0][1]) == len(tables[1][1])
     for a, b in zip(tables[0][1], tables[1][1], strict=True):
         for c, x, y in zip(cols, a, b):
-            if c.endswith("__raw") and x is not None:
-                # numbers beyond DECIMAL(38): the same value; Ion decimals keep no text form,
-                # so ION gives Python's str(Decimal) ("-1E-39"), JSON the export's own digits
-                assert numbers(x) == numbers(y), c
-            else:
-                assert (x, type(x)) == (y, type(y)), c
-    rows = tables[0][1]
+            assert (x, type(x)) == (y, type(y)), c
+    return tables[0]
+
+
+def test_the_hard_cases_load_to_the_same_table_from_ion_and_json(tmp_path):
+    # item_to_ion_line keeps every digit (ion_text normalises numbers as DynamoDB stores them);
+    # the JSON export holds the numbers as DynamoDB returns them (canonical digits)
+    ion = ion_files(tmp_path, [[codec.item_to_ion_line(it) for it in EDGE_ITEMS]])
+    canonical = [ion_text.dynamodb_numbers({"Item": it})["Item"] for it in EDGE_ITEMS]
+    js = minified_export(tmp_path, "json", canonical)
+    cols, rows = load_both(tmp_path, ion, js)
     row = dict(zip(cols, rows[0]))
     assert str(row["n"]) == "12345678901234567890123456789012345678"
+    raw = {c: v for c, v in row.items() if c.endswith("__raw") and v is not None}
+    assert "1E" not in json.dumps(raw) and "E+" not in json.dumps(raw), raw
+
+
+def test_the_local_stacks_json_and_ion_exports_of_the_same_items_load_alike(tmp_path):
+    """The same items, written through the API as a client might spell their numbers, exported
+    by the local stack as DYNAMODB_JSON and as ION: identical tables on DuckDB."""
+    from ddb_assets.local import LocalAWS
+
+    wire = [
+        {
+            "pk": {"S": "a"},
+            "n38": {"N": "12345678901234567890123456789012345678"},
+            "tiny": {"N": "1E-130"},
+            "huge": {"N": "9.9999E+125"},
+            "negz": {"N": "-0"},
+            "six": {"N": "6E2"},
+            "frac": {"N": "1.50"},
+            "zero": {"N": "0E-5"},
+            "lead": {"N": "007.250"},
+            "ns": {"NS": ["1E-130", "-0.5", "1.50", "6E+2"]},
+            "l": {"L": [{"N": "6E2"}, {"NS": ["2.50"]}, {"M": {"x": {"N": "-1.0E-39"}}}]},
+            "m": {"M": {"a": {"N": "1.50"}, "b": {"L": [{"N": "-0"}, {"S": "s"}]}}},
+        },
+        {
+            "pk": {"S": "b"},
+            "n38": {"N": "-0.1234567890123456789012345678901234567"},
+            "tiny": {"N": "0.001"},
+            "huge": {"N": "100"},
+            "negz": {"N": "3"},
+            "six": {"N": "600"},
+            "frac": {"N": "2"},
+            "zero": {"N": "0"},
+            "lead": {"N": "1.2E-3"},
+            "ns": {"NS": ["1"]},
+            "l": {"L": []},
+            "m": {"M": {"a": {"N": "1E+3"}}},
+        },
+    ]
+    files: dict[str, list[str]] = {}
+    with LocalAWS(export_seconds=0.1) as stack:
+        ddb, s3 = stack.client("dynamodb"), stack.client("s3")
+        s3.create_bucket(Bucket="exports")
+        ddb.create_table(
+            TableName="nums",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        ddb.update_continuous_backups(
+            TableName="nums",
+            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+        )
+        for item in wire:
+            ddb.put_item(TableName="nums", Item=item)
+        arn = ddb.describe_table(TableName="nums")["Table"]["TableArn"]
+        for fmt in ("DYNAMODB_JSON", "ION"):
+            export_arn = ddb.export_table_to_point_in_time(
+                TableArn=arn, S3Bucket="exports", S3Prefix=fmt, ExportFormat=fmt
+            )["ExportDescription"]["ExportArn"]
+            for _ in range(600):
+                desc = ddb.describe_export(ExportArn=export_arn)["ExportDescription"]
+                if desc["ExportStatus"] != "IN_PROGRESS":
+                    break
+                time.sleep(0.05)
+            assert desc["ExportStatus"] == "COMPLETED", desc
+            summary = json.loads(
+                s3.get_object(Bucket="exports", Key=desc["ExportManifest"])["Body"].read()
+            )
+            manifest = s3.get_object(Bucket="exports", Key=summary["manifestFilesS3Key"])
+            for n, line in enumerate(manifest["Body"].read().decode().splitlines()):
+                key = json.loads(line)["dataFileS3Key"]
+                path = tmp_path / f"{fmt}{n}{key[key.index('.') :]}"
+                path.write_bytes(s3.get_object(Bucket="exports", Key=key)["Body"].read())
+                files.setdefault(fmt, []).append(str(path))
+    json_text = "".join(
+        gzip.decompress(open(p, "rb").read()).decode() for p in files["DYNAMODB_JSON"]
+    )
+    assert '"six":{"N":"600"}' in json_text and '"frac":{"N":"1.5"}' in json_text
+    cols, rows = load_both(tmp_path, files["ION"], files["DYNAMODB_JSON"])
+    row = dict(zip(cols, rows[0]))
+    assert row["l"] == '[600,[2.5],{"x":-0.000000000000000000000000000000000000001}]'
+    assert row["m"] == '{"a":1.5,"b":[0,"s"]}'
+    tiny = "0." + "0" * 129 + "1"
+    assert row["tiny__raw"] == tiny and row["huge__raw"] == "99999" + "0" * 121, row
+    assert json.loads(row["ns__raw"]) == [tiny, "-0.5", "1.5", "600"], row["ns__raw"]

@@ -27,7 +27,7 @@ from moto.core.exceptions import JsonRESTError
 
 from ddb_assets.local.clock import as_utc, to_micros
 from ddb_assets.local.history import Image, key_of
-from ddb_assets.local.ion_text import ion_line
+from ddb_assets.local.ion_text import dynamodb_numbers, ion_line
 
 if TYPE_CHECKING:
     from ddb_assets.local.fidelity_state import FidelityState
@@ -283,7 +283,11 @@ class ExportJob:
         manifest_lines = []
         for chunk in chunks:
             text = "".join(
-                (ion_line(r) if ion else json.dumps(r, ensure_ascii=False, separators=(",", ":")))
+                (
+                    ion_line(r)
+                    if ion
+                    else json.dumps(dynamodb_numbers(r), ensure_ascii=False, separators=(",", ":"))
+                )
                 + "\n"
                 for r in chunk
             )

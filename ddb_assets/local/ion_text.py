@@ -73,6 +73,40 @@ def ion_decimal(number: str) -> str:
     return f"{neg}{coeff}d{exp}"
 
 
+def dynamodb_number(number: str) -> str:
+    """A number as DynamoDB stores and returns it ("leading and trailing zeroes are trimmed",
+    Developer Guide, Number data type): plain digits without exponent, ``-0`` -> ``0``,
+    ``1.50`` -> ``1.5``, ``6E+2`` -> ``600``. The DYNAMODB_JSON export writes this text."""
+    value = decimal.Decimal(number.strip())
+    if not value.is_finite():
+        raise ValueError(f"not a DynamoDB number: {number!r}")
+    if not value:
+        return "0"
+    return format(value.normalize(_CTX), "f")
+
+
+def _canonical_attr(attr: dict[str, Any]) -> dict[str, Any]:
+    ((tag, value),) = attr.items()
+    if tag == "N":
+        return {"N": dynamodb_number(value)}
+    if tag == "NS":
+        return {"NS": [dynamodb_number(v) for v in value]}
+    if tag == "M":
+        return {"M": {k: _canonical_attr(v) for k, v in value.items()}}
+    if tag == "L":
+        return {"L": [_canonical_attr(v) for v in value]}
+    return attr
+
+
+def dynamodb_numbers(record: dict[str, Any]) -> dict[str, Any]:
+    """An export record (``Item``, or ``Metadata`` / ``Keys`` / ``NewImage`` / ``OldImage``,
+    each a map of attributes) with every N and NS member in :func:`dynamodb_number` text."""
+    return {
+        part: {name: _canonical_attr(attr) for name, attr in attrs.items()}
+        for part, attrs in record.items()
+    }
+
+
 def _b64(value: Any) -> str:
     if isinstance(value, (bytes, bytearray)):
         return base64.b64encode(bytes(value)).decode("ascii")

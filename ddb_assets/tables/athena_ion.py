@@ -20,7 +20,7 @@ extractors map a value of each document onto a declared column. The raw tables d
 
 :func:`ion_to_typed_json_sql` turns an image's Ion text into DynamoDB JSON with one
 ``regexp_replace`` over its tokens: a string becomes ``{"S":...}``, a decimal ``{"N":...}``
-(spelt as the DuckDB engine's ION load spells it: Python's ``str(Decimal)``), a blob
+(in DynamoDB's canonical digits, as its JSON export and the DuckDB ION load spell it), a blob
 ``{"B":...}``, ``true``/``false`` ``{"BOOL":...}``, ``null`` ``{"NULL":true}``, an annotated
 set ``{"SS":[...]}`` (its members untyped, as DynamoDB JSON writes them), a struct ``{"M":{``
 ... ``}}`` and a list ``{"L":[`` ... ``]}``. Each token maps on its own (a container's
@@ -156,23 +156,25 @@ def _json_string_sql(body: str, v: str) -> str:
 
 
 def decimal_text_sql(number: str, v: str) -> str:
-    """DynamoDB number text of an Ion decimal (or int) token, spelt as Python's
-    ``str(Decimal(...))`` spells it (the DuckDB engine's ION load): ``103.`` -> ``103``,
-    ``6d2`` -> ``6E+2``, ``1.50`` -> ``1.50``, ``-0.`` -> ``-0``, ``1d-130`` -> ``1E-130``."""
+    """DynamoDB number text of an Ion decimal (or int) token, in DynamoDB's canonical spelling
+    (its DYNAMODB_JSON export's, and the DuckDB engine's ION load's): plain digits, never an
+    exponent, no leading zeros but the one before the point, no trailing fractional zeros,
+    zero unsigned: ``103.`` -> ``103``, ``6d2`` -> ``600``, ``1.50`` -> ``1.5``,
+    ``-0.`` -> ``0``, ``1d-3`` -> ``0.001``."""
     n = f"replace({number}, '_', '')"
     sign = f"regexp_extract({v}, '^(-?)', 1)"
     ip = f"regexp_extract({v}, '^-?([0-9]*)', 1)"
     fp = f"coalesce(regexp_extract({v}, '\\.([0-9]*)', 1), '')"
     ex = f"coalesce(CAST(regexp_extract({v}, '[dD]([+-]?[0-9]+)$', 1) AS integer), 0)"
     c0 = f"regexp_replace({ip} || {fp}, '^0+', '')"
-    # r: ROW(sign, coefficient digits, exponent); then r2: (..., leftdigits, dotplace)
+    # r: ROW(sign, coefficient digits without leading zeros, exponent, trailing zeros that
+    # may go: fractional ones only); s: ROW(sign, coefficient, exponent) with those gone
+    cut = f"least(length({v}r[2]) - length(regexp_replace({v}r[2], '0+$', '')), greatest(-{v}r[3], 0))"
     parts = _let(
-        f"ROW({sign}, CASE WHEN {c0} = '' THEN '0' ELSE {c0} END, {ex} - length({fp}))",
+        f"ROW({sign}, {c0}, {ex} - length({fp}))",
         f"{v}r",
         _let(
-            f"ROW({v}r[1], {v}r[2], {v}r[3] + length({v}r[2]), "
-            f"CASE WHEN {v}r[3] <= 0 AND {v}r[3] + length({v}r[2]) > -6 "
-            f"THEN {v}r[3] + length({v}r[2]) ELSE 1 END)",
+            f"ROW({v}r[1], substr({v}r[2], 1, length({v}r[2]) - {cut}), {v}r[3] + {cut})",
             f"{v}s",
             _format_decimal(f"{v}s"),
         ),
@@ -181,17 +183,14 @@ def decimal_text_sql(number: str, v: str) -> str:
 
 
 def _format_decimal(s: str) -> str:
-    sign, c, ld, dp = f"{s}[1]", f"{s}[2]", f"{s}[3]", f"{s}[4]"
+    sign, c, e = f"{s}[1]", f"{s}[2]", f"{s}[3]"
+    point = f"length({c}) + {e}"
     body = (
-        f"CASE WHEN {dp} <= 0 THEN '0.' || lpad('', -{dp}, '0') || {c} "
-        f"WHEN {dp} >= length({c}) THEN {c} || lpad('', {dp} - length({c}), '0') "
-        f"ELSE substr({c}, 1, {dp}) || '.' || substr({c}, {dp} + 1) END"
+        f"CASE WHEN {e} >= 0 THEN {c} || lpad('', {e}, '0') "
+        f"WHEN {point} > 0 THEN substr({c}, 1, {point}) || '.' || substr({c}, {point} + 1) "
+        f"ELSE '0.' || lpad('', -({point}), '0') || {c} END"
     )
-    exp = (
-        f"CASE WHEN {ld} = {dp} THEN '' ELSE 'E' || CASE WHEN {ld} > {dp} THEN '+' ELSE '' END "
-        f"|| CAST({ld} - {dp} AS varchar) END"
-    )
-    return f"{sign} || {body} || {exp}"
+    return f"CASE WHEN {c} = '' THEN '0' ELSE {sign} || {body} END"
 
 
 def _set_members_sql(kind: str, members: str) -> str:

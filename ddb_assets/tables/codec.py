@@ -9,7 +9,7 @@
 * :func:`ion_lines_to_dynamodb_json` reads an ION export stream (``$ion_1_0 {Item:{...}}``
   per line: N as Ion decimal, B as blob, sets as ``$dynamodb_SS::`` / ``$dynamodb_NS::`` /
   ``$dynamodb_BS::`` annotated lists) with amazon.ion into DYNAMODB_JSON lines, exactly
-  (decimals keep their digits, blobs become base64). It is the reference for the DuckDB
+  (numbers in DynamoDB's canonical digits, blobs become base64). It is the reference for the DuckDB
   load's compiled reader (``ddb_ion``, :mod:`ddb_assets.tables.duckdb.ion`), which must write
   the same bytes, and it reads the change history's ION records.
 """
@@ -152,7 +152,7 @@ def _ion_value(x) -> dict:
         if isinstance(x, bool):
             return {"BOOL": x}
         if isinstance(x, (int, Decimal)):
-            return {"N": str(x)}
+            return {"N": _decimal_text(Decimal(x))}
         if isinstance(x, (bytes, bytearray)):
             return {"B": base64.b64encode(bytes(x)).decode("ascii")}
         if isinstance(x, str):
@@ -169,7 +169,7 @@ def _ion_value(x) -> dict:
     if t == IonType.FLOAT:
         if not math.isfinite(float(x)):
             raise ValueError(f"the float {float(x)} in an ION export is not a DynamoDB number")
-        return {"N": repr(float(x))}
+        return {"N": _decimal_text(Decimal(repr(float(x))))}
     if t == IonType.SYMBOL:
         return {"S": x.text if hasattr(x, "text") else str(x)}
     if t == IonType.STRING:
@@ -210,9 +210,28 @@ def _set_element(v, tag: str) -> str:
 
 
 def _decimal_text(d: Decimal) -> str:
-    """Python's ``str(Decimal)``: the spelling the Athena engine's ION statements reproduce
-    (``ddb_assets.tables.athena_ion.decimal_text_sql``), so both engines give the same rows."""
-    return str(d)
+    """DynamoDB's canonical text of a number, as its DYNAMODB_JSON export writes it: plain
+    digits, never an exponent (``6d2`` -> ``600``, ``1d-130`` -> ``0.000...01``), no leading
+    zeros but the one before the point, no trailing fractional zeros (``1.50`` -> ``1.5``),
+    and zero unsigned (``-0.00`` -> ``0``). The Athena engine's ION statements spell it the
+    same (``ddb_assets.tables.athena_ion.decimal_text_sql``), as does the compiled reader."""
+    sign, digits, exp = d.as_tuple()
+    if not isinstance(exp, int):
+        raise ValueError(f"{d} is not a DynamoDB number")
+    coeff = "".join(map(str, digits)).lstrip("0")
+    if not coeff:
+        return "0"
+    if exp < 0:
+        kept = coeff.rstrip("0")
+        cut = min(len(coeff) - len(kept), -exp)
+        coeff, exp = coeff[: len(coeff) - cut], exp + cut
+    neg = "-" if sign else ""
+    if exp >= 0:
+        return neg + coeff + "0" * exp
+    point = len(coeff) + exp
+    if point > 0:
+        return neg + coeff[:point] + "." + coeff[point:]
+    return neg + "0." + "0" * -point + coeff
 
 
 def ion_lines_to_dynamodb_json(fp: IO[bytes] | BufferedIOBase) -> Iterator[str]:

@@ -4,8 +4,8 @@
 //! N as Ion decimals, B as blobs, sets as lists annotated `$dynamodb_SS` / `$dynamodb_NS` /
 //! `$dynamodb_BS`. Each top-level value becomes the DYNAMODB_JSON line
 //! `{"Item":{"a":{"S":"x"},...}}` that `ddb_assets.tables.codec.ion_lines_to_dynamodb_json`
-//! (the amazon.ion reference) writes, byte for byte: numbers keep their exact digits in the
-//! text Python's `str(decimal.Decimal)` gives them, blobs become base64, strings are escaped
+//! (the amazon.ion reference) writes, byte for byte: numbers keep their exact value in
+//! DynamoDB's canonical spelling (plain digits, no exponent, as its JSON export), blobs become base64, strings are escaped
 //! like Python's `json` with `ensure_ascii=False`. Anything DynamoDB cannot hold (timestamps,
 //! non-finite floats, a set of the wrong element type, a repeated field name) is an error
 //! naming the value's position, never a guess.
@@ -27,49 +27,55 @@ fn ion_err(e: ion_rs::IonError) -> String {
     e.to_string()
 }
 
-/// `str(decimal.Decimal(d))` in Python (the reference's and the Athena engine's spelling):
-/// fixed notation when the exponent is <= 0 and the adjusted exponent >= -6, else
-/// scientific (`6E+2`, `1E-130`); the sign of a negative zero is kept.
-pub fn py_decimal_str(d: &Decimal, out: &mut Vec<u8>) {
-    let c = d.coefficient();
-    if c.is_negative() {
+/// DynamoDB's canonical text of the number `(-1)^neg * digits * 10^exp` (`digits` in ASCII),
+/// as its DYNAMODB_JSON export writes it: plain digits and never an exponent (`6d2` -> `600`,
+/// `1d-130` -> `0.000...01`), no leading zeros but the one before the point, no trailing
+/// fractional zeros (`1.50` -> `1.5`), zero unsigned (`-0.00` -> `0`). The reference
+/// (`codec._decimal_text`) and the Athena engine (`athena_ion.decimal_text_sql`) agree.
+pub fn canonical_number(neg: bool, digits: &[u8], exp: i64, out: &mut Vec<u8>) {
+    let lead = digits.iter().take_while(|&&b| b == b'0').count();
+    let mut c = &digits[lead..];
+    if c.is_empty() {
+        out.push(b'0');
+        return;
+    }
+    let mut exp = exp;
+    if exp < 0 {
+        let trailing = c.iter().rev().take_while(|&&b| b == b'0').count() as i64;
+        let cut = trailing.min(-exp);
+        c = &c[..c.len() - cut as usize];
+        exp += cut;
+    }
+    if neg {
         out.push(b'-');
     }
-    let digits = c.magnitude().to_string();
-    let n = digits.len() as i64;
-    let exp = d.exponent();
-    let adjusted = exp + n - 1;
-    if exp <= 0 && adjusted >= -6 {
-        if exp == 0 {
-            out.extend_from_slice(digits.as_bytes());
-        } else if n > -exp {
-            let cut = (n + exp) as usize;
-            out.extend_from_slice(&digits.as_bytes()[..cut]);
-            out.push(b'.');
-            out.extend_from_slice(&digits.as_bytes()[cut..]);
-        } else {
-            out.extend_from_slice(b"0.");
-            for _ in 0..(-exp - n) {
-                out.push(b'0');
-            }
-            out.extend_from_slice(digits.as_bytes());
-        }
+    if exp >= 0 {
+        out.extend_from_slice(c);
+        out.resize(out.len() + exp as usize, b'0');
+        return;
+    }
+    let point = c.len() as i64 + exp;
+    if point > 0 {
+        out.extend_from_slice(&c[..point as usize]);
+        out.push(b'.');
+        out.extend_from_slice(&c[point as usize..]);
     } else {
-        out.push(digits.as_bytes()[0]);
-        if n > 1 {
-            out.push(b'.');
-            out.extend_from_slice(&digits.as_bytes()[1..]);
-        }
-        out.push(b'E');
-        if adjusted >= 0 {
-            out.push(b'+');
-        }
-        out.extend_from_slice(adjusted.to_string().as_bytes());
+        out.extend_from_slice(b"0.");
+        out.resize(out.len() + (-point) as usize, b'0');
+        out.extend_from_slice(c);
     }
 }
 
-/// `repr(float)` in Python (shortest round-trip digits; fixed for exponents -4..16).
-pub fn py_float_repr(f: f64) -> Res<String> {
+/// An Ion decimal in DynamoDB's canonical spelling (see [`canonical_number`]).
+pub fn decimal_text(d: &Decimal, out: &mut Vec<u8>) {
+    let c = d.coefficient();
+    let digits = c.magnitude().to_string();
+    canonical_number(c.is_negative(), digits.as_bytes(), d.exponent(), out);
+}
+
+/// An Ion float as the DynamoDB number of its shortest round-trip digits (Python's
+/// `repr(float)` read as a decimal), in the canonical spelling: `1e16` -> `10000000000000000`.
+pub fn float_text(f: f64, out: &mut Vec<u8>) -> Res<()> {
     if !f.is_finite() {
         return Err(format!("the float {f} is not a DynamoDB number"));
     }
@@ -77,28 +83,13 @@ pub fn py_float_repr(f: f64) -> Res<String> {
     let (mant, exp) = s.split_once('e').expect("{:e} has an exponent");
     let exp: i64 = exp.parse().expect("{:e} exponent is an integer");
     let (neg, mant) = match mant.strip_prefix('-') {
-        Some(m) => ("-", m),
-        None => ("", mant),
+        Some(m) => (true, m),
+        None => (false, mant),
     };
-    let digits: String = mant.chars().filter(|c| *c != '.').collect();
-    let n = digits.len() as i64;
-    if (-4..16).contains(&exp) {
-        if exp >= 0 {
-            let int_len = (exp + 1) as usize;
-            let (int_part, frac) = if digits.len() > int_len {
-                (digits[..int_len].to_string(), digits[int_len..].to_string())
-            } else {
-                (format!("{digits:0<int_len$}"), "0".to_string())
-            };
-            Ok(format!("{neg}{int_part}.{frac}"))
-        } else {
-            Ok(format!("{neg}0.{}{digits}", "0".repeat((-exp - 1) as usize)))
-        }
-    } else {
-        let m = if n > 1 { format!("{}.{}", &digits[..1], &digits[1..]) } else { digits };
-        let sign = if exp < 0 { "-" } else { "+" };
-        Ok(format!("{neg}{m}e{sign}{:02}", exp.abs()))
-    }
+    let (int_part, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    let digits = format!("{int_part}{frac}");
+    canonical_number(neg, digits.as_bytes(), exp - frac.len() as i64, out);
+    Ok(())
 }
 
 /// A JSON string as Python's `json` writes it with `ensure_ascii=False`.
@@ -171,7 +162,7 @@ fn set_kind<D: Decoder>(v: &LazyValue<'_, D>) -> Res<Option<SetKind>> {
 fn number<D: Decoder>(v: ValueRef<'_, D>, out: &mut Vec<u8>) -> Res<bool> {
     match v {
         ValueRef::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
-        ValueRef::Decimal(d) => py_decimal_str(&d, out),
+        ValueRef::Decimal(d) => decimal_text(&d, out),
         _ => return Ok(false),
     }
     Ok(true)
@@ -244,7 +235,7 @@ fn value<D: Decoder>(v: LazyValue<'_, D>, out: &mut Vec<u8>) -> Res<()> {
         }
         ValueRef::Float(f) => {
             out.extend_from_slice(b"{\"N\":\"");
-            out.extend_from_slice(py_float_repr(f)?.as_bytes());
+            float_text(f, out)?;
             out.extend_from_slice(b"\"}");
         }
         ValueRef::String(s) => {
