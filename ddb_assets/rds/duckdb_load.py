@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import pathlib
 from collections.abc import Sequence
 
 from ddb_assets import table_names
@@ -28,14 +27,15 @@ from ddb_assets.tables.duckdb.storage import (
     LOADS_DDL,
     META_DDL,
     SnapshotWriter,
+    changed_columns,
     read_files_sql,
+    record_snapshot,
     remove_files,
     snapshot_root,
-    snapshot_views,
+    sweep_dead_loads,
     table_exists,
 )
 from ddb_assets.tables.naming import PARTITION_COLUMN
-from ddb_assets.tables.plan import diff_columns
 from ddb_assets.tables.transactions import rollback_quietly
 
 
@@ -138,23 +138,22 @@ def load_rds_snapshot_duckdb(
                         rows,
                     ],
                 )
-            con.execute(f"INSERT INTO {loads} VALUES (?, ?, ?)", [snapshot_date, load_seq, rows])
-            for rel, n in writer.written:
-                con.execute(f"INSERT INTO {files_tbl} VALUES (?, ?, ?)", [snapshot_date, rel, n])
-            latest = con.execute(f"SELECT max(snapshot_date) FROM {loads}").fetchone()[0]
-            snapshot_views(con, root, snapshots, view, meta, files_tbl, latest)
-            changes = []
-            if prev_date is not None:
-                old = {
-                    c: (t, a)
-                    for c, t, a in con.execute(
-                        f"SELECT column_name, sql_type, attribute FROM {meta} WHERE snapshot_date = ?",
-                        [prev_date],
-                    ).fetchall()
-                }
-                changes = diff_columns(
-                    old, {c.column: (c.type.canonical(), c.source) for c in plans}
-                )
+            latest = record_snapshot(
+                con,
+                root,
+                snapshots=snapshots,
+                view=view,
+                meta=meta,
+                files_tbl=files_tbl,
+                loads=loads,
+                snapshot_date=snapshot_date,
+                load_seq=load_seq,
+                rows=rows,
+                written=writer.written,
+            )
+            changes = changed_columns(
+                con, meta, prev_date, {c.column: (c.type.canonical(), c.source) for c in plans}
+            )
             faults.point("before_commit")
             con.execute("COMMIT")
         except BaseException:
@@ -164,15 +163,7 @@ def load_rds_snapshot_duckdb(
             raise
     faults.point("after_commit")
     remove_files(root, replaced)
-    path = con.execute(
-        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-    ).fetchone()
-    if path and path[0]:
-        orphans.sweep(
-            root,
-            pathlib.PurePosixPath(schema, table),
-            lambda: [r[0] for r in con.execute(f"SELECT file FROM {files_tbl}").fetchall()],
-        )
+    sweep_dead_loads(con, root, schema, table, files_tbl)
     return RdsLoadResult(
         engine="duckdb",
         snapshot_date=snapshot_date,

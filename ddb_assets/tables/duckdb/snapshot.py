@@ -17,7 +17,6 @@ say), never the ROLLBACK's. The seams a crash can hit are named in
 from __future__ import annotations
 
 import contextlib
-import pathlib
 
 from ddb_assets import table_names
 from ddb_assets.sql.identifiers import qualified, quote_ident
@@ -30,11 +29,13 @@ from ddb_assets.tables.duckdb.storage import (
     LOADS_DDL,
     META_DDL,
     SnapshotWriter,
+    changed_columns,
     migrate_table,
     read_files_sql,
+    record_snapshot,
     remove_files,
     snapshot_root,
-    snapshot_views,
+    sweep_dead_loads,
     table_exists,
 )
 from ddb_assets.tables.naming import PARTITION_COLUMN
@@ -43,7 +44,6 @@ from ddb_assets.tables.plan import (
     ColumnInfo,
     SnapshotResult,
     UnfitNumbers,
-    diff_columns,
     plan_columns,
 )
 from ddb_assets.tables.transactions import rollback_quietly
@@ -243,24 +243,22 @@ def _write(
                 )
             )
 
-        con.execute(f"DELETE FROM {loads} WHERE snapshot_date = ?", [snapshot_date])
-        con.execute(f"INSERT INTO {loads} VALUES (?, ?, ?)", [snapshot_date, load_seq, row_count])
-        for rel, n in writer.written:
-            con.execute(f"INSERT INTO {files_tbl} VALUES (?, ?, ?)", [snapshot_date, rel, n])
-        latest = con.execute(f"SELECT max(snapshot_date) FROM {loads}").fetchone()[0]
-        snapshot_views(con, root, snapshots, view, meta, files_tbl, latest)
-
-        changes = []
-        if prev_date is not None:
-            old = {
-                c: (t, a)
-                for c, t, a in con.execute(
-                    f"SELECT column_name, sql_type, attribute FROM {meta} WHERE snapshot_date = ?",
-                    [prev_date],
-                ).fetchall()
-            }
-            new = {p.column: (p.type.canonical(), p.attribute) for p in plans}
-            changes = diff_columns(old, new)
+        latest = record_snapshot(
+            con,
+            root,
+            snapshots=snapshots,
+            view=view,
+            meta=meta,
+            files_tbl=files_tbl,
+            loads=loads,
+            snapshot_date=snapshot_date,
+            load_seq=load_seq,
+            rows=row_count,
+            written=writer.written,
+        )
+        changes = changed_columns(
+            con, meta, prev_date, {p.column: (p.type.canonical(), p.attribute) for p in plans}
+        )
         faults.point("before_commit")
         con.execute("COMMIT")
     except BaseException:
@@ -271,7 +269,7 @@ def _write(
     faults.point("after_commit")
     # The replaced files: no view reads them since the commit.
     remove_files(root, replaced)
-    _sweep(con, root, schema, table, files_tbl)
+    sweep_dead_loads(con, root, schema, table, files_tbl)
 
     return SnapshotResult(
         engine="duckdb",
@@ -317,22 +315,6 @@ def _require_unique_keys(con, expect: Expectation | None, plans, written) -> Non
     if duplicates:
         examples = con.execute(f"{groups} ORDER BY {keys} LIMIT 5").fetchall()
         require_unique_keys(expect, int(duplicates), [tuple(r) for r in examples])
-
-
-def _sweep(con, root, schema: str, table: str, files_tbl: str) -> None:
-    """Remove what loads of this table that died left behind (file-backed warehouses: an
-    in-memory one's folder is shared by the process's in-memory databases and removed at
-    exit)."""
-    path = con.execute(
-        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-    ).fetchone()
-    if not (path and path[0]):
-        return
-    orphans.sweep(
-        root,
-        pathlib.PurePosixPath(schema, table),
-        lambda: [r[0] for r in con.execute(f"SELECT file FROM {files_tbl}").fetchall()],
-    )
 
 
 def _can_widen(old: TypeSpec, new: TypeSpec, max_int_digits: int) -> bool:

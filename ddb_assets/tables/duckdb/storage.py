@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from ddb_assets import table_names
 from ddb_assets.sql.identifiers import qualified, quote_ident
 from ddb_assets.sql.literals import path_literal
+from ddb_assets.tables import orphans
 from ddb_assets.tables.naming import PARTITION_COLUMN
+from ddb_assets.tables.plan import diff_columns
 from ddb_assets.tables.types import parse_type
 
 META_DDL = """CREATE TABLE IF NOT EXISTS {meta} (
@@ -282,3 +284,61 @@ def known_attributes(con, schema: str, table: str) -> dict[str, list[str]]:
         f"FROM {qualified(schema, table_names.columns(table))} GROUP BY attribute ORDER BY attribute"
     ).fetchall()
     return {a: sorted(t or []) for a, t in rows}
+
+
+def record_snapshot(
+    con,
+    root: pathlib.Path,
+    *,
+    snapshots: str,
+    view: str,
+    meta: str,
+    files_tbl: str,
+    loads: str,
+    snapshot_date: dt.date,
+    load_seq: int,
+    rows: int,
+    written: Sequence[tuple[str, int]],
+) -> dt.date:
+    """Inside a load's transaction: record day D's load and its files, then re-point the
+    snapshots view and the latest view; returns the newest loaded day (what the view serves)."""
+    con.execute(f"DELETE FROM {loads} WHERE snapshot_date = ?", [snapshot_date])
+    con.execute(f"INSERT INTO {loads} VALUES (?, ?, ?)", [snapshot_date, load_seq, rows])
+    for rel, n in written:
+        con.execute(f"INSERT INTO {files_tbl} VALUES (?, ?, ?)", [snapshot_date, rel, n])
+    latest = con.execute(f"SELECT max(snapshot_date) FROM {loads}").fetchone()[0]
+    snapshot_views(con, root, snapshots, view, meta, files_tbl, latest)
+    return latest
+
+
+def changed_columns(
+    con, meta: str, prev_date: dt.date | None, new: dict[str, tuple[str, str]]
+) -> list:
+    """The column changes from the previous loaded day's metadata to ``new``
+    (column -> (SQL type, source attribute)); none for a first load."""
+    if prev_date is None:
+        return []
+    old = {
+        c: (t, a)
+        for c, t, a in con.execute(
+            f"SELECT column_name, sql_type, attribute FROM {meta} WHERE snapshot_date = ?",
+            [prev_date],
+        ).fetchall()
+    }
+    return diff_columns(old, new)
+
+
+def sweep_dead_loads(con, root: pathlib.Path, schema: str, table: str, files_tbl: str) -> None:
+    """After a commit: remove what loads of this table that died left behind (file-backed
+    warehouses only: an in-memory one's folder is shared by the process's in-memory
+    databases and removed at exit)."""
+    path = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    if not (path and path[0]):
+        return
+    orphans.sweep(
+        root,
+        pathlib.PurePosixPath(schema, table),
+        lambda: [r[0] for r in con.execute(f"SELECT file FROM {files_tbl}").fetchall()],
+    )
