@@ -67,7 +67,6 @@ from ddb_assets.tables.checks import Expectation, require_row_count, require_uni
 from ddb_assets.tables.naming import PARTITION_COLUMN
 from ddb_assets.tables.plan import (
     ROLE_RAW,
-    ColumnInfo,
     SnapshotResult,
     UnfitNumbers,
     diff_columns,
@@ -385,17 +384,7 @@ def load_snapshot_athena(
         engine="athena",
         snapshot_date=snapshot_date,
         row_count=int(counts[0] or 0),
-        columns=[
-            ColumnInfo(
-                p.column,
-                p.type.canonical(),
-                p.attribute,
-                tuple(p.dynamodb_types),
-                p.role,
-                p.physical,
-            )
-            for p in plans
-        ],
+        columns=[p.info() for p in plans],
         name_map={p.column: p.attribute for p in plans},
         conflicts=conflicts,
         unfit_numbers=unfit,

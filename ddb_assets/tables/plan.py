@@ -85,6 +85,17 @@ class ColumnPlan:
             raise ValueError(f"column {self.column!r} has no physical column yet")
         return self.physical
 
+    def info(self) -> ColumnInfo:
+        """What a load reports of this column (its result's ``columns``)."""
+        return ColumnInfo(
+            self.column,
+            self.type.canonical(),
+            self.attribute,
+            tuple(self.dynamodb_types),
+            self.role,
+            self.physical,
+        )
+
     def as_dict(self) -> dict:
         return {
             "column": self.column,

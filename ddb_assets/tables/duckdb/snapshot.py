@@ -41,7 +41,6 @@ from ddb_assets.tables.duckdb.storage import (
 from ddb_assets.tables.naming import PARTITION_COLUMN
 from ddb_assets.tables.plan import (
     ROLE_RAW,
-    ColumnInfo,
     SnapshotResult,
     UnfitNumbers,
     plan_columns,
@@ -275,17 +274,7 @@ def _write(
         engine="duckdb",
         snapshot_date=snapshot_date,
         row_count=int(row_count),
-        columns=[
-            ColumnInfo(
-                p.column,
-                p.type.canonical(),
-                p.attribute,
-                tuple(p.dynamodb_types),
-                p.role,
-                p.physical,
-            )
-            for p in plans
-        ],
+        columns=[p.info() for p in plans],
         name_map={p.column: p.attribute for p in plans},
         conflicts=conflicts,
         unfit_numbers=unfit,
