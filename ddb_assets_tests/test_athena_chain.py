@@ -37,13 +37,18 @@ def stack(local_env):
     return local_env
 
 
-def test_athena_engine_chain_and_rerun(stack, tmp_path):
+def sushi_project_on_athena(
+    stack, tmp_path, *, bucket: str, database: str, n_items: int, export_format: str | None = None
+):
+    """The sample ``sushi_orders`` table (two days of orders, exportable yesterday) with a
+    ``menu_totals`` summary, configured for the Athena engine (typed data and summaries in
+    ``bucket``); returns (items, config, definitions, yesterday's partition)."""
     now = datetime.now(timezone.utc)
     stack.set_now(now - timedelta(days=3))
     items = create_sample_table(
         stack.client("dynamodb"),
         table_name="sushi_orders",
-        n_items=300,
+        n_items=n_items,
         days=2,
         now=now - timedelta(days=1, hours=1),
     )
@@ -54,17 +59,27 @@ def test_athena_engine_chain_and_rerun(stack, tmp_path):
         "SELECT menu, SUM(quantity) AS total_quantity, COUNT(*) AS orders\n"
         "FROM sushi_orders GROUP BY menu"
     )
+    table = {"name": "sushi_orders", "s3_bucket": bucket}
+    if export_format:
+        table["export_format"] = export_format
     cfg = parse_config(
         {
-            "defaults": {"engine": "athena", "athena": {"database": "sushi_prod"}},
-            "typed_s3_uri": "s3://athena-chain/typed/",
-            "summaries_s3_uri": "s3://athena-chain/summaries/",
+            "defaults": {"engine": "athena", "athena": {"database": database}},
+            "typed_s3_uri": f"s3://{bucket}/typed/",
+            "summaries_s3_uri": f"s3://{bucket}/summaries/",
             "summaries_dir": str(tmp_path / "summaries"),
-            "tables": [{"name": "sushi_orders", "s3_bucket": "athena-chain"}],
+            "tables": [table],
         }
     )
     defs = build_definitions(cfg, env="local", resources={"athena": EmulatedAthena()})
     partition = (datetime.now(ZoneInfo("Asia/Tokyo")).date() - timedelta(days=1)).isoformat()
+    return items, cfg, defs, partition
+
+
+def test_athena_engine_chain_and_rerun(stack, tmp_path):
+    items, cfg, defs, partition = sushi_project_on_athena(
+        stack, tmp_path, bucket="athena-chain", database="sushi_prod", n_items=300
+    )
     with dg.instance_for_test() as instance:
         run_chain(
             defs,

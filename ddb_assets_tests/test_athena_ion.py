@@ -383,46 +383,16 @@ def test_ion_table_through_dagster_on_the_local_stack(local_env, tmp_path):
     """`engine: athena` + `export_format: ION` end to end: the local stack's ION export, the
     sensor, the Athena engine's load (with its row-count check from the manifest) and a
     summary, through Dagster; the rows are the DuckDB engine's ION load of the same files."""
-    from datetime import datetime, timedelta, timezone
-    from zoneinfo import ZoneInfo
-
     import dagster as dg
 
-    from ddb_assets.config import parse_config
-    from ddb_assets.definitions import build_definitions
-    from ddb_assets.local.sample import create_sample_table
     from ddb_assets.runner import run_chain
-    from ddb_assets_tests.test_athena_chain import EMULATORS, EmulatedAthena
+    from ddb_assets_tests.test_athena_chain import EMULATORS, sushi_project_on_athena
 
     stack = local_env
     stack.client("s3").create_bucket(Bucket="ion-chain")
-    now = datetime.now(timezone.utc)
-    stack.set_now(now - timedelta(days=3))
-    create_sample_table(
-        stack.client("dynamodb"),
-        table_name="sushi_orders",
-        n_items=120,
-        days=2,
-        now=now - timedelta(days=1, hours=1),
+    _, cfg, defs, partition = sushi_project_on_athena(
+        stack, tmp_path, bucket="ion-chain", database="sushi_ion", n_items=120, export_format="ION"
     )
-    stack.reset_clock()
-    (tmp_path / "summaries").mkdir()
-    (tmp_path / "summaries" / "menu_totals.sql").write_text(
-        "-- description: pieces per menu\n"
-        "SELECT menu, SUM(quantity) AS total_quantity, COUNT(*) AS orders\n"
-        "FROM sushi_orders GROUP BY menu"
-    )
-    cfg = parse_config(
-        {
-            "defaults": {"engine": "athena", "athena": {"database": "sushi_ion"}},
-            "typed_s3_uri": "s3://ion-chain/typed/",
-            "summaries_s3_uri": "s3://ion-chain/summaries/",
-            "summaries_dir": str(tmp_path / "summaries"),
-            "tables": [{"name": "sushi_orders", "s3_bucket": "ion-chain", "export_format": "ION"}],
-        }
-    )
-    defs = build_definitions(cfg, env="local", resources={"athena": EmulatedAthena()})
-    partition = (datetime.now(ZoneInfo("Asia/Tokyo")).date() - timedelta(days=1)).isoformat()
     with dg.instance_for_test() as instance:
         run_chain(
             defs,
