@@ -211,19 +211,7 @@ class AthenaChain(AthenaChainBase):
             self.run(
                 q.ledger_insert_sql(
                     self.n,
-                    [
-                        q.LedgerEntry(
-                            seq,
-                            "seed",
-                            generation,
-                            None,
-                            seed_time,
-                            export_arn,
-                            count,
-                            None,
-                            plan.to_json(),
-                        )
-                    ],
+                    [_seed_entry(seq, generation, seed_time, export_arn, count, plan)],
                     unless=q.seed_applied_where(generation),
                 )
             )
@@ -296,17 +284,7 @@ class AthenaChain(AthenaChainBase):
                         gap or "re-seeded",
                         plan.to_json(),
                     ),
-                    q.LedgerEntry(
-                        seq + 1,
-                        "seed",
-                        generation,
-                        None,
-                        seed_time,
-                        export_arn,
-                        count,
-                        None,
-                        plan.to_json(),
-                    ),
+                    _seed_entry(seq + 1, generation, seed_time, export_arn, count, plan),
                 ],
                 unless=q.seed_applied_where(generation),
             )
@@ -427,3 +405,10 @@ class AthenaChain(AthenaChainBase):
             export_format=m.output_format,
             overrides=spec.overrides,
         )
+
+
+def _seed_entry(seq, generation, seed_time, export_arn, count, plan) -> q.LedgerEntry:
+    """The ledger row of a (re-)seed: the full export that the chain's generation starts from."""
+    return q.LedgerEntry(
+        seq, "seed", generation, None, seed_time, export_arn, count, None, plan.to_json()
+    )
