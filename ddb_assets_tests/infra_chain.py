@@ -27,6 +27,7 @@ import dagster as dg
 
 from ddb_assets.config import ProjectConfig, parse_config
 from ddb_assets.local import authz
+from ddb_assets_tests.ddb_tables import create_pitr_table
 
 STACK_NAME = "ddb-assets"
 # Template resource types moto's CloudFormation skips (with a warning); the test creates them
@@ -371,16 +372,7 @@ def seed_table(stack, t0: datetime) -> None:
     """The source table (PITR on: the one-time step) with writes at t0 and t0+12'."""
     ddb = stack.client("dynamodb")
     stack.set_now(t0)
-    ddb.create_table(
-        TableName="Orders-prod",
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-    )
-    ddb.update_continuous_backups(
-        TableName="Orders-prod",
-        PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
-    )
+    create_pitr_table(ddb, "Orders-prod")
     for i, menu in enumerate(["tuna", "salmon", "tuna", "eel"]):
         ddb.put_item(
             TableName="Orders-prod",

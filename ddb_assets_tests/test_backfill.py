@@ -14,6 +14,7 @@ from ddb_assets.cli import main
 from ddb_assets.config import parse_config
 from ddb_assets.definitions import build_definitions
 from ddb_assets.runner import run_chain
+from ddb_assets_tests.ddb_tables import create_pitr_table
 
 TZ = ZoneInfo("Asia/Tokyo")
 
@@ -30,15 +31,7 @@ def write_history(stack, name, days):
     ser = TypeSerializer()
     first = days[0]
     stack.set_now(datetime.combine(first - timedelta(days=1), time(9), TZ))
-    ddb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-    )
-    ddb.update_continuous_backups(
-        TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-    )
+    create_pitr_table(ddb, name)
     for i, day in enumerate(days):
         stack.set_now(datetime.combine(day, time(12), TZ))
         ddb.put_item(

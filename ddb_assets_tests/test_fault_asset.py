@@ -18,6 +18,7 @@ from ddb_assets.assets.keys import table_key
 from ddb_assets.config import parse_config
 from ddb_assets.definitions import build_definitions
 from ddb_assets.runner import _execute, _failure_text, run_chain
+from ddb_assets_tests.ddb_tables import create_pitr_table
 
 pytestmark = [pytest.mark.fault, pytest.mark.integration, pytest.mark.duckdb]
 
@@ -34,15 +35,7 @@ def loaded(local_env, tmp_path):
     today = datetime.now(TZ).date()
     day = today - timedelta(days=1)
     stack.set_now(datetime.combine(day - timedelta(days=1), time(9), TZ))
-    ddb.create_table(
-        TableName=NAME,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-    )
-    ddb.update_continuous_backups(
-        TableName=NAME, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-    )
+    create_pitr_table(ddb, NAME)
     stack.set_now(datetime.combine(day, time(12), TZ))
     for i in range(5):
         ddb.put_item(TableName=NAME, Item={"pk": ser.serialize(f"k{i}"), "n": ser.serialize(i)})

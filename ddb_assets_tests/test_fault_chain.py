@@ -14,6 +14,7 @@ import pytest
 from ddb_assets.incremental import duckdb_chain as dc
 from ddb_assets.incremental.windows import Window
 from ddb_assets.tables.checks import Expectation, ExpectedFile, SnapshotCheckError
+from ddb_assets_tests.ddb_tables import create_pitr_table
 from ddb_assets_tests.test_fault_loads import _fill, small_disk
 
 pytestmark = [pytest.mark.fault, pytest.mark.integration, pytest.mark.duckdb]
@@ -153,15 +154,7 @@ def stack():
 def _full_export(stack, table: str, n: int) -> dict:
     """A full export of a ``table`` of ``n`` items from the local stack (real manifests)."""
     ddb, s3 = stack.client("dynamodb"), stack.client("s3")
-    ddb.create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-    )
-    ddb.update_continuous_backups(
-        TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-    )
+    create_pitr_table(ddb, table)
     for i in range(n):
         ddb.put_item(TableName=table, Item={"pk": {"S": f"k{i}"}, "n": {"N": str(i)}})
     s3.create_bucket(Bucket="chain-kill")

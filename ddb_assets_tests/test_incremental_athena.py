@@ -16,6 +16,7 @@ from ddb_assets.incremental import athena_sql as q
 from ddb_assets.incremental.windows import Window
 from ddb_assets.tables.changes import plan_image_columns
 from ddb_assets.tables.plan import AttributeStats
+from ddb_assets_tests.ddb_tables import create_pitr_table
 
 W = Window(datetime(2025, 1, 1, tzinfo=timezone.utc), datetime(2025, 1, 1, 1, tzinfo=timezone.utc))
 STATS = [
@@ -744,15 +745,7 @@ def test_dagster_assets_and_check_run_the_athena_engine(stack, tmp_path, monkeyp
     monkeypatch.setattr(AthenaResource, "runner", runner)
     try:
         stack.set_now(t0)
-        ddb.create_table(
-            TableName=name,
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        )
-        ddb.update_continuous_backups(
-            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-        )
+        create_pitr_table(ddb, name)
         ddb.put_item(TableName=name, Item={"pk": {"S": "a"}, "n": {"N": "1"}})
         stack.set_now(t0 + timedelta(minutes=12))
         ddb.put_item(TableName=name, Item={"pk": {"S": "b"}, "n": {"N": "2.5"}})

@@ -23,6 +23,7 @@ from ddb_assets.incremental.duckdb_warehouse import DuckDBChain
 from ddb_assets.incremental.exports import ChainExportFailedError
 from ddb_assets.local import LocalAWS
 from ddb_assets.resources import resources_for
+from ddb_assets_tests.ddb_tables import create_pitr_table
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +46,7 @@ def _setup(stack, tmp_path, **table):
     ddb, s3 = stack.client("dynamodb"), stack.client("s3")
     s3.create_bucket(Bucket=bucket)
     stack.set_now(t0)
-    ddb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-    )
-    ddb.update_continuous_backups(
-        TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-    )
+    create_pitr_table(ddb, name)
     wh = str(tmp_path / "wh.duckdb")
     cfg = parse_config(
         {

@@ -20,6 +20,7 @@ from ddb_assets.config import parse_config
 from ddb_assets.definitions import build_definitions
 from ddb_assets.local import LocalAWS
 from ddb_assets.resources import resources_for
+from ddb_assets_tests.ddb_tables import create_pitr_table
 
 
 @pytest.fixture(scope="module")
@@ -68,15 +69,7 @@ def _history(stack, monkeypatch, tag):
     ddb, s3 = stack.client("dynamodb"), stack.client("s3")
     s3.create_bucket(Bucket=bucket)
     stack.set_now(t0)
-    ddb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-    )
-    ddb.update_continuous_backups(
-        TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-    )
+    create_pitr_table(ddb, name)
     ddb.put_item(TableName=name, Item={"pk": {"S": "a"}, "n": {"N": "1"}})
     stack.set_now(t0 + timedelta(minutes=12))
     ddb.put_item(TableName=name, Item={"pk": {"S": "b"}, "n": {"N": "2"}})

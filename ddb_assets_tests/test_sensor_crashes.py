@@ -51,6 +51,7 @@ from ddb_assets_tests.daemon_ticks import (
     SYNC_LAUNCH,
     tick,
 )
+from ddb_assets_tests.ddb_tables import create_pitr_table
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.timeout(600)]
 
@@ -86,15 +87,7 @@ def _make_table(stack) -> str:
     name = f"crash_{next(_names)}"
     ddb = stack.client("dynamodb")
     stack.set_now(datetime.now(UTC) - timedelta(days=6))
-    ddb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-    )
-    ddb.update_continuous_backups(
-        TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-    )
+    create_pitr_table(ddb, name)
     ser = TypeSerializer()
     for i in range(4):
         ddb.put_item(TableName=name, Item={"pk": ser.serialize(f"k{i}"), "n": ser.serialize(i)})

@@ -21,6 +21,7 @@ import pytest
 from ddb_assets.local import ion_text
 from ddb_assets.tables import ExportReadError, codec, load_snapshot_duckdb
 from ddb_assets.tables.duckdb import ion as duckdb_ion
+from ddb_assets_tests.ddb_tables import create_pitr_table
 from ddb_assets_tests.exports import minified_export
 from ddb_assets_tests.test_tables_fastpaths import NUMBERS, STRINGS, random_items
 
@@ -441,16 +442,7 @@ def test_the_local_stacks_json_and_ion_exports_of_the_same_items_load_alike(tmp_
     with LocalAWS(export_seconds=0.1) as stack:
         ddb, s3 = stack.client("dynamodb"), stack.client("s3")
         s3.create_bucket(Bucket="exports")
-        ddb.create_table(
-            TableName="nums",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        ddb.update_continuous_backups(
-            TableName="nums",
-            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
-        )
+        create_pitr_table(ddb, "nums")
         for item in wire:
             ddb.put_item(TableName="nums", Item=item)
         arn = ddb.describe_table(TableName="nums")["Table"]["TableArn"]
