@@ -78,6 +78,7 @@ def run_rds_chain(
                 partition_key=rr.partition_key,
                 run_config=rr.run_config,
                 tags={**rr.tags, RUN_KEY_TAG: rr.run_key},
+                check_keys=rr.asset_check_keys,
             )
             if not res.success:
                 raise ChainError(f"{rr.run_key} [{rr.partition_key}] failed: {_failure_text(res)}")

@@ -35,7 +35,6 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from ddb_assets.assets.exports import LATENESS_CHECK
 from ddb_assets.assets.keys import (
     EXPORT_ARN_TAG,
     LOAD_RUN_TAG,
@@ -48,6 +47,7 @@ from ddb_assets.assets.keys import (
     table_keys_with_history,
     table_tags,
 )
+from ddb_assets.assets.lateness import LATENESS_CHECK
 from ddb_assets.config import ProjectConfig, TableConfig
 from ddb_assets.dynamodb.exports import (
     describe_export,

@@ -31,6 +31,7 @@ from ddb_assets.assets.keys import (
     rds_request_key,
     rds_table_key,
 )
+from ddb_assets.assets.rds import rds_load_check_keys
 from ddb_assets.config import ProjectConfig, RdsSourceConfig
 from ddb_assets.dynamodb.tracking import PendingExport, SensorState
 from ddb_assets.rds import naming
@@ -218,6 +219,8 @@ def evaluate_rds_tick(
                     dg.RunRequest(
                         run_key=rds_load_run_key(export_id),
                         asset_selection=[rds_table_key(t) for t in src.typed_tables()],
+                        # Every table's checks, and the export's lateness check for this export.
+                        asset_check_keys=rds_load_check_keys(src),
                         partition_key=p.partition,
                         tags={EXPORT_ARN_TAG: export_id, TABLE_TAG: src.name},
                     )
