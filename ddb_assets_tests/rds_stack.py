@@ -21,6 +21,14 @@ def rds_stack(bucket: str, export_seconds: float = 0.3):
         yield s
 
 
+def point_env_at(stack, monkeypatch):
+    """This process's environment pointing at the stack (``DDB_ASSETS_ENV=local``)."""
+    for k, v in stack.env().items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("DDB_ASSETS_ENV", "local")
+    return stack
+
+
 def shop_config(stack, tmp_path, bucket: str, tables, **source):
     """Source ``shop`` (instance shop-db, MariaDB, UTC days) on the DuckDB engine."""
     today = dt.datetime.now(dt.timezone.utc).date()

@@ -15,9 +15,9 @@ import pytest
 from ddb_assets.assets.keys import op_name, rds_request_key
 from ddb_assets.assets.rds import build_rds_request_asset, build_rds_tables_asset
 from ddb_assets.resources import resources_for
-from ddb_assets.sensors import RUN_KEY_TAG
+from ddb_assets.sensor_frame import RUN_KEY_TAG
 from ddb_assets.sensors_rds import evaluate_rds_tick
-from ddb_assets_tests.rds_stack import rds_stack, shop_config
+from ddb_assets_tests.rds_stack import point_env_at, rds_stack, shop_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.mariadb, pytest.mark.duckdb]
 
@@ -109,10 +109,7 @@ def stack():
 
 @pytest.fixture
 def env(stack, monkeypatch):
-    for k, v in stack.env().items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.setenv("DDB_ASSETS_ENV", "local")
-    return stack
+    return point_env_at(stack, monkeypatch)
 
 
 def _cfg(stack, tmp_path, tables):

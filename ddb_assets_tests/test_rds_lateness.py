@@ -13,7 +13,7 @@ import pytest
 from ddb_assets.assets.keys import rds_export_key
 from ddb_assets.definitions import build_definitions
 from ddb_assets.runner_rds import run_rds_chain
-from ddb_assets_tests.rds_stack import rds_stack, shop_config
+from ddb_assets_tests.rds_stack import point_env_at, rds_stack, shop_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.mariadb, pytest.mark.duckdb]
 
@@ -37,10 +37,7 @@ def stack():
 
 @pytest.fixture
 def env(stack, monkeypatch):
-    for k, v in stack.env().items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.setenv("DDB_ASSETS_ENV", "local")
-    return stack
+    return point_env_at(stack, monkeypatch)
 
 
 def _chain(env, tmp_path, days, **source):
