@@ -146,7 +146,8 @@ class OpsConfig(_Model):
     owners: list[str] | None = None
     freshness_hours: float | None = Field(default=None, gt=0, le=24 * 40)
     # The export's lateness check: the export must be COMPLETED and noticed within this
-    # many minutes of its start (DynamoDB usually needs minutes; a large table an hour or two).
+    # many minutes of its start (DynamoDB usually needs minutes, a large table an hour or two;
+    # an RDS snapshot export takes longer, measured from TaskStartTime: docs/rds.md).
     export_late_after_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
 
     @field_validator("owners")

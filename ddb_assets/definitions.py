@@ -21,6 +21,7 @@ from ddb_assets.assets.incremental import (
 )
 from ddb_assets.assets.rds import (
     build_rds_export_spec,
+    build_rds_lateness_check,
     build_rds_request_asset,
     build_rds_schedule,
     build_rds_tables_asset,
@@ -53,6 +54,7 @@ def build_definitions(
     for src in cfg.rds:  # RDS snapshot exports (issue 20), in the instance's group
         assets.append(build_rds_request_asset(cfg, src))
         assets.append(build_rds_export_spec(cfg, src))
+        checks.append(build_rds_lateness_check(cfg, src))
         assets.append(build_rds_tables_asset(cfg, src))
     assets.extend(build_summary_assets(cfg))
     sensors: list[dg.SensorDefinition] = [

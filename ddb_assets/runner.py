@@ -29,7 +29,8 @@ from ddb_assets.assets.keys import (
     table_tags,
 )
 from ddb_assets.config import ProjectConfig, TableConfig
-from ddb_assets.sensors import RUN_KEY_TAG, evaluate_tick, load_check_keys, load_state
+from ddb_assets.sensor_frame import RUN_KEY_TAG
+from ddb_assets.sensors import evaluate_tick, load_check_keys, load_state
 
 PROGRESS_EVERY_SECONDS = 30.0
 # What Dagster's console logger prints while the chain's runs execute in this process.

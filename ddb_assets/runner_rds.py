@@ -13,7 +13,7 @@ import dagster as dg
 from ddb_assets.assets.keys import TABLE_TAG, op_name, rds_request_key, rds_table_key
 from ddb_assets.config import ProjectConfig
 from ddb_assets.runner import ChainError, _execute, _failure_text
-from ddb_assets.sensors import RUN_KEY_TAG
+from ddb_assets.sensor_frame import RUN_KEY_TAG
 from ddb_assets.sensors_rds import evaluate_rds_tick, load_proven
 
 
@@ -78,12 +78,12 @@ def run_rds_chain(
                 partition_key=rr.partition_key,
                 run_config=rr.run_config,
                 tags={**rr.tags, RUN_KEY_TAG: rr.run_key},
+                check_keys=rr.asset_check_keys,
             )
             if not res.success:
                 raise ChainError(f"{rr.run_key} [{rr.partition_key}] failed: {_failure_text(res)}")
         for p in list(remaining):
-            proof = load_proven(instance, src, p, targets[p])
-            if proof and not proof.startswith("failed:"):
+            if load_proven(instance, src, p, targets[p]).proven_by:
                 remaining.discard(p)
                 tables = ", ".join(rds_table_key(t).to_user_string() for t in src.typed_tables())
                 log(f"loaded {tables} [{p}] from export {targets[p]}")

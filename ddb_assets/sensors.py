@@ -24,30 +24,32 @@ saving the cursor) finds it again on the next tick, from the old cursor or from
 ListExports: nothing is lost, and the run key stops anything from happening twice.
 FAILED exports get AWS's FailureCode recorded and a retry run, up to
 ``max_export_retries``.
+
+The frame of a tick (cursor, new requests, the completed export's next step, retries, the
+sensor definition) is :mod:`ddb_assets.sensor_frame`, shared with the RDS sensor; this
+module asks DynamoDB.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import dagster as dg
 
-from ddb_assets.assets.exports import LATENESS_CHECK
+from ddb_assets import sensor_frame as frame
 from ddb_assets.assets.keys import (
     EXPORT_ARN_TAG,
-    LOAD_RUN_TAG,
-    REQUEST_RUN_TAG,
     export_key,
     load_run_key,
-    op_name,
     request_key,
     table_key,
     table_keys_with_history,
     table_tags,
 )
+from ddb_assets.assets.lateness import LATENESS_CHECK
 from ddb_assets.config import ProjectConfig, TableConfig
 from ddb_assets.dynamodb.exports import (
     describe_export,
@@ -59,25 +61,6 @@ from ddb_assets.dynamodb.tracking import PendingExport, SensorState, export_meta
 from ddb_assets.resources import AwsResource
 
 SENSOR_NAME = "dynamodb_export_sensor"
-RUN_KEY_TAG = "dagster/run_key"
-
-# Run states that prove a load happened or will happen without another request.
-PROOF_STATUSES = {
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.SUCCESS,
-}
-FAILED_STATUSES = {
-    dg.DagsterRunStatus.FAILURE,
-    dg.DagsterRunStatus.CANCELED,
-    dg.DagsterRunStatus.CANCELING,
-}
-
-
-def _meta_value(metadata, key):
-    v = metadata.get(key)
-    return getattr(v, "value", v)
 
 
 def _started(arn: str) -> float:
@@ -90,13 +73,7 @@ def _started(arn: str) -> float:
 # --- what the event log and the run storage prove ----------------------------------------
 
 
-@dataclass
-class LoadState:
-    proven_by: str | None = None  # run id (or "materialization") that proves the load
-    failed_run: str | None = None  # a load run that failed or was canceled
-
-
-def load_state(instance, t: TableConfig, partition: str, arn: str) -> LoadState:
+def load_state(instance, t: TableConfig, partition: str, arn: str) -> frame.LoadState:
     """Whether the load of export ``arn`` happened, is under way, or failed. A load
     recorded under the table's key before the rename (``athena/T``) counts too."""
     for key in table_keys_with_history(t):
@@ -105,61 +82,31 @@ def load_state(instance, t: TableConfig, partition: str, arn: str) -> LoadState:
         )
         for r in res.records:
             m = r.asset_materialization
-            if m is not None and _meta_value(m.metadata, "export_arn") == arn:
-                return LoadState(proven_by=r.run_id or "materialization")
-    runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: load_run_key(arn)}))
-    state = LoadState()
-    for run in runs:
-        if run.status in PROOF_STATUSES:
-            return LoadState(proven_by=run.run_id)
-        if run.status in FAILED_STATUSES:
-            state.failed_run = run.run_id
-    return state
+            if m is not None and frame.meta_value(m.metadata, "export_arn") == arn:
+                return frame.LoadState(proven_by=r.run_id or frame.MATERIALIZED)
+    return frame.run_key_state(instance, load_run_key(arn))
 
 
 def _export_reported(instance, t: TableConfig, partition: str, arn: str) -> bool:
-    res = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=export_key(t), asset_partitions=[partition]), limit=50
-    )
-    return any(
-        _meta_value(r.asset_materialization.metadata, "export_arn") == arn
-        for r in res.records
-        if r.asset_materialization
-    )
+    return frame.names_export(instance, export_key(t), partition, "export_arn", arn)
 
 
 def _failure_recorded(instance, t: TableConfig, partition: str, arn: str) -> bool:
-    res = instance.fetch_observations(
-        dg.AssetRecordsFilter(asset_key=export_key(t), asset_partitions=[partition]), limit=100
+    return frame.names_export(
+        instance,
+        export_key(t),
+        partition,
+        "export_arn",
+        arn,
+        observations=True,
+        limit=100,
+        want=lambda md: bool(frame.meta_value(md, "failure_code")),
     )
-    return any(
-        _meta_value(r.asset_observation.metadata, "export_arn") == arn
-        and _meta_value(r.asset_observation.metadata, "failure_code")
-        for r in res.records
-        if r.asset_observation
-    )
-
-
-def _requests_of(instance, t: TableConfig, partition: str) -> list:
-    """The partition's request materializations, newest first."""
-    res = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=request_key(t), asset_partitions=[partition]), limit=50
-    )
-    return [r for r in res.records if r.asset_materialization]
-
-
-def _request_run_of(instance, t: TableConfig, partition: str, arn: str) -> str | None:
-    for r in _requests_of(instance, t, partition):
-        if _meta_value(r.asset_materialization.metadata, "export_arn") == arn:
-            return r.run_id
-    return None
 
 
 def _attempt_of(instance, t: TableConfig, partition: str, arn: str) -> int:
-    for r in _requests_of(instance, t, partition):
-        if _meta_value(r.asset_materialization.metadata, "export_arn") == arn:
-            return int(_meta_value(r.asset_materialization.metadata, "attempt") or 0)
-    return 0
+    r = frame.request_of(instance, request_key(t), partition, "export_arn", arn)
+    return int(frame.meta_value(r.asset_materialization.metadata, "attempt") or 0) if r else 0
 
 
 def _event_arns(fetch, key: dg.AssetKey, since: datetime, want=lambda md: True) -> set[str]:
@@ -174,7 +121,7 @@ def _event_arns(fetch, key: dg.AssetKey, since: datetime, want=lambda md: True) 
         for r in res.records:
             ev = r.asset_materialization or r.asset_observation
             if ev is not None and want(ev.metadata):
-                arn = _meta_value(ev.metadata, "export_arn")
+                arn = frame.meta_value(ev.metadata, "export_arn")
                 if arn:
                     arns.add(arn)
         if not res.has_more:
@@ -204,7 +151,7 @@ class Settled:
                 instance.fetch_observations,
                 export_key(t),
                 since,
-                want=lambda md: bool(_meta_value(md, "failure_code")),
+                want=lambda md: bool(frame.meta_value(md, "failure_code")),
             ),
         )
 
@@ -217,8 +164,7 @@ class Settled:
             return False
         if arn in self.loaded:
             return True
-        runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: load_run_key(arn)}))
-        return any(r.status in PROOF_STATUSES | FAILED_STATUSES for r in runs)
+        return frame.run_key_state(instance, load_run_key(arn)).settled
 
 
 # --- reading new requests and reconciling with DynamoDB ----------------------------------
@@ -231,35 +177,16 @@ def _new_requests(
 
     Without a cursor every request of the lookback is read again: ``settled`` leaves out
     those with nothing left to do."""
-    key = request_key(t)
-    upto = state.observed_upto.get(t.name)
-    flt = (
-        dg.AssetRecordsFilter(asset_key=key, after_storage_id=upto)
-        if upto is not None
-        else dg.AssetRecordsFilter(asset_key=key, after_timestamp=since.timestamp())
+    frame.read_new_requests(
+        instance,
+        request_key(t),
+        t.name,
+        state,
+        since,
+        id_key="export_arn",
+        kind="full",
+        skip=None if settled is None else (lambda arn: settled.done(instance, arn)),
     )
-    cursor = None
-    while True:
-        res = instance.fetch_materializations(flt, limit=500, cursor=cursor, ascending=True)
-        for rec in res.records:
-            state.observed_upto[t.name] = max(state.observed_upto.get(t.name, 0), rec.storage_id)
-            m = rec.asset_materialization
-            arn = _meta_value(m.metadata, "export_arn") if m else None
-            if not arn or m.partition is None or arn in state.pending:
-                continue
-            if settled is not None and settled.done(instance, arn):
-                continue
-            state.add(
-                PendingExport(
-                    arn=arn,
-                    table=t.name,
-                    partition=m.partition,
-                    attempt=int(_meta_value(m.metadata, "attempt") or 0),
-                )
-            )
-        if not res.has_more:
-            break
-        cursor = res.cursor
 
 
 def _reconcile(
@@ -310,34 +237,15 @@ def _superseded_by(instance, t: TableConfig, p: PendingExport, state: SensorStat
         for o in state.pending.values()
         if o.table == p.table and o.partition == p.partition and o.arn != p.arn
     ]
-    reqs = _requests_of(instance, t, p.partition)
+    reqs = frame.requests_of(instance, request_key(t), p.partition)
     if reqs:
-        latest = _meta_value(reqs[0].asset_materialization.metadata, "export_arn")
+        latest = frame.meta_value(reqs[0].asset_materialization.metadata, "export_arn")
         if latest and latest != p.arn:
             candidates.append(latest)
     for arn in candidates:
         if _started(arn) > mine and not _failure_recorded(instance, t, p.partition, arn):
             return arn
     return None
-
-
-class _CountingClient:
-    """Counts every DynamoDB API call made through it (the tick's cost, reported)."""
-
-    def __init__(self, client):
-        self._client = client
-        self.calls = 0
-
-    def __getattr__(self, name):
-        attr = getattr(self._client, name)
-        if callable(attr) and not name.startswith("_") and name not in ("exceptions", "meta"):
-
-            def counted(*args, **kwargs):
-                self.calls += 1
-                return attr(*args, **kwargs)
-
-            return counted
-        return attr
 
 
 def _export_materialization(cfg, t, f, request_run, load_run, noticed):
@@ -347,13 +255,7 @@ def _export_materialization(cfg, t, f, request_run, load_run, noticed):
     metadata["dagster/uri"] = dg.MetadataValue.path(md["data_uri"] or "")
     if f.export.item_count is not None:
         metadata["dagster/row_count"] = dg.MetadataValue.int(int(f.export.item_count))
-    tags = {}
-    if request_run:
-        metadata["request_run"] = dg.MetadataValue.dagster_run(request_run)
-        tags[REQUEST_RUN_TAG] = request_run
-    if load_run:
-        metadata["load_run"] = dg.MetadataValue.dagster_run(load_run)
-        tags[LOAD_RUN_TAG] = load_run
+    tags = frame.link_runs(metadata, request_run, load_run)
     mat = dg.AssetMaterialization(
         asset_key=export_key(t),
         partition=f.pending.partition,
@@ -375,14 +277,10 @@ def evaluate_tick(
 ):
     """One sensor tick, as a plain function (tests and the CLI call it directly)."""
     t0 = now()
-    ddb = _CountingClient(ddb)
-    state = SensorState.from_cursor(cursor)
+    ddb = frame.CountingClient(ddb)
+    state, reconcile = frame.open_tick(cursor, t0, cfg.sensor.reconcile_minutes)
     tables = {t.name: t for t in cfg.tables}
     lookback = t0 - timedelta(days=cfg.sensor.lookback_days)
-    reconcile = (
-        state.recovered
-        or t0.timestamp() - state.last_reconcile >= cfg.sensor.reconcile_minutes * 60
-    )
     # Reading what is settled costs event-log reads, no AWS call; only a reconciliation
     # (or a fresh cursor re-reading the lookback) needs it.
     settled = (
@@ -395,9 +293,7 @@ def evaluate_tick(
     if reconcile:
         _reconcile(instance, cfg, ddb, state, t0, settled)
 
-    # Forget pending exports of tables that are no longer configured.
-    for arn in [a for a, p in state.pending.items() if p.table not in tables]:
-        del state.pending[arn]
+    frame.forget_unconfigured(state, tables)
 
     completed, failed = poll_pending(ddb, state)
     events: list = []
@@ -413,16 +309,22 @@ def evaluate_tick(
             notes.superseded.append(f"{t.name} {p.partition}: {p.arn} (newer: {newer})")
             continue
         ls = load_state(instance, t, p.partition, p.arn)
-        if ls.proven_by or ls.failed_run:
-            del state.pending[p.arn]
-            load_run = ls.proven_by if ls.proven_by != "materialization" else None
+        reported = partial(_export_reported, instance, t, p.partition, p.arn)
+        step = frame.completed_step(state, p.arn, ls, reported)
+        if step != frame.REQUEST_LOAD:
             if ls.failed_run and not ls.proven_by:
-                load_run = ls.failed_run
                 notes.failed_loads.append(f"{t.name} {p.partition} (run {ls.failed_run})")
-            if not _export_reported(instance, t, p.partition, p.arn):
+            if step != frame.DONE:
                 notes.reported.append(f"{t.name} {p.partition}")
-                request_run = _request_run_of(instance, t, p.partition, p.arn)
-                events.extend(_export_materialization(cfg, t, f, request_run, load_run, noticed))
+                request = frame.request_of(
+                    instance, request_key(t), p.partition, "export_arn", p.arn
+                )
+                load_run = ls.proven_run or ls.failed_run
+                events.extend(
+                    _export_materialization(
+                        cfg, t, f, request.run_id if request else None, load_run, noticed
+                    )
+                )
             continue
         notes.loads.append(f"{t.name} {p.partition}")
         runs.append(
@@ -455,21 +357,13 @@ def evaluate_tick(
             )
         notes.failed_exports.append(f"{t.name} {f.pending.partition}: {d.failure_code}")
         runs.append(
-            dg.RunRequest(
-                run_key=f"retry:{d.arn}",
-                asset_selection=[request_key(t)],
-                partition_key=f.pending.partition,
-                tags={EXPORT_ARN_TAG: d.arn, **table_tags(t)},
-                run_config={
-                    "ops": {
-                        op_name(request_key(t)): {
-                            "config": {
-                                "attempt": f.pending.attempt + 1,
-                                "previous_export_arn": d.arn,
-                            }
-                        }
-                    }
-                },
+            frame.retry_run_request(
+                f"retry:{d.arn}",
+                request_key(t),
+                f.pending.partition,
+                d.arn,
+                table_tags(t),
+                {"attempt": f.pending.attempt + 1, "previous_export_arn": d.arn},
             )
         )
 
@@ -478,7 +372,7 @@ def evaluate_tick(
         f"{p.table} {p.partition}" for p in state.pending.values() if p.arn not in done_polling
     ]
     summary = notes.summary(ddb.calls, reconciled=reconcile)
-    return TickOutcome(
+    return frame.TickOutcome(
         events=events,
         runs=runs,
         cursor=state.to_cursor(),
@@ -521,28 +415,7 @@ class TickNotes:
                 "no export is pending: nothing was requested since the last tick"
                 + (" and ListExports found nothing to load" if reconciled else "")
             )
-        return "; ".join(parts) + f" ({calls} DynamoDB call{'s' if calls != 1 else ''})"
-
-
-@dataclass
-class TickOutcome:
-    """What one tick decided: events to record, runs to request, the next cursor."""
-
-    events: list
-    runs: list
-    cursor: str
-    api_calls: int  # DynamoDB calls this tick made
-    pending: int  # exports still pending (in progress, or waiting for their load's proof)
-    summary: str
-
-    def to_sensor_result(self) -> dg.SensorResult:
-        if not self.runs:
-            return dg.SensorResult(
-                asset_events=self.events,
-                skip_reason=dg.SkipReason(self.summary),
-                cursor=self.cursor,
-            )
-        return dg.SensorResult(asset_events=self.events, run_requests=self.runs, cursor=self.cursor)
+        return "; ".join(parts) + " " + frame.calls_text(calls, "DynamoDB")
 
 
 def load_check_keys(t: TableConfig, table_checks=()) -> list[dg.AssetCheckKey]:
@@ -559,13 +432,15 @@ def build_export_sensor(
         t.name: load_check_keys(t, (table_checks or {}).get(t.name, ())) for t in cfg.tables
     }
 
-    targets = [request_key(t) for t in cfg.tables] + [table_key(t) for t in cfg.tables]
+    def evaluate(context: dg.SensorEvaluationContext, aws: AwsResource) -> frame.TickOutcome:
+        return evaluate_tick(
+            context.instance, context.cursor, cfg, aws.client("dynamodb"), load_checks=load_checks
+        )
 
-    @dg.sensor(
+    return frame.build_tick_sensor(
         name=SENSOR_NAME,
-        minimum_interval_seconds=cfg.sensor.interval_seconds,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        target=dg.AssetSelection.assets(*targets),
+        interval_seconds=cfg.sensor.interval_seconds,
+        targets=[request_key(t) for t in cfg.tables] + [table_key(t) for t in cfg.tables],
         description=(
             "Watches DynamoDB exports (DescribeExport per pending export; ListExports "
             "only to reconcile). When one COMPLETES it requests the load of that day's "
@@ -574,17 +449,5 @@ def build_export_sensor(
             "exports are retried up to max_export_retries, then fail with AWS's FailureCode. "
             "A skipped tick says why (what is in progress, what failed)."
         ),
+        evaluate=evaluate,
     )
-    def _sensor(context: dg.SensorEvaluationContext, aws: AwsResource):
-        started = time.monotonic()
-        outcome = evaluate_tick(
-            context.instance,
-            context.cursor,
-            cfg,
-            aws.client("dynamodb"),
-            load_checks=load_checks,
-        )
-        context.log.info(f"{outcome.summary} in {time.monotonic() - started:.2f} s")
-        return outcome.to_sensor_result()
-
-    return _sensor

@@ -1,6 +1,8 @@
 """The RDS export sensor: waits for snapshot exports and starts their loads, exactly once.
 
-The same rules as the DynamoDB sensor (:mod:`ddb_assets.sensors`). Per tick it reads the
+The same rules as the DynamoDB sensor (:mod:`ddb_assets.sensors`), from the same frame
+(:mod:`ddb_assets.sensor_frame`: cursor, new requests, a COMPLETE export's next step,
+retries, the sensor definition); this module asks RDS. Per tick it reads the
 requests runs materialized since its cursor (``rds/<source>/export_request``, no AWS call),
 calls DescribeExportTasks once per pending export (O(pending)), and, when its cursor is new
 or corrupted or every ``sensor.reconcile_minutes``, lists the source buckets' exports once
@@ -16,137 +18,61 @@ dies anywhere in a tick finds it again next tick. FAILED / CANCELED exports get 
 FailureCause recorded and a retry run up to ``max_export_retries``.
 """
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import dagster as dg
 
+from ddb_assets import sensor_frame as frame
 from ddb_assets.assets.keys import (
     EXPORT_ARN_TAG,
     TABLE_TAG,
-    op_name,
     rds_export_key,
     rds_load_run_key,
     rds_request_key,
     rds_table_key,
 )
+from ddb_assets.assets.rds import rds_load_check_keys
 from ddb_assets.config import ProjectConfig, RdsSourceConfig
 from ddb_assets.dynamodb.tracking import PendingExport, SensorState
 from ddb_assets.rds import naming
 from ddb_assets.rds.exports import CANCELED, COMPLETE, FAILED, RdsExport, describe_export_task
 from ddb_assets.resources import AwsResource
-from ddb_assets.sensors import FAILED_STATUSES, PROOF_STATUSES, RUN_KEY_TAG, TickOutcome
 
 SENSOR_NAME = "rds_export_sensor"
 
 
-def _v(md, key):
-    v = md.get(key)
-    return getattr(v, "value", v)
-
-
-class _Counting:
-    def __init__(self, client):
-        self._client, self.calls = client, 0
-
-    def __getattr__(self, name):
-        attr = getattr(self._client, name)
-        if callable(attr) and not name.startswith("_") and name not in ("exceptions", "meta"):
-
-            def counted(*a, **k):
-                self.calls += 1
-                return attr(*a, **k)
-
-            return counted
-        return attr
-
-
-def load_proven(instance, src: RdsSourceConfig, partition: str, export_id: str) -> str | None:
-    """What proves the load of ``export_id`` happened or is under way (a run id, or
-    "materializations"), or "failed:<run>" for a load run that failed; None otherwise."""
-    runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: rds_load_run_key(export_id)}))
-    failed = None
-    for run in runs:
-        if run.status in PROOF_STATUSES:
-            return run.run_id
-        if run.status in FAILED_STATUSES:
-            failed = run.run_id
+def load_proven(instance, src: RdsSourceConfig, partition: str, export_id: str) -> frame.LoadState:
+    """What proves the load of ``export_id`` happened or is under way: a run keyed
+    ``rds-load:<id>`` queued, running or succeeded, else a materialization of every table
+    for that export; or a load run that failed (``failed_run``)."""
+    state = frame.run_key_state(instance, rds_load_run_key(export_id))
+    if state.proven_by:
+        return state
     keys = [rds_table_key(t) for t in src.typed_tables()]
-    loaded = 0
-    for key in keys:
-        res = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=20
-        )
-        if any(_v(r.asset_materialization.metadata, "export_id") == export_id for r in res.records):
-            loaded += 1
+    loaded = sum(
+        frame.names_export(instance, key, partition, "export_id", export_id, limit=20)
+        for key in keys
+    )
     if loaded == len(keys):
-        return "materializations"
-    return f"failed:{failed}" if failed else None
+        return frame.LoadState(proven_by=frame.MATERIALIZED)
+    return state
 
 
 def _recorded(instance, src, partition, export_id, observations: bool) -> bool:
-    fetch = instance.fetch_observations if observations else instance.fetch_materializations
-    res = fetch(
-        dg.AssetRecordsFilter(asset_key=rds_export_key(src), asset_partitions=[partition]), limit=50
+    return frame.names_export(
+        instance, rds_export_key(src), partition, "export_id", export_id, observations=observations
     )
-    for r in res.records:
-        ev = r.asset_observation if observations else r.asset_materialization
-        if ev is not None and _v(ev.metadata, "export_id") == export_id:
-            return True
-    return False
 
 
 def _retry_requested(instance, export_id: str) -> bool:
     """A retry run of a FAILED / CANCELED export exists (whatever its status): what proves
     the failure was handled, not the failure's own observation."""
     runs = instance.get_runs(
-        filters=dg.RunsFilter(tags={RUN_KEY_TAG: f"rds-retry:{export_id}"}), limit=1
+        filters=dg.RunsFilter(tags={frame.RUN_KEY_TAG: f"rds-retry:{export_id}"}), limit=1
     )
     return bool(runs)
-
-
-def _request_run(instance, src, partition, export_id) -> str | None:
-    res = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=rds_request_key(src), asset_partitions=[partition]),
-        limit=50,
-    )
-    for r in res.records:
-        if _v(r.asset_materialization.metadata, "export_id") == export_id:
-            return r.run_id
-    return None
-
-
-def _new_requests(instance, src, state: SensorState, since: datetime) -> None:
-    key = rds_request_key(src)
-    upto = state.observed_upto.get(src.name)
-    flt = (
-        dg.AssetRecordsFilter(asset_key=key, after_storage_id=upto)
-        if upto is not None
-        else dg.AssetRecordsFilter(asset_key=key, after_timestamp=since.timestamp())
-    )
-    cursor = None
-    while True:
-        res = instance.fetch_materializations(flt, limit=500, cursor=cursor, ascending=True)
-        for rec in res.records:
-            state.observed_upto[src.name] = max(
-                state.observed_upto.get(src.name, 0), rec.storage_id
-            )
-            m = rec.asset_materialization
-            export_id = _v(m.metadata, "export_id") if m else None
-            if export_id and m.partition and export_id not in state.pending:
-                state.add(
-                    PendingExport(
-                        arn=export_id,
-                        table=src.name,
-                        partition=m.partition,
-                        attempt=int(_v(m.metadata, "attempt") or 0),
-                        kind="rds",
-                    )
-                )
-        if not res.has_more:
-            return
-        cursor = res.cursor
 
 
 def _reconcile(instance, cfg, rds, state: SensorState, since: datetime) -> None:
@@ -168,7 +94,7 @@ def _reconcile(instance, cfg, rds, state: SensorState, since: datetime) -> None:
                     if e.start_time and e.start_time < since:
                         continue
                     p = day.isoformat()
-                    if e.status == COMPLETE and load_proven(instance, src, p, e.identifier):
+                    if e.status == COMPLETE and load_proven(instance, src, p, e.identifier).settled:
                         if _recorded(instance, src, p, e.identifier, False):
                             continue
                     if e.status in (FAILED, CANCELED) and _retry_requested(instance, e.identifier):
@@ -186,22 +112,20 @@ def evaluate_rds_tick(
     rds,
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> TickOutcome:
+) -> frame.TickOutcome:
     t0 = now()
-    rds = _Counting(rds)
-    state = SensorState.from_cursor(cursor)
+    rds = frame.CountingClient(rds)
+    state, reconcile = frame.open_tick(cursor, t0, cfg.sensor.reconcile_minutes)
     sources = {s.name: s for s in cfg.rds}
     since = t0 - timedelta(days=cfg.sensor.lookback_days)
-    reconcile = state.recovered or (
-        t0.timestamp() - state.last_reconcile >= cfg.sensor.reconcile_minutes * 60
-    )
     for src in cfg.rds:
-        _new_requests(instance, src, state, since)
+        frame.read_new_requests(
+            instance, rds_request_key(src), src.name, state, since, id_key="export_id", kind="rds"
+        )
     if reconcile:
         _reconcile(instance, cfg, rds, state, since)
         state.last_reconcile = t0.timestamp()
-    for export_id in [i for i, p in state.pending.items() if p.table not in sources]:
-        del state.pending[export_id]
+    frame.forget_unconfigured(state, sources)
 
     events, runs, notes = [], [], []
     for export_id, p in sorted(state.pending.items()):
@@ -213,19 +137,21 @@ def evaluate_rds_tick(
             continue
         if e.status == COMPLETE:
             proof = load_proven(instance, src, p.partition, export_id)
-            if proof is None:
+            reported = partial(_recorded, instance, src, p.partition, export_id, False)
+            step = frame.completed_step(state, export_id, proof, reported)
+            if step == frame.REQUEST_LOAD:
                 runs.append(
                     dg.RunRequest(
                         run_key=rds_load_run_key(export_id),
                         asset_selection=[rds_table_key(t) for t in src.typed_tables()],
+                        # Every table's checks, and the export's lateness check for this export.
+                        asset_check_keys=rds_load_check_keys(src),
                         partition_key=p.partition,
                         tags={EXPORT_ARN_TAG: export_id, TABLE_TAG: src.name},
                     )
                 )
                 notes.append(f"load requested: {src.name} {p.partition}")
-                continue
-            del state.pending[export_id]
-            if not _recorded(instance, src, p.partition, export_id, False):
+            elif step != frame.DONE:
                 events.append(_materialization(instance, src, p, e, proof))
                 notes.append(f"export COMPLETE, loading or loaded: {src.name} {p.partition}")
         elif e.status in (FAILED, CANCELED):
@@ -248,29 +174,21 @@ def evaluate_rds_tick(
             if _retry_requested(instance, export_id):
                 continue  # handled: its retry run exists
             runs.append(
-                dg.RunRequest(
-                    run_key=f"rds-retry:{export_id}",
-                    asset_selection=[rds_request_key(src)],
-                    partition_key=p.partition,
-                    tags={EXPORT_ARN_TAG: export_id, TABLE_TAG: src.name},
-                    run_config={
-                        "ops": {
-                            op_name(rds_request_key(src)): {
-                                "config": {
-                                    "attempt": p.attempt + 1,
-                                    "previous_export_id": export_id,
-                                }
-                            }
-                        }
-                    },
+                frame.retry_run_request(
+                    f"rds-retry:{export_id}",
+                    rds_request_key(src),
+                    p.partition,
+                    export_id,
+                    {TABLE_TAG: src.name},
+                    {"attempt": p.attempt + 1, "previous_export_id": export_id},
                 )
             )
         else:
             pct = f" {e.percent_progress}%" if e.percent_progress is not None else ""
             notes.append(f"{e.status}{pct}: {src.name} {p.partition}")
     summary = "; ".join(notes) or "no RDS export is pending"
-    summary += f" ({rds.calls} RDS call{'s' if rds.calls != 1 else ''})"
-    return TickOutcome(
+    summary += " " + frame.calls_text(rds.calls, "RDS")
+    return frame.TickOutcome(
         events=events,
         runs=runs,
         cursor=state.to_cursor(),
@@ -280,7 +198,7 @@ def evaluate_rds_tick(
     )
 
 
-def _materialization(instance, src, p: PendingExport, e: RdsExport, proof: str):
+def _materialization(instance, src, p: PendingExport, e: RdsExport, proof: frame.LoadState):
     md: dict = {
         "export_id": e.identifier,
         "snapshot_arn": e.source_arn or "",
@@ -292,13 +210,10 @@ def _materialization(instance, src, p: PendingExport, e: RdsExport, proof: str):
         md["snapshot_time"] = e.snapshot_time.isoformat()
     if e.warning:
         md["warning"] = e.warning
-    tags = {}
-    request_run = _request_run(instance, src, p.partition, e.identifier)
-    if request_run:
-        md["request_run"] = dg.MetadataValue.dagster_run(request_run)
-    if proof not in ("materializations",) and not proof.startswith("failed:"):
-        md["load_run"] = dg.MetadataValue.dagster_run(proof)
-        tags["ddb_assets/load_run"] = proof
+    request = frame.request_of(
+        instance, rds_request_key(src), p.partition, "export_id", e.identifier
+    )
+    tags = frame.link_runs(md, request.run_id if request else None, proof.proven_run)
     return dg.AssetMaterialization(
         asset_key=rds_export_key(src),
         partition=p.partition,
@@ -309,26 +224,19 @@ def _materialization(instance, src, p: PendingExport, e: RdsExport, proof: str):
 
 
 def build_rds_sensor(cfg: ProjectConfig) -> dg.SensorDefinition:
-    targets = [rds_request_key(s) for s in cfg.rds] + [
-        rds_table_key(t) for s in cfg.rds for t in s.typed_tables()
-    ]
+    def evaluate(context: dg.SensorEvaluationContext, aws: AwsResource) -> frame.TickOutcome:
+        return evaluate_rds_tick(context.instance, context.cursor, cfg, aws.client("rds"))
 
-    @dg.sensor(
+    return frame.build_tick_sensor(
         name=SENSOR_NAME,
-        minimum_interval_seconds=cfg.sensor.interval_seconds,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        target=dg.AssetSelection.assets(*targets),
+        interval_seconds=cfg.sensor.interval_seconds,
+        targets=[rds_request_key(s) for s in cfg.rds]
+        + [rds_table_key(t) for s in cfg.rds for t in s.typed_tables()],
         description=(
             "Watches RDS snapshot exports (DescribeExportTasks per pending export). When one is "
             "COMPLETE it requests the load of every table of that day (once: run key "
             "rds-load:<export id>) and reports the export. FAILED / CANCELED exports are "
             "retried up to max_export_retries with AWS's FailureCause recorded."
         ),
+        evaluate=evaluate,
     )
-    def _sensor(context: dg.SensorEvaluationContext, aws: AwsResource):
-        started = time.monotonic()
-        outcome = evaluate_rds_tick(context.instance, context.cursor, cfg, aws.client("rds"))
-        context.log.info(f"{outcome.summary} in {time.monotonic() - started:.2f} s")
-        return outcome.to_sensor_result()
-
-    return _sensor

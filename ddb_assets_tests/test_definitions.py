@@ -61,8 +61,11 @@ def test_definitions_load_without_warnings_and_have_the_asset_graph():
     for ck in defs.resolve_asset_graph().asset_check_keys:
         if ck.asset_key == table:
             assert specs[ck].partitions_def is not None, ck
-    [lateness] = [c for c in defs.asset_checks or [] if "export_on_time" in str(c.check_keys)]
-    assert next(iter(lateness.check_specs)).partitions_def is not None
+    # The lateness check on every export, DynamoDB's and RDS's, one result per day.
+    lateness = [c for c in defs.asset_checks or [] if "export_on_time" in str(c.check_keys)]
+    assert {next(iter(c.check_keys)).asset_key.path[0] for c in lateness} == {"dynamodb", "rds"}
+    for c in lateness:
+        assert next(iter(c.check_specs)).partitions_def is not None
 
 
 def test_dagster_cli_validates_the_workspace():

@@ -24,7 +24,8 @@ from ddb_assets.config import parse_config
 from ddb_assets.dynamodb import exports as ex
 from ddb_assets.local import LocalAWS
 from ddb_assets.resources import AwsResource
-from ddb_assets.sensors import RUN_KEY_TAG, evaluate_tick
+from ddb_assets.sensor_frame import RUN_KEY_TAG
+from ddb_assets.sensors import evaluate_tick
 
 TZ = "Asia/Tokyo"
 _names = itertools.count()

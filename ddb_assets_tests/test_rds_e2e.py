@@ -14,12 +14,10 @@ import pytest
 
 from ddb_assets.assets.keys import op_name, rds_request_key
 from ddb_assets.assets.rds import build_rds_request_asset, build_rds_tables_asset
-from ddb_assets.config import parse_config
-from ddb_assets.local import LocalAWS
-from ddb_assets.local.rds.setup import create_export_key, create_export_role, create_instance
 from ddb_assets.resources import resources_for
-from ddb_assets.sensors import RUN_KEY_TAG
+from ddb_assets.sensor_frame import RUN_KEY_TAG
 from ddb_assets.sensors_rds import evaluate_rds_tick
+from ddb_assets_tests.rds_stack import point_env_at, rds_stack, shop_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.mariadb, pytest.mark.duckdb]
 
@@ -105,43 +103,17 @@ TYPES = [
 
 @pytest.fixture(scope="module")
 def stack():
-    with LocalAWS(export_seconds=0.3, rds=True) as s:
-        s.client("s3").create_bucket(Bucket=BUCKET)
-        s.role_arn = create_export_role(s.client("iam"), BUCKET)  # type: ignore[attr-defined]
-        s.key_arn = create_export_key(s.client("kms"))  # type: ignore[attr-defined]
-        create_instance(s.client("rds"), "shop-db", db_name="shop", backup_retention_days=35)
+    with rds_stack(BUCKET) as s:
         yield s
 
 
 @pytest.fixture
 def env(stack, monkeypatch):
-    for k, v in stack.env().items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.setenv("DDB_ASSETS_ENV", "local")
-    return stack
+    return point_env_at(stack, monkeypatch)
 
 
 def _cfg(stack, tmp_path, tables):
-    return parse_config(
-        {
-            "warehouse": str(tmp_path / "w.duckdb"),
-            "summaries_dir": None,
-            "defaults": {"athena": {"database": "sushi"}},
-            "rds": [
-                {
-                    "name": "shop",
-                    "instance": "shop-db",
-                    "db_engine": "mariadb",
-                    "tables": tables,
-                    "s3_bucket": BUCKET,
-                    "iam_role_arn": stack.role_arn,
-                    "kms_key_arn": stack.key_arn,
-                    "schedule": {"timezone": "UTC"},
-                    "partitions_start": (TODAY - dt.timedelta(days=30)).isoformat(),
-                }
-            ],
-        }
-    )
+    return shop_config(stack, tmp_path, BUCKET, tables)
 
 
 def _run_day(cfg, instance, resources, day, **config):

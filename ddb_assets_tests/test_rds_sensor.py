@@ -161,3 +161,32 @@ def test_failed_and_canceled_exports_are_recorded_with_the_cause_and_retried():
             instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", tags={"dagster/run_key": key}))
         t3 = evaluate_rds_tick(instance, None, CFG, rds)
         assert not t3.events and not t3.runs and t3.pending == 0
+
+
+def test_a_reported_export_whose_load_run_was_never_reserved_still_gets_its_load():
+    """The export's own materialization proves nothing: a daemon that recorded it and died
+    before reserving the load run must request the load on the next tick (fresh cursor or
+    not), and report the export no second time once the load exists."""
+    rds = FakeRds()
+    with dg.instance_for_test() as instance:
+        ident, day = "shop-db-20240105", "2024-01-05"
+        rds.set(ident, "COMPLETE", PercentProgress=100)
+        _request(instance, ident, day)
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                asset_key=rds_export_key(SRC), partition=day, metadata={"export_id": ident}
+            )
+        )
+        for cursor in (None, evaluate_rds_tick(instance, None, CFG, rds).cursor):
+            o = evaluate_rds_tick(instance, cursor, CFG, rds)
+            assert [r.run_key for r in o.runs] == [f"rds-load:{ident}"] and not o.events
+            assert o.pending == 1
+        instance.add_run(
+            dg.DagsterRun(
+                job_name="__ASSET_JOB",
+                tags={"dagster/run_key": f"rds-load:{ident}"},
+                status=dg.DagsterRunStatus.STARTED,  # the load is running
+            )
+        )
+        o = evaluate_rds_tick(instance, o.cursor, CFG, rds)
+        assert not o.runs and not o.events and o.pending == 0

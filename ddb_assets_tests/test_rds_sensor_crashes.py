@@ -36,7 +36,7 @@ from ddb_assets.definitions import build_definitions
 from ddb_assets.local import LocalAWS
 from ddb_assets.local.rds.setup import create_export_key, create_export_role, create_instance
 from ddb_assets.runner import _execute, run_failure_text
-from ddb_assets.sensors import RUN_KEY_TAG
+from ddb_assets.sensor_frame import RUN_KEY_TAG
 from ddb_assets.sensors_rds import SENSOR_NAME
 from ddb_assets_tests.daemon_ticks import RUN_CRASH_POINTS, SYNC_LAUNCH, tick
 

@@ -44,7 +44,8 @@ from ddb_assets.config import parse_config
 from ddb_assets.definitions import build_definitions
 from ddb_assets.local import LocalAWS
 from ddb_assets.runner import _execute, run_failure_text
-from ddb_assets.sensors import RUN_KEY_TAG, SENSOR_NAME
+from ddb_assets.sensor_frame import RUN_KEY_TAG
+from ddb_assets.sensors import SENSOR_NAME
 from ddb_assets_tests.daemon_ticks import (
     REPORT_CRASH_POINTS,
     RUN_CRASH_POINTS,

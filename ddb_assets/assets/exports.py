@@ -16,20 +16,19 @@ overlapping or repeated runs never start a second export; ``force: true`` (``ref
 --force``) re-exports on purpose.
 """
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 
 from ddb_assets.assets.keys import (
-    EXPORT_ARN_TAG,
     export_key,
     partition_date,
-    partitioned_checks,
     partitions_def,
     request_key,
     tag_run,
 )
+from ddb_assets.assets.lateness import ExportTimes, build_export_lateness_check
 from ddb_assets.config import ProjectConfig, TableConfig
 from ddb_assets.dynamodb.exports import (
     ExportError,
@@ -39,8 +38,6 @@ from ddb_assets.dynamodb.exports import (
     request_export,
 )
 from ddb_assets.resources import AwsResource
-
-LATENESS_CHECK = "export_on_time"
 
 
 class ExportRequestConfig(dg.Config):
@@ -210,70 +207,18 @@ def build_export_spec(cfg: ProjectConfig, t: TableConfig) -> dg.AssetSpec:
     )
 
 
-def lateness(start: datetime | None, noticed: datetime | None, limit_minutes: int):
-    """(on time?, minutes from the export's start to the sensor requesting its load)."""
-    if start is None or noticed is None:
-        return True, None
-    minutes = round((noticed - start).total_seconds() / 60, 2)
-    return minutes <= limit_minutes, minutes
-
-
 def build_lateness_check(cfg: ProjectConfig, t: TableConfig) -> dg.AssetChecksDefinition:
-    limit = cfg.export_late_after_minutes_for(t)
+    """``export_on_time`` from the export's StartTime (:mod:`ddb_assets.assets.lateness`)."""
 
-    decorate = dg.asset_check(
-        asset=export_key(t),
-        name=LATENESS_CHECK,
-        partitions_def=partitions_def(t),
-        description=(
-            f"The export COMPLETED and its load was requested within {limit} minutes of the "
-            "export's start (`export_late_after_minutes`). Runs in each load run, for the "
-            "export that run loads; run by hand, it checks the day's latest export."
-        ),
-    )
-
-    def _check(context: dg.AssetCheckExecutionContext, aws: AwsResource) -> dg.AssetCheckResult:
-        arn = context.run.tags.get(EXPORT_ARN_TAG)
-        noticed = None
-        if arn:  # a load run: the sensor requested it when it noticed the export COMPLETED
-            record = context.instance.get_run_record_by_id(context.run.run_id)
-            noticed = record.create_timestamp if record else None
-        else:
-            res = context.instance.fetch_materializations(
-                dg.AssetRecordsFilter(
-                    asset_key=export_key(t), asset_partitions=[context.partition_key]
-                ),
-                limit=1,
-            )
-            if not res.records:
-                return dg.AssetCheckResult(
-                    passed=False,
-                    severity=dg.AssetCheckSeverity.WARN,
-                    description=f"no completed export is recorded for {context.partition_key}",
-                )
-            rec = res.records[0]
-            arn = getattr(rec.asset_materialization.metadata.get("export_arn"), "value", None)
-            noticed = datetime.fromtimestamp(rec.timestamp, tz=timezone.utc)
-        if not arn:
-            return dg.AssetCheckResult(
-                passed=False,
-                severity=dg.AssetCheckSeverity.WARN,
-                description=f"the export recorded for {context.partition_key} has no export_arn",
-            )
+    def times_of(aws: AwsResource, arn: str) -> ExportTimes:
         d = describe_export(aws.client("dynamodb"), arn)
-        on_time, minutes = lateness(d.start_time, noticed, limit)
-        return dg.AssetCheckResult(
-            passed=on_time,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={
-                "minutes_to_load_request": dg.MetadataValue.float(minutes or 0.0),
-                "limit_minutes": limit,
-                "export_arn": arn,
-            },
-            description=None
-            if on_time
-            else f"the export's load was requested {minutes} min after it started (limit {limit})",
-        )
+        return ExportTimes(start=d.start_time)
 
-    with partitioned_checks():
-        return decorate(_check)
+    return build_export_lateness_check(
+        export_key=export_key(t),
+        partitions_def=partitions_def(t),
+        limit_minutes=cfg.export_late_after_minutes_for(t),
+        id_key="export_arn",
+        times_of=times_of,
+        measured_from="the export's start",
+    )

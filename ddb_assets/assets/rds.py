@@ -28,6 +28,11 @@ from ddb_assets.assets.keys import (
     rds_request_key,
     rds_table_key,
 )
+from ddb_assets.assets.lateness import (
+    ExportTimes,
+    build_export_lateness_check,
+    lateness_check_key,
+)
 from ddb_assets.assets.metadata import attempt_id, query_metadata, table_metadata
 from ddb_assets.config import ProjectConfig, RdsSourceConfig, RdsTable
 from ddb_assets.engines import Engine, engine_class
@@ -180,10 +185,57 @@ def build_rds_export_spec(cfg: ProjectConfig, src: RdsSourceConfig) -> dg.AssetS
             f"The COMPLETE snapshot export of `{src.identifier}` for a day "
             f"(`s3://{src.s3_bucket}/{prefix}/<ExportTaskIdentifier>/`, Parquet). Reported by "
             "`rds_export_sensor` when DescribeExportTasks says COMPLETE: the export's tables "
-            "and their status (export_tables_info), the snapshot, and the load run."
+            "and their status (export_tables_info), the snapshot, and the load run. Its "
+            "`export_on_time` check (one result per day) runs in each load run."
         ),
         metadata={"dagster/uri": dg.MetadataValue.path(f"s3://{src.s3_bucket}/{prefix}/")},
     )
+
+
+def build_rds_lateness_check(cfg: ProjectConfig, src: RdsSourceConfig) -> dg.AssetChecksDefinition:
+    """``export_on_time`` of ``rds/<source>/export``: the DynamoDB check's code and meaning,
+    measured from the export task's ``TaskStartTime`` (not the snapshot's time: see
+    docs/rds.md, "Lateness")."""
+
+    def times_of(aws: AwsResource, export_id: str) -> ExportTimes:
+        e = describe_export_task(aws.client("rds"), export_id)
+        if e is None:
+            return ExportTimes(start=None, metadata={"export_status": "not found"})
+        took = None
+        if e.start_time and e.end_time:
+            took = dg.MetadataValue.float(
+                round((e.end_time - e.start_time).total_seconds() / 60, 2)
+            )
+        return ExportTimes(
+            start=e.start_time,
+            metadata={
+                "task_start_time": e.start_time.isoformat() if e.start_time else None,
+                "task_end_time": e.end_time.isoformat() if e.end_time else None,
+                "export_minutes": took,
+                "snapshot_time": e.snapshot_time.isoformat() if e.snapshot_time else None,
+            },
+        )
+
+    return build_export_lateness_check(
+        export_key=rds_export_key(src),
+        partitions_def=rds_partitions_def(src),
+        limit_minutes=cfg.export_late_after_minutes_for(src),
+        id_key="export_id",
+        times_of=times_of,
+        measured_from="the export task's start (TaskStartTime)",
+    )
+
+
+def rds_load_check_keys(src: RdsSourceConfig) -> list[dg.AssetCheckKey]:
+    """The checks a load run of ``src`` executes: every table's, and the export's lateness."""
+    return [
+        *(
+            dg.AssetCheckKey(rds_table_key(t), name)
+            for t in src.typed_tables()
+            for name in (EXPORTED_CHECK, ROW_COUNT_CHECK, DRIFT_CHECK)
+        ),
+        lateness_check_key(rds_export_key(src)),
+    ]
 
 
 def _export_of_run(context, rds, src: RdsSourceConfig, partition: str) -> str:
