@@ -151,9 +151,12 @@ def evaluate_rds_tick(
                     )
                 )
                 notes.append(f"load requested: {src.name} {p.partition}")
-            elif step != frame.DONE:
-                events.append(_materialization(instance, src, p, e, proof))
-                notes.append(f"export COMPLETE, loading or loaded: {src.name} {p.partition}")
+            else:
+                if proof.failed_run and not proof.proven_by:
+                    notes.append(f"load failed: {src.name} {p.partition} (run {proof.failed_run})")
+                if step != frame.DONE:
+                    events.append(_materialization(instance, src, p, e, proof))
+                    notes.append(f"export COMPLETE, loading or loaded: {src.name} {p.partition}")
         elif e.status in (FAILED, CANCELED):
             del state.pending[export_id]
             if not _recorded(instance, src, p.partition, export_id, True):
@@ -213,7 +216,9 @@ def _materialization(instance, src, p: PendingExport, e: RdsExport, proof: frame
     request = frame.request_of(
         instance, rds_request_key(src), p.partition, "export_id", e.identifier
     )
-    tags = frame.link_runs(md, request.run_id if request else None, proof.proven_run)
+    # The load run that proves it, or the one that failed (linked so the failure is found).
+    load_run = proof.proven_run or proof.failed_run
+    tags = frame.link_runs(md, request.run_id if request else None, load_run)
     return dg.AssetMaterialization(
         asset_key=rds_export_key(src),
         partition=p.partition,

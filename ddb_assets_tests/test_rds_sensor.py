@@ -190,3 +190,28 @@ def test_a_reported_export_whose_load_run_was_never_reserved_still_gets_its_load
         )
         o = evaluate_rds_tick(instance, o.cursor, CFG, rds)
         assert not o.runs and not o.events and o.pending == 0
+
+
+def test_a_failed_load_is_reported_linked_to_its_run_and_not_retried_silently():
+    """A COMPLETE export whose load run failed: the export is reported once, its
+    materialization links the failed load run (so the failure is one click away), the tick
+    says so, and no second load is requested behind the user's back."""
+    rds = FakeRds()
+    with dg.instance_for_test() as instance:
+        ident, day = "shop-db-20240106", "2024-01-06"
+        rds.set(ident, "COMPLETE", PercentProgress=100)
+        _request(instance, ident, day)
+        failed = dg.DagsterRun(
+            job_name="__ASSET_JOB",
+            tags={"dagster/run_key": f"rds-load:{ident}"},
+            status=dg.DagsterRunStatus.FAILURE,
+        )
+        instance.add_run(failed)
+        o = evaluate_rds_tick(instance, None, CFG, rds)
+        assert not o.runs
+        [event] = o.events
+        assert event.tags["ddb_assets/load_run"] == failed.run_id
+        assert event.metadata["load_run"].value == failed.run_id
+        assert f"load failed: {SRC.name} {day} (run {failed.run_id})" in o.summary
+        o = evaluate_rds_tick(instance, o.cursor, CFG, rds)
+        assert not o.runs and o.pending == 0
