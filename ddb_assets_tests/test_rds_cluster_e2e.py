@@ -381,3 +381,48 @@ def test_a_cluster_snapshot_still_creating_is_retryable_and_starts_nothing(env):
         ]
         == []
     )
+
+
+def test_the_sample_seeds_a_cluster_source_as_a_cluster(env):
+    """``ddb-assets dev`` / the demo seed a configured cluster source as an Aurora cluster
+    (not an instance of the cluster's name), with its automated cluster snapshot."""
+    from ddb_assets.local.rds_sample import MENUS, seed_sample_rds
+
+    src = parse_config(
+        {
+            "rds": [
+                {
+                    "name": "sample",
+                    "cluster": "sample-aurora",
+                    "db_engine": "aurora-mysql",
+                    "tables": ["shop.menu_items"],
+                    "s3_bucket": "sample-rds-exports",
+                    "iam_role_arn": env.role_arn,
+                    "kms_key_arn": env.key_arn,
+                    "schedule": {"timezone": "UTC"},
+                }
+            ]
+        }
+    ).rds[0]
+    lines: list[str] = []
+    arns = seed_sample_rds(env, src, log=lines.append, day=TODAY - dt.timedelta(days=1))
+    rds = env.client("rds")
+    assert rds.describe_db_clusters(DBClusterIdentifier="sample-aurora")["DBClusters"]
+    assert not [
+        i
+        for i in rds.describe_db_instances()["DBInstances"]
+        if i["DBInstanceIdentifier"] == "sample-aurora"
+    ]
+    (snap,) = rds.describe_db_cluster_snapshots(
+        DBClusterIdentifier="sample-aurora", SnapshotType="automated"
+    )["DBClusterSnapshots"]
+    assert snap["DBClusterSnapshotIdentifier"].startswith(
+        f"rds:sample-aurora-{TODAY - dt.timedelta(days=1):%Y-%m-%d}"
+    )
+    with env.rds.connect_cluster("sample-aurora", "shop") as conn, conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM menu_items")
+        assert cur.fetchone()[0] == len(MENUS)
+    assert lines[-1].startswith("Aurora cluster sample-aurora") and set(arns) == {
+        "iam_role_arn",
+        "kms_key_arn",
+    }
