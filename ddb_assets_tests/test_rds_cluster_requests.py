@@ -211,3 +211,19 @@ def test_cluster_config_and_its_one_line_errors():
         parse_config({"rds": [aurora_instance]})
     (line,) = [x for x in str(exc.value).splitlines() if "rds.0" in x]  # one line per problem
     assert "instance: shop-writer" in line
+
+
+def test_the_commented_aurora_example_is_a_valid_cluster_source():
+    """examples/rds.yaml shows the cluster form in a comment: it must stay valid config."""
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(__file__).parent.parent / "ddb_assets" / "examples" / "rds.yaml"
+    text = path.read_text()
+    raw = yaml.safe_load(text)
+    comment = text.split("# An Aurora MySQL cluster", 1)[1].splitlines()
+    block = "\n".join(line[1:] for line in comment if line.startswith(("#  - ", "#    ")))
+    raw["rds"] += yaml.safe_load(block)
+    src = parse_config(raw).rds[-1]
+    assert src.is_cluster and src.identifier == "shop-aurora"

@@ -10,6 +10,7 @@ those methods on the class and ``uninstall`` puts the originals back.
   there and ``Endpoint`` is the server's 127.0.0.1 address and port. moto's instant "automated"
   snapshot is dropped: automated snapshots are taken when the caller's backup window says so
   (``RdsControl.take_automated_snapshot``), each a real copy of the data at that moment.
+* Aurora clusters (engine aurora-mysql) and their snapshots: clusters.py.
 * CreateDBSnapshot / automated snapshots: the instance's user databases are copied on the server
   (a frozen copy); status ``creating`` for ``snapshot_seconds``, then ``available``;
   SnapshotCreateTime is the stack clock. Automated snapshots older than the retention period are
