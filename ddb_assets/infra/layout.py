@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from ddb_assets.config import ProjectConfig
+from ddb_assets.config import ProjectConfig, RdsSourceConfig, TableConfig
 
 DEFAULT_RESULTS_PREFIX = "athena-results"
 # The workgroup every account has: not created (or changed) by the template.
@@ -150,7 +150,8 @@ def layout(
         for src in cfg.rds
     ]
     uses: list[tuple[str, str, str | None]] = []
-    for t in [*cfg.tables, *cfg.rds]:
+    sources: list[TableConfig | RdsSourceConfig] = [*cfg.tables, *cfg.rds]
+    for t in sources:
         if cfg.engine_for(t) == "athena":
             a = cfg.athena_for(t)
             uses.append((a.database, a.workgroup, a.output_location))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -365,7 +366,7 @@ def member_address(account: str, region: str, cluster_id: str) -> str | None:
 # Installing
 # --------------------------------------------------------------------------------------
 
-PATCHES = {
+PATCHES: dict[str, Callable[[RDSResponse], ActionResult]] = {
     "create_db_cluster": _create_db_cluster,
     "modify_db_cluster": _modify_db_cluster,
     "delete_db_cluster": _delete_db_cluster,

@@ -10,6 +10,7 @@ from moto.rds.exceptions import RDSClientError
 from ddb_assets.local.rds import clusters, fidelity, server
 from ddb_assets.local.rds.export import ExportJob
 from ddb_assets.local.rds.fidelity import LocalSnapshot, RdsState
+from ddb_assets.local.rds.server import MariaDBServer
 
 
 class LocalRdsError(RuntimeError):
@@ -59,7 +60,7 @@ class RdsControl:
             raise KeyError(f"no local Aurora cluster {cluster_id!r} (CreateDBCluster first)")
         return found
 
-    def cluster_server(self, cluster_id: str) -> server.MariaDBServer:
+    def cluster_server(self, cluster_id: str) -> MariaDBServer:
         """The MariaDB server that holds the cluster's data (its instances share it)."""
         return self.cluster(cluster_id).server
 
