@@ -3,8 +3,8 @@ MariaDB server (its instances share it), automated and manual DB cluster snapsho
 stack clock, StartExportTask from a ``cluster-snapshot:`` ARN writing RDS's layout, the
 request asset, rds_export_sensor and the load run on the DuckDB engine.
 
-The instance's fixtures and drivers come from test_rds_e2e.py (``_run_day``,
-``_sensor_and_loads``); this module adds the cluster's stack and config."""
+The instance's drivers come from test_rds_e2e.py (``_run_day``, ``_sensor_and_loads``) and
+rds_stack.py (``point_env_at``); this module adds the cluster's stack and config."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from ddb_assets.rds.exports import ExportRequest, request_export
 from ddb_assets.rds.snapshots import SnapshotNotReadyError, automated_snapshot_for
 from ddb_assets.resources import resources_for
 from ddb_assets.sensors_rds import evaluate_rds_tick
+from ddb_assets_tests.rds_stack import point_env_at
 from ddb_assets_tests.test_rds_e2e import _run_day, _sensor_and_loads
 
 pytestmark = [pytest.mark.integration, pytest.mark.mariadb, pytest.mark.duckdb]
@@ -48,10 +49,7 @@ def stack():
 
 @pytest.fixture
 def env(stack, monkeypatch):
-    for k, v in stack.env().items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.setenv("DDB_ASSETS_ENV", "local")
-    yield stack
+    yield point_env_at(stack, monkeypatch)
     stack.reset_clock()
     stack.rds.configure(snapshot_seconds=0.0)
 
