@@ -352,6 +352,7 @@ def cmd_infra(args) -> int:
             bytes_scanned_cutoff=args.bytes_scanned_cutoff,
             existing_buckets=args.existing_buckets,
             existing_role=args.existing_role,
+            existing_export_roles=args.existing_export_roles,
             role_name=args.role_name,
             trusted_services=tuple(args.trust_service or ["ecs-tasks.amazonaws.com"]),
         )
@@ -427,6 +428,11 @@ def _register_production(sub) -> None:
         "--existing-buckets", action="store_true", help="the buckets exist: do not create them"
     )
     p.add_argument("--existing-role", help="attach the policy to this IAM role (by name)")
+    p.add_argument(
+        "--existing-export-roles",
+        action="store_true",
+        help="the RDS sources' export roles (iam_role_arn) exist: do not create them",
+    )
     p.add_argument("--role-name", help="a fixed name for the new role")
     p.add_argument("--kms-key-arn", help="encrypt buckets and results with this KMS key")
     p.add_argument(

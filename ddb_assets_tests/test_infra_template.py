@@ -4,6 +4,7 @@ by cfn-lint and parliament (the real tools), and the command line around them.""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,38 @@ def duckdb_cfg():
     return parse_config({"tables": [{"name": "orders", "s3_bucket": "demo-exports"}]})
 
 
+RDS_ROLE = "arn:aws:iam::123456789012:role/service/shop-rds-export"
+RDS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def cluster_cfg(engine="athena", **source):
+    """An Aurora MySQL cluster source (and a DynamoDB table) on ``engine``."""
+    return athena_cfg(
+        defaults={
+            "engine": engine,
+            "athena": {"database": "shop_prod", "workgroup": "ddb_assets"},
+        },
+        rds=[
+            {
+                "name": "shop_rds",
+                "cluster": "shop-aurora",
+                "db_engine": "aurora-mysql",
+                "tables": ["shop.orders", "shop.menu_items"],
+                "s3_bucket": "shop-rds-exports",
+                "iam_role_arn": RDS_ROLE,
+                "kms_key_arn": RDS_KEY,
+                **source,
+            }
+        ],
+    )
+
+
+# StartExportTask needs both (RDS API reference: iam:PassRole of the export role, and
+# kms:CreateGrant on KmsKeyId); parliament's community auditor lists them as
+# permissions-management actions. Nothing else may be found.
+RDS_REQUIRED = "PERMISSIONS_MANAGEMENT_ACTIONS"
+
+
 def cfn_lint(tmp_path: Path, template: dict) -> subprocess.CompletedProcess:
     path = tmp_path / "template.yaml"
     path.write_text(to_yaml(template))
@@ -76,8 +109,10 @@ def parliament_findings(policy: dict) -> list[str]:
         (athena_cfg(), InfraOptions()),
         (athena_cfg(), InfraOptions(existing_buckets=True, existing_role="dagster-prod")),
         (duckdb_cfg(), InfraOptions(role_name="ddb-assets-dagster")),
+        (cluster_cfg(snapshot="manual"), InfraOptions()),
+        (cluster_cfg(), InfraOptions(existing_export_roles=True)),
     ],
-    ids=["athena", "existing-bucket-and-role", "duckdb"],
+    ids=["athena", "existing-bucket-and-role", "duckdb", "aurora-cluster", "aurora-existing"],
 )
 def test_cfn_lint_passes(tmp_path, cfg, opts):
     res = cfn_lint(tmp_path, build_template(layout(cfg), opts))
@@ -102,12 +137,23 @@ def test_cfn_lint_can_fail(tmp_path):
             kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
             compute_logs_uri="s3://shop-ops/dagster/compute-logs/",
         ),
+        layout(cluster_cfg(snapshot="manual")),
+        layout(cluster_cfg("duckdb")),
     ],
-    ids=["athena", "duckdb", "kms-and-compute-logs"],
+    ids=["athena", "duckdb", "kms-and-compute-logs", "aurora-cluster", "aurora-duckdb"],
 )
 def test_parliament_finds_nothing(lay):
     policy = render(policy_document(lay), account_id="123456789012", region="us-east-1")
-    assert parliament_findings(policy) == []
+    found = parliament_findings(policy)
+    if lay.rds:
+        required = [f for f in found if f.startswith(RDS_REQUIRED)]
+        assert len(required) == 1  # naming exactly these two (parliament's order varies)
+        assert set(re.findall(r"'([a-z0-9]+:[a-z]+)'", required[0])) == {
+            "kms:creategrant",
+            "iam:passrole",
+        }
+        found = [f for f in found if f not in required]
+    assert found == []
 
 
 @pytest.mark.unit

@@ -221,6 +221,12 @@ def test_the_automated_snapshot_of_day_d_in_the_sources_time_zone(rds):
 def test_snapshot_errors_name_the_fix(rds):
     client, stub = rds
     _snaps(stub, [])
+    # nothing at all: the instance is looked up once (it exists: backups are off)
+    stub.add_response(
+        "describe_db_instances",
+        {"DBInstances": [{"DBInstanceIdentifier": "shop-db"}]},
+        {"DBInstanceIdentifier": "shop-db"},
+    )
     with pytest.raises(SnapshotError, match="automated backups are off.*backup-retention-period"):
         automated_snapshot_for(client, "shop-db", dt.date(2024, 1, 3), "UTC")
     _snaps(stub, [(dt.datetime(2024, 1, 5, 3, tzinfo=UTC), "available")])

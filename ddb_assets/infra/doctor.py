@@ -8,6 +8,8 @@ One :class:`Check` per thing that must hold, each with the fix when it does not:
 - every Glue database exists (Athena engine);
 - every Athena workgroup is enabled, enforces its configuration, has a result location (the
   configured one, if any) and a bytes-scanned cutoff;
+- every RDS source (DB instance or Aurora cluster) exists as configured, keeps automated
+  backups long enough, and its export role and KMS key exist (:mod:`doctor_rds`);
 - the effective permissions of the deployment's principal, by IAM's policy simulator, for
   every (action, resource) the generated policy grants; skipped where the simulator is not
   available (it needs ``iam:SimulatePrincipalPolicy``; the local stack has none).
@@ -312,6 +314,10 @@ def run_checks(
     if lay.athena:
         checks += check_databases(lay, client("glue"))
         checks += check_workgroups(cfg, lay, client("athena"))
+    if cfg.rds:
+        from ddb_assets.infra.doctor_rds import check_rds
+
+        checks += check_rds(cfg, client)
     checks += check_permissions(lay, client("iam"), client("sts"), region, principal_arn)
     return checks
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from ddb_assets.config import ProjectConfig
+from ddb_assets.config import ProjectConfig, RdsSourceConfig, TableConfig
 
 DEFAULT_RESULTS_PREFIX = "athena-results"
 # The workgroup every account has: not created (or changed) by the template.
@@ -60,6 +60,24 @@ class SourceTable:
 
 
 @dataclass(frozen=True)
+class RdsUse:
+    """A configured RDS source (a DB instance or an Aurora DB cluster) and its exports."""
+
+    name: str  # the source's name (its Dagster group, S3 sub-prefix)
+    identifier: str  # DBInstanceIdentifier or DBClusterIdentifier
+    cluster: bool  # Aurora: DB cluster snapshots
+    manual: bool  # snapshot: manual (the chain creates the day's snapshot)
+    exports: S3Location  # <s3_bucket>/<s3_prefix>/<name>: every export of the source
+    export_role_arn: str  # the role RDS assumes to write the export
+    kms_key_arn: str  # the key the export is encrypted with
+    retention_days: int  # the backup retention period the source needs
+
+    @property
+    def kind(self) -> str:
+        return "cluster" if self.cluster else "instance"
+
+
+@dataclass(frozen=True)
 class AthenaUse:
     database: str
     workgroup: str
@@ -73,10 +91,13 @@ class Layout:
     typed: list[S3Location] = field(default_factory=list)  # typed snapshots, history, summaries
     kms_key_arn: str | None = None
     compute_logs: S3Location | None = None  # Dagster's S3ComputeLogManager (deploy/)
+    rds: list[RdsUse] = field(default_factory=list)
+    rds_athena: bool = False  # some RDS source registers its tables for Athena
 
     @property
     def buckets(self) -> list[str]:
         names = {t.exports.bucket for t in self.tables}
+        names |= {r.exports.bucket for r in self.rds}
         names |= {loc.bucket for loc in self.typed}
         names |= {a.results.bucket for a in self.athena}
         if self.compute_logs:
@@ -96,7 +117,9 @@ class Layout:
         return out
 
     def export_locations(self, bucket: str) -> list[S3Location]:
-        return sorted({t.exports for t in self.tables if t.exports.bucket == bucket})
+        """DynamoDB and RDS export locations in ``bucket`` (neither service deletes them)."""
+        found = {t.exports for t in self.tables} | {r.exports for r in self.rds}
+        return sorted(loc for loc in found if loc.bucket == bucket)
 
 
 def layout(
@@ -111,8 +134,24 @@ def layout(
         )
         for t in cfg.tables
     ]
+    from ddb_assets.rds.naming import export_s3_prefix
+
+    rds = [
+        RdsUse(
+            name=src.name,
+            identifier=src.identifier,
+            cluster=src.is_cluster,
+            manual=src.snapshot == "manual",
+            exports=S3Location(src.s3_bucket, export_s3_prefix(src.s3_prefix, src.name)),
+            export_role_arn=src.iam_role_arn,
+            kms_key_arn=src.kms_key_arn,
+            retention_days=src.retention_days,
+        )
+        for src in cfg.rds
+    ]
     uses: list[tuple[str, str, str | None]] = []
-    for t in cfg.tables:
+    sources: list[TableConfig | RdsSourceConfig] = [*cfg.tables, *cfg.rds]
+    for t in sources:
         if cfg.engine_for(t) == "athena":
             a = cfg.athena_for(t)
             uses.append((a.database, a.workgroup, a.output_location))
@@ -154,4 +193,6 @@ def layout(
         compute_logs=(
             S3Location.parse(compute_logs_uri, "--compute-logs-uri") if compute_logs_uri else None
         ),
+        rds=sorted(rds, key=lambda r: r.name),
+        rds_athena=any(cfg.engine_for(src) == "athena" for src in cfg.rds),
     )

@@ -32,6 +32,8 @@ AthenaWorkGroup               StartQueryExecution, GetQueryExecution, GetQueryRe
 S3ListComputeLogs<n>,         Dagster's S3ComputeLogManager (deploy/dagster.yaml), with
 S3ComputeLogs                 ``--compute-logs-uri``: upload and read step logs
 KmsKey                        GenerateDataKey/Decrypt when the buckets use a KMS key
+Rds*, S3*RdsExports,          RDS sources (DB instances, Aurora clusters): the table in
+GlueRdsPartitions             :mod:`ddb_assets.infra.rds_policy`
 ============================  ==============================================================
 """
 
@@ -150,6 +152,8 @@ def _list_statements(prefix: str, locations: list[S3Location]) -> list[Statement
 
 def dynamodb_parts(lay: Layout) -> PolicyParts:
     """DynamoDB exports of the configured tables, and the S3 objects they write."""
+    if not lay.tables:  # a config with RDS sources only
+        return PolicyParts()
     tables = sorted({t.dynamodb_table for t in lay.tables})
     exports = sorted({t.exports for t in lay.tables})
     return PolicyParts(
@@ -231,11 +235,18 @@ def kms_parts(lay: Layout) -> PolicyParts:
     return PolicyParts([Statement("KmsKey", KMS_ACTIONS, (lay.kms_key_arn,))])
 
 
-# The policy is the union of what each kind of source (and the engines) needs. A new source
-# kind (e.g. RDS snapshot exports, once the config can declare one) adds a function here that
-# returns its statements and any extra resources (the RDS export role with its trust policy
-# for export.rds.amazonaws.com, and iam:PassRole on exactly that role); nothing else changes.
-SOURCE_HOOKS: tuple[Callable[[Layout], PolicyParts], ...] = (dynamodb_parts,)
+def rds_parts(lay: Layout) -> PolicyParts:
+    """RDS snapshot exports (DB instances and Aurora clusters): see infra/rds_policy.py."""
+    from ddb_assets.infra.rds_policy import rds_parts as parts
+
+    return parts(lay)
+
+
+# The policy is the union of what each kind of source (and the engines) needs. A source kind
+# adds a function here that returns its statements and any extra resources (RDS: the export
+# role with its trust policy for export.rds.amazonaws.com, and iam:PassRole on exactly that
+# role); nothing else changes.
+SOURCE_HOOKS: tuple[Callable[[Layout], PolicyParts], ...] = (dynamodb_parts, rds_parts)
 ENGINE_HOOKS: tuple[Callable[[Layout], PolicyParts], ...] = (
     athena_parts,
     dagster_parts,
@@ -281,7 +292,9 @@ def required_permissions(lay: Layout) -> list[tuple[str, str, str | None]]:
         prefixes = (st.condition or {}).get("StringLike", {}).get("s3:prefix")
         for action in st.actions:
             for res in st.resources:
-                probe = res.replace("/*", "/ddb-assets-doctor-probe")
+                # a sample name where the ARN ends in a wildcard (objects, tables, snapshots)
+                probe = res[:-1] + "ddb-assets-doctor-probe" if res.endswith("*") else res
+                probe = "*" if res == "*" else probe
                 if prefixes:
                     for p in prefixes:
                         if p.endswith("/*"):

@@ -13,7 +13,10 @@
   enforced over clients' settings, and a per-query bytes-scanned cutoff;
 - one IAM role for the Dagster deployment (trusted by ECS tasks by default) with the policy
   of :mod:`ddb_assets.infra.policy`, or, with ``existing_role``, the same policy attached
-  to that role.
+  to that role;
+- for RDS sources (DB instances or Aurora clusters), the export role each names (trusted by
+  export.rds.amazonaws.com, writing under the source's export prefix only), unless
+  ``existing_export_roles``.
 
 :func:`one_time_steps` lists what the template cannot do for the user (enable PITR on the
 tables, which CloudFormation does not own), each with the command.
@@ -45,6 +48,7 @@ class InfraOptions:
     existing_role: str | None = None  # attach the policy to this role instead of a new one
     role_name: str | None = None  # a fixed name for the new role (default: generated)
     trusted_services: tuple[str, ...] = ("ecs-tasks.amazonaws.com",)
+    existing_export_roles: bool = False  # the RDS export roles exist: do not create them
 
     def __post_init__(self) -> None:
         if self.export_retention_days < 1:
@@ -252,7 +256,8 @@ def build_template(lay: Layout, opts: InfraOptions | None = None) -> dict[str, A
             "Description": "the role of the Dagster deployment (ECS task role)",
             "Value": {"Fn::GetAtt": ["DagsterRole", "Arn"]},
         }
-    resources.update(parts.resources)
+    if not opts.existing_export_roles:
+        resources.update(_subbed(parts.resources))
 
     params = {
         "ExportRetentionDays": {
@@ -314,6 +319,9 @@ def one_time_steps(lay: Layout, opts: InfraOptions | None = None) -> list[str]:
             f"--table-name {shlex.quote(t.dynamodb_table)} "
             "--point-in-time-recovery-specification PointInTimeRecoveryEnabled=true"
         )
+    from ddb_assets.infra.rds_policy import rds_one_time_steps
+
+    steps += rds_one_time_steps(lay)
     if PRIMARY_WORKGROUP in lay.workgroups:
         steps.append(
             "The config uses Athena's 'primary' workgroup, which every account has and this "

@@ -69,21 +69,36 @@ def seed_sample_rds(stack, src, *, log: Callable[[str], None] = print, day=None)
     """Create the RDS source ``src`` (an :class:`~ddb_assets.config.RdsSourceConfig`) on the
     local stack with the sample menu, and day ``day``'s automated snapshot (default:
     yesterday in the source's time zone). Returns the role and key ARNs the export needs."""
-    from ddb_assets.local.rds.setup import create_export_key, create_export_role, create_instance
+    from ddb_assets.local.rds.setup import (
+        create_cluster,
+        create_export_key,
+        create_export_role,
+        create_instance,
+    )
 
     s3 = stack.client("s3")
     if src.s3_bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         s3.create_bucket(Bucket=src.s3_bucket)
     role = create_export_role(stack.client("iam"), src.s3_bucket, name=f"{src.name}-rds-export")
     key = create_export_key(stack.client("kms"), alias=f"alias/{src.name}-rds-export")
-    create_instance(
-        stack.client("rds"),
-        src.identifier,
-        db_name="shop",
-        engine="mariadb",
-        backup_retention_days=src.retention_days,
-    )
-    with stack.rds.connect(src.identifier, "shop") as conn, conn.cursor() as cur:
+    if src.is_cluster:  # Aurora MySQL: one server for the cluster, a writer instance in it
+        create_cluster(
+            stack.client("rds"),
+            src.identifier,
+            db_name="shop",
+            backup_retention_days=src.retention_days,
+        )
+        connect = stack.rds.connect_cluster
+    else:
+        create_instance(
+            stack.client("rds"),
+            src.identifier,
+            db_name="shop",
+            engine="mariadb",
+            backup_retention_days=src.retention_days,
+        )
+        connect = stack.rds.connect
+    with connect(src.identifier, "shop") as conn, conn.cursor() as cur:
         cur.execute(SCHEMA)
         cur.executemany(
             "INSERT INTO menu_items VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", menu_rows()
@@ -91,9 +106,13 @@ def seed_sample_rds(stack, src, *, log: Callable[[str], None] = print, day=None)
     tz = ZoneInfo(src.schedule.timezone)
     day = day or (datetime.now(tz).date() - timedelta(days=1))
     at = datetime.combine(day, time(3, 0), tzinfo=tz).astimezone(timezone.utc)
-    snap = stack.rds.take_automated_snapshot(src.identifier, at=at)
+    if src.is_cluster:
+        snap = stack.rds.take_automated_cluster_snapshot(src.identifier, at=at)
+    else:
+        snap = stack.rds.take_automated_snapshot(src.identifier, at=at)
+    what = "Aurora cluster" if src.is_cluster else "RDS instance"
     log(
-        f"RDS instance {src.identifier} (MariaDB): shop.menu_items with {len(MENUS)} rows; "
+        f"{what} {src.identifier} (MariaDB): shop.menu_items with {len(MENUS)} rows; "
         f"automated snapshot {snap} for {day}; exports go to s3://{src.s3_bucket}/{src.s3_prefix}/"
     )
     return {"iam_role_arn": role, "kms_key_arn": key}

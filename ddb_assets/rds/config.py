@@ -131,6 +131,11 @@ class RdsSourceConfig(_Model):
             raise ValueError(
                 f"rds source {self.name!r}: a cluster is Aurora; set db_engine: aurora-mysql"
             )
+        if self.instance is not None and self.db_engine == "aurora-mysql":
+            raise ValueError(
+                f"rds source {self.name!r}: Aurora snapshots are DB cluster snapshots; write "
+                f"cluster: <the DB cluster identifier> instead of instance: {self.instance}"
+            )
         seen: dict[str, str] = {}
         for t in self.typed_tables():
             if t.name in seen:

@@ -6,8 +6,13 @@
 - ``manual``: the manual snapshot ``<identifier>-ddb-assets-<YYYYMMDD>`` taken for D; when
   it does not exist and D is the newest whole day, it is created now (CreateDBSnapshot).
 
+For an Aurora cluster the same choice is made among its DB cluster snapshots
+(DescribeDBClusterSnapshots, CreateDBClusterSnapshot): Aurora takes one automated cluster
+snapshot a day and cannot turn automated backups off (retention 1 to 35 days).
+
 Problems are :class:`SnapshotError` with the fix: no automated snapshot for D (backups off,
-or D older than the retention period), the snapshot still being created (retry later).
+or D older than the retention period), no such instance or cluster (or an Aurora member
+instance named where its cluster belongs), the snapshot still being created (retry later).
 """
 
 from __future__ import annotations
@@ -106,6 +111,37 @@ def _ready(s: Snapshot, day: date) -> Snapshot:
     return s
 
 
+def _missing_source(rds, identifier: str, cluster: bool) -> SnapshotError | None:
+    """When a source has no snapshot at all: is it there, and of the configured kind? One
+    Describe call, on this error path only; None when it exists (or cannot be checked)."""
+    try:
+        if cluster:
+            rds.describe_db_clusters(DBClusterIdentifier=identifier)
+            return None
+        found = rds.describe_db_instances(DBInstanceIdentifier=identifier).get("DBInstances", [])
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("DBClusterNotFoundFault", "DBInstanceNotFound", "DBInstanceNotFoundFault"):
+            what, key = ("Aurora DB cluster", "cluster") if cluster else ("DB instance", "instance")
+            other = "instance" if cluster else "cluster"
+            return SnapshotError(
+                f"there is no {what} {identifier!r} in this account and region ({code}): fix "
+                f"{key}: in the rds source (if {identifier!r} is an {other}, write "
+                f"{other}: {identifier} instead)",
+                code=code,
+            )
+        return None
+    member_of = found[0].get("DBClusterIdentifier") if found else None
+    if member_of:
+        return SnapshotError(
+            f"DB instance {identifier!r} is a member of Aurora cluster {member_of!r}: Aurora "
+            f"snapshots are DB cluster snapshots; write cluster: {member_of} (and db_engine: "
+            "aurora-mysql) instead of instance:",
+            code="AuroraMemberInstance",
+        )
+    return None
+
+
 def automated_snapshot_for(
     rds, identifier: str, day: date, tz: str, *, cluster: bool = False
 ) -> Snapshot:
@@ -117,6 +153,17 @@ def automated_snapshot_for(
     days = sorted(d for d in (_local_day(s.created, tz) for s in snaps) if d is not None)
     what = "cluster" if cluster else "instance"
     if not days:
+        missing = _missing_source(rds, identifier, cluster)
+        if missing is not None:
+            raise missing
+        if cluster:
+            raise SnapshotError(
+                f"Aurora cluster {identifier!r} has no automated cluster snapshot yet: Aurora "
+                "takes one a day in the cluster's backup window (automated backups cannot be "
+                "turned off), so a new or long-stopped cluster has none until its next window. "
+                "Retry after the window, or set snapshot: manual for this source",
+                code="NoAutomatedSnapshot",
+            )
         raise SnapshotError(
             f"RDS {what} {identifier!r} has no automated snapshot at all: automated backups "
             "are off. Turn them on (backup retention period of 1 day or more, "
@@ -129,8 +176,9 @@ def automated_snapshot_for(
         raise SnapshotError(
             f"RDS {what} {identifier!r} has no automated snapshot for {day}: the oldest kept "
             f"is from {days[0]} (the backup retention period is too short for this day). "
-            "Raise the retention period (up to 35 days) or backfill only from "
-            f"{days[0]} on",
+            "Raise the retention period (up to 35 days: `aws rds modify-db-"
+            f"{what} --db-{what}-identifier {identifier} --backup-retention-period 35`) "
+            f"or backfill only from {days[0]} on",
             code="NoAutomatedSnapshot",
         )
     raise SnapshotError(
@@ -139,8 +187,12 @@ def automated_snapshot_for(
         + (
             "The day's backup window may not have passed yet: retry after it"
             if day > days[-1]
-            else "Automated backups were off that day; export a manual snapshot instead "
-            "(snapshot: manual)"
+            else (
+                "No backup was taken that day (the cluster was stopped then)"
+                if cluster
+                else "Automated backups were off that day"
+            )
+            + "; export a manual snapshot instead (snapshot: manual)"
         ),
         code="NoAutomatedSnapshot",
         retryable=day > days[-1],

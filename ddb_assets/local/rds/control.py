@@ -7,9 +7,10 @@ from typing import Any
 
 from moto.rds.exceptions import RDSClientError
 
-from ddb_assets.local.rds import fidelity, server
+from ddb_assets.local.rds import clusters, fidelity, server
 from ddb_assets.local.rds.export import ExportJob
 from ddb_assets.local.rds.fidelity import LocalSnapshot, RdsState
+from ddb_assets.local.rds.server import MariaDBServer
 
 
 class LocalRdsError(RuntimeError):
@@ -51,6 +52,39 @@ class RdsControl:
         if database is None:
             database = inst.db_name
         return inst.server.connect(inst.master_username, inst.master_password, database, **kwargs)
+
+    # -- Aurora clusters ------------------------------------------------------------------
+    def cluster(self, cluster_id: str) -> fidelity.LocalInstance:
+        found = clusters.local_cluster(self._state, self.account, self.region, cluster_id)
+        if found is None:
+            raise KeyError(f"no local Aurora cluster {cluster_id!r} (CreateDBCluster first)")
+        return found
+
+    def cluster_server(self, cluster_id: str) -> MariaDBServer:
+        """The MariaDB server that holds the cluster's data (its instances share it)."""
+        return self.cluster(cluster_id).server
+
+    def connect_cluster(self, cluster_id: str, database: str | None = None, **kwargs: Any):
+        """A PyMySQL connection to the cluster's writer endpoint as its master user."""
+        c = self.cluster(cluster_id)
+        if database is None:
+            database = c.db_name
+        return c.server.connect(c.master_username, c.master_password, database, **kwargs)
+
+    def take_automated_cluster_snapshot(self, cluster_id: str, at: datetime | None = None) -> str:
+        """Take the cluster's automated backup now, labelled ``at`` (default: the stack
+        clock): DB cluster snapshot ``rds:<cluster>-YYYY-MM-DD-HH-MM``, SnapshotType
+        ``automated``. Aurora always keeps automated backups (retention 1-35 days)."""
+        try:
+            snap = clusters.automated_cluster_snapshot(
+                self._state, self.account, self.region, cluster_id, at
+            )
+        except RDSClientError as exc:
+            raise LocalRdsError(exc.code, exc.message) from None
+        return snap.identifier
+
+    def cluster_snapshot(self, snapshot_id: str) -> LocalSnapshot:
+        return self._state.cluster_snapshots[(self.account, self.region, snapshot_id.lower())]
 
     # -- snapshots ------------------------------------------------------------------------
     def take_automated_snapshot(self, instance_id: str, at: datetime | None = None) -> str:

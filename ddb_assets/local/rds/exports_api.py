@@ -16,6 +16,7 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.rds.responses import RDSResponse
 
+from ddb_assets.local.rds import clusters
 from ddb_assets.local.rds import fidelity as fid
 from ddb_assets.local.rds.export import ACTIVE, ExportJob
 
@@ -128,11 +129,7 @@ def start_export_task(self: RDSResponse) -> ActionResult:
                 "ExportTaskAlreadyExists",
                 f"The export task with the ID {ident} already exists.",
             )
-        parsed = fid.snapshot_from_arn(source_arn)
-        snap = None if parsed is None else st.snapshots.get(parsed)
-        if parsed is None or snap is None:
-            name = source_arn.rsplit(":snapshot:", 1)[-1]
-            raise fid.rds_error("DBSnapshotNotFound", f"DBSnapshot {name} not found.")
+        snap = clusters.source_snapshot(st, source_arn)  # DB snapshot or DB cluster snapshot
         if snap.status() != "available":
             raise fid.rds_error(
                 "InvalidExportSourceState",

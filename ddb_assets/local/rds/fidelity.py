@@ -10,6 +10,7 @@ those methods on the class and ``uninstall`` puts the originals back.
   there and ``Endpoint`` is the server's 127.0.0.1 address and port. moto's instant "automated"
   snapshot is dropped: automated snapshots are taken when the caller's backup window says so
   (``RdsControl.take_automated_snapshot``), each a real copy of the data at that moment.
+* Aurora clusters (engine aurora-mysql) and their snapshots: clusters.py.
 * CreateDBSnapshot / automated snapshots: the instance's user databases are copied on the server
   (a frozen copy); status ``creating`` for ``snapshot_seconds``, then ``available``;
   SnapshotCreateTime is the stack clock. Automated snapshots older than the retention period are
@@ -99,6 +100,9 @@ class RdsState:
         self.lock = threading.RLock()
         self.instances: dict[tuple[str, str, str], LocalInstance] = {}
         self.snapshots: dict[tuple[str, str, str], LocalSnapshot] = {}
+        # Aurora clusters (clusters.py): their servers and DB cluster snapshots
+        self.clusters: dict[tuple[str, str, str], LocalInstance] = {}
+        self.cluster_snapshots: dict[tuple[str, str, str], LocalSnapshot] = {}
         self.exports: dict[tuple[str, str, str], ExportJob] = {}
         self.servers: list[MariaDBServer] = []
         self._snapshot_seq = 0
@@ -261,12 +265,18 @@ def _address(self: DBInstance) -> str:
         inst = st.instances.get((self.account_id, self.region, self.db_instance_identifier))
         if inst is not None:
             return inst.server.endpoint.host
+        cluster_id = getattr(self, "db_cluster_identifier", None)
+        host = cluster_id and clusters.member_address(self.account_id, self.region, cluster_id)
+        if host:
+            return host
     return f"{self.db_instance_identifier}.aaaaaaaaaa.{self.region}.rds.amazonaws.com"
 
 
 def _create_db_instance(self: RDSResponse) -> ActionResult:
     st = _state()
     engine = str(self.params.get("Engine", "")).lower()
+    if self.params.get("DBClusterIdentifier"):
+        return clusters.create_member_instance(self)  # shares the cluster's server
     if engine not in MYSQL_ENGINES:
         return _ORIGINALS["create_db_instance"](self)
     account, region = _ids(self)
@@ -350,6 +360,7 @@ def _create_db_snapshot(self: RDSResponse) -> ActionResult:
     st = _state()
     account, region = _ids(self)
     ident = str(self.params.get("DBInstanceIdentifier", "")).lower()
+    clusters.refuse_member_snapshot(account, region, ident)
     if (account, region, ident) not in st.instances:
         return _ORIGINALS["create_db_snapshot"](self)
     sid = str(self.params.get("DBSnapshotIdentifier", ""))
@@ -387,7 +398,7 @@ def _delete_db_snapshot(self: RDSResponse) -> ActionResult:
 # Exports (validation lives in exports_api.py)
 # --------------------------------------------------------------------------------------
 
-from ddb_assets.local.rds import exports_api  # noqa: E402 - needs the names above
+from ddb_assets.local.rds import clusters, exports_api  # noqa: E402 - needs the names above
 
 _PATCHES: dict[str, Callable[[RDSResponse], Any]] = {
     "create_db_instance": _create_db_instance,
@@ -399,6 +410,7 @@ _PATCHES: dict[str, Callable[[RDSResponse], Any]] = {
     "start_export_task": exports_api.start_export_task,
     "describe_export_tasks": exports_api.describe_export_tasks,
     "cancel_export_task": exports_api.cancel_export_task,
+    **clusters.PATCHES,
 }
 
 
@@ -412,6 +424,7 @@ def install(state: RdsState) -> None:
         setattr(RDSResponse, name, func)
     _ORIGINALS["DBInstance.address"] = DBInstance.__dict__["address"]
     DBInstance.address = property(_address)  # type: ignore[assignment,method-assign]
+    clusters.install_models()
     STATE = state
 
 
@@ -422,6 +435,7 @@ def uninstall(state: RdsState) -> None:
     address = _ORIGINALS.pop("DBInstance.address", None)
     if address is not None:
         DBInstance.address = address  # type: ignore[method-assign]
+    clusters.uninstall_models()
     for name, func in _ORIGINALS.items():
         setattr(RDSResponse, name, func)
     _ORIGINALS.clear()

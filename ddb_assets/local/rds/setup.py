@@ -1,4 +1,5 @@
-"""Ready-made RDS resources for the local stack: an instance, the export role and KMS key.
+"""Ready-made RDS resources for the local stack: an instance or an Aurora MySQL cluster, the
+export role and KMS key.
 
 They go through boto3 like any client of AWS would (the demo, tests and ``ddb-assets dev``
 use them); on AWS the same resources come from the infrastructure template.
@@ -89,3 +90,36 @@ def create_instance(
     if db_name:
         params["DBName"] = db_name
     return dict(rds.create_db_instance(**params)["DBInstance"])
+
+
+def create_cluster(
+    rds,
+    identifier: str = "shop-cluster",
+    *,
+    db_name: str | None = "shop",
+    backup_retention_days: int = 7,
+    master_username: str = "admin",
+    master_password: str = "local-password",
+    writer: str | None = "",
+) -> dict[str, Any]:
+    """CreateDBCluster (engine aurora-mysql) and, unless ``writer`` is None, its writer DB
+    instance (default name ``<identifier>-writer``); the local stack backs the cluster with
+    one MariaDB server that its instances share. Returns the DBCluster description."""
+    params: dict[str, Any] = {
+        "DBClusterIdentifier": identifier,
+        "Engine": "aurora-mysql",
+        "MasterUsername": master_username,
+        "MasterUserPassword": master_password,
+        "BackupRetentionPeriod": backup_retention_days,
+    }
+    if db_name:
+        params["DatabaseName"] = db_name
+    cluster = dict(rds.create_db_cluster(**params)["DBCluster"])
+    if writer is not None:
+        rds.create_db_instance(
+            DBInstanceIdentifier=writer or f"{identifier}-writer",
+            DBClusterIdentifier=identifier,
+            Engine="aurora-mysql",
+            DBInstanceClass="db.r6g.large",
+        )
+    return cluster
