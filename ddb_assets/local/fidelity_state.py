@@ -24,6 +24,7 @@ from moto.dynamodb.models.utilities import dynamo_to_dict
 from ddb_assets.local.clock import StackClock, as_utc, to_micros
 from ddb_assets.local.dynamo_export import ExportJob, ddb_error
 from ddb_assets.local.history import Image, WriteHistory, key_of, to_wire
+from ddb_assets.local.s3_clients import ServiceS3Clients
 
 
 @dataclass
@@ -58,7 +59,8 @@ class FidelityState:
         self._failures: list[tuple[str, str]] = []
         self._injections: list[_Injection] = []
         self._inj_lock = threading.Lock()
-        self._s3_clients: dict[str, Any] = {}
+        # What its exports write through (``self.s3_client(region)``).
+        self.s3_client = ServiceS3Clients(lambda: self.endpoint)
 
     # -- injection ----------------------------------------------------------------------
     def fail_next_export(self, code: str, message: str) -> None:
@@ -84,23 +86,6 @@ class FidelityState:
         return None
 
     # -- helpers ------------------------------------------------------------------------
-    def s3_client(self, region: str):
-        with self._inj_lock:
-            if region not in self._s3_clients:
-                import boto3
-                from botocore.config import Config
-
-                self._s3_clients[region] = boto3.session.Session().client(
-                    "s3",
-                    endpoint_url=self.endpoint,
-                    region_name=region,
-                    aws_access_key_id="testing",
-                    aws_secret_access_key="testing",
-                    aws_session_token="testing",
-                    config=Config(retries={"max_attempts": 2, "mode": "standard"}),
-                )
-            return self._s3_clients[region]
-
     @staticmethod
     def backend(account: str, region: str):
         return dynamodb_backends[account][region]

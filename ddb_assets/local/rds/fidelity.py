@@ -38,6 +38,7 @@ from ddb_assets.local.clock import StackClock, as_utc
 from ddb_assets.local.rds import catalog
 from ddb_assets.local.rds.export import ACTIVE, ExportJob
 from ddb_assets.local.rds.server import MariaDBNotInstalled, MariaDBServer
+from ddb_assets.local.s3_clients import ServiceS3Clients
 
 MYSQL_ENGINES = ("mysql", "mariadb")
 MAX_CONCURRENT_EXPORTS = 5  # "up to five concurrent DB snapshot export tasks ... per account"
@@ -107,7 +108,8 @@ class RdsState:
         self.servers: list[MariaDBServer] = []
         self._snapshot_seq = 0
         self._failures: list[str] = []
-        self._s3_clients: dict[str, Any] = {}
+        # What its exports write through (``self.s3_client(region)``).
+        self.s3_client = ServiceS3Clients(lambda: self.endpoint)
 
     # -- servers ------------------------------------------------------------------------
     def new_server(self, name: str) -> MariaDBServer:
@@ -128,23 +130,6 @@ class RdsState:
     def take_failure(self) -> str | None:
         with self.lock:
             return self._failures.pop(0) if self._failures else None
-
-    def s3_client(self, region: str):
-        with self.lock:
-            if region not in self._s3_clients:
-                import boto3
-                from botocore.config import Config
-
-                self._s3_clients[region] = boto3.session.Session().client(
-                    "s3",
-                    endpoint_url=self.endpoint,
-                    region_name=region,
-                    aws_access_key_id="testing",
-                    aws_secret_access_key="testing",
-                    aws_session_token="testing",
-                    config=Config(retries={"max_attempts": 2, "mode": "standard"}),
-                )
-            return self._s3_clients[region]
 
     # -- snapshots ----------------------------------------------------------------------
     def take_snapshot(
