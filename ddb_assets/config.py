@@ -31,11 +31,12 @@ from ddb_assets.config_base import (  # noqa: F401 - the config's public names
     _check_bucket,
     _check_date,
     _check_table_name,
+    _ExportLocation,
     _Model,
     _validate_owners,
 )
 from ddb_assets.rds.config import RdsSourceConfig, RdsTable  # issue 20
-from ddb_assets.s3keys import validate_s3_prefix, validate_s3_uri
+from ddb_assets.s3keys import validate_s3_uri
 
 CONFIG_ENV_VAR = "DDB_ASSETS_CONFIG"
 DEFAULT_CONFIG_FILE = "ddb_assets.yaml"
@@ -43,7 +44,7 @@ DEFAULT_CONFIG_FILE = "ddb_assets.yaml"
 _DDB_TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 
 
-class TableConfig(_Model):
+class TableConfig(_ExportLocation):
     name: str = Field(description="Name of the SQL table (and of the Dagster asset group).")
     dynamodb_table: str | None = None  # defaults to name
     s3_bucket: str
@@ -73,16 +74,6 @@ class TableConfig(_Model):
         if v is not None and not _DDB_TABLE.match(v):
             raise ValueError(f"{v!r} is not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)")
         return v
-
-    @field_validator("s3_bucket")
-    @classmethod
-    def _bucket(cls, v: str) -> str:
-        return _check_bucket(v)
-
-    @field_validator("s3_prefix")
-    @classmethod
-    def _prefix(cls, v: str) -> str:
-        return validate_s3_prefix(v, "s3_prefix")
 
     @field_validator("partitions_start")
     @classmethod

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ddb_assets import table_names
-from ddb_assets.s3keys import validate_s3_uri
+from ddb_assets.s3keys import validate_s3_prefix, validate_s3_uri
 from ddb_assets.sql.identifiers import validate_catalog_name
 
 _CRON = re.compile(r"^\s*(\S+\s+){4}\S+\s*$")
@@ -190,3 +190,18 @@ def _check_date(v: str | None) -> str | None:
     if v is not None and not re.match(r"^\d{4}-\d{2}-\d{2}$", v):
         raise ValueError(f"{v!r} must be a date written YYYY-MM-DD")
     return v
+
+
+class _ExportLocation(_Model):
+    """The checks of a source's export location, ``s3_bucket`` and ``s3_prefix``: each
+    source declares the two fields itself, with its own default prefix."""
+
+    @field_validator("s3_bucket", check_fields=False)
+    @classmethod
+    def _bucket(cls, v: str) -> str:
+        return _check_bucket(v)
+
+    @field_validator("s3_prefix", check_fields=False)
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        return validate_s3_prefix(v, "s3_prefix")

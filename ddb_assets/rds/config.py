@@ -13,13 +13,12 @@ from ddb_assets.config_base import (
     Engine,
     OpsConfig,
     ScheduleConfig,
-    _check_bucket,
     _check_date,
     _check_table_name,
+    _ExportLocation,
     _Model,
 )
 from ddb_assets.rds import naming as rds_naming
-from ddb_assets.s3keys import validate_s3_prefix
 
 RdsEngine = Literal["mysql", "mariadb", "aurora-mysql"]
 _POSTGRES = ("postgres", "aurora-postgresql", "postgresql")
@@ -41,7 +40,7 @@ class RdsTableConfig(_Model):
         return None if v is None else _typed_table_name(v)
 
 
-class RdsSourceConfig(_Model):
+class RdsSourceConfig(_ExportLocation):
     """One RDS DB instance (or Aurora cluster) whose snapshot is exported every day."""
 
     name: str = Field(description="The source's name: its Dagster group and table-name prefix.")
@@ -94,16 +93,6 @@ class RdsSourceConfig(_Model):
         if not out:
             raise ValueError("list the tables to export as database.table, e.g. [shop.orders]")
         return out
-
-    @field_validator("s3_bucket")
-    @classmethod
-    def _bucket(cls, v: str) -> str:
-        return _check_bucket(v)
-
-    @field_validator("s3_prefix")
-    @classmethod
-    def _prefix(cls, v: str) -> str:
-        return validate_s3_prefix(v, "s3_prefix")
 
     @field_validator("iam_role_arn")
     @classmethod
