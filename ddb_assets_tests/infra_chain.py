@@ -341,7 +341,7 @@ def writes_as_caller(stack, creds: dict[str, str]) -> None:
         aws_secret_access_key=key["SecretAccessKey"],
     )
     internal._on_behalf_of_dynamodb = True
-    stack._require_state()._s3_clients[stack.region] = _ExportWriter(caller, internal)
+    stack._require_state().s3_client.use(stack.region, _ExportWriter(caller, internal))
 
 
 @contextlib.contextmanager

@@ -34,3 +34,9 @@ class ServiceS3Clients:
                     config=Config(retries={"max_attempts": 2, "mode": "standard"}),
                 )
             return self._clients[region]
+
+    def use(self, region: str, client) -> None:
+        """Write ``region``'s exports through ``client`` from now on (the authorization
+        tests give the export service a client that acts as the export's caller)."""
+        with self._lock:
+            self._clients[region] = client
