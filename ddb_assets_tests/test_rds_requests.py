@@ -317,3 +317,19 @@ def test_manual_snapshot_is_taken_for_yesterday_only(rds):
     )
     got = manual_snapshot_for(client, "shop-db", dt.date(2024, 1, 3), "UTC", now=now)
     assert got.identifier == "shop-db-ddb-assets-20240103"
+
+
+def test_a_refused_call_fails_at_once_naming_the_call_and_the_fix(rds):
+    """AccessDenied is not retried (waiting grants no permission): one line naming the call."""
+    client, stub = rds
+    stub.add_client_error(
+        "describe_export_tasks",
+        service_error_code="AccessDenied",
+        service_message="not authorized to perform: rds:DescribeExportTasks",
+        http_status_code=403,
+    )
+    with pytest.raises(ExportAccessError) as err:
+        request_export(client, _req(), lambda: pytest.fail("no snapshot lookup"))
+    text = str(err.value)
+    assert "DescribeExportTasks was refused (AccessDenied" in text and "ddb-assets infra" in text
+    assert not err.value.retryable

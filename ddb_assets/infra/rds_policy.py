@@ -17,8 +17,9 @@ RdsSnapshots<source>          DescribeDBSnapshots (instance) or DescribeDBCluste
                               DescribeDBClusters when there is none (which fix to name)
 RdsCreateSnapshot<source>     CreateDBSnapshot / CreateDBClusterSnapshot (snapshot: manual)
 RdsStartExport                StartExportTask on the sources' snapshots
-RdsExportTasks                DescribeExportTasks, CancelExportTask: asked by identifier or
-                              status, they name no snapshot (``*``)
+RdsExportTasks                DescribeExportTasks: asked by identifier or bucket, it names
+                              no snapshot (``*``); nothing in ddb_assets cancels an export
+                              (CancelExportTask is the operator's, with their own rights)
 RdsPassExportRole             iam:PassRole of exactly the configured export role(s)
 RdsExportKey                  kms:CreateGrant, kms:DescribeKey (StartExportTask's KmsKeyId)
                               and kms:Decrypt (the export's files are SSE-KMS with that key)
@@ -98,7 +99,7 @@ def rds_parts(lay: Layout) -> PolicyParts:
     exports = sorted({r.exports for r in lay.rds})
     statements += [
         Statement("RdsStartExport", ("rds:StartExportTask",), snapshots),
-        Statement("RdsExportTasks", ("rds:CancelExportTask", "rds:DescribeExportTasks"), ("*",)),
+        Statement("RdsExportTasks", ("rds:DescribeExportTasks",), ("*",)),
         Statement("RdsPassExportRole", ("iam:PassRole",), roles),
         Statement("RdsExportKey", ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"), keys),
         *_list_statements("S3ListRdsExports", exports),

@@ -13,6 +13,15 @@ Reference:
 - Glue: the catalog, plus ``database/<db>`` and ``table/<db>/<table>`` when the call names
   them; every one must be allowed (AWS authorizes Glue calls on all three);
 - Athena: ``workgroup/<name>`` (by the WorkGroup parameter, or the query execution's);
+- RDS: DescribeDBInstances / DescribeDBSnapshots ``db:<instance>`` when the call names the
+  instance, ``snapshot:<name>`` when it names a snapshot; DescribeDBClusters /
+  DescribeDBClusterSnapshots ``cluster:`` / ``cluster-snapshot:`` likewise; CreateDBSnapshot
+  / CreateDBClusterSnapshot the source and the new snapshot; StartExportTask its
+  ``SourceArn``, and with it what AWS checks for the caller: ``iam:PassRole`` on
+  ``IamRoleArn``, ``kms:CreateGrant`` and ``kms:DescribeKey`` on ``KmsKeyId`` (as the key's
+  ARN); DescribeExportTasks / CancelExportTask have no resource-level permissions (``*``);
+- S3 GetObject of an object encrypted with a KMS key (SSE-KMS): also ``kms:Decrypt`` on that
+  key, which S3 asks KMS for with the caller's permissions;
 - S3: the IAM action of each operation (moto checks ``s3:ListObjectsV2``, ``s3:HeadObject``,
   ...; IAM knows ``s3:ListBucket``, ``s3:GetObject``, ...), and ``s3:prefix`` of ListObjects calls, for ``StringLike`` conditions (moto evaluates only
   ``StringEquals`` and passes no S3 condition keys);
@@ -27,7 +36,9 @@ Reference:
   counts as made over TLS (``aws:SecureTransport`` true), as boto3's requests to AWS are.
 
 moto itself evaluates S3 bucket policies. Not enforced even so: other condition keys and
-operators, KMS key policies, resource policies of other services. Production code never imports this module.
+operators, KMS key policies (keys are taken to allow IAM policies, as the default key policy
+does), KMS permissions of writes (the RDS export writes with the grant the caller made),
+resource policies of other services. Production code never imports this module.
 """
 
 from __future__ import annotations
@@ -113,6 +124,87 @@ def _athena_resource(self) -> str:
     return _arn(self, "athena", f"workgroup/{wg}") if wg else "*"
 
 
+_RDS_NAMED = {
+    # action: (parameter, ARN kind) pairs that name a resource the call acts on
+    "DescribeDBInstances": (("DBInstanceIdentifier", "db"),),
+    "DescribeDBSnapshots": (("DBInstanceIdentifier", "db"), ("DBSnapshotIdentifier", "snapshot")),
+    "CreateDBSnapshot": (("DBInstanceIdentifier", "db"), ("DBSnapshotIdentifier", "snapshot")),
+    "DescribeDBClusters": (("DBClusterIdentifier", "cluster"),),
+    "DescribeDBClusterSnapshots": (
+        ("DBClusterIdentifier", "cluster"),
+        ("DBClusterSnapshotIdentifier", "cluster-snapshot"),
+    ),
+    "CreateDBClusterSnapshot": (
+        ("DBClusterIdentifier", "cluster"),
+        ("DBClusterSnapshotIdentifier", "cluster-snapshot"),
+    ),
+}
+
+
+def _rds_arn(self, kind: str, name: str) -> str:
+    if name.startswith("arn:"):
+        return name
+    return _arn(self, "rds", f"{kind}:{name.lower()}")
+
+
+def _kms_key_arn(self, key_id: str) -> str:
+    """The ARN of the KMS key ``key_id`` names (id, ARN, alias or alias ARN), as IAM sees it."""
+    from moto.kms.models import kms_backends
+
+    try:
+        return str(kms_backends[self.current_account][self.region].describe_key(key_id).arn)
+    except Exception:  # noqa: BLE001 - an unknown key: authorize the name given
+        return key_id if key_id.startswith("arn:") else _arn(self, "kms", f"key/{key_id}")
+
+
+def _rds_requests(self) -> list[tuple[str | None, str]]:
+    """(IAM action, resource) pairs an RDS call is authorized on; action None = the call's."""
+    p = getattr(self, "params", None) or {}
+    action = self._get_action()
+    if action == "StartExportTask":
+        out: list[tuple[str | None, str]] = [(None, str(p.get("SourceArn") or "*"))]
+        if p.get("IamRoleArn"):
+            out.append(("iam:PassRole", str(p["IamRoleArn"])))
+        if p.get("KmsKeyId"):
+            key = _kms_key_arn(self, str(p["KmsKeyId"]))
+            out += [("kms:CreateGrant", key), ("kms:DescribeKey", key)]
+        return out
+    named: list[tuple[str | None, str]] = [
+        (None, _rds_arn(self, kind, str(p[param])))
+        for param, kind in _RDS_NAMED.get(action, ())
+        if p.get(param)
+    ]
+    return named or [(None, "*")]
+
+
+def _rds_authorize(self, resource: Any = "*") -> None:
+    """Authorize every pair of :func:`_rds_requests` (the first as moto does, which also
+    counts requests while enforcement is off)."""
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.iam.access_control import IAMRequest
+
+    pairs = _rds_requests(self)
+    base = ActionAuthenticatorMixin._authenticate_and_authorize_normal_action
+    first_action, first_resource = pairs[0]
+    base(self, first_resource)
+    if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
+        return  # enforcement is off
+    for iam_action, arn in pairs[1:]:
+        req = IAMRequest(
+            account_id=self.current_account,
+            method=self.method,
+            path=self.raw_path,
+            data=self.data,
+            body=self.raw_body,
+            headers=self.headers,
+            action=self._get_action(),
+        )
+        if iam_action is not None:
+            req._action = iam_action
+        req.check_action_permitted(arn)
+
+
 def _string_like(expected_value: list[str] | str, actual_value: str) -> bool:
     values = [expected_value] if isinstance(expected_value, str) else list(expected_value)
     return any(fnmatch.fnmatchcase(actual_value, v) for v in values)
@@ -165,6 +257,7 @@ def install() -> None:
         from moto.dynamodb.responses import DynamoHandler
         from moto.glue.responses import GlueResponse
         from moto.iam import access_control, policy_conditions
+        from moto.rds.responses import RDSResponse
 
         # moto asks a response class for ``_determine_resource`` when it has one.
         setattr(DynamoHandler, "_determine_resource", _dynamodb_resource)  # noqa: B010
@@ -178,6 +271,7 @@ def install() -> None:
                 base(self, r)
 
         setattr(GlueResponse, "_authenticate_and_authorize_normal_action", _normal)  # noqa: B010
+        setattr(RDSResponse, "_authenticate_and_authorize_normal_action", _rds_authorize)  # noqa: B010
 
         # StringLike (with the request's s3:prefix for S3 requests) and Bool; every request
         # counts as made over TLS (boto3's requests to AWS are; the loopback stack is plain
@@ -243,12 +337,56 @@ def install() -> None:
                     self._raise_access_denied()
                 return
             original(self, resource)
+            if operation == "GetObject":
+                key = _sse_kms_key(self, resource)
+                if key is not None:
+                    _check_as(self, "kms:Decrypt", key)
 
         setattr(s3_request, "check_action_permitted", check_action_permitted)  # noqa: B010
 
         for cls in (access_control.IAMRequest, access_control.S3IAMRequest):
             _record_decisions(cls)
         _installed = True
+
+
+def _sse_kms_key(request: Any, resource: str) -> str | None:
+    """The KMS key ARN of the S3 object ``resource`` (``arn:…:s3:::bucket/key``) when it is
+    encrypted with SSE-KMS, else None."""
+    from moto.s3.models import s3_backends
+
+    bucket, _, key = resource.split(":::", 1)[-1].partition("/")
+    if not key:
+        return None
+    try:
+        backend = s3_backends[request.account_id]["aws"]
+        obj = backend.get_object(bucket, key)
+    except Exception:  # noqa: BLE001 - no such bucket or key: S3 answers that itself
+        return None
+    if obj is None or obj.encryption != "aws:kms" or not obj.kms_key_id:
+        return None
+    key_id = str(obj.kms_key_id)
+    if key_id.startswith("arn:") and ":key/" in key_id:
+        return key_id
+    from moto.kms.models import kms_backends
+
+    region = request._region
+    try:
+        return str(kms_backends[request.account_id][region].describe_key(key_id).arn)
+    except Exception:  # noqa: BLE001 - a key moto does not know: authorize its name
+        return key_id
+
+
+def _check_as(request: Any, action: str, resource: str) -> None:
+    """Authorize ``action`` on ``resource`` for the caller of ``request`` (another service's
+    action that the request implies), recorded like the request's own."""
+    from moto.iam.access_control import IAMRequest
+
+    saved = request._action
+    request._action = action
+    try:
+        IAMRequest.check_action_permitted(request, resource)
+    finally:
+        request._action = saved
 
 
 def _check_principal(self, principal: str) -> bool:
@@ -274,10 +412,14 @@ def _record_decisions(cls) -> None:
         if self._action == "s3:ListBucket":
             prefix = (parse_qs(urlparse(self._path).query).get("prefix") or [""])[0]
         who = getattr(getattr(self, "_access_key", None), "arn", "")
+        before = len(DECISIONS)
         try:
             checked(self, resource)
         except Exception:
-            DECISIONS.append((who, self._action, resource, prefix, False))
+            # Refused for an action the request implies (kms:Decrypt of an S3 GetObject),
+            # recorded as such: the request's own action was allowed.
+            implied = any(not d[4] for d in DECISIONS[before:])
+            DECISIONS.append((who, self._action, resource, prefix, implied))
             raise
         DECISIONS.append((who, self._action, resource, prefix, True))
 

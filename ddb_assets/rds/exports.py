@@ -226,7 +226,45 @@ def _translate(exc: ClientError, req: ExportRequest, snapshot_arn: str) -> Expor
     )
 
 
+ACCESS_DENIED_CODES = frozenset(
+    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"}
+)
+
+
+def access_denied(exc: BaseException, source: str) -> ExportAccessError | None:
+    """The one-line error for a call the deployment's credentials may not make (refused at
+    once: waiting does not grant a permission), or None when ``exc`` is something else."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, ClientError):
+        cause = cause.__cause__  # a ClientError our own error types wrapped
+    if cause is None:
+        return None
+    code, msg = _error(cause)
+    if code not in ACCESS_DENIED_CODES:
+        return None
+    return ExportAccessError(
+        f"rds source {source}: {cause.operation_name} was refused ({code}: {msg}); give the "
+        "deployment's role that permission (`ddb-assets infra` writes the policy the chain "
+        "needs, `ddb-assets doctor` checks it)",
+        code=code,
+    )
+
+
 def request_export(
+    rds, req: ExportRequest, pick_snapshot: Callable[[], object], *, force: bool = False
+) -> RequestOutcome:
+    """Start (or reuse) the export ``req.identifier``; a refused call (AccessDenied) is an
+    :class:`ExportAccessError` naming the call, never retried."""
+    try:
+        return _request_export(rds, req, pick_snapshot, force=force)
+    except Exception as exc:
+        denied = access_denied(exc, req.source)
+        if denied is None:
+            raise
+        raise denied from exc
+
+
+def _request_export(
     rds, req: ExportRequest, pick_snapshot: Callable[[], object], *, force: bool = False
 ) -> RequestOutcome:
     """Start (or reuse) the export ``req.identifier``.

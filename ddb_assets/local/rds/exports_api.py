@@ -51,7 +51,11 @@ def _statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [st] if isinstance(st, dict) else list(st)
 
 
-def _check_role(account: str, role_arn: str, bucket: str) -> None:
+def _check_role(
+    account: str, role_arn: str, bucket: str, prefix: str = "", ident: str = ""
+) -> None:
+    """The role exists, RDS's export service may assume it, and it may write where this
+    export writes (``<bucket>/<prefix>/<export id>/…``) and list the bucket."""
     from moto.iam.models import iam_backends
 
     iam = None
@@ -86,7 +90,7 @@ def _check_role(account: str, role_arn: str, bucket: str) -> None:
         )
     statements = [s for d in _policy_documents(role) for s in _statements(d)]
     needed = [
-        ("s3:PutObject", f"arn:aws:s3:::{bucket}/x"),
+        ("s3:PutObject", f"arn:aws:s3:::{bucket}/{_export_key(prefix, ident, 'x')}"),
         ("s3:ListBucket", f"arn:aws:s3:::{bucket}"),
     ]
     for action, resource in needed:
@@ -96,6 +100,10 @@ def _check_role(account: str, role_arn: str, bucket: str) -> None:
                 f"The IAM role {role_arn} isn't authorized to call {action} on the S3 bucket "
                 f"{bucket}. Review your permissions and retry the export.",
             )
+
+
+def _export_key(prefix: str, ident: str, name: str) -> str:
+    return "/".join(p for p in (prefix.strip("/"), ident, name) if p)
 
 
 def _check_kms(account: str, region: str, key_id: str) -> None:
@@ -143,7 +151,7 @@ def start_export_task(self: RDSResponse) -> ActionResult:
         problem = fid.export_only_problem(export_only)
         if problem is not None:
             raise fid.rds_error("InvalidExportOnly", problem)
-        _check_role(account, role_arn, bucket)
+        _check_role(account, role_arn, bucket, prefix, ident)
         _check_kms(account, region, kms_key)
         active = sum(
             1 for (acc, _r, _i), j in st.exports.items() if acc == account and j.status in ACTIVE
