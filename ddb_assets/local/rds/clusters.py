@@ -25,7 +25,6 @@ installed with the instance patches by :mod:`ddb_assets.local.rds.fidelity`):
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -97,9 +96,7 @@ def take_cluster_snapshot(
         snapshot_id = snapshot_id.lower()
         if snapshot_id in backend.cluster_snapshots:
             raise DBClusterSnapshotAlreadyExistsError(snapshot_id)
-        st._snapshot_seq += 1
-        with cluster.server.admin() as conn:
-            copy = catalog.capture(conn, st._snapshot_seq)
+        copy = st.capture(cluster.server)
         try:
             model = backend.create_db_cluster_snapshot(
                 cluster.identifier, snapshot_id, snapshot_type=snapshot_type, tags=tags
@@ -109,18 +106,16 @@ def take_cluster_snapshot(
                 catalog.drop(conn, copy)
             raise
         model.created = created
-        snap = fid.LocalSnapshot(
-            snapshot_id,
+        return st.keep_snapshot(
+            st.cluster_snapshots,
+            (account, region, snapshot_id),
+            model,
             cluster.identifier,
             snapshot_type,
             created,
             copy,
             cluster.server,
-            time.monotonic() + st.snapshot_seconds,
         )
-        st.cluster_snapshots[(account, region, snapshot_id)] = snap
-        st.refresh_snapshot(model, snap)
-        return snap
 
 
 def forget_cluster_snapshot(st: fid.RdsState, account: str, region: str, sid: str) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -72,8 +73,6 @@ class LocalSnapshot:
     ready_at: float
 
     def status(self) -> str:
-        import time
-
         return "available" if time.monotonic() >= self.ready_at else "creating"
 
 
@@ -142,7 +141,6 @@ class RdsState:
         created: datetime,
     ) -> LocalSnapshot:
         """Freeze the instance's databases now; register the snapshot in moto and here."""
-        import time
 
         backend = rds_backends[account][region]
         with self.lock:
@@ -156,26 +154,54 @@ class RdsState:
                     f"Cannot create the snapshot because a snapshot with the identifier "
                     f"{snapshot_id} already exists.",
                 )
-            self._snapshot_seq += 1
-            with inst.server.admin() as conn:
-                copy = catalog.capture(conn, self._snapshot_seq)
+            copy = self.capture(inst.server)
             model = backend.create_db_snapshot(
                 instance_id, snapshot_id, snapshot_type=snapshot_type
             )
             model.created = created
             model.original_snapshot_create_time = created
-            snap = LocalSnapshot(
-                snapshot_id,
+            return self.keep_snapshot(
+                self.snapshots,
+                (account, region, snapshot_id),
+                model,
                 instance_id,
                 snapshot_type,
                 created,
                 copy,
                 inst.server,
-                time.monotonic() + self.snapshot_seconds,
             )
-            self.snapshots[(account, region, snapshot_id)] = snap
-            self.refresh_snapshot(model, snap)
-            return snap
+
+    def capture(self, server: MariaDBServer) -> catalog.SnapshotCopy:
+        """Freeze ``server``'s databases now (with the lock held); the copy's name."""
+        self._snapshot_seq += 1
+        with server.admin() as conn:
+            return catalog.capture(conn, self._snapshot_seq)
+
+    def keep_snapshot(
+        self,
+        where: dict,
+        key: tuple[str, str, str],
+        model: Any,
+        source_id: str,
+        snapshot_type: str,
+        created: datetime,
+        copy: catalog.SnapshotCopy,
+        server: MariaDBServer,
+    ) -> LocalSnapshot:
+        """Register the frozen ``copy`` as snapshot ``key`` (creating for ``snapshot_seconds``)
+        in ``where`` (instance or cluster snapshots) and show its state on moto's ``model``."""
+        snap = LocalSnapshot(
+            key[2],
+            source_id,
+            snapshot_type,
+            created,
+            copy,
+            server,
+            time.monotonic() + self.snapshot_seconds,
+        )
+        where[key] = snap
+        self.refresh_snapshot(model, snap)
+        return snap
 
     @staticmethod
     def refresh_snapshot(model: Any, snap: LocalSnapshot) -> None:
